@@ -1,0 +1,62 @@
+import ArgumentParser
+import FFTConv
+
+/// Options shared by every timing subcommand.
+struct RunOptions: ParsableArguments {
+    @Option(help: "Algorithms, comma separated: fft, direct, reference, or all (= every one).")
+    var algorithm: String = "fft,direct"
+
+    @Option(help: "Threads per call.")
+    var threads: Int = 1
+
+    @Option(help: "Untimed calls before timing.")
+    var warmup: Int = 2
+
+    @Option(help: "Timed calls.")
+    var loops: Int = 10
+
+    @Option(help: "FFT tile (transform size) T or THxTW; default: chosen by the cost model.")
+    var tile: String?
+
+    @Option(help: "FFTW planning effort: estimate, measure, patient, exhaustive.")
+    var planning: String = "estimate"
+
+    @Option(help: "Seed for the random input and weights.")
+    var seed: UInt64 = 42
+
+    @Flag(help: "Print the rows as a JSON array on stdout.")
+    var json = false
+
+    func validate() throws {
+        guard threads >= 1 && threads <= 1024 else { throw ValidationError("--threads must be in 1...1024") }
+        guard warmup >= 0 else { throw ValidationError("--warmup must not be negative") }
+        guard loops >= 1 else { throw ValidationError("--loops must be at least 1") }
+        _ = try algorithms()
+        _ = try convolutionOptions()
+    }
+
+    func algorithms() throws -> [ConvolutionAlgorithm] {
+        var result: [ConvolutionAlgorithm] = []
+        for name in algorithm.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces).lowercased() }) {
+            if name == "all" {
+                result += ConvolutionAlgorithm.allCases.filter { !result.contains($0) }
+            } else if let a = ConvolutionAlgorithm(rawValue: name) {
+                if !result.contains(a) { result.append(a) }
+            } else {
+                throw ValidationError("unknown algorithm '\(name)'; known: \(ConvolutionAlgorithm.allCases.map(\.rawValue).joined(separator: ", ")), all")
+            }
+        }
+        if result.isEmpty { throw ValidationError("--algorithm names no algorithm") }
+        return result
+    }
+
+    func convolutionOptions() throws -> ConvolutionOptions {
+        guard let effort = FFTPlanningEffort(rawValue: planning) else {
+            throw ValidationError("unknown --planning '\(planning)'; known: \(FFTPlanningEffort.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        return ConvolutionOptions(threads: threads, fftTile: try tile.map { try Parse.size($0, what: "--tile") },
+                                  fftPlanning: effort)
+    }
+}
+
+import Foundation

@@ -1,0 +1,23 @@
+#ifndef FFTCONV_SHIM_H
+#define FFTCONV_SHIM_H
+
+/// Bit flags describing the instruction sets this C target was compiled for (compile-time facts).
+enum {
+    FFTCONV_ISA_SSE2 = 1 << 0,
+    FFTCONV_ISA_AVX = 1 << 1,
+    FFTCONV_ISA_AVX2 = 1 << 2,
+    FFTCONV_ISA_FMA = 1 << 3,
+    FFTCONV_ISA_AVX512F = 1 << 4,
+    FFTCONV_ISA_NEON = 1 << 5,
+};
+
+/// Instruction sets the package was built for (compile-time macros such as __FMA__ and __AVX2__).
+int fftconv_build_isa(void);
+
+/// Instruction sets the running CPU supports (cpuid on x86; on aarch64 NEON and FMA are baseline).
+int fftconv_cpu_isa(void);
+
+/// Architecture name the package was compiled for, e.g. "x86_64" or "aarch64".
+const char *fftconv_build_arch(void);
+
+#endif

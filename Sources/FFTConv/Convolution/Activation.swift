@@ -1,0 +1,59 @@
+import FFTConvKernels
+
+/// The activation fused into a convolution's output write.
+public enum Activation: Sendable, Hashable, CustomStringConvertible {
+    /// No activation.
+    case none
+    /// `max(x, 0)`.
+    case relu
+    /// `min(max(x, min), max)`.
+    case clip(min: Float, max: Float)
+    /// `x` for `x >= 0`, `alpha * x` otherwise.
+    case leakyReLU(alpha: Float)
+
+    /// ReLU6, as in MobileNet: `clip(min: 0, max: 6)`.
+    public static let relu6 = Activation.clip(min: 0, max: 6)
+
+    /// Throws `ConvolutionError.invalidActivation` when a parameter is not finite or `min > max`.
+    public func validate() throws {
+        switch self {
+        case .none, .relu: return
+        case .clip(let lo, let hi):
+            guard lo.isFinite || lo == -.infinity, hi.isFinite || hi == .infinity, !lo.isNaN, !hi.isNaN else {
+                throw ConvolutionError.invalidActivation("clip bounds must not be NaN or +inf/-inf on the wrong side, got [\(lo), \(hi)]")
+            }
+            guard lo <= hi else { throw ConvolutionError.invalidActivation("clip lower bound \(lo) exceeds upper bound \(hi)") }
+        case .leakyReLU(let a):
+            guard a.isFinite else { throw ConvolutionError.invalidActivation("leaky ReLU alpha must be finite, got \(a)") }
+        }
+    }
+
+    /// Applies the activation to one value, in double precision (the reference's arithmetic).
+    public func apply(_ x: Double) -> Double {
+        switch self {
+        case .none: return x
+        case .relu: return Swift.max(x, 0)
+        case .clip(let lo, let hi): return Swift.min(Swift.max(x, Double(lo)), Double(hi))
+        case .leakyReLU(let a): return x >= 0 ? x : Double(a) * x
+        }
+    }
+
+    /// The kernels' form of this activation.
+    var epilogue: Epilogue {
+        switch self {
+        case .none: return .identity
+        case .relu: return Epilogue(kind: .relu)
+        case .clip(let lo, let hi): return Epilogue(kind: .clip, a: lo, b: hi)
+        case .leakyReLU(let a): return Epilogue(kind: .leakyReLU, a: a)
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .none: return "none"
+        case .relu: return "relu"
+        case .clip(let lo, let hi): return lo == 0 && hi == 6 ? "relu6" : "clip(\(lo),\(hi))"
+        case .leakyReLU(let a): return "leakyrelu(\(a))"
+        }
+    }
+}

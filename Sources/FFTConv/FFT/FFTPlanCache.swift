@@ -1,0 +1,116 @@
+import CFFTW
+import Foundation
+
+/// How hard FFTW searches for a fast transform when it plans one (its planner flags).
+public enum FFTPlanningEffort: String, Sendable, Hashable, CaseIterable {
+    /// `FFTW_ESTIMATE`: microseconds to plan, a heuristic choice.
+    case estimate
+    /// `FFTW_MEASURE`: milliseconds to plan, times candidate algorithms.
+    case measure
+    /// `FFTW_PATIENT`: much longer, more candidates.
+    case patient
+    /// `FFTW_EXHAUSTIVE`: all candidates.
+    case exhaustive
+
+    var flags: UInt32 {
+        switch self {
+        case .estimate: return UInt32(FFTW_ESTIMATE)
+        case .measure: return UInt32(FFTW_MEASURE)
+        case .patient: return UInt32(FFTW_PATIENT)
+        case .exhaustive: return UInt32(FFTW_EXHAUSTIVE)
+        }
+    }
+}
+
+/// The one lock around FFTW's planner, which is not thread-safe (plan creation, destruction and wisdom
+/// all go through it). Executing a plan with the new-array functions needs no lock.
+let fftwPlannerLock = NSLock()
+
+/// A 2-D single-precision real transform of one size, owned and destroyed with the object.
+///
+/// Forward plans map `rows × cols` real values to `rows × (cols/2 + 1)` interleaved complex values;
+/// inverse plans map back (unnormalised, and they overwrite their complex input). Arrays passed to
+/// `forward`/`inverse` must be 64-byte aligned (every `AlignedBuffer` is) and must not overlap.
+final class FFTPlan: @unchecked Sendable {
+    let plan: fftwf_plan
+    let key: Key
+
+    struct Key: Hashable, Sendable {
+        var rows: Int
+        var cols: Int
+        var inverse: Bool
+        var effort: FFTPlanningEffort
+    }
+
+    fileprivate init(plan: fftwf_plan, key: Key) {
+        self.plan = plan
+        self.key = key
+    }
+
+    /// Real-to-complex transform of `input` into `output`.
+    @inline(__always)
+    func forward(_ input: UnsafeMutablePointer<Float>, _ output: UnsafeMutablePointer<Float>) {
+        output.withMemoryRebound(to: fftwf_complex.self, capacity: 1) { fftwf_execute_dft_r2c(plan, input, $0) }
+    }
+
+    /// Complex-to-real transform of `input` (overwritten) into `output`.
+    @inline(__always)
+    func inverse(_ input: UnsafeMutablePointer<Float>, _ output: UnsafeMutablePointer<Float>) {
+        input.withMemoryRebound(to: fftwf_complex.self, capacity: 1) { fftwf_execute_dft_c2r(plan, $0, output) }
+    }
+
+    deinit {
+        fftwPlannerLock.withLock { fftwf_destroy_plan(plan) }
+    }
+}
+
+/// The process-wide cache of FFTW plans: one plan per transform size, direction and planning effort,
+/// created once (serialised) and shared by every layer, executed concurrently from any thread.
+final class FFTPlanCache: @unchecked Sendable {
+    static let shared = FFTPlanCache()
+    private var plans: [FFTPlan.Key: FFTPlan] = [:]
+
+    /// The cached plan for `key`, planning it now if needed.
+    ///
+    /// - Throws: `ConvolutionError.unsupported` if FFTW cannot plan the size.
+    func plan(_ key: FFTPlan.Key) throws -> FFTPlan {
+        try fftwPlannerLock.withLock {
+            if let p = plans[key] { return p }
+            let real = AlignedBuffer(count: key.rows * key.cols)
+            let complex = AlignedBuffer(count: key.rows * (key.cols / 2 + 1) * 2)
+            let flags = key.effort.flags
+            let made: fftwf_plan? = complex.pointer.withMemoryRebound(to: fftwf_complex.self, capacity: 1) { c in
+                key.inverse
+                    ? fftwf_plan_dft_c2r_2d(Int32(key.rows), Int32(key.cols), c, real.pointer, flags)
+                    : fftwf_plan_dft_r2c_2d(Int32(key.rows), Int32(key.cols), real.pointer, c, flags)
+            }
+            guard let made else {
+                throw ConvolutionError.unsupported(algorithm: "fft", reason: "FFTW could not plan a \(key.rows)x\(key.cols) transform")
+            }
+            let p = FFTPlan(plan: made, key: key)
+            plans[key] = p
+            return p
+        }
+    }
+
+    /// The number of cached plans.
+    var count: Int { fftwPlannerLock.withLock { plans.count } }
+}
+
+/// FFTW wisdom: what the planner learned, saved to a file and loaded in a later process so that planning
+/// with `measure` or `patient` is instant there.
+public enum FFTWisdom {
+    /// Adds the wisdom in the file at `path` to this process's.
+    ///
+    /// - Throws: `ConvolutionError.invalidOption` when the file is missing or is not FFTW wisdom.
+    public static func importFile(_ path: String) throws {
+        let ok = fftwPlannerLock.withLock { fftwf_import_wisdom_from_filename(path) }
+        if ok == 0 { throw ConvolutionError.invalidOption("cannot read FFTW wisdom from \(path)") }
+    }
+
+    /// Writes this process's wisdom to the file at `path`.
+    public static func exportFile(_ path: String) throws {
+        let ok = fftwPlannerLock.withLock { fftwf_export_wisdom_to_filename(path) }
+        if ok == 0 { throw ConvolutionError.invalidOption("cannot write FFTW wisdom to \(path)") }
+    }
+}

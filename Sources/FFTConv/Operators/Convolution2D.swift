@@ -1,0 +1,128 @@
+/// The algorithms a `Convolution2D` can be prepared with.
+public enum ConvolutionAlgorithm: String, Sendable, Hashable, CaseIterable, CustomStringConvertible {
+    /// The naive double-precision oracle (`ReferenceConvolution`): slow, for checking.
+    case reference
+    /// Plain direct loops, vectorised along output rows.
+    case direct
+    /// Tiled FFT convolution through FFTW.
+    case fft
+
+    public var description: String { rawValue }
+}
+
+/// Settings fixed when a layer is prepared.
+public struct ConvolutionOptions: Sendable, Hashable {
+    /// Worker threads a call may use (1 = the calling thread only). Results are identical for any value.
+    public var threads: Int
+    /// FFT transform size per tile; `nil` lets the cost model choose (whole image when that is cheaper).
+    public var fftTile: Size2D?
+    /// How hard FFTW plans the transforms.
+    public var fftPlanning: FFTPlanningEffort
+
+    /// Creates options; see each property.
+    public init(threads: Int = 1, fftTile: Size2D? = nil, fftPlanning: FFTPlanningEffort = .estimate) {
+        self.threads = threads
+        self.fftTile = fftTile
+        self.fftPlanning = fftPlanning
+    }
+}
+
+/// A prepared 2-D convolution layer: descriptor, input size, weights transformed for one algorithm.
+///
+/// Prepare once, run many: everything that depends only on the weights (FFT kernel spectra, plans) is
+/// computed by the initializer; calls only transform the input, multiply and write the output. One layer
+/// may be called from any number of threads at once; each call gets its own scratch memory.
+///
+/// ```swift
+/// let d = try ConvolutionDescriptor(inputChannels: 64, outputChannels: 192, kernel: 5, padding: 2)
+/// let conv = try Convolution2D(descriptor: d, input: Size2D(27, 27), weights: w, bias: b, algorithm: .fft)
+/// let y = try conv(x)   // x: [N, 64, 27, 27] → y: [N, 192, 27, 27]
+/// ```
+public final class Convolution2D: @unchecked Sendable {
+    /// What the layer computes.
+    public let descriptor: ConvolutionDescriptor
+    /// The input height and width the layer was prepared for.
+    public let inputSize: Size2D
+    /// The output height and width.
+    public let outputSize: Size2D
+    /// The algorithm it runs.
+    public let algorithm: ConvolutionAlgorithm
+    /// The settings it was prepared with.
+    public let options: ConvolutionOptions
+    let implementation: ConvolutionImplementation
+
+    /// Prepares a layer.
+    ///
+    /// - Parameters:
+    ///   - input: input height and width (any batch size is accepted at run time).
+    ///   - weights: `[outputChannels, inputChannels / groups, kH, kW]`.
+    ///   - bias: `[outputChannels]` when `descriptor.hasBias`, else `nil`.
+    /// - Throws: `ConvolutionError` when a shape does not fit the descriptor, the output would be empty, an
+    ///   option is out of range, or the algorithm cannot run the layer.
+    public init(descriptor: ConvolutionDescriptor, input: Size2D, weights: Tensor, bias: Tensor? = nil,
+                algorithm: ConvolutionAlgorithm = .fft, options: ConvolutionOptions = .init()) throws {
+        guard options.threads >= 1 && options.threads <= 1024 else {
+            throw ConvolutionError.invalidOption("threads must be in 1...1024, got \(options.threads)")
+        }
+        let problem = try ConvolutionProblem(descriptor: descriptor, input: input)
+        try ReferenceConvolution.checkWeights(descriptor, weights, bias)
+        self.descriptor = descriptor
+        self.inputSize = input
+        self.outputSize = problem.output
+        self.algorithm = algorithm
+        self.options = options
+        switch algorithm {
+        case .reference:
+            implementation = ReferenceImplementation(problem: problem, weights: weights, bias: bias)
+        case .direct:
+            implementation = DirectImplementation(problem: problem, weights: weights, bias: bias)
+        case .fft:
+            implementation = try FFTImplementation(problem: problem, weights: weights, bias: bias,
+                                                   tile: options.fftTile, effort: options.fftPlanning,
+                                                   threads: options.threads)
+        }
+    }
+
+    /// Bytes held for the prepared weights (for FFT: the kernel spectra).
+    public var preparedBytes: Int { implementation.preparedBytes }
+
+    /// What was chosen at prepare time, e.g. the FFT tiling (`"16x16 tiles x9"`).
+    public var summary: String { implementation.summary }
+
+    /// The output shape for a batch of `batch` images.
+    public func outputShape(batch: Int) -> [Int] {
+        [batch, descriptor.outputChannels, outputSize.height, outputSize.width]
+    }
+
+    /// Checks an input tensor's shape and returns its batch size.
+    func batchSize(of input: Tensor) throws -> Int {
+        let s = input.shape
+        guard s.count == 4, s[0] >= 1, s[1] == descriptor.inputChannels, s[2] == inputSize.height, s[3] == inputSize.width else {
+            throw ConvolutionError.inputShapeMismatch(
+                expected: [-1, descriptor.inputChannels, inputSize.height, inputSize.width], actual: s)
+        }
+        return s[0]
+    }
+
+    /// Runs the layer on `input` (`[N, inputChannels, H, W]`), returning `[N, outputChannels, outH, outW]`.
+    public func callAsFunction(_ input: Tensor) throws -> Tensor {
+        var output = try Tensor(zeros: outputShape(batch: try batchSize(of: input)))
+        try run(input, into: &output)
+        return output
+    }
+
+    /// Runs the layer, writing into an existing output tensor of shape `outputShape(batch:)`.
+    public func run(_ input: Tensor, into output: inout Tensor) throws {
+        let batch = try batchSize(of: input)
+        guard output.shape == outputShape(batch: batch) else {
+            throw ConvolutionError.outputShapeMismatch(expected: outputShape(batch: batch), actual: output.shape)
+        }
+        let threads = options.threads
+        input.withUnsafeBufferPointer { x in
+            output.withUnsafeMutableBufferPointer { y in
+                guard let xb = x.baseAddress, let yb = y.baseAddress else { return }
+                implementation.run(input: xb, output: yb, batch: batch, threads: threads)
+            }
+        }
+    }
+}

@@ -1,0 +1,48 @@
+import FFTConvKernels
+
+/// A convolution descriptor together with the input size it is prepared for: everything an algorithm
+/// needs to lay out its prepared weights and its workspace.
+struct ConvolutionProblem: Sendable, Hashable {
+    let descriptor: ConvolutionDescriptor
+    let input: Size2D
+    let output: Size2D
+    let effectiveKernel: Size2D
+
+    init(descriptor: ConvolutionDescriptor, input: Size2D) throws {
+        self.descriptor = descriptor
+        self.input = input
+        self.output = try descriptor.outputSize(input: input)
+        self.effectiveKernel = try descriptor.effectiveKernel()
+        // Planes must be addressable: one input and one output image's element counts fit in Int.
+        do {
+            _ = try Tensor.elementCount(of: [descriptor.inputChannels, input.height, input.width])
+            _ = try Tensor.elementCount(of: [descriptor.outputChannels, output.height, output.width])
+        } catch {
+            throw ConvolutionError.sizeOverflow(what: "the image element count")
+        }
+    }
+
+    var inputPlane: Int { input.height * input.width }
+    var outputPlane: Int { output.height * output.width }
+
+    /// The per-plane geometry handed to kernels.
+    var geometry: ConvolutionGeometry {
+        let d = descriptor
+        return ConvolutionGeometry(inputHeight: input.height, inputWidth: input.width,
+                                   kernelHeight: d.kernel.height, kernelWidth: d.kernel.width,
+                                   strideHeight: d.stride.height, strideWidth: d.stride.width,
+                                   dilationHeight: d.dilation.height, dilationWidth: d.dilation.width,
+                                   padTop: d.padding.top, padLeft: d.padding.left,
+                                   outputHeight: output.height, outputWidth: output.width)
+    }
+}
+
+/// One algorithm's prepared form of a layer: transformed weights plus whatever it precomputed.
+protocol ConvolutionImplementation: AnyObject, Sendable {
+    /// Bytes held for the prepared weights (kernel spectra, re-laid-out weights, …).
+    var preparedBytes: Int { get }
+    /// A short description of the choices made at prepare time (e.g. the FFT tiling).
+    var summary: String { get }
+    /// Computes `batch` images: `input` is `[batch, Cin, H, W]`, `output` `[batch, Cout, outH, outW]`.
+    func run(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, batch: Int, threads: Int)
+}

@@ -1,0 +1,33 @@
+/// Uninitialised-then-zeroed float storage aligned to 64 bytes: a cache line, an AVX-512 vector, and more
+/// than FFTW's SIMD alignment, so any buffer (and any 16-float offset into it) can be handed to FFTW's
+/// new-array execute functions.
+final class AlignedBuffer: @unchecked Sendable {
+    /// Alignment of every buffer, in bytes.
+    static let alignment = 64
+
+    let pointer: UnsafeMutablePointer<Float>
+    let count: Int
+
+    /// Allocates `count` floats, all zero. `count` must already be validated (non-negative, no overflow).
+    init(count: Int) {
+        self.count = count
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: Swift.max(count, 1) * 4, alignment: Self.alignment)
+        pointer = raw.bindMemory(to: Float.self, capacity: Swift.max(count, 1))
+        pointer.initialize(repeating: 0, count: Swift.max(count, 1))
+    }
+
+    /// A new buffer holding the same values.
+    func copy() -> AlignedBuffer {
+        let b = AlignedBuffer(count: count)
+        b.pointer.update(from: pointer, count: count)
+        return b
+    }
+
+    deinit {
+        UnsafeMutableRawPointer(pointer).deallocate()
+    }
+}
+
+/// Rounds `n` up to a multiple of `m` (`m > 0`).
+@inline(__always)
+func roundUp(_ n: Int, _ m: Int) -> Int { (n + m - 1) / m * m }

@@ -1,0 +1,73 @@
+/// The element-wise tail that every kernel applies while writing its output: bias, then an activation.
+///
+/// A plain value with no policy: operators translate the public `Activation` into this once, at prepare
+/// time, and kernels apply it in their write-out so that the output is touched once.
+public struct Epilogue: Sendable, Hashable {
+    /// The activation function applied after the bias.
+    public enum Kind: UInt8, Sendable, Hashable {
+        /// `y = x`.
+        case identity
+        /// `y = max(x, 0)`.
+        case relu
+        /// `y = min(max(x, lower), upper)`; ReLU6 is `clip(0, 6)`.
+        case clip
+        /// `y = x` for `x >= 0`, `alpha * x` otherwise.
+        case leakyReLU
+    }
+
+    /// Which activation.
+    public var kind: Kind
+    /// `lower` for `.clip`, `alpha` for `.leakyReLU`, unused otherwise.
+    public var a: Float
+    /// `upper` for `.clip`, unused otherwise.
+    public var b: Float
+
+    /// Creates an epilogue; the meaning of `a` and `b` depends on `kind`.
+    @inlinable
+    public init(kind: Kind, a: Float = 0, b: Float = 0) {
+        self.kind = kind
+        self.a = a
+        self.b = b
+    }
+
+    /// No activation.
+    public static let identity = Epilogue(kind: .identity)
+
+    /// Applies the activation to one value (bias already added).
+    @inlinable @inline(__always)
+    public func activate(_ x: Float) -> Float {
+        switch kind {
+        case .identity: return x
+        case .relu: return x > 0 ? x : 0
+        case .clip: return Swift.min(Swift.max(x, a), b)
+        case .leakyReLU: return x >= 0 ? x : a * x
+        }
+    }
+
+    /// Applies the activation to eight values at once.
+    @inlinable @inline(__always)
+    public func activate(_ x: SIMD8<Float>) -> SIMD8<Float> {
+        switch kind {
+        case .identity: return x
+        case .relu: return pointwiseMax(x, SIMD8(repeating: 0))
+        case .clip: return pointwiseMin(pointwiseMax(x, SIMD8(repeating: a)), SIMD8(repeating: b))
+        case .leakyReLU: return x.replacing(with: x * a, where: x .< 0)
+        }
+    }
+
+    /// `p[i] = activate(p[i] + bias)` for `i` in `0..<count`.
+    public func apply(to p: UnsafeMutablePointer<Float>, count: Int, bias: Float) {
+        var i = 0
+        let vb = SIMD8<Float>(repeating: bias)
+        let raw = UnsafeMutableRawPointer(p)
+        while i + 8 <= count {
+            let v = raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
+            raw.storeBytes(of: activate(v + vb), toByteOffset: i * 4, as: SIMD8<Float>.self)
+            i += 8
+        }
+        while i < count {
+            p[i] = activate(p[i] + bias)
+            i += 1
+        }
+    }
+}

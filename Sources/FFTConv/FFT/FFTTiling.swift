@@ -59,7 +59,7 @@ public struct FFTTiling: Sendable, Hashable, CustomStringConvertible {
         func candidates(_ kernel: Int, _ out1: Int) -> [Int] {
             let whole = nextFriendly(out1 + kernel - 1)
             let cap = Swift.max(nextFriendly(kernel), Swift.min(whole, 256))
-            return (Swift.max(kernel, 4)...Swift.max(cap, kernel)).filter { isFFTFriendly($0) && $0 >= kernel }
+            return (kernel...Swift.max(cap, kernel)).filter(isFFTFriendly)
         }
         var best: (cost: Double, tiling: FFTTiling)?
         for th in candidates(k.height, o1.height) {

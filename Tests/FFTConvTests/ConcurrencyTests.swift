@@ -1,0 +1,62 @@
+import Dispatch
+import FFTConv
+import XCTest
+
+/// One prepared layer shared by many threads, and threads inside a call: same bits every time.
+final class ConcurrencyTests: XCTestCase {
+    static func layerCase() throws -> ConvolutionCase {
+        ConvolutionCase(descriptor: try ConvolutionDescriptor(inputChannels: 12, outputChannels: 20, kernel: 5, stride: Size2D(1, 2),
+                                                              padding: 2, groups: 2, activation: .relu),
+                        batch: 2, input: Size2D(23, 19))
+    }
+
+    func testEightConcurrentCallersGetBitIdenticalOutputs() throws {
+        let c = try Self.layerCase()
+        let (x, w, b) = try c.data(seed: 11)
+        for algorithm in [ConvolutionAlgorithm.fft, .direct] {
+            for threads in [1, 2] {
+                let conv = try Convolution2D(descriptor: c.descriptor, input: c.input, weights: w, bias: b,
+                                             algorithm: algorithm, options: ConvolutionOptions(threads: threads))
+                let expected = try conv(x)
+                XCTAssertGreaterThan(expected.maxAbsolute, 0)
+                let results = UnsafeMutableBufferPointer<Tensor?>.allocate(capacity: 8)
+                results.initialize(repeating: nil)
+                defer { results.deallocate() }
+                DispatchQueue.concurrentPerform(iterations: 8) { i in
+                    var last: Tensor?
+                    for _ in 0..<4 { last = try? conv(x) }  // several calls each, so they overlap
+                    results[i] = last
+                }
+                for i in 0..<8 { XCTAssertEqual(results[i], expected, "\(algorithm) threads \(threads) caller \(i)") }
+            }
+        }
+    }
+
+    func testThreadCountDoesNotChangeBits() throws {
+        let c = try Self.layerCase()
+        let (x, w, b) = try c.data(seed: 12)
+        for algorithm in [ConvolutionAlgorithm.fft, .direct] {
+            var outputs: [Tensor] = []
+            for threads in [1, 2, 3, 8] {
+                let conv = try Convolution2D(descriptor: c.descriptor, input: c.input, weights: w, bias: b,
+                                             algorithm: algorithm, options: ConvolutionOptions(threads: threads))
+                outputs.append(try conv(x))
+            }
+            for o in outputs.dropFirst() { XCTAssertEqual(o, outputs[0], "\(algorithm)") }
+            try assertMatchesReference(c, algorithm: algorithm, seed: 12, options: ConvolutionOptions(threads: 3))
+        }
+    }
+
+    func testRepeatedRunsIntoTheSameOutputAreStable() throws {
+        // Prepare once, run many: later calls reuse pooled workspace and must not see earlier calls' data.
+        let c = try Self.layerCase()
+        let (x, w, b) = try c.data(seed: 13)
+        let (x2, _, _) = try c.data(seed: 14)
+        let conv = try Convolution2D(descriptor: c.descriptor, input: c.input, weights: w, bias: b, algorithm: .fft)
+        let first = try conv(x)
+        var y = try Tensor(shape: conv.outputShape(batch: 2), repeating: .nan)
+        try conv.run(x2, into: &y)
+        try conv.run(x, into: &y)
+        XCTAssertEqual(y, first)
+    }
+}

@@ -3,8 +3,12 @@ import FFTConv
 
 /// Options shared by every timing subcommand.
 struct RunOptions: ParsableArguments {
-    @Option(help: "Algorithms, comma separated: fft, direct, reference, or all (= every one).")
-    var algorithm: String = "fft,direct"
+    static let defaultAlgorithms = "fft,direct,gemm,depthwise"
+
+    @Option(help: "Algorithms, comma separated: reference, plain, direct, gemm, depthwise, fft, or all (every one that applies).")
+    var algorithm: String = RunOptions.defaultAlgorithms
+
+    var algorithmsAreDefault: Bool { algorithm == RunOptions.defaultAlgorithms }
 
     @Option(help: "Threads per call.")
     var threads: Int = 1

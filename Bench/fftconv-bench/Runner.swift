@@ -78,8 +78,14 @@ struct Runner {
         for algorithm in try options.algorithms() {
             progress("\(layer.name): \(algorithm)")
             let t0 = Date()
-            let conv = try Convolution2D(descriptor: d, input: layer.input, weights: w, bias: b,
+            let conv: Convolution2D
+            do {
+                conv = try Convolution2D(descriptor: d, input: layer.input, weights: w, bias: b,
                                          algorithm: algorithm, options: try options.convolutionOptions())
+            } catch ConvolutionError.unsupported(let alg, let why) where options.algorithmsAreDefault || options.algorithm.contains("all") {
+                progress("\(layer.name): skipping \(alg): \(why)")
+                continue
+            }
             let prepare = Date().timeIntervalSince(t0) * 1e3
             var y = try Tensor(zeros: conv.outputShape(batch: layer.batch))
             for _ in 0..<options.warmup { try conv.run(x, into: &y) }

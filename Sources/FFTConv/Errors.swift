@@ -46,6 +46,8 @@ public enum ConvolutionError: Error, Hashable, Sendable, CustomStringConvertible
     case inputShapeMismatch(expected: [Int], actual: [Int])
     /// The output tensor handed to `run(_:into:)` has the wrong shape.
     case outputShapeMismatch(expected: [Int], actual: [Int])
+    /// The residual tensor does not have the output's shape.
+    case residualShapeMismatch(expected: [Int], actual: [Int])
     /// A run option is out of range (for example zero threads or an FFT tile smaller than the kernel).
     case invalidOption(String)
     /// The algorithm cannot run this request in this build.
@@ -67,6 +69,7 @@ public enum ConvolutionError: Error, Hashable, Sendable, CustomStringConvertible
         case .inputShapeMismatch(let e, let a):
             return "invalid input: expected shape \(e) (N >= 1 in place of -1), got \(a)"
         case .outputShapeMismatch(let e, let a): return "invalid output tensor: expected shape \(e), got \(a)"
+        case .residualShapeMismatch(let e, let a): return "invalid residual: expected the output's shape \(e), got \(a)"
         case .invalidOption(let why): return "invalid option: \(why)"
         case .unsupported(let alg, let why): return "unsupported by \(alg): \(why)"
         }

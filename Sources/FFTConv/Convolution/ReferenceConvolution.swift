@@ -4,22 +4,31 @@
 /// read and hard to get wrong. Every test and the bench's error column compare against it.
 public enum ReferenceConvolution {
     /// Convolves `input` (`[N, inputChannels, H, W]`) with `weights` (`descriptor.weightShape`), adds
-    /// `bias` (`[outputChannels]`, required exactly when `descriptor.hasBias`) and applies the activation.
+    /// `bias` (`[outputChannels]`, required exactly when `descriptor.hasBias`), adds `residual` (the
+    /// output's shape) when given, and applies the activation.
     ///
     /// - Returns: `[N, outputChannels, outH, outW]`, rounded to float once at the end.
-    public static func run(descriptor: ConvolutionDescriptor, input: Tensor, weights: Tensor, bias: Tensor?) throws -> Tensor {
+    public static func run(descriptor: ConvolutionDescriptor, input: Tensor, weights: Tensor, bias: Tensor?,
+                           residual: Tensor? = nil) throws -> Tensor {
         guard input.rank == 4, input.shape[0] >= 1, input.shape[1] == descriptor.inputChannels else {
             throw ConvolutionError.inputShapeMismatch(expected: [-1, descriptor.inputChannels, -1, -1], actual: input.shape)
         }
         let size = Size2D(input.shape[2], input.shape[3])
         let out = try descriptor.outputSize(input: size)
         try checkWeights(descriptor, weights, bias)
-        var result = try Tensor(zeros: [input.shape[0], descriptor.outputChannels, out.height, out.width])
+        let shape = [input.shape[0], descriptor.outputChannels, out.height, out.width]
+        if let residual, residual.shape != shape {
+            throw ConvolutionError.residualShapeMismatch(expected: shape, actual: residual.shape)
+        }
+        var result = try Tensor(zeros: shape)
+        let r = residual?.scalars
         result.withUnsafeMutableBufferPointer { y in
             input.withUnsafeBufferPointer { x in
                 weights.withUnsafeBufferPointer { w in
-                    compute(descriptor, batch: input.shape[0], input: size, output: out,
-                            x: x, w: w, bias: bias?.scalars, y: y)
+                    r.withUnsafeOptionalBufferPointer { res in
+                        compute(descriptor, batch: input.shape[0], input: size, output: out,
+                                x: x, w: w, bias: bias?.scalars, residual: res, y: y)
+                    }
                 }
             }
         }
@@ -39,7 +48,7 @@ public enum ReferenceConvolution {
 
     static func compute(_ d: ConvolutionDescriptor, batch: Int, input: Size2D, output: Size2D,
                         x: UnsafeBufferPointer<Float>, w: UnsafeBufferPointer<Float>, bias: [Float]?,
-                        y: UnsafeMutableBufferPointer<Float>) {
+                        residual: UnsafeBufferPointer<Float>?, y: UnsafeMutableBufferPointer<Float>) {
         let cg = d.inputChannelsPerGroup, og = d.outputChannelsPerGroup
         let kh = d.kernel.height, kw = d.kernel.width
         for n in 0..<batch {
@@ -62,10 +71,22 @@ public enum ReferenceConvolution {
                             }
                         }
                         if let bias { acc += Double(bias[o]) }
-                        y[((n * d.outputChannels + o) * output.height + oh) * output.width + ow] = Float(d.activation.apply(acc))
+                        let index = ((n * d.outputChannels + o) * output.height + oh) * output.width + ow
+                        if let residual { acc += Double(residual[index]) }
+                        y[index] = Float(d.activation.apply(acc))
                     }
                 }
             }
+        }
+    }
+}
+
+extension Optional where Wrapped == [Float] {
+    /// Calls `body` with the array's buffer, or with nil.
+    func withUnsafeOptionalBufferPointer<R>(_ body: (UnsafeBufferPointer<Float>?) throws -> R) rethrows -> R {
+        switch self {
+        case .some(let a): return try a.withUnsafeBufferPointer { try body($0) }
+        case .none: return try body(nil)
         }
     }
 }

@@ -2,8 +2,14 @@
 public enum ConvolutionAlgorithm: String, Sendable, Hashable, CaseIterable, CustomStringConvertible {
     /// The naive double-precision oracle (`ReferenceConvolution`): slow, for checking.
     case reference
-    /// Plain direct loops, vectorised along output rows.
+    /// Plain direct loops, vectorised along output rows (the core engine's baseline).
+    case plain
+    /// Direct convolution on the register-blocked SIMD micro-kernel (implicit GEMM over a phase layout).
     case direct
+    /// GEMM: the input itself for 1x1 convolutions, im2col otherwise, on the packed SGEMM.
+    case gemm
+    /// Depthwise kernels (only for `groups == inputChannels == outputChannels`).
+    case depthwise
     /// Tiled FFT convolution through FFTW.
     case fft
 
@@ -18,12 +24,17 @@ public struct ConvolutionOptions: Sendable, Hashable {
     public var fftTile: Size2D?
     /// How hard FFTW plans the transforms.
     public var fftPlanning: FFTPlanningEffort
+    /// A micro-kernel variant to use instead of the default (a name from `MicroKernelRegistry` for
+    /// `direct`/`gemm`, from `DepthwiseKernelRegistry` for `depthwise`); for testing and tuning.
+    public var microKernel: String?
 
     /// Creates options; see each property.
-    public init(threads: Int = 1, fftTile: Size2D? = nil, fftPlanning: FFTPlanningEffort = .estimate) {
+    public init(threads: Int = 1, fftTile: Size2D? = nil, fftPlanning: FFTPlanningEffort = .estimate,
+                microKernel: String? = nil) {
         self.threads = threads
         self.fftTile = fftTile
         self.fftPlanning = fftPlanning
+        self.microKernel = microKernel
     }
 }
 
@@ -74,8 +85,17 @@ public final class Convolution2D: @unchecked Sendable {
         switch algorithm {
         case .reference:
             implementation = ReferenceImplementation(problem: problem, weights: weights, bias: bias)
+        case .plain:
+            implementation = PlainDirectImplementation(problem: problem, weights: weights, bias: bias)
         case .direct:
-            implementation = DirectImplementation(problem: problem, weights: weights, bias: bias)
+            implementation = try DirectImplementation(problem: problem, weights: weights, bias: bias,
+                                                      forcedKernel: options.microKernel, threads: options.threads)
+        case .gemm:
+            implementation = try GEMMImplementation(problem: problem, weights: weights, bias: bias,
+                                                    forcedKernel: options.microKernel, threads: options.threads)
+        case .depthwise:
+            implementation = try DepthwiseImplementation(problem: problem, weights: weights, bias: bias,
+                                                         forcedKernel: options.microKernel, threads: options.threads)
         case .fft:
             implementation = try FFTImplementation(problem: problem, weights: weights, bias: bias,
                                                    tile: options.fftTile, effort: options.fftPlanning,
@@ -105,23 +125,35 @@ public final class Convolution2D: @unchecked Sendable {
     }
 
     /// Runs the layer on `input` (`[N, inputChannels, H, W]`), returning `[N, outputChannels, outH, outW]`.
-    public func callAsFunction(_ input: Tensor) throws -> Tensor {
+    /// A `residual` of the output's shape is added before the activation (ResNet's shortcut), in the same pass.
+    public func callAsFunction(_ input: Tensor, residual: Tensor? = nil) throws -> Tensor {
         var output = try Tensor(zeros: outputShape(batch: try batchSize(of: input)))
-        try run(input, into: &output)
+        try run(input, residual: residual, into: &output)
         return output
     }
 
     /// Runs the layer, writing into an existing output tensor of shape `outputShape(batch:)`.
-    public func run(_ input: Tensor, into output: inout Tensor) throws {
+    public func run(_ input: Tensor, residual: Tensor? = nil, into output: inout Tensor) throws {
         let batch = try batchSize(of: input)
-        guard output.shape == outputShape(batch: batch) else {
-            throw ConvolutionError.outputShapeMismatch(expected: outputShape(batch: batch), actual: output.shape)
+        let shape = outputShape(batch: batch)
+        guard output.shape == shape else {
+            throw ConvolutionError.outputShapeMismatch(expected: shape, actual: output.shape)
+        }
+        if let residual, residual.shape != shape {
+            throw ConvolutionError.residualShapeMismatch(expected: shape, actual: residual.shape)
         }
         let threads = options.threads
+        let implementation = self.implementation
         input.withUnsafeBufferPointer { x in
             output.withUnsafeMutableBufferPointer { y in
                 guard let xb = x.baseAddress, let yb = y.baseAddress else { return }
-                implementation.run(input: xb, output: yb, batch: batch, threads: threads)
+                if let residual {
+                    residual.withUnsafeBufferPointer { r in
+                        implementation.run(input: xb, output: yb, residual: r.baseAddress, batch: batch, threads: threads)
+                    }
+                } else {
+                    implementation.run(input: xb, output: yb, residual: nil, batch: batch, threads: threads)
+                }
             }
         }
     }

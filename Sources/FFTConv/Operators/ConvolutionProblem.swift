@@ -43,6 +43,8 @@ protocol ConvolutionImplementation: AnyObject, Sendable {
     var preparedBytes: Int { get }
     /// A short description of the choices made at prepare time (e.g. the FFT tiling).
     var summary: String { get }
-    /// Computes `batch` images: `input` is `[batch, Cin, H, W]`, `output` `[batch, Cout, outH, outW]`.
-    func run(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, batch: Int, threads: Int)
+    /// Computes `batch` images: `input` is `[batch, Cin, H, W]`, `output` `[batch, Cout, outH, outW]`;
+    /// `residual`, when given, has the output's shape and is added before the activation.
+    func run(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, residual: UnsafePointer<Float>?,
+             batch: Int, threads: Int)
 }

@@ -88,14 +88,15 @@ final class FFTImplementation: ConvolutionImplementation, @unchecked Sendable {
     var preparedBytes: Int { spectra.count * 4 }
     var summary: String { tiling.description }
 
-    func run(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, batch: Int, threads: Int) {
+    func run(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, residual: UnsafePointer<Float>?,
+             batch: Int, threads: Int) {
         workspace.withBuffer { ws in
             let total = batch * tiling.tilesPerImage
             var first = 0
             while first < total {
                 let n = Swift.min(chunkTiles, total - first)
                 forward(input: input, tiles: first..<(first + n), workspace: ws, threads: threads)
-                productsAndInverse(output: output, tiles: first..<(first + n), workspace: ws, threads: threads)
+                productsAndInverse(output: output, residual: residual, tiles: first..<(first + n), workspace: ws, threads: threads)
                 first += n
             }
         }
@@ -128,7 +129,7 @@ final class FFTImplementation: ConvolutionImplementation, @unchecked Sendable {
         }
     }
 
-    func productsAndInverse(output: UnsafeMutablePointer<Float>, tiles: Range<Int>,
+    func productsAndInverse(output: UnsafeMutablePointer<Float>, residual: UnsafePointer<Float>?, tiles: Range<Int>,
                             workspace ws: UnsafeMutablePointer<Float>, threads: Int) {
         let p = problem, d = p.descriptor
         let count = tiles.count
@@ -156,7 +157,9 @@ final class FFTImplementation: ConvolutionImplementation, @unchecked Sendable {
                                       strideHeight: d.stride.height, strideWidth: d.stride.width,
                                       output: output + (image * d.outputChannels + o) * p.outputPlane,
                                       outputHeight: p.output.height, outputWidth: p.output.width,
-                                      bias: bias[o], epilogue: epilogue)
+                                      bias: bias[o],
+                                      residual: residual.map { $0 + (image * d.outputChannels + o) * p.outputPlane },
+                                      epilogue: epilogue)
                 }
             }
         }

@@ -13,12 +13,14 @@ final class ReferenceImplementation: ConvolutionImplementation, @unchecked Senda
     var preparedBytes: Int { weights.count * 4 }
     var summary: String { "naive, double accumulation" }
 
-    func run(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, batch: Int, threads: Int) {
+    func run(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, residual: UnsafePointer<Float>?,
+             batch: Int, threads: Int) {
         let p = problem
         weights.withUnsafeBufferPointer { w in
             ReferenceConvolution.compute(p.descriptor, batch: batch, input: p.input, output: p.output,
                                          x: UnsafeBufferPointer(start: input, count: batch * p.descriptor.inputChannels * p.inputPlane),
                                          w: w, bias: bias,
+                                         residual: residual.map { UnsafeBufferPointer(start: $0, count: batch * p.descriptor.outputChannels * p.outputPlane) },
                                          y: UnsafeMutableBufferPointer(start: output, count: batch * p.descriptor.outputChannels * p.outputPlane))
         }
     }

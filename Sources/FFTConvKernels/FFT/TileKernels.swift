@@ -25,12 +25,13 @@ public enum TileKernels {
     /// The tile holds stride-1 correlation results: `tile[r][c]` is the result whose window starts at
     /// padded position (`rowOrigin + r`, `colOrigin + c`), valid for `r < validHeight`, `c < validWidth`.
     /// Output `(oh, ow)` needs the window at (`oh * strideHeight`, `ow * strideWidth`). Each written value is
-    /// `epilogue.activate(tile + bias)` (any transform normalisation is already in the tile).
+    /// `epilogue.activate(tile + bias + residual)` (any transform normalisation is already in the tile;
+    /// `residual`, when given, has the output plane's layout).
     public static func store(tile: UnsafePointer<Float>, tileStride: Int,
                              rowOrigin: Int, colOrigin: Int, validHeight: Int, validWidth: Int,
                              strideHeight: Int, strideWidth: Int,
                              output: UnsafeMutablePointer<Float>, outputHeight: Int, outputWidth: Int,
-                             bias: Float, epilogue: Epilogue) {
+                             bias: Float, residual: UnsafePointer<Float>?, epilogue: Epilogue) {
         let oh0 = (rowOrigin + strideHeight - 1) / strideHeight
         let oh1 = Swift.min(outputHeight, (rowOrigin + validHeight + strideHeight - 1) / strideHeight)
         let ow0 = (colOrigin + strideWidth - 1) / strideWidth
@@ -40,21 +41,27 @@ public enum TileKernels {
         for oh in oh0..<oh1 {
             let src = tile + (oh * strideHeight - rowOrigin) * tileStride
             let dst = output + oh * outputWidth
+            let res = residual.map { $0 + oh * outputWidth }
             if strideWidth == 1 {
                 let s = src - colOrigin
                 var ow = ow0
                 while ow + 8 <= ow1 {
-                    let v = UnsafeRawPointer(s + ow).loadUnaligned(as: SIMD8<Float>.self)
-                    UnsafeMutableRawPointer(dst + ow).storeBytes(of: epilogue.activate(v + vbias), as: SIMD8<Float>.self)
+                    var v = UnsafeRawPointer(s + ow).loadUnaligned(as: SIMD8<Float>.self) + vbias
+                    if let res { v += UnsafeRawPointer(res + ow).loadUnaligned(as: SIMD8<Float>.self) }
+                    UnsafeMutableRawPointer(dst + ow).storeBytes(of: epilogue.activate(v), as: SIMD8<Float>.self)
                     ow += 8
                 }
                 while ow < ow1 {
-                    dst[ow] = epilogue.activate(s[ow] + bias)
+                    var v = s[ow] + bias
+                    if let res { v += res[ow] }
+                    dst[ow] = epilogue.activate(v)
                     ow += 1
                 }
             } else {
                 for ow in ow0..<ow1 {
-                    dst[ow] = epilogue.activate(src[ow * strideWidth - colOrigin] + bias)
+                    var v = src[ow * strideWidth - colOrigin] + bias
+                    if let res { v += res[ow] }
+                    dst[ow] = epilogue.activate(v)
                 }
             }
         }

@@ -1,0 +1,61 @@
+import FFTConvKernels
+
+/// Which micro-kernel variant an operator uses: a policy, kept out of the kernels.
+enum KernelChoice {
+    /// The family of GEMM variants that suits the SIMD width the package was built for: 32-column tiles use
+    /// all 32 zmm registers on AVX-512; 16-column tiles fit AVX2's 16 ymm and NEON's 32 q registers.
+    static var gemmFamily: [GEMMMicroKernel] {
+        let names = BuildInfo.compiledFor.contains(.avx512f)
+            ? ["gemm_12x32", "gemm_8x32", "gemm_4x32"] : ["gemm_6x16", "gemm_4x16", "gemm_1x16"]
+        return names.compactMap(MicroKernelRegistry.named)
+    }
+
+    /// The variant for a GEMM with `rows` rows of A (output channels per group), or the one named `forced`.
+    ///
+    /// Cost per k, in cycles at two vector FMAs and two loads per cycle: `max(mr·u, mr + u) / 2` per panel,
+    /// `u` vectors of 8 per tile row, plus about one cycle of loop overhead per panel and k (which favours
+    /// the larger tile on a tie); so a 2-row group prefers 1-row panels over half-empty 6-row ones.
+    static func gemm(rows: Int, forced: String?) throws -> GEMMMicroKernel {
+        if let forced {
+            guard let k = MicroKernelRegistry.named(forced) else {
+                throw ConvolutionError.invalidOption("unknown micro-kernel '\(forced)'; known: \(MicroKernelRegistry.gemm.map(\.name).joined(separator: ", "))")
+            }
+            return k
+        }
+        var best: (cost: Int, kernel: GEMMMicroKernel)?
+        for k in gemmFamily {
+            let u = k.nr / 8
+            let cost = (rows + k.mr - 1) / k.mr * (Swift.max(k.mr * u, k.mr + u) + 2)
+            if let b = best, b.cost <= cost { continue }
+            best = (cost, k)
+        }
+        return best?.kernel ?? MicroKernelRegistry.gemm[0]
+    }
+
+    /// The depthwise variant, or the one named `forced`.
+    static func depthwise(forced: String?) throws -> DepthwiseKernel {
+        guard let forced else { return DepthwiseKernelRegistry.all[0] }
+        guard let k = DepthwiseKernelRegistry.all.first(where: { $0.name == forced }) else {
+            throw ConvolutionError.invalidOption("unknown depthwise kernel '\(forced)'; known: \(DepthwiseKernelRegistry.all.map(\.name).joined(separator: ", "))")
+        }
+        return k
+    }
+}
+
+/// Weights of every group packed into micro-kernel panels (done once, at prepare time).
+struct PackedGroupWeights: @unchecked Sendable {
+    let buffer: AlignedBuffer
+    let groupStride: Int
+
+    /// Packs `[outputChannels, K]` row-major weights, `rows` rows per group, for `kernel`.
+    init(weights: UnsafePointer<Float>, groups: Int, rows: Int, k: Int, kernel: GEMMMicroKernel) {
+        groupStride = GEMM.packedASize(m: rows, k: k, mr: kernel.mr)
+        buffer = AlignedBuffer(count: groups * groupStride)
+        for g in 0..<groups {
+            GEMM.packA(m: rows, k: k, a: weights + g * rows * k, rowStride: k, colStride: 1, mr: kernel.mr,
+                       into: buffer.pointer + g * groupStride)
+        }
+    }
+
+    func group(_ g: Int) -> UnsafePointer<Float> { UnsafePointer(buffer.pointer + g * groupStride) }
+}

@@ -1,0 +1,117 @@
+/// The layout direct convolution kernels read: the zero-padded input split into stride phases, each phase a
+/// flat plane, so that every (output position, tap) pair reads at `flat output index + tap offset` — one
+/// contiguous vector load for sixteen consecutive outputs, at any stride or dilation, with no bounds tests.
+///
+/// Padded input pixel (y, x) goes to phase (y mod sh, x mod sw) at (y / sh, x / sw). Output (oh, ow) has flat
+/// index `oh * phaseWidth + ow` (columns `ow >= outputWidth` are computed and discarded); tap (kh, kw) reads
+/// phase ((kh·dh) mod sh, (kw·dw) mod sw) at flat offset `((kh·dh)/sh) * phaseWidth + (kw·dw)/sw`.
+/// Each plane carries a zero tail long enough that a vector load starting at any computed position is in bounds.
+public struct PhaseLayout: Sendable, Hashable {
+    /// The convolution geometry the layout serves.
+    public let geometry: ConvolutionGeometry
+    /// Rows of each phase plane (before the tail).
+    public let phaseHeight: Int
+    /// Columns of each phase plane: the flat row length of both input phases and computed outputs.
+    public let phaseWidth: Int
+    /// Flat output positions computed (`outputHeight * phaseWidth`).
+    public let positions: Int
+    /// Floats per (phase, channel) plane, tail included, a multiple of 16.
+    public let planeStride: Int
+    /// Number of phases (`strideHeight * strideWidth`).
+    public var phases: Int { geometry.strideHeight * geometry.strideWidth }
+
+    /// A layout whose planes allow vector loads of `lanes` floats at every computed position rounded up to `lanes`.
+    public init(geometry g: ConvolutionGeometry, padBottom: Int, padRight: Int, lanes: Int) {
+        geometry = g
+        let ph = g.inputHeight + g.padTop + padBottom, pw = g.inputWidth + g.padLeft + padRight
+        phaseHeight = (ph + g.strideHeight - 1) / g.strideHeight
+        phaseWidth = (pw + g.strideWidth - 1) / g.strideWidth
+        positions = g.outputHeight * phaseWidth
+        let maxOffset = ((g.kernelHeight - 1) * g.dilationHeight / g.strideHeight) * phaseWidth
+            + (g.kernelWidth - 1) * g.dilationWidth / g.strideWidth
+        let needed = Swift.max(phaseHeight * phaseWidth, (positions + lanes - 1) / lanes * lanes + maxOffset)
+        planeStride = (needed + 15) / 16 * 16
+    }
+
+    /// Floats of one image in this layout (`phases × channels × planeStride`).
+    public func imageSize(channels: Int) -> Int { phases * channels * planeStride }
+
+    /// Offset of tap (kh, kw) of channel `c` from the start of the image buffer.
+    @inlinable
+    public func tapOffset(channel c: Int, channels: Int, kh: Int, kw: Int) -> Int {
+        let g = geometry
+        let y = kh * g.dilationHeight, x = kw * g.dilationWidth
+        let phase = (y % g.strideHeight) * g.strideWidth + x % g.strideWidth
+        return (phase * channels + c) * planeStride + (y / g.strideHeight) * phaseWidth + x / g.strideWidth
+    }
+
+    /// Writes channels `channelRange` of one image (`[C, H, W]` at `input`) into `buffer` (this layout, all
+    /// `channels`), padding and tails included.
+    public func fill(input: UnsafePointer<Float>, channels: Int, channelRange: Range<Int>, buffer: UnsafeMutablePointer<Float>) {
+        let g = geometry
+        let sh = g.strideHeight, sw = g.strideWidth
+        for c in channelRange {
+            let src = input + c * g.inputHeight * g.inputWidth
+            for a in 0..<sh {
+                for b in 0..<sw {
+                    let plane = buffer + ((a * sw + b) * channels + c) * planeStride
+                    for i in 0..<phaseHeight {
+                        let row = plane + i * phaseWidth
+                        let iy = i * sh + a - g.padTop
+                        if iy < 0 || iy >= g.inputHeight {
+                            row.update(repeating: 0, count: phaseWidth)
+                            continue
+                        }
+                        let srow = src + iy * g.inputWidth
+                        if sw == 1 {
+                            // Columns j map to input x = j - padLeft.
+                            let lo = Swift.min(phaseWidth, g.padLeft), hi = Swift.min(phaseWidth, g.padLeft + g.inputWidth)
+                            if lo > 0 { row.update(repeating: 0, count: lo) }
+                            if hi > lo { (row + lo).update(from: srow, count: hi - lo) }
+                            if phaseWidth > hi { (row + hi).update(repeating: 0, count: phaseWidth - hi) }
+                        } else {
+                            for j in 0..<phaseWidth {
+                                let ix = j * sw + b - g.padLeft
+                                row[j] = ix >= 0 && ix < g.inputWidth ? srow[ix] : 0
+                            }
+                        }
+                    }
+                    let used = phaseHeight * phaseWidth
+                    (plane + used).update(repeating: 0, count: planeStride - used)
+                }
+            }
+        }
+    }
+
+    /// Writes a tile of computed outputs to NCHW planes with the epilogue: `tile[r][v]` (row stride `tileStride`)
+    /// is output channel `row0 + r` at flat position `f0 + v`; positions past the output or in discarded
+    /// columns are skipped. `output` is the image's first output plane; planes are `outputPlane` floats apart.
+    public func store(tile: UnsafePointer<Float>, tileStride: Int, rows: Int, lanes: Int, f0: Int, row0: Int,
+                      output: UnsafeMutablePointer<Float>, residual: UnsafePointer<Float>?,
+                      bias: UnsafePointer<Float>?, activation: Epilogue) {
+        let g = geometry
+        let plane = g.outputHeight * g.outputWidth
+        let fEnd = Swift.min(f0 + lanes, positions)
+        var f = f0
+        while f < fEnd {
+            let oh = f / phaseWidth, ow = f - oh * phaseWidth
+            let runEnd = Swift.min(fEnd, oh * phaseWidth + g.outputWidth)  // valid columns of this row
+            if ow < g.outputWidth && runEnd > f {
+                let count = runEnd - f
+                let v0 = f - f0, o0 = oh * g.outputWidth + ow
+                for r in 0..<rows {
+                    let src = tile + r * tileStride + v0
+                    let dst = output + (row0 + r) * plane + o0
+                    let b = bias.map { $0[row0 + r] } ?? 0
+                    if let residual {
+                        let res = residual + (row0 + r) * plane + o0
+                        for v in 0..<count { dst[v] = activation.activate(src[v] + b + res[v]) }
+                    } else {
+                        for v in 0..<count { dst[v] = activation.activate(src[v] + b) }
+                    }
+                }
+            }
+            f = (oh + 1) * phaseWidth  // next output row
+        }
+    }
+}

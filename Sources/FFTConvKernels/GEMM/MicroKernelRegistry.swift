@@ -1,0 +1,45 @@
+/// A register-blocked micro-kernel: an `mr × nr` tile of `C = A·B`, A packed `mr` floats per k.
+public struct GEMMMicroKernel: @unchecked Sendable, CustomStringConvertible {  // holds only global functions
+    /// Packed-B form: `(kc, a, b, c, ldc, accumulate)`, B packed `nr` floats per k.
+    public typealias Packed = (Int, UnsafePointer<Float>, UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int, Bool) -> Void
+    /// Indirect-B form: `(kc, a, base, offsets, c, ldc, accumulate)`, B row k at `base + offsets[k]`.
+    public typealias Indirect = (Int, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Int>,
+                                           UnsafeMutablePointer<Float>, Int, Bool) -> Void
+
+    /// The name says the tile: `gemm_6x16` computes 6 rows × 16 columns.
+    public let name: String
+    /// Rows of the tile (rows of A per panel).
+    public let mr: Int
+    /// Columns of the tile, a multiple of 16.
+    public let nr: Int
+    /// The packed-B kernel.
+    public let packed: Packed
+    /// The indirect-B kernel (direct convolution's implicit im2col).
+    public let indirect: Indirect
+    /// Where this variant is the right choice.
+    public let note: String
+
+    public var description: String { name }
+}
+
+/// Every micro-kernel variant, in one list. A new variant is added here (and in the generator script) and is
+/// then exercised by the GEMM family tester automatically.
+public enum MicroKernelRegistry {
+    public static let gemm: [GEMMMicroKernel] = [
+        GEMMMicroKernel(name: "gemm_6x16", mr: 6, nr: 16, packed: MicroKernels.gemm_6x16, indirect: MicroKernels.igemm_6x16,
+                        note: "AVX2 (12 of 16 ymm as accumulators) and NEON (24 of 32 q registers)"),
+        GEMMMicroKernel(name: "gemm_4x16", mr: 4, nr: 16, packed: MicroKernels.gemm_4x16, indirect: MicroKernels.igemm_4x16,
+                        note: "few output rows per group (grouped convolutions)"),
+        GEMMMicroKernel(name: "gemm_1x16", mr: 1, nr: 16, packed: MicroKernels.gemm_1x16, indirect: MicroKernels.igemm_1x16,
+                        note: "one output row per group; reference shape for the tester"),
+        GEMMMicroKernel(name: "gemm_12x32", mr: 12, nr: 32, packed: MicroKernels.gemm_12x32, indirect: MicroKernels.igemm_12x32,
+                        note: "AVX-512 (24 of 32 zmm as accumulators); spills on AVX2"),
+        GEMMMicroKernel(name: "gemm_8x32", mr: 8, nr: 32, packed: MicroKernels.gemm_8x32, indirect: MicroKernels.igemm_8x32,
+                        note: "AVX-512 with fewer rows (16 zmm accumulators)"),
+        GEMMMicroKernel(name: "gemm_4x32", mr: 4, nr: 32, packed: MicroKernels.gemm_4x32, indirect: MicroKernels.igemm_4x32,
+                        note: "AVX2 alternative: 4 rows × 32 columns = 16 ymm (no spare registers)"),
+    ]
+
+    /// The variant named `name`, if listed.
+    public static func named(_ name: String) -> GEMMMicroKernel? { gemm.first { $0.name == name } }
+}

@@ -77,7 +77,7 @@ let package = Package(
         ),
         .testTarget(
             name: "FFTConvTests",
-            dependencies: ["FFTConv"],
+            dependencies: ["FFTConv", "FFTConvKernels"],
             path: "Tests/FFTConvTests",
             swiftSettings: cpuSwiftFlags
         ),

@@ -20,7 +20,7 @@ final class AlexNetLayerTests: XCTestCase {
 
     func testAlexNetLayersMatchReference() throws {
         for (i, layer) in try Self.layers().enumerated() {
-            for a in [ConvolutionAlgorithm.direct, .fft] {
+            for a in [ConvolutionAlgorithm.plain, .direct, .gemm, .fft] {
                 try assertMatchesReference(layer, algorithm: a, seed: UInt64(100 + i))
             }
         }

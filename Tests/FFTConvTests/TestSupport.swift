@@ -20,16 +20,25 @@ struct ConvolutionCase: CustomStringConvertible {
 }
 
 /// The acceptance bound of the regression grid: max|y - ref| <= 1e-4 * max(1, max|ref|).
+/// Returns whether the reference output was non-zero (a grid asserts that almost all its cases are).
+@discardableResult
 func assertMatchesReference(_ c: ConvolutionCase, algorithm: ConvolutionAlgorithm, seed: UInt64,
-                            options: ConvolutionOptions = .init(), tolerance: Float = 1e-4,
-                            file: StaticString = #filePath, line: UInt = #line) throws {
+                            options: ConvolutionOptions = .init(), tolerance: Float = 1e-4, withResidual: Bool = false,
+                            file: StaticString = #filePath, line: UInt = #line) throws -> Bool {
     let (x, w, b) = try c.data(seed: seed)
-    let reference = try ReferenceConvolution.run(descriptor: c.descriptor, input: x, weights: w, bias: b)
+    var residual: Tensor?
+    if withResidual {
+        var rng = SeededGenerator(seed: seed &+ 77)
+        let out = try c.descriptor.outputSize(input: c.input)
+        residual = try Tensor.random(shape: [c.batch, c.descriptor.outputChannels, out.height, out.width], using: &rng)
+    }
+    let reference = try ReferenceConvolution.run(descriptor: c.descriptor, input: x, weights: w, bias: b, residual: residual)
     let conv = try Convolution2D(descriptor: c.descriptor, input: c.input, weights: w, bias: b,
                                  algorithm: algorithm, options: options)
-    let y = try conv(x)
+    let y = try conv(x, residual: residual)
     XCTAssertEqual(y.shape, reference.shape, "\(algorithm) \(c)", file: file, line: line)
     let diff = try XCTUnwrap(y.maxAbsoluteDifference(reference), file: file, line: line)
     let bound = tolerance * max(1, reference.maxAbsolute)
     XCTAssert(diff <= bound, "\(algorithm) \(c) [\(conv.summary)]: max|y-ref| = \(diff) > \(bound)", file: file, line: line)
+    return reference.maxAbsolute > 0
 }

@@ -1,0 +1,172 @@
+import FFTConvKernels
+
+/// A prepared matrix product `C = act(alpha · A · B + beta · C + bias[row])` with A fixed: A is packed once
+/// for the register-blocked micro-kernel, B is given per call.
+///
+/// Threads split C's columns into ranges (whole micro-panels), or its rows when there are too few columns;
+/// each element is summed in the same order either way, so results are identical for any thread count.
+public final class MatrixMultiplication: @unchecked Sendable {
+    /// Rows of A and C.
+    public let m: Int
+    /// Columns of A, rows of B.
+    public let k: Int
+    /// The micro-kernel variant used.
+    public let kernelName: String
+    /// Worker threads per call.
+    public let threads: Int
+    let kernel: GEMMMicroKernel
+    let blocking: GEMM.Blocking
+    let packedA: AlignedBuffer
+    let workspace: WorkspacePool
+
+    /// Packs `a` (`[m, k]`, or `[k, m]` when `transposed`).
+    ///
+    /// - Throws: `TensorError.rankMismatch` for a non-matrix, `ConvolutionError.invalidOption` for a bad
+    ///   thread count or an unknown `microKernel`.
+    public init(a: Tensor, transposed: Bool = false, threads: Int = 1, microKernel: String? = nil) throws {
+        guard a.rank == 2 else { throw TensorError.rankMismatch(expected: 2, shape: a.shape) }
+        guard threads >= 1 && threads <= 1024 else { throw ConvolutionError.invalidOption("threads must be in 1...1024, got \(threads)") }
+        m = transposed ? a.shape[1] : a.shape[0]
+        k = transposed ? a.shape[0] : a.shape[1]
+        kernel = try KernelChoice.gemm(rows: m, forced: microKernel)
+        kernelName = kernel.name
+        blocking = GEMM.Blocking(for: kernel)
+        self.threads = threads
+        let (m, k, mr) = (m, k, kernel.mr)
+        let packed = AlignedBuffer(count: GEMM.packedASize(m: m, k: k, mr: mr))
+        a.withUnsafeBufferPointer { p in
+            if let base = p.baseAddress {
+                GEMM.packA(m: m, k: k, a: base, rowStride: transposed ? 1 : k, colStride: transposed ? m : 1, mr: mr, into: packed.pointer)
+            }
+        }
+        packedA = packed
+        workspace = WorkspacePool(count: threads * GEMM.packedBSize(kernel: kernel, blocking: blocking))
+    }
+
+    /// Bytes of the packed A.
+    public var preparedBytes: Int { packedA.count * 4 }
+
+    /// `C = A · B` for `b` of shape `[k, n]`.
+    public func callAsFunction(_ b: Tensor) throws -> Tensor {
+        guard b.rank == 2, b.shape[0] == k else { throw TensorError.rankMismatch(expected: 2, shape: b.shape) }
+        var c = try Tensor(zeros: [m, b.shape[1]])
+        try run(b, into: &c)
+        return c
+    }
+
+    /// `C = act(alpha · A · B + beta · C + bias)`, `b` `[k, n]`, `c` `[m, n]`, `bias` `[m]`.
+    public func run(_ b: Tensor, into c: inout Tensor, alpha: Float = 1, beta: Float = 0, bias: Tensor? = nil,
+                    activation: Activation = .none) throws {
+        guard b.rank == 2, b.shape[0] == k else {
+            throw ConvolutionError.inputShapeMismatch(expected: [k, -1], actual: b.shape)
+        }
+        let n = b.shape[1]
+        guard c.shape == [m, n] else { throw ConvolutionError.outputShapeMismatch(expected: [m, n], actual: c.shape) }
+        if let bias, bias.shape != [m] { throw ConvolutionError.biasShapeMismatch(expected: [m], actual: bias.shape) }
+        try activation.validate()
+        let biasValues = bias?.scalars
+        let (m, k, kernel, blocking, threads) = (m, k, kernel, blocking, threads)
+        let packedA = UnsafePointer(self.packedA.pointer)
+        let scratchSize = GEMM.packedBSize(kernel: kernel, blocking: blocking)
+        workspace.withBuffer { ws in
+            b.withUnsafeBufferPointer { bp in
+                c.withUnsafeMutableBufferPointer { cp in
+                    biasValues.withUnsafeOptionalBufferPointer { biasp in
+                        guard let bb = bp.baseAddress, let cb = cp.baseAddress else { return }
+                        let e = GEMMEpilogue(alpha: alpha, beta: beta, bias: biasp?.baseAddress, activation: activation.epilogue)
+                        let colPanels = (n + kernel.nr - 1) / kernel.nr, rowPanels = (m + kernel.mr - 1) / kernel.mr
+                        let byColumns = colPanels >= threads || colPanels >= rowPanels
+                        Parallel.forEachRange(count: byColumns ? colPanels : rowPanels, threads: threads) { worker, items in
+                            let rows = byColumns ? 0..<m : (items.lowerBound * kernel.mr)..<Swift.min(m, items.upperBound * kernel.mr)
+                            let cols = byColumns ? (items.lowerBound * kernel.nr)..<Swift.min(n, items.upperBound * kernel.nr) : 0..<n
+                            GEMM.run(kernel: kernel, blocking: blocking, m: m, n: n, k: k, packedA: packedA, b: bb,
+                                     bRowStride: n, bColStride: 1, c: cb, ldc: n, epilogue: e, rows: rows, cols: cols,
+                                     scratch: ws + worker * scratchSize)
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A fully-connected (linear) layer: `y = act(x · Wᵀ + bias)`, weights `[outputs, inputs]` as in PyTorch.
+///
+/// At batch 1 it is a matrix-vector product bound by memory bandwidth: the weights are streamed once, in
+/// their original row-major order, four rows per pass over `x` (`GEMV`). Larger batches use the packed GEMM.
+public final class FullyConnected: @unchecked Sendable {
+    /// Input features.
+    public let inputs: Int
+    /// Output features.
+    public let outputs: Int
+    /// The fused activation.
+    public let activation: Activation
+    /// Worker threads per call.
+    public let threads: Int
+    let weights: AlignedBuffer
+    let bias: [Float]?
+    let gemm: MatrixMultiplication
+
+    /// Prepares a layer from `weights` (`[outputs, inputs]`) and an optional `bias` (`[outputs]`).
+    public init(weights: Tensor, bias: Tensor?, activation: Activation = .none, threads: Int = 1) throws {
+        guard weights.rank == 2, weights.shape[0] > 0, weights.shape[1] > 0 else {
+            throw ConvolutionError.weightShapeMismatch(expected: [-1, -1], actual: weights.shape)
+        }
+        outputs = weights.shape[0]
+        inputs = weights.shape[1]
+        if let bias, bias.shape != [outputs] { throw ConvolutionError.biasShapeMismatch(expected: [outputs], actual: bias.shape) }
+        try activation.validate()
+        self.activation = activation
+        self.threads = threads
+        self.weights = weights.storage
+        self.bias = bias?.scalars
+        gemm = try MatrixMultiplication(a: weights, threads: threads)
+    }
+
+    /// Bytes held: the weights (for batch 1) and their packed copy (for larger batches).
+    public var preparedBytes: Int { weights.count * 4 + gemm.preparedBytes }
+
+    /// `x` of shape `[N, inputs]` → `[N, outputs]`.
+    public func callAsFunction(_ x: Tensor) throws -> Tensor {
+        guard x.rank == 2, x.shape[0] >= 1, x.shape[1] == inputs else {
+            throw ConvolutionError.inputShapeMismatch(expected: [-1, inputs], actual: x.shape)
+        }
+        let batch = x.shape[0]
+        var y = try Tensor(zeros: [batch, outputs])
+        let e = GEMMEpilogue(activation: activation.epilogue)
+        let (inputs, outputs, threads, w) = (inputs, outputs, threads, UnsafePointer(weights.pointer))
+        try bias.withUnsafeOptionalBufferPointer { biasp in
+            var e = e
+            e.bias = biasp?.baseAddress
+            if batch == 1 {
+                x.withUnsafeBufferPointer { xp in
+                    y.withUnsafeMutableBufferPointer { yp in
+                        guard let xb = xp.baseAddress, let yb = yp.baseAddress else { return }
+                        // Row blocks of 64: a few hundred microseconds of streaming each at DRAM speed.
+                        let blocks = (outputs + 63) / 64
+                        Parallel.forEachRange(count: blocks, threads: threads) { _, items in
+                            GEMV.run(m: outputs, k: inputs, w: w, ldw: inputs, x: xb, y: yb, epilogue: e,
+                                     rows: (items.lowerBound * 64)..<Swift.min(outputs, items.upperBound * 64))
+                        }
+                    }
+                }
+            } else {
+                // Yᵀ = W · Xᵀ through the packed GEMM, then transposed into Y.
+                var xt = try Tensor(zeros: [inputs, batch])
+                x.withUnsafeBufferPointer { xp in
+                    xt.withUnsafeMutableBufferPointer { tp in
+                        for i in 0..<batch { for j in 0..<inputs { tp[j * batch + i] = xp[i * inputs + j] } }
+                    }
+                }
+                var yt = try Tensor(zeros: [outputs, batch])
+                try gemm.run(xt, into: &yt, bias: self.bias.map { try Tensor(shape: [outputs], values: $0) }, activation: activation)
+                yt.withUnsafeBufferPointer { tp in
+                    y.withUnsafeMutableBufferPointer { yp in
+                        for i in 0..<batch { for j in 0..<outputs { yp[i * outputs + j] = tp[j * batch + i] } }
+                    }
+                }
+            }
+        }
+        return y
+    }
+}

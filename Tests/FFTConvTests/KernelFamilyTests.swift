@@ -1,0 +1,121 @@
+import FFTConv
+import FFTConvKernels
+import XCTest
+
+/// One tester per kernel family: every variant listed in a registry runs over an edge-shape grid against a
+/// naive double-precision computation. A new variant is covered by adding it to its registry.
+final class KernelFamilyTests: XCTestCase {
+    /// Naive `C = act(alpha·A·B + beta·C₀ + bias)` in double.
+    static func naiveGEMM(_ a: [Float], _ b: [Float], _ c0: [Float], m: Int, n: Int, k: Int, alpha: Float, beta: Float,
+                          bias: [Float]?, activation: Activation) -> [Float] {
+        var c = [Float](repeating: 0, count: m * n)
+        for i in 0..<m {
+            for j in 0..<n {
+                var s: Double = 0
+                for kk in 0..<k { s += Double(a[i * k + kk]) * Double(b[kk * n + j]) }
+                s = Double(alpha) * s + Double(beta) * Double(c0[i * n + j]) + Double(bias?[i] ?? 0)
+                c[i * n + j] = Float(activation.apply(s))
+            }
+        }
+        return c
+    }
+
+    func testEveryGEMMVariantOverEdgeShapes() throws {
+        // Sizes 1, primes, non-multiples of every tile, and K past the 256-deep cache block.
+        let shapes: [(Int, Int, Int)] = [(1, 1, 1), (1, 17, 3), (7, 1, 5), (6, 16, 8), (12, 32, 4), (13, 31, 29),
+                                         (5, 33, 300), (25, 50, 7), (37, 15, 513), (64, 70, 2)]
+        var rng = SeededGenerator(seed: 31)
+        for kernel in MicroKernelRegistry.gemm {
+            for (m, n, k) in shapes {
+                for (alpha, beta, withBias, act) in [(Float(1), Float(0), false, Activation.none), (0.5, 2, true, .relu),
+                                                     (-1, 0, true, .leakyReLU(alpha: 0.25))] {
+                    for transposed in [false, true] {
+                        let a = try Tensor.random(shape: transposed ? [k, m] : [m, k], using: &rng)
+                        let b = try Tensor.random(shape: [k, n], using: &rng)
+                        var c = try Tensor.random(shape: [m, n], using: &rng)
+                        let c0 = c.scalars
+                        let bias = withBias ? try Tensor.random(shape: [m], using: &rng) : nil
+                        for threads in [1, 3] {
+                            c = try Tensor(shape: [m, n], values: c0)
+                            let mm = try MatrixMultiplication(a: a, transposed: transposed, threads: threads, microKernel: kernel.name)
+                            try mm.run(b, into: &c, alpha: alpha, beta: beta, bias: bias, activation: act)
+                            var aRowMajor = a.scalars
+                            if transposed { aRowMajor = (0..<(m * k)).map { a.scalars[($0 % k) * m + $0 / k] } }
+                            let expected = Self.naiveGEMM(aRowMajor, b.scalars, c0, m: m, n: n, k: k, alpha: alpha, beta: beta,
+                                                          bias: bias?.scalars, activation: act)
+                            let got = c.scalars
+                            let scale = max(1, expected.map(abs).max() ?? 0)
+                            let err = zip(got, expected).map { abs($0 - $1) }.max() ?? 0
+                            XCTAssertLessThanOrEqual(err, 1e-4 * scale, "\(kernel) \(m)x\(n)x\(k) alpha \(alpha) beta \(beta) T \(transposed) threads \(threads)")
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Edge shapes for the indirect (direct convolution) form of every GEMM variant.
+    static func convolutionEdgeCases() throws -> [ConvolutionCase] {
+        func c(_ cin: Int, _ cout: Int, _ k: Size2D, _ input: Size2D, stride: Size2D = 1, dilation: Size2D = 1,
+               padding: Padding = 0, groups: Int = 1, batch: Int = 1) throws -> ConvolutionCase {
+            ConvolutionCase(descriptor: try ConvolutionDescriptor(inputChannels: cin, outputChannels: cout, kernel: k, stride: stride,
+                                                                  dilation: dilation, padding: padding, groups: groups,
+                                                                  activation: .leakyReLU(alpha: 0.1)),
+                            batch: batch, input: input)
+        }
+        return [
+            try c(1, 1, 1, Size2D(1, 1)), try c(3, 7, 3, Size2D(5, 7), padding: 1), try c(5, 13, 3, Size2D(11, 13), stride: 2, padding: 1),
+            try c(2, 17, 5, Size2D(9, 9), padding: Padding(top: 2, left: 1, bottom: 0, right: 3)),
+            try c(4, 33, 7, Size2D(19, 17), stride: 2, padding: 3), try c(3, 12, 11, Size2D(31, 29), stride: 4, padding: 2),
+            try c(6, 9, 3, Size2D(10, 10), dilation: 2, padding: 2, groups: 3), try c(8, 16, 1, Size2D(17, 3), batch: 2),
+            try c(2, 5, Size2D(1, 3), Size2D(4, 37), stride: Size2D(1, 3)), try c(260, 7, 1, Size2D(3, 5)),
+        ]
+    }
+
+    func testEveryDirectVariantOverEdgeShapes() throws {
+        for kernel in MicroKernelRegistry.gemm {
+            for (i, c) in try Self.convolutionEdgeCases().enumerated() {
+                for algorithm in [ConvolutionAlgorithm.direct, .gemm] {
+                    try assertMatchesReference(c, algorithm: algorithm, seed: UInt64(i),
+                                               options: ConvolutionOptions(threads: i % 3 + 1, microKernel: kernel.name))
+                }
+            }
+        }
+    }
+
+    func testEveryDepthwiseVariantOverEdgeShapes() throws {
+        func c(_ ch: Int, _ k: Size2D, _ input: Size2D, stride: Size2D = 1, dilation: Size2D = 1, padding: Padding = 0,
+               batch: Int = 1, activation: Activation = .relu6) throws -> ConvolutionCase {
+            ConvolutionCase(descriptor: try ConvolutionDescriptor(inputChannels: ch, outputChannels: ch, kernel: k, stride: stride,
+                                                                  dilation: dilation, padding: padding, groups: ch, activation: activation),
+                            batch: batch, input: input)
+        }
+        let cases = [
+            try c(1, 3, Size2D(1, 1), padding: 1), try c(4, 3, Size2D(7, 7), padding: 1), try c(5, 3, Size2D(13, 11), stride: 2, padding: 1),
+            try c(3, 5, Size2D(17, 19), padding: 2), try c(6, 5, Size2D(23, 23), stride: 2, padding: 2, batch: 2),
+            try c(2, 3, Size2D(9, 10), dilation: 2, padding: Padding(top: 2, left: 1, bottom: 0, right: 3), activation: .none),
+            try c(3, Size2D(3, 1), Size2D(5, 70), stride: Size2D(2, 1)), try c(2, 7, Size2D(29, 31), stride: 3, padding: 3),
+        ]
+        for kernel in DepthwiseKernelRegistry.all {
+            for (i, cs) in cases.enumerated() {
+                try assertMatchesReference(cs, algorithm: .depthwise, seed: UInt64(i), options: ConvolutionOptions(threads: 2, microKernel: kernel.name))
+            }
+        }
+    }
+
+    func testUnknownVariantsAreTypedErrors() throws {
+        let d = try ConvolutionDescriptor(inputChannels: 2, outputChannels: 2, kernel: 3, groups: 2)
+        let w = try Tensor(zeros: d.weightShape), b = try Tensor(zeros: [2])
+        for (alg, name) in [(ConvolutionAlgorithm.direct, "gemm_7x7"), (.depthwise, "dw_5")] {
+            XCTAssertThrowsError(try Convolution2D(descriptor: d, input: Size2D(5, 5), weights: w, bias: b, algorithm: alg,
+                                                   options: ConvolutionOptions(microKernel: name))) { error in
+                guard case .invalidOption? = error as? ConvolutionError else { return XCTFail("\(error)") }
+            }
+        }
+        let dense = try ConvolutionDescriptor(inputChannels: 2, outputChannels: 4, kernel: 3)
+        XCTAssertThrowsError(try Convolution2D(descriptor: dense, input: Size2D(5, 5), weights: try Tensor(zeros: dense.weightShape),
+                                               bias: try Tensor(zeros: [4]), algorithm: .depthwise)) { error in
+            guard case .unsupported? = error as? ConvolutionError else { return XCTFail("\(error)") }
+        }
+    }
+}

@@ -1,0 +1,102 @@
+import FFTConv
+import XCTest
+
+/// Residual fusion, fully-connected and locally-connected layers, and thread-count determinism of every algorithm.
+final class LayerTests: XCTestCase {
+    func testResidualIsFusedByEveryAlgorithm() throws {
+        let cases = [
+            ConvolutionCase(descriptor: try ConvolutionDescriptor(inputChannels: 6, outputChannels: 8, kernel: 3, padding: 1, activation: .relu),
+                            batch: 2, input: Size2D(9, 11)),
+            ConvolutionCase(descriptor: try ConvolutionDescriptor(inputChannels: 4, outputChannels: 4, kernel: 3, stride: 2, padding: 1, groups: 4,
+                                                                  activation: .relu6), batch: 1, input: Size2D(12, 12)),
+        ]
+        for c in cases {
+            for a in ConvolutionAlgorithm.allCases where a != .depthwise || c.descriptor.isDepthwise {
+                try assertMatchesReference(c, algorithm: a, seed: 5, withResidual: true)
+            }
+        }
+        let c = cases[0]
+        let (x, w, b) = try c.data(seed: 1)
+        let conv = try Convolution2D(descriptor: c.descriptor, input: c.input, weights: w, bias: b, algorithm: .direct)
+        XCTAssertThrowsError(try conv(x, residual: try Tensor(zeros: [2, 8, 9, 10]))) {
+            XCTAssertEqual($0 as? ConvolutionError, .residualShapeMismatch(expected: [2, 8, 9, 11], actual: [2, 8, 9, 10]))
+        }
+    }
+
+    func testThreadCountsGiveIdenticalBitsForEveryAlgorithm() throws {
+        let dense = ConvolutionCase(descriptor: try ConvolutionDescriptor(inputChannels: 16, outputChannels: 24, kernel: 3, padding: 1,
+                                                                          activation: .relu), batch: 2, input: Size2D(15, 21))
+        let dw = ConvolutionCase(descriptor: try ConvolutionDescriptor(inputChannels: 16, outputChannels: 16, kernel: 3, stride: 2,
+                                                                       padding: 1, groups: 16), batch: 2, input: Size2D(15, 21))
+        for (c, algorithms) in [(dense, [ConvolutionAlgorithm.plain, .direct, .gemm, .fft]), (dw, [.depthwise, .direct])] {
+            let (x, w, b) = try c.data(seed: 8)
+            for a in algorithms {
+                let outputs = try [1, 2, 3, 8].map { t in
+                    try Convolution2D(descriptor: c.descriptor, input: c.input, weights: w, bias: b, algorithm: a,
+                                      options: ConvolutionOptions(threads: t))(x)
+                }
+                for o in outputs.dropFirst() { XCTAssertEqual(o, outputs[0], "\(a)") }
+            }
+        }
+        var rng = SeededGenerator(seed: 4)
+        let w = try Tensor.random(shape: [70, 130], using: &rng), x = try Tensor.random(shape: [1, 130], using: &rng)
+        let fcs = try [1, 2, 3, 8].map { try FullyConnected(weights: w, bias: nil, threads: $0)(x) }
+        for o in fcs.dropFirst() { XCTAssertEqual(o, fcs[0]) }
+    }
+
+    func testFullyConnectedMatchesNaive() throws {
+        var rng = SeededGenerator(seed: 21)
+        for (inputs, outputs, batch) in [(1, 1, 1), (17, 5, 1), (130, 70, 1), (33, 19, 3), (300, 9, 2)] {
+            let w = try Tensor.random(shape: [outputs, inputs], using: &rng), b = try Tensor.random(shape: [outputs], using: &rng)
+            let x = try Tensor.random(shape: [batch, inputs], using: &rng)
+            let y = try FullyConnected(weights: w, bias: b, activation: .leakyReLU(alpha: 0.5), threads: 2)(x)
+            XCTAssertEqual(y.shape, [batch, outputs])
+            for i in 0..<batch {
+                for o in 0..<outputs {
+                    var s = Double(b.scalars[o])
+                    for j in 0..<inputs { s += Double(w.scalars[o * inputs + j]) * Double(x.scalars[i * inputs + j]) }
+                    let expected = Float(s >= 0 ? s : 0.5 * s)
+                    XCTAssertEqual(y.scalars[i * outputs + o], expected, accuracy: 1e-4 * max(1, abs(expected)), "\(inputs)->\(outputs) batch \(batch)")
+                }
+            }
+        }
+        let fc = try FullyConnected(weights: try Tensor(zeros: [3, 4]), bias: nil)
+        XCTAssertThrowsError(try fc(try Tensor(zeros: [1, 5]))) {
+            XCTAssertEqual($0 as? ConvolutionError, .inputShapeMismatch(expected: [-1, 4], actual: [1, 5]))
+        }
+        XCTAssertThrowsError(try FullyConnected(weights: try Tensor(zeros: [3, 4]), bias: try Tensor(zeros: [4]))) {
+            XCTAssertEqual($0 as? ConvolutionError, .biasShapeMismatch(expected: [3], actual: [4]))
+        }
+    }
+
+    func testLocallyConnectedMatchesItsReferenceAndConvolutionWhenWeightsAreShared() throws {
+        var rng = SeededGenerator(seed: 17)
+        let d = try ConvolutionDescriptor(inputChannels: 3, outputChannels: 5, kernel: 3, stride: Size2D(1, 2), padding: 1,
+                                          activation: .relu)
+        let input = Size2D(7, 9)
+        let out = try d.outputSize(input: input)
+        let x = try Tensor.random(shape: [2, 3, 7, 9], using: &rng)
+        let w = try Tensor.random(shape: LocallyConnected2D.weightShape(descriptor: d, output: out), using: &rng)
+        let b = try Tensor.random(shape: [5, out.height, out.width], using: &rng)
+        let fast = try LocallyConnected2D(descriptor: d, input: input, weights: w, bias: b, threads: 2)(x)
+        let reference = try LocallyConnected2D(descriptor: d, input: input, weights: w, bias: b, algorithm: .reference)(x)
+        XCTAssertLessThanOrEqual(try XCTUnwrap(fast.maxAbsoluteDifference(reference)), 1e-4 * max(1, reference.maxAbsolute))
+        XCTAssertGreaterThan(reference.maxAbsolute, 0)
+
+        // With the same filter at every position (and a per-channel bias), it is a convolution.
+        let filters = try Tensor.random(shape: d.weightShape, using: &rng), perChannel = try Tensor.random(shape: [5], using: &rng)
+        let shared = try Tensor(shape: w.shape) { i in filters.scalars[i % filters.count] }
+        let sharedBias = try Tensor(shape: b.shape) { i in perChannel.scalars[i / (out.height * out.width)] }
+        let lc = try LocallyConnected2D(descriptor: d, input: input, weights: shared, bias: sharedBias)(x)
+        let conv = try ReferenceConvolution.run(descriptor: d, input: x, weights: filters, bias: perChannel)
+        XCTAssertLessThanOrEqual(try XCTUnwrap(lc.maxAbsoluteDifference(conv)), 1e-4 * max(1, conv.maxAbsolute))
+
+        XCTAssertThrowsError(try LocallyConnected2D(descriptor: d, input: input, weights: filters, bias: b)) { error in
+            guard case .weightShapeMismatch? = error as? ConvolutionError else { return XCTFail("\(error)") }
+        }
+        let grouped = try ConvolutionDescriptor(inputChannels: 4, outputChannels: 4, kernel: 3, groups: 2)
+        XCTAssertThrowsError(try LocallyConnected2D(descriptor: grouped, input: input, weights: w)) { error in
+            guard case .unsupported? = error as? ConvolutionError else { return XCTFail("\(error)") }
+        }
+    }
+}

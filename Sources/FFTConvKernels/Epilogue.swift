@@ -57,20 +57,6 @@ public struct Epilogue: Sendable, Hashable {
 
     /// `p[i] = activate(p[i] + bias + residual[i])` for `i` in `0..<count` (no residual term when nil).
     public func apply(to p: UnsafeMutablePointer<Float>, count: Int, bias: Float, residual: UnsafePointer<Float>? = nil) {
-        var i = 0
-        let vb = SIMD8<Float>(repeating: bias)
-        let raw = UnsafeMutableRawPointer(p)
-        while i + 8 <= count {
-            var v = raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self) + vb
-            if let residual { v += UnsafeRawPointer(residual + i).loadUnaligned(as: SIMD8<Float>.self) }
-            raw.storeBytes(of: activate(v), toByteOffset: i * 4, as: SIMD8<Float>.self)
-            i += 8
-        }
-        while i < count {
-            var v = p[i] + bias
-            if let residual { v += residual[i] }
-            p[i] = activate(v)
-            i += 1
-        }
+        finish(src: p, dst: p, count: count, bias: bias, residual: residual)
     }
 }

@@ -31,7 +31,7 @@ final class DepthwiseImplementation: ConvolutionImplementation, @unchecked Senda
         tapOffsets = offsets
         self.bias = bias?.scalars
         epilogue = d.activation.epilogue
-        workerStride = layout.imageSize(channels: 1) + kernel.lanes
+        workerStride = layout.imageSize(channels: 1) + roundUp(layout.positions, kernel.lanes)
         workspace = WorkspacePool(count: threads * workerStride)
     }
 
@@ -54,10 +54,10 @@ final class DepthwiseImplementation: ConvolutionImplementation, @unchecked Senda
                             let y = output + item * p.outputPlane - c * p.outputPlane  // store addresses planes by row0 = c
                             let res = residual.map { $0 + item * p.outputPlane - c * p.outputPlane }
                             for t in 0..<tiles {
-                                kernel.function(plane, t * lanes, offs.baseAddress!, taps, weights.pointer + c * taps, tile)
-                                layout.store(tile: tile, tileStride: lanes, rows: 1, lanes: lanes, f0: t * lanes, row0: c,
-                                             output: y, residual: res, bias: bias?.baseAddress, activation: epilogue)
+                                kernel.function(plane, t * lanes, offs.baseAddress!, taps, weights.pointer + c * taps, tile + t * lanes)
                             }
+                            layout.store(tile: tile, tileStride: 0, rows: 1, lanes: layout.positions, f0: 0, row0: c,
+                                         output: y, residual: res, bias: bias?.baseAddress, activation: epilogue)
                         }
                     }
                 }

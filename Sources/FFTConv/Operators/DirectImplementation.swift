@@ -3,10 +3,12 @@ import FFTConvKernels
 /// Direct convolution on the register-blocked micro-kernel (implicit GEMM).
 ///
 /// Per image, the input is rewritten once into a `PhaseLayout` (zero-padded, split into stride phases — the
-/// one place this operator changes a tensor's layout); weights were packed into `mr`-row panels at prepare.
-/// Each tile of `mr` output channels × `nr` flat positions is one `igemm` micro-kernel call over
-/// K = (input channels of the group) × kH × kW, reading input row k at `base + offsets[k]`; its valid part is
-/// written to the NCHW output with bias, residual and activation.
+/// one place this operator changes a tensor's layout); a 1x1, stride-1, unpadded convolution reads its input
+/// planes as they are. Weights were packed into `mr`-row panels at prepare. For each block of `nr`-position
+/// tiles, every panel of output channels is one `igemm` micro-kernel call over K = (input channels of the
+/// group) × kH × kW, reading input row k at `base + offsets[k]` — the tile's input lines are loaded into L1
+/// once and reused by all panels. The block is then written to the NCHW output with bias, residual and
+/// activation.
 final class DirectImplementation: ConvolutionImplementation, @unchecked Sendable {
     let problem: ConvolutionProblem
     let kernel: GEMMMicroKernel
@@ -16,9 +18,11 @@ final class DirectImplementation: ConvolutionImplementation, @unchecked Sendable
     let bias: [Float]?
     let epilogue: Epilogue
     let workspace: WorkspacePool
-    let threads: Int
+    /// True for 1x1 stride-1 unpadded layers: the input planes are the layout, no copy.
+    let pointwise: Bool
     /// Position tiles per work item.
-    static let tilesPerItem = 4
+    let tilesPerItem: Int
+    let workerStride: Int
 
     init(problem p: ConvolutionProblem, weights: Tensor, bias: Tensor?, forcedKernel: String?, threads: Int) throws {
         problem = p
@@ -26,6 +30,7 @@ final class DirectImplementation: ConvolutionImplementation, @unchecked Sendable
         let kernel = try KernelChoice.gemm(rows: d.outputChannelsPerGroup, forced: forcedKernel)
         self.kernel = kernel
         layout = PhaseLayout(geometry: p.geometry, padBottom: d.padding.bottom, padRight: d.padding.right, lanes: kernel.nr)
+        pointwise = d.kernel == Size2D(1, 1) && d.stride == Size2D(1, 1) && d.padding == .zero && d.dilation == Size2D(1, 1)
         let k = d.inputChannelsPerGroup * d.kernel.height * d.kernel.width
         packed = weights.withUnsafeBufferPointer { w in
             PackedGroupWeights(weights: w.baseAddress!, groups: d.groups, rows: d.outputChannelsPerGroup, k: k, kernel: kernel)
@@ -35,19 +40,25 @@ final class DirectImplementation: ConvolutionImplementation, @unchecked Sendable
         for c in 0..<d.inputChannelsPerGroup {
             for kh in 0..<d.kernel.height {
                 for kw in 0..<d.kernel.width {
-                    offsets.append(layout.tapOffset(channel: c, channels: d.inputChannels, kh: kh, kw: kw))
+                    offsets.append(pointwise ? c * p.inputPlane : layout.tapOffset(channel: c, channels: d.inputChannels, kh: kh, kw: kw))
                 }
             }
         }
         self.offsets = offsets
         self.bias = bias?.scalars
         epilogue = d.activation.epilogue
-        self.threads = threads
-        workspace = WorkspacePool(count: layout.imageSize(channels: d.inputChannels) + threads * kernel.mr * kernel.nr)
+        // Blocks of up to 64 positions; the block's outputs for all of a group's channels stay in L1/L2.
+        tilesPerItem = Swift.max(1, 64 / kernel.nr)
+        let rows = roundUp(d.outputChannelsPerGroup, kernel.mr)
+        // Per worker: the block's results, and (pointwise) the zero-padded last tile's input rows.
+        workerStride = rows * kernel.nr * tilesPerItem + (pointwise ? k * kernel.nr : 0)
+        workspace = WorkspacePool(count: (pointwise ? 0 : layout.imageSize(channels: d.inputChannels)) + threads * workerStride)
     }
 
     var preparedBytes: Int { packed.buffer.count * 4 + offsets.count * 8 }
-    var summary: String { "\(kernel.name), phase layout \(layout.phases)x\(layout.phaseHeight)x\(layout.phaseWidth)" }
+    var summary: String {
+        pointwise ? "\(kernel.name), 1x1 in place" : "\(kernel.name), phase layout \(layout.phases)x\(layout.phaseHeight)x\(layout.phaseWidth)"
+    }
 
     func run(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, residual: UnsafePointer<Float>?,
              batch: Int, threads: Int) {
@@ -55,38 +66,98 @@ final class DirectImplementation: ConvolutionImplementation, @unchecked Sendable
         let og = d.outputChannelsPerGroup, cg = d.inputChannelsPerGroup
         let mr = kernel.mr, nr = kernel.nr
         let panels = (og + mr - 1) / mr
-        let tiles = (layout.positions + nr - 1) / nr
-        let blocks = (tiles + Self.tilesPerItem - 1) / Self.tilesPerItem
+        let positions = pointwise ? p.inputPlane : layout.positions
+        let tiles = (positions + nr - 1) / nr
+        // Tiles whose vector loads stay inside the input (pointwise reads the caller's buffer directly).
+        let safeTiles = pointwise ? positions / nr : tiles
+        let blocks = (tiles + tilesPerItem - 1) / tilesPerItem
         let k = offsets.count
+        let width = nr * tilesPerItem
+        let imageFloats = pointwise ? 0 : layout.imageSize(channels: d.inputChannels)
         workspace.withBuffer { ws in
-            let image = ws
-            let scratch = ws + layout.imageSize(channels: d.inputChannels)
             offsets.withUnsafeBufferPointer { offs in
                 bias.withUnsafeOptionalBufferPointer { bias in
+                    guard let offsets = offs.baseAddress else { return }
                     for n in 0..<batch {
-                        let x = input + n * d.inputChannels * p.inputPlane
-                        Parallel.forEachRange(count: d.inputChannels, threads: threads) { _, channels in
-                            layout.fill(input: x, channels: d.inputChannels, channelRange: channels, buffer: image)
+                        let image: UnsafePointer<Float>
+                        if pointwise {
+                            image = input + n * d.inputChannels * p.inputPlane
+                        } else {
+                            let x = input + n * d.inputChannels * p.inputPlane
+                            Parallel.forEachRange(count: d.inputChannels, threads: threads) { _, channels in
+                                layout.fill(input: x, channels: d.inputChannels, channelRange: channels, buffer: ws)
+                            }
+                            image = UnsafePointer(ws)
                         }
+                        let planeStride = pointwise ? p.inputPlane : layout.planeStride
                         let y = output + n * d.outputChannels * p.outputPlane
                         let res = residual.map { $0 + n * d.outputChannels * p.outputPlane }
-                        Parallel.forEachRange(count: d.groups * panels * blocks, threads: threads) { worker, items in
-                            let tile = scratch + worker * mr * nr
+                        Parallel.forEachRange(count: d.groups * blocks, threads: threads) { worker, items in
+                            let results = ws + imageFloats + worker * workerStride
+                            let tail = results + roundUp(og, mr) * width
                             for item in items {
-                                let g = item / (panels * blocks), panel = item / blocks % panels, block = item % blocks
-                                let a = packed.group(g) + panel * k * mr
-                                let base = UnsafePointer(image + g * cg * layout.planeStride)
-                                let row0 = g * og + panel * mr, rows = Swift.min(mr, og - panel * mr)
-                                for t in (block * Self.tilesPerItem)..<Swift.min(tiles, (block + 1) * Self.tilesPerItem) {
-                                    kernel.indirect(k, a, base + t * nr, offs.baseAddress!, tile, nr, false)
-                                    layout.store(tile: tile, tileStride: nr, rows: rows, lanes: nr, f0: t * nr, row0: row0,
-                                                 output: y, residual: res, bias: bias?.baseAddress, activation: epilogue)
+                                let g = item / blocks, block = item % blocks
+                                let base = image + g * cg * planeStride
+                                let t0 = block * tilesPerItem, t1 = Swift.min(tiles, t0 + tilesPerItem)
+                                for t in t0..<t1 {
+                                    let b = base + t * nr
+                                    if t >= safeTiles {
+                                        // The last pointwise tile: copy its in-bounds inputs, zero-padded, so no load leaves the input.
+                                        let valid = positions - t * nr
+                                        for kk in 0..<k {
+                                            Copy.floats(tail + kk * nr, b + offsets[kk], valid)
+                                            Copy.zero(tail + kk * nr + valid, nr - valid)
+                                        }
+                                        kernelOnTail(k: k, g: g, panels: panels, tail: tail, results: results + (t - t0) * nr, width: width)
+                                        continue
+                                    }
+                                    for panel in 0..<panels {
+                                        kernel.indirect(k, packed.group(g) + panel * k * mr, b, offsets,
+                                                        results + panel * mr * width + (t - t0) * nr, width, false)
+                                    }
                                 }
+                                layout.storeRows(pointwise: pointwise, tile: results, tileStride: width, rows: og,
+                                                 lanes: (t1 - t0) * nr, f0: t0 * nr, row0: g * og, output: y, residual: res,
+                                                 bias: bias?.baseAddress, activation: epilogue)
                             }
                         }
                     }
                 }
             }
+        }
+    }
+
+    /// Runs every panel on a tile whose input rows were copied to `tail` (`k` rows of `nr` floats).
+    private func kernelOnTail(k: Int, g: Int, panels: Int, tail: UnsafeMutablePointer<Float>,
+                              results: UnsafeMutablePointer<Float>, width: Int) {
+        let nr = kernel.nr, mr = kernel.mr
+        let rowOffsets = (0..<k).map { $0 * nr }
+        rowOffsets.withUnsafeBufferPointer { ro in
+            guard let ro = ro.baseAddress else { return }
+            for panel in 0..<panels {
+                kernel.indirect(k, packed.group(g) + panel * k * mr, tail, ro, results + panel * mr * width, width, false)
+            }
+        }
+    }
+}
+
+extension PhaseLayout {
+    /// `store` for the direct operator: a pointwise layer's flat positions are the output's own (no
+    /// discarded columns), so it writes rows of the block straight through.
+    func storeRows(pointwise: Bool, tile: UnsafePointer<Float>, tileStride: Int, rows: Int, lanes: Int, f0: Int, row0: Int,
+                   output: UnsafeMutablePointer<Float>, residual: UnsafePointer<Float>?, bias: UnsafePointer<Float>?,
+                   activation: Epilogue) {
+        if !pointwise {
+            store(tile: tile, tileStride: tileStride, rows: rows, lanes: lanes, f0: f0, row0: row0, output: output,
+                  residual: residual, bias: bias, activation: activation)
+            return
+        }
+        let plane = geometry.outputHeight * geometry.outputWidth
+        let count = Swift.min(lanes, plane - f0)
+        for r in 0..<rows {
+            let c = row0 + r
+            activation.finish(src: tile + r * tileStride, dst: output + c * plane + f0, count: count,
+                              bias: bias?[c] ?? 0, residual: residual.map { $0 + c * plane + f0 })
         }
     }
 }

@@ -59,16 +59,16 @@ public struct PhaseLayout: Sendable, Hashable {
                         let row = plane + i * phaseWidth
                         let iy = i * sh + a - g.padTop
                         if iy < 0 || iy >= g.inputHeight {
-                            row.update(repeating: 0, count: phaseWidth)
+                            Copy.zero(row, phaseWidth)
                             continue
                         }
                         let srow = src + iy * g.inputWidth
                         if sw == 1 {
                             // Columns j map to input x = j - padLeft.
                             let lo = Swift.min(phaseWidth, g.padLeft), hi = Swift.min(phaseWidth, g.padLeft + g.inputWidth)
-                            if lo > 0 { row.update(repeating: 0, count: lo) }
-                            if hi > lo { (row + lo).update(from: srow, count: hi - lo) }
-                            if phaseWidth > hi { (row + hi).update(repeating: 0, count: phaseWidth - hi) }
+                            if lo > 0 { Copy.zero(row, lo) }
+                            if hi > lo { Copy.floats(row + lo, srow, hi - lo) }
+                            if phaseWidth > hi { Copy.zero(row + hi, phaseWidth - hi) }
                         } else {
                             for j in 0..<phaseWidth {
                                 let ix = j * sw + b - g.padLeft
@@ -77,15 +77,16 @@ public struct PhaseLayout: Sendable, Hashable {
                         }
                     }
                     let used = phaseHeight * phaseWidth
-                    (plane + used).update(repeating: 0, count: planeStride - used)
+                    Copy.zero(plane + used, planeStride - used)
                 }
             }
         }
     }
 
     /// Writes a tile of computed outputs to NCHW planes with the epilogue: `tile[r][v]` (row stride `tileStride`)
-    /// is output channel `row0 + r` at flat position `f0 + v`; positions past the output or in discarded
-    /// columns are skipped. `output` is the image's first output plane; planes are `outputPlane` floats apart.
+    /// is output channel `row0 + r` at flat position `f0 + v`, for `v` in `0..<lanes`; positions past the
+    /// output or in discarded columns are skipped. `output` is the image's first output plane; planes are
+    /// `outputHeight × outputWidth` floats apart, and `residual` (when given) has the same layout.
     public func store(tile: UnsafePointer<Float>, tileStride: Int, rows: Int, lanes: Int, f0: Int, row0: Int,
                       output: UnsafeMutablePointer<Float>, residual: UnsafePointer<Float>?,
                       bias: UnsafePointer<Float>?, activation: Epilogue) {
@@ -100,15 +101,9 @@ public struct PhaseLayout: Sendable, Hashable {
                 let count = runEnd - f
                 let v0 = f - f0, o0 = oh * g.outputWidth + ow
                 for r in 0..<rows {
-                    let src = tile + r * tileStride + v0
-                    let dst = output + (row0 + r) * plane + o0
-                    let b = bias.map { $0[row0 + r] } ?? 0
-                    if let residual {
-                        let res = residual + (row0 + r) * plane + o0
-                        for v in 0..<count { dst[v] = activation.activate(src[v] + b + res[v]) }
-                    } else {
-                        for v in 0..<count { dst[v] = activation.activate(src[v] + b) }
-                    }
+                    let c = row0 + r
+                    activation.finish(src: tile + r * tileStride + v0, dst: output + c * plane + o0, count: count,
+                                      bias: bias?[c] ?? 0, residual: residual.map { $0 + c * plane + o0 })
                 }
             }
             f = (oh + 1) * phaseWidth  // next output row

@@ -1,0 +1,64 @@
+/// Element-wise write-out loops specialised per activation: the `switch` on the activation happens once per
+/// call, not once per vector, so each loop compiles to straight vector code.
+@usableFromInline
+protocol ActivationFunction {
+    func callAsFunction(_ x: SIMD8<Float>) -> SIMD8<Float>
+    func callAsFunction(_ x: Float) -> Float
+}
+
+@usableFromInline struct IdentityFunction: ActivationFunction {
+    @inline(__always) @usableFromInline func callAsFunction(_ x: SIMD8<Float>) -> SIMD8<Float> { x }
+    @inline(__always) @usableFromInline func callAsFunction(_ x: Float) -> Float { x }
+}
+
+@usableFromInline struct ClipFunction: ActivationFunction {
+    let lo: Float, hi: Float
+    @inline(__always) @usableFromInline func callAsFunction(_ x: SIMD8<Float>) -> SIMD8<Float> {
+        pointwiseMin(pointwiseMax(x, SIMD8(repeating: lo)), SIMD8(repeating: hi))
+    }
+    @inline(__always) @usableFromInline func callAsFunction(_ x: Float) -> Float { Swift.min(Swift.max(x, lo), hi) }
+}
+
+@usableFromInline struct LeakyFunction: ActivationFunction {
+    let alpha: Float
+    @inline(__always) @usableFromInline func callAsFunction(_ x: SIMD8<Float>) -> SIMD8<Float> {
+        x.replacing(with: x * alpha, where: x .< 0)
+    }
+    @inline(__always) @usableFromInline func callAsFunction(_ x: Float) -> Float { x >= 0 ? x : alpha * x }
+}
+
+extension Epilogue {
+    /// `dst[i] = activate(src[i] + bias + residual[i])` for `i` in `0..<count` (`residual` optional);
+    /// `src` and `dst` may be the same pointer.
+    public func finish(src: UnsafePointer<Float>, dst: UnsafeMutablePointer<Float>, count: Int, bias: Float,
+                       residual: UnsafePointer<Float>?) {
+        switch kind {
+        case .identity: Self.loop(IdentityFunction(), src, dst, count, bias, residual)
+        case .relu: Self.loop(ClipFunction(lo: 0, hi: .infinity), src, dst, count, bias, residual)
+        case .clip: Self.loop(ClipFunction(lo: a, hi: b), src, dst, count, bias, residual)
+        case .leakyReLU: Self.loop(LeakyFunction(alpha: a), src, dst, count, bias, residual)
+        }
+    }
+
+    @inline(__always)
+    static func loop<F: ActivationFunction>(_ f: F, _ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>,
+                                            _ count: Int, _ bias: Float, _ residual: UnsafePointer<Float>?) {
+        typealias V = SIMD8<Float>
+        let vb = V(repeating: bias)
+        var i = 0
+        if let residual {
+            while i + 8 <= count {
+                let v = UnsafeRawPointer(src + i).loadUnaligned(as: V.self) + vb + UnsafeRawPointer(residual + i).loadUnaligned(as: V.self)
+                UnsafeMutableRawPointer(dst + i).storeBytes(of: f(v), as: V.self)
+                i += 8
+            }
+            while i < count { dst[i] = f(src[i] + bias + residual[i]); i += 1 }
+        } else {
+            while i + 8 <= count {
+                UnsafeMutableRawPointer(dst + i).storeBytes(of: f(UnsafeRawPointer(src + i).loadUnaligned(as: V.self) + vb), as: V.self)
+                i += 8
+            }
+            while i < count { dst[i] = f(src[i] + bias); i += 1 }
+        }
+    }
+}

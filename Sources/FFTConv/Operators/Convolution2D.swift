@@ -24,16 +24,20 @@ public struct ConvolutionOptions: Sendable, Hashable {
     public var fftTile: Size2D?
     /// How hard FFTW plans the transforms.
     public var fftPlanning: FFTPlanningEffort
+    /// Largest kernel-spectra size (bytes) an FFT layer may hold; above it the cost model picks smaller
+    /// tiles, and if even the smallest do not fit, spectra are recomputed on every call. `nil`: no limit.
+    public var fftMemoryBudget: Int?
     /// A micro-kernel variant to use instead of the default (a name from `MicroKernelRegistry` for
     /// `direct`/`gemm`, from `DepthwiseKernelRegistry` for `depthwise`); for testing and tuning.
     public var microKernel: String?
 
     /// Creates options; see each property.
     public init(threads: Int = 1, fftTile: Size2D? = nil, fftPlanning: FFTPlanningEffort = .estimate,
-                microKernel: String? = nil) {
+                fftMemoryBudget: Int? = nil, microKernel: String? = nil) {
         self.threads = threads
         self.fftTile = fftTile
         self.fftPlanning = fftPlanning
+        self.fftMemoryBudget = fftMemoryBudget
         self.microKernel = microKernel
     }
 }
@@ -97,9 +101,7 @@ public final class Convolution2D: @unchecked Sendable {
             implementation = try DepthwiseImplementation(problem: problem, weights: weights, bias: bias,
                                                          forcedKernel: options.microKernel, threads: options.threads)
         case .fft:
-            implementation = try FFTImplementation(problem: problem, weights: weights, bias: bias,
-                                                   tile: options.fftTile, effort: options.fftPlanning,
-                                                   threads: options.threads)
+            implementation = try FFTImplementation(problem: problem, weights: weights, bias: bias, options: options)
         }
     }
 

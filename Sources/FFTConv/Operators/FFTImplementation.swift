@@ -1,166 +1,272 @@
 import FFTConvKernels
 
-/// Convolution through FFTW single-precision 2-D real transforms, tiled overlap-save.
+/// Convolution through FFTW single-precision 2-D real transforms: overlap-save tiles, polyphase stride, and
+/// the frequency-domain products as one complex GEMM per frequency bin.
 ///
-/// Prepare (once): choose the tiling; plan (or fetch from the process-wide cache) the forward and inverse
-/// transforms of the tile size; transform every (output channel, input channel) kernel into a conjugated,
-/// 1/N-scaled, split-complex spectrum, dilation applied by spacing the taps.
+/// **Polyphase stride.** A stride-`s` convolution is the sum, over the `s_h·s_w` phases (a, b), of stride-1
+/// correlations of the phase-split padded input `x_ab[i][j] = x[i·s_h + a][j·s_w + b]` with the phase-split
+/// (dilated) kernel `w_ab[i][j] = w[i·s_h + a][j·s_w + b]`. So the operator runs a stride-1 convolution with
+/// `Cin·s_h·s_w` input channels (the phase is folded into the channel) and a kernel `ceil(K'/s)` wide, on the
+/// planes of a `PhaseLayout` — nothing is computed and then thrown away. Stride 1 reads the input directly.
 ///
-/// Run (every call), per chunk of tiles:
-/// 1. forward: each (input channel, tile) is copied from the input with its zero padding, transformed,
-///    and stored split-complex in the workspace;
-/// 2. products and inverse: for each (output channel, block of tiles), the spectra are multiplied by the
-///    kernel spectra and summed over the group's input channels (`SpectralKernels.dot`), transformed back,
-///    and the stride-selected valid results are written to the output with bias and activation.
-/// Each output element is computed by one worker, in a fixed order: results do not depend on threads.
+/// **Prepare (once):** choose the tiling (cost model, within the memory budget), fetch the forward and inverse
+/// plans from the process-wide cache, transform every (output channel, inner input channel) kernel into
+/// `conj(FFT(w)) / N` and store it per bin as packed split-complex GEMM operands.
+///
+/// **Run (every call),** per image and chunk of tiles:
+/// 1. forward: each (inner channel, tile) is copied out with its zero padding, transformed, and its bins are
+///    scattered into the per-bin GEMM layout;
+/// 2. products: for each (bin, group, block of 8 output channels), `ComplexGEMM.cgemm_4x8` over the group's
+///    inner channels for every block of 4 tiles;
+/// 3. inverse: each (output channel, tile) gathers its bins, is transformed back, and its valid results are
+///    written with bias, residual and activation.
+/// Each output element is computed by one worker in a fixed order: results do not depend on threads.
 final class FFTImplementation: ConvolutionImplementation, @unchecked Sendable {
     let problem: ConvolutionProblem
     let tiling: FFTTiling
     let forwardPlan: FFTPlan
     let inversePlan: FFTPlan
-    /// Split-complex kernel spectra, `[outputChannel][inputChannelInGroup]`, `spectrumStride` floats each.
-    let spectra: AlignedBuffer
-    let bias: [Float]
+    let bias: [Float]?
     let epilogue: Epilogue
-    /// Complex bins per spectrum, rounded up to 16 (the im part starts 64-byte aligned).
-    let paddedBins: Int
-    var spectrumStride: Int { 2 * paddedBins }
-    /// Tiles processed per chunk (bounds the workspace).
+    /// Stride phases (1 for stride 1) and the layout holding them (polyphase only).
+    let phases: Int
+    let layout: PhaseLayout?
+    /// Inner (stride-1) problem: channels per group, kernel extent, output channels per group padded to 8.
+    let innerChannelsPerGroup: Int
+    let innerKernel: Size2D
+    let outputsPerGroupPadded: Int
+    /// Tiles per chunk (a multiple of 4) and its workspace layout, in floats.
     let chunkTiles: Int
+    let spectraFloats: Int
+    /// Kernel spectra held since prepare, or nil when they are recomputed every call (memory budget).
+    /// Set once, at the end of `init`.
+    private(set) var spectra: AlignedBuffer? = nil
+    /// The phase-split, dilated, 1/N-scaled kernels as real tiles' taps (kept when spectra are per call).
+    let innerWeights: [Float]
     let threads: Int
     let workspace: WorkspacePool
-    // Workspace layout, in floats.
-    let realStride: Int, complexStride: Int, accumulatorStride: Int, workerStride: Int, spectraFloats: Int
+    let xFloats: Int, yFloats: Int, layoutFloats: Int, workerFloats: Int
 
-    init(problem p: ConvolutionProblem, weights: Tensor, bias: Tensor?, tile: Size2D?,
-         effort: FFTPlanningEffort, threads: Int) throws {
+    init(problem p: ConvolutionProblem, weights: Tensor, bias: Tensor?, options: ConvolutionOptions) throws {
         problem = p
         let d = p.descriptor
-        tiling = try FFTTiling.choose(for: p, batch: 1, override: tile)
+        let g = d.groups
+        phases = d.stride.height * d.stride.width
+        let k = p.effectiveKernel
+        innerKernel = Size2D((k.height + d.stride.height - 1) / d.stride.height, (k.width + d.stride.width - 1) / d.stride.width)
+        innerChannelsPerGroup = d.inputChannelsPerGroup * phases
+        outputsPerGroupPadded = roundUp(d.outputChannelsPerGroup, ComplexGEMM.nr)
+        layout = phases == 1 ? nil : PhaseLayout(geometry: p.geometry, padBottom: d.padding.bottom, padRight: d.padding.right, lanes: 1)
+        let shape = FFTTiling.Shape(inputChannels: innerChannelsPerGroup * g, outputChannels: d.outputChannels, groups: g,
+                                    kernel: innerKernel, output: p.output)
+        let (tiling, perCall) = try FFTTiling.choose(for: shape, override: options.fftTile, budget: options.fftMemoryBudget)
+        self.tiling = tiling
         let t = tiling.tile
-        forwardPlan = try FFTPlanCache.shared.plan(.init(rows: t.height, cols: t.width, inverse: false, effort: effort))
-        inversePlan = try FFTPlanCache.shared.plan(.init(rows: t.height, cols: t.width, inverse: true, effort: effort))
-        paddedBins = roundUp(tiling.bins, 16)
-        self.bias = bias?.scalars ?? [Float](repeating: 0, count: d.outputChannels)
+        forwardPlan = try FFTPlanCache.shared.plan(.init(rows: t.height, cols: t.width, inverse: false, effort: options.fftPlanning))
+        inversePlan = try FFTPlanCache.shared.plan(.init(rows: t.height, cols: t.width, inverse: true, effort: options.fftPlanning))
+        self.bias = bias?.scalars
         epilogue = d.activation.epilogue
-        self.threads = threads
-        realStride = roundUp(t.height * t.width, 16)
-        complexStride = roundUp(2 * tiling.bins, 16)
-        accumulatorStride = SpectralKernelBlocking.tilesPerItem * 2 * paddedBins
-        workerStride = realStride + complexStride + accumulatorStride
-        let perTile = d.inputChannels * 2 * paddedBins
-        let budgetTiles = Swift.max(1, (8 << 20) / (4 * perTile))
-        chunkTiles = Swift.max(1, Swift.min(budgetTiles, tiling.tilesPerImage))
-        spectraFloats = chunkTiles * perTile
-        workspace = WorkspacePool(count: spectraFloats + threads * workerStride)
+        self.threads = options.threads
 
-        // Kernel spectra: conj(FFT(w)) / N, so that IFFT(X · spectrum) is the correlation, normalised.
-        let count = d.outputChannels * d.inputChannelsPerGroup
-        guard !(count.multipliedReportingOverflow(by: 2 * paddedBins).overflow) else {
-            throw ConvolutionError.sizeOverflow(what: "the kernel spectra size")
-        }
-        spectra = AlignedBuffer(count: count * 2 * paddedBins)
+        // Inner kernels: [o][inner channel][kh'][kw'], phase-split and dilated, scaled by 1/N.
+        let cgI = innerChannelsPerGroup, cg = d.inputChannelsPerGroup
+        let kh = innerKernel.height, kw = innerKernel.width
+        var inner = [Float](repeating: 0, count: d.outputChannels * cgI * kh * kw)
         let scale = 1 / Float(t.height * t.width)
-        let taps = d.kernel.height * d.kernel.width
-        let fwd = forwardPlan, stride = 2 * paddedBins, bins = tiling.bins, padded = paddedBins
-        let scratch = AlignedBuffer(count: threads * (realStride + complexStride))
-        let (rs, cs) = (realStride, complexStride)
         weights.withUnsafeBufferPointer { w in
-            let spectra = self.spectra.pointer
-            Parallel.forEachRange(count: count, threads: threads) { worker, items in
-                let real = scratch.pointer + worker * (rs + cs), complex = real + rs
-                for item in items {
-                    real.update(repeating: 0, count: t.height * t.width)
+            for o in 0..<d.outputChannels {
+                for c in 0..<cg {
                     for i in 0..<d.kernel.height {
                         for j in 0..<d.kernel.width {
-                            real[i * d.dilation.height * t.width + j * d.dilation.width] = w[item * taps + i * d.kernel.width + j] * scale
+                            let y = i * d.dilation.height, x = j * d.dilation.width
+                            let phase = (y % d.stride.height) * d.stride.width + x % d.stride.width
+                            let ci = phase * cg + c
+                            inner[((o * cgI + ci) * kh + y / d.stride.height) * kw + x / d.stride.width] =
+                                w[((o * cg + c) * d.kernel.height + i) * d.kernel.width + j] * scale
                         }
                     }
-                    fwd.forward(real, complex)
-                    let re = spectra + item * stride, im = re + padded
-                    SpectralKernels.deinterleave(complex, count: bins, re: re, im: im)
-                    for k in 0..<bins { im[k] = -im[k] }
                 }
             }
         }
+        innerWeights = inner
+        spectraFloats = tiling.bins * g * cgI * outputsPerGroupPadded * 2
+        guard !(spectraFloats.multipliedReportingOverflow(by: 4).overflow) else {
+            throw ConvolutionError.sizeOverflow(what: "the kernel spectra size")
+        }
+
+        // Workspace per chunk: X (per bin, packed GEMM rows) and Y (per bin, tile × output channel).
+        let perTile = tiling.bins * 2 * (g * cgI + g * outputsPerGroupPadded)
+        let byMemory = Swift.max(ComplexGEMM.mr, (16 << 20) / 4 / Swift.max(perTile, 1) / ComplexGEMM.mr * ComplexGEMM.mr)
+        chunkTiles = Swift.min(roundUp(tiling.tilesPerImage, ComplexGEMM.mr), byMemory)
+        xFloats = tiling.bins * g * cgI * chunkTiles * 2
+        yFloats = tiling.bins * chunkTiles * g * outputsPerGroupPadded * 2
+        layoutFloats = layout?.imageSize(channels: d.inputChannels) ?? 0
+        workerFloats = roundUp(t.height * t.width, 16) + roundUp(2 * tiling.bins, 16)
+        workspace = WorkspacePool(count: xFloats + yFloats + layoutFloats + threads * workerFloats + (perCall ? spectraFloats : 0))
+        if !perCall {
+            let s = AlignedBuffer(count: spectraFloats)
+            let scratch = AlignedBuffer(count: threads * workerFloats)
+            computeSpectra(into: s.pointer, scratch: scratch.pointer, threads: threads)
+            spectra = s
+        }
     }
 
-    var preparedBytes: Int { spectra.count * 4 }
-    var summary: String { tiling.description }
+    var preparedBytes: Int { (spectra?.count ?? innerWeights.count) * 4 }
+    var summary: String {
+        var s = "\(tiling)"
+        if phases > 1 { s += ", polyphase \(phases)" }
+        if spectra == nil { s += ", spectra per call" }
+        return s
+    }
+
+    /// Transforms every inner kernel into the per-bin packed spectra: `[bin][group][8-output block][inner channel][16]`.
+    func computeSpectra(into w: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>, threads: Int) {
+        let d = problem.descriptor, t = tiling.tile
+        let cgI = innerChannelsPerGroup, og = d.outputChannelsPerGroup, ogP = outputsPerGroupPadded
+        let blocks = ogP / ComplexGEMM.nr, bins = tiling.bins
+        let kh = innerKernel.height, kw = innerKernel.width
+        let binStride = d.groups * blocks * cgI * 16
+        let (fwd, wf) = (forwardPlan, workerFloats)
+        innerWeights.withUnsafeBufferPointer { inner in
+            Parallel.forEachRange(count: d.outputChannels, threads: threads) { worker, items in
+                let real = scratch + worker * wf, complex = real + roundUp(t.height * t.width, 16)
+                for o in items {
+                    let g = o / og, ol = o % og
+                    for ci in 0..<cgI {
+                        Copy.zero(real, t.height * t.width)
+                        for i in 0..<kh { for j in 0..<kw { real[i * t.width + j] = inner[((o * cgI + ci) * kh + i) * kw + j] } }
+                        fwd.forward(real, complex)
+                        var dst = w + (g * blocks + ol / 8) * cgI * 16 + ci * 16 + ol % 8
+                        for b in 0..<bins {
+                            dst[0] = complex[2 * b]
+                            dst[8] = -complex[2 * b + 1]
+                            dst += binStride
+                        }
+                    }
+                }
+            }
+        }
+        // Padding outputs (og..<ogP) stay zero: the buffers start zeroed and nothing writes there.
+    }
 
     func run(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, residual: UnsafePointer<Float>?,
              batch: Int, threads: Int) {
-        workspace.withBuffer { ws in
-            let total = batch * tiling.tilesPerImage
-            var first = 0
-            while first < total {
-                let n = Swift.min(chunkTiles, total - first)
-                forward(input: input, tiles: first..<(first + n), workspace: ws, threads: threads)
-                productsAndInverse(output: output, residual: residual, tiles: first..<(first + n), workspace: ws, threads: threads)
-                first += n
-            }
-        }
-    }
-
-    /// Where global tile `index` lies: its image and its top-left corner in stride-1 result coordinates.
-    @inline(__always)
-    func locate(_ index: Int) -> (image: Int, row: Int, col: Int) {
-        let perImage = tiling.tilesPerImage
-        let r = index % perImage
-        return (index / perImage, (r / tiling.tiles.width) * tiling.valid.height, (r % tiling.tiles.width) * tiling.valid.width)
-    }
-
-    func forward(input: UnsafePointer<Float>, tiles: Range<Int>, workspace ws: UnsafeMutablePointer<Float>, threads: Int) {
-        let p = problem, d = p.descriptor, t = tiling.tile
-        let count = tiles.count
-        Parallel.forEachRange(count: d.inputChannels * count, threads: threads) { worker, items in
-            let real = ws + spectraFloats + worker * workerStride, complex = real + realStride
-            for item in items {
-                let c = item / count, k = item % count
-                let (image, row, col) = locate(tiles.lowerBound + k)
-                TileKernels.load(plane: input + (image * d.inputChannels + c) * p.inputPlane,
-                                 height: p.input.height, width: p.input.width,
-                                 row: row - d.padding.top, col: col - d.padding.left,
-                                 tileHeight: t.height, tileWidth: t.width, into: real, dstStride: t.width)
-                forwardPlan.forward(real, complex)
-                let re = ws + (c * count + k) * spectrumStride
-                SpectralKernels.deinterleave(complex, count: tiling.bins, re: re, im: re + paddedBins)
-            }
-        }
-    }
-
-    func productsAndInverse(output: UnsafeMutablePointer<Float>, residual: UnsafePointer<Float>?, tiles: Range<Int>,
-                            workspace ws: UnsafeMutablePointer<Float>, threads: Int) {
         let p = problem, d = p.descriptor
-        let count = tiles.count
-        let block = SpectralKernelBlocking.tilesPerItem
-        let blocks = (count + block - 1) / block
-        let cg = d.inputChannelsPerGroup, og = d.outputChannelsPerGroup
-        Parallel.forEachRange(count: d.outputChannels * blocks, threads: threads) { worker, items in
-            let real = ws + spectraFloats + worker * workerStride
-            let complex = real + realStride, acc = complex + complexStride
-            for item in items {
-                let o = item / blocks, b = item % blocks
-                let k0 = b * block, kn = Swift.min(block, count - k0)
-                let g = o / og
-                SpectralKernels.dot(w: spectra.pointer + o * cg * spectrumStride, wChannelStride: spectrumStride,
-                                    x: ws + (g * cg * count + k0) * spectrumStride, xChannelStride: count * spectrumStride,
-                                    xTileStride: spectrumStride, channels: cg, tiles: kn,
-                                    bins: paddedBins, imOffset: paddedBins, out: acc, outTileStride: spectrumStride)
-                for k in 0..<kn {
-                    let re = acc + k * spectrumStride
-                    SpectralKernels.interleave(re: re, im: re + paddedBins, count: tiling.bins, into: complex)
-                    inversePlan.inverse(complex, real)
-                    let (image, row, col) = locate(tiles.lowerBound + k0 + k)
-                    TileKernels.store(tile: real, tileStride: tiling.tile.width, rowOrigin: row, colOrigin: col,
-                                      validHeight: tiling.valid.height, validWidth: tiling.valid.width,
-                                      strideHeight: d.stride.height, strideWidth: d.stride.width,
-                                      output: output + (image * d.outputChannels + o) * p.outputPlane,
-                                      outputHeight: p.output.height, outputWidth: p.output.width,
-                                      bias: bias[o],
-                                      residual: residual.map { $0 + (image * d.outputChannels + o) * p.outputPlane },
-                                      epilogue: epilogue)
+        workspace.withBuffer { ws in
+            let x = ws, y = x + xFloats, layoutBuffer = y + yFloats, workers = layoutBuffer + layoutFloats
+            let w: UnsafePointer<Float>
+            if let spectra {
+                w = UnsafePointer(spectra.pointer)
+            } else {
+                let perCall = workers + threads * workerFloats
+                Copy.zero(perCall, spectraFloats)
+                computeSpectra(into: perCall, scratch: workers, threads: threads)
+                w = UnsafePointer(perCall)
+            }
+            for n in 0..<batch {
+                let image = input + n * d.inputChannels * p.inputPlane
+                if let layout {
+                    Parallel.forEachRange(count: d.inputChannels, threads: threads) { _, channels in
+                        layout.fill(input: image, channels: d.inputChannels, channelRange: channels, buffer: layoutBuffer)
+                    }
                 }
+                let out = output + n * d.outputChannels * p.outputPlane
+                let res = residual.map { $0 + n * d.outputChannels * p.outputPlane }
+                var first = 0
+                while first < tiling.tilesPerImage {
+                    let count = Swift.min(chunkTiles, tiling.tilesPerImage - first)
+                    forward(image: image, layoutBuffer: layoutBuffer, tiles: first..<(first + count), x: x, workers: workers, threads: threads)
+                    products(spectra: w, tiles: count, x: x, y: y, threads: threads)
+                    inverse(output: out, residual: res, tiles: first..<(first + count), y: y, workers: workers, threads: threads)
+                    first += count
+                }
+            }
+        }
+    }
+
+    /// Top-left corner of tile `index` in inner (stride-1) output coordinates.
+    @inline(__always)
+    func origin(_ index: Int) -> (row: Int, col: Int) {
+        ((index / tiling.tiles.width) * tiling.valid.height, (index % tiling.tiles.width) * tiling.valid.width)
+    }
+
+    func forward(image: UnsafePointer<Float>, layoutBuffer: UnsafeMutablePointer<Float>, tiles: Range<Int>,
+                 x: UnsafeMutablePointer<Float>, workers: UnsafeMutablePointer<Float>, threads: Int) {
+        let p = problem, d = p.descriptor, t = tiling.tile
+        let cgI = innerChannelsPerGroup, cg = d.inputChannelsPerGroup
+        let count = tiles.count, panels = chunkTiles / ComplexGEMM.mr
+        let binStride = d.groups * panels * cgI * 8
+        Parallel.forEachRange(count: d.groups * cgI * count, threads: threads) { worker, items in
+            let real = workers + worker * workerFloats, complex = real + roundUp(t.height * t.width, 16)
+            for item in items {
+                let ci = item / count, k = item % count
+                let g = ci / cgI, cl = ci % cgI
+                let (row, col) = origin(tiles.lowerBound + k)
+                if let layout {
+                    let c = g * cg + cl % cg, phase = cl / cg
+                    TileKernels.load(plane: layoutBuffer + (phase * d.inputChannels + c) * layout.planeStride,
+                                     height: layout.phaseHeight, width: layout.phaseWidth, row: row, col: col,
+                                     tileHeight: t.height, tileWidth: t.width, into: real, dstStride: t.width)
+                } else {
+                    TileKernels.load(plane: image + (g * cg + cl) * p.inputPlane, height: p.input.height, width: p.input.width,
+                                     row: row - d.padding.top, col: col - d.padding.left,
+                                     tileHeight: t.height, tileWidth: t.width, into: real, dstStride: t.width)
+                }
+                forwardPlan.forward(real, complex)
+                var dst = x + (g * panels + k / 4) * cgI * 8 + cl * 8 + k % 4
+                for b in 0..<tiling.bins {
+                    dst[0] = complex[2 * b]
+                    dst[4] = complex[2 * b + 1]
+                    dst += binStride
+                }
+            }
+        }
+    }
+
+    func products(spectra w: UnsafePointer<Float>, tiles count: Int, x: UnsafeMutablePointer<Float>, y: UnsafeMutablePointer<Float>, threads: Int) {
+        let d = problem.descriptor
+        let cgI = innerChannelsPerGroup, ogP = outputsPerGroupPadded
+        let blocks = ogP / ComplexGEMM.nr, panels = chunkTiles / ComplexGEMM.mr, used = (count + 3) / 4
+        let coutP = d.groups * ogP
+        let im = y + tiling.bins * chunkTiles * coutP
+        Parallel.forEachRange(count: tiling.bins * d.groups * blocks, threads: threads) { _, items in
+            for item in items {
+                let b = item / (d.groups * blocks), g = item / blocks % d.groups, ob = item % blocks
+                let wp = w + ((b * d.groups + g) * blocks + ob) * cgI * 16
+                for tp in 0..<used {
+                    let xp = x + ((b * d.groups + g) * panels + tp) * cgI * 8
+                    let yo = (b * chunkTiles + tp * 4) * coutP + g * ogP + ob * 8
+                    ComplexGEMM.cgemm_4x8(kc: cgI, a: xp, b: wp, re: y + yo, im: im + yo, ldc: coutP)
+                }
+            }
+        }
+    }
+
+    func inverse(output: UnsafeMutablePointer<Float>, residual: UnsafePointer<Float>?, tiles: Range<Int>,
+                 y: UnsafeMutablePointer<Float>, workers: UnsafeMutablePointer<Float>, threads: Int) {
+        let p = problem, d = p.descriptor, t = tiling.tile
+        let count = tiles.count, og = d.outputChannelsPerGroup
+        let coutP = d.groups * outputsPerGroupPadded
+        let im = y + tiling.bins * chunkTiles * coutP
+        let binStride = chunkTiles * coutP
+        Parallel.forEachRange(count: d.outputChannels * count, threads: threads) { worker, items in
+            let real = workers + worker * workerFloats, complex = real + roundUp(t.height * t.width, 16)
+            for item in items {
+                let o = item / count, k = item % count
+                let column = (o / og) * outputsPerGroupPadded + o % og
+                var src = k * coutP + column
+                for b in 0..<tiling.bins {
+                    complex[2 * b] = y[src]
+                    complex[2 * b + 1] = im[src]
+                    src += binStride
+                }
+                inversePlan.inverse(complex, real)
+                let (row, col) = origin(tiles.lowerBound + k)
+                TileKernels.store(tile: real, tileStride: t.width, rowOrigin: row, colOrigin: col,
+                                  validHeight: tiling.valid.height, validWidth: tiling.valid.width,
+                                  strideHeight: 1, strideWidth: 1,
+                                  output: output + o * p.outputPlane, outputHeight: p.output.height, outputWidth: p.output.width,
+                                  bias: bias?[o] ?? 0, residual: residual.map { $0 + o * p.outputPlane }, epilogue: epilogue)
             }
         }
     }

@@ -26,11 +26,12 @@ public enum FFTPlanningEffort: String, Sendable, Hashable, CaseIterable {
 /// all go through it). Executing a plan with the new-array functions needs no lock.
 let fftwPlannerLock = NSLock()
 
-/// A 2-D single-precision real transform of one size, owned and destroyed with the object.
+/// A batch of `count` 2-D single-precision real transforms of one size, owned and destroyed with the object.
 ///
-/// Forward plans map `rows × cols` real values to `rows × (cols/2 + 1)` interleaved complex values;
-/// inverse plans map back (unnormalised, and they overwrite their complex input). Arrays passed to
-/// `forward`/`inverse` must be 64-byte aligned (every `AlignedBuffer` is) and must not overlap.
+/// Forward plans map `count` arrays of `rows × cols` real values (`realDistance` floats apart) to
+/// `rows × (cols/2 + 1)` interleaved complex values (`complexDistance` floats apart); inverse plans map back
+/// (unnormalised, and they overwrite their complex input). Arrays passed to `forward`/`inverse` must be
+/// 64-byte aligned (every `AlignedBuffer` is, and distances are multiples of 16 floats) and must not overlap.
 final class FFTPlan: @unchecked Sendable {
     let plan: fftwf_plan
     let key: Key
@@ -40,6 +41,10 @@ final class FFTPlan: @unchecked Sendable {
         var cols: Int
         var inverse: Bool
         var effort: FFTPlanningEffort
+        /// Transforms per execution, and the distance between consecutive ones (floats).
+        var count: Int = 1
+        var realDistance: Int = 0
+        var complexDistance: Int = 0
     }
 
     fileprivate init(plan: fftwf_plan, key: Key) {
@@ -76,13 +81,21 @@ final class FFTPlanCache: @unchecked Sendable {
     func plan(_ key: FFTPlan.Key) throws -> FFTPlan {
         try fftwPlannerLock.withLock {
             if let p = plans[key] { return p }
-            let real = AlignedBuffer(count: key.rows * key.cols)
-            let complex = AlignedBuffer(count: key.rows * (key.cols / 2 + 1) * 2)
+            let realDistance = Swift.max(key.realDistance, key.rows * key.cols)
+            let complexDistance = Swift.max(key.complexDistance, key.rows * (key.cols / 2 + 1) * 2)
+            guard complexDistance % 2 == 0, key.count >= 1 else {
+                throw ConvolutionError.unsupported(algorithm: "fft", reason: "invalid transform batch layout")
+            }
+            let real = AlignedBuffer(count: realDistance * key.count)
+            let complex = AlignedBuffer(count: complexDistance * key.count)
             let flags = key.effort.flags
+            var n: [Int32] = [Int32(key.rows), Int32(key.cols)]
             let made: fftwf_plan? = complex.pointer.withMemoryRebound(to: fftwf_complex.self, capacity: 1) { c in
                 key.inverse
-                    ? fftwf_plan_dft_c2r_2d(Int32(key.rows), Int32(key.cols), c, real.pointer, flags)
-                    : fftwf_plan_dft_r2c_2d(Int32(key.rows), Int32(key.cols), real.pointer, c, flags)
+                    ? fftwf_plan_many_dft_c2r(2, &n, Int32(key.count), c, nil, 1, Int32(complexDistance / 2),
+                                              real.pointer, nil, 1, Int32(realDistance), flags)
+                    : fftwf_plan_many_dft_r2c(2, &n, Int32(key.count), real.pointer, nil, 1, Int32(realDistance),
+                                              c, nil, 1, Int32(complexDistance / 2), flags)
             }
             guard let made else {
                 throw ConvolutionError.unsupported(algorithm: "fft", reason: "FFTW could not plan a \(key.rows)x\(key.cols) transform")

@@ -24,8 +24,13 @@ import FFTConvKernels
 final class FFTImplementation: ConvolutionImplementation, @unchecked Sendable {
     let problem: ConvolutionProblem
     let tiling: FFTTiling
+    /// Batched plans over a chunk of tiles (forward, inverse) and a single forward plan for kernels.
     let forwardPlan: FFTPlan
     let inversePlan: FFTPlan
+    let kernelPlan: FFTPlan
+    /// Floats between consecutive tiles in the real and complex transform buffers.
+    let realStride: Int
+    let complexStride: Int
     let bias: [Float]?
     let epilogue: Epilogue
     /// Stride phases (1 for stride 1) and the layout holding them (polyphase only).
@@ -62,8 +67,8 @@ final class FFTImplementation: ConvolutionImplementation, @unchecked Sendable {
         let (tiling, perCall) = try FFTTiling.choose(for: shape, override: options.fftTile, budget: options.fftMemoryBudget)
         self.tiling = tiling
         let t = tiling.tile
-        forwardPlan = try FFTPlanCache.shared.plan(.init(rows: t.height, cols: t.width, inverse: false, effort: options.fftPlanning))
-        inversePlan = try FFTPlanCache.shared.plan(.init(rows: t.height, cols: t.width, inverse: true, effort: options.fftPlanning))
+        realStride = roundUp(t.height * t.width, 16)
+        complexStride = roundUp(2 * tiling.bins, 16)
         self.bias = bias?.scalars
         epilogue = d.activation.epilogue
         self.threads = options.threads
@@ -101,7 +106,16 @@ final class FFTImplementation: ConvolutionImplementation, @unchecked Sendable {
         xFloats = tiling.bins * g * cgI * chunkTiles * 2
         yFloats = tiling.bins * chunkTiles * g * outputsPerGroupPadded * 2
         layoutFloats = layout?.imageSize(channels: d.inputChannels) ?? 0
-        workerFloats = roundUp(t.height * t.width, 16) + roundUp(2 * tiling.bins, 16)
+        // Per worker: a chunk's tiles for one channel, real and complex, transformed in one batched call.
+        workerFloats = chunkTiles * (realStride + complexStride)
+        let (rs, cs) = (realStride, complexStride)
+        let batch = { (inverse: Bool, count: Int) in
+            FFTPlan.Key(rows: t.height, cols: t.width, inverse: inverse, effort: options.fftPlanning,
+                        count: count, realDistance: rs, complexDistance: cs)
+        }
+        forwardPlan = try FFTPlanCache.shared.plan(batch(false, chunkTiles))
+        inversePlan = try FFTPlanCache.shared.plan(batch(true, chunkTiles))
+        kernelPlan = try FFTPlanCache.shared.plan(batch(false, 1))
         workspace = WorkspacePool(count: xFloats + yFloats + layoutFloats + threads * workerFloats + (perCall ? spectraFloats : 0))
         if !perCall {
             let s = AlignedBuffer(count: spectraFloats)
@@ -126,10 +140,10 @@ final class FFTImplementation: ConvolutionImplementation, @unchecked Sendable {
         let blocks = ogP / ComplexGEMM.nr, bins = tiling.bins
         let kh = innerKernel.height, kw = innerKernel.width
         let binStride = d.groups * blocks * cgI * 16
-        let (fwd, wf) = (forwardPlan, workerFloats)
+        let (fwd, wf, rs) = (kernelPlan, workerFloats, realStride)
         innerWeights.withUnsafeBufferPointer { inner in
             Parallel.forEachRange(count: d.outputChannels, threads: threads) { worker, items in
-                let real = scratch + worker * wf, complex = real + roundUp(t.height * t.width, 16)
+                let real = scratch + worker * wf, complex = real + rs
                 for o in items {
                     let g = o / og, ol = o % og
                     for ci in 0..<cgI {
@@ -196,28 +210,34 @@ final class FFTImplementation: ConvolutionImplementation, @unchecked Sendable {
         let cgI = innerChannelsPerGroup, cg = d.inputChannelsPerGroup
         let count = tiles.count, panels = chunkTiles / ComplexGEMM.mr
         let binStride = d.groups * panels * cgI * 8
-        Parallel.forEachRange(count: d.groups * cgI * count, threads: threads) { worker, items in
-            let real = workers + worker * workerFloats, complex = real + roundUp(t.height * t.width, 16)
-            for item in items {
-                let ci = item / count, k = item % count
+        Parallel.forEachRange(count: d.groups * cgI, threads: threads) { worker, items in
+            let real = workers + worker * workerFloats, complex = real + chunkTiles * realStride
+            for ci in items {
                 let g = ci / cgI, cl = ci % cgI
-                let (row, col) = origin(tiles.lowerBound + k)
-                if let layout {
-                    let c = g * cg + cl % cg, phase = cl / cg
-                    TileKernels.load(plane: layoutBuffer + (phase * d.inputChannels + c) * layout.planeStride,
-                                     height: layout.phaseHeight, width: layout.phaseWidth, row: row, col: col,
-                                     tileHeight: t.height, tileWidth: t.width, into: real, dstStride: t.width)
-                } else {
-                    TileKernels.load(plane: image + (g * cg + cl) * p.inputPlane, height: p.input.height, width: p.input.width,
-                                     row: row - d.padding.top, col: col - d.padding.left,
-                                     tileHeight: t.height, tileWidth: t.width, into: real, dstStride: t.width)
+                for k in 0..<chunkTiles {
+                    let dst = real + k * realStride
+                    guard k < count else { Copy.zero(dst, t.height * t.width); continue }
+                    let (row, col) = origin(tiles.lowerBound + k)
+                    if let layout {
+                        let c = g * cg + cl % cg, phase = cl / cg
+                        TileKernels.load(plane: layoutBuffer + (phase * d.inputChannels + c) * layout.planeStride,
+                                         height: layout.phaseHeight, width: layout.phaseWidth, row: row, col: col,
+                                         tileHeight: t.height, tileWidth: t.width, into: dst, dstStride: t.width)
+                    } else {
+                        TileKernels.load(plane: image + (g * cg + cl) * p.inputPlane, height: p.input.height, width: p.input.width,
+                                         row: row - d.padding.top, col: col - d.padding.left,
+                                         tileHeight: t.height, tileWidth: t.width, into: dst, dstStride: t.width)
+                    }
                 }
                 forwardPlan.forward(real, complex)
-                var dst = x + (g * panels + k / 4) * cgI * 8 + cl * 8 + k % 4
-                for b in 0..<tiling.bins {
-                    dst[0] = complex[2 * b]
-                    dst[4] = complex[2 * b + 1]
-                    dst += binStride
+                for k in 0..<count {
+                    let src = complex + k * complexStride
+                    var dst = x + (g * panels + k / 4) * cgI * 8 + cl * 8 + k % 4
+                    for b in 0..<tiling.bins {
+                        dst[0] = src[2 * b]
+                        dst[4] = src[2 * b + 1]
+                        dst += binStride
+                    }
                 }
             }
         }
@@ -249,24 +269,29 @@ final class FFTImplementation: ConvolutionImplementation, @unchecked Sendable {
         let coutP = d.groups * outputsPerGroupPadded
         let im = y + tiling.bins * chunkTiles * coutP
         let binStride = chunkTiles * coutP
-        Parallel.forEachRange(count: d.outputChannels * count, threads: threads) { worker, items in
-            let real = workers + worker * workerFloats, complex = real + roundUp(t.height * t.width, 16)
-            for item in items {
-                let o = item / count, k = item % count
+        Parallel.forEachRange(count: d.outputChannels, threads: threads) { worker, items in
+            let real = workers + worker * workerFloats, complex = real + chunkTiles * realStride
+            for o in items {
                 let column = (o / og) * outputsPerGroupPadded + o % og
-                var src = k * coutP + column
-                for b in 0..<tiling.bins {
-                    complex[2 * b] = y[src]
-                    complex[2 * b + 1] = im[src]
-                    src += binStride
+                for k in 0..<chunkTiles {
+                    let dst = complex + k * complexStride
+                    guard k < count else { Copy.zero(dst, 2 * tiling.bins); continue }
+                    var src = k * coutP + column
+                    for b in 0..<tiling.bins {
+                        dst[2 * b] = y[src]
+                        dst[2 * b + 1] = im[src]
+                        src += binStride
+                    }
                 }
                 inversePlan.inverse(complex, real)
-                let (row, col) = origin(tiles.lowerBound + k)
-                TileKernels.store(tile: real, tileStride: t.width, rowOrigin: row, colOrigin: col,
-                                  validHeight: tiling.valid.height, validWidth: tiling.valid.width,
-                                  strideHeight: 1, strideWidth: 1,
-                                  output: output + o * p.outputPlane, outputHeight: p.output.height, outputWidth: p.output.width,
-                                  bias: bias?[o] ?? 0, residual: residual.map { $0 + o * p.outputPlane }, epilogue: epilogue)
+                for k in 0..<count {
+                    let (row, col) = origin(tiles.lowerBound + k)
+                    TileKernels.store(tile: real + k * realStride, tileStride: t.width, rowOrigin: row, colOrigin: col,
+                                      validHeight: tiling.valid.height, validWidth: tiling.valid.width,
+                                      strideHeight: 1, strideWidth: 1,
+                                      output: output + o * p.outputPlane, outputHeight: p.output.height, outputWidth: p.output.width,
+                                      bias: bias?[o] ?? 0, residual: residual.map { $0 + o * p.outputPlane }, epilogue: epilogue)
+                }
             }
         }
     }

@@ -25,6 +25,12 @@ struct RunOptions: ParsableArguments {
     @Option(help: "FFTW planning effort: estimate, measure, patient, exhaustive.")
     var planning: String = "estimate"
 
+    @Option(help: "FFTW wisdom file: read before planning when it exists, written after the run.")
+    var wisdom: String?
+
+    @Option(help: "Largest FFT kernel-spectra size per layer, in MB (smaller tiles, or spectra per call, above it).")
+    var memoryBudget: Double?
+
     @Option(help: "Seed for the random input and weights.")
     var seed: UInt64 = 42
 
@@ -35,6 +41,7 @@ struct RunOptions: ParsableArguments {
         guard threads >= 1 && threads <= 1024 else { throw ValidationError("--threads must be in 1...1024") }
         guard warmup >= 0 else { throw ValidationError("--warmup must not be negative") }
         guard loops >= 1 else { throw ValidationError("--loops must be at least 1") }
+        if let m = memoryBudget, !(m >= 0 && m < 1e9) { throw ValidationError("--memory-budget must be a size in MB") }
         _ = try algorithms()
         _ = try convolutionOptions()
     }
@@ -59,7 +66,7 @@ struct RunOptions: ParsableArguments {
             throw ValidationError("unknown --planning '\(planning)'; known: \(FFTPlanningEffort.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         return ConvolutionOptions(threads: threads, fftTile: try tile.map { try Parse.size($0, what: "--tile") },
-                                  fftPlanning: effort)
+                                  fftPlanning: effort, fftMemoryBudget: memoryBudget.map { Int($0 * 1e6) })
     }
 }
 

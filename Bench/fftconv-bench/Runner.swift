@@ -38,6 +38,8 @@ struct BenchRow: Encodable {
     var detail: String
     var prepare_ms: Double
     var prepared_bytes: Int
+    /// Kernel size, in `sweep` rows only.
+    var kernel: Int?
 }
 
 /// Times layers and prints the table or JSON.
@@ -51,10 +53,18 @@ struct Runner {
         FileHandle.standardError.write(Data("[\(String(format: "%.1f", Date().timeIntervalSince(start)))s] \(message)\n".utf8))
     }
 
-    func report(_ layers: [BenchLayer]) throws {
+    /// Measures every layer and prints the rows; returns them (for plots).
+    @discardableResult
+    func report(_ layers: [BenchLayer], kernelColumn: Bool = false) throws -> [BenchRow] {
         if let warning = BuildInfo.warning { FileHandle.standardError.write(Data("warning: \(warning)\n".utf8)) }
+        if let path = options.wisdom, FileManager.default.fileExists(atPath: path) { try FFTWisdom.importFile(path) }
         var rows: [BenchRow] = []
-        for layer in layers { rows += try measure(layer) }
+        for layer in layers {
+            var measured = try measure(layer)
+            if kernelColumn { for i in measured.indices { measured[i].kernel = layer.descriptor.kernel.height } }
+            rows += measured
+        }
+        if let path = options.wisdom { try FFTWisdom.exportFile(path) }
         if options.json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -62,6 +72,7 @@ struct Runner {
         } else {
             printTable(rows)
         }
+        return rows
     }
 
     func measure(_ layer: BenchLayer) throws -> [BenchRow] {
@@ -101,7 +112,7 @@ struct Runner {
             rows.append(BenchRow(layer: layer.name, algorithm: algorithm.rawValue, threads: options.threads,
                                  median_ms: median, min_ms: times[0], gflops: flops / (median * 1e6),
                                  max_rel_error: err, detail: conv.summary, prepare_ms: prepare,
-                                 prepared_bytes: conv.preparedBytes))
+                                 prepared_bytes: conv.preparedBytes, kernel: nil))
         }
         return rows
     }

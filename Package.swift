@@ -4,7 +4,9 @@
 //
 // Targets, dependencies pointing down only:
 //
-//   fftconv-bench (Bench/)          command line: argument parsing and printing only
+//   fftconv, fftconv-bench (Bench/) command line: argument parsing and printing only
+//        |
+//   FFTConvONNX                     ONNX protobuf -> Graph (swift-protobuf; only its users pull it in)
 //        |
 //   FFTConv                         public API: tensors, descriptors, prepared operators, planner
 //        |
@@ -38,10 +40,13 @@ let package = Package(
     name: "FFTConv",
     products: [
         .library(name: "FFTConv", targets: ["FFTConv"]),
+        .library(name: "FFTConvONNX", targets: ["FFTConvONNX"]),
+        .executable(name: "fftconv", targets: ["fftconv"]),
         .executable(name: "fftconv-bench", targets: ["fftconv-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
         .systemLibrary(
@@ -66,10 +71,22 @@ let package = Package(
             path: "Sources/FFTConv",
             swiftSettings: cpuSwiftFlags
         ),
+        .target(
+            name: "FFTConvONNX",
+            dependencies: ["FFTConv", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            path: "Sources/FFTConvONNX"
+        ),
+        .executableTarget(
+            name: "fftconv",
+            dependencies: ["FFTConv", "FFTConvONNX", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Sources/fftconv",
+            swiftSettings: cpuSwiftFlags
+        ),
         .executableTarget(
             name: "fftconv-bench",
             dependencies: [
                 "FFTConv",
+                "FFTConvONNX",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Bench/fftconv-bench",
@@ -77,7 +94,7 @@ let package = Package(
         ),
         .testTarget(
             name: "FFTConvTests",
-            dependencies: ["FFTConv", "FFTConvKernels"],
+            dependencies: ["FFTConv", "FFTConvKernels", "FFTConvONNX"],
             path: "Tests/FFTConvTests",
             swiftSettings: cpuSwiftFlags
         ),

@@ -1,3 +1,4 @@
+import Foundation
 import FFTConvKernels
 
 /// A prepared matrix product `C = act(alpha · A · B + beta · C + bias[row])` with A fixed: A is packed once
@@ -105,7 +106,9 @@ public final class FullyConnected: @unchecked Sendable {
     public let threads: Int
     let weights: AlignedBuffer
     let bias: [Float]?
-    let gemm: MatrixMultiplication
+    /// The packed copy for batches > 1, made on first use (batch-1 inference never pays its memory).
+    private var packed: MatrixMultiplication?
+    private let packLock = NSLock()
 
     /// Prepares a layer from `weights` (`[outputs, inputs]`) and an optional `bias` (`[outputs]`).
     public init(weights: Tensor, bias: Tensor?, activation: Activation = .none, threads: Int = 1) throws {
@@ -120,11 +123,19 @@ public final class FullyConnected: @unchecked Sendable {
         self.threads = threads
         self.weights = weights.storage
         self.bias = bias?.scalars
-        gemm = try MatrixMultiplication(a: weights, threads: threads)
     }
 
-    /// Bytes held: the weights (for batch 1) and their packed copy (for larger batches).
-    public var preparedBytes: Int { weights.count * 4 + gemm.preparedBytes }
+    /// Bytes held: the weights, plus their packed copy once a batch > 1 has been run.
+    public var preparedBytes: Int { weights.count * 4 + (packLock.withLock { packed?.preparedBytes } ?? 0) }
+
+    func packedWeights() throws -> MatrixMultiplication {
+        try packLock.withLock {
+            if let p = packed { return p }
+            let p = try MatrixMultiplication(a: Tensor(reshaping: Tensor(unsafeStorage: weights), to: [outputs, inputs]), threads: threads)
+            packed = p
+            return p
+        }
+    }
 
     /// `x` of shape `[N, inputs]` → `[N, outputs]`.
     public func callAsFunction(_ x: Tensor) throws -> Tensor {
@@ -159,7 +170,7 @@ public final class FullyConnected: @unchecked Sendable {
                     }
                 }
                 var yt = try Tensor(zeros: [outputs, batch])
-                try gemm.run(xt, into: &yt, bias: self.bias.map { try Tensor(shape: [outputs], values: $0) }, activation: activation)
+                try packedWeights().run(xt, into: &yt, bias: self.bias.map { try Tensor(shape: [outputs], values: $0) }, activation: activation)
                 yt.withUnsafeBufferPointer { tp in
                     y.withUnsafeMutableBufferPointer { yp in
                         for i in 0..<batch { for j in 0..<outputs { yp[i * outputs + j] = tp[j * batch + i] } }

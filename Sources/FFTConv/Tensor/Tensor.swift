@@ -126,3 +126,17 @@ extension Tensor: Equatable {
 extension Tensor: CustomStringConvertible {
     public var description: String { "Tensor(shape: \(shape))" }
 }
+
+extension Tensor {
+    /// A 1-D tensor over existing storage (no copy).
+    init(unsafeStorage storage: AlignedBuffer) {
+        self.shape = [storage.count]
+        self.storage = storage
+    }
+
+    /// The same elements under another shape with the same element count, sharing storage (no copy).
+    init(reshaping t: Tensor, to shape: [Int]) {
+        self.shape = shape
+        self.storage = t.storage
+    }
+}

@@ -1,0 +1,118 @@
+import Dispatch
+
+/// A prepared network: a `Graph` validated, shape-inferred for its input shapes, constant-folded, fused
+/// (Conv + BatchNorm + residual Add + activation become one convolution), with an algorithm chosen and
+/// prepared for every convolution, and a memory plan that releases each intermediate tensor after its last use.
+///
+/// `predict` may be called from several threads at once: steps are immutable and each call keeps its own
+/// intermediate tensors.
+public final class Network: @unchecked Sendable {
+    /// The inputs, with the shapes the network was prepared for.
+    public let inputs: [Graph.Value]
+    /// The output names, in graph order.
+    public let outputNames: [String]
+    /// The options it was prepared with.
+    public let options: NetworkOptions
+    /// The prepared steps, in execution order.
+    public let layers: [LayerSummary]
+    /// The largest number of bytes of intermediate tensors alive at once during a call (memory plan).
+    public let peakActivationBytes: Int
+    /// Bytes held by prepared weights and constants.
+    public let weightBytes: Int
+
+    struct Step {
+        var summary: LayerSummary
+        var inputs: [Int]
+        var output: Int
+        var run: ([Tensor]) throws -> Tensor
+    }
+
+    let steps: [Step]
+    let constants: [(Int, Tensor)]
+    let inputIDs: [Int]
+    let outputIDs: [Int]
+    /// Values to release after each step.
+    let releases: [[Int]]
+    let valueCount: Int
+
+    /// Prepares `graph`. `inputShapes` fixes the shapes of inputs whose graph shape has unknown (-1)
+    /// dimensions (a fully-convolutional model accepts any size its layers allow).
+    ///
+    /// - Throws: `GraphError` for an invalid graph (dangling names, cycles, shape mismatches, tensors over
+    ///   `options.maxTensorBytes`), `ConvolutionError` for invalid convolution parameters or options.
+    public init(graph: Graph, inputShapes: [String: [Int]] = [:], options: NetworkOptions = .init()) throws {
+        guard options.threads >= 1 && options.threads <= 1024 else {
+            throw ConvolutionError.invalidOption("threads must be in 1...1024, got \(options.threads)")
+        }
+        var b = try NetworkBuilder(graph: graph, inputShapes: inputShapes, options: options)
+        try b.build()
+        self.options = options
+        inputs = b.resolvedInputs
+        outputNames = graph.outputs
+        steps = b.steps
+        layers = b.steps.map(\.summary)
+        constants = b.constants.map { ($0.key, $0.value) }
+        inputIDs = b.resolvedInputs.map { b.ids[$0.name] ?? -1 }
+        outputIDs = graph.outputs.map { b.ids[$0] ?? -1 }
+        releases = b.releases
+        peakActivationBytes = b.peakBytes
+        weightBytes = b.weightBytes
+        valueCount = b.ids.count
+    }
+
+    /// Runs the network on named inputs, returning every graph output by name.
+    public func predict(_ feeds: [String: Tensor]) throws -> [String: Tensor] {
+        try execute(feeds, timings: nil)
+    }
+
+    /// Runs a single-input, single-output network.
+    public func callAsFunction(_ x: Tensor) throws -> Tensor {
+        guard inputs.count == 1, outputNames.count == 1, let name = inputs.first?.name, let out = outputNames.first else {
+            throw GraphError.inputMismatch(name: inputs.map(\.name).joined(separator: ","), expected: [], actual: x.shape)
+        }
+        guard let y = try predict([name: x])[out] else { throw GraphError.unknownOutput(out) }
+        return y
+    }
+
+    /// Runs once and returns each step's wall time.
+    public func profile(_ feeds: [String: Tensor]) throws -> [LayerTiming] {
+        var times = [Double](repeating: 0, count: steps.count)
+        _ = try execute(feeds, timings: &times)
+        return zip(steps, times).map { LayerTiming(layer: $0.summary, milliseconds: $1) }
+    }
+
+    private func execute(_ feeds: [String: Tensor], timings: UnsafeMutablePointer<[Double]>?) throws -> [String: Tensor] {
+        var values = [Tensor?](repeating: nil, count: valueCount)
+        for (id, t) in constants { values[id] = t }
+        for (value, id) in zip(inputs, inputIDs) {
+            guard let t = feeds[value.name], t.shape == value.shape else {
+                throw GraphError.inputMismatch(name: value.name, expected: value.shape, actual: feeds[value.name]?.shape)
+            }
+            values[id] = t
+        }
+        for (k, step) in steps.enumerated() {
+            var args: [Tensor] = []
+            args.reserveCapacity(step.inputs.count)
+            for id in step.inputs {
+                guard let t = values[id] else {
+                    throw GraphError.invalidNode(node: step.summary.name, operation: step.summary.operation, reason: "input not computed")
+                }
+                args.append(t)
+            }
+            if let timings {
+                let t0 = DispatchTime.now().uptimeNanoseconds
+                values[step.output] = try step.run(args)
+                timings.pointee[k] = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6
+            } else {
+                values[step.output] = try step.run(args)
+            }
+            for id in releases[k] { values[id] = nil }
+        }
+        var result: [String: Tensor] = [:]
+        for (name, id) in zip(outputNames, outputIDs) {
+            guard id >= 0, let t = values[id] else { throw GraphError.unknownOutput(name) }
+            result[name] = t
+        }
+        return result
+    }
+}

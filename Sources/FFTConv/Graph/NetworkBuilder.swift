@@ -1,0 +1,532 @@
+import Foundation
+
+/// Turns a `Graph` into a `Network`'s steps. Phases: topological order (with validation), per node either
+/// constant folding or shape inference, fusion, preparation of operators, memory plan.
+struct NetworkBuilder {
+    let graph: Graph
+    let options: NetworkOptions
+    var ids: [String: Int] = [:]
+    var shapes: [Int: [Int]] = [:]
+    var constants: [Int: Tensor] = [:]
+    var resolvedInputs: [Graph.Value] = []
+    var steps: [Network.Step] = []
+    var releases: [[Int]] = []
+    var peakBytes = 0
+    var weightBytes = 0
+
+    /// A node that runs at call time, before fusion and preparation.
+    struct Pending {
+        var name: String
+        var operations: [String]
+        var op: GraphOperation
+        var inputs: [Int]
+        var output: Int
+        var shape: [Int]
+        var residual: Int?
+        var removed = false
+    }
+    var pending: [Pending] = []
+
+    init(graph: Graph, inputShapes: [String: [Int]], options: NetworkOptions) throws {
+        self.graph = graph
+        self.options = options
+        for (name, t) in graph.constants.sorted(by: { $0.key < $1.key }) {
+            let i = id(name)
+            constants[i] = t
+            shapes[i] = t.shape
+        }
+        for v in graph.inputs where graph.constants[v.name] == nil {
+            let shape = inputShapes[v.name] ?? v.shape
+            let fits = shape.count == v.shape.count && zip(shape, v.shape).allSatisfy { $1 < 0 || $0 == $1 }
+            guard fits, shape.allSatisfy({ $0 > 0 }) else {
+                throw GraphError.inputMismatch(name: v.name, expected: v.shape, actual: shape)
+            }
+            try checkSize(shape, node: v.name)
+            resolvedInputs.append(Graph.Value(name: v.name, shape: shape))
+            shapes[id(v.name)] = shape
+        }
+    }
+
+    mutating func id(_ name: String) -> Int {
+        if let i = ids[name] { return i }
+        let i = ids.count
+        ids[name] = i
+        return i
+    }
+
+    func checkSize(_ shape: [Int], node: String) throws {
+        guard let n = try? Tensor.elementCount(of: shape), n.multipliedReportingOverflow(by: 4).partialValue <= options.maxTensorBytes,
+              !n.multipliedReportingOverflow(by: 4).overflow else {
+            throw GraphError.tooLarge(node: node, shape: shape, limitBytes: options.maxTensorBytes)
+        }
+    }
+
+    mutating func build() throws {
+        for node in try topologicalOrder() { try add(node) }
+        try fuse()
+        try prepare()
+        plan()
+    }
+
+    // MARK: Order and validation
+
+    func topologicalOrder() throws -> [Graph.Node] {
+        var producer: [String: Int] = [:]
+        for (i, node) in graph.nodes.enumerated() {
+            for o in node.outputs where !o.isEmpty {
+                if producer[o] != nil || graph.constants[o] != nil || resolvedInputs.contains(where: { $0.name == o }) {
+                    throw GraphError.duplicateValue(o)
+                }
+                producer[o] = i
+            }
+        }
+        var indegree = [Int](repeating: 0, count: graph.nodes.count)
+        var dependents = [[Int]](repeating: [], count: graph.nodes.count)
+        for (i, node) in graph.nodes.enumerated() {
+            for name in node.inputs where !name.isEmpty {
+                if let p = producer[name] {
+                    indegree[i] += 1
+                    dependents[p].append(i)
+                } else if graph.constants[name] == nil && !resolvedInputs.contains(where: { $0.name == name }) {
+                    throw GraphError.danglingInput(node: node.name, value: name)
+                }
+            }
+        }
+        var ready = (0..<graph.nodes.count).filter { indegree[$0] == 0 }.reversed().map { $0 }
+        var order: [Graph.Node] = []
+        while let i = ready.popLast() {
+            order.append(graph.nodes[i])
+            for d in dependents[i].reversed() {
+                indegree[d] -= 1
+                if indegree[d] == 0 { ready.append(d) }
+            }
+            ready.sort(by: >)
+        }
+        if order.count < graph.nodes.count {
+            throw GraphError.cycle(nodes: graph.nodes.indices.filter { indegree[$0] > 0 }.map { graph.nodes[$0].name })
+        }
+        for o in graph.outputs where producer[o] == nil && graph.constants[o] == nil && !resolvedInputs.contains(where: { $0.name == o }) {
+            throw GraphError.unknownOutput(o)
+        }
+        return order
+    }
+
+    // MARK: Folding and shape inference
+
+    func constant(_ id: Int, node: Graph.Node) throws -> Tensor {
+        guard let t = constants[id] else {
+            let name = ids.first { $0.value == id }?.key ?? "#\(id)"
+            throw GraphError.notConstant(node: node.name, value: name)
+        }
+        return t
+    }
+
+    func ints(_ t: Tensor) -> [Int] { t.scalars.map { Int($0) } }
+
+    mutating func add(_ node: Graph.Node) throws {
+        let consumed = Set(graph.nodes.flatMap(\.inputs) + graph.outputs)
+        for extra in node.outputs.dropFirst() where !extra.isEmpty && consumed.contains(extra) {
+            throw GraphError.invalidNode(node: node.name, operation: node.operation.name, reason: "only the first output is supported, '\(extra)' is used")
+        }
+        guard let outName = node.outputs.first, !outName.isEmpty else {
+            throw GraphError.invalidNode(node: node.name, operation: node.operation.name, reason: "no output")
+        }
+        let inputs = node.inputs.map { $0.isEmpty ? -1 : id($0) }
+        let output = id(outName)
+        let present = inputs.filter { $0 >= 0 }
+        let foldable: Bool
+        switch node.operation {
+        case .constant: foldable = true
+        case .shape: foldable = present.first.flatMap { shapes[$0] } != nil
+        case .convolution, .convolutionTranspose: foldable = false
+        default: foldable = !present.isEmpty && present.allSatisfy { constants[$0] != nil }
+        }
+        do {
+            let (op, shape) = try infer(node, inputs: inputs)
+            try checkSize(shape, node: node.name)
+            if foldable {
+                let run = try makeRun(Pending(name: node.name, operations: [op.name], op: op, inputs: inputs, output: output, shape: shape))
+                let value = try run(try inputs.filter { $0 >= 0 }.map { try shapeOrConstant($0, node: node, forShapeOp: op) })
+                constants[output] = value
+                shapes[output] = value.shape
+            } else {
+                shapes[output] = shape
+                pending.append(Pending(name: node.name, operations: [op.name], op: op, inputs: inputs, output: output, shape: shape))
+            }
+        } catch let f as TensorOperations.Failure {
+            throw GraphError.invalidNode(node: node.name, operation: node.operation.name, reason: f.reason)
+        } catch let e as ConvolutionError {
+            throw GraphError.invalidNode(node: node.name, operation: node.operation.name, reason: e.description)
+        } catch let e as TensorError {
+            throw GraphError.invalidNode(node: node.name, operation: node.operation.name, reason: e.description)
+        }
+    }
+
+    /// For folding: the constant, or (for Shape) a zero tensor of the input's shape, whose shape is all Shape reads.
+    func shapeOrConstant(_ id: Int, node: Graph.Node, forShapeOp op: GraphOperation) throws -> Tensor {
+        if case .shape = op, constants[id] == nil, let s = shapes[id] { return try Tensor(zeros: s.isEmpty ? [] : [0] + s.dropFirst()).withShapeOnly(s) }
+        return try constant(id, node: node)
+    }
+
+    /// The node's operation with anything resolved that needs input shapes (auto padding), and its output shape.
+    func infer(_ node: Graph.Node, inputs: [Int]) throws -> (GraphOperation, [Int]) {
+        func shape(_ i: Int) throws -> [Int] {
+            guard i < inputs.count, inputs[i] >= 0, let s = shapes[inputs[i]] else {
+                throw TensorOperations.fail("input \(i) is missing")
+            }
+            return s
+        }
+        func optionalConstant(_ i: Int) throws -> Tensor? {
+            guard i < inputs.count, inputs[i] >= 0 else { return nil }
+            return try constant(inputs[i], node: node)
+        }
+        let op = node.operation
+        switch op {
+        case .convolution(let d0, let autoPad):
+            let x = try shape(0)
+            guard x.count == 4, x[1] == d0.inputChannels else {
+                throw TensorOperations.fail("input shape \(x) does not have \(d0.inputChannels) channels in NCHW")
+            }
+            let w = try constant(inputs[1], node: node)
+            guard w.shape == d0.weightShape else { throw ConvolutionError.weightShapeMismatch(expected: d0.weightShape, actual: w.shape) }
+            if let b = try optionalConstant(2), b.shape != [d0.outputChannels] {
+                throw ConvolutionError.biasShapeMismatch(expected: [d0.outputChannels], actual: b.shape)
+            }
+            var d = d0
+            if autoPad != .explicit {
+                let k = try d0.effectiveKernel()
+                func same(_ n: Int, _ s: Int, _ k: Int) -> (Int, Int) {
+                    let total = Swift.max(0, ((n + s - 1) / s - 1) * s + k - n)
+                    return autoPad == .sameUpper ? (total / 2, total - total / 2) : (total - total / 2, total / 2)
+                }
+                let (t, bottom) = same(x[2], d0.stride.height, k.height), (l, r) = same(x[3], d0.stride.width, k.width)
+                d = try ConvolutionDescriptor(inputChannels: d0.inputChannels, outputChannels: d0.outputChannels, kernel: d0.kernel,
+                                              stride: d0.stride, dilation: d0.dilation, padding: Padding(top: t, left: l, bottom: bottom, right: r),
+                                              groups: d0.groups, hasBias: d0.hasBias, activation: d0.activation)
+            }
+            let o = try d.outputSize(input: Size2D(x[2], x[3]))
+            return (.convolution(d, autoPad: .explicit), [x[0], d.outputChannels, o.height, o.width])
+        case .convolutionTranspose(let s, let p, let dl, let op2, let g):
+            let w = try constant(inputs[1], node: node)
+            return (op, try TensorOperations.convolutionTransposeShape(try shape(0), weights: w.shape, stride: s, padding: p,
+                                                                       dilation: dl, outputPadding: op2, groups: g))
+        case .activation, .clipInputs, .sigmoid, .tanh, .identity, .cast, .localResponseNormalization, .batchNormalization, .softmax:
+            return (op, try shape(0))
+        case .maxPool(let a), .averagePool(let a):
+            return (op, try TensorOperations.poolShape(try shape(0), a))
+        case .globalAveragePool:
+            let x = try shape(0)
+            guard x.count >= 3 else { throw TensorOperations.fail("needs N, C and spatial dimensions, got \(x)") }
+            return (op, [x[0], x[1]] + [Int](repeating: 1, count: x.count - 2))
+        case .gemm(let ta, let tb, _, _):
+            let a = try shape(0), b = try shape(1)
+            guard a.count == 2, b.count == 2 else { throw TensorOperations.fail("Gemm needs 2-D operands, got \(a) and \(b)") }
+            let (m, k1) = ta ? (a[1], a[0]) : (a[0], a[1]), (k2, n) = tb ? (b[1], b[0]) : (b[0], b[1])
+            guard k1 == k2 else { throw TensorOperations.fail("Gemm inner dimensions differ: \(a) and \(b)") }
+            if inputs.count > 2, inputs[2] >= 0 { _ = try TensorOperations.broadcastShape([m, n], try shape(2)) }
+            return (op, [m, n])
+        case .matMul:
+            return (op, try TensorOperations.matMulShape(try shape(0), try shape(1)))
+        case .add, .sub, .mul, .div:
+            return (op, try TensorOperations.broadcastShape(try shape(0), try shape(1)))
+        case .concat(let axis):
+            return (op, try TensorOperations.concatShape(try inputs.indices.map { try shape($0) }, axis: axis))
+        case .flatten(let axis):
+            return (op, try TensorOperations.flattenShape(try shape(0), axis: axis))
+        case .reshape(let allowZero):
+            return (op, try TensorOperations.reshapeShape(try shape(0), ints(try constant(inputs[1], node: node)), allowZero: allowZero))
+        case .squeeze(let axes):
+            let a = try axes ?? optionalConstant(1).map(ints)
+            return (.squeeze(axes: a), try TensorOperations.squeezeShape(try shape(0), a))
+        case .unsqueeze(let axes):
+            guard let a = try axes ?? optionalConstant(1).map(ints) else { throw TensorOperations.fail("Unsqueeze needs axes") }
+            return (.unsqueeze(axes: a), try TensorOperations.unsqueezeShape(try shape(0), a))
+        case .transpose(let perm):
+            let r = try TensorOperations.transposeShape(try shape(0), perm)
+            return (.transpose(permutation: r.perm), r.shape)
+        case .pad(let pads, let value):
+            guard let p = try pads ?? optionalConstant(1).map(ints) else { throw TensorOperations.fail("Pad needs pads") }
+            let v = try optionalConstant(2).map { $0.scalars.first ?? 0 } ?? value
+            return (.pad(pads: p, value: v), try TensorOperations.padShape(try shape(0), p))
+        case .resize(let mode, let coords, let scales):
+            let s = try scales ?? optionalConstant(2).flatMap { $0.count > 0 ? $0.scalars : nil }
+            let sizes = try optionalConstant(3).flatMap { $0.count > 0 ? ints($0) : nil }
+            let out = try TensorOperations.resizeShape(try shape(0), scales: sizes == nil ? s : nil, sizes: sizes)
+            return (.resize(mode: mode, coordinates: coords, scales: sizes == nil ? s : nil), out)
+        case .shape:
+            return (op, [try shape(0).count])
+        case .gather(let axis):
+            let x = try shape(0), i = try shape(1)
+            let ax = try TensorOperations.axis(axis, rank: x.count)
+            return (op, Array(x[..<ax]) + i + Array(x[(ax + 1)...]))
+        case .constant(let t):
+            return (op, t.shape)
+        }
+    }
+
+    // MARK: Fusion
+
+    func consumers(of value: Int) -> [Int] {
+        pending.indices.filter { !pending[$0].removed && pending[$0].inputs.contains(value) }
+    }
+
+    mutating func fuse() throws {
+        let outputs = Set(graph.outputs.compactMap { ids[$0] })
+        for i in pending.indices {
+            guard case .convolution(var d, _) = pending[i].op, !pending[i].removed else { continue }
+            func single(_ value: Int) -> Int? {
+                let c = consumers(of: value)
+                return c.count == 1 && !outputs.contains(value) ? c[0] : nil
+            }
+            // Conv + BatchNormalization with constant statistics: fold into weights and bias.
+            if let j = single(pending[i].output), case .batchNormalization(let eps) = pending[j].op,
+               pending[j].inputs.count == 5, pending[j].inputs.dropFirst().allSatisfy({ constants[$0] != nil }), pending[i].residual == nil {
+                let p = try pending[j].inputs.dropFirst().map { try constant($0, node: graph.nodes[0]) }
+                let w = try constant(pending[i].inputs[1], node: graph.nodes[0])
+                let oldBias = pending[i].inputs.count > 2 && pending[i].inputs[2] >= 0 ? constants[pending[i].inputs[2]] : nil
+                let perOut = d.weightShape.dropFirst().reduce(1, *)
+                var nw = w, nb = try Tensor(zeros: [d.outputChannels])
+                nw.withUnsafeMutableBufferPointer { wp in
+                    for o in 0..<d.outputChannels {
+                        let k = p[0].scalars[o] / (p[3].scalars[o] + eps).squareRoot()
+                        for t in 0..<perOut { wp[o * perOut + t] *= k }
+                        nb.storage.pointer[o] = ((oldBias?.scalars[o] ?? 0) - p[2].scalars[o]) * k + p[1].scalars[o]
+                    }
+                }
+                let wid = id("\(pending[i].name)#folded_weights"), bid = id("\(pending[i].name)#folded_bias")
+                constants[wid] = nw; shapes[wid] = nw.shape
+                constants[bid] = nb; shapes[bid] = nb.shape
+                d = try d.with(hasBias: true)
+                pending[i].op = .convolution(d, autoPad: .explicit)
+                pending[i].inputs = [pending[i].inputs[0], wid, bid]
+                pending[i].output = pending[j].output
+                pending[i].operations.append("BatchNormalization")
+                pending[j].removed = true
+            }
+            // Conv + Add(other): the other operand becomes the fused residual, if it exists by the time the conv runs.
+            if let j = single(pending[i].output), pending[i].residual == nil, d.activation == .none {
+                let isAdd: Bool
+                if case .add = pending[j].op { isAdd = true } else { isAdd = false }
+                if isAdd, pending[j].inputs.count == 2 {
+                    let other = pending[j].inputs[0] == pending[i].output ? pending[j].inputs[1] : pending[j].inputs[0]
+                    let producedEarlier = constants[other] != nil || resolvedInputs.contains { ids[$0.name] == other }
+                        || pending[..<i].contains { !$0.removed && $0.output == other }
+                    if other != pending[i].output, producedEarlier, shapes[other] == pending[i].shape, constants[other] == nil {
+                        pending[i].residual = other
+                        pending[i].output = pending[j].output
+                        pending[i].operations.append("Add")
+                        pending[j].removed = true
+                    }
+                }
+            }
+            // Conv (+ Add) + activation.
+            if let j = single(pending[i].output), d.activation == .none {
+                var activation: Activation?
+                switch pending[j].op {
+                case .activation(let a): activation = a
+                case .clipInputs:
+                    let lo = pending[j].inputs.count > 1 && pending[j].inputs[1] >= 0 ? constants[pending[j].inputs[1]]?.scalars.first : -.infinity
+                    let hi = pending[j].inputs.count > 2 && pending[j].inputs[2] >= 0 ? constants[pending[j].inputs[2]]?.scalars.first : .infinity
+                    if let lo, let hi { activation = .clip(min: lo, max: hi) }
+                default: break
+                }
+                if let a = activation {
+                    d = try d.with(activation: a)
+                    pending[i].op = .convolution(d, autoPad: .explicit)
+                    pending[i].output = pending[j].output
+                    pending[i].operations.append(pending[j].op.name)
+                    pending[j].removed = true
+                }
+            }
+        }
+        pending.removeAll { $0.removed }
+    }
+
+    // MARK: Preparation
+
+    mutating func prepare() throws {
+        for p in pending {
+            let run: ([Tensor]) throws -> Tensor
+            var summary = LayerSummary(name: p.name, operation: p.operations.joined(separator: "+"), outputShape: p.shape,
+                                       multiplyAccumulates: 0, algorithm: "", weightBytes: 0)
+            var inputs = p.inputs.filter { $0 >= 0 }
+            do {
+                if case .convolution(let d, _) = p.op {
+                    let x = shapes[p.inputs[0]] ?? []
+                    let algorithm = options.algorithm(for: d)
+                    let w = try constant(p.inputs[1], node: graph.nodes[0])
+                    let b = p.inputs.count > 2 && p.inputs[2] >= 0 ? constants[p.inputs[2]] : nil
+                    let conv = try Convolution2D(descriptor: d, input: Size2D(x[2], x[3]), weights: w, bias: d.hasBias ? b : nil,
+                                                 algorithm: algorithm,
+                                                 options: ConvolutionOptions(threads: options.threads, fftPlanning: options.fftPlanning,
+                                                                             fftMemoryBudget: options.fftMemoryBudget))
+                    summary.multiplyAccumulates = try d.multiplyAccumulates(batch: x[0], input: Size2D(x[2], x[3]))
+                    summary.algorithm = "\(algorithm) (\(conv.summary))"
+                    summary.weightBytes = conv.preparedBytes
+                    inputs = [p.inputs[0]] + (p.residual.map { [$0] } ?? [])
+                    let hasResidual = p.residual != nil
+                    run = { args in try conv(args[0], residual: hasResidual ? args[1] : nil) }
+                } else {
+                    (run, summary) = try makeStep(p, summary: summary, inputs: &inputs)
+                }
+            } catch let e as ConvolutionError {
+                throw GraphError.invalidNode(node: p.name, operation: summary.operation, reason: e.description)
+            } catch let f as TensorOperations.Failure {
+                throw GraphError.invalidNode(node: p.name, operation: summary.operation, reason: f.reason)
+            }
+            weightBytes += summary.weightBytes
+            steps.append(Network.Step(summary: summary, inputs: inputs, output: p.output, run: run))
+        }
+    }
+
+    /// Preparation of a non-convolution step: matrix products with constant weights become `FullyConnected`.
+    func makeStep(_ p: Pending, summary s: LayerSummary, inputs: inout [Int]) throws -> (([Tensor]) throws -> Tensor, LayerSummary) {
+        var summary = s
+        let node = Graph.Node(name: p.name, operation: p.op, inputs: [], outputs: [])
+        switch p.op {
+        case .gemm(let ta, let tb, let alpha, let beta) where constants[p.inputs[1]] != nil:
+            let b = try constant(p.inputs[1], node: node)
+            let (k, n) = tb ? (b.shape[1], b.shape[0]) : (b.shape[0], b.shape[1])
+            // FullyConnected weights [n, k]: B itself when transB, else Bᵀ; alpha folded in.
+            var w = tb ? b : try TensorOperations.transpose(b, [1, 0])
+            if alpha != 1 { w = try TensorOperations.map(w) { $0 * alpha } }
+            let c = p.inputs.count > 2 && p.inputs[2] >= 0 ? constants[p.inputs[2]] : nil
+            let biasVector = try c.flatMap { c -> Tensor? in c.count == n ? try TensorOperations.map(try Tensor(shape: [n], values: c.scalars)) { $0 * beta } : nil }
+            let fc = try FullyConnected(weights: w, bias: biasVector, threads: options.threads)
+            summary.multiplyAccumulates = p.shape[0] * n * k
+            summary.algorithm = "fully connected (\(p.shape[0] == 1 ? "GEMV" : "GEMM"))"
+            summary.weightBytes = fc.preparedBytes
+            let extra = (c != nil && biasVector == nil) ? p.inputs[2] : nil
+            inputs = [p.inputs[0]] + (extra.map { [$0] } ?? [])
+            return ({ args in
+                var y = try fc(ta ? try TensorOperations.transpose(args[0], [1, 0]) : args[0])
+                if extra != nil { y = try TensorOperations.binary(y, try TensorOperations.map(args[1]) { $0 * beta }, +) }
+                return y
+            }, summary)
+        case .matMul where constants[p.inputs[1]] != nil && constants[p.inputs[1]]?.rank == 2 && (shapes[p.inputs[0]]?.count ?? 0) >= 2:
+            let b = try constant(p.inputs[1], node: node)
+            let fc = try FullyConnected(weights: try TensorOperations.transpose(b, [1, 0]), bias: nil, threads: options.threads)
+            let a = shapes[p.inputs[0]] ?? []
+            let rows = a.dropLast().reduce(1, *), k = b.shape[0]
+            summary.multiplyAccumulates = rows * k * b.shape[1]
+            summary.algorithm = "fully connected"
+            summary.weightBytes = fc.preparedBytes
+            inputs = [p.inputs[0]]
+            let outShape = p.shape
+            return ({ args in Tensor(reshaping: try fc(Tensor(reshaping: args[0], to: [rows, k])), to: outShape) }, summary)
+        default:
+            return (try makeRun(p), summary)
+        }
+    }
+
+    /// The generic implementation of a step (also used for constant folding).
+    func makeRun(_ p: Pending) throws -> ([Tensor]) throws -> Tensor {
+        let shape = p.shape
+        let node = Graph.Node(name: p.name, operation: p.op, inputs: [], outputs: [])
+        switch p.op {
+        case .activation(let a):
+            let e = a.epilogue
+            return { args in try TensorOperations.map(args[0]) { e.activate($0) } }
+        case .clipInputs:
+            let lo = p.inputs.count > 1 && p.inputs[1] >= 0 ? try constant(p.inputs[1], node: node).scalars.first ?? -.infinity : -.infinity
+            let hi = p.inputs.count > 2 && p.inputs[2] >= 0 ? try constant(p.inputs[2], node: node).scalars.first ?? .infinity : .infinity
+            return { args in try TensorOperations.map(args[0]) { Swift.min(Swift.max($0, lo), hi) } }
+        case .sigmoid: return { args in try TensorOperations.map(args[0]) { 1 / (1 + Foundation.exp(-$0)) } }
+        case .tanh: return { args in try TensorOperations.map(args[0]) { Foundation.tanh($0) } }
+        case .identity, .cast: return { args in args[0] }
+        case .maxPool(let a): return { args in try TensorOperations.pool(args[0], a, max: true) }
+        case .averagePool(let a): return { args in try TensorOperations.pool(args[0], a, max: false) }
+        case .globalAveragePool: return { args in try TensorOperations.globalAveragePool(args[0]) }
+        case .localResponseNormalization(let size, let alpha, let beta, let bias):
+            return { args in try TensorOperations.localResponseNormalization(args[0], size: size, alpha: alpha, beta: beta, bias: bias) }
+        case .batchNormalization(let eps):
+            return { args in
+                guard args.count == 5 else { throw TensorOperations.fail("BatchNormalization needs 5 inputs") }
+                return try TensorOperations.batchNormalization(args[0], scale: args[1], bias: args[2], mean: args[3], variance: args[4], epsilon: eps)
+            }
+        case .gemm(let ta, let tb, let alpha, let beta):
+            return { args in
+                let a = ta ? try TensorOperations.transpose(args[0], [1, 0]) : args[0]
+                let b = tb ? try TensorOperations.transpose(args[1], [1, 0]) : args[1]
+                var y = try TensorOperations.map(try TensorOperations.matMul(a, b)) { $0 * alpha }
+                if args.count > 2 { y = try TensorOperations.binary(y, args[2]) { $0 + beta * $1 } }
+                return y
+            }
+        case .matMul: return { args in try TensorOperations.matMul(args[0], args[1]) }
+        case .add: return { args in try TensorOperations.binary(args[0], args[1], +) }
+        case .sub: return { args in try TensorOperations.binary(args[0], args[1], -) }
+        case .mul: return { args in try TensorOperations.binary(args[0], args[1], *) }
+        case .div: return { args in try TensorOperations.binary(args[0], args[1], /) }
+        case .concat(let axis): return { args in try TensorOperations.concat(args, axis: axis) }
+        case .flatten, .reshape, .squeeze, .unsqueeze: return { args in Tensor(reshaping: args[0], to: shape) }
+        case .transpose(let perm): return { args in try TensorOperations.transpose(args[0], perm) }
+        case .softmax(let axis, let legacy): return { args in try TensorOperations.softmax(args[0], axis: axis, legacy: legacy) }
+        case .pad(let pads, let value):
+            guard let pads else { throw TensorOperations.fail("Pad needs pads") }
+            return { args in try TensorOperations.pad(args[0], pads, value: value) }
+        case .resize(let mode, let coords, let scales):
+            return { args in try TensorOperations.resize(args[0], to: shape, mode: mode, coordinates: coords, scales: scales) }
+        case .shape: return { args in try Tensor(shape: shape, values: args[0].shape.map(Float.init)) }
+        case .gather(let axis): return { args in try TensorOperations.gather(args[0], args[1], axis: axis) }
+        case .constant(let t): return { _ in t }
+        case .convolutionTranspose(let s, let pd, let dl, let op, let g):
+            let w = try constant(p.inputs[1], node: node)
+            let b = p.inputs.count > 2 && p.inputs[2] >= 0 ? try constant(p.inputs[2], node: node) : nil
+            return { args in try TensorOperations.convolutionTranspose(args[0], weights: w, bias: b, stride: s, padding: pd,
+                                                                       dilation: dl, outputPadding: op, groups: g) }
+        case .convolution(let d, _):
+            // Only reached when folding a convolution of constants, which `add` never does; kept total.
+            return { args in
+                let w = args[1], b = args.count > 2 ? args[2] : nil
+                return try ReferenceConvolution.run(descriptor: d, input: args[0], weights: w, bias: d.hasBias ? b : nil)
+            }
+        }
+    }
+
+    // MARK: Memory plan
+
+    mutating func plan() {
+        var lastUse: [Int: Int] = [:]
+        for (k, step) in steps.enumerated() { for i in step.inputs { lastUse[i] = k } }
+        let keep = Set(graph.outputs.compactMap { ids[$0] }).union(constants.keys)
+        releases = steps.indices.map { k in lastUse.filter { $0.value == k && !keep.contains($0.key) }.map(\.key).sorted() }
+        var alive = 0, peak = 0
+        var bytes: [Int: Int] = [:]
+        for v in resolvedInputs { if let i = ids[v.name] { bytes[i] = v.shape.reduce(4, *); alive += bytes[i] ?? 0 } }
+        peak = alive
+        for (k, step) in steps.enumerated() {
+            let b = step.summary.outputShape.reduce(4, *)
+            bytes[step.output] = b
+            alive += b
+            peak = Swift.max(peak, alive)
+            for r in releases[k] { alive -= bytes[r] ?? 0 }
+        }
+        peakBytes = peak
+        // Keep only constants a step or an output still reads: weights transformed into prepared operators
+        // (packed, spectra) are released here, so each weight is held once.
+        let read = Set(steps.flatMap(\.inputs)).union(graph.outputs.compactMap { ids[$0] })
+        constants = constants.filter { read.contains($0.key) }
+        weightBytes += constants.values.reduce(0) { $0 + $1.count * 4 }
+    }
+}
+
+extension Tensor {
+    /// A tensor that only carries `shape` (for folding `Shape`, which reads nothing else).
+    func withShapeOnly(_ shape: [Int]) throws -> Tensor {
+        Tensor(reshaping: self, to: shape)
+    }
+}
+
+extension ConvolutionDescriptor {
+    /// The same descriptor with another bias flag.
+    func with(hasBias: Bool) throws -> ConvolutionDescriptor {
+        try ConvolutionDescriptor(inputChannels: inputChannels, outputChannels: outputChannels, kernel: kernel, stride: stride,
+                                  dilation: dilation, padding: padding, groups: groups, hasBias: hasBias, activation: activation)
+    }
+
+    /// The same descriptor with another activation.
+    func with(activation: Activation) throws -> ConvolutionDescriptor {
+        try ConvolutionDescriptor(inputChannels: inputChannels, outputChannels: outputChannels, kernel: kernel, stride: stride,
+                                  dilation: dilation, padding: padding, groups: groups, hasBias: hasBias, activation: activation)
+    }
+}

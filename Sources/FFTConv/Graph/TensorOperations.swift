@@ -1,0 +1,471 @@
+import Foundation
+
+/// The graph's non-convolution operations over whole tensors: each has a shape rule (used to infer shapes and
+/// refuse invalid or absurd graphs before anything is allocated) and an implementation. These are
+/// straightforward loops: the time of a CNN is in its convolutions and matrix products.
+enum TensorOperations {
+    struct Failure: Error { let reason: String }
+
+    static func fail(_ reason: String) -> Failure { Failure(reason: reason) }
+
+    /// Normalises a possibly negative axis for a tensor of `rank` dimensions.
+    static func axis(_ a: Int, rank: Int) throws -> Int {
+        let r = a < 0 ? a + rank : a
+        guard r >= 0 && r < rank else { throw fail("axis \(a) is out of range for rank \(rank)") }
+        return r
+    }
+
+    static func count(_ shape: [Int]) -> Int { shape.reduce(1, *) }
+
+    // MARK: Broadcasting element-wise arithmetic
+
+    static func broadcastShape(_ a: [Int], _ b: [Int]) throws -> [Int] {
+        let rank = Swift.max(a.count, b.count)
+        let pa = [Int](repeating: 1, count: rank - a.count) + a, pb = [Int](repeating: 1, count: rank - b.count) + b
+        return try zip(pa, pb).map { x, y in
+            if x == y || y == 1 { return x }
+            if x == 1 { return y }
+            throw fail("shapes \(a) and \(b) do not broadcast")
+        }
+    }
+
+    /// `op(a, b)` with numpy broadcasting.
+    static func binary(_ a: Tensor, _ b: Tensor, _ op: (Float, Float) -> Float) throws -> Tensor {
+        let shape = try broadcastShape(a.shape, b.shape)
+        if a.shape == b.shape {
+            return try Tensor(shape: shape) { i in op(a.storage.pointer[i], b.storage.pointer[i]) }
+        }
+        let rank = shape.count
+        func strides(_ s: [Int]) -> [Int] {
+            let p = [Int](repeating: 1, count: rank - s.count) + s
+            var st = [Int](repeating: 0, count: rank), acc = 1
+            for d in (0..<rank).reversed() { st[d] = p[d] == 1 ? 0 : acc; acc *= p[d] }
+            return st
+        }
+        let sa = strides(a.shape), sb = strides(b.shape)
+        let out = try Tensor(zeros: shape)
+        let pa = a.storage.pointer, pb = b.storage.pointer, po = out.storage.pointer
+        var index = [Int](repeating: 0, count: rank)
+        var ia = 0, ib = 0
+        for i in 0..<out.count {
+            po[i] = op(pa[ia], pb[ib])
+            var d = rank - 1
+            while d >= 0 {
+                index[d] += 1; ia += sa[d]; ib += sb[d]
+                if index[d] < shape[d] { break }
+                ia -= sa[d] * shape[d]; ib -= sb[d] * shape[d]; index[d] = 0
+                d -= 1
+            }
+        }
+        return out
+    }
+
+    static func map(_ x: Tensor, _ f: (Float) -> Float) throws -> Tensor {
+        try Tensor(shape: x.shape) { i in f(x.storage.pointer[i]) }
+    }
+
+    // MARK: Pooling
+
+    static func poolOutput(_ n: Int, k: Int, s: Int, d: Int, p0: Int, p1: Int, ceil: Bool) throws -> Int {
+        let extent = (k - 1) * d + 1
+        let span = n + p0 + p1 - extent
+        guard span >= 0 else { throw fail("the \(k)-wide pooling window does not fit the padded input \(n + p0 + p1)") }
+        var out = (ceil ? (span + s - 1) / s : span / s) + 1
+        // A window must start inside the input or its leading padding (PyTorch's rule for ceil_mode).
+        if ceil && (out - 1) * s >= n + p0 { out -= 1 }
+        return out
+    }
+
+    static func poolShape(_ s: [Int], _ a: PoolingAttributes) throws -> [Int] {
+        guard s.count == 4 else { throw fail("pooling needs an NCHW tensor, got shape \(s)") }
+        guard a.kernel.height > 0, a.kernel.width > 0, a.stride.height > 0, a.stride.width > 0,
+              a.dilation.height > 0, a.dilation.width > 0 else { throw fail("pooling sizes must be positive") }
+        guard a.padding.top >= 0, a.padding.left >= 0, a.padding.bottom >= 0, a.padding.right >= 0 else {
+            throw fail("pooling pads must not be negative")
+        }
+        return [s[0], s[1],
+                try poolOutput(s[2], k: a.kernel.height, s: a.stride.height, d: a.dilation.height, p0: a.padding.top, p1: a.padding.bottom, ceil: a.ceilMode),
+                try poolOutput(s[3], k: a.kernel.width, s: a.stride.width, d: a.dilation.width, p0: a.padding.left, p1: a.padding.right, ceil: a.ceilMode)]
+    }
+
+    static func pool(_ x: Tensor, _ a: PoolingAttributes, max isMax: Bool) throws -> Tensor {
+        let s = try poolShape(x.shape, a)
+        let y = try Tensor(zeros: s)
+        let (h, w, oh, ow) = (x.shape[2], x.shape[3], s[2], s[3])
+        let px = x.storage.pointer, py = y.storage.pointer
+        for plane in 0..<(s[0] * s[1]) {
+            let src = px + plane * h * w, dst = py + plane * oh * ow
+            for i in 0..<oh {
+                for j in 0..<ow {
+                    var m = -Float.infinity, sum: Float = 0, n = 0, window = 0
+                    for ki in 0..<a.kernel.height {
+                        let yy = i * a.stride.height - a.padding.top + ki * a.dilation.height
+                        for kj in 0..<a.kernel.width {
+                            let xx = j * a.stride.width - a.padding.left + kj * a.dilation.width
+                            // Average pooling's divisor with count_include_pad counts the window inside the padded
+                            // input (not the part past it that ceil_mode adds).
+                            if yy < h + a.padding.bottom && xx < w + a.padding.right { window += 1 }
+                            guard yy >= 0, yy < h, xx >= 0, xx < w else { continue }
+                            let v = src[yy * w + xx]
+                            m = Swift.max(m, v); sum += v; n += 1
+                        }
+                    }
+                    dst[i * ow + j] = isMax ? m : (n == 0 ? 0 : sum / Float(a.countIncludePad ? window : n))
+                }
+            }
+        }
+        return y
+    }
+
+    static func globalAveragePool(_ x: Tensor) throws -> Tensor {
+        guard x.rank >= 3 else { throw fail("GlobalAveragePool needs N, C and spatial dimensions, got \(x.shape)") }
+        let planes = x.shape[0] * x.shape[1], size = count(Array(x.shape[2...]))
+        let y = try Tensor(zeros: [x.shape[0], x.shape[1]] + [Int](repeating: 1, count: x.rank - 2))
+        for p in 0..<planes {
+            var s: Double = 0
+            for i in 0..<size { s += Double(x.storage.pointer[p * size + i]) }
+            y.storage.pointer[p] = Float(s / Double(size))
+        }
+        return y
+    }
+
+    // MARK: Normalisation
+
+    static func localResponseNormalization(_ x: Tensor, size: Int, alpha: Float, beta: Float, bias: Float) throws -> Tensor {
+        guard x.rank == 4 else { throw fail("LRN needs an NCHW tensor, got \(x.shape)") }
+        guard size >= 1 else { throw fail("LRN size must be positive") }
+        let (n, c, plane) = (x.shape[0], x.shape[1], x.shape[2] * x.shape[3])
+        let y = try Tensor(zeros: x.shape)
+        let px = x.storage.pointer, py = y.storage.pointer
+        let lo = (size - 1) / 2, hi = size / 2  // ONNX: channels c - floor((size-1)/2) ... c + ceil((size-1)/2)
+        for b in 0..<n {
+            for ch in 0..<c {
+                for i in 0..<plane {
+                    var s: Float = 0
+                    for k in Swift.max(0, ch - lo)...Swift.min(c - 1, ch + hi) {
+                        let v = px[(b * c + k) * plane + i]
+                        s += v * v
+                    }
+                    let idx = (b * c + ch) * plane + i
+                    py[idx] = px[idx] / Foundation.pow(bias + alpha / Float(size) * s, beta)
+                }
+            }
+        }
+        return y
+    }
+
+    static func batchNormalization(_ x: Tensor, scale: Tensor, bias: Tensor, mean: Tensor, variance: Tensor, epsilon: Float) throws -> Tensor {
+        guard x.rank >= 2 else { throw fail("BatchNormalization needs at least N and C dimensions, got \(x.shape)") }
+        let c = x.shape[1]
+        for t in [scale, bias, mean, variance] where t.count != c {
+            throw fail("BatchNormalization parameters must have \(c) values, got shape \(t.shape)")
+        }
+        let plane = count(Array(x.shape[2...]))
+        let y = try Tensor(zeros: x.shape)
+        for b in 0..<x.shape[0] {
+            for ch in 0..<c {
+                let k = scale.storage.pointer[ch] / (variance.storage.pointer[ch] + epsilon).squareRoot()
+                let off = bias.storage.pointer[ch] - mean.storage.pointer[ch] * k
+                for i in 0..<plane {
+                    let idx = (b * c + ch) * plane + i
+                    y.storage.pointer[idx] = x.storage.pointer[idx] * k + off
+                }
+            }
+        }
+        return y
+    }
+
+    static func softmax(_ x: Tensor, axis a: Int, legacy: Bool) throws -> Tensor {
+        let ax = try axis(a, rank: x.rank)
+        // legacy: softmax over the flattened dimensions ax..<rank; else over ax alone.
+        let outer = count(Array(x.shape[..<ax]))
+        let n = legacy ? count(Array(x.shape[ax...])) : x.shape[ax]
+        let inner = legacy ? 1 : count(Array(x.shape[(ax + 1)...]))
+        let y = try Tensor(zeros: x.shape)
+        let px = x.storage.pointer, py = y.storage.pointer
+        for o in 0..<outer {
+            for i in 0..<inner {
+                let base = o * n * inner + i
+                var m = -Float.infinity
+                for k in 0..<n { m = Swift.max(m, px[base + k * inner]) }
+                var s: Float = 0
+                for k in 0..<n { let e = Foundation.exp(px[base + k * inner] - m); py[base + k * inner] = e; s += e }
+                for k in 0..<n { py[base + k * inner] /= s }
+            }
+        }
+        return y
+    }
+
+    // MARK: Data movement
+
+    static func concatShape(_ shapes: [[Int]], axis a: Int) throws -> [Int] {
+        guard let first = shapes.first else { throw fail("Concat needs at least one input") }
+        let ax = try axis(a, rank: first.count)
+        var out = first
+        for s in shapes.dropFirst() {
+            guard s.count == first.count, s.indices.allSatisfy({ $0 == ax || s[$0] == first[$0] }) else {
+                throw fail("Concat inputs \(shapes) differ outside axis \(a)")
+            }
+            out[ax] += s[ax]
+        }
+        return out
+    }
+
+    static func concat(_ xs: [Tensor], axis a: Int) throws -> Tensor {
+        let shape = try concatShape(xs.map(\.shape), axis: a)
+        let ax = try axis(a, rank: shape.count)
+        let outer = count(Array(shape[..<ax])), inner = count(Array(shape[(ax + 1)...]))
+        let y = try Tensor(zeros: shape)
+        var offset = 0
+        let rowOut = shape[ax] * inner
+        for x in xs {
+            let row = x.shape[ax] * inner
+            for o in 0..<outer { (y.storage.pointer + o * rowOut + offset).update(from: x.storage.pointer + o * row, count: row) }
+            offset += row
+        }
+        return y
+    }
+
+    static func transposeShape(_ s: [Int], _ perm: [Int]?) throws -> (shape: [Int], perm: [Int]) {
+        let p = perm ?? Array((0..<s.count).reversed())
+        guard p.count == s.count, Set(p) == Set(0..<s.count) else { throw fail("permutation \(p) does not fit shape \(s)") }
+        return (p.map { s[$0] }, p)
+    }
+
+    static func transpose(_ x: Tensor, _ perm: [Int]?) throws -> Tensor {
+        let (shape, p) = try transposeShape(x.shape, perm)
+        let y = try Tensor(zeros: shape)
+        var inStrides = [Int](repeating: 1, count: x.rank)
+        for d in stride(from: x.rank - 2, through: 0, by: -1) { inStrides[d] = inStrides[d + 1] * x.shape[d + 1] }
+        let strides = p.map { inStrides[$0] }
+        var index = [Int](repeating: 0, count: shape.count)
+        var src = 0
+        for i in 0..<y.count {
+            y.storage.pointer[i] = x.storage.pointer[src]
+            var d = shape.count - 1
+            while d >= 0 {
+                index[d] += 1; src += strides[d]
+                if index[d] < shape[d] { break }
+                src -= strides[d] * shape[d]; index[d] = 0
+                d -= 1
+            }
+        }
+        return y
+    }
+
+    static func reshapeShape(_ s: [Int], _ target: [Int], allowZero: Bool) throws -> [Int] {
+        var out = target.enumerated().map { i, d in d == 0 && !allowZero ? (i < s.count ? s[i] : -2) : d }
+        guard !out.contains(-2) else { throw fail("reshape target \(target) copies a dimension the input \(s) lacks") }
+        guard out.filter({ $0 == -1 }).count <= 1, out.allSatisfy({ $0 >= -1 }) else { throw fail("invalid reshape target \(target)") }
+        let known = out.filter { $0 != -1 }.reduce(1, *)
+        if let i = out.firstIndex(of: -1) {
+            guard known > 0, count(s) % known == 0 else { throw fail("cannot reshape \(s) to \(target)") }
+            out[i] = count(s) / known
+        }
+        guard count(out) == count(s) else { throw fail("cannot reshape \(s) (\(count(s)) elements) to \(target)") }
+        return out
+    }
+
+    static func squeezeShape(_ s: [Int], _ axes: [Int]?) throws -> [Int] {
+        guard let axes else { return s.filter { $0 != 1 } }
+        let ax = Set(try axes.map { try axis($0, rank: s.count) })
+        for a in ax where s[a] != 1 { throw fail("cannot squeeze axis \(a) of size \(s[a])") }
+        return s.enumerated().filter { !ax.contains($0.offset) }.map(\.element)
+    }
+
+    static func unsqueezeShape(_ s: [Int], _ axes: [Int]) throws -> [Int] {
+        let rank = s.count + axes.count
+        let ax = Set(try axes.map { try axis($0, rank: rank) })
+        guard ax.count == axes.count else { throw fail("repeated unsqueeze axes \(axes)") }
+        var out: [Int] = [], it = s.makeIterator()
+        for d in 0..<rank { out.append(ax.contains(d) ? 1 : (it.next() ?? 1)) }
+        return out
+    }
+
+    static func flattenShape(_ s: [Int], axis a: Int) throws -> [Int] {
+        let ax = a < 0 ? a + s.count : a
+        guard ax >= 0 && ax <= s.count else { throw fail("flatten axis \(a) is out of range for shape \(s)") }
+        return [count(Array(s[..<ax])), count(Array(s[ax...]))]
+    }
+
+    static func padShape(_ s: [Int], _ pads: [Int]) throws -> [Int] {
+        guard pads.count == 2 * s.count else { throw fail("Pad needs \(2 * s.count) pads for shape \(s), got \(pads.count)") }
+        let out = s.indices.map { s[$0] + pads[$0] + pads[$0 + s.count] }
+        guard out.allSatisfy({ $0 >= 0 }) else { throw fail("pads \(pads) remove more than shape \(s) holds") }
+        return out
+    }
+
+    static func pad(_ x: Tensor, _ pads: [Int], value: Float) throws -> Tensor {
+        let shape = try padShape(x.shape, pads)
+        let y = try Tensor(shape: shape, repeating: value)
+        let rank = x.rank
+        var index = [Int](repeating: 0, count: rank)
+        for i in 0..<x.count {
+            var dst = 0, inside = true
+            for d in 0..<rank {
+                let o = index[d] + pads[d]
+                if o < 0 || o >= shape[d] { inside = false; break }
+                dst = dst * shape[d] + o
+            }
+            if inside { y.storage.pointer[dst] = x.storage.pointer[i] }
+            var d = rank - 1
+            while d >= 0 { index[d] += 1; if index[d] < x.shape[d] { break }; index[d] = 0; d -= 1 }
+        }
+        return y
+    }
+
+    static func gather(_ x: Tensor, _ indices: Tensor, axis a: Int) throws -> Tensor {
+        let ax = try axis(a, rank: x.rank)
+        let outer = count(Array(x.shape[..<ax])), inner = count(Array(x.shape[(ax + 1)...])), n = x.shape[ax]
+        let shape = Array(x.shape[..<ax]) + indices.shape + Array(x.shape[(ax + 1)...])
+        let y = try Tensor(zeros: shape)
+        let m = indices.count
+        for o in 0..<outer {
+            for j in 0..<m {
+                var k = Int(indices.storage.pointer[j])
+                if k < 0 { k += n }
+                guard k >= 0 && k < n else { throw fail("Gather index \(Int(indices.storage.pointer[j])) is out of range for size \(n)") }
+                (y.storage.pointer + (o * m + j) * inner).update(from: x.storage.pointer + (o * n + k) * inner, count: inner)
+            }
+        }
+        return y
+    }
+
+    // MARK: Resize (H and W of NCHW)
+
+    static func resizeShape(_ s: [Int], scales: [Float]?, sizes: [Int]?) throws -> [Int] {
+        guard s.count == 4 else { throw fail("Resize supports NCHW tensors, got \(s)") }
+        if let sizes {
+            guard sizes.count == 4, sizes[0] == s[0], sizes[1] == s[1], sizes[2] > 0, sizes[3] > 0 else {
+                throw fail("Resize sizes \(sizes) must keep N and C of \(s)")
+            }
+            return sizes
+        }
+        guard let scales, scales.count == 4, scales[0] == 1, scales[1] == 1, scales[2] > 0, scales[3] > 0,
+              scales[2].isFinite, scales[3].isFinite else { throw fail("Resize scales \(scales ?? []) must be [1, 1, sh, sw] with positive sh, sw") }
+        return [s[0], s[1], Int((Float(s[2]) * scales[2]).rounded(.down)), Int((Float(s[3]) * scales[3]).rounded(.down))]
+    }
+
+    static func resize(_ x: Tensor, to shape: [Int], mode: ResizeMode, coordinates: ResizeCoordinates, scales: [Float]?) throws -> Tensor {
+        let y = try Tensor(zeros: shape)
+        let (h, w, oh, ow) = (x.shape[2], x.shape[3], shape[2], shape[3])
+        let sh = scales?[2] ?? Float(oh) / Float(h), sw = scales?[3] ?? Float(ow) / Float(w)
+        func source(_ o: Int, _ scale: Float, _ inSize: Int, _ outSize: Int) -> Float {
+            switch coordinates {
+            case .halfPixel: return (Float(o) + 0.5) / scale - 0.5
+            case .pytorchHalfPixel: return outSize > 1 ? (Float(o) + 0.5) / scale - 0.5 : 0
+            case .alignCorners: return outSize > 1 ? Float(o) * Float(inSize - 1) / Float(outSize - 1) : 0
+            case .asymmetric: return Float(o) / scale
+            }
+        }
+        for p in 0..<(shape[0] * shape[1]) {
+            let src = x.storage.pointer + p * h * w, dst = y.storage.pointer + p * oh * ow
+            for i in 0..<oh {
+                let fy = source(i, sh, h, oh)
+                for j in 0..<ow {
+                    let fx = source(j, sw, w, ow)
+                    if mode == .nearest {
+                        // nearest_mode round_prefer_floor for half_pixel, floor for asymmetric (PyTorch's exports).
+                        let yy = coordinates == .asymmetric ? Int(fy.rounded(.down)) : Int((fy - 0.5).rounded(.up))
+                        let xx = coordinates == .asymmetric ? Int(fx.rounded(.down)) : Int((fx - 0.5).rounded(.up))
+                        dst[i * ow + j] = src[Swift.min(Swift.max(yy, 0), h - 1) * w + Swift.min(Swift.max(xx, 0), w - 1)]
+                    } else {
+                        let cy = Swift.min(Swift.max(fy, 0), Float(h - 1)), cx = Swift.min(Swift.max(fx, 0), Float(w - 1))
+                        let y0 = Int(cy), x0 = Int(cx), y1 = Swift.min(y0 + 1, h - 1), x1 = Swift.min(x0 + 1, w - 1)
+                        let dy = cy - Float(y0), dx = cx - Float(x0)
+                        let top = src[y0 * w + x0] * (1 - dx) + src[y0 * w + x1] * dx
+                        let bottom = src[y1 * w + x0] * (1 - dx) + src[y1 * w + x1] * dx
+                        dst[i * ow + j] = top * (1 - dy) + bottom * dy
+                    }
+                }
+            }
+        }
+        return y
+    }
+
+    // MARK: Transposed convolution (U-Net up-sampling)
+
+    static func convolutionTransposeShape(_ s: [Int], weights w: [Int], stride: Size2D, padding: Padding, dilation: Size2D,
+                                          outputPadding: Size2D, groups: Int) throws -> [Int] {
+        guard s.count == 4, w.count == 4, groups >= 1, s[1] == w[0], w[0] % groups == 0 else {
+            throw fail("ConvTranspose: input \(s) and weights \(w) (groups \(groups)) do not fit")
+        }
+        guard stride.height > 0, stride.width > 0, dilation.height > 0, dilation.width > 0 else { throw fail("strides and dilations must be positive") }
+        let oh = (s[2] - 1) * stride.height - padding.top - padding.bottom + (w[2] - 1) * dilation.height + 1 + outputPadding.height
+        let ow = (s[3] - 1) * stride.width - padding.left - padding.right + (w[3] - 1) * dilation.width + 1 + outputPadding.width
+        guard oh > 0, ow > 0 else { throw fail("ConvTranspose output would be empty") }
+        return [s[0], w[1] * groups, oh, ow]
+    }
+
+    /// Scatter form: every input pixel adds its weighted kernel into the output.
+    static func convolutionTranspose(_ x: Tensor, weights: Tensor, bias: Tensor?, stride: Size2D, padding: Padding,
+                                     dilation: Size2D, outputPadding: Size2D, groups: Int) throws -> Tensor {
+        let shape = try convolutionTransposeShape(x.shape, weights: weights.shape, stride: stride, padding: padding,
+                                                  dilation: dilation, outputPadding: outputPadding, groups: groups)
+        let y = try Tensor(zeros: shape)
+        let (n, cin, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        let (cout, oh, ow) = (shape[1], shape[2], shape[3])
+        let cinG = cin / groups, coutG = cout / groups, kh = weights.shape[2], kw = weights.shape[3]
+        let px = x.storage.pointer, pw = weights.storage.pointer, py = y.storage.pointer
+        for b in 0..<n {
+            for c in 0..<cin {
+                let g = c / cinG
+                for ol in 0..<coutG {
+                    let o = g * coutG + ol
+                    let wk = pw + (c * coutG + ol) * kh * kw
+                    let dst = py + (b * cout + o) * oh * ow
+                    let src = px + (b * cin + c) * h * w
+                    for i in 0..<h {
+                        for j in 0..<w {
+                            let v = src[i * w + j]
+                            for a in 0..<kh {
+                                let yy = i * stride.height - padding.top + a * dilation.height
+                                if yy < 0 || yy >= oh { continue }
+                                for e in 0..<kw {
+                                    let xx = j * stride.width - padding.left + e * dilation.width
+                                    if xx < 0 || xx >= ow { continue }
+                                    dst[yy * ow + xx] += v * wk[a * kw + e]
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if let bias {
+            guard bias.count == cout else { throw fail("ConvTranspose bias must have \(cout) values") }
+            for b in 0..<n { for o in 0..<cout { let p = py + (b * cout + o) * oh * ow; for i in 0..<(oh * ow) { p[i] += bias.storage.pointer[o] } } }
+        }
+        return y
+    }
+
+    // MARK: Matrix products
+
+    static func matMulShape(_ a: [Int], _ b: [Int]) throws -> [Int] {
+        guard a.count >= 1, b.count >= 1 else { throw fail("MatMul of scalars") }
+        let a2 = a.count == 1 ? [1] + a : a, b2 = b.count == 1 ? b + [1] : b
+        guard a2[a2.count - 1] == b2[b2.count - 2] else { throw fail("MatMul: \(a) × \(b) inner dimensions differ") }
+        let batch = try broadcastShape(Array(a2.dropLast(2)), Array(b2.dropLast(2)))
+        var out = batch + [a2[a2.count - 2], b2[b2.count - 1]]
+        if a.count == 1 { out.remove(at: out.count - 2) }
+        if b.count == 1 { out.removeLast() }
+        return out
+    }
+
+    /// Naive batched product (used when neither operand is a prepared weight matrix).
+    static func matMul(_ a: Tensor, _ b: Tensor) throws -> Tensor {
+        let shape = try matMulShape(a.shape, b.shape)
+        let a2 = a.rank == 1 ? [1] + a.shape : a.shape, b2 = b.rank == 1 ? b.shape + [1] : b.shape
+        let (m, k, n) = (a2[a2.count - 2], a2[a2.count - 1], b2[b2.count - 1])
+        let batch = try broadcastShape(Array(a2.dropLast(2)), Array(b2.dropLast(2)))
+        let batches = count(batch)
+        let aBatches = count(Array(a2.dropLast(2))), bBatches = count(Array(b2.dropLast(2)))
+        let y = try Tensor(zeros: shape)
+        for t in 0..<batches {
+            let pa = a.storage.pointer + (aBatches == 1 ? 0 : t) * m * k, pb = b.storage.pointer + (bBatches == 1 ? 0 : t) * k * n
+            let py = y.storage.pointer + t * m * n
+            for i in 0..<m { for j in 0..<n { var s: Float = 0; for l in 0..<k { s += pa[i * k + l] * pb[l * n + j] }; py[i * n + j] = s } }
+        }
+        return y
+    }
+}

@@ -1,0 +1,101 @@
+import ArgumentParser
+import FFTConv
+import FFTConvONNX
+import Foundation
+
+@main
+struct FFTConvCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "fftconv",
+        abstract: "Run or inspect ONNX models (as exported by PyTorch) with FFTConv.",
+        subcommands: [RunCommand.self, InspectCommand.self])
+}
+
+/// Options shared by `run` and `inspect`.
+struct ModelOptions: ParsableArguments {
+    @Argument(help: "The .onnx model file.") var model: String
+    @Option(help: "Threads per call.") var threads: Int = 1
+    @Option(help: "Convolution algorithm: auto, fft, direct, gemm, depthwise, plain, reference.") var algorithm: String = "auto"
+    @Option(help: "Input shape NxCxHxW for models with symbolic input sizes.") var inputShape: String?
+
+    func validate() throws {
+        guard threads >= 1 && threads <= 1024 else { throw ValidationError("--threads must be in 1...1024") }
+        _ = try policy()
+    }
+
+    func policy() throws -> AlgorithmPolicy {
+        if algorithm == "auto" { return .auto }
+        guard let a = ConvolutionAlgorithm(rawValue: algorithm) else {
+            throw ValidationError("unknown --algorithm '\(algorithm)'; known: auto, \(ConvolutionAlgorithm.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        return .fixed(a)
+    }
+
+    /// Loads the graph and prepares it for `shape` (or the model's own input shape, or --input-shape).
+    func network(inputShape given: [Int]?) throws -> Network {
+        let graph = try ONNXModel.graph(contentsOf: model)
+        var shapes: [String: [Int]] = [:]
+        let explicit = try given ?? inputShape.map { s -> [Int] in
+            let dims = s.lowercased().split(separator: "x").map { Int($0) }
+            guard !dims.isEmpty, dims.allSatisfy({ ($0 ?? 0) > 0 }) else { throw ValidationError("--input-shape \(s): expected e.g. 1x3x224x224") }
+            return dims.compactMap { $0 }
+        }
+        if let explicit, let first = graph.inputs.first { shapes[first.name] = explicit }
+        return try Network(graph: graph, inputShapes: shapes, options: NetworkOptions(threads: threads, algorithm: try policy()))
+    }
+}
+
+struct RunCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "run", abstract: "Run a model on a .npy tensor and write the output as .npy.")
+
+    @OptionGroup var options: ModelOptions
+    @Option(help: "Input tensor (.npy, float32, C order).") var input: String
+    @Option(help: "Where to write the output (.npy).") var output: String
+    @Flag(help: "Print per-layer time, algorithm and share of the total.") var profile = false
+
+    func run() throws {
+        let x = try Tensor(contentsOfNPY: input)
+        let network = try options.network(inputShape: x.shape)
+        guard let inputName = network.inputs.first?.name, let outputName = network.outputNames.first else {
+            throw ValidationError("the model has no input or no output")
+        }
+        if profile {
+            let timings = try network.profile([inputName: x])
+            let total = timings.reduce(0) { $0 + $1.milliseconds }
+            print("layer".padding(toLength: 28, withPad: " ", startingAt: 0) + "operation".padding(toLength: 26, withPad: " ", startingAt: 0)
+                  + "      ms   share  algorithm")
+            for t in timings {
+                print(String(t.layer.name.prefix(27)).padding(toLength: 28, withPad: " ", startingAt: 0)
+                      + String(t.layer.operation.prefix(25)).padding(toLength: 26, withPad: " ", startingAt: 0)
+                      + String(format: "%8.3f %6.1f%%  ", t.milliseconds, 100 * t.milliseconds / Swift.max(total, 1e-9)) + t.layer.algorithm)
+            }
+            print(String(format: "total %.3f ms", total))
+        }
+        let y = try network.predict([inputName: x])
+        guard let out = y[outputName] else { throw ValidationError("no output '\(outputName)'") }
+        try out.writeNPY(to: output)
+    }
+}
+
+struct InspectCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "inspect",
+        abstract: "List a model's prepared layers: shapes, MACs, chosen algorithm, weight and activation memory.")
+
+    @OptionGroup var options: ModelOptions
+
+    func run() throws {
+        let network = try options.network(inputShape: nil)
+        print("inputs: " + network.inputs.map { "\($0.name) \($0.shape)" }.joined(separator: ", "))
+        print("layer".padding(toLength: 28, withPad: " ", startingAt: 0) + "operation".padding(toLength: 26, withPad: " ", startingAt: 0)
+              + "output shape".padding(toLength: 22, withPad: " ", startingAt: 0) + "   MMAC  weights MB  algorithm")
+        for l in network.layers {
+            print(String(l.name.prefix(27)).padding(toLength: 28, withPad: " ", startingAt: 0)
+                  + String(l.operation.prefix(25)).padding(toLength: 26, withPad: " ", startingAt: 0)
+                  + "\(l.outputShape)".padding(toLength: 22, withPad: " ", startingAt: 0)
+                  + String(format: "%7.1f  %10.2f  ", Double(l.multiplyAccumulates) / 1e6, Double(l.weightBytes) / 1e6) + l.algorithm)
+        }
+        let macs = network.layers.reduce(0) { $0 + $1.multiplyAccumulates }
+        print(String(format: "total: %.3f GMAC, weights %.1f MB, peak activations %.1f MB", Double(macs) / 1e9,
+                     Double(network.weightBytes) / 1e6, Double(network.peakActivationBytes) / 1e6))
+    }
+}

@@ -214,6 +214,16 @@ struct ONNXTranslator {
             if let i = a.map["value_int"] { return .constant(try Tensor(shape: [], values: [Float(i.i)])) }
             if let ints = a.ints("value_ints") { return .constant(try Tensor(shape: [ints.count], values: ints.map(Float.init))) }
             throw Reason(text: "only tensor, float(s) and int(s) constants are supported")
+        case "ConstantOfShape":
+            var value: Float = 0
+            if let t = a.map["value"], t.hasT {
+                do { value = try ONNXTensor.convert(t.t, directory: directory).scalars.first ?? 0 } catch let e as ONNXError { throw Reason(text: e.description) }
+            }
+            return .constantOfShape(value: value)
+        case "Slice":
+            if opset < 10 { throw Reason(text: "Slice with attributes (opset < 10) is not supported") }
+            return .slice
+        case "Pow": return .pow
         case "Pad":
             let mode = a.string("mode", "constant")
             guard mode == "constant" else { throw Reason(text: "Pad mode '\(mode)' is not supported (constant only)") }

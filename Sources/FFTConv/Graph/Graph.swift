@@ -127,6 +127,12 @@ public enum GraphOperation: Sendable {
     case gather(axis: Int)
     /// `value` attribute: a constant.
     case constant(Tensor)
+    /// `shape`: a tensor of that (constant) shape filled with `value`.
+    case constantOfShape(value: Float)
+    /// `data, starts, ends, [axes], [steps]` (constants): numpy-style slicing.
+    case slice
+    /// `A, B`: element-wise power with broadcasting.
+    case pow
     /// `x`: unchanged values, other element type (all values are floats here).
     case cast
 }
@@ -176,6 +182,9 @@ extension GraphOperation {
         case .shape: return "Shape"
         case .gather: return "Gather"
         case .constant: return "Constant"
+        case .constantOfShape: return "ConstantOfShape"
+        case .slice: return "Slice"
+        case .pow: return "Pow"
         case .cast: return "Cast"
         }
     }

@@ -261,7 +261,23 @@ struct NetworkBuilder {
             return (op, Array(x[..<ax]) + i + Array(x[(ax + 1)...]))
         case .constant(let t):
             return (op, t.shape)
+        case .constantOfShape:
+            let s = ints(try constant(inputs[0], node: node))
+            guard s.allSatisfy({ $0 >= 0 }) else { throw TensorOperations.fail("ConstantOfShape with negative dimensions \(s)") }
+            return (op, s)
+        case .slice:
+            let r = try sliceParameters(node, inputs: inputs, shape: try shape(0))
+            return (op, r.map(\.count))
+        case .pow:
+            return (op, try TensorOperations.broadcastShape(try shape(0), try shape(1)))
         }
+    }
+
+    func sliceParameters(_ node: Graph.Node, inputs: [Int], shape: [Int]) throws -> [(start: Int, step: Int, count: Int)] {
+        guard inputs.count >= 3 else { throw TensorOperations.fail("Slice needs starts and ends inputs") }
+        func opt(_ i: Int) throws -> [Int]? { i < inputs.count && inputs[i] >= 0 ? ints(try constant(inputs[i], node: node)) : nil }
+        return try TensorOperations.sliceRanges(shape, starts: ints(try constant(inputs[1], node: node)),
+                                                ends: ints(try constant(inputs[2], node: node)), axes: try opt(3), steps: try opt(4))
     }
 
     // MARK: Fusion
@@ -469,6 +485,11 @@ struct NetworkBuilder {
         case .shape: return { args in try Tensor(shape: shape, values: args[0].shape.map(Float.init)) }
         case .gather(let axis): return { args in try TensorOperations.gather(args[0], args[1], axis: axis) }
         case .constant(let t): return { _ in t }
+        case .constantOfShape(let value): return { _ in try Tensor(shape: shape, repeating: value) }
+        case .slice:
+            let ranges = try sliceParameters(node, inputs: p.inputs, shape: shapes[p.inputs[0]] ?? [])
+            return { args in try TensorOperations.slice(args[0], ranges) }
+        case .pow: return { args in try TensorOperations.binary(args[0], args[1]) { Foundation.pow($0, $1) } }
         case .convolutionTranspose(let s, let pd, let dl, let op, let g):
             let w = try constant(p.inputs[1], node: node)
             let b = p.inputs.count > 2 && p.inputs[2] >= 0 ? try constant(p.inputs[2], node: node) : nil

@@ -331,6 +331,44 @@ enum TensorOperations {
         return y
     }
 
+    /// numpy-style slicing: for each listed axis, `start..<end` by `step` (negative indices count from the end,
+    /// out-of-range bounds are clamped, as ONNX specifies).
+    static func sliceRanges(_ s: [Int], starts: [Int], ends: [Int], axes: [Int]?, steps: [Int]?) throws -> [(start: Int, step: Int, count: Int)] {
+        let ax = try (axes ?? Array(0..<starts.count)).map { try axis($0, rank: s.count) }
+        let st = steps ?? [Int](repeating: 1, count: starts.count)
+        guard starts.count == ends.count, ax.count == starts.count, st.count == starts.count else {
+            throw fail("Slice starts, ends, axes and steps must have the same length")
+        }
+        var ranges = s.map { (start: 0, step: 1, count: $0) }
+        for (i, a) in ax.enumerated() {
+            let n = s[a], step = st[i]
+            guard step != 0 else { throw fail("Slice step 0") }
+            func clamp(_ v: Int, _ lo: Int, _ hi: Int) -> Int { Swift.min(Swift.max(v, lo), hi) }
+            var b = starts[i] < 0 ? starts[i] + n : starts[i], e = ends[i] < 0 ? ends[i] + n : ends[i]
+            if step > 0 { b = clamp(b, 0, n); e = clamp(e, 0, n) } else { b = clamp(b, -1, n - 1); e = clamp(e, -1, n - 1) }
+            let count = step > 0 ? Swift.max(0, (e - b + step - 1) / step) : Swift.max(0, (b - e - step - 1) / -step)
+            ranges[a] = (b, step, count)
+        }
+        return ranges
+    }
+
+    static func slice(_ x: Tensor, _ ranges: [(start: Int, step: Int, count: Int)]) throws -> Tensor {
+        let shape = ranges.map(\.count)
+        let y = try Tensor(zeros: shape)
+        if y.count == 0 { return y }
+        var strides = [Int](repeating: 1, count: x.rank)
+        for d in stride(from: x.rank - 2, through: 0, by: -1) { strides[d] = strides[d + 1] * x.shape[d + 1] }
+        var index = [Int](repeating: 0, count: shape.count)
+        for i in 0..<y.count {
+            var src = 0
+            for d in 0..<shape.count { src += (ranges[d].start + index[d] * ranges[d].step) * strides[d] }
+            y.storage.pointer[i] = x.storage.pointer[src]
+            var d = shape.count - 1
+            while d >= 0 { index[d] += 1; if index[d] < shape[d] { break }; index[d] = 0; d -= 1 }
+        }
+        return y
+    }
+
     // MARK: Resize (H and W of NCHW)
 
     static func resizeShape(_ s: [Int], scales: [Float]?, sizes: [Int]?) throws -> [Int] {

@@ -1,0 +1,205 @@
+#!/usr/bin/env python3
+"""Exports the small ONNX models the tests run, with seeded inputs and PyTorch's outputs.
+
+Writes Tests/FFTConvTests/Fixtures/NAME.onnx, NAME.input.npy, NAME.output.npy (float32). The tests do not need
+Python: these files are committed. Rerun after changing a model (needs torch; the peers' venv has it):
+
+    /work/peers-venv/bin/python Scripts/make_onnx_fixtures.py
+
+TorchScript exporter (dynamo=False), opset 13 unless a model says otherwise. `do_constant_folding=False` for the
+models whose BatchNormalization nodes FFTConv must fold itself.
+"""
+import os
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "Tests", "FFTConvTests", "Fixtures")
+
+
+def randomize_bn(m, g):
+    for mod in m.modules():
+        if isinstance(mod, nn.BatchNorm2d):
+            with torch.no_grad():
+                mod.running_mean.copy_(torch.randn(mod.num_features, generator=g) * 0.1)
+                mod.running_var.copy_(torch.rand(mod.num_features, generator=g) + 0.5)
+                mod.weight.copy_(torch.rand(mod.num_features, generator=g) + 0.5)
+                mod.bias.copy_(torch.randn(mod.num_features, generator=g) * 0.1)
+
+
+class TinyAlexNet(nn.Module):
+    """conv 11x11 s4, 5x5, max-pool, fully connected: AlexNet's shape, small."""
+    def __init__(self):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(3, 16, 11, stride=4, padding=2), nn.ReLU(inplace=True), nn.MaxPool2d(3, 2),
+            nn.Conv2d(16, 32, 5, padding=2), nn.ReLU(inplace=True), nn.MaxPool2d(3, 2),
+            nn.Conv2d(32, 24, 3, padding=1), nn.ReLU(inplace=True))
+        self.pool = nn.MaxPool2d(2, 2)
+        self.classifier = nn.Sequential(nn.Dropout(), nn.Linear(24 * 9, 64), nn.ReLU(inplace=True), nn.Linear(64, 10))
+
+    def forward(self, x):
+        x = self.pool(self.features(x))
+        return self.classifier(torch.flatten(x, 1))
+
+
+class LRNFunction(torch.autograd.Function):
+    """PyTorch's LocalResponseNorm, exported as ONNX's LRN operator (the TorchScript exporter would otherwise
+    decompose it into a subgraph with control flow)."""
+    @staticmethod
+    def forward(ctx, x):
+        return F.local_response_norm(x, 5, 1e-4, 0.75, 1.0)
+
+    @staticmethod
+    def symbolic(g, x):
+        return g.op("LRN", x, size_i=5, alpha_f=1e-4, beta_f=0.75, bias_f=1.0)
+
+
+class LRN(nn.Module):
+    def forward(self, x):
+        return LRNFunction.apply(x)
+
+
+class CaffeAlexNet(nn.Module):
+    """The classic Caffe form: LRN after the first two convolutions, group-2 convolutions."""
+    def __init__(self):
+        super().__init__()
+        self.f = nn.Sequential(
+            nn.Conv2d(3, 24, 11, stride=4), nn.ReLU(), LRN(), nn.MaxPool2d(3, 2, ceil_mode=True),
+            nn.Conv2d(24, 32, 5, padding=2, groups=2), nn.ReLU(), LRN(), nn.MaxPool2d(3, 2, ceil_mode=True),
+            nn.Conv2d(32, 32, 3, padding=1), nn.ReLU(), nn.Conv2d(32, 32, 3, padding=1, groups=2), nn.ReLU())
+        self.fc = nn.Linear(32 * 5 * 5, 7)
+
+    def forward(self, x):
+        x = self.f(x)
+        return F.softmax(self.fc(x.view(x.size(0), -1)), dim=1)  # view(size(0), -1): Shape→Gather→…→Reshape
+
+
+class BasicBlock(nn.Module):
+    """A ResNet basic block with BatchNorm (kept as nodes) and a projection shortcut."""
+    def __init__(self, cin=16, cout=32, stride=2):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False); self.bn1 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False); self.bn2 = nn.BatchNorm2d(cout)
+        self.down = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x):
+        y = F.relu(self.bn1(self.conv1(x)))
+        return F.relu(self.bn2(self.conv2(y)) + self.down(x))
+
+
+class InvertedResidual(nn.Module):
+    """MobileNetV2's block: 1x1 expand, depthwise 3x3, ReLU6, 1x1 project, residual."""
+    def __init__(self, c=24, t=6):
+        super().__init__()
+        h = c * t
+        self.block = nn.Sequential(
+            nn.Conv2d(c, h, 1, bias=False), nn.BatchNorm2d(h), nn.ReLU6(inplace=True),
+            nn.Conv2d(h, h, 3, 1, 1, groups=h, bias=False), nn.BatchNorm2d(h), nn.ReLU6(inplace=True),
+            nn.Conv2d(h, c, 1, bias=False), nn.BatchNorm2d(c))
+
+    def forward(self, x):
+        return x + self.block(x)
+
+
+class SmallUNet(nn.Module):
+    """Two levels: down with max-pool, up with ConvTranspose and nearest Upsample, skip Concat; any input size
+    divisible by 4."""
+    def __init__(self):
+        super().__init__()
+        def block(i, o):
+            return nn.Sequential(nn.Conv2d(i, o, 3, padding=1), nn.BatchNorm2d(o), nn.ReLU(inplace=True))
+        self.e1, self.e2, self.mid = block(3, 8), block(8, 16), block(16, 32)
+        self.up2 = nn.ConvTranspose2d(32, 16, 2, stride=2)
+        self.d2 = block(32, 16)
+        self.up1 = nn.Upsample(scale_factor=2, mode="nearest")
+        self.d1 = block(16 + 8, 8)
+        self.head = nn.Conv2d(8, 2, 1)
+
+    def forward(self, x):
+        a = self.e1(x)
+        b = self.e2(F.max_pool2d(a, 2))
+        m = self.mid(F.max_pool2d(b, 2))
+        y = self.d2(torch.cat([self.up2(m), b], 1))
+        y = self.d1(torch.cat([self.up1(y), a], 1))
+        return torch.sigmoid(self.head(y))
+
+
+class Mixed(nn.Module):
+    """Odds and ends: LeakyReLU, Tanh, Clip, AveragePool with ceil_mode/count_include_pad, Pad, broadcasting
+    Sub/Mul/Div, Transpose, MatMul, dilated and asymmetric-stride convolutions, 7x7 FFT-sized kernel."""
+    def __init__(self):
+        super().__init__()
+        self.c1 = nn.Conv2d(4, 16, 7, padding=3)
+        self.c2 = nn.Conv2d(16, 16, 3, padding=2, dilation=2)
+        self.c3 = nn.Conv2d(16, 8, (3, 5), stride=(2, 1), padding=(1, 2))
+        self.scale = nn.Parameter(torch.rand(1, 8, 1, 1) + 0.5)
+        self.w = nn.Parameter(torch.randn(7, 5) * 0.3)
+
+    def forward(self, x):
+        y = F.leaky_relu(self.c1(x), 0.1)
+        y = torch.tanh(self.c2(y))
+        y = F.avg_pool2d(F.pad(y, (1, 0, 2, 1)), 3, stride=2, ceil_mode=True, count_include_pad=False)
+        y = torch.clamp(self.c3(y), -0.5, 0.8)
+        y = (y - 0.25) * self.scale / 2.0
+        y = y.transpose(2, 3)
+        return torch.matmul(y, self.w)
+
+
+class Unsupported(nn.Module):
+    """Two operators FFTConv does not translate (Erf from GELU, TopK), to check they are reported together."""
+    def forward(self, x):
+        y = F.gelu(x)
+        return torch.topk(y.flatten(1), 3).values
+
+
+def export(name, model, shape, seed, folding=True, dynamic=None, check=True):
+    g = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    for p in model.parameters():
+        with torch.no_grad():
+            p.copy_(torch.randn(p.shape, generator=g) * (1.0 / max(1, p[0].numel()) ** 0.5))
+    randomize_bn(model, g)
+    model.eval()
+    x = torch.randn(shape, generator=g)
+    with torch.no_grad():
+        y = model(x)
+    path = os.path.join(OUT, name + ".onnx")
+    kwargs = dict(dynamo=False, opset_version=13, do_constant_folding=folding, input_names=["input"], output_names=["output"])
+    if dynamic:
+        kwargs["dynamic_axes"] = dynamic
+    torch.onnx.export(model, (x,), path, **kwargs)
+    np.save(os.path.join(OUT, name + ".input.npy"), x.numpy().astype(np.float32))
+    if check:
+        np.save(os.path.join(OUT, name + ".output.npy"), y.numpy().astype(np.float32))
+    print(f"{name}: {os.path.getsize(path)} bytes, output {tuple(y.shape)}")
+    return model, g
+
+
+def main():
+    os.makedirs(OUT, exist_ok=True)
+    export("tiny_alexnet", TinyAlexNet(), (1, 3, 127, 127), 1)
+    export("caffe_alexnet", CaffeAlexNet(), (2, 3, 99, 99), 2)
+    export("resnet_block", BasicBlock(), (1, 16, 20, 20), 3, folding=False)
+    export("inverted_residual", InvertedResidual(), (1, 24, 14, 14), 4, folding=False)
+    unet, g = export("unet", SmallUNet(), (1, 3, 32, 40), 5, folding=False,
+                     dynamic={"input": {2: "h", 3: "w"}, "output": {2: "h", 3: "w"}})
+    # The same file run at a size it was not exported with.
+    x2 = torch.randn((1, 3, 48, 24), generator=g)
+    with torch.no_grad():
+        y2 = unet(x2)
+    np.save(os.path.join(OUT, "unet.input2.npy"), x2.numpy().astype(np.float32))
+    np.save(os.path.join(OUT, "unet.output2.npy"), y2.numpy().astype(np.float32))
+    export("mixed", Mixed(), (1, 4, 23, 19), 6)
+    export("unsupported", Unsupported(), (1, 2, 4, 4), 7, check=False)
+    # tiny_alexnet again, with its weights in an external data file next to the model.
+    import onnx
+    m = onnx.load(os.path.join(OUT, "tiny_alexnet.onnx"))
+    onnx.save_model(m, os.path.join(OUT, "tiny_alexnet_external.onnx"), save_as_external_data=True,
+                    all_tensors_to_one_file=True, location="tiny_alexnet_external.data", size_threshold=0)
+    print("tiny_alexnet_external: weights in tiny_alexnet_external.data")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,144 @@
+import Dispatch
+import FFTConv
+import FFTConvONNX
+import Foundation
+import XCTest
+
+/// Models exported from PyTorch (`Scripts/make_onnx_fixtures.py`, committed), run through the loader and the
+/// network runtime and compared with PyTorch's outputs.
+final class ONNXTests: XCTestCase {
+    static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures").path
+
+    static func path(_ name: String) -> String { fixtures + "/" + name }
+
+    func check(_ model: String, input: String? = nil, output: String? = nil, options: NetworkOptions = .init(),
+               file: StaticString = #filePath, line: UInt = #line) throws -> Network {
+        let x = try Tensor(contentsOfNPY: Self.path(input ?? "\(model).input.npy"))
+        let expected = try Tensor(contentsOfNPY: Self.path(output ?? "\(model).output.npy"))
+        let graph = try ONNXModel.graph(contentsOf: Self.path("\(model).onnx"))
+        let network = try Network(graph: graph, inputShapes: [graph.inputs[0].name: x.shape], options: options)
+        let y = try network(x)
+        XCTAssertEqual(y.shape, expected.shape, model, file: file, line: line)
+        let err = try XCTUnwrap(y.maxAbsoluteDifference(expected), file: file, line: line)
+        XCTAssertLessThanOrEqual(err, 1e-4 * expected.maxAbsolute, "\(model) \(options.algorithm): max|y - torch| = \(err)", file: file, line: line)
+        XCTAssertGreaterThan(expected.maxAbsolute, 0, file: file, line: line)
+        return network
+    }
+
+    func testPyTorchExportsMatchPyTorch() throws {
+        for model in ["tiny_alexnet", "caffe_alexnet", "resnet_block", "inverted_residual", "unet", "mixed", "tiny_alexnet_external"] {
+            let expectedOutput = model == "tiny_alexnet_external" ? "tiny_alexnet.output.npy" : nil
+            let input = model == "tiny_alexnet_external" ? "tiny_alexnet.input.npy" : nil
+            for policy in [AlgorithmPolicy.auto, .fixed(.fft), .fixed(.gemm)] {
+                _ = try check(model, input: input, output: expectedOutput, options: NetworkOptions(threads: 2, algorithm: policy))
+            }
+        }
+    }
+
+    func testFullyConvolutionalModelRunsAtAnotherSize() throws {
+        let network = try check("unet", input: "unet.input2.npy", output: "unet.output2.npy")
+        XCTAssertEqual(network.inputs[0].shape, [1, 3, 48, 24])
+    }
+
+    func testFusionFoldsBatchNormResidualAndActivation() throws {
+        let block = try check("resnet_block")
+        let ops = block.layers.map(\.operation)
+        XCTAssert(ops.contains("Conv+BatchNormalization+Add+Relu"), "\(ops)")
+        XCTAssert(ops.contains("Conv+BatchNormalization+Relu"), "\(ops)")
+        XCTAssertFalse(ops.contains("BatchNormalization"), "\(ops)")
+        let mobile = try check("inverted_residual")
+        XCTAssert(mobile.layers.contains { $0.operation == "Conv+BatchNormalization+clip(0.0,6.0)" || $0.operation.hasPrefix("Conv+BatchNormalization+relu6") }
+                  || mobile.layers.contains { $0.operation.contains("Conv+BatchNormalization+Clip") }, "\(mobile.layers.map(\.operation))")
+        XCTAssert(mobile.layers.contains { $0.algorithm.hasPrefix("depthwise") }, "\(mobile.layers.map(\.algorithm))")
+        XCTAssertGreaterThan(mobile.peakActivationBytes, 0)
+    }
+
+    func testUnsupportedOperatorsAreReportedTogether() {
+        XCTAssertThrowsError(try ONNXModel.graph(contentsOf: Self.path("unsupported.onnx"))) { error in
+            guard case .unsupported(let nodes)? = error as? ONNXError else { return XCTFail("\(error)") }
+            XCTAssertEqual(Set(nodes.map(\.opType)), ["Erf", "TopK"])
+            XCTAssert(nodes.allSatisfy { $0.opset == 13 && !$0.name.isEmpty })
+        }
+    }
+
+    func testMalformedFilesAreTypedErrors() throws {
+        XCTAssertThrowsError(try ONNXModel.graph(data: Data([0xFF, 0xFF, 0xFF, 0x07, 0x01]))) { error in
+            guard case .malformed? = error as? ONNXError else { return XCTFail("\(error)") }
+        }
+        let model = try Data(contentsOf: URL(fileURLWithPath: Self.path("tiny_alexnet.onnx")))
+        XCTAssertThrowsError(try ONNXModel.graph(data: model.prefix(model.count / 2))) { error in
+            XCTAssert(error is ONNXError, "\(error)")
+        }
+        XCTAssertThrowsError(try ONNXModel.graph(data: Data())) { error in
+            guard case .malformed? = error as? ONNXError else { return XCTFail("\(error)") }
+        }
+        XCTAssertThrowsError(try ONNXModel.graph(contentsOf: "/nonexistent/model.onnx")) { error in
+            guard case .io? = error as? ONNXError else { return XCTFail("\(error)") }
+        }
+        // External data that is not next to the model (loaded from memory, no directory).
+        let external = try Data(contentsOf: URL(fileURLWithPath: Self.path("tiny_alexnet_external.onnx")))
+        XCTAssertThrowsError(try ONNXModel.graph(data: external)) { error in
+            guard case .invalidTensor? = error as? ONNXError else { return XCTFail("\(error)") }
+        }
+    }
+
+    func testWrongInputShapesAndAbsurdSizesAreRefused() throws {
+        let graph = try ONNXModel.graph(contentsOf: Self.path("tiny_alexnet.onnx"))
+        XCTAssertThrowsError(try Network(graph: graph, inputShapes: [graph.inputs[0].name: [1, 4, 127, 127]])) { error in
+            guard case .inputMismatch? = error as? GraphError else { return XCTFail("\(error)") }
+        }
+        let unet = try ONNXModel.graph(contentsOf: Self.path("unet.onnx"))
+        XCTAssertThrowsError(try Network(graph: unet, inputShapes: [unet.inputs[0].name: [1, 3, 200_000, 200_000]])) { error in
+            guard case .tooLarge? = error as? GraphError else { return XCTFail("\(error)") }
+        }
+        let network = try Network(graph: graph)
+        XCTAssertThrowsError(try network(try Tensor(zeros: [1, 3, 64, 64]))) { error in
+            guard case .inputMismatch? = error as? GraphError else { return XCTFail("\(error)") }
+        }
+    }
+
+    func testInvalidGraphsAreTypedErrors() throws {
+        let w = try Tensor(zeros: [2, 1, 3, 3])
+        let conv = GraphOperation.convolution(try ConvolutionDescriptor(inputChannels: 1, outputChannels: 2, kernel: 3, hasBias: false), autoPad: .explicit)
+        let input = [Graph.Value(name: "x", shape: [1, 1, 8, 8])]
+        func build(_ nodes: [Graph.Node], outputs: [String] = ["y"]) throws -> Network {
+            try Network(graph: Graph(inputs: input, outputs: outputs, constants: ["w": w], nodes: nodes))
+        }
+        XCTAssertThrowsError(try build([Graph.Node(name: "c", operation: conv, inputs: ["x", "missing"], outputs: ["y"])])) {
+            XCTAssertEqual($0 as? GraphError, .danglingInput(node: "c", value: "missing"))
+        }
+        XCTAssertThrowsError(try build([Graph.Node(name: "a", operation: .activation(.relu), inputs: ["b_out"], outputs: ["a_out"]),
+                                        Graph.Node(name: "b", operation: .activation(.relu), inputs: ["a_out"], outputs: ["b_out"])],
+                                       outputs: ["a_out"])) { error in
+            guard case .cycle(let nodes)? = error as? GraphError else { return XCTFail("\(error)") }
+            XCTAssertEqual(Set(nodes), ["a", "b"])
+        }
+        XCTAssertThrowsError(try build([Graph.Node(name: "c", operation: conv, inputs: ["x", "w"], outputs: ["y"]),
+                                        Graph.Node(name: "d", operation: .identity, inputs: ["x"], outputs: ["y"])])) {
+            XCTAssertEqual($0 as? GraphError, .duplicateValue("y"))
+        }
+        XCTAssertThrowsError(try build([Graph.Node(name: "r", operation: .activation(.relu), inputs: ["x"], outputs: ["r"]),
+                                        Graph.Node(name: "c", operation: conv, inputs: ["x", "r"], outputs: ["y"])])) {
+            XCTAssertEqual($0 as? GraphError, .notConstant(node: "c", value: "r"))
+        }
+        XCTAssertThrowsError(try build([Graph.Node(name: "c", operation: conv, inputs: ["x", "w"], outputs: ["z"])])) {
+            XCTAssertEqual($0 as? GraphError, .unknownOutput("y"))
+        }
+        XCTAssertThrowsError(try build([Graph.Node(name: "add", operation: .add, inputs: ["x", "w"], outputs: ["y"])])) { error in
+            guard case .invalidNode(let node, _, _)? = error as? GraphError else { return XCTFail("\(error)") }
+            XCTAssertEqual(node, "add")
+        }
+    }
+
+    func testOneNetworkFromSeveralThreads() throws {
+        let graph = try ONNXModel.graph(contentsOf: Self.path("resnet_block.onnx"))
+        let x = try Tensor(contentsOfNPY: Self.path("resnet_block.input.npy"))
+        let network = try Network(graph: graph, options: NetworkOptions(threads: 2))
+        let expected = try network(x)
+        let results = UnsafeMutableBufferPointer<Tensor?>.allocate(capacity: 6)
+        results.initialize(repeating: nil)
+        defer { results.deallocate() }
+        DispatchQueue.concurrentPerform(iterations: 6) { i in results[i] = try? network(x) }
+        for i in 0..<6 { XCTAssertEqual(results[i], expected) }
+    }
+}

@@ -6,7 +6,7 @@ struct FFTConvBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "fftconv-bench",
         abstract: "Times FFTConv's convolution algorithms side by side, with their error against the reference.",
-        subcommands: [LayerCommand.self, AlexNetCommand.self, SweepCommand.self, GEMMCommand.self, FullyConnectedCommand.self, PeakCommand.self, InfoCommand.self],
+        subcommands: [LayerCommand.self, AlexNetCommand.self, NetCommand.self, SweepCommand.self, GEMMCommand.self, FullyConnectedCommand.self, PeakCommand.self, InfoCommand.self],
         defaultSubcommand: AlexNetCommand.self
     )
 }

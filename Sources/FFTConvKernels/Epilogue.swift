@@ -49,8 +49,10 @@ public struct Epilogue: Sendable, Hashable {
     public func activate(_ x: SIMD8<Float>) -> SIMD8<Float> {
         switch kind {
         case .identity: return x
-        case .relu: return pointwiseMax(x, SIMD8(repeating: 0))
-        case .clip: return pointwiseMin(pointwiseMax(x, SIMD8(repeating: a)), SIMD8(repeating: b))
+        case .relu: return x.replacing(with: 0, where: x .< 0)
+        case .clip:
+            let y = x.replacing(with: a, where: x .< a)
+            return y.replacing(with: b, where: y .> b)
         case .leakyReLU: return x.replacing(with: x * a, where: x .< 0)
         }
     }

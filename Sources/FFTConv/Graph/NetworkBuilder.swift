@@ -493,8 +493,9 @@ struct NetworkBuilder {
         case .convolutionTranspose(let s, let pd, let dl, let op, let g):
             let w = try constant(p.inputs[1], node: node)
             let b = p.inputs.count > 2 && p.inputs[2] >= 0 ? try constant(p.inputs[2], node: node) : nil
-            return { args in try TensorOperations.convolutionTranspose(args[0], weights: w, bias: b, stride: s, padding: pd,
-                                                                       dilation: dl, outputPadding: op, groups: g) }
+            let prepared = try ConvolutionTranspose(weights: w, bias: b, stride: s, padding: pd, dilation: dl, outputPadding: op,
+                                                    groups: g, threads: options.threads)
+            return { args in try prepared(args[0], outputShape: shape) }
         case .convolution(let d, _):
             // Only reached when folding a convolution of constants, which `add` never does; kept total.
             return { args in

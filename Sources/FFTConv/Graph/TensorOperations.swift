@@ -1,3 +1,4 @@
+import FFTConvKernels
 import Foundation
 
 /// The graph's non-convolution operations over whole tensors: each has a shape rule (used to infer shapes and
@@ -92,25 +93,37 @@ enum TensorOperations {
         let s = try poolShape(x.shape, a)
         let y = try Tensor(zeros: s)
         let (h, w, oh, ow) = (x.shape[2], x.shape[3], s[2], s[3])
+        let (kh, kw, dh, dw) = (a.kernel.height, a.kernel.width, a.dilation.height, a.dilation.width)
+        // Valid taps per output row/column, computed once: no bounds test inside the window loops.
+        func taps(_ o: Int, _ stride: Int, _ pad: Int, _ padEnd: Int, _ n: Int, _ k: Int, _ d: Int) -> (Range<Int>, Int) {
+            let start = o * stride - pad
+            let valid = ConvolutionGeometry.validOutputRange(offset: start, stride: d, inputCount: n, outputCount: k)
+            // Divisor with count_include_pad: taps inside the padded input (not the extra ceil_mode columns).
+            let inPadded = ConvolutionGeometry.validOutputRange(offset: start + pad, stride: d, inputCount: n + pad + padEnd, outputCount: k).count
+            return (valid, inPadded)
+        }
+        let rows = (0..<oh).map { taps($0, a.stride.height, a.padding.top, a.padding.bottom, h, kh, dh) }
+        let cols = (0..<ow).map { taps($0, a.stride.width, a.padding.left, a.padding.right, w, kw, dw) }
         let px = x.storage.pointer, py = y.storage.pointer
         for plane in 0..<(s[0] * s[1]) {
             let src = px + plane * h * w, dst = py + plane * oh * ow
             for i in 0..<oh {
+                let (ri, rn) = rows[i]
+                let y0 = i * a.stride.height - a.padding.top
                 for j in 0..<ow {
-                    var m = -Float.infinity, sum: Float = 0, n = 0, window = 0
-                    for ki in 0..<a.kernel.height {
-                        let yy = i * a.stride.height - a.padding.top + ki * a.dilation.height
-                        for kj in 0..<a.kernel.width {
-                            let xx = j * a.stride.width - a.padding.left + kj * a.dilation.width
-                            // Average pooling's divisor with count_include_pad counts the window inside the padded
-                            // input (not the part past it that ceil_mode adds).
-                            if yy < h + a.padding.bottom && xx < w + a.padding.right { window += 1 }
-                            guard yy >= 0, yy < h, xx >= 0, xx < w else { continue }
-                            let v = src[yy * w + xx]
-                            m = Swift.max(m, v); sum += v; n += 1
+                    let (cj, cn) = cols[j]
+                    let x0 = j * a.stride.width - a.padding.left
+                    var m = -Float.infinity, sum: Float = 0
+                    for ki in ri {
+                        let row = src + (y0 + ki * dh) * w + x0
+                        for kj in cj {
+                            let v = row[kj * dw]
+                            m = Swift.max(m, v)
+                            sum += v
                         }
                     }
-                    dst[i * ow + j] = isMax ? m : (n == 0 ? 0 : sum / Float(a.countIncludePad ? window : n))
+                    let n = ri.count * cj.count
+                    dst[i * ow + j] = isMax ? m : (n == 0 ? 0 : sum / Float(a.countIncludePad ? rn * cn : n))
                 }
             }
         }
@@ -433,48 +446,6 @@ enum TensorOperations {
         let ow = (s[3] - 1) * stride.width - padding.left - padding.right + (w[3] - 1) * dilation.width + 1 + outputPadding.width
         guard oh > 0, ow > 0 else { throw fail("ConvTranspose output would be empty") }
         return [s[0], w[1] * groups, oh, ow]
-    }
-
-    /// Scatter form: every input pixel adds its weighted kernel into the output.
-    static func convolutionTranspose(_ x: Tensor, weights: Tensor, bias: Tensor?, stride: Size2D, padding: Padding,
-                                     dilation: Size2D, outputPadding: Size2D, groups: Int) throws -> Tensor {
-        let shape = try convolutionTransposeShape(x.shape, weights: weights.shape, stride: stride, padding: padding,
-                                                  dilation: dilation, outputPadding: outputPadding, groups: groups)
-        let y = try Tensor(zeros: shape)
-        let (n, cin, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
-        let (cout, oh, ow) = (shape[1], shape[2], shape[3])
-        let cinG = cin / groups, coutG = cout / groups, kh = weights.shape[2], kw = weights.shape[3]
-        let px = x.storage.pointer, pw = weights.storage.pointer, py = y.storage.pointer
-        for b in 0..<n {
-            for c in 0..<cin {
-                let g = c / cinG
-                for ol in 0..<coutG {
-                    let o = g * coutG + ol
-                    let wk = pw + (c * coutG + ol) * kh * kw
-                    let dst = py + (b * cout + o) * oh * ow
-                    let src = px + (b * cin + c) * h * w
-                    for i in 0..<h {
-                        for j in 0..<w {
-                            let v = src[i * w + j]
-                            for a in 0..<kh {
-                                let yy = i * stride.height - padding.top + a * dilation.height
-                                if yy < 0 || yy >= oh { continue }
-                                for e in 0..<kw {
-                                    let xx = j * stride.width - padding.left + e * dilation.width
-                                    if xx < 0 || xx >= ow { continue }
-                                    dst[yy * ow + xx] += v * wk[a * kw + e]
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        if let bias {
-            guard bias.count == cout else { throw fail("ConvTranspose bias must have \(cout) values") }
-            for b in 0..<n { for o in 0..<cout { let p = py + (b * cout + o) * oh * ow; for i in 0..<(oh * ow) { p[i] += bias.storage.pointer[o] } } }
-        }
-        return y
     }
 
     // MARK: Matrix products

@@ -5,9 +5,9 @@ import XCTest
 final class ConvolutionGridTests: XCTestCase {
     static let algorithms: [ConvolutionAlgorithm] = [.plain, .direct, .gemm, .fft]
 
-    /// Every algorithm that applies to `c` (depthwise only to depthwise layers).
+    /// Every algorithm that applies to `c` (depthwise only to depthwise layers, Winograd only to 3x3 stride 1).
     static func algorithms(for c: ConvolutionCase) -> [ConvolutionAlgorithm] {
-        algorithms + (c.descriptor.isDepthwise ? [.depthwise] : [])
+        algorithms + [.depthwise, .winograd].filter { $0.supports(c.descriptor) }
     }
 
     /// Cases that each exercise one edge named by the core-engine issue.

@@ -11,7 +11,7 @@ final class LayerTests: XCTestCase {
                                                                   activation: .relu6), batch: 1, input: Size2D(12, 12)),
         ]
         for c in cases {
-            for a in ConvolutionAlgorithm.allCases where a != .depthwise || c.descriptor.isDepthwise {
+            for a in ConvolutionAlgorithm.allCases where a.supports(c.descriptor) {
                 try assertMatchesReference(c, algorithm: a, seed: 5, withResidual: true)
             }
         }
@@ -28,7 +28,7 @@ final class LayerTests: XCTestCase {
                                                                           activation: .relu), batch: 2, input: Size2D(15, 21))
         let dw = ConvolutionCase(descriptor: try ConvolutionDescriptor(inputChannels: 16, outputChannels: 16, kernel: 3, stride: 2,
                                                                        padding: 1, groups: 16), batch: 2, input: Size2D(15, 21))
-        for (c, algorithms) in [(dense, [ConvolutionAlgorithm.plain, .direct, .gemm, .fft]), (dw, [.depthwise, .direct])] {
+        for (c, algorithms) in [(dense, [ConvolutionAlgorithm.plain, .direct, .gemm, .fft, .winograd]), (dw, [.depthwise, .direct])] {
             let (x, w, b) = try c.data(seed: 8)
             for a in algorithms {
                 let outputs = try [1, 2, 3, 8].map { t in

@@ -12,8 +12,22 @@ public enum ConvolutionAlgorithm: String, Sendable, Hashable, CaseIterable, Cust
     case depthwise
     /// Tiled FFT convolution through FFTW.
     case fft
+    /// Winograd F(m×m, 3×3) (only for 3x3 kernels with stride 1 and dilation 1); the tile is
+    /// `ConvolutionOptions.winogradTile`.
+    case winograd
 
     public var description: String { rawValue }
+
+    /// Whether this algorithm can run `descriptor` (`depthwise` needs a depthwise layer, `winograd` a 3x3
+    /// stride-1 undilated kernel; the others run everything).
+    public func supports(_ descriptor: ConvolutionDescriptor) -> Bool {
+        switch self {
+        case .depthwise: return descriptor.isDepthwise
+        case .winograd:
+            return descriptor.kernel == Size2D(3, 3) && descriptor.stride == Size2D(1, 1) && descriptor.dilation == Size2D(1, 1)
+        case .reference, .plain, .direct, .gemm, .fft: return true
+        }
+    }
 }
 
 /// Settings fixed when a layer is prepared.
@@ -30,10 +44,13 @@ public struct ConvolutionOptions: Sendable, Hashable {
     /// A micro-kernel variant to use instead of the default (a name from `MicroKernelRegistry` for
     /// `direct`/`gemm`, from `DepthwiseKernelRegistry` for `depthwise`); for testing and tuning.
     public var microKernel: String?
+    /// Outputs per tile side for `winograd`: 2, 4 or 6 (`WinogradRegistry`); `nil` means 4.
+    public var winogradTile: Int?
 
     /// Creates options; see each property.
     public init(threads: Int = 1, fftTile: Size2D? = nil, fftPlanning: FFTPlanningEffort = .estimate,
-                fftMemoryBudget: Int? = nil, microKernel: String? = nil) {
+                fftMemoryBudget: Int? = nil, microKernel: String? = nil, winogradTile: Int? = nil) {
+        self.winogradTile = winogradTile
         self.threads = threads
         self.fftTile = fftTile
         self.fftPlanning = fftPlanning
@@ -102,6 +119,9 @@ public final class Convolution2D: @unchecked Sendable {
                                                          forcedKernel: options.microKernel, threads: options.threads)
         case .fft:
             implementation = try FFTImplementation(problem: problem, weights: weights, bias: bias, options: options)
+        case .winograd:
+            implementation = try WinogradImplementation(problem: problem, weights: weights, bias: bias, tile: options.winogradTile,
+                                                        forcedKernel: options.microKernel, threads: options.threads)
         }
     }
 

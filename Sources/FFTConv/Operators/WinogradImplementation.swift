@@ -1,0 +1,137 @@
+import FFTConvKernels
+
+/// Winograd convolution F(m×m, 3×3) for stride-1, undilated 3x3 layers (groups included).
+///
+/// Prepare: every filter becomes its `α×α` tile `G g Gᵀ` (in `Double`, rounded once), regrouped as α² matrices
+/// `U[ξν]` of `outputChannels × inputChannels` per group and packed for the GEMM micro-kernel.
+/// Run, per chunk of whole tile rows: input tiles → `V[ξν]` (`WinogradKernels.transformInput`), α² GEMMs
+/// `M[ξν] = U[ξν] · V[ξν]` on the packed SGEMM, then `Aᵀ M A` with bias, residual and activation
+/// (`WinogradKernels.transformOutput`). Chunks are independent, so threads split them and every output is
+/// computed the same way for any thread count.
+final class WinogradImplementation: ConvolutionImplementation, @unchecked Sendable {
+    let problem: ConvolutionProblem
+    let transform: WinogradTransform
+    let kernel: GEMMMicroKernel
+    let blocking: GEMM.Blocking
+    /// `U`, packed: group g, element ξν at `(g * α² + ξν) * packedStride`.
+    let packed: AlignedBuffer
+    let packedStride: Int
+    let plan: WinogradStagePlan
+    let bias: [Float]?
+    let epilogue: Epilogue
+    let tileRows: Int, tilesPerRow: Int
+    let rowsPerChunk: Int
+    let workspace: WorkspacePool
+    let layout: (v: Int, products: Int, gemm: Int, transforms: Int)
+    let workerStride: Int
+
+    /// Tile-row chunks aim at about this many tiles (the GEMMs' column count).
+    static let targetColumns = 128
+
+    static func check(_ d: ConvolutionDescriptor) throws {
+        guard d.kernel == Size2D(3, 3), d.stride == Size2D(1, 1), d.dilation == Size2D(1, 1) else {
+            throw ConvolutionError.unsupported(algorithm: "winograd",
+                                               reason: "needs a 3x3 kernel with stride 1 and dilation 1, got \(d)")
+        }
+    }
+
+    init(problem p: ConvolutionProblem, weights: Tensor, bias: Tensor?, tile: Int?, forcedKernel: String?, threads: Int) throws {
+        let d = p.descriptor
+        try Self.check(d)
+        let m = tile ?? 4
+        guard let transform = WinogradRegistry.variant(m: m) else {
+            throw ConvolutionError.invalidOption("Winograd tile must be one of \(WinogradRegistry.all.map(\.m)), got \(m)")
+        }
+        problem = p
+        self.transform = transform
+        let og = d.outputChannelsPerGroup, cg = d.inputChannelsPerGroup
+        let kernel = try KernelChoice.gemm(rows: og, forced: forcedKernel)
+        self.kernel = kernel
+        blocking = GEMM.Blocking(for: kernel)
+        let alpha = transform.alpha, a2 = alpha * alpha
+
+        // Kernel transform, once: U[g][ξν][o][c] = (G g_{o,c} Gᵀ)[ξν].
+        let packedStride = GEMM.packedASize(m: og, k: cg, mr: kernel.mr)
+        let packed = AlignedBuffer(count: d.groups * a2 * packedStride)
+        self.packedStride = packedStride
+        self.packed = packed
+        let u = AlignedBuffer(count: a2 * og * cg)
+        weights.withUnsafeBufferPointer { w in
+            let wp = w.baseAddress!
+            for g in 0..<d.groups {
+                for o in 0..<og {
+                    for c in 0..<cg {
+                        let tile = transform.transformFilter(wp + ((g * og + o) * cg + c) * 9)
+                        for e in 0..<a2 { u.pointer[(e * og + o) * cg + c] = Float(tile[e]) }
+                    }
+                }
+                for e in 0..<a2 {
+                    GEMM.packA(m: og, k: cg, a: u.pointer + e * og * cg, rowStride: cg, colStride: 1, mr: kernel.mr,
+                               into: packed.pointer + (g * a2 + e) * packedStride)
+                }
+            }
+        }
+        self.bias = bias?.scalars
+        epilogue = d.activation.epilogue
+
+        tileRows = (p.output.height + m - 1) / m
+        tilesPerRow = (p.output.width + m - 1) / m
+        rowsPerChunk = Swift.max(1, Swift.min(tileRows, (Self.targetColumns + tilesPerRow / 2) / tilesPerRow))
+        let columns = rowsPerChunk * tilesPerRow
+        let v = a2 * cg * columns
+        let products = a2 * og * columns + WinogradKernels.lanes
+        let gemm = GEMM.packedBSize(kernel: kernel, blocking: blocking)
+        plan = WinogradStagePlan(transform: transform, tilesPerRow: tilesPerRow)
+        let transforms = plan.scratchSize
+        layout = (v, products, gemm, transforms)
+        workerStride = roundUp(v, 16) + roundUp(products, 16) + roundUp(gemm, 16) + roundUp(transforms, 16)
+        workspace = WorkspacePool(count: threads * workerStride)
+    }
+
+    var preparedBytes: Int { packed.count * 4 }
+    var summary: String { "\(transform.name), \(kernel.name), \(rowsPerChunk * tilesPerRow) tiles/chunk" }
+
+    func run(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, residual: UnsafePointer<Float>?,
+             batch: Int, threads: Int) {
+        let p = problem, d = p.descriptor
+        let og = d.outputChannelsPerGroup, cg = d.inputChannelsPerGroup
+        let m = transform.m, alpha = transform.alpha, a2 = alpha * alpha
+        let chunks = (tileRows + rowsPerChunk - 1) / rowsPerChunk
+        let (vSize, productSize, gemmSize, _) = layout
+        workspace.withBuffer { ws in
+            bias.withUnsafeOptionalBufferPointer { bias in
+                        Parallel.forEachRange(count: batch * d.groups * chunks, threads: threads) { worker, items in
+                            let v = ws + worker * workerStride
+                            let products = v + roundUp(vSize, 16)
+                            let gemmScratch = products + roundUp(productSize, 16)
+                            let transformScratch = gemmScratch + roundUp(gemmSize, 16)
+                            for item in items {
+                                let n = item / (d.groups * chunks), g = item / chunks % d.groups, c = item % chunks
+                                let rows = (c * rowsPerChunk)..<Swift.min(tileRows, (c + 1) * rowsPerChunk)
+                                let columns = rows.count * tilesPerRow
+                                let x = input + (n * d.inputChannels + g * cg) * p.inputPlane
+                                let y = output + (n * d.outputChannels + g * og) * p.outputPlane
+                                WinogradKernels.transformInput(
+                                    plan: plan, input: x, channels: cg, height: p.input.height, width: p.input.width,
+                                    padTop: d.padding.top, padLeft: d.padding.left, tileRows: rows,
+                                    v: v, matrixStride: cg * columns, columns: columns, scratch: transformScratch)
+                                for e in 0..<a2 {
+                                    GEMM.run(kernel: kernel, blocking: blocking, m: og, n: columns, k: cg,
+                                             packedA: packed.pointer + (g * a2 + e) * packedStride,
+                                             b: v + e * cg * columns, bRowStride: columns, bColStride: 1,
+                                             c: products + e * og * columns, ldc: columns, epilogue: GEMMEpilogue(),
+                                             rows: 0..<og, cols: 0..<columns, scratch: gemmScratch)
+                                }
+                                WinogradKernels.transformOutput(
+                                    plan: plan, products: products, matrixStride: og * columns,
+                                    columns: columns, channels: og, tileRows: rows,
+                                    output: y, outputHeight: p.output.height, outputWidth: p.output.width,
+                                    bias: bias.map { $0.baseAddress! + g * og },
+                                    residual: residual.map { $0 + (n * d.outputChannels + g * og) * p.outputPlane },
+                                    activation: epilogue, scratch: transformScratch)
+                            }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,232 @@
+/// The run-time stages of Winograd convolution around the batched GEMM: input tiles → `Bᵀ d B`, and
+/// products → `Aᵀ M A` with the fused epilogue.
+///
+/// Both stages work on one row of tiles at a time and are vectorised across the tiles of that row (8 lanes),
+/// so any SIMD width and any tile size use the same code. The input row is first split into its `m` phases
+/// (`phase[s][t] = x[t·m + s]`), which turns the tile-strided reads into contiguous ones.
+///
+/// Layouts (the only place where a tensor changes layout on the Winograd path):
+/// - `V[ξν][c][col]`: transformed input, one `channels × columns` matrix per tile element ξν (the GEMM's B);
+/// - `M[ξν][o][col]`: the GEMM products (`U[ξν] · V[ξν]`), same shape with output channels;
+/// - `col = (tileRow − firstTileRow) · tilesPerRow + t`.
+/// The non-zero coefficients of one transform's matrices as flat term lists, built once at prepare time so
+/// the run-time loops do no divisions and skip zeros without testing them.
+public struct WinogradStagePlan: Sendable {
+    /// The transform the plan is for.
+    public let transform: WinogradTransform
+    /// Tiles per row and its vector-padded size.
+    public let tilesPerRow: Int, paddedTiles: Int
+    /// Floats per phase of the split input row.
+    public let phaseLength: Int
+    // Each list: (coefficient, offset) pairs, list `i` at `start[i] ..< start[i + 1]`.
+    let rowCoefficients: [Float], rowOffsets: [Int], rowStart: [Int]        // Bᵀ on a row: offsets into the phases
+    let columnCoefficients: [Float], columnOffsets: [Int], columnStart: [Int]  // Bᵀ down columns: r · α · tp
+    let outColumnCoefficients: [Float], outColumnXi: [Int], outColumnStart: [Int]  // Aᵀ row i: ξ
+    let outRowCoefficients: [Float], outRowOffsets: [Int], outRowStart: [Int]      // Aᵀ row j: ν · tp
+
+    /// Builds the term lists of `transform` for rows of `tilesPerRow` tiles.
+    public init(transform t: WinogradTransform, tilesPerRow: Int) {
+        transform = t
+        self.tilesPerRow = tilesPerRow
+        let m = t.m, a = t.alpha
+        let tp = WinogradKernels.paddedTiles(tilesPerRow)
+        paddedTiles = tp
+        phaseLength = tp + a / m + 2
+        func terms(_ matrix: [Double], rows: Int, _ offset: (Int) -> Int) -> ([Float], [Int], [Int]) {
+            var c: [Float] = [], o: [Int] = [], start = [0]
+            for i in 0..<rows {
+                for k in 0..<a where matrix[i * a + k] != 0 {
+                    c.append(Float(matrix[i * a + k]))
+                    o.append(offset(k))
+                }
+                start.append(c.count)
+            }
+            return (c, o, start)
+        }
+        let phaseLength = self.phaseLength
+        (rowCoefficients, rowOffsets, rowStart) = terms(t.inputMatrix, rows: a) { k in (k % m) * phaseLength + k / m }
+        (columnCoefficients, columnOffsets, columnStart) = terms(t.inputMatrix, rows: a) { r in r * a * tp }
+        (outColumnCoefficients, outColumnXi, outColumnStart) = terms(t.outputMatrix, rows: m) { $0 }
+        (outRowCoefficients, outRowOffsets, outRowStart) = terms(t.outputMatrix, rows: m) { $0 * tp }
+    }
+
+    /// Scratch floats `transformInput` and `transformOutput` need.
+    public var scratchSize: Int {
+        let m = transform.m, a = transform.alpha
+        let input = m * phaseLength + a * a * paddedTiles  // phases + row transforms
+        let output = (m * a + m * m) * paddedTiles          // column pass + row pass
+        return Swift.max(input, output) + WinogradKernels.lanes
+    }
+}
+
+public enum WinogradKernels {
+    /// Lanes the stages vectorise over.
+    public static let lanes = 8
+
+    /// Tiles per row rounded up to whole vectors.
+    @inlinable public static func paddedTiles(_ tilesPerRow: Int) -> Int { (tilesPerRow + lanes - 1) / lanes * lanes }
+
+    /// Transforms the input tiles of tile rows `tileRows` of `channels` planes into `V`.
+    ///
+    /// - Parameters:
+    ///   - input: the first channel's plane; channel `c` at `input + c * height * width`.
+    ///   - padTop, padLeft: the convolution's leading padding (tile `(tr, t)` starts at input row
+    ///     `tr·m − padTop`, column `t·m − padLeft`); positions outside the plane read as zero.
+    ///   - v: `V`, matrix ξν at `v + ξν * matrixStride`, row `c` at `+ c * columns`.
+    ///   - scratch: `plan.scratchSize` floats.
+    public static func transformInput(plan: WinogradStagePlan, input: UnsafePointer<Float>, channels: Int, height: Int, width: Int,
+                                      padTop: Int, padLeft: Int, tileRows: Range<Int>,
+                                      v: UnsafeMutablePointer<Float>, matrixStride: Int, columns: Int,
+                                      scratch: UnsafeMutablePointer<Float>) {
+        let m = plan.transform.m, alpha = plan.transform.alpha
+        let tilesPerRow = plan.tilesPerRow, tp = plan.paddedTiles, phaseLength = plan.phaseLength
+        let phases = scratch
+        let tmp = scratch + m * phaseLength  // tmp[r][ν][t]: the row transform d·B of tile row r
+        plan.rowCoefficients.withUnsafeBufferPointer { rc in plan.rowOffsets.withUnsafeBufferPointer { ro in
+        plan.columnCoefficients.withUnsafeBufferPointer { cc in plan.columnOffsets.withUnsafeBufferPointer { co in
+        let rowStart = plan.rowStart, columnStart = plan.columnStart
+        for c in 0..<channels {
+            let plane = input + c * height * width
+            for tr in tileRows {
+                let y0 = tr * m - padTop
+                for r in 0..<alpha {
+                    let y = y0 + r
+                    let rowTmp = tmp + r * alpha * tp
+                    if y < 0 || y >= height {
+                        rowTmp.update(repeating: 0, count: alpha * tp)
+                        continue
+                    }
+                    // Split the padded row into its m phases: phase[s][q] = row[q·m + s − padLeft].
+                    let src = plane + y * width
+                    for s in 0..<m {
+                        let ph = phases + s * phaseLength
+                        // q with 0 ≤ q·m + s − padLeft < width
+                        let lo = Swift.min(phaseLength, Swift.max(0, (padLeft - s + m - 1) / m))
+                        let hi = Swift.max(lo, Swift.min(phaseLength, (width + padLeft - s + m - 1) / m))
+                        if lo > 0 { ph.update(repeating: 0, count: lo) }
+                        var from = src + (lo * m + s - padLeft)
+                        for q in lo..<hi { ph[q] = from.pointee; from += m }
+                        if hi < phaseLength { (ph + hi).update(repeating: 0, count: phaseLength - hi) }
+                    }
+                    // (d·B)[ν][t] = Σ_k Bᵀ[ν][k] · d[t·m + k]
+                    for nu in 0..<alpha {
+                        let out = rowTmp + nu * tp
+                        let terms = rowStart[nu]..<rowStart[nu + 1]
+                        var t = 0
+                        while t < tp {
+                            var acc = SIMD8<Float>(repeating: 0)
+                            for e in terms {
+                                acc.addProduct(SIMD8(repeating: rc[e]), UnsafeRawPointer(phases + ro[e] + t).loadUnaligned(as: SIMD8<Float>.self))
+                            }
+                            UnsafeMutableRawPointer(out + t).storeBytes(of: acc, as: SIMD8<Float>.self)
+                            t += lanes
+                        }
+                    }
+                }
+                // V[ξν][c][col] = Σ_r Bᵀ[ξ][r] · tmp[r][ν]
+                let col0 = (tr - tileRows.lowerBound) * tilesPerRow
+                for xi in 0..<alpha {
+                    let terms = columnStart[xi]..<columnStart[xi + 1]
+                    for nu in 0..<alpha {
+                        let dst = v + (xi * alpha + nu) * matrixStride + c * columns + col0
+                        let base = tmp + nu * tp
+                        var t = 0
+                        while t < tilesPerRow {
+                            var acc = SIMD8<Float>(repeating: 0)
+                            for e in terms {
+                                acc.addProduct(SIMD8(repeating: cc[e]), UnsafeRawPointer(base + co[e] + t).loadUnaligned(as: SIMD8<Float>.self))
+                            }
+                            if t + lanes <= tilesPerRow {
+                                UnsafeMutableRawPointer(dst + t).storeBytes(of: acc, as: SIMD8<Float>.self)
+                            } else {
+                                for l in 0..<(tilesPerRow - t) { dst[t + l] = acc[l] }
+                            }
+                            t += lanes
+                        }
+                    }
+                }
+            }
+        }
+        } } } }
+    }
+
+    /// Turns the products of tile rows `tileRows` into output rows for output channels `0..<channels`:
+    /// `Y = Aᵀ M A` per tile, then `activation(Y + bias + residual)`, written once.
+    ///
+    /// - Parameters:
+    ///   - products: `M`, matrix ξν at `products + ξν * matrixStride`, row `o` at `+ o * columns`; readable
+    ///     for `lanes` floats past its last element.
+    ///   - output: the first output channel's plane; channel `o` at `output + o * outputHeight * outputWidth`.
+    ///   - bias: one value per output channel, or nil; `residual`: planes laid out like `output`, or nil.
+    public static func transformOutput(plan: WinogradStagePlan, products: UnsafePointer<Float>, matrixStride: Int, columns: Int,
+                                       channels: Int, tileRows: Range<Int>,
+                                       output: UnsafeMutablePointer<Float>, outputHeight: Int, outputWidth: Int,
+                                       bias: UnsafePointer<Float>?, residual: UnsafePointer<Float>?,
+                                       activation: Epilogue, scratch: UnsafeMutablePointer<Float>) {
+        let m = plan.transform.m, alpha = plan.transform.alpha
+        let tilesPerRow = plan.tilesPerRow, tp = plan.paddedTiles
+        let columnPass = scratch                // [i][ν][t]: Aᵀ applied down the tile columns
+        let rowPass = scratch + m * alpha * tp  // [i][j][t]
+        let plane = outputHeight * outputWidth
+        let outColumnStart = plan.outColumnStart, outRowStart = plan.outRowStart
+        plan.outColumnCoefficients.withUnsafeBufferPointer { ac in plan.outColumnXi.withUnsafeBufferPointer { axi in
+        plan.outRowCoefficients.withUnsafeBufferPointer { rc in plan.outRowOffsets.withUnsafeBufferPointer { ro in
+        for o in 0..<channels {
+            for tr in tileRows {
+                let col0 = (tr - tileRows.lowerBound) * tilesPerRow
+                let base = products + o * columns + col0
+                for i in 0..<m {
+                    let terms = outColumnStart[i]..<outColumnStart[i + 1]
+                    for nu in 0..<alpha {
+                        let src = base + nu * matrixStride
+                        let dst = columnPass + (i * alpha + nu) * tp
+                        var t = 0
+                        while t < tilesPerRow {
+                            var acc = SIMD8<Float>(repeating: 0)
+                            for e in terms {
+                                let p = src + axi[e] * alpha * matrixStride + t
+                                acc.addProduct(SIMD8(repeating: ac[e]), UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self))
+                            }
+                            UnsafeMutableRawPointer(dst + t).storeBytes(of: acc, as: SIMD8<Float>.self)
+                            t += lanes
+                        }
+                    }
+                    let rowBase = columnPass + i * alpha * tp
+                    for j in 0..<m {
+                        let jterms = outRowStart[j]..<outRowStart[j + 1]
+                        let dst = rowPass + (i * m + j) * tp
+                        var t = 0
+                        while t < tilesPerRow {
+                            var acc = SIMD8<Float>(repeating: 0)
+                            for e in jterms {
+                                acc.addProduct(SIMD8(repeating: rc[e]), UnsafeRawPointer(rowBase + ro[e] + t).loadUnaligned(as: SIMD8<Float>.self))
+                            }
+                            UnsafeMutableRawPointer(dst + t).storeBytes(of: acc, as: SIMD8<Float>.self)
+                            t += lanes
+                        }
+                    }
+                }
+                // Interleave the tiles' columns into output rows, then bias, residual and activation on each row.
+                let rowsHere = Swift.min(m, outputHeight - tr * m)
+                let fullTiles = Swift.min(tilesPerRow, outputWidth / m)
+                for i in 0..<rowsHere {
+                    let y = tr * m + i
+                    let row = output + o * plane + y * outputWidth
+                    let src = rowPass + i * m * tp
+                    for j in 0..<m {
+                        var to = row + j
+                        let s = src + j * tp
+                        for t in 0..<fullTiles { to.pointee = s[t]; to += m }
+                    }
+                    if fullTiles < tilesPerRow {
+                        for j in 0..<(outputWidth - fullTiles * m) { row[fullTiles * m + j] = src[j * tp + fullTiles] }
+                    }
+                    let e = GEMMEpilogue(bias: bias.map { $0 + o }, residual: residual.map { $0 + o * plane + y * outputWidth },
+                                         residualStride: 0, activation: activation)
+                    e.finish(row, ldc: outputWidth, rows: 1, cols: outputWidth, row0: 0, col0: 0)
+                }
+            }
+        }
+        } } } }
+    }
+}

@@ -1,0 +1,87 @@
+import FFTConv
+import FFTConvKernels
+import XCTest
+
+/// The Winograd family tester: every variant in `WinogradRegistry` over an edge-shape grid against the
+/// reference, plus the algebra of its matrices on its own.
+final class WinogradTests: XCTestCase {
+    /// `Aᵀ[(G g) ⊙ (Bᵀ d)]` equals the 1-D correlation of `d` with `g`, in exact-enough double arithmetic.
+    func testTransformMatricesComputeTheCorrelation() {
+        var rng = SeededGenerator(seed: 17)
+        for t in WinogradRegistry.all {
+            let (m, r, a) = (t.m, t.r, t.alpha)
+            for _ in 0..<5 {
+                let d = (0..<a).map { _ in Double.random(in: -1...1, using: &rng) }
+                let g = (0..<r).map { _ in Double.random(in: -1...1, using: &rng) }
+                let gg = (0..<a).map { i in (0..<r).reduce(0.0) { $0 + t.filterMatrix[i * r + $1] * g[$1] } }
+                let bd = (0..<a).map { i in (0..<a).reduce(0.0) { $0 + t.inputMatrix[i * a + $1] * d[$1] } }
+                for i in 0..<m {
+                    let y = (0..<a).reduce(0.0) { $0 + t.outputMatrix[i * a + $1] * gg[$1] * bd[$1] }
+                    let expected = (0..<r).reduce(0.0) { $0 + d[i + $1] * g[$1] }
+                    XCTAssertEqual(y, expected, accuracy: 1e-12, "\(t) output \(i)")
+                }
+            }
+        }
+        XCTAssertEqual(WinogradRegistry.f4x4_3x3.inputMatrix[0..<6], [4, 0, -5, 0, 1, 0])  // Lavin & Gray's first row of Bᵀ
+    }
+
+    /// Edge shapes: sizes 1, primes, outputs that are not multiples of any tile, asymmetric padding, groups,
+    /// batch, residual, every activation, tile rows spread over several chunks.
+    static func edgeCases() throws -> [ConvolutionCase] {
+        func c(_ cin: Int, _ cout: Int, _ input: Size2D, padding: Padding = 1, groups: Int = 1, batch: Int = 1,
+               activation: Activation = .relu) throws -> ConvolutionCase {
+            ConvolutionCase(descriptor: try ConvolutionDescriptor(inputChannels: cin, outputChannels: cout, kernel: 3, padding: padding,
+                                                                  groups: groups, activation: activation), batch: batch, input: input)
+        }
+        return [
+            try c(1, 1, Size2D(1, 1)), try c(3, 5, Size2D(3, 3), padding: 0), try c(2, 3, Size2D(7, 11)),
+            try c(4, 6, Size2D(13, 17), padding: Padding(top: 0, left: 2, bottom: 2, right: 0), activation: .none),
+            try c(6, 4, Size2D(9, 9), groups: 2, batch: 2, activation: .leakyReLU(alpha: 0.1)),
+            try c(3, 3, Size2D(5, 70), activation: .relu6),                       // many tiles per row
+            try c(5, 7, Size2D(90, 37), padding: Padding(top: 1, left: 0, bottom: 0, right: 1)),  // several chunks
+            try c(33, 17, Size2D(6, 6), activation: .clip(min: -0.3, max: 0.3)),  // channels past a micro-kernel tile
+        ]
+    }
+
+    func testEveryVariantOverEdgeShapes() throws {
+        for t in WinogradRegistry.all {
+            for (i, c) in try Self.edgeCases().enumerated() {
+                try assertMatchesReference(c, algorithm: .winograd, seed: UInt64(40 + i),
+                                           options: ConvolutionOptions(threads: i % 3 + 1, winogradTile: t.m), withResidual: i % 2 == 1)
+            }
+        }
+    }
+
+    /// Accuracy on a VGG-like layer (256 input channels): each variant's error against the double-precision
+    /// reference stays within the library's tolerance, and grows with the tile as the theory says.
+    func testAccuracyGrowsWithTileButStaysWithinTolerance() throws {
+        let d = try ConvolutionDescriptor(inputChannels: 256, outputChannels: 16, kernel: 3, padding: 1)
+        let c = ConvolutionCase(descriptor: d, batch: 1, input: Size2D(12, 12))
+        let (x, w, b) = try c.data(seed: 3)
+        let ref = try ReferenceConvolution.run(descriptor: d, input: x, weights: w, bias: b)
+        var errors: [Float] = []
+        for t in WinogradRegistry.all {
+            let y = try Convolution2D(descriptor: d, input: c.input, weights: w, bias: b, algorithm: .winograd,
+                                      options: ConvolutionOptions(winogradTile: t.m))(x)
+            errors.append((y.maxAbsoluteDifference(ref) ?? .infinity) / ref.maxAbsolute)
+        }
+        for e in errors { XCTAssertLessThanOrEqual(e, 1e-4) }
+        XCTAssertLessThan(errors[0], errors[2], "F(2x2) should be more accurate than F(6x6): \(errors)")
+    }
+
+    func testUnsupportedShapesAndTilesAreTypedErrors() throws {
+        let w = try Tensor(zeros: [2, 2, 3, 3]), b = try Tensor(zeros: [2])
+        for d in [try ConvolutionDescriptor(inputChannels: 2, outputChannels: 2, kernel: 3, stride: 2),
+                  try ConvolutionDescriptor(inputChannels: 2, outputChannels: 2, kernel: 3, dilation: 2)] {
+            XCTAssertFalse(ConvolutionAlgorithm.winograd.supports(d))
+            XCTAssertThrowsError(try Convolution2D(descriptor: d, input: Size2D(9, 9), weights: w, bias: b, algorithm: .winograd)) {
+                guard case .unsupported? = $0 as? ConvolutionError else { return XCTFail("\($0)") }
+            }
+        }
+        let d = try ConvolutionDescriptor(inputChannels: 2, outputChannels: 2, kernel: 3)
+        XCTAssertThrowsError(try Convolution2D(descriptor: d, input: Size2D(9, 9), weights: w, bias: b, algorithm: .winograd,
+                                               options: ConvolutionOptions(winogradTile: 3))) {
+            guard case .invalidOption? = $0 as? ConvolutionError else { return XCTFail("\($0)") }
+        }
+    }
+}

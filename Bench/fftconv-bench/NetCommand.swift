@@ -14,10 +14,18 @@ struct NetCommand: ParsableCommand {
     @Option(help: "Untimed calls.") var warmup: Int = 2
     @Option(help: "Timed calls.") var loops: Int = 10
     @Option(help: "Convolution algorithm: auto or one of \(ConvolutionAlgorithm.allCases.map(\.rawValue).joined(separator: ", ")).") var algorithm: String = "auto"
-    @Flag(help: "Print per-layer times (one extra profiled call).") var profile = false
+    @Option(help: "How auto chooses per layer: estimate (rules), measure or exhaustive (time candidates at load).") var planner: String = "estimate"
+    @Option(help: "Tuning file: measured choices are read from it (when it exists) and written back.") var tuning: String?
+    @Flag(help: "Print per-layer times (one extra profiled call) with the planner's runners-up.") var profile = false
     @Flag(help: "Print JSON.") var json = false
 
-    struct Row: Encodable { var model: String, threads: Int, median_ms: Double, min_ms: Double, max_ms: Double, load_ms: Double, algorithm: String }
+    struct Row: Encodable {
+        var model: String, threads: Int, median_ms: Double, min_ms: Double, max_ms: Double, load_ms: Double, algorithm: String
+        var planner: String
+        var layers: [LayerRow]?
+    }
+    /// One convolution's choice in `--profile --json` output.
+    struct LayerRow: Encodable { var name: String, operation: String, ms: Double, algorithm: String, candidates: [CandidateTiming] }
 
     func validate() throws {
         guard threads >= 1 && threads <= 1024, loops >= 1, warmup >= 0 else { throw ValidationError("bad --threads/--loops/--warmup") }
@@ -29,13 +37,19 @@ struct NetCommand: ParsableCommand {
             guard let a = ConvolutionAlgorithm(rawValue: algorithm) else { throw ValidationError("unknown --algorithm '\(algorithm)'") }
             policy = .fixed(a)
         }
+        guard let mode = PlannerMode(rawValue: planner) else {
+            throw ValidationError("unknown --planner '\(planner)'; known: \(PlannerMode.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        let tuningFile = try tuning.map { FileManager.default.fileExists(atPath: $0) ? try TuningFile(contentsOf: $0) : TuningFile() }
         let shape = try inputShape.map { try Parse.shape($0, rank: 4, what: "--input-shape") }
         let t0 = Date()
         let graph = model.hasSuffix(".onnx") ? try ONNXModel.graph(contentsOf: model) : try ModelZoo.build(model, inputShape: shape)
         guard let input = graph.inputs.first else { throw ValidationError("the model has no input") }
         var inputShapes: [String: [Int]] = [:]
         if let shape { inputShapes[input.name] = shape }
-        let network = try Network(graph: graph, inputShapes: inputShapes, options: NetworkOptions(threads: threads, algorithm: policy))
+        let network = try Network(graph: graph, inputShapes: inputShapes, options: NetworkOptions(threads: threads, algorithm: policy,
+                                                                                                       planner: mode, tuning: tuningFile))
+        if let tuning, let tuningFile { try tuningFile.write(to: tuning) }
         let load = Date().timeIntervalSince(t0) * 1e3
         var rng = SeededGenerator(seed: 3)
         let x = try Tensor.random(shape: network.inputs[0].shape, using: &rng)
@@ -48,20 +62,30 @@ struct NetCommand: ParsableCommand {
         }
         times.sort()
         let median = times.count % 2 == 1 ? times[times.count / 2] : (times[times.count / 2 - 1] + times[times.count / 2]) / 2
-        let row = Row(model: model, threads: threads, median_ms: median, min_ms: times[0], max_ms: times[times.count - 1],
-                      load_ms: load, algorithm: policy.description)
+        var row = Row(model: model, threads: threads, median_ms: median, min_ms: times[0], max_ms: times[times.count - 1],
+                      load_ms: load, algorithm: policy.description, planner: mode.rawValue, layers: nil)
         if profile {
             let timings = try network.profile([name: x])
             let total = timings.reduce(0) { $0 + $1.milliseconds }
+            row.layers = timings.filter { !$0.layer.algorithm.isEmpty }.map {
+                LayerRow(name: $0.layer.name, operation: $0.layer.operation, ms: $0.milliseconds, algorithm: $0.layer.algorithm,
+                         candidates: $0.layer.candidates)
+            }
             for t in timings where t.milliseconds >= total * 0.005 {
-                FileHandle.standardError.write(Data(String(format: "%-28@ %-24@ %8.3f ms %5.1f%%  %@\n", String(t.layer.name.prefix(28)) as NSString,
-                                                           String(t.layer.operation.prefix(24)) as NSString, t.milliseconds,
-                                                           100 * t.milliseconds / total, t.layer.algorithm as NSString).utf8))
+                var line = String(format: "%-28@ %-24@ %8.3f ms %5.1f%%  %@", String(t.layer.name.prefix(28)) as NSString,
+                                  String(t.layer.operation.prefix(24)) as NSString, t.milliseconds,
+                                  100 * t.milliseconds / total, t.layer.algorithm as NSString)
+                let others = t.layer.candidates.filter { $0.rejected == nil && $0.milliseconds != nil }.prefix(4)
+                if !others.isEmpty {
+                    line += "\n" + String(repeating: " ", count: 30) + "measured: "
+                        + others.map { String(format: "%@ %.3f", $0.candidate.description, $0.milliseconds ?? 0) }.joined(separator: ", ")
+                }
+                FileHandle.standardError.write(Data((line + "\n").utf8))
             }
         }
         if json { try printJSON([row]) } else {
-            print(String(format: "%@, %d thread(s), %@: median %.2f ms, min %.2f, max %.2f (%d runs); load+prepare %.0f ms, weights %.1f MB, peak activations %.1f MB",
-                         model, threads, policy.description, median, times[0], times[times.count - 1], times.count, load,
+            print(String(format: "%@, %d thread(s), %@/%@: median %.2f ms, min %.2f, max %.2f (%d runs); load+prepare %.0f ms, weights %.1f MB, peak activations %.1f MB",
+                         model, threads, policy.description, mode.rawValue, median, times[0], times[times.count - 1], times.count, load,
                          Double(network.weightBytes) / 1e6, Double(network.peakActivationBytes) / 1e6))
         }
     }

@@ -8,20 +8,36 @@ struct FFTConvCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "fftconv",
         abstract: "Run or inspect ONNX models (as exported by PyTorch) with FFTConv.",
-        subcommands: [RunCommand.self, InspectCommand.self])
+        subcommands: [RunCommand.self, InspectCommand.self, TuneCommand.self])
 }
 
 /// Options shared by `run` and `inspect`.
 struct ModelOptions: ParsableArguments {
     @Argument(help: "The .onnx model file.") var model: String
     @Option(help: "Threads per call.") var threads: Int = 1
-    @Option(help: "Convolution algorithm: auto, fft, direct, gemm, depthwise, plain, reference.") var algorithm: String = "auto"
+    @Option(help: "Convolution algorithm: auto, \(ConvolutionAlgorithm.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var algorithm: String = "auto"
     @Option(help: "Input shape NxCxHxW for models with symbolic input sizes.") var inputShape: String?
+    @Option(help: "How auto chooses: estimate (rules), measure or exhaustive (time the candidates at load). Default: measure with --tuning, else estimate.")
+    var planner: String?
+    @Option(help: "Tuning file (from `fftconv tune`): measured choices are taken from it instead of timed again.")
+    var tuning: String?
 
     func validate() throws {
         guard threads >= 1 && threads <= 1024 else { throw ValidationError("--threads must be in 1...1024") }
         _ = try policy()
+        _ = try plannerMode()
     }
+
+    func plannerMode() throws -> PlannerMode {
+        guard let planner else { return tuning == nil ? .estimate : .measure }
+        guard let m = PlannerMode(rawValue: planner) else {
+            throw ValidationError("unknown --planner '\(planner)'; known: \(PlannerMode.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        return m
+    }
+
+    func tuningFile() throws -> TuningFile? { try tuning.map { try TuningFile(contentsOf: $0) } }
 
     func policy() throws -> AlgorithmPolicy {
         if algorithm == "auto" { return .auto }
@@ -32,7 +48,7 @@ struct ModelOptions: ParsableArguments {
     }
 
     /// Loads the graph and prepares it for `shape` (or the model's own input shape, or --input-shape).
-    func network(inputShape given: [Int]?) throws -> Network {
+    func network(inputShape given: [Int]?, planner forced: PlannerMode? = nil, tuning: TuningFile? = nil) throws -> Network {
         let graph = try ONNXModel.graph(contentsOf: model)
         var shapes: [String: [Int]] = [:]
         let explicit = try given ?? inputShape.map { s -> [Int] in
@@ -41,7 +57,9 @@ struct ModelOptions: ParsableArguments {
             return dims.compactMap { $0 }
         }
         if let explicit, let first = graph.inputs.first { shapes[first.name] = explicit }
-        return try Network(graph: graph, inputShapes: shapes, options: NetworkOptions(threads: threads, algorithm: try policy()))
+        return try Network(graph: graph, inputShapes: shapes,
+                           options: NetworkOptions(threads: threads, algorithm: try policy(), planner: try forced ?? plannerMode(),
+                                                   tuning: try tuning ?? tuningFile()))
     }
 }
 
@@ -97,5 +115,30 @@ struct InspectCommand: ParsableCommand {
         let macs = network.layers.reduce(0) { $0 + $1.multiplyAccumulates }
         print(String(format: "total: %.3f GMAC, weights %.1f MB, peak activations %.1f MB", Double(macs) / 1e9,
                      Double(network.weightBytes) / 1e6, Double(network.peakActivationBytes) / 1e6))
+    }
+}
+
+struct TuneCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "tune",
+        abstract: "Time every candidate algorithm for each convolution of a model and write the winners to a tuning file.",
+        discussion: "The file is keyed by CPU model, layer, input shape, batch and threads, and carries FFTW's wisdom; "
+            + "`fftconv run MODEL --tuning FILE` then prepares the same choices without timing. An existing --output file is extended.")
+
+    @OptionGroup var options: ModelOptions
+    @Option(help: "Where to write the tuning file (JSON).") var output: String
+    @Flag(help: "Also try every FFT tile size and GEMM micro-kernel (slower).") var exhaustive = false
+
+    func run() throws {
+        let existing = FileManager.default.fileExists(atPath: output) ? try TuningFile(contentsOf: output) : TuningFile()
+        let t0 = Date()
+        let network = try options.network(inputShape: nil, planner: exhaustive ? .exhaustive : .measure, tuning: existing)
+        try existing.write(to: output)
+        print(String(format: "tuned %d convolutions in %.1f s (%d entries in %@)",
+                     network.layers.filter { !$0.candidates.isEmpty }.count, Date().timeIntervalSince(t0), existing.count, output))
+        for l in network.layers where !l.candidates.isEmpty {
+            let timed = l.candidates.filter { $0.rejected == nil && $0.milliseconds != nil }
+            let list = timed.prefix(4).map { String(format: "%@ %.3f", $0.candidate.description, $0.milliseconds ?? 0) }.joined(separator: ", ")
+            print(String(l.name.prefix(27)).padding(toLength: 28, withPad: " ", startingAt: 0) + l.algorithm + "\n    ms: " + list)
+        }
     }
 }

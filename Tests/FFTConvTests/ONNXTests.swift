@@ -29,9 +29,25 @@ final class ONNXTests: XCTestCase {
         for model in ["tiny_alexnet", "caffe_alexnet", "resnet_block", "inverted_residual", "unet", "mixed", "tiny_alexnet_external"] {
             let expectedOutput = model == "tiny_alexnet_external" ? "tiny_alexnet.output.npy" : nil
             let input = model == "tiny_alexnet_external" ? "tiny_alexnet.input.npy" : nil
-            for policy in [AlgorithmPolicy.auto, .fixed(.fft), .fixed(.gemm)] {
+            for policy in [AlgorithmPolicy.auto, .fixed(.fft), .fixed(.gemm), .fixed(.winograd)] {
                 _ = try check(model, input: input, output: expectedOutput, options: NetworkOptions(threads: 2, algorithm: policy))
             }
+        }
+    }
+
+    func testMeasuringPlannerMatchesPyTorchAndItsTuningFileReplaysIt() throws {
+        for model in ["resnet_block", "unet"] {
+            let tuning = TuningFile()
+            let measured = try check(model, options: NetworkOptions(threads: 2, planner: .measure, tuning: tuning))
+            let convolutions = measured.layers.filter { !$0.algorithm.isEmpty && $0.operation.hasPrefix("Conv") }
+            XCTAssertFalse(convolutions.isEmpty)
+            XCTAssert(convolutions.allSatisfy { !$0.candidates.isEmpty }, model)
+            XCTAssertGreaterThan(tuning.count, 0)
+            let file = FileManager.default.temporaryDirectory.appendingPathComponent("fftconv-\(model)-\(UUID()).json").path
+            defer { try? FileManager.default.removeItem(atPath: file) }
+            try tuning.write(to: file)
+            let replayed = try check(model, options: NetworkOptions(threads: 2, planner: .measure, tuning: try TuningFile(contentsOf: file)))
+            XCTAssertEqual(replayed.layers.map(\.algorithm), measured.layers.map(\.algorithm), model)
         }
     }
 

@@ -121,6 +121,24 @@ public enum FFTWisdom {
         if ok == 0 { throw ConvolutionError.invalidOption("cannot read FFTW wisdom from \(path)") }
     }
 
+    /// This process's wisdom as FFTW's text form.
+    public static func exportString() -> String {
+        fftwPlannerLock.withLock {
+            guard let p = fftwf_export_wisdom_to_string() else { return "" }
+            defer { free(p) }
+            return String(cString: p)
+        }
+    }
+
+    /// Adds wisdom in FFTW's text form (as from `exportString`) to this process's.
+    ///
+    /// - Throws: `ConvolutionError.invalidOption` when the text is not FFTW wisdom.
+    public static func importString(_ wisdom: String) throws {
+        if wisdom.isEmpty { return }
+        let ok = fftwPlannerLock.withLock { fftwf_import_wisdom_from_string(wisdom) }
+        if ok == 0 { throw ConvolutionError.invalidOption("the tuning file's FFTW wisdom is not valid wisdom") }
+    }
+
     /// Writes this process's wisdom to the file at `path`.
     public static func exportFile(_ path: String) throws {
         let ok = fftwPlannerLock.withLock { fftwf_export_wisdom_to_filename(path) }

@@ -361,6 +361,7 @@ struct NetworkBuilder {
     // MARK: Preparation
 
     mutating func prepare() throws {
+        let planner = options.convolutionPlanner
         for p in pending {
             let run: ([Tensor]) throws -> Tensor
             var summary = LayerSummary(name: p.name, operation: p.operations.joined(separator: "+"), outputShape: p.shape,
@@ -369,15 +370,21 @@ struct NetworkBuilder {
             do {
                 if case .convolution(let d, _) = p.op {
                     let x = shapes[p.inputs[0]] ?? []
-                    let algorithm = options.algorithm(for: d)
                     let w = try constant(p.inputs[1], node: graph.nodes[0])
                     let b = p.inputs.count > 2 && p.inputs[2] >= 0 ? constants[p.inputs[2]] : nil
-                    let conv = try Convolution2D(descriptor: d, input: Size2D(x[2], x[3]), weights: w, bias: d.hasBias ? b : nil,
-                                                 algorithm: algorithm,
-                                                 options: ConvolutionOptions(threads: options.threads, fftPlanning: options.fftPlanning,
-                                                                             fftMemoryBudget: options.fftMemoryBudget))
-                    summary.multiplyAccumulates = try d.multiplyAccumulates(batch: x[0], input: Size2D(x[2], x[3]))
-                    summary.algorithm = "\(algorithm) (\(conv.summary))"
+                    let input = Size2D(x[2], x[3])
+                    let conv: Convolution2D
+                    if case .fixed(let a) = options.algorithm, a.supports(d) {
+                        conv = try Convolution2D(descriptor: d, input: input, weights: w, bias: d.hasBias ? b : nil, algorithm: a,
+                                                 options: planner.options)
+                    } else {
+                        let decision: PlanDecision
+                        (conv, decision) = try planner.prepare(descriptor: d, input: input, batch: x[0], weights: w,
+                                                               bias: d.hasBias ? b : nil)
+                        summary.candidates = decision.timings
+                    }
+                    summary.multiplyAccumulates = try d.multiplyAccumulates(batch: x[0], input: input)
+                    summary.algorithm = "\(conv.algorithm) (\(conv.summary))"
                     summary.weightBytes = conv.preparedBytes
                     inputs = [p.inputs[0]] + (p.residual.map { [$0] } ?? [])
                     let hasResidual = p.residual != nil

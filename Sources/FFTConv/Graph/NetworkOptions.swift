@@ -1,7 +1,6 @@
 /// How a `Network` chooses convolution algorithms.
 public enum AlgorithmPolicy: Sendable, Hashable, CustomStringConvertible {
-    /// Rules: depthwise kernels for depthwise layers, FFT for stride-1 kernels of 5×5 and up with at least
-    /// 16 channels per group on both sides, the SIMD direct kernel otherwise (1x1 included).
+    /// The planner chooses per layer (`NetworkOptions.planner`: rules, or measured).
     case auto
     /// One algorithm for every convolution it applies to (others fall back to `auto`).
     case fixed(ConvolutionAlgorithm)
@@ -22,13 +21,21 @@ public struct NetworkOptions: Sendable {
     public var algorithm: AlgorithmPolicy
     /// FFT planning effort.
     public var fftPlanning: FFTPlanningEffort
-    /// Largest kernel-spectra size per FFT layer, bytes (`nil`: no limit).
+    /// Largest prepared-weight size per convolution, bytes (`nil`: no limit): FFT layers choose smaller
+    /// tiles (or spectra per call) above it, and a measuring planner rejects candidates that exceed it.
     public var fftMemoryBudget: Int?
+    /// How `auto` chooses: rules (`estimate`) or timing the candidates at prepare (`measure`, `exhaustive`).
+    public var planner: PlannerMode
+    /// Where measured choices are looked up and recorded (`nil`: measured afresh, not kept).
+    public var tuning: TuningFile?
     /// Largest tensor the graph may create; larger ones are refused before allocating.
     public var maxTensorBytes: Int
 
     public init(threads: Int = 1, algorithm: AlgorithmPolicy = .auto, fftPlanning: FFTPlanningEffort = .estimate,
-                fftMemoryBudget: Int? = nil, maxTensorBytes: Int = 4 << 30) {
+                fftMemoryBudget: Int? = nil, maxTensorBytes: Int = 4 << 30, planner: PlannerMode = .estimate,
+                tuning: TuningFile? = nil) {
+        self.planner = planner
+        self.tuning = tuning
         self.threads = threads
         self.algorithm = algorithm
         self.fftPlanning = fftPlanning
@@ -36,20 +43,11 @@ public struct NetworkOptions: Sendable {
         self.maxTensorBytes = maxTensorBytes
     }
 
-    /// The algorithm for one convolution.
-    func algorithm(for d: ConvolutionDescriptor) -> ConvolutionAlgorithm {
-        let rule: ConvolutionAlgorithm
-        if d.isDepthwise {
-            rule = .depthwise
-        } else if (try? d.effectiveKernel()).map({ $0.height >= 5 && $0.width >= 5 }) == true, d.stride == Size2D(1, 1),
-                  d.inputChannelsPerGroup >= 16, d.outputChannelsPerGroup >= 16 {
-            rule = .fft
-        } else {
-            rule = .direct
-        }
-        guard case .fixed(let a) = algorithm else { return rule }
-        if a == .depthwise && !d.isDepthwise { return rule }
-        return a
+    /// The planner for this network's convolutions.
+    var convolutionPlanner: ConvolutionPlanner {
+        ConvolutionPlanner(mode: planner, options: ConvolutionOptions(threads: threads, fftPlanning: fftPlanning,
+                                                                      fftMemoryBudget: fftMemoryBudget),
+                           memoryBudget: fftMemoryBudget, tuning: tuning)
     }
 }
 
@@ -67,6 +65,9 @@ public struct LayerSummary: Sendable {
     public var algorithm: String
     /// Bytes of prepared weights held by the step.
     public var weightBytes: Int
+    /// For a measured convolution: every candidate's time, fastest first (the chosen one need not be first
+    /// when it came from a tuning file made on a noisier run). Empty otherwise.
+    public var candidates: [CandidateTiming] = []
 }
 
 /// The time one step took in a profiled run.

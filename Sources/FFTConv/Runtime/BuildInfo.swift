@@ -1,3 +1,4 @@
+import Foundation
 import CFFTConvShim
 
 /// How this copy of FFTConv was compiled, and whether that suits the CPU it runs on.
@@ -37,6 +38,19 @@ public enum BuildInfo {
 
     /// The extensions the package was compiled to use.
     public static var compiledFor: ISA { ISA(rawValue: fftconv_build_isa()) }
+
+    /// The CPU's model name (Linux: `model name` in /proc/cpuinfo), or the architecture when unknown.
+    public static let cpuModel: String = {
+        if let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8) {
+            for line in text.split(separator: "\n") where line.hasPrefix("model name") || line.hasPrefix("Model") {
+                if let colon = line.firstIndex(of: ":") {
+                    let name = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+                    if !name.isEmpty { return name }
+                }
+            }
+        }
+        return architecture
+    }()
 
     /// The extensions the running CPU offers.
     public static var cpuSupports: ISA { ISA(rawValue: fftconv_cpu_isa()) }

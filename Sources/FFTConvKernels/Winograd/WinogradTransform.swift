@@ -111,6 +111,9 @@ public enum WinogradRegistry {
     /// All variants, smallest tile first.
     public static let all: [WinogradTransform] = [f2x2_3x3, f4x4_3x3, f6x6_3x3]
 
+    /// Outputs per tile side of every variant.
+    public static var tiles: [Int] { all.map(\.m) }
+
     /// The variant with `m` outputs per tile side, if listed.
     public static func variant(m: Int) -> WinogradTransform? { all.first { $0.m == m } }
 }

@@ -1,0 +1,191 @@
+import FFTConvKernels
+import Dispatch
+import Foundation
+
+/// How hard the planner looks for the fastest algorithm of a convolution.
+public enum PlannerMode: String, Sendable, Hashable, CaseIterable, CustomStringConvertible {
+    /// Rules from a cost model; nothing is timed. Instant.
+    case estimate
+    /// Times every applicable algorithm (each Winograd tile, the FFT with its cost-model tile) on the layer's
+    /// real shape and keeps the fastest accurate one within the memory budget.
+    case measure
+    /// `measure` over more variants: every FFT tile size and every GEMM micro-kernel of the build's family.
+    case exhaustive
+
+    public var description: String { rawValue }
+}
+
+/// The planner's choice for one convolution.
+public struct PlanDecision: Sendable {
+    /// The winner.
+    public var chosen: ConvolutionCandidate
+    /// What each candidate measured (empty for `estimate`), fastest first.
+    public var timings: [CandidateTiming]
+    /// True when the decision came from a tuning file instead of being measured now.
+    public var fromTuningFile: Bool
+}
+
+/// Chooses and prepares the algorithm for each convolution: FFTW's "measure once, remember as wisdom"
+/// applied to whole layers.
+///
+/// `estimate` applies rules; `measure` and `exhaustive` prepare every candidate, time it on a seeded random
+/// input of the layer's real shape, reject candidates that hold more prepared memory than `memoryBudget` or
+/// whose output differs from the direct kernel's by more than 1e-4 · max|output| (Winograd's large tiles
+/// lose digits), and keep the fastest. Decisions go into `tuning`, which a later process loads to skip
+/// the timing.
+public final class ConvolutionPlanner: @unchecked Sendable {
+    /// The mode.
+    public let mode: PlannerMode
+    /// Options every candidate is prepared with (threads, FFT planning effort and spectra budget).
+    public let options: ConvolutionOptions
+    /// Largest prepared-weight size (bytes) a measured choice may hold per layer; `nil`: no limit.
+    public let memoryBudget: Int?
+    /// Where decisions are looked up and recorded, or `nil`.
+    public let tuning: TuningFile?
+    /// Tolerance of a candidate's output against the direct kernel's, relative to max|output|.
+    public static let tolerance: Float = 1e-4
+
+    /// Creates a planner; see each property.
+    public init(mode: PlannerMode = .estimate, options: ConvolutionOptions = .init(), memoryBudget: Int? = nil,
+                tuning: TuningFile? = nil) {
+        self.mode = mode
+        self.options = options
+        self.memoryBudget = memoryBudget
+        self.tuning = tuning
+    }
+
+    // MARK: Candidates
+
+    /// The candidates `mode` considers for `d` (direct first: it is the accuracy baseline).
+    public func candidates(for d: ConvolutionDescriptor, input: Size2D) -> [ConvolutionCandidate] {
+        var result = [ConvolutionCandidate(.direct)]
+        if d.isDepthwise { result.append(.init(.depthwise)) }
+        result.append(.init(.gemm))
+        if ConvolutionAlgorithm.winograd.supports(d) {
+            result += WinogradRegistry.tiles.map { ConvolutionCandidate(.winograd, winogradTile: $0) }
+        }
+        result.append(.init(.fft))
+        guard mode == .exhaustive else { return result }
+        if let k = try? d.effectiveKernel(), let out = try? d.outputSize(input: input) {
+            // Transform sizes from just past the (strided, per-phase) kernel to the whole padded image.
+            let kh = (k.height + d.stride.height - 1) / d.stride.height, kw = (k.width + d.stride.width - 1) / d.stride.width
+            var sizes = Set<Int>()
+            for t in [8, 12, 16, 24, 32, 48, 64] where t >= Swift.max(kh, kw) && t < Swift.max(out.height, out.width) + Swift.max(kh, kw) {
+                sizes.insert(t)
+            }
+            for t in sizes.sorted() { result.append(.init(.fft, fftTile: Size2D(Swift.max(t, kh), Swift.max(t, kw)))) }
+        }
+        for k in KernelChoice.gemmFamily.map(\.name) {
+            result.append(.init(.direct, microKernel: k))
+            result.append(.init(.gemm, microKernel: k))
+        }
+        return result
+    }
+
+    /// The rule-based choice (`estimate`).
+    ///
+    /// Measured on x86-64 with AVX2 and AVX-512 (Docs/Planner.md): depthwise layers → `depthwise`;
+    /// 3x3 stride-1 layers with ≥ 64 channels per group on both sides and at least 28×28 outputs →
+    /// Winograd F(4x4) (4× fewer multiplications outweigh its transforms there); kernels of 5×5 and more
+    /// at stride 1 with ≥ 16 channels per group → FFT; everything else → the direct SIMD kernel.
+    public func estimate(_ d: ConvolutionDescriptor, input: Size2D) -> ConvolutionCandidate {
+        if d.isDepthwise { return .init(.depthwise) }
+        let out = (try? d.outputSize(input: input)) ?? Size2D(1, 1)
+        if ConvolutionAlgorithm.winograd.supports(d), d.inputChannelsPerGroup >= 64, d.outputChannelsPerGroup >= 64,
+           out.height * out.width >= 28 * 28 {
+            return .init(.winograd, winogradTile: 4)
+        }
+        if (try? d.effectiveKernel()).map({ $0.height >= 5 && $0.width >= 5 }) == true, d.stride == Size2D(1, 1),
+           d.inputChannelsPerGroup >= 16, d.outputChannelsPerGroup >= 16 {
+            return .init(.fft)
+        }
+        return .init(.direct)
+    }
+
+    // MARK: Preparing
+
+    /// Chooses an algorithm for the layer and prepares it.
+    ///
+    /// - Parameters:
+    ///   - batch: the batch size the layer will run at (timing uses it).
+    /// - Throws: `ConvolutionError` when the layer is invalid or no candidate can run it.
+    public func prepare(descriptor d: ConvolutionDescriptor, input: Size2D, batch: Int = 1, weights: Tensor,
+                        bias: Tensor?) throws -> (Convolution2D, PlanDecision) {
+        if mode == .estimate {
+            let c = estimate(d, input: input)
+            let conv = try Convolution2D(descriptor: d, input: input, weights: weights, bias: bias, algorithm: c.algorithm,
+                                         options: c.options(options))
+            return (conv, PlanDecision(chosen: c, timings: [], fromTuningFile: false))
+        }
+        let key = TuningFile.key(for: d, input: input, batch: batch, threads: options.threads)
+        if let e = tuning?.entry(key),
+           let conv = try? Convolution2D(descriptor: d, input: input, weights: weights, bias: bias, algorithm: e.chosen.algorithm,
+                                         options: e.chosen.options(options)) {
+            return (conv, PlanDecision(chosen: e.chosen, timings: e.timings, fromTuningFile: true))
+        }
+        let decision = try measure(d, input: input, batch: batch, weights: weights, bias: bias)
+        tuning?.record(TuningFile.Entry(key: key, chosen: decision.1.chosen, timings: decision.1.timings))
+        return decision
+    }
+
+    func measure(_ d: ConvolutionDescriptor, input: Size2D, batch: Int, weights: Tensor,
+                 bias: Tensor?) throws -> (Convolution2D, PlanDecision) {
+        var rng = SeededGenerator(seed: 0x7e57)
+        let x = try Tensor.random(shape: [batch, d.inputChannels, input.height, input.width], using: &rng)
+        var baseline: (output: Tensor, scale: Float)?
+        var timings: [CandidateTiming] = []
+        var best: (ms: Double, conv: Convolution2D, candidate: ConvolutionCandidate)?
+        var smallest: (bytes: Int, conv: Convolution2D, candidate: ConvolutionCandidate)?
+        for c in candidates(for: d, input: input) {
+            let conv: Convolution2D
+            do {
+                conv = try Convolution2D(descriptor: d, input: input, weights: weights, bias: bias, algorithm: c.algorithm,
+                                         options: c.options(options))
+            } catch let e as ConvolutionError {
+                timings.append(CandidateTiming(candidate: c, milliseconds: nil, preparedBytes: 0, rejected: e.description))
+                continue
+            }
+            var y = try Tensor(zeros: conv.outputShape(batch: batch))
+            try conv.run(x, into: &y)  // warm-up, and the output checked below
+            if let baseline {
+                let err = (y.maxAbsoluteDifference(baseline.output) ?? .infinity) / baseline.scale
+                if !(err <= Self.tolerance) {
+                    timings.append(CandidateTiming(candidate: c, milliseconds: nil, preparedBytes: conv.preparedBytes,
+                                                   rejected: String(format: "error %.1e vs direct exceeds %.0e", err, Self.tolerance)))
+                    continue
+                }
+            } else {
+                baseline = (y, Swift.max(y.maxAbsolute, .leastNormalMagnitude))
+            }
+            let ms = try Self.time(conv, input: x, output: &y)
+            if let budget = memoryBudget, conv.preparedBytes > budget {
+                timings.append(CandidateTiming(candidate: c, milliseconds: ms, preparedBytes: conv.preparedBytes,
+                                               rejected: "prepared weights \(conv.preparedBytes) B over the budget \(budget) B"))
+                if smallest.map({ conv.preparedBytes < $0.bytes }) ?? true { smallest = (conv.preparedBytes, conv, c) }
+                continue
+            }
+            timings.append(CandidateTiming(candidate: c, milliseconds: ms, preparedBytes: conv.preparedBytes, rejected: nil))
+            if best.map({ ms < $0.ms }) ?? true { best = (ms, conv, c) }
+        }
+        timings.sort { ($0.rejected == nil ? 0 : 1, $0.milliseconds ?? .infinity) < ($1.rejected == nil ? 0 : 1, $1.milliseconds ?? .infinity) }
+        guard let chosen = best.map({ ($0.conv, $0.candidate) }) ?? smallest.map({ ($0.conv, $0.candidate) }) else {
+            throw ConvolutionError.unsupported(algorithm: "planner", reason: "no candidate can run \(d)")
+        }
+        return (chosen.0, PlanDecision(chosen: chosen.1, timings: timings, fromTuningFile: false))
+    }
+
+    /// Median of timed calls: at least 3, and more (up to 25) until ~20 ms have been spent.
+    static func time(_ conv: Convolution2D, input x: Tensor, output y: inout Tensor) throws -> Double {
+        var times: [Double] = []
+        var total = 0.0
+        while times.count < 3 || (total < 20 && times.count < 25) {
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            try conv.run(x, into: &y)
+            let ms = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6
+            times.append(ms)
+            total += ms
+        }
+        times.sort()
+        return times[times.count / 2]
+    }
+}

@@ -1,0 +1,108 @@
+import FFTConv
+import Foundation
+import XCTest
+
+/// The planner: its rules, its measured choice, the tuning file and the memory budget.
+final class PlannerTests: XCTestCase {
+    func testEstimateRules() throws {
+        let planner = ConvolutionPlanner(mode: .estimate)
+        func choice(_ d: ConvolutionDescriptor, _ input: Size2D) -> ConvolutionCandidate { planner.estimate(d, input: input) }
+        XCTAssertEqual(choice(try .init(inputChannels: 32, outputChannels: 32, kernel: 3, padding: 1, groups: 32), Size2D(56, 56)).algorithm, .depthwise)
+        XCTAssertEqual(choice(try .init(inputChannels: 256, outputChannels: 256, kernel: 3, padding: 1), Size2D(56, 56)),
+                       ConvolutionCandidate(.winograd, winogradTile: 4))
+        XCTAssertEqual(choice(try .init(inputChannels: 512, outputChannels: 512, kernel: 3, padding: 1), Size2D(14, 14)).algorithm, .direct)
+        XCTAssertEqual(choice(try .init(inputChannels: 256, outputChannels: 256, kernel: 3, stride: 2, padding: 1), Size2D(56, 56)).algorithm, .direct)
+        XCTAssertEqual(choice(try .init(inputChannels: 64, outputChannels: 192, kernel: 5, padding: 2), Size2D(27, 27)).algorithm, .fft)
+        XCTAssertEqual(choice(try .init(inputChannels: 256, outputChannels: 64, kernel: 1), Size2D(56, 56)).algorithm, .direct)
+    }
+
+    func testCandidateSets() throws {
+        let d3 = try ConvolutionDescriptor(inputChannels: 8, outputChannels: 8, kernel: 3, padding: 1)
+        let measure = ConvolutionPlanner(mode: .measure).candidates(for: d3, input: Size2D(20, 20))
+        XCTAssertEqual(measure.first, ConvolutionCandidate(.direct), "direct first: the accuracy baseline")
+        XCTAssertEqual(Set(measure.map(\.algorithm)), [.direct, .gemm, .winograd, .fft])
+        XCTAssertEqual(measure.filter { $0.algorithm == .winograd }.compactMap(\.winogradTile), [2, 4, 6])
+        let dw = try ConvolutionDescriptor(inputChannels: 8, outputChannels: 8, kernel: 3, stride: 2, padding: 1, groups: 8)
+        let dwSet = ConvolutionPlanner(mode: .measure).candidates(for: dw, input: Size2D(20, 20))
+        XCTAssert(dwSet.contains(ConvolutionCandidate(.depthwise)))
+        XCTAssertFalse(dwSet.contains { $0.algorithm == .winograd })
+        let exhaustive = ConvolutionPlanner(mode: .exhaustive).candidates(for: d3, input: Size2D(20, 20))
+        XCTAssertGreaterThan(exhaustive.count, measure.count)
+        XCTAssert(exhaustive.contains { $0.algorithm == .fft && $0.fftTile != nil })
+        XCTAssert(exhaustive.contains { $0.microKernel != nil })
+    }
+
+    func testMeasureKeepsTheFastestAccurateCandidateAndRecordsIt() throws {
+        let c = ConvolutionCase(descriptor: try ConvolutionDescriptor(inputChannels: 16, outputChannels: 24, kernel: 3, padding: 1,
+                                                                      activation: .relu), batch: 1, input: Size2D(14, 13))
+        let (x, w, b) = try c.data(seed: 9)
+        let tuning = TuningFile()
+        let planner = ConvolutionPlanner(mode: .measure, options: ConvolutionOptions(threads: 2), tuning: tuning)
+        let (conv, decision) = try planner.prepare(descriptor: c.descriptor, input: c.input, weights: w, bias: b)
+        let ref = try ReferenceConvolution.run(descriptor: c.descriptor, input: x, weights: w, bias: b)
+        XCTAssertLessThanOrEqual(try XCTUnwrap(try conv(x).maxAbsoluteDifference(ref)), 1e-4 * max(1, ref.maxAbsolute))
+        XCTAssertFalse(decision.fromTuningFile)
+        XCTAssertEqual(decision.chosen.algorithm, conv.algorithm)
+        let eligible = decision.timings.filter { $0.rejected == nil }
+        XCTAssertEqual(eligible.count, planner.candidates(for: c.descriptor, input: c.input).count)
+        let fastest = try XCTUnwrap(eligible.compactMap(\.milliseconds).min())
+        XCTAssertEqual(decision.timings.first?.candidate, decision.chosen)
+        XCTAssertEqual(decision.timings.first?.milliseconds, fastest)
+        XCTAssertEqual(tuning.count, 1)
+        XCTAssertEqual(tuning.allEntries.first?.chosen, decision.chosen)
+    }
+
+    func testTuningFileRoundTripReplaysTheChoiceWithoutTiming() throws {
+        let d = try ConvolutionDescriptor(inputChannels: 8, outputChannels: 8, kernel: 5, padding: 2)
+        let c = ConvolutionCase(descriptor: d, batch: 1, input: Size2D(16, 16))
+        let (_, w, b) = try c.data(seed: 2)
+        let tuning = TuningFile()
+        // A recorded choice that measuring would hardly pick: replaying must take it as it is.
+        let key = TuningFile.key(for: d, input: c.input, batch: 1, threads: 1)
+        tuning.record(.init(key: key, chosen: ConvolutionCandidate(.fft, fftTile: Size2D(9, 9)),
+                            timings: [CandidateTiming(candidate: ConvolutionCandidate(.fft, fftTile: Size2D(9, 9)), milliseconds: 1,
+                                                      preparedBytes: 0, rejected: nil)]))
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("fftconv-tuning-\(UUID()).json").path
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        try tuning.write(to: file)
+        let text = try String(contentsOfFile: file, encoding: .utf8)
+        XCTAssert(text.contains("\"fftw_wisdom\""), text)
+        XCTAssert(text.contains(BuildInfo.cpuModel))
+        let loaded = try TuningFile(contentsOf: file)
+        XCTAssertEqual(loaded.allEntries, tuning.allEntries)
+        let (conv, decision) = try ConvolutionPlanner(mode: .measure, tuning: loaded).prepare(descriptor: d, input: c.input, weights: w, bias: b)
+        XCTAssertTrue(decision.fromTuningFile)
+        XCTAssertEqual(conv.algorithm, .fft)
+        XCTAssertEqual(conv.summary.hasPrefix("9x9"), true, conv.summary)
+        try assertMatchesReference(c, algorithm: .fft, seed: 2, options: ConvolutionOptions(fftTile: Size2D(9, 9)))
+    }
+
+    func testMemoryBudgetRejectsLargePreparedWeights() throws {
+        let d = try ConvolutionDescriptor(inputChannels: 8, outputChannels: 8, kernel: 3, padding: 1)
+        let c = ConvolutionCase(descriptor: d, batch: 1, input: Size2D(10, 10))
+        let (_, w, b) = try c.data(seed: 4)
+        // Direct holds 8·8·9 floats re-laid out; Winograd F(6x6) holds 64/9 times more: a budget between them.
+        let (conv, decision) = try ConvolutionPlanner(mode: .measure, memoryBudget: 8 * 8 * 9 * 4 * 3).prepare(
+            descriptor: d, input: c.input, weights: w, bias: b)
+        XCTAssertLessThanOrEqual(conv.preparedBytes, 8 * 8 * 9 * 4 * 3)
+        let rejected = decision.timings.filter { $0.rejected?.contains("budget") == true }
+        XCTAssert(rejected.contains { $0.candidate == ConvolutionCandidate(.winograd, winogradTile: 6) }, "\(decision.timings)")
+    }
+
+    func testBadTuningFilesAreTypedErrors() throws {
+        let dir = FileManager.default.temporaryDirectory
+        let garbage = dir.appendingPathComponent("fftconv-garbage-\(UUID()).json").path
+        let wrongFormat = dir.appendingPathComponent("fftconv-format-\(UUID()).json").path
+        let badAlgorithm = dir.appendingPathComponent("fftconv-alg-\(UUID()).json").path
+        defer { for f in [garbage, wrongFormat, badAlgorithm] { try? FileManager.default.removeItem(atPath: f) } }
+        try Data("{not json".utf8).write(to: URL(fileURLWithPath: garbage))
+        try Data(#"{"format": "other/9", "entries": []}"#.utf8).write(to: URL(fileURLWithPath: wrongFormat))
+        try Data(#"{"format": "fftconv-tuning/1", "entries": [{"key": "k", "chosen": {"algorithm": "magic"}, "timings": []}]}"#.utf8)
+            .write(to: URL(fileURLWithPath: badAlgorithm))
+        for f in [garbage, wrongFormat, badAlgorithm, dir.appendingPathComponent("missing-\(UUID()).json").path] {
+            XCTAssertThrowsError(try TuningFile(contentsOf: f)) { error in
+                guard case .invalidOption? = error as? ConvolutionError else { return XCTFail("\(error)") }
+            }
+        }
+    }
+}

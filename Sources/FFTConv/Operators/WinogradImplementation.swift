@@ -79,9 +79,10 @@ final class WinogradImplementation: ConvolutionImplementation, @unchecked Sendab
         rowsPerChunk = Swift.max(1, Swift.min(tileRows, (Self.targetColumns + tilesPerRow / 2) / tilesPerRow))
         let columns = rowsPerChunk * tilesPerRow
         let v = a2 * cg * columns
-        let products = a2 * og * columns + WinogradKernels.lanes
+        let products = a2 * og * columns + WinogradKernels.maximumLanes
         let gemm = GEMM.packedBSize(kernel: kernel, blocking: blocking)
-        plan = WinogradStagePlan(transform: transform, tilesPerRow: tilesPerRow)
+        plan = WinogradStagePlan(transform: transform, tilesPerRow: tilesPerRow,
+                                 wideVectors: BuildInfo.compiledFor.contains(.avx512f) && tilesPerRow >= 12)
         let transforms = plan.scratchSize
         layout = (v, products, gemm, transforms)
         workerStride = roundUp(v, 16) + roundUp(products, 16) + roundUp(gemm, 16) + roundUp(transforms, 16)

@@ -16,6 +16,8 @@ public struct WinogradStagePlan: Sendable {
     public let transform: WinogradTransform
     /// Tiles per row and its vector-padded size.
     public let tilesPerRow: Int, paddedTiles: Int
+    /// Tiles per vector in the specialised F(4×4) stages: 8 or 16.
+    public let vectorLanes: Int
     /// Floats per phase of the split input row.
     public let phaseLength: Int
     // Each list: (coefficient, offset) pairs, list `i` at `start[i] ..< start[i + 1]`.
@@ -24,12 +26,14 @@ public struct WinogradStagePlan: Sendable {
     let outColumnCoefficients: [Float], outColumnXi: [Int], outColumnStart: [Int]  // Aᵀ row i: ξ
     let outRowCoefficients: [Float], outRowOffsets: [Int], outRowStart: [Int]      // Aᵀ row j: ν · tp
 
-    /// Builds the term lists of `transform` for rows of `tilesPerRow` tiles.
-    public init(transform t: WinogradTransform, tilesPerRow: Int) {
+    /// Builds the term lists of `transform` for rows of `tilesPerRow` tiles; `wideVectors` lets the specialised
+    /// stages work on 16 tiles at a time (right for 512-bit vectors when rows have enough tiles).
+    public init(transform t: WinogradTransform, tilesPerRow: Int, wideVectors: Bool = false) {
         transform = t
         self.tilesPerRow = tilesPerRow
         let m = t.m, a = t.alpha
-        let tp = WinogradKernels.paddedTiles(tilesPerRow)
+        vectorLanes = wideVectors && t.m == 4 ? 16 : 8
+        let tp = (tilesPerRow + vectorLanes - 1) / vectorLanes * vectorLanes
         paddedTiles = tp
         phaseLength = tp + a / m + 2
         func terms(_ matrix: [Double], rows: Int, _ offset: (Int) -> Int) -> ([Float], [Int], [Int]) {
@@ -55,13 +59,16 @@ public struct WinogradStagePlan: Sendable {
         let m = transform.m, a = transform.alpha
         let input = m * phaseLength + a * a * paddedTiles  // phases + row transforms
         let output = (m * a + m * m) * paddedTiles          // column pass + row pass
-        return Swift.max(input, output) + WinogradKernels.lanes
+        let specialised = 24 * phaseLength + 36 * vectorLanes
+        return Swift.max(input, output, specialised) + WinogradKernels.maximumLanes
     }
 }
 
 public enum WinogradKernels {
     /// Lanes the stages vectorise over.
     public static let lanes = 8
+    /// The most lanes any stage reads past a row (callers pad `products` by this many floats).
+    public static let maximumLanes = 16
 
     /// Tiles per row rounded up to whole vectors.
     @inlinable public static func paddedTiles(_ tilesPerRow: Int) -> Int { (tilesPerRow + lanes - 1) / lanes * lanes }
@@ -78,6 +85,18 @@ public enum WinogradKernels {
                                       padTop: Int, padLeft: Int, tileRows: Range<Int>,
                                       v: UnsafeMutablePointer<Float>, matrixStride: Int, columns: Int,
                                       scratch: UnsafeMutablePointer<Float>) {
+        if plan.transform.m == 4 && plan.transform.r == 3 {
+            if plan.vectorLanes == 16 {
+                transformInputF4(SIMD16<Float>.self, plan: plan, input: input, channels: channels, height: height, width: width,
+                                 padTop: padTop, padLeft: padLeft, tileRows: tileRows, v: v, matrixStride: matrixStride,
+                                 columns: columns, scratch: scratch)
+            } else {
+                transformInputF4(SIMD8<Float>.self, plan: plan, input: input, channels: channels, height: height, width: width,
+                                 padTop: padTop, padLeft: padLeft, tileRows: tileRows, v: v, matrixStride: matrixStride,
+                                 columns: columns, scratch: scratch)
+            }
+            return
+        }
         let m = plan.transform.m, alpha = plan.transform.alpha
         let tilesPerRow = plan.tilesPerRow, tp = plan.paddedTiles, phaseLength = plan.phaseLength
         let phases = scratch
@@ -155,7 +174,7 @@ public enum WinogradKernels {
     ///
     /// - Parameters:
     ///   - products: `M`, matrix ξν at `products + ξν * matrixStride`, row `o` at `+ o * columns`; readable
-    ///     for `lanes` floats past its last element.
+    ///     for `maximumLanes` floats past its last element.
     ///   - output: the first output channel's plane; channel `o` at `output + o * outputHeight * outputWidth`.
     ///   - bias: one value per output channel, or nil; `residual`: planes laid out like `output`, or nil.
     public static func transformOutput(plan: WinogradStagePlan, products: UnsafePointer<Float>, matrixStride: Int, columns: Int,
@@ -163,6 +182,18 @@ public enum WinogradKernels {
                                        output: UnsafeMutablePointer<Float>, outputHeight: Int, outputWidth: Int,
                                        bias: UnsafePointer<Float>?, residual: UnsafePointer<Float>?,
                                        activation: Epilogue, scratch: UnsafeMutablePointer<Float>) {
+        if plan.transform.m == 4 && plan.transform.r == 3 {
+            if plan.vectorLanes == 16 {
+                transformOutputF4(SIMD16<Float>.self, plan: plan, products: products, matrixStride: matrixStride, columns: columns,
+                                  channels: channels, tileRows: tileRows, output: output, outputHeight: outputHeight,
+                                  outputWidth: outputWidth, bias: bias, residual: residual, activation: activation, scratch: scratch)
+            } else {
+                transformOutputF4(SIMD8<Float>.self, plan: plan, products: products, matrixStride: matrixStride, columns: columns,
+                                  channels: channels, tileRows: tileRows, output: output, outputHeight: outputHeight,
+                                  outputWidth: outputWidth, bias: bias, residual: residual, activation: activation, scratch: scratch)
+            }
+            return
+        }
         let m = plan.transform.m, alpha = plan.transform.alpha
         let tilesPerRow = plan.tilesPerRow, tp = plan.paddedTiles
         let columnPass = scratch                // [i][ν][t]: Aᵀ applied down the tile columns

@@ -1,0 +1,150 @@
+/// F(4×4, 3×3) stages written out with Lavin & Gray's matrices (points 0, ±1, ±2, ∞) instead of term lists:
+/// the tile size that wins most layers gets straight-line code, `V.scalarCount` tiles per vector. The
+/// family tester checks this path against the reference like any other (`WinogradTests`); its formulas are
+/// the rows of `WinogradRegistry.f4x4_3x3`'s matrices, which `testTransformMatricesComputeTheCorrelation`
+/// checks algebraically.
+extension WinogradKernels {
+    @inline(__always) static func load<V: SIMD>(_ p: UnsafePointer<Float>, as _: V.Type = V.self) -> V where V.Scalar == Float {
+        UnsafeRawPointer(p).loadUnaligned(as: V.self)
+    }
+
+    @inline(__always) static func store<V: SIMD>(_ v: V, _ p: UnsafeMutablePointer<Float>) where V.Scalar == Float {
+        UnsafeMutableRawPointer(p).storeBytes(of: v, as: V.self)
+    }
+
+    /// `Bᵀ d` for one 6-vector (each element a vector of tiles).
+    @inline(__always)
+    static func inputF4<V: SIMD>(_ d0: V, _ d1: V, _ d2: V, _ d3: V, _ d4: V, _ d5: V) -> (V, V, V, V, V, V) where V.Scalar == Float {
+        let four = V(repeating: 4), minusFive = V(repeating: -5), two = V(repeating: 2)
+        let w0 = d4.addingProduct(minusFive, d2).addingProduct(four, d0)
+        let w1 = (d3 + d4).addingProduct(V(repeating: -4), d1 + d2)
+        let w2 = (d4 - d3).addingProduct(four, d1 - d2)
+        let w3 = (d4 - d2).addingProduct(two, d3 - d1)
+        let w4 = (d4 - d2).addingProduct(two, d1 - d3)
+        let w5 = d5.addingProduct(minusFive, d3).addingProduct(four, d1)
+        return (w0, w1, w2, w3, w4, w5)
+    }
+
+    /// `Aᵀ m` for one 6-vector.
+    @inline(__always)
+    static func outputF4<V: SIMD>(_ m0: V, _ m1: V, _ m2: V, _ m3: V, _ m4: V, _ m5: V) -> (V, V, V, V) where V.Scalar == Float {
+        let a = m1 + m2, b = m1 - m2, c = m3 + m4, d = m3 - m4
+        return (m0 + a + c, b.addingProduct(V(repeating: 2), d), a.addingProduct(V(repeating: 4), c),
+                (b + m5).addingProduct(V(repeating: 8), d))
+    }
+
+    static func transformInputF4<V: SIMD>(_: V.Type, plan: WinogradStagePlan, input: UnsafePointer<Float>, channels: Int,
+                                          height: Int, width: Int, padTop: Int, padLeft: Int, tileRows: Range<Int>,
+                                          v: UnsafeMutablePointer<Float>, matrixStride: Int, columns: Int,
+                                          scratch: UnsafeMutablePointer<Float>) where V.Scalar == Float {
+        let lanes = V.scalarCount
+        let tilesPerRow = plan.tilesPerRow, tp = plan.paddedTiles, pl = plan.phaseLength
+        let phases = scratch               // [r][s][q], 6 × 4 × pl: the tile row's six input rows split into phases
+        let tmp = scratch + 24 * pl        // [r][ν] × lanes: d·B of one vector of tiles
+        for c in 0..<channels {
+            let plane = input + c * height * width
+            for tr in tileRows {
+                for r in 0..<6 {
+                    let y = tr * 4 - padTop + r
+                    let rowPhases = phases + r * 4 * pl
+                    if y < 0 || y >= height {
+                        rowPhases.update(repeating: 0, count: 4 * pl)
+                        continue
+                    }
+                    let src = plane + y * width
+                    for s in 0..<4 {
+                        let ph = rowPhases + s * pl
+                        let lo = Swift.min(pl, Swift.max(0, (padLeft - s + 3) / 4))
+                        let hi = Swift.max(lo, Swift.min(pl, (width + padLeft - s + 3) / 4))
+                        if lo > 0 { ph.update(repeating: 0, count: lo) }
+                        var from = src + (lo * 4 + s - padLeft)
+                        for q in lo..<hi { ph[q] = from.pointee; from += 4 }
+                        if hi < pl { (ph + hi).update(repeating: 0, count: pl - hi) }
+                    }
+                }
+                let col0 = (tr - tileRows.lowerBound) * tilesPerRow
+                var t = 0
+                while t < tp {
+                    for r in 0..<6 {
+                        let p = phases + r * 4 * pl + t
+                        let w = inputF4(load(p, as: V.self), load(p + pl), load(p + 2 * pl), load(p + 3 * pl), load(p + 1), load(p + pl + 1))
+                        let o = tmp + r * 6 * lanes
+                        store(w.0, o); store(w.1, o + lanes); store(w.2, o + 2 * lanes)
+                        store(w.3, o + 3 * lanes); store(w.4, o + 4 * lanes); store(w.5, o + 5 * lanes)
+                    }
+                    let count = Swift.min(lanes, tilesPerRow - t)
+                    for nu in 0..<6 {
+                        let q = tmp + nu * lanes
+                        let x = inputF4(load(q, as: V.self), load(q + 6 * lanes), load(q + 12 * lanes), load(q + 18 * lanes),
+                                        load(q + 24 * lanes), load(q + 30 * lanes))
+                        let dst = v + nu * matrixStride + c * columns + col0 + t
+                        let step = 6 * matrixStride
+                        if count == lanes {
+                            store(x.0, dst); store(x.1, dst + step); store(x.2, dst + 2 * step)
+                            store(x.3, dst + 3 * step); store(x.4, dst + 4 * step); store(x.5, dst + 5 * step)
+                        } else {
+                            for l in 0..<count {
+                                dst[l] = x.0[l]; dst[step + l] = x.1[l]; dst[2 * step + l] = x.2[l]
+                                dst[3 * step + l] = x.3[l]; dst[4 * step + l] = x.4[l]; dst[5 * step + l] = x.5[l]
+                            }
+                        }
+                    }
+                    t += lanes
+                }
+            }
+        }
+    }
+
+    static func transformOutputF4<V: SIMD>(_: V.Type, plan: WinogradStagePlan, products: UnsafePointer<Float>, matrixStride: Int,
+                                           columns: Int, channels: Int, tileRows: Range<Int>,
+                                           output: UnsafeMutablePointer<Float>, outputHeight: Int, outputWidth: Int,
+                                           bias: UnsafePointer<Float>?, residual: UnsafePointer<Float>?,
+                                           activation: Epilogue, scratch: UnsafeMutablePointer<Float>) where V.Scalar == Float {
+        let lanes = V.scalarCount
+        let tilesPerRow = plan.tilesPerRow
+        let plane = outputHeight * outputWidth
+        let tmp = scratch  // [i][ν] × lanes: Aᵀ applied down the tile columns
+        let fullTiles = Swift.min(tilesPerRow, outputWidth / 4)
+        for o in 0..<channels {
+            for tr in tileRows {
+                let col0 = (tr - tileRows.lowerBound) * tilesPerRow
+                let rowsHere = Swift.min(4, outputHeight - tr * 4)
+                let out = output + o * plane + tr * 4 * outputWidth
+                var t = 0
+                while t < tilesPerRow {
+                    let base = products + o * columns + col0 + t
+                    let step = 6 * matrixStride
+                    for nu in 0..<6 {
+                        let p = base + nu * matrixStride
+                        let s = outputF4(load(p, as: V.self), load(p + step), load(p + 2 * step), load(p + 3 * step),
+                                         load(p + 4 * step), load(p + 5 * step))
+                        store(s.0, tmp + nu * lanes); store(s.1, tmp + (6 + nu) * lanes)
+                        store(s.2, tmp + (12 + nu) * lanes); store(s.3, tmp + (18 + nu) * lanes)
+                    }
+                    for i in 0..<rowsHere {
+                        let q = tmp + i * 6 * lanes
+                        let y = outputF4(load(q, as: V.self), load(q + lanes), load(q + 2 * lanes), load(q + 3 * lanes),
+                                         load(q + 4 * lanes), load(q + 5 * lanes))
+                        let row = out + i * outputWidth
+                        let full = Swift.max(0, Swift.min(lanes, fullTiles - t))
+                        for l in 0..<full {
+                            store(SIMD4<Float>(y.0[l], y.1[l], y.2[l], y.3[l]), row + (t + l) * 4)
+                        }
+                        for l in full..<Swift.min(lanes, tilesPerRow - t) {
+                            let x0 = (t + l) * 4
+                            let values = SIMD4<Float>(y.0[l], y.1[l], y.2[l], y.3[l])
+                            for j in 0..<Swift.min(4, outputWidth - x0) { row[x0 + j] = values[j] }
+                        }
+                    }
+                    t += lanes
+                }
+                for i in 0..<rowsHere {
+                    let y = tr * 4 + i
+                    let e = GEMMEpilogue(bias: bias.map { $0 + o }, residual: residual.map { $0 + o * plane + y * outputWidth },
+                                         residualStride: 0, activation: activation)
+                    e.finish(out + i * outputWidth, ldc: outputWidth, rows: 1, cols: outputWidth, row0: 0, col0: 0)
+                }
+            }
+        }
+    }
+}

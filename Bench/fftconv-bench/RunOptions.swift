@@ -3,9 +3,9 @@ import FFTConv
 
 /// Options shared by every timing subcommand.
 struct RunOptions: ParsableArguments {
-    static let defaultAlgorithms = "fft,direct,gemm,depthwise"
+    static let defaultAlgorithms = "fft,direct,gemm,depthwise,winograd"
 
-    @Option(help: "Algorithms, comma separated: reference, plain, direct, gemm, depthwise, fft, or all (every one that applies).")
+    @Option(help: "Algorithms, comma separated: reference, plain, direct, gemm, depthwise, fft, winograd, or all (every one that applies).")
     var algorithm: String = RunOptions.defaultAlgorithms
 
     var algorithmsAreDefault: Bool { algorithm == RunOptions.defaultAlgorithms }
@@ -31,6 +31,17 @@ struct RunOptions: ParsableArguments {
     @Option(help: "Largest FFT kernel-spectra size per layer, in MB (smaller tiles, or spectra per call, above it).")
     var memoryBudget: Double?
 
+    @Option(help: "Winograd tiles to time (outputs per tile side), comma separated: 2, 4, 6.")
+    var winogradTiles: String = "4"
+
+    func winogradTileList() throws -> [Int] {
+        let tiles = winogradTiles.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard !tiles.isEmpty, tiles.allSatisfy({ $0.map { [2, 4, 6].contains($0) } ?? false }) else {
+            throw ValidationError("--winograd-tiles must list tiles among 2, 4, 6")
+        }
+        return tiles.compactMap { $0 }
+    }
+
     @Option(help: "Seed for the random input and weights.")
     var seed: UInt64 = 42
 
@@ -44,6 +55,7 @@ struct RunOptions: ParsableArguments {
         if let m = memoryBudget, !(m >= 0 && m < 1e9) { throw ValidationError("--memory-budget must be a size in MB") }
         _ = try algorithms()
         _ = try convolutionOptions()
+        _ = try winogradTileList()
     }
 
     func algorithms() throws -> [ConvolutionAlgorithm] {

@@ -86,13 +86,18 @@ struct Runner {
         let refMax = Double(reference.maxAbsolute)
         let flops = 2 * Double(try d.multiplyAccumulates(batch: layer.batch, input: layer.input))
         var rows: [BenchRow] = []
-        for algorithm in try options.algorithms() {
+        var runs: [(ConvolutionAlgorithm, Int?)] = []
+        for a in try options.algorithms() {
+            if a == .winograd { runs += try options.winogradTileList().map { (a, $0) } } else { runs.append((a, nil)) }
+        }
+        for (algorithm, tile) in runs {
             progress("\(layer.name): \(algorithm)")
             let t0 = Date()
             let conv: Convolution2D
             do {
-                conv = try Convolution2D(descriptor: d, input: layer.input, weights: w, bias: b,
-                                         algorithm: algorithm, options: try options.convolutionOptions())
+                var o = try options.convolutionOptions()
+                o.winogradTile = tile
+                conv = try Convolution2D(descriptor: d, input: layer.input, weights: w, bias: b, algorithm: algorithm, options: o)
             } catch ConvolutionError.unsupported(let alg, let why) where options.algorithmsAreDefault || options.algorithm.contains("all") {
                 progress("\(layer.name): skipping \(alg): \(why)")
                 continue
@@ -109,7 +114,7 @@ struct Runner {
             times.sort()
             let median = times.count % 2 == 1 ? times[times.count / 2] : (times[times.count / 2 - 1] + times[times.count / 2]) / 2
             let err = Double(y.maxAbsoluteDifference(reference) ?? .infinity) / Swift.max(refMax, .leastNormalMagnitude)
-            rows.append(BenchRow(layer: layer.name, algorithm: algorithm.rawValue, threads: options.threads,
+            rows.append(BenchRow(layer: layer.name, algorithm: tile.map { "winograd F\($0)" } ?? algorithm.rawValue, threads: options.threads,
                                  median_ms: median, min_ms: times[0], gflops: flops / (median * 1e6),
                                  max_rel_error: err, detail: conv.summary, prepare_ms: prepare,
                                  prepared_bytes: conv.preparedBytes, kernel: nil))

@@ -105,25 +105,45 @@ enum TensorOperations {
         let rows = (0..<oh).map { taps($0, a.stride.height, a.padding.top, a.padding.bottom, h, kh, dh) }
         let cols = (0..<ow).map { taps($0, a.stride.width, a.padding.left, a.padding.right, w, kw, dw) }
         let px = x.storage.pointer, py = y.storage.pointer
-        for plane in 0..<(s[0] * s[1]) {
-            let src = px + plane * h * w, dst = py + plane * oh * ow
-            for i in 0..<oh {
-                let (ri, rn) = rows[i]
-                let y0 = i * a.stride.height - a.padding.top
-                for j in 0..<ow {
-                    let (cj, cn) = cols[j]
-                    let x0 = j * a.stride.width - a.padding.left
-                    var m = -Float.infinity, sum: Float = 0
-                    for ki in ri {
-                        let row = src + (y0 + ki * dh) * w + x0
+        // Separable: the window's valid rows are first reduced into one row (contiguous, vectorised), then each
+        // output takes its columns from that row.
+        var line = [Float](repeating: 0, count: Swift.max(w, 1))
+        line.withUnsafeMutableBufferPointer { lineBuffer in
+            let acc = lineBuffer.baseAddress!
+            for plane in 0..<(s[0] * s[1]) {
+                let src = px + plane * h * w, dst = py + plane * oh * ow
+                for i in 0..<oh {
+                    let (ri, rn) = rows[i]
+                    let y0 = i * a.stride.height - a.padding.top
+                    if ri.isEmpty {
+                        acc.update(repeating: isMax ? -.infinity : 0, count: w)
+                    } else {
+                        acc.update(from: src + (y0 + ri.lowerBound * dh) * w, count: w)
+                        for ki in ri.dropFirst() {
+                            let row = src + (y0 + ki * dh) * w
+                            var j = 0
+                            while j + 8 <= w {
+                                let a8 = UnsafeRawPointer(acc + j).loadUnaligned(as: SIMD8<Float>.self)
+                                let r8 = UnsafeRawPointer(row + j).loadUnaligned(as: SIMD8<Float>.self)
+                                let v = isMax ? a8.replacing(with: r8, where: r8 .> a8) : a8 + r8
+                                UnsafeMutableRawPointer(acc + j).storeBytes(of: v, as: SIMD8<Float>.self)
+                                j += 8
+                            }
+                            while j < w { acc[j] = isMax ? Swift.max(acc[j], row[j]) : acc[j] + row[j]; j += 1 }
+                        }
+                    }
+                    for j in 0..<ow {
+                        let (cj, cn) = cols[j]
+                        let x0 = j * a.stride.width - a.padding.left
+                        var m = -Float.infinity, sum: Float = 0
                         for kj in cj {
-                            let v = row[kj * dw]
+                            let v = acc[x0 + kj * dw]
                             m = Swift.max(m, v)
                             sum += v
                         }
+                        let n = ri.count * cj.count
+                        dst[i * ow + j] = isMax ? m : (n == 0 ? 0 : sum / Float(a.countIncludePad ? rn * cn : n))
                     }
-                    let n = ri.count * cj.count
-                    dst[i * ow + j] = isMax ? m : (n == 0 ? 0 : sum / Float(a.countIncludePad ? rn * cn : n))
                 }
             }
         }

@@ -76,7 +76,10 @@ final class WinogradImplementation: ConvolutionImplementation, @unchecked Sendab
 
         tileRows = (p.output.height + m - 1) / m
         tilesPerRow = (p.output.width + m - 1) / m
-        rowsPerChunk = Swift.max(1, Swift.min(tileRows, (Self.targetColumns + tilesPerRow / 2) / tilesPerRow))
+        // At least one chunk per thread when the image has the tile rows for it (chunking never changes the bits:
+        // every tile is transformed alone and every GEMM element sums its K terms in the same order).
+        let byColumns = Swift.max(1, Swift.min(tileRows, (Self.targetColumns + tilesPerRow / 2) / tilesPerRow))
+        rowsPerChunk = Swift.max(1, Swift.min(byColumns, (tileRows + threads - 1) / threads))
         let columns = rowsPerChunk * tilesPerRow
         let v = a2 * cg * columns
         let products = a2 * og * columns + WinogradKernels.maximumLanes

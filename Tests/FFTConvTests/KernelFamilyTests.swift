@@ -69,6 +69,7 @@ final class KernelFamilyTests: XCTestCase {
             try c(4, 33, 7, Size2D(19, 17), stride: 2, padding: 3), try c(3, 12, 11, Size2D(31, 29), stride: 4, padding: 2),
             try c(6, 9, 3, Size2D(10, 10), dilation: 2, padding: 2, groups: 3), try c(8, 16, 1, Size2D(17, 3), batch: 2),
             try c(2, 5, Size2D(1, 3), Size2D(4, 37), stride: Size2D(1, 3)), try c(260, 7, 1, Size2D(3, 5)),
+            try c(3, 5, 3, Size2D(6, 67), stride: 2, padding: 1), try c(2, 4, 7, Size2D(9, 58), stride: 2, padding: 3),
         ]
     }
 
@@ -95,6 +96,9 @@ final class KernelFamilyTests: XCTestCase {
             try c(3, 5, Size2D(17, 19), padding: 2), try c(6, 5, Size2D(23, 23), stride: 2, padding: 2, batch: 2),
             try c(2, 3, Size2D(9, 10), dilation: 2, padding: Padding(top: 2, left: 1, bottom: 0, right: 3), activation: .none),
             try c(3, Size2D(3, 1), Size2D(5, 70), stride: Size2D(2, 1)), try c(2, 7, Size2D(29, 31), stride: 3, padding: 3),
+            // Column stride 2 on rows long enough for the vector phase split, even and odd padding.
+            try c(3, 3, Size2D(9, 70), stride: 2, padding: 1), try c(2, 5, Size2D(7, 61), stride: 2, padding: 2),
+            try c(2, 3, Size2D(5, 50), stride: 2), try c(2, 3, Size2D(4, 41), stride: Size2D(1, 2), padding: Padding(top: 0, left: 3, bottom: 1, right: 0)),
         ]
         for kernel in DepthwiseKernelRegistry.all {
             for (i, cs) in cases.enumerated() {

@@ -52,6 +52,10 @@ public struct PhaseLayout: Sendable, Hashable {
         let sh = g.strideHeight, sw = g.strideWidth
         for c in channelRange {
             let src = input + c * g.inputHeight * g.inputWidth
+            if sw == 2 {
+                fillStrideTwoColumns(src: src, channels: channels, channel: c, buffer: buffer)
+                continue
+            }
             for a in 0..<sh {
                 for b in 0..<sw {
                     let plane = buffer + ((a * sw + b) * channels + c) * planeStride
@@ -70,16 +74,57 @@ public struct PhaseLayout: Sendable, Hashable {
                             if hi > lo { Copy.floats(row + lo, srow, hi - lo) }
                             if phaseWidth > hi { Copy.zero(row + hi, phaseWidth - hi) }
                         } else {
-                            for j in 0..<phaseWidth {
-                                let ix = j * sw + b - g.padLeft
-                                row[j] = ix >= 0 && ix < g.inputWidth ? srow[ix] : 0
-                            }
+                            // Columns j with 0 <= j·sw + b − padLeft < inputWidth, copied with a stride, no tests.
+                            let lo = Swift.min(phaseWidth, Swift.max(0, (g.padLeft - b + sw - 1) / sw))
+                            let hi = Swift.max(lo, Swift.min(phaseWidth, (g.inputWidth + g.padLeft - b + sw - 1) / sw))
+                            if lo > 0 { Copy.zero(row, lo) }
+                            var from = srow + (lo * sw + b - g.padLeft)
+                            for j in lo..<hi { row[j] = from.pointee; from += sw }
+                            if phaseWidth > hi { Copy.zero(row + hi, phaseWidth - hi) }
                         }
                     }
                     let used = phaseHeight * phaseWidth
                     Copy.zero(plane + used, planeStride - used)
                 }
             }
+        }
+    }
+
+    /// `fill` for column stride 2 (MobileNet's and ResNet's stride-2 layers): both column phases of a row come
+    /// from one pass over it, sixteen floats split into their even and odd halves at a time.
+    func fillStrideTwoColumns(src: UnsafePointer<Float>, channels: Int, channel c: Int, buffer: UnsafeMutablePointer<Float>) {
+        let g = geometry
+        let sh = g.strideHeight, w = g.inputWidth, pad = g.padLeft
+        for a in 0..<sh {
+            let even = buffer + ((a * 2) * channels + c) * planeStride
+            let odd = buffer + ((a * 2 + 1) * channels + c) * planeStride
+            for i in 0..<phaseHeight {
+                let e = even + i * phaseWidth, o = odd + i * phaseWidth
+                let iy = i * sh + a - g.padTop
+                if iy < 0 || iy >= g.inputHeight {
+                    Copy.zero(e, phaseWidth)
+                    Copy.zero(o, phaseWidth)
+                    continue
+                }
+                let srow = src + iy * w
+                // Padded column q = 2j + b holds input x = q − pad (zero outside the row).
+                @inline(__always) func value(_ q: Int) -> Float { let x = q - pad; return x >= 0 && x < w ? srow[x] : 0 }
+                // Vector blocks: j in [j0, j1) with 0 <= 2j − pad and 2j − pad + 16 <= w.
+                let j0 = Swift.min(phaseWidth, (pad + 1) / 2)
+                let j1 = Swift.max(j0, Swift.min(phaseWidth, (w + pad - 16) / 2 + 1))
+                var j = 0
+                while j < j0 { e[j] = value(2 * j); o[j] = value(2 * j + 1); j += 1 }
+                while j + 8 <= j1 {
+                    let v = UnsafeRawPointer(srow + 2 * j - pad).loadUnaligned(as: SIMD16<Float>.self)
+                    UnsafeMutableRawPointer(e + j).storeBytes(of: v.evenHalf, as: SIMD8<Float>.self)
+                    UnsafeMutableRawPointer(o + j).storeBytes(of: v.oddHalf, as: SIMD8<Float>.self)
+                    j += 8
+                }
+                while j < phaseWidth { e[j] = value(2 * j); o[j] = value(2 * j + 1); j += 1 }
+            }
+            let used = phaseHeight * phaseWidth
+            Copy.zero(even + used, planeStride - used)
+            Copy.zero(odd + used, planeStride - used)
         }
     }
 

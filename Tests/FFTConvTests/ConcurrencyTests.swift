@@ -59,4 +59,24 @@ final class ConcurrencyTests: XCTestCase {
         try conv.run(x, into: &y)
         XCTAssertEqual(y, first)
     }
+
+    /// Thousands of tiny parallel calls (the worker pool's wake-up protocol), for several thread counts, from
+    /// several threads at once: every call finishes and gives the single-thread bits.
+    func testManySmallParallelCallsAgree() throws {
+        let d = try ConvolutionDescriptor(inputChannels: 4, outputChannels: 16, kernel: 3, padding: 1, activation: .relu)
+        let c = ConvolutionCase(descriptor: d, batch: 1, input: Size2D(6, 40))
+        let (x, w, b) = try c.data(seed: 21)
+        let expected = try Convolution2D(descriptor: d, input: c.input, weights: w, bias: b, algorithm: .direct)(x)
+        for threads in [2, 3, 8] {
+            let conv = try Convolution2D(descriptor: d, input: c.input, weights: w, bias: b, algorithm: .direct,
+                                         options: ConvolutionOptions(threads: threads))
+            let mismatches = UnsafeMutablePointer<Int>.allocate(capacity: 3)
+            mismatches.initialize(repeating: 0, count: 3)
+            defer { mismatches.deallocate() }
+            DispatchQueue.concurrentPerform(iterations: 3) { caller in
+                for _ in 0..<400 where (try? conv(x)) != expected { mismatches[caller] += 1 }
+            }
+            XCTAssertEqual(mismatches[0] + mismatches[1] + mismatches[2], 0, "threads \(threads)")
+        }
+    }
 }

@@ -20,4 +20,20 @@ int fftconv_cpu_isa(void);
 /// Architecture name the package was compiled for, e.g. "x86_64" or "aarch64".
 const char *fftconv_build_arch(void);
 
+/// A word that several threads read and update atomically (sequentially consistent), for the worker pool.
+typedef struct { long value; } fftconv_atomic_word;
+
+static inline long fftconv_atomic_load(fftconv_atomic_word *w) { return __atomic_load_n(&w->value, __ATOMIC_SEQ_CST); }
+static inline void fftconv_atomic_store(fftconv_atomic_word *w, long v) { __atomic_store_n(&w->value, v, __ATOMIC_SEQ_CST); }
+static inline long fftconv_atomic_add(fftconv_atomic_word *w, long v) { return __atomic_fetch_add(&w->value, v, __ATOMIC_SEQ_CST); }
+
+/// A hint to the CPU that the thread is spin-waiting.
+static inline void fftconv_spin_pause(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__) || defined(__arm__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
 #endif

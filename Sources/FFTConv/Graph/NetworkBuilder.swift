@@ -457,8 +457,12 @@ struct NetworkBuilder {
         case .sigmoid: return { args in try TensorOperations.map(args[0]) { 1 / (1 + Foundation.exp(-$0)) } }
         case .tanh: return { args in try TensorOperations.map(args[0]) { Foundation.tanh($0) } }
         case .identity, .cast: return { args in args[0] }
-        case .maxPool(let a): return { args in try TensorOperations.pool(args[0], a, max: true) }
-        case .averagePool(let a): return { args in try TensorOperations.pool(args[0], a, max: false) }
+        case .maxPool(let a):
+            let threads = options.threads
+            return { args in try TensorOperations.pool(args[0], a, max: true, threads: threads) }
+        case .averagePool(let a):
+            let threads = options.threads
+            return { args in try TensorOperations.pool(args[0], a, max: false, threads: threads) }
         case .globalAveragePool: return { args in try TensorOperations.globalAveragePool(args[0]) }
         case .localResponseNormalization(let size, let alpha, let beta, let bias):
             return { args in try TensorOperations.localResponseNormalization(args[0], size: size, alpha: alpha, beta: beta, bias: bias) }

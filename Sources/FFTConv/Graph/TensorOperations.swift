@@ -89,7 +89,7 @@ enum TensorOperations {
                 try poolOutput(s[3], k: a.kernel.width, s: a.stride.width, d: a.dilation.width, p0: a.padding.left, p1: a.padding.right, ceil: a.ceilMode)]
     }
 
-    static func pool(_ x: Tensor, _ a: PoolingAttributes, max isMax: Bool) throws -> Tensor {
+    static func pool(_ x: Tensor, _ a: PoolingAttributes, max isMax: Bool, threads: Int = 1) throws -> Tensor {
         let s = try poolShape(x.shape, a)
         let y = try Tensor(zeros: s)
         let (h, w, oh, ow) = (x.shape[2], x.shape[3], s[2], s[3])
@@ -107,10 +107,12 @@ enum TensorOperations {
         let px = x.storage.pointer, py = y.storage.pointer
         // Separable: the window's valid rows are first reduced into one row (contiguous, vectorised), then each
         // output takes its columns from that row.
-        var line = [Float](repeating: 0, count: Swift.max(w, 1))
-        line.withUnsafeMutableBufferPointer { lineBuffer in
+        // Planes split over threads (each computed the same way whatever the split).
+        Parallel.forEachRange(count: s[0] * s[1], threads: planeWork(s, kh * kw) ? threads : 1) { _, planes in
+          var line = [Float](repeating: 0, count: Swift.max(w, 1))
+          line.withUnsafeMutableBufferPointer { lineBuffer in
             let acc = lineBuffer.baseAddress!
-            for plane in 0..<(s[0] * s[1]) {
+            for plane in planes {
                 let src = px + plane * h * w, dst = py + plane * oh * ow
                 for i in 0..<oh {
                     let (ri, rn) = rows[i]
@@ -146,8 +148,15 @@ enum TensorOperations {
                     }
                 }
             }
+          }
         }
         return y
+    }
+
+    /// Whether an element-wise-like operation over `shape` with `perElement` operations is worth splitting
+    /// over threads (~50 µs of work or more).
+    static func planeWork(_ shape: [Int], _ perElement: Int) -> Bool {
+        shape.reduce(1, *) * Swift.max(perElement, 1) >= 100_000
     }
 
     static func globalAveragePool(_ x: Tensor) throws -> Tensor {

@@ -9,12 +9,18 @@ enum Parallel {
     /// Calls `body(worker, range)` for `workers = min(threads, count)` contiguous ranges covering
     /// `0..<count`, concurrently when `workers > 1`.
     static func forEachRange(count: Int, threads: Int, _ body: (_ worker: Int, _ items: Range<Int>) -> Void) {
+        // (`threads` is the operator's setting: the pool for it serves every loop of that operator.)
         if count <= 0 { return }
         let workers = Swift.max(1, Swift.min(threads, count))
         if workers == 1 {
             body(0, 0..<count)
             return
         }
+        // Persistent spinning workers (see WorkerPool); Dispatch when the pool is busy with another job.
+        let ran = WorkerPool.shared(width: Swift.min(threads, 1024)).run(workers: workers) { w in
+            body(w, (count * w / workers)..<(count * (w + 1) / workers))
+        }
+        if ran { return }
         DispatchQueue.concurrentPerform(iterations: workers) { w in
             body(w, (count * w / workers)..<(count * (w + 1) / workers))
         }

@@ -81,7 +81,8 @@ final class WinogradImplementation: ConvolutionImplementation, @unchecked Sendab
         let byColumns = Swift.max(1, Swift.min(tileRows, (Self.targetColumns + tilesPerRow / 2) / tilesPerRow))
         rowsPerChunk = Swift.max(1, Swift.min(byColumns, (tileRows + threads - 1) / threads))
         let columns = rowsPerChunk * tilesPerRow
-        let v = a2 * cg * columns
+        // V's rows are padded by a vector so the input transform always stores whole vectors (Winograd kernels).
+        let v = a2 * cg * (columns + WinogradKernels.maximumLanes)
         let products = a2 * og * columns + WinogradKernels.maximumLanes
         let gemm = GEMM.packedBSize(kernel: kernel, blocking: blocking)
         plan = WinogradStagePlan(transform: transform, tilesPerRow: tilesPerRow,
@@ -113,16 +114,17 @@ final class WinogradImplementation: ConvolutionImplementation, @unchecked Sendab
                                 let n = item / (d.groups * chunks), g = item / chunks % d.groups, c = item % chunks
                                 let rows = (c * rowsPerChunk)..<Swift.min(tileRows, (c + 1) * rowsPerChunk)
                                 let columns = rows.count * tilesPerRow
+                                let vStride = columns + WinogradKernels.maximumLanes
                                 let x = input + (n * d.inputChannels + g * cg) * p.inputPlane
                                 let y = output + (n * d.outputChannels + g * og) * p.outputPlane
                                 WinogradKernels.transformInput(
                                     plan: plan, input: x, channels: cg, height: p.input.height, width: p.input.width,
                                     padTop: d.padding.top, padLeft: d.padding.left, tileRows: rows,
-                                    v: v, matrixStride: cg * columns, columns: columns, scratch: transformScratch)
+                                    v: v, matrixStride: cg * vStride, columns: vStride, scratch: transformScratch)
                                 for e in 0..<a2 {
                                     GEMM.run(kernel: kernel, blocking: blocking, m: og, n: columns, k: cg,
                                              packedA: packed.pointer + (g * a2 + e) * packedStride,
-                                             b: v + e * cg * columns, bRowStride: columns, bColStride: 1,
+                                             b: v + e * cg * vStride, bRowStride: vStride, bColStride: 1,
                                              c: products + e * og * columns, ldc: columns, epilogue: GEMMEpilogue(),
                                              rows: 0..<og, cols: 0..<columns, scratch: gemmScratch)
                                 }

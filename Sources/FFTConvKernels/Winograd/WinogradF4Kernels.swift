@@ -72,22 +72,15 @@ extension WinogradKernels {
                         store(w.0, o); store(w.1, o + lanes); store(w.2, o + 2 * lanes)
                         store(w.3, o + 3 * lanes); store(w.4, o + 4 * lanes); store(w.5, o + 5 * lanes)
                     }
-                    let count = Swift.min(lanes, tilesPerRow - t)
                     for nu in 0..<6 {
                         let q = tmp + nu * lanes
                         let x = inputF4(load(q, as: V.self), load(q + 6 * lanes), load(q + 12 * lanes), load(q + 18 * lanes),
                                         load(q + 24 * lanes), load(q + 30 * lanes))
                         let dst = v + nu * matrixStride + c * columns + col0 + t
                         let step = 6 * matrixStride
-                        if count == lanes {
-                            store(x.0, dst); store(x.1, dst + step); store(x.2, dst + 2 * step)
-                            store(x.3, dst + 3 * step); store(x.4, dst + 4 * step); store(x.5, dst + 5 * step)
-                        } else {
-                            for l in 0..<count {
-                                dst[l] = x.0[l]; dst[step + l] = x.1[l]; dst[2 * step + l] = x.2[l]
-                                dst[3 * step + l] = x.3[l]; dst[4 * step + l] = x.4[l]; dst[5 * step + l] = x.5[l]
-                            }
-                        }
+                        // Whole vectors, also past the row's last tile (V rows are padded; see transformInput).
+                        store(x.0, dst); store(x.1, dst + step); store(x.2, dst + 2 * step)
+                        store(x.3, dst + 3 * step); store(x.4, dst + 4 * step); store(x.5, dst + 5 * step)
                     }
                     t += lanes
                 }

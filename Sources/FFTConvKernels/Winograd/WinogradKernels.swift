@@ -32,7 +32,7 @@ public struct WinogradStagePlan: Sendable {
         transform = t
         self.tilesPerRow = tilesPerRow
         let m = t.m, a = t.alpha
-        vectorLanes = wideVectors && t.m == 4 ? 16 : 8
+        vectorLanes = wideVectors && (t.m == 4 || t.m == 2) ? 16 : 8
         let tp = (tilesPerRow + vectorLanes - 1) / vectorLanes * vectorLanes
         paddedTiles = tp
         phaseLength = tp + a / m + 2
@@ -79,7 +79,9 @@ public enum WinogradKernels {
     ///   - input: the first channel's plane; channel `c` at `input + c * height * width`.
     ///   - padTop, padLeft: the convolution's leading padding (tile `(tr, t)` starts at input row
     ///     `tr·m − padTop`, column `t·m − padLeft`); positions outside the plane read as zero.
-    ///   - v: `V`, matrix ξν at `v + ξν * matrixStride`, row `c` at `+ c * columns`.
+    ///   - v: `V`, matrix ξν at `v + ξν * matrixStride`, row `c` at `+ c * columns`. Whole vectors are stored,
+    ///     so a row is written up to `maximumLanes − 1` floats past the chunk's last tile: rows must be padded
+    ///     by `maximumLanes` (a tile row's spill into the next one is overwritten when that row is done).
     ///   - scratch: `plan.scratchSize` floats.
     public static func transformInput(plan: WinogradStagePlan, input: UnsafePointer<Float>, channels: Int, height: Int, width: Int,
                                       padTop: Int, padLeft: Int, tileRows: Range<Int>,
@@ -92,6 +94,18 @@ public enum WinogradKernels {
                                  columns: columns, scratch: scratch)
             } else {
                 transformInputF4(SIMD8<Float>.self, plan: plan, input: input, channels: channels, height: height, width: width,
+                                 padTop: padTop, padLeft: padLeft, tileRows: tileRows, v: v, matrixStride: matrixStride,
+                                 columns: columns, scratch: scratch)
+            }
+            return
+        }
+        if plan.transform.m == 2 && plan.transform.r == 3 {
+            if plan.vectorLanes == 16 {
+                transformInputF2(SIMD16<Float>.self, plan: plan, input: input, channels: channels, height: height, width: width,
+                                 padTop: padTop, padLeft: padLeft, tileRows: tileRows, v: v, matrixStride: matrixStride,
+                                 columns: columns, scratch: scratch)
+            } else {
+                transformInputF2(SIMD8<Float>.self, plan: plan, input: input, channels: channels, height: height, width: width,
                                  padTop: padTop, padLeft: padLeft, tileRows: tileRows, v: v, matrixStride: matrixStride,
                                  columns: columns, scratch: scratch)
             }
@@ -155,11 +169,7 @@ public enum WinogradKernels {
                             for e in terms {
                                 acc.addProduct(SIMD8(repeating: cc[e]), UnsafeRawPointer(base + co[e] + t).loadUnaligned(as: SIMD8<Float>.self))
                             }
-                            if t + lanes <= tilesPerRow {
-                                UnsafeMutableRawPointer(dst + t).storeBytes(of: acc, as: SIMD8<Float>.self)
-                            } else {
-                                for l in 0..<(tilesPerRow - t) { dst[t + l] = acc[l] }
-                            }
+                            UnsafeMutableRawPointer(dst + t).storeBytes(of: acc, as: SIMD8<Float>.self)
                             t += lanes
                         }
                     }
@@ -189,6 +199,18 @@ public enum WinogradKernels {
                                   outputWidth: outputWidth, bias: bias, residual: residual, activation: activation, scratch: scratch)
             } else {
                 transformOutputF4(SIMD8<Float>.self, plan: plan, products: products, matrixStride: matrixStride, columns: columns,
+                                  channels: channels, tileRows: tileRows, output: output, outputHeight: outputHeight,
+                                  outputWidth: outputWidth, bias: bias, residual: residual, activation: activation, scratch: scratch)
+            }
+            return
+        }
+        if plan.transform.m == 2 && plan.transform.r == 3 {
+            if plan.vectorLanes == 16 {
+                transformOutputF2(SIMD16<Float>.self, plan: plan, products: products, matrixStride: matrixStride, columns: columns,
+                                  channels: channels, tileRows: tileRows, output: output, outputHeight: outputHeight,
+                                  outputWidth: outputWidth, bias: bias, residual: residual, activation: activation, scratch: scratch)
+            } else {
+                transformOutputF2(SIMD8<Float>.self, plan: plan, products: products, matrixStride: matrixStride, columns: columns,
                                   channels: channels, tileRows: tileRows, output: output, outputHeight: outputHeight,
                                   outputWidth: outputWidth, bias: bias, residual: residual, activation: activation, scratch: scratch)
             }

@@ -1,0 +1,116 @@
+/// F(2×2, 3×3) stages written out (points 0, ±1, ∞: the rows of `WinogradRegistry.f2x2_3x3`'s matrices,
+/// whose algebra `testTransformMatricesComputeTheCorrelation` checks), `V.scalarCount` tiles per vector, like
+/// `WinogradF4Kernels.swift`.
+extension WinogradKernels {
+    /// `Bᵀ d` for one 4-vector: rows (−1, 0, 1, 0), (0, 1, 1, 0), (0, −1, 1, 0), (0, −1, 0, 1).
+    @inline(__always)
+    static func inputF2<V: SIMD>(_ d0: V, _ d1: V, _ d2: V, _ d3: V) -> (V, V, V, V) where V.Scalar == Float {
+        (d2 - d0, d1 + d2, d2 - d1, d3 - d1)
+    }
+
+    /// `Aᵀ m` for one 4-vector: rows (1, 1, 1, 0), (0, 1, −1, 1).
+    @inline(__always)
+    static func outputF2<V: SIMD>(_ m0: V, _ m1: V, _ m2: V, _ m3: V) -> (V, V) where V.Scalar == Float {
+        (m0 + m1 + m2, m1 - m2 + m3)
+    }
+
+    static func transformInputF2<V: SIMD>(_: V.Type, plan: WinogradStagePlan, input: UnsafePointer<Float>, channels: Int,
+                                          height: Int, width: Int, padTop: Int, padLeft: Int, tileRows: Range<Int>,
+                                          v: UnsafeMutablePointer<Float>, matrixStride: Int, columns: Int,
+                                          scratch: UnsafeMutablePointer<Float>) where V.Scalar == Float {
+        let lanes = V.scalarCount
+        let tilesPerRow = plan.tilesPerRow, tp = plan.paddedTiles, pl = plan.phaseLength
+        let phases = scratch               // [r][s][q], 4 × 2 × pl: the tile row's four input rows split into phases
+        let tmp = scratch + 8 * pl         // [r][ν] × lanes: d·B of one vector of tiles
+        for c in 0..<channels {
+            let plane = input + c * height * width
+            for tr in tileRows {
+                for r in 0..<4 {
+                    let y = tr * 2 - padTop + r
+                    let rowPhases = phases + r * 2 * pl
+                    if y < 0 || y >= height {
+                        rowPhases.update(repeating: 0, count: 2 * pl)
+                        continue
+                    }
+                    let src = plane + y * width
+                    for s in 0..<2 {
+                        let ph = rowPhases + s * pl
+                        let lo = Swift.min(pl, Swift.max(0, (padLeft - s + 1) / 2))
+                        let hi = Swift.max(lo, Swift.min(pl, (width + padLeft - s + 1) / 2))
+                        if lo > 0 { ph.update(repeating: 0, count: lo) }
+                        var from = src + (lo * 2 + s - padLeft)
+                        for q in lo..<hi { ph[q] = from.pointee; from += 2 }
+                        if hi < pl { (ph + hi).update(repeating: 0, count: pl - hi) }
+                    }
+                }
+                let col0 = (tr - tileRows.lowerBound) * tilesPerRow
+                var t = 0
+                while t < tp {
+                    for r in 0..<4 {
+                        let p = phases + r * 2 * pl + t
+                        let w = inputF2(load(p, as: V.self), load(p + pl), load(p + 1), load(p + pl + 1))
+                        let o = tmp + r * 4 * lanes
+                        store(w.0, o); store(w.1, o + lanes); store(w.2, o + 2 * lanes); store(w.3, o + 3 * lanes)
+                    }
+                    for nu in 0..<4 {
+                        let q = tmp + nu * lanes
+                        let x = inputF2(load(q, as: V.self), load(q + 4 * lanes), load(q + 8 * lanes), load(q + 12 * lanes))
+                        let dst = v + nu * matrixStride + c * columns + col0 + t
+                        let step = 4 * matrixStride
+                        // Whole vectors, also past the row's last tile (V rows are padded; see transformInput).
+                        store(x.0, dst); store(x.1, dst + step); store(x.2, dst + 2 * step); store(x.3, dst + 3 * step)
+                    }
+                    t += lanes
+                }
+            }
+        }
+    }
+
+    static func transformOutputF2<V: SIMD>(_: V.Type, plan: WinogradStagePlan, products: UnsafePointer<Float>, matrixStride: Int,
+                                           columns: Int, channels: Int, tileRows: Range<Int>,
+                                           output: UnsafeMutablePointer<Float>, outputHeight: Int, outputWidth: Int,
+                                           bias: UnsafePointer<Float>?, residual: UnsafePointer<Float>?,
+                                           activation: Epilogue, scratch: UnsafeMutablePointer<Float>) where V.Scalar == Float {
+        let lanes = V.scalarCount
+        let tilesPerRow = plan.tilesPerRow
+        let plane = outputHeight * outputWidth
+        let tmp = scratch  // [i][ν] × lanes: Aᵀ applied down the tile columns
+        let fullTiles = Swift.min(tilesPerRow, outputWidth / 2)
+        for o in 0..<channels {
+            for tr in tileRows {
+                let col0 = (tr - tileRows.lowerBound) * tilesPerRow
+                let rowsHere = Swift.min(2, outputHeight - tr * 2)
+                let out = output + o * plane + tr * 2 * outputWidth
+                var t = 0
+                while t < tilesPerRow {
+                    let base = products + o * columns + col0 + t
+                    let step = 4 * matrixStride
+                    for nu in 0..<4 {
+                        let p = base + nu * matrixStride
+                        let s = outputF2(load(p, as: V.self), load(p + step), load(p + 2 * step), load(p + 3 * step))
+                        store(s.0, tmp + nu * lanes); store(s.1, tmp + (4 + nu) * lanes)
+                    }
+                    for i in 0..<rowsHere {
+                        let q = tmp + i * 4 * lanes
+                        let y = outputF2(load(q, as: V.self), load(q + lanes), load(q + 2 * lanes), load(q + 3 * lanes))
+                        let row = out + i * outputWidth
+                        let full = Swift.max(0, Swift.min(lanes, fullTiles - t))
+                        for l in 0..<full {
+                            store(SIMD2<Float>(y.0[l], y.1[l]), row + (t + l) * 2)
+                        }
+                        for l in full..<Swift.min(lanes, tilesPerRow - t) {
+                            row[(t + l) * 2] = y.0[l]  // the last column of an odd-width output
+                        }
+                    }
+                    t += lanes
+                }
+                for i in 0..<rowsHere {
+                    let y = tr * 2 + i
+                    let e = GEMMEpilogue(bias: bias.map { $0 + o }, residual: residual.map { $0 + o * plane + y * outputWidth },
+                                         residualStride: 0, activation: activation)
+                    e.finish(out + i * outputWidth, ldc: outputWidth, rows: 1, cols: outputWidth, row0: 0, col0: 0)
+                }
+            }
+        }
+    }
+}

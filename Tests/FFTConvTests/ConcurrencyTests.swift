@@ -47,6 +47,22 @@ final class ConcurrencyTests: XCTestCase {
         }
     }
 
+    func testEveryAlgorithmWritesEveryOutputElement() throws {
+        // `run(into:)` overwrites whatever the caller's output holds: a NaN-filled output must come back without
+        // a NaN, equal to a fresh call's, for every algorithm and edge shape.
+        for c in try ConvolutionGridTests.edgeCases() + WinogradTests.edgeCases() {
+            let (x, w, b) = try c.data(seed: 5)
+            for a in ConvolutionAlgorithm.allCases where a.supports(c.descriptor) {
+                let conv = try Convolution2D(descriptor: c.descriptor, input: c.input, weights: w, bias: b, algorithm: a,
+                                             options: ConvolutionOptions(threads: 2))
+                var y = try Tensor(shape: conv.outputShape(batch: c.batch), repeating: .nan)
+                try conv.run(x, into: &y)
+                XCTAssertFalse(y.scalars.contains { $0.isNaN }, "\(a) \(c)")
+                XCTAssertEqual(y, try conv(x), "\(a) \(c)")
+            }
+        }
+    }
+
     func testRepeatedRunsIntoTheSameOutputAreStable() throws {
         // Prepare once, run many: later calls reuse pooled workspace and must not see earlier calls' data.
         let c = try Self.layerCase()

@@ -26,22 +26,8 @@ extension WinogradKernels {
             let plane = input + c * height * width
             for tr in tileRows {
                 for r in 0..<4 {
-                    let y = tr * 2 - padTop + r
-                    let rowPhases = phases + r * 2 * pl
-                    if y < 0 || y >= height {
-                        rowPhases.update(repeating: 0, count: 2 * pl)
-                        continue
-                    }
-                    let src = plane + y * width
-                    for s in 0..<2 {
-                        let ph = rowPhases + s * pl
-                        let lo = Swift.min(pl, Swift.max(0, (padLeft - s + 1) / 2))
-                        let hi = Swift.max(lo, Swift.min(pl, (width + padLeft - s + 1) / 2))
-                        if lo > 0 { ph.update(repeating: 0, count: lo) }
-                        var from = src + (lo * 2 + s - padLeft)
-                        for q in lo..<hi { ph[q] = from.pointee; from += 2 }
-                        if hi < pl { (ph + hi).update(repeating: 0, count: pl - hi) }
-                    }
+                    splitRow(plane, y: tr * 2 - padTop + r, height: height, width: width, padLeft: padLeft, m: 2,
+                             phaseLength: pl, into: phases + r * 2 * pl)
                 }
                 let col0 = (tr - tileRows.lowerBound) * tilesPerRow
                 var t = 0

@@ -45,22 +45,8 @@ extension WinogradKernels {
             let plane = input + c * height * width
             for tr in tileRows {
                 for r in 0..<6 {
-                    let y = tr * 4 - padTop + r
-                    let rowPhases = phases + r * 4 * pl
-                    if y < 0 || y >= height {
-                        rowPhases.update(repeating: 0, count: 4 * pl)
-                        continue
-                    }
-                    let src = plane + y * width
-                    for s in 0..<4 {
-                        let ph = rowPhases + s * pl
-                        let lo = Swift.min(pl, Swift.max(0, (padLeft - s + 3) / 4))
-                        let hi = Swift.max(lo, Swift.min(pl, (width + padLeft - s + 3) / 4))
-                        if lo > 0 { ph.update(repeating: 0, count: lo) }
-                        var from = src + (lo * 4 + s - padLeft)
-                        for q in lo..<hi { ph[q] = from.pointee; from += 4 }
-                        if hi < pl { (ph + hi).update(repeating: 0, count: pl - hi) }
-                    }
+                    splitRow(plane, y: tr * 4 - padTop + r, height: height, width: width, padLeft: padLeft, m: 4,
+                             phaseLength: pl, into: phases + r * 4 * pl)
                 }
                 let col0 = (tr - tileRows.lowerBound) * tilesPerRow
                 var t = 0

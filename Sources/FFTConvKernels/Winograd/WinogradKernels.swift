@@ -73,6 +73,29 @@ public enum WinogradKernels {
     /// Tiles per row rounded up to whole vectors.
     @inlinable public static func paddedTiles(_ tilesPerRow: Int) -> Int { (tilesPerRow + lanes - 1) / lanes * lanes }
 
+    /// Splits input row `y` of a `height × width` plane into its `m` phases of `phaseLength` floats each:
+    /// `phases[s · phaseLength + q] = row[q·m + s − padLeft]`, zero outside the plane (rows above or below it
+    /// included). This turns the tile-strided reads of every stage into contiguous ones.
+    @inline(__always)
+    static func splitRow(_ plane: UnsafePointer<Float>, y: Int, height: Int, width: Int, padLeft: Int, m: Int,
+                         phaseLength: Int, into phases: UnsafeMutablePointer<Float>) {
+        if y < 0 || y >= height {
+            phases.update(repeating: 0, count: m * phaseLength)
+            return
+        }
+        let src = plane + y * width
+        for s in 0..<m {
+            let ph = phases + s * phaseLength
+            // q with 0 ≤ q·m + s − padLeft < width
+            let lo = Swift.min(phaseLength, Swift.max(0, (padLeft - s + m - 1) / m))
+            let hi = Swift.max(lo, Swift.min(phaseLength, (width + padLeft - s + m - 1) / m))
+            if lo > 0 { ph.update(repeating: 0, count: lo) }
+            var from = src + (lo * m + s - padLeft)
+            for q in lo..<hi { ph[q] = from.pointee; from += m }
+            if hi < phaseLength { (ph + hi).update(repeating: 0, count: phaseLength - hi) }
+        }
+    }
+
     /// Transforms the input tiles of tile rows `tileRows` of `channels` planes into `V`.
     ///
     /// - Parameters:
@@ -129,18 +152,8 @@ public enum WinogradKernels {
                         rowTmp.update(repeating: 0, count: alpha * tp)
                         continue
                     }
-                    // Split the padded row into its m phases: phase[s][q] = row[q·m + s − padLeft].
-                    let src = plane + y * width
-                    for s in 0..<m {
-                        let ph = phases + s * phaseLength
-                        // q with 0 ≤ q·m + s − padLeft < width
-                        let lo = Swift.min(phaseLength, Swift.max(0, (padLeft - s + m - 1) / m))
-                        let hi = Swift.max(lo, Swift.min(phaseLength, (width + padLeft - s + m - 1) / m))
-                        if lo > 0 { ph.update(repeating: 0, count: lo) }
-                        var from = src + (lo * m + s - padLeft)
-                        for q in lo..<hi { ph[q] = from.pointee; from += m }
-                        if hi < phaseLength { (ph + hi).update(repeating: 0, count: phaseLength - hi) }
-                    }
+                    splitRow(plane, y: y, height: height, width: width, padLeft: padLeft, m: m, phaseLength: phaseLength,
+                             into: phases)
                     // (d·B)[ν][t] = Σ_k Bᵀ[ν][k] · d[t·m + k]
                     for nu in 0..<alpha {
                         let out = rowTmp + nu * tp

@@ -8,8 +8,6 @@ struct RunOptions: ParsableArguments {
     @Option(help: "Algorithms, comma separated: reference, plain, direct, gemm, depthwise, fft, winograd, or all (every one that applies).")
     var algorithm: String = RunOptions.defaultAlgorithms
 
-    var algorithmsAreDefault: Bool { algorithm == RunOptions.defaultAlgorithms }
-
     @Option(help: "Threads per call.")
     var threads: Int = 1
 

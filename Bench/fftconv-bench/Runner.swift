@@ -60,7 +60,11 @@ struct Runner {
         if let path = options.wisdom, FileManager.default.fileExists(atPath: path) { try FFTWisdom.importFile(path) }
         var rows: [BenchRow] = []
         for layer in layers {
-            var measured = try measure(layer)
+            // With several layers or algorithms, a pair that cannot run (winograd on a 5x5 layer) is skipped;
+            // a single explicit request that cannot run is an error.
+            let algorithmCount = try options.algorithms().count, tileCount = try options.winogradTileList().count
+            let single = layers.count == 1 && algorithmCount == 1 && tileCount == 1
+            var measured = try measure(layer, skipUnsupported: !single)
             if kernelColumn { for i in measured.indices { measured[i].kernel = layer.descriptor.kernel.height } }
             rows += measured
         }
@@ -75,7 +79,7 @@ struct Runner {
         return rows
     }
 
-    func measure(_ layer: BenchLayer) throws -> [BenchRow] {
+    func measure(_ layer: BenchLayer, skipUnsupported: Bool = true) throws -> [BenchRow] {
         let d = layer.descriptor
         var rng = SeededGenerator(seed: options.seed)
         let x = try Tensor.random(shape: [layer.batch, d.inputChannels, layer.input.height, layer.input.width], using: &rng)
@@ -98,7 +102,7 @@ struct Runner {
                 var o = try options.convolutionOptions()
                 o.winogradTile = tile
                 conv = try Convolution2D(descriptor: d, input: layer.input, weights: w, bias: b, algorithm: algorithm, options: o)
-            } catch ConvolutionError.unsupported(let alg, let why) where options.algorithmsAreDefault || options.algorithm.contains("all") {
+            } catch ConvolutionError.unsupported(let alg, let why) where skipUnsupported {
                 progress("\(layer.name): skipping \(alg): \(why)")
                 continue
             }

@@ -21,6 +21,9 @@ final class WinogradImplementation: ConvolutionImplementation, @unchecked Sendab
     let epilogue: Epilogue
     let tileRows: Int, tilesPerRow: Int
     let rowsPerChunk: Int
+    /// Threads share each chunk stage by stage (input channels, then tile elements, then output channels)
+    /// instead of taking whole chunks.
+    let staged: Bool
     let workspace: WorkspacePool
     let layout: (v: Int, products: Int, gemm: Int, transforms: Int)
     let workerStride: Int
@@ -79,7 +82,10 @@ final class WinogradImplementation: ConvolutionImplementation, @unchecked Sendab
         // At least one chunk per thread when the image has the tile rows for it (chunking never changes the bits:
         // every tile is transformed alone and every GEMM element sums its K terms in the same order).
         let byColumns = Swift.max(1, Swift.min(tileRows, (Self.targetColumns + tilesPerRow / 2) / tilesPerRow))
-        rowsPerChunk = Swift.max(1, Swift.min(byColumns, (tileRows + threads - 1) / threads))
+        // Few tile rows (small images) cannot be shared evenly as whole chunks: then every chunk is computed by
+        // all threads together, stage by stage (`runStaged`).
+        staged = threads > 1 && tileRows < 4 * threads
+        rowsPerChunk = staged ? byColumns : Swift.max(1, Swift.min(byColumns, (tileRows + threads - 1) / threads))
         let columns = rowsPerChunk * tilesPerRow
         // V's rows are padded by a vector so the input transform always stores whole vectors (Winograd kernels).
         let v = a2 * cg * (columns + WinogradKernels.maximumLanes)
@@ -94,7 +100,7 @@ final class WinogradImplementation: ConvolutionImplementation, @unchecked Sendab
     }
 
     var preparedBytes: Int { packed.count * 4 }
-    var summary: String { "\(transform.name), \(kernel.name), \(rowsPerChunk * tilesPerRow) tiles/chunk" }
+    var summary: String { "\(transform.name), \(kernel.name), \(rowsPerChunk * tilesPerRow) tiles/chunk\(staged ? ", staged" : "")" }
 
     func run(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, residual: UnsafePointer<Float>?,
              batch: Int, threads: Int) {
@@ -103,6 +109,10 @@ final class WinogradImplementation: ConvolutionImplementation, @unchecked Sendab
         let m = transform.m, alpha = transform.alpha, a2 = alpha * alpha
         let chunks = (tileRows + rowsPerChunk - 1) / rowsPerChunk
         let (vSize, productSize, gemmSize, _) = layout
+        if staged {
+            runStaged(input: input, output: output, residual: residual, batch: batch, threads: threads)
+            return
+        }
         workspace.withBuffer { ws in
             bias.withUnsafeOptionalBufferPointer { bias in
                         Parallel.forEachRange(count: batch * d.groups * chunks, threads: threads) { worker, items in
@@ -136,6 +146,60 @@ final class WinogradImplementation: ConvolutionImplementation, @unchecked Sendab
                                     residual: residual.map { $0 + (n * d.outputChannels + g * og) * p.outputPlane },
                                     activation: epilogue, scratch: transformScratch)
                             }
+                }
+            }
+        }
+    }
+
+    /// The chunks one after the other, each by all threads: input transform split over input channels, the α²
+    /// products over tile elements, the output transform over output channels. Every value is computed as in
+    /// `run`'s per-chunk path, so the bits do not depend on the mode or the thread count.
+    func runStaged(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, residual: UnsafePointer<Float>?,
+                   batch: Int, threads: Int) {
+        let p = problem, d = p.descriptor
+        let og = d.outputChannelsPerGroup, cg = d.inputChannelsPerGroup
+        let a2 = transform.alpha * transform.alpha
+        let chunks = (tileRows + rowsPerChunk - 1) / rowsPerChunk
+        let (vSize, productSize, gemmSize, _) = layout
+        workspace.withBuffer { ws in
+            bias.withUnsafeOptionalBufferPointer { bias in
+                // Shared V and M: worker 0's; scratch: each worker's own.
+                let v = ws, products = ws + roundUp(vSize, 16)
+                func gemmScratch(_ w: Int) -> UnsafeMutablePointer<Float> { ws + w * workerStride + roundUp(vSize, 16) + roundUp(productSize, 16) }
+                func transformScratch(_ w: Int) -> UnsafeMutablePointer<Float> { gemmScratch(w) + roundUp(gemmSize, 16) }
+                for item in 0..<(batch * d.groups * chunks) {
+                    let n = item / (d.groups * chunks), g = item / chunks % d.groups, c = item % chunks
+                    let rows = (c * rowsPerChunk)..<Swift.min(tileRows, (c + 1) * rowsPerChunk)
+                    let columns = rows.count * tilesPerRow
+                    let vStride = columns + WinogradKernels.maximumLanes
+                    let x = input + (n * d.inputChannels + g * cg) * p.inputPlane
+                    let y = output + (n * d.outputChannels + g * og) * p.outputPlane
+                    Parallel.forEachRange(count: cg, threads: threads) { worker, channels in
+                        WinogradKernels.transformInput(
+                            plan: plan, input: x + channels.lowerBound * p.inputPlane, channels: channels.count,
+                            height: p.input.height, width: p.input.width, padTop: d.padding.top, padLeft: d.padding.left,
+                            tileRows: rows, v: v + channels.lowerBound * vStride, matrixStride: cg * vStride, columns: vStride,
+                            scratch: transformScratch(worker))
+                    }
+                    Parallel.forEachRange(count: a2, threads: threads) { worker, elements in
+                        for e in elements {
+                            GEMM.run(kernel: kernel, blocking: blocking, m: og, n: columns, k: cg,
+                                     packedA: packed.pointer + (g * a2 + e) * packedStride,
+                                     b: v + e * cg * vStride, bRowStride: vStride, bColStride: 1,
+                                     c: products + e * og * columns, ldc: columns, epilogue: GEMMEpilogue(),
+                                     rows: 0..<og, cols: 0..<columns, scratch: gemmScratch(worker))
+                        }
+                    }
+                    Parallel.forEachRange(count: og, threads: threads) { worker, channels in
+                        let o0 = channels.lowerBound
+                        WinogradKernels.transformOutput(
+                            plan: plan, products: products + o0 * columns, matrixStride: og * columns,
+                            columns: columns, channels: channels.count, tileRows: rows,
+                            output: y + o0 * p.outputPlane, outputHeight: p.output.height, outputWidth: p.output.width,
+                            bias: bias.map { $0.baseAddress! + g * og + o0 },
+                            residual: residual.map { $0 + (n * d.outputChannels + g * og + o0) * p.outputPlane },
+                            activation: epilogue, scratch: transformScratch(worker))
+                    }
                 }
             }
         }

@@ -92,11 +92,15 @@ final class DirectImplementation: ConvolutionImplementation, @unchecked Sendable
                         let planeStride = pointwise ? p.inputPlane : layout.planeStride
                         let y = output + n * d.outputChannels * p.outputPlane
                         let res = residual.map { $0 + n * d.outputChannels * p.outputPlane }
-                        Parallel.forEachRange(count: d.groups * blocks, threads: threads) { worker, items in
+                        // Few position blocks (7x7 maps): threads also split the output-channel panels.
+                        let parts = d.groups * blocks >= 2 * threads ? 1 : Swift.min(panels, 2 * threads)
+                        Parallel.forEachRange(count: d.groups * blocks * parts, threads: threads) { worker, items in
                             let results = ws + imageFloats + worker * workerStride
                             let tail = results + roundUp(og, mr) * width
                             for item in items {
-                                let g = item / blocks, block = item % blocks
+                                let g = item / (blocks * parts), block = item / parts % blocks, part = item % parts
+                                let panelRange = (part * panels / parts)..<((part + 1) * panels / parts)
+                                if panelRange.isEmpty { continue }
                                 let base = image + g * cg * planeStride
                                 let t0 = block * tilesPerItem, t1 = Swift.min(tiles, t0 + tilesPerItem)
                                 for t in t0..<t1 {
@@ -108,16 +112,17 @@ final class DirectImplementation: ConvolutionImplementation, @unchecked Sendable
                                             Copy.floats(tail + kk * nr, b + offsets[kk], valid)
                                             Copy.zero(tail + kk * nr + valid, nr - valid)
                                         }
-                                        kernelOnTail(k: k, g: g, panels: panels, tail: tail, results: results + (t - t0) * nr, width: width)
+                                        kernelOnTail(k: k, g: g, panels: panelRange, tail: tail, results: results + (t - t0) * nr, width: width)
                                         continue
                                     }
-                                    for panel in 0..<panels {
+                                    for panel in panelRange {
                                         kernel.indirect(k, packed.group(g) + panel * k * mr, b, offsets,
                                                         results + panel * mr * width + (t - t0) * nr, width, false)
                                     }
                                 }
-                                layout.storeRows(pointwise: pointwise, tile: results, tileStride: width, rows: og,
-                                                 lanes: (t1 - t0) * nr, f0: t0 * nr, row0: g * og, output: y, residual: res,
+                                let r0 = panelRange.lowerBound * mr, r1 = Swift.min(og, panelRange.upperBound * mr)
+                                layout.storeRows(pointwise: pointwise, tile: results + r0 * width, tileStride: width, rows: r1 - r0,
+                                                 lanes: (t1 - t0) * nr, f0: t0 * nr, row0: g * og + r0, output: y, residual: res,
                                                  bias: bias?.baseAddress, activation: epilogue)
                             }
                         }
@@ -127,14 +132,14 @@ final class DirectImplementation: ConvolutionImplementation, @unchecked Sendable
         }
     }
 
-    /// Runs every panel on a tile whose input rows were copied to `tail` (`k` rows of `nr` floats).
-    private func kernelOnTail(k: Int, g: Int, panels: Int, tail: UnsafeMutablePointer<Float>,
+    /// Runs `panels` on a tile whose input rows were copied to `tail` (`k` rows of `nr` floats).
+    private func kernelOnTail(k: Int, g: Int, panels: Range<Int>, tail: UnsafeMutablePointer<Float>,
                               results: UnsafeMutablePointer<Float>, width: Int) {
         let nr = kernel.nr, mr = kernel.mr
         let rowOffsets = (0..<k).map { $0 * nr }
         rowOffsets.withUnsafeBufferPointer { ro in
             guard let ro = ro.baseAddress else { return }
-            for panel in 0..<panels {
+            for panel in panels {
                 kernel.indirect(k, packed.group(g) + panel * k * mr, tail, ro, results + panel * mr * width, width, false)
             }
         }

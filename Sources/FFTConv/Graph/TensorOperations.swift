@@ -109,7 +109,7 @@ enum TensorOperations {
         // output takes its columns from that row.
         // Planes split over threads (each computed the same way whatever the split).
         Parallel.forEachRange(count: s[0] * s[1], threads: planeWork(s, kh * kw) ? threads : 1) { _, planes in
-          var line = [Float](repeating: 0, count: Swift.max(w, 1))
+          var line = [Float](repeating: 0, count: Swift.max(w, 1) + 16)  // + a vector: loads may touch past w
           line.withUnsafeMutableBufferPointer { lineBuffer in
             let acc = lineBuffer.baseAddress!
             for plane in planes {
@@ -134,7 +134,28 @@ enum TensorOperations {
                             while j < w { acc[j] = isMax ? Swift.max(acc[j], row[j]) : acc[j] + row[j]; j += 1 }
                         }
                     }
-                    for j in 0..<ow {
+                    // Max pooling, stride 1 or 2, undilated: columns whose whole window is inside the row take
+                    // eight outputs per step (stride 2: the even lanes of sixteen loaded values); the rest below.
+                    var vectorised = 0..<0
+                    if isMax && dw == 1 && (a.stride.width == 1 || a.stride.width == 2) && !ri.isEmpty {
+                        let sw = a.stride.width, pad = a.padding.left
+                        let jLo = Swift.min(ow, (pad + sw - 1) / sw)                       // x0 >= 0
+                        let jHi = Swift.max(jLo, Swift.min(ow, (w - kw + pad) / sw + 1))   // x0 + kw <= w
+                        var j = jLo
+                        while j + 8 <= jHi {
+                            let base = acc + j * sw - pad
+                            var m = SIMD8<Float>(repeating: -.infinity)
+                            for kj in 0..<kw {
+                                let v = sw == 1 ? UnsafeRawPointer(base + kj).loadUnaligned(as: SIMD8<Float>.self)
+                                    : UnsafeRawPointer(base + kj).loadUnaligned(as: SIMD16<Float>.self).evenHalf
+                                m = m.replacing(with: v, where: v .> m)
+                            }
+                            UnsafeMutableRawPointer(dst + i * ow + j).storeBytes(of: m, as: SIMD8<Float>.self)
+                            j += 8
+                        }
+                        vectorised = jLo..<j
+                    }
+                    for j in 0..<ow where !vectorised.contains(j) {
                         let (cj, cn) = cols[j]
                         let x0 = j * a.stride.width - a.padding.left
                         var m = -Float.infinity, sum: Float = 0

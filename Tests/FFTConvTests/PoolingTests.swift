@@ -1,0 +1,56 @@
+import FFTConv
+import XCTest
+
+/// Max and average pooling through a one-node graph against naive loops, on rows long enough for the
+/// vectorised column pass (stride 1 and 2) and with every padding/ceil edge.
+final class PoolingTests: XCTestCase {
+    static func naive(_ x: Tensor, _ a: PoolingAttributes, max isMax: Bool, outputShape s: [Int]) -> [Float] {
+        let (h, w) = (x.shape[2], x.shape[3])
+        var y = [Float](repeating: 0, count: s.reduce(1, *))
+        for plane in 0..<(s[0] * s[1]) {
+            for i in 0..<s[2] {
+                for j in 0..<s[3] {
+                    var m = -Float.infinity, sum: Float = 0, n = 0, window = 0
+                    for ki in 0..<a.kernel.height {
+                        for kj in 0..<a.kernel.width {
+                            let yy = i * a.stride.height - a.padding.top + ki * a.dilation.height
+                            let xx = j * a.stride.width - a.padding.left + kj * a.dilation.width
+                            if yy < h + a.padding.bottom && xx < w + a.padding.right { window += 1 }
+                            guard yy >= 0, yy < h, xx >= 0, xx < w else { continue }
+                            let v = x.scalars[(plane * h + yy) * w + xx]
+                            m = Swift.max(m, v); sum += v; n += 1
+                        }
+                    }
+                    y[(plane * s[2] + i) * s[3] + j] = isMax ? m : (n == 0 ? 0 : sum / Float(a.countIncludePad ? window : n))
+                }
+            }
+        }
+        return y
+    }
+
+    func testPoolingMatchesNaiveLoops() throws {
+        var rng = SeededGenerator(seed: 77)
+        let x = try Tensor.random(shape: [1, 3, 13, 61], using: &rng)
+        let cases: [PoolingAttributes] = [
+            PoolingAttributes(kernel: 3, stride: 2),                                  // AlexNet / SqueezeNet
+            PoolingAttributes(kernel: 3, stride: 2, padding: 1),                      // ResNet stem
+            PoolingAttributes(kernel: 3, stride: 2, ceilMode: true),                  // Caffe ceil_mode
+            PoolingAttributes(kernel: 2, stride: 2),                                  // VGG / U-Net
+            PoolingAttributes(kernel: 3, stride: 1, padding: 1),                      // GoogLeNet branch
+            PoolingAttributes(kernel: Size2D(2, 5), stride: Size2D(1, 2), padding: Padding(top: 1, left: 2, bottom: 0, right: 1)),
+            PoolingAttributes(kernel: 3, stride: 3, dilation: 2),
+        ]
+        for (k, a) in cases.enumerated() {
+            for isMax in [true, false] {
+                let node = Graph.Node(name: "pool", operation: isMax ? .maxPool(a) : .averagePool(a), inputs: ["x"], outputs: ["y"])
+                let graph = Graph(inputs: [Graph.Value(name: "x", shape: x.shape)], outputs: ["y"], constants: [:], nodes: [node])
+                for threads in [1, 2] {
+                    let y = try Network(graph: graph, options: NetworkOptions(threads: threads))(x)
+                    let expected = Self.naive(x, a, max: isMax, outputShape: y.shape)
+                    let err = zip(y.scalars, expected).map { abs($0 - $1) }.max() ?? .infinity
+                    XCTAssertLessThanOrEqual(err, 1e-6, "case \(k) max \(isMax) threads \(threads)")
+                }
+            }
+        }
+    }
+}

@@ -51,13 +51,22 @@ final class DepthwiseImplementation: ConvolutionImplementation, @unchecked Senda
                         for item in items {
                             let c = item % d.outputChannels
                             layout.fill(input: input + item * p.inputPlane, channels: 1, channelRange: 0..<1, buffer: plane)
-                            let y = output + item * p.outputPlane - c * p.outputPlane  // store addresses planes by row0 = c
-                            let res = residual.map { $0 + item * p.outputPlane - c * p.outputPlane }
-                            for t in 0..<tiles {
-                                kernel.function(plane, t * lanes, offs.baseAddress!, taps, weights.pointer + c * taps, tile + t * lanes)
+                            switch kernel.form {
+                            case .rows:
+                                DepthwiseKernels.rows(plane: plane, phaseWidth: layout.phaseWidth, outputHeight: p.output.height,
+                                                      outputWidth: p.output.width, tapOffsets: offs.baseAddress!, taps: taps,
+                                                      weights: weights.pointer + c * taps, out: output + item * p.outputPlane,
+                                                      bias: bias?[c] ?? 0, residual: residual.map { $0 + item * p.outputPlane },
+                                                      activation: epilogue)
+                            case .tiles(let function):
+                                let y = output + item * p.outputPlane - c * p.outputPlane  // store addresses planes by row0 = c
+                                let res = residual.map { $0 + item * p.outputPlane - c * p.outputPlane }
+                                for t in 0..<tiles {
+                                    function(plane, t * lanes, offs.baseAddress!, taps, weights.pointer + c * taps, tile + t * lanes)
+                                }
+                                layout.store(tile: tile, tileStride: 0, rows: 1, lanes: layout.positions, f0: 0, row0: c,
+                                             output: y, residual: res, bias: bias?.baseAddress, activation: epilogue)
                             }
-                            layout.store(tile: tile, tileStride: 0, rows: 1, lanes: layout.positions, f0: 0, row0: c,
-                                         output: y, residual: res, bias: bias?.baseAddress, activation: epilogue)
                         }
                     }
                 }

@@ -21,7 +21,7 @@ final class DepthwiseImplementation: ConvolutionImplementation, @unchecked Senda
                                                reason: "needs groups == input channels == output channels, got \(d)")
         }
         problem = p
-        kernel = try KernelChoice.depthwise(forced: forcedKernel)
+        kernel = try KernelChoice.depthwise(forced: forcedKernel, outputWidth: p.output.width)
         layout = PhaseLayout(geometry: p.geometry, padBottom: d.padding.bottom, padRight: d.padding.right, lanes: kernel.lanes)
         self.weights = weights.storage
         var offsets: [Int] = []

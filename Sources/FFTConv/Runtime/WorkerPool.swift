@@ -6,7 +6,7 @@ import Foundation
 ///
 /// A network runs dozens of layers of 20–200 µs each; waking a sleeping Dispatch worker for every one costs
 /// about as much as the work it brings (measured: MobileNetV2 ran no faster on 2 threads than on 1). The
-/// pool's helper threads stay awake, spinning on an atomic generation counter, for `spinMicroseconds`
+/// pool's helper threads stay awake, spinning on an atomic generation counter, for `spinNanoseconds`
 /// after each job, so consecutive layers start on all threads at once; then they sleep on a semaphore and
 /// cost nothing between calls. One job runs at a time per pool; a second caller (another thread running
 /// another network, or a nested parallel loop) falls back to Dispatch.

@@ -133,7 +133,6 @@ public struct DepthwiseKernel: @unchecked Sendable, CustomStringConvertible {
 }
 
 /// Every depthwise variant, in one list (any kernel size, stride and dilation: the layout absorbs them).
-/// The first is the default.
 public enum DepthwiseKernelRegistry {
     public static let all: [DepthwiseKernel] = [
         DepthwiseKernel(name: "dw_rows", lanes: 16, form: .rows),

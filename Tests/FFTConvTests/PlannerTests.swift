@@ -10,7 +10,10 @@ final class PlannerTests: XCTestCase {
         XCTAssertEqual(choice(try .init(inputChannels: 32, outputChannels: 32, kernel: 3, padding: 1, groups: 32), Size2D(56, 56)).algorithm, .depthwise)
         XCTAssertEqual(choice(try .init(inputChannels: 256, outputChannels: 256, kernel: 3, padding: 1), Size2D(56, 56)),
                        ConvolutionCandidate(.winograd, winogradTile: 4))
-        XCTAssertEqual(choice(try .init(inputChannels: 512, outputChannels: 512, kernel: 3, padding: 1), Size2D(14, 14)).algorithm, .direct)
+        XCTAssertEqual(choice(try .init(inputChannels: 512, outputChannels: 512, kernel: 3, padding: 1), Size2D(14, 14)),
+                       ConvolutionCandidate(.winograd, winogradTile: 2))
+        XCTAssertEqual(choice(try .init(inputChannels: 512, outputChannels: 512, kernel: 3, padding: 1), Size2D(7, 7)).algorithm, .direct)
+        XCTAssertEqual(choice(try .init(inputChannels: 64, outputChannels: 64, kernel: 3, padding: 1), Size2D(14, 14)).algorithm, .direct)
         XCTAssertEqual(choice(try .init(inputChannels: 256, outputChannels: 256, kernel: 3, stride: 2, padding: 1), Size2D(56, 56)).algorithm, .direct)
         XCTAssertEqual(choice(try .init(inputChannels: 64, outputChannels: 192, kernel: 5, padding: 2), Size2D(27, 27)).algorithm, .fft)
         XCTAssertEqual(choice(try .init(inputChannels: 256, outputChannels: 64, kernel: 1), Size2D(56, 56)).algorithm, .direct)

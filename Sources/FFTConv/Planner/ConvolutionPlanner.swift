@@ -88,14 +88,18 @@ public final class ConvolutionPlanner: @unchecked Sendable {
     ///
     /// Measured on x86-64 with AVX2 and AVX-512 (Docs/Planner.md): depthwise layers → `depthwise`;
     /// 3x3 stride-1 layers with ≥ 64 channels per group on both sides and at least 28×28 outputs →
-    /// Winograd F(4x4) (4× fewer multiplications outweigh its transforms there); kernels of 5×5 and more
-    /// at stride 1 with ≥ 16 channels per group → FFT; everything else → the direct SIMD kernel.
+    /// Winograd F(4x4) (4× fewer multiplications outweigh its transforms there), with ≥ 128 channels and
+    /// 12×12 to 27×27 outputs → F(2x2) (4×4 tiles waste too much of a small map; at 7×7 neither wins);
+    /// kernels of 5×5 and more at stride 1 with ≥ 16 channels per group → FFT; everything else → direct.
     public func estimate(_ d: ConvolutionDescriptor, input: Size2D) -> ConvolutionCandidate {
         if d.isDepthwise { return .init(.depthwise) }
         let out = (try? d.outputSize(input: input)) ?? Size2D(1, 1)
-        if ConvolutionAlgorithm.winograd.supports(d), d.inputChannelsPerGroup >= 64, d.outputChannelsPerGroup >= 64,
-           out.height * out.width >= 28 * 28 {
-            return .init(.winograd, winogradTile: 4)
+        if ConvolutionAlgorithm.winograd.supports(d), d.inputChannelsPerGroup >= 64, d.outputChannelsPerGroup >= 64 {
+            let area = out.height * out.width
+            if area >= 28 * 28 { return .init(.winograd, winogradTile: 4) }
+            if area >= 12 * 12 && d.inputChannelsPerGroup >= 128 && d.outputChannelsPerGroup >= 128 {
+                return .init(.winograd, winogradTile: 2)
+            }
         }
         if (try? d.effectiveKernel()).map({ $0.height >= 5 && $0.width >= 5 }) == true, d.stride == Size2D(1, 1),
            d.inputChannelsPerGroup >= 16, d.outputChannelsPerGroup >= 16 {

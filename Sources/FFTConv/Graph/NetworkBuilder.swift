@@ -361,7 +361,7 @@ struct NetworkBuilder {
     // MARK: Preparation
 
     mutating func prepare() throws {
-        let planner = options.convolutionPlanner
+        let planner = options.convolutionPlanner(weightBytes: constants.values.reduce(0) { $0 + $1.count * 4 })
         for p in pending {
             let run: ([Tensor]) throws -> Tensor
             var summary = LayerSummary(name: p.name, operation: p.operations.joined(separator: "+"), outputShape: p.shape,

@@ -43,11 +43,12 @@ public struct NetworkOptions: Sendable {
         self.maxTensorBytes = maxTensorBytes
     }
 
-    /// The planner for this network's convolutions.
-    var convolutionPlanner: ConvolutionPlanner {
+    /// The planner for this network's convolutions; `weightBytes`: the model's constants, which decide whether
+    /// layers are timed with cold caches (over 32 MB: the rest of the network evicts each layer's weights).
+    func convolutionPlanner(weightBytes: Int) -> ConvolutionPlanner {
         ConvolutionPlanner(mode: planner, options: ConvolutionOptions(threads: threads, fftPlanning: fftPlanning,
                                                                       fftMemoryBudget: fftMemoryBudget),
-                           memoryBudget: fftMemoryBudget, tuning: tuning)
+                           memoryBudget: fftMemoryBudget, tuning: tuning, coldCaches: weightBytes > 32 << 20)
     }
 }
 

@@ -48,12 +48,19 @@ public final class ConvolutionPlanner: @unchecked Sendable {
     public static let margin = 0.03
 
     /// Creates a planner; see each property.
+    /// Whether each timed call starts with cold caches (the layer's prepared weights evicted), as it does
+    /// inside a network whose weights exceed the caches: AlexNet's 234 MB of fully-connected weights evict
+    /// every convolution's between calls. `Network` sets it when the model's weights exceed 32 MB.
+    public let coldCaches: Bool
+
+    /// Creates a planner; see each property.
     public init(mode: PlannerMode = .estimate, options: ConvolutionOptions = .init(), memoryBudget: Int? = nil,
-                tuning: TuningFile? = nil) {
+                tuning: TuningFile? = nil, coldCaches: Bool = false) {
         self.mode = mode
         self.options = options
         self.memoryBudget = memoryBudget
         self.tuning = tuning
+        self.coldCaches = coldCaches
     }
 
     // MARK: Candidates
@@ -123,7 +130,7 @@ public final class ConvolutionPlanner: @unchecked Sendable {
                                          options: c.options(options))
             return (conv, PlanDecision(chosen: c, timings: [], fromTuningFile: false))
         }
-        let key = TuningFile.key(for: d, input: input, batch: batch, threads: options.threads)
+        let key = TuningFile.key(for: d, input: input, batch: batch, threads: options.threads) + (coldCaches ? " | cold" : "")
         if let e = tuning?.entry(key),
            let conv = try? Convolution2D(descriptor: d, input: input, weights: weights, bias: bias, algorithm: e.chosen.algorithm,
                                          options: e.chosen.options(options)) {
@@ -164,7 +171,7 @@ public final class ConvolutionPlanner: @unchecked Sendable {
             } else {
                 baseline = (y, Swift.max(y.maxAbsolute, .leastNormalMagnitude))
             }
-            let ms = try Self.time(conv, input: x, output: &y)
+            let ms = try Self.time(conv, input: x, output: &y, cold: coldCaches)
             if let budget = memoryBudget, conv.preparedBytes > budget {
                 timings.append(CandidateTiming(candidate: c, milliseconds: ms, preparedBytes: conv.preparedBytes,
                                                rejected: "prepared weights \(conv.preparedBytes) B over the budget \(budget) B"))
@@ -188,11 +195,13 @@ public final class ConvolutionPlanner: @unchecked Sendable {
         return (chosen.0, PlanDecision(chosen: chosen.1, timings: timings, fromTuningFile: false))
     }
 
-    /// Median of timed calls: at least 3, and more (up to 25) until ~20 ms have been spent.
-    static func time(_ conv: Convolution2D, input x: Tensor, output y: inout Tensor) throws -> Double {
+    /// Median of timed calls: at least 3, and more (up to 25) until ~20 ms have been spent; with `cold`, the
+    /// caches are flushed (64 MB read) before each call, outside the timing.
+    static func time(_ conv: Convolution2D, input x: Tensor, output y: inout Tensor, cold: Bool = false) throws -> Double {
         var times: [Double] = []
         var total = 0.0
         while times.count < 3 || (total < 20 && times.count < 25) {
+            if cold { CacheFlush.run() }
             let t0 = DispatchTime.now().uptimeNanoseconds
             try conv.run(x, into: &y)
             let ms = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6
@@ -201,5 +210,19 @@ public final class ConvolutionPlanner: @unchecked Sendable {
         }
         times.sort()
         return times[times.count / 2]
+    }
+}
+
+/// Evicts the caches by reading a buffer larger than any last-level cache of the machines measured.
+enum CacheFlush {
+    static let buffer = AlignedBuffer(count: 16 << 20)  // 64 MB
+    nonisolated(unsafe) static var sink: Float = 0
+
+    static func run() {
+        var s: Float = 0
+        let p = buffer.pointer
+        var i = 0
+        while i < buffer.count { s += p[i]; i += 16 }  // one float per cache line
+        sink = s
     }
 }

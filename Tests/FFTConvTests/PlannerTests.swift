@@ -87,6 +87,22 @@ final class PlannerTests: XCTestCase {
         try assertMatchesReference(c, algorithm: .fft, seed: 2, options: ConvolutionOptions(fftTile: Size2D(9, 9)))
     }
 
+    func testColdCacheMeasurementsAreKeptApartFromWarmOnes() throws {
+        let d = try ConvolutionDescriptor(inputChannels: 8, outputChannels: 8, kernel: 3, padding: 1)
+        let c = ConvolutionCase(descriptor: d, batch: 1, input: Size2D(10, 10))
+        let (x, w, b) = try c.data(seed: 6)
+        let tuning = TuningFile()
+        let (cold, coldDecision) = try ConvolutionPlanner(mode: .measure, tuning: tuning, coldCaches: true)
+            .prepare(descriptor: d, input: c.input, weights: w, bias: b)
+        XCTAssertFalse(coldDecision.fromTuningFile)
+        XCTAssert(tuning.allEntries.first?.key.hasSuffix("| cold") == true, "\(tuning.allEntries.map(\.key))")
+        let ref = try ReferenceConvolution.run(descriptor: d, input: x, weights: w, bias: b)
+        XCTAssertLessThanOrEqual(try XCTUnwrap(try cold(x).maxAbsoluteDifference(ref)), 1e-4 * max(1, ref.maxAbsolute))
+        let (_, warmDecision) = try ConvolutionPlanner(mode: .measure, tuning: tuning).prepare(descriptor: d, input: c.input, weights: w, bias: b)
+        XCTAssertFalse(warmDecision.fromTuningFile, "a warm plan must not reuse a cold measurement")
+        XCTAssertEqual(tuning.count, 2)
+    }
+
     func testMemoryBudgetRejectsLargePreparedWeights() throws {
         let d = try ConvolutionDescriptor(inputChannels: 8, outputChannels: 8, kernel: 3, padding: 1)
         let c = ConvolutionCase(descriptor: d, batch: 1, input: Size2D(10, 10))

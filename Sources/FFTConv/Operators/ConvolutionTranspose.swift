@@ -34,7 +34,7 @@ final class ConvolutionTranspose: @unchecked Sendable {
         let (oh, ow) = (outputShape[2], outputShape[3])
         let cinG = inputChannels / groups, coutG = outputChannels / groups
         let (kh, kw) = (kernel.height, kernel.width)
-        var y = try Tensor(zeros: outputShape)
+        let y = try Tensor(zeros: outputShape)
         var cols = try Tensor(zeros: [coutG * kh * kw, h * w])
         let py = y.storage.pointer
         for b in 0..<n {

@@ -106,7 +106,7 @@ final class WinogradImplementation: ConvolutionImplementation, @unchecked Sendab
              batch: Int, threads: Int) {
         let p = problem, d = p.descriptor
         let og = d.outputChannelsPerGroup, cg = d.inputChannelsPerGroup
-        let m = transform.m, alpha = transform.alpha, a2 = alpha * alpha
+        let a2 = transform.alpha * transform.alpha
         let chunks = (tileRows + rowsPerChunk - 1) / rowsPerChunk
         let (vSize, productSize, gemmSize, _) = layout
         if staged {
@@ -132,11 +132,8 @@ final class WinogradImplementation: ConvolutionImplementation, @unchecked Sendab
                                     padTop: d.padding.top, padLeft: d.padding.left, tileRows: rows,
                                     v: v, matrixStride: cg * vStride, columns: vStride, scratch: transformScratch)
                                 for e in 0..<a2 {
-                                    GEMM.run(kernel: kernel, blocking: blocking, m: og, n: columns, k: cg,
-                                             packedA: packed.pointer + (g * a2 + e) * packedStride,
-                                             b: v + e * cg * vStride, bRowStride: vStride, bColStride: 1,
-                                             c: products + e * og * columns, ldc: columns, epilogue: GEMMEpilogue(),
-                                             rows: 0..<og, cols: 0..<columns, scratch: gemmScratch)
+                                    multiply(element: e, group: g, v: v, vStride: vStride, columns: columns,
+                                             products: products, scratch: gemmScratch)
                                 }
                                 WinogradKernels.transformOutput(
                                     plan: plan, products: products, matrixStride: og * columns,
@@ -149,6 +146,18 @@ final class WinogradImplementation: ConvolutionImplementation, @unchecked Sendab
                 }
             }
         }
+    }
+
+    /// `M[ξν] = U[ξν] · V[ξν]` for tile element `element` of group `group` over `columns` tiles.
+    func multiply(element e: Int, group g: Int, v: UnsafePointer<Float>, vStride: Int, columns: Int,
+                  products: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>) {
+        let d = problem.descriptor
+        let og = d.outputChannelsPerGroup, cg = d.inputChannelsPerGroup, a2 = transform.alpha * transform.alpha
+        GEMM.run(kernel: kernel, blocking: blocking, m: og, n: columns, k: cg,
+                 packedA: packed.pointer + (g * a2 + e) * packedStride,
+                 b: v + e * cg * vStride, bRowStride: vStride, bColStride: 1,
+                 c: products + e * og * columns, ldc: columns, epilogue: GEMMEpilogue(),
+                 rows: 0..<og, cols: 0..<columns, scratch: scratch)
     }
 
     /// The chunks one after the other, each by all threads: input transform split over input channels, the α²
@@ -183,11 +192,8 @@ final class WinogradImplementation: ConvolutionImplementation, @unchecked Sendab
                     }
                     Parallel.forEachRange(count: a2, threads: threads) { worker, elements in
                         for e in elements {
-                            GEMM.run(kernel: kernel, blocking: blocking, m: og, n: columns, k: cg,
-                                     packedA: packed.pointer + (g * a2 + e) * packedStride,
-                                     b: v + e * cg * vStride, bRowStride: vStride, bColStride: 1,
-                                     c: products + e * og * columns, ldc: columns, epilogue: GEMMEpilogue(),
-                                     rows: 0..<og, cols: 0..<columns, scratch: gemmScratch(worker))
+                            multiply(element: e, group: g, v: v, vStride: vStride, columns: columns,
+                                     products: products, scratch: gemmScratch(worker))
                         }
                     }
                     Parallel.forEachRange(count: og, threads: threads) { worker, channels in

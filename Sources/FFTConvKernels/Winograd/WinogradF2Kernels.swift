@@ -91,10 +91,9 @@ extension WinogradKernels {
                     t += lanes
                 }
                 for i in 0..<rowsHere {
-                    let y = tr * 2 + i
-                    let e = GEMMEpilogue(bias: bias.map { $0 + o }, residual: residual.map { $0 + o * plane + y * outputWidth },
-                                         residualStride: 0, activation: activation)
-                    e.finish(out + i * outputWidth, ldc: outputWidth, rows: 1, cols: outputWidth, row0: 0, col0: 0)
+                    let row = out + i * outputWidth
+                    activation.finish(src: row, dst: row, count: outputWidth, bias: bias?[o] ?? 0,
+                                      residual: residual.map { $0 + o * plane + (tr * 2 + i) * outputWidth })
                 }
             }
         }

@@ -287,9 +287,8 @@ public enum WinogradKernels {
                     if fullTiles < tilesPerRow {
                         for j in 0..<(outputWidth - fullTiles * m) { row[fullTiles * m + j] = src[j * tp + fullTiles] }
                     }
-                    let e = GEMMEpilogue(bias: bias.map { $0 + o }, residual: residual.map { $0 + o * plane + y * outputWidth },
-                                         residualStride: 0, activation: activation)
-                    e.finish(row, ldc: outputWidth, rows: 1, cols: outputWidth, row0: 0, col0: 0)
+                    activation.finish(src: row, dst: row, count: outputWidth, bias: bias?[o] ?? 0,
+                                      residual: residual.map { $0 + o * plane + y * outputWidth })
                 }
             }
         }

@@ -99,10 +99,14 @@ final class KernelFamilyTests: XCTestCase {
             // Column stride 2 on rows long enough for the vector phase split, even and odd padding.
             try c(3, 3, Size2D(9, 70), stride: 2, padding: 1), try c(2, 5, Size2D(7, 61), stride: 2, padding: 2),
             try c(2, 3, Size2D(5, 50), stride: 2), try c(2, 3, Size2D(4, 41), stride: Size2D(1, 2), padding: Padding(top: 0, left: 3, bottom: 1, right: 0)),
+            // Stride 1 on rows long enough for the row kernel's 32-, 16- and 8-wide steps, asymmetric padding.
+            try c(3, 3, Size2D(6, 45), padding: Padding(top: 0, left: 2, bottom: 1, right: 0)), try c(2, 5, Size2D(9, 40), padding: 2),
+            try c(2, 3, Size2D(3, 33), padding: Padding(top: 2, left: 0, bottom: 0, right: 2), activation: .leakyReLU(alpha: 0.2)),
         ]
         for kernel in DepthwiseKernelRegistry.all {
             for (i, cs) in cases.enumerated() {
-                try assertMatchesReference(cs, algorithm: .depthwise, seed: UInt64(i), options: ConvolutionOptions(threads: 2, microKernel: kernel.name))
+                try assertMatchesReference(cs, algorithm: .depthwise, seed: UInt64(i), options: ConvolutionOptions(threads: 2, microKernel: kernel.name),
+                                           withResidual: i % 2 == 0)
             }
         }
     }

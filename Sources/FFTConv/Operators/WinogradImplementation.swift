@@ -102,109 +102,110 @@ final class WinogradImplementation: ConvolutionImplementation, @unchecked Sendab
     var preparedBytes: Int { packed.count * 4 }
     var summary: String { "\(transform.name), \(kernel.name), \(rowsPerChunk * tilesPerRow) tiles/chunk\(staged ? ", staged" : "")" }
 
-    func run(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, residual: UnsafePointer<Float>?,
-             batch: Int, threads: Int) {
-        let p = problem, d = p.descriptor
-        let og = d.outputChannelsPerGroup, cg = d.inputChannelsPerGroup
-        let a2 = transform.alpha * transform.alpha
-        let chunks = (tileRows + rowsPerChunk - 1) / rowsPerChunk
-        let (vSize, productSize, gemmSize, _) = layout
-        if staged {
-            runStaged(input: input, output: output, residual: residual, batch: batch, threads: threads)
-            return
-        }
-        workspace.withBuffer { ws in
-            bias.withUnsafeOptionalBufferPointer { bias in
-                        Parallel.forEachRange(count: batch * d.groups * chunks, threads: threads) { worker, items in
-                            let v = ws + worker * workerStride
-                            let products = v + roundUp(vSize, 16)
-                            let gemmScratch = products + roundUp(productSize, 16)
-                            let transformScratch = gemmScratch + roundUp(gemmSize, 16)
-                            for item in items {
-                                let n = item / (d.groups * chunks), g = item / chunks % d.groups, c = item % chunks
-                                let rows = (c * rowsPerChunk)..<Swift.min(tileRows, (c + 1) * rowsPerChunk)
-                                let columns = rows.count * tilesPerRow
-                                let vStride = columns + WinogradKernels.maximumLanes
-                                let x = input + (n * d.inputChannels + g * cg) * p.inputPlane
-                                let y = output + (n * d.outputChannels + g * og) * p.outputPlane
-                                WinogradKernels.transformInput(
-                                    plan: plan, input: x, channels: cg, height: p.input.height, width: p.input.width,
-                                    padTop: d.padding.top, padLeft: d.padding.left, tileRows: rows,
-                                    v: v, matrixStride: cg * vStride, columns: vStride, scratch: transformScratch)
-                                for e in 0..<a2 {
-                                    multiply(element: e, group: g, v: v, vStride: vStride, columns: columns,
-                                             products: products, scratch: gemmScratch)
-                                }
-                                WinogradKernels.transformOutput(
-                                    plan: plan, products: products, matrixStride: og * columns,
-                                    columns: columns, channels: og, tileRows: rows,
-                                    output: y, outputHeight: p.output.height, outputWidth: p.output.width,
-                                    bias: bias.map { $0.baseAddress! + g * og },
-                                    residual: residual.map { $0 + (n * d.outputChannels + g * og) * p.outputPlane },
-                                    activation: epilogue, scratch: transformScratch)
-                            }
-                }
-            }
-        }
+    /// One work item: a chunk of tile rows of one image and group.
+    struct Chunk {
+        let image: Int, group: Int, rows: Range<Int>, columns: Int
+        /// Row stride of `V` (padded by a vector: the input transform stores whole vectors).
+        var vStride: Int { columns + WinogradKernels.maximumLanes }
     }
 
-    /// `M[ξν] = U[ξν] · V[ξν]` for tile element `element` of group `group` over `columns` tiles.
-    func multiply(element e: Int, group g: Int, v: UnsafePointer<Float>, vStride: Int, columns: Int,
-                  products: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>) {
+    var chunksPerImage: Int { (tileRows + rowsPerChunk - 1) / rowsPerChunk }
+
+    func chunk(_ item: Int) -> Chunk {
+        let groups = problem.descriptor.groups, chunks = chunksPerImage
+        let c = item % chunks
+        let rows = (c * rowsPerChunk)..<Swift.min(tileRows, (c + 1) * rowsPerChunk)
+        return Chunk(image: item / (groups * chunks), group: item / chunks % groups, rows: rows, columns: rows.count * tilesPerRow)
+    }
+
+    /// One worker's slice of the workspace: `V`, `M`, GEMM packing scratch, transform scratch.
+    func buffers(_ ws: UnsafeMutablePointer<Float>, worker: Int) -> (v: UnsafeMutablePointer<Float>, products: UnsafeMutablePointer<Float>,
+                                                                   gemm: UnsafeMutablePointer<Float>, transforms: UnsafeMutablePointer<Float>) {
+        let (vSize, productSize, gemmSize, _) = layout
+        let v = ws + worker * workerStride
+        let products = v + roundUp(vSize, 16)
+        let gemm = products + roundUp(productSize, 16)
+        return (v, products, gemm, gemm + roundUp(gemmSize, 16))
+    }
+
+    /// Input transform of input channels `channels` of the chunk's group into `V`.
+    func transformInput(_ k: Chunk, channels: Range<Int>, input: UnsafePointer<Float>, v: UnsafeMutablePointer<Float>,
+                        scratch: UnsafeMutablePointer<Float>) {
+        let p = problem, d = p.descriptor, cg = d.inputChannelsPerGroup
+        let x = input + (k.image * d.inputChannels + k.group * cg + channels.lowerBound) * p.inputPlane
+        WinogradKernels.transformInput(
+            plan: plan, input: x, channels: channels.count, height: p.input.height, width: p.input.width,
+            padTop: d.padding.top, padLeft: d.padding.left, tileRows: k.rows,
+            v: v + channels.lowerBound * k.vStride, matrixStride: cg * k.vStride, columns: k.vStride, scratch: scratch)
+    }
+
+    /// `M[ξν] = U[ξν] · V[ξν]` for tile element `element` of the chunk's group.
+    func multiply(_ k: Chunk, element e: Int, v: UnsafePointer<Float>, products: UnsafeMutablePointer<Float>,
+                  scratch: UnsafeMutablePointer<Float>) {
         let d = problem.descriptor
         let og = d.outputChannelsPerGroup, cg = d.inputChannelsPerGroup, a2 = transform.alpha * transform.alpha
-        GEMM.run(kernel: kernel, blocking: blocking, m: og, n: columns, k: cg,
-                 packedA: packed.pointer + (g * a2 + e) * packedStride,
-                 b: v + e * cg * vStride, bRowStride: vStride, bColStride: 1,
-                 c: products + e * og * columns, ldc: columns, epilogue: GEMMEpilogue(),
-                 rows: 0..<og, cols: 0..<columns, scratch: scratch)
+        GEMM.run(kernel: kernel, blocking: blocking, m: og, n: k.columns, k: cg,
+                 packedA: packed.pointer + (k.group * a2 + e) * packedStride,
+                 b: v + e * cg * k.vStride, bRowStride: k.vStride, bColStride: 1,
+                 c: products + e * og * k.columns, ldc: k.columns, epilogue: GEMMEpilogue(),
+                 rows: 0..<og, cols: 0..<k.columns, scratch: scratch)
     }
 
-    /// The chunks one after the other, each by all threads: input transform split over input channels, the α²
-    /// products over tile elements, the output transform over output channels. Every value is computed as in
-    /// `run`'s per-chunk path, so the bits do not depend on the mode or the thread count.
-    func runStaged(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, residual: UnsafePointer<Float>?,
-                   batch: Int, threads: Int) {
-        let p = problem, d = p.descriptor
+    /// Output transform, bias, residual and activation for output channels `channels` of the chunk's group.
+    func transformOutput(_ k: Chunk, channels: Range<Int>, products: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
+                         residual: UnsafePointer<Float>?, bias: UnsafeBufferPointer<Float>?, scratch: UnsafeMutablePointer<Float>) {
+        let p = problem, d = p.descriptor, og = d.outputChannelsPerGroup
+        let o0 = k.group * og + channels.lowerBound  // first output channel of the image
+        WinogradKernels.transformOutput(
+            plan: plan, products: products + channels.lowerBound * k.columns, matrixStride: og * k.columns,
+            columns: k.columns, channels: channels.count, tileRows: k.rows,
+            output: output + (k.image * d.outputChannels + o0) * p.outputPlane,
+            outputHeight: p.output.height, outputWidth: p.output.width,
+            bias: bias.map { $0.baseAddress! + o0 },
+            residual: residual.map { $0 + (k.image * d.outputChannels + o0) * p.outputPlane },
+            activation: epilogue, scratch: scratch)
+    }
+
+    func run(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, residual: UnsafePointer<Float>?,
+             batch: Int, threads: Int) {
+        let d = problem.descriptor
         let og = d.outputChannelsPerGroup, cg = d.inputChannelsPerGroup
         let a2 = transform.alpha * transform.alpha
-        let chunks = (tileRows + rowsPerChunk - 1) / rowsPerChunk
-        let (vSize, productSize, gemmSize, _) = layout
+        let items = batch * d.groups * chunksPerImage
         workspace.withBuffer { ws in
             bias.withUnsafeOptionalBufferPointer { bias in
-                // Shared V and M: worker 0's; scratch: each worker's own.
-                let v = ws, products = ws + roundUp(vSize, 16)
-                func gemmScratch(_ w: Int) -> UnsafeMutablePointer<Float> { ws + w * workerStride + roundUp(vSize, 16) + roundUp(productSize, 16) }
-                func transformScratch(_ w: Int) -> UnsafeMutablePointer<Float> { gemmScratch(w) + roundUp(gemmSize, 16) }
-                for item in 0..<(batch * d.groups * chunks) {
-                    let n = item / (d.groups * chunks), g = item / chunks % d.groups, c = item % chunks
-                    let rows = (c * rowsPerChunk)..<Swift.min(tileRows, (c + 1) * rowsPerChunk)
-                    let columns = rows.count * tilesPerRow
-                    let vStride = columns + WinogradKernels.maximumLanes
-                    let x = input + (n * d.inputChannels + g * cg) * p.inputPlane
-                    let y = output + (n * d.outputChannels + g * og) * p.outputPlane
+                if !staged {
+                    // Whole chunks per thread.
+                    Parallel.forEachRange(count: items, threads: threads) { worker, items in
+                        let b = buffers(ws, worker: worker)
+                        for item in items {
+                            let k = chunk(item)
+                            transformInput(k, channels: 0..<cg, input: input, v: b.v, scratch: b.transforms)
+                            for e in 0..<a2 { multiply(k, element: e, v: b.v, products: b.products, scratch: b.gemm) }
+                            transformOutput(k, channels: 0..<og, products: b.products, output: output, residual: residual,
+                                            bias: bias, scratch: b.transforms)
+                        }
+                    }
+                    return
+                }
+                // Staged: the chunks one after the other, each by all threads — input transform split over input
+                // channels, the α² products over tile elements, the output transform over output channels. Every
+                // value is computed as in the per-chunk path, so the bits depend on neither mode nor thread count.
+                // V and M are worker 0's; scratch is each worker's own.
+                let shared = buffers(ws, worker: 0)
+                for item in 0..<items {
+                    let k = chunk(item)
                     Parallel.forEachRange(count: cg, threads: threads) { worker, channels in
-                        WinogradKernels.transformInput(
-                            plan: plan, input: x + channels.lowerBound * p.inputPlane, channels: channels.count,
-                            height: p.input.height, width: p.input.width, padTop: d.padding.top, padLeft: d.padding.left,
-                            tileRows: rows, v: v + channels.lowerBound * vStride, matrixStride: cg * vStride, columns: vStride,
-                            scratch: transformScratch(worker))
+                        transformInput(k, channels: channels, input: input, v: shared.v, scratch: buffers(ws, worker: worker).transforms)
                     }
                     Parallel.forEachRange(count: a2, threads: threads) { worker, elements in
                         for e in elements {
-                            multiply(element: e, group: g, v: v, vStride: vStride, columns: columns,
-                                     products: products, scratch: gemmScratch(worker))
+                            multiply(k, element: e, v: shared.v, products: shared.products, scratch: buffers(ws, worker: worker).gemm)
                         }
                     }
                     Parallel.forEachRange(count: og, threads: threads) { worker, channels in
-                        let o0 = channels.lowerBound
-                        WinogradKernels.transformOutput(
-                            plan: plan, products: products + o0 * columns, matrixStride: og * columns,
-                            columns: columns, channels: channels.count, tileRows: rows,
-                            output: y + o0 * p.outputPlane, outputHeight: p.output.height, outputWidth: p.output.width,
-                            bias: bias.map { $0.baseAddress! + g * og + o0 },
-                            residual: residual.map { $0 + (n * d.outputChannels + g * og + o0) * p.outputPlane },
-                            activation: epilogue, scratch: transformScratch(worker))
+                        transformOutput(k, channels: channels, products: shared.products, output: output, residual: residual,
+                                        bias: bias, scratch: buffers(ws, worker: worker).transforms)
                     }
                 }
             }

@@ -16,8 +16,11 @@ public struct WinogradStagePlan: Sendable {
     public let transform: WinogradTransform
     /// Tiles per row and its vector-padded size.
     public let tilesPerRow: Int, paddedTiles: Int
-    /// Tiles per vector in the specialised F(4×4) stages: 8 or 16.
+    /// Tiles per vector in the straight-line stages: 8 or 16.
     public let vectorLanes: Int
+    /// Whether the transform has straight-line stages (F(2×2) and F(4×4) with 3×3 filters; the rest use the
+    /// term lists).
+    public var straightLine: Bool { transform.r == 3 && (transform.m == 2 || transform.m == 4) }
     /// Floats per phase of the split input row.
     public let phaseLength: Int
     // Each list: (coefficient, offset) pairs, list `i` at `start[i] ..< start[i + 1]`.
@@ -32,7 +35,7 @@ public struct WinogradStagePlan: Sendable {
         transform = t
         self.tilesPerRow = tilesPerRow
         let m = t.m, a = t.alpha
-        vectorLanes = wideVectors && (t.m == 4 || t.m == 2) ? 16 : 8
+        vectorLanes = wideVectors && t.r == 3 && (t.m == 4 || t.m == 2) ? 16 : 8
         let tp = (tilesPerRow + vectorLanes - 1) / vectorLanes * vectorLanes
         paddedTiles = tp
         phaseLength = tp + a / m + 2
@@ -110,28 +113,20 @@ public enum WinogradKernels {
                                       padTop: Int, padLeft: Int, tileRows: Range<Int>,
                                       v: UnsafeMutablePointer<Float>, matrixStride: Int, columns: Int,
                                       scratch: UnsafeMutablePointer<Float>) {
-        if plan.transform.m == 4 && plan.transform.r == 3 {
-            if plan.vectorLanes == 16 {
-                transformInputF4(SIMD16<Float>.self, plan: plan, input: input, channels: channels, height: height, width: width,
-                                 padTop: padTop, padLeft: padLeft, tileRows: tileRows, v: v, matrixStride: matrixStride,
-                                 columns: columns, scratch: scratch)
-            } else {
-                transformInputF4(SIMD8<Float>.self, plan: plan, input: input, channels: channels, height: height, width: width,
-                                 padTop: padTop, padLeft: padLeft, tileRows: tileRows, v: v, matrixStride: matrixStride,
-                                 columns: columns, scratch: scratch)
+        if plan.straightLine {
+            // Straight-line F(2x2)/F(4x4) stages, 16 or 8 tiles per vector.
+            func run<V: SIMD>(_: V.Type) where V.Scalar == Float {
+                if plan.transform.m == 4 {
+                    transformInputF4(V.self, plan: plan, input: input, channels: channels, height: height, width: width,
+                                     padTop: padTop, padLeft: padLeft, tileRows: tileRows, v: v, matrixStride: matrixStride,
+                                     columns: columns, scratch: scratch)
+                } else {
+                    transformInputF2(V.self, plan: plan, input: input, channels: channels, height: height, width: width,
+                                     padTop: padTop, padLeft: padLeft, tileRows: tileRows, v: v, matrixStride: matrixStride,
+                                     columns: columns, scratch: scratch)
+                }
             }
-            return
-        }
-        if plan.transform.m == 2 && plan.transform.r == 3 {
-            if plan.vectorLanes == 16 {
-                transformInputF2(SIMD16<Float>.self, plan: plan, input: input, channels: channels, height: height, width: width,
-                                 padTop: padTop, padLeft: padLeft, tileRows: tileRows, v: v, matrixStride: matrixStride,
-                                 columns: columns, scratch: scratch)
-            } else {
-                transformInputF2(SIMD8<Float>.self, plan: plan, input: input, channels: channels, height: height, width: width,
-                                 padTop: padTop, padLeft: padLeft, tileRows: tileRows, v: v, matrixStride: matrixStride,
-                                 columns: columns, scratch: scratch)
-            }
+            if plan.vectorLanes == 16 { run(SIMD16<Float>.self) } else { run(SIMD8<Float>.self) }
             return
         }
         let m = plan.transform.m, alpha = plan.transform.alpha
@@ -205,28 +200,19 @@ public enum WinogradKernels {
                                        output: UnsafeMutablePointer<Float>, outputHeight: Int, outputWidth: Int,
                                        bias: UnsafePointer<Float>?, residual: UnsafePointer<Float>?,
                                        activation: Epilogue, scratch: UnsafeMutablePointer<Float>) {
-        if plan.transform.m == 4 && plan.transform.r == 3 {
-            if plan.vectorLanes == 16 {
-                transformOutputF4(SIMD16<Float>.self, plan: plan, products: products, matrixStride: matrixStride, columns: columns,
-                                  channels: channels, tileRows: tileRows, output: output, outputHeight: outputHeight,
-                                  outputWidth: outputWidth, bias: bias, residual: residual, activation: activation, scratch: scratch)
-            } else {
-                transformOutputF4(SIMD8<Float>.self, plan: plan, products: products, matrixStride: matrixStride, columns: columns,
-                                  channels: channels, tileRows: tileRows, output: output, outputHeight: outputHeight,
-                                  outputWidth: outputWidth, bias: bias, residual: residual, activation: activation, scratch: scratch)
+        if plan.straightLine {
+            func run<V: SIMD>(_: V.Type) where V.Scalar == Float {
+                if plan.transform.m == 4 {
+                    transformOutputF4(V.self, plan: plan, products: products, matrixStride: matrixStride, columns: columns,
+                                      channels: channels, tileRows: tileRows, output: output, outputHeight: outputHeight,
+                                      outputWidth: outputWidth, bias: bias, residual: residual, activation: activation, scratch: scratch)
+                } else {
+                    transformOutputF2(V.self, plan: plan, products: products, matrixStride: matrixStride, columns: columns,
+                                      channels: channels, tileRows: tileRows, output: output, outputHeight: outputHeight,
+                                      outputWidth: outputWidth, bias: bias, residual: residual, activation: activation, scratch: scratch)
+                }
             }
-            return
-        }
-        if plan.transform.m == 2 && plan.transform.r == 3 {
-            if plan.vectorLanes == 16 {
-                transformOutputF2(SIMD16<Float>.self, plan: plan, products: products, matrixStride: matrixStride, columns: columns,
-                                  channels: channels, tileRows: tileRows, output: output, outputHeight: outputHeight,
-                                  outputWidth: outputWidth, bias: bias, residual: residual, activation: activation, scratch: scratch)
-            } else {
-                transformOutputF2(SIMD8<Float>.self, plan: plan, products: products, matrixStride: matrixStride, columns: columns,
-                                  channels: channels, tileRows: tileRows, output: output, outputHeight: outputHeight,
-                                  outputWidth: outputWidth, bias: bias, residual: residual, activation: activation, scratch: scratch)
-            }
+            if plan.vectorLanes == 16 { run(SIMD16<Float>.self) } else { run(SIMD8<Float>.self) }
             return
         }
         let m = plan.transform.m, alpha = plan.transform.alpha

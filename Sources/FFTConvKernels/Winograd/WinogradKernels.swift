@@ -76,6 +76,22 @@ public enum WinogradKernels {
     /// Tiles per row rounded up to whole vectors.
     @inlinable public static func paddedTiles(_ tilesPerRow: Int) -> Int { (tilesPerRow + lanes - 1) / lanes * lanes }
 
+    /// The generic stages' one operation: `dst[t] = Σ_{e ∈ terms} c[e] · src[o[e]·scale + t]` for `t` in
+    /// `0..<count`, `lanes` tiles at a time (whole vectors: `count` is rounded up).
+    @inline(__always)
+    static func applyTerms(_ c: UnsafeBufferPointer<Float>, _ o: UnsafeBufferPointer<Int>, _ terms: Range<Int>, scale: Int = 1,
+                           from src: UnsafePointer<Float>, to dst: UnsafeMutablePointer<Float>, count: Int) {
+        var t = 0
+        while t < count {
+            var acc = SIMD8<Float>(repeating: 0)
+            for e in terms {
+                acc.addProduct(SIMD8(repeating: c[e]), UnsafeRawPointer(src + o[e] * scale + t).loadUnaligned(as: SIMD8<Float>.self))
+            }
+            UnsafeMutableRawPointer(dst + t).storeBytes(of: acc, as: SIMD8<Float>.self)
+            t += lanes
+        }
+    }
+
     /// Splits input row `y` of a `height × width` plane into its `m` phases of `phaseLength` floats each:
     /// `phases[s · phaseLength + q] = row[q·m + s − padLeft]`, zero outside the plane (rows above or below it
     /// included). This turns the tile-strided reads of every stage into contiguous ones.
@@ -151,17 +167,7 @@ public enum WinogradKernels {
                              into: phases)
                     // (d·B)[ν][t] = Σ_k Bᵀ[ν][k] · d[t·m + k]
                     for nu in 0..<alpha {
-                        let out = rowTmp + nu * tp
-                        let terms = rowStart[nu]..<rowStart[nu + 1]
-                        var t = 0
-                        while t < tp {
-                            var acc = SIMD8<Float>(repeating: 0)
-                            for e in terms {
-                                acc.addProduct(SIMD8(repeating: rc[e]), UnsafeRawPointer(phases + ro[e] + t).loadUnaligned(as: SIMD8<Float>.self))
-                            }
-                            UnsafeMutableRawPointer(out + t).storeBytes(of: acc, as: SIMD8<Float>.self)
-                            t += lanes
-                        }
+                        applyTerms(rc, ro, rowStart[nu]..<rowStart[nu + 1], from: phases, to: rowTmp + nu * tp, count: tp)
                     }
                 }
                 // V[ξν][c][col] = Σ_r Bᵀ[ξ][r] · tmp[r][ν]
@@ -169,17 +175,8 @@ public enum WinogradKernels {
                 for xi in 0..<alpha {
                     let terms = columnStart[xi]..<columnStart[xi + 1]
                     for nu in 0..<alpha {
-                        let dst = v + (xi * alpha + nu) * matrixStride + c * columns + col0
-                        let base = tmp + nu * tp
-                        var t = 0
-                        while t < tilesPerRow {
-                            var acc = SIMD8<Float>(repeating: 0)
-                            for e in terms {
-                                acc.addProduct(SIMD8(repeating: cc[e]), UnsafeRawPointer(base + co[e] + t).loadUnaligned(as: SIMD8<Float>.self))
-                            }
-                            UnsafeMutableRawPointer(dst + t).storeBytes(of: acc, as: SIMD8<Float>.self)
-                            t += lanes
-                        }
+                        applyTerms(cc, co, terms, from: tmp + nu * tp,
+                                   to: v + (xi * alpha + nu) * matrixStride + c * columns + col0, count: tilesPerRow)
                     }
                 }
             }
@@ -230,32 +227,13 @@ public enum WinogradKernels {
                 for i in 0..<m {
                     let terms = outColumnStart[i]..<outColumnStart[i + 1]
                     for nu in 0..<alpha {
-                        let src = base + nu * matrixStride
-                        let dst = columnPass + (i * alpha + nu) * tp
-                        var t = 0
-                        while t < tilesPerRow {
-                            var acc = SIMD8<Float>(repeating: 0)
-                            for e in terms {
-                                let p = src + axi[e] * alpha * matrixStride + t
-                                acc.addProduct(SIMD8(repeating: ac[e]), UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self))
-                            }
-                            UnsafeMutableRawPointer(dst + t).storeBytes(of: acc, as: SIMD8<Float>.self)
-                            t += lanes
-                        }
+                        applyTerms(ac, axi, terms, scale: alpha * matrixStride, from: base + nu * matrixStride,
+                                   to: columnPass + (i * alpha + nu) * tp, count: tilesPerRow)
                     }
                     let rowBase = columnPass + i * alpha * tp
                     for j in 0..<m {
-                        let jterms = outRowStart[j]..<outRowStart[j + 1]
-                        let dst = rowPass + (i * m + j) * tp
-                        var t = 0
-                        while t < tilesPerRow {
-                            var acc = SIMD8<Float>(repeating: 0)
-                            for e in jterms {
-                                acc.addProduct(SIMD8(repeating: rc[e]), UnsafeRawPointer(rowBase + ro[e] + t).loadUnaligned(as: SIMD8<Float>.self))
-                            }
-                            UnsafeMutableRawPointer(dst + t).storeBytes(of: acc, as: SIMD8<Float>.self)
-                            t += lanes
-                        }
+                        applyTerms(rc, ro, outRowStart[j]..<outRowStart[j + 1], from: rowBase,
+                                   to: rowPass + (i * m + j) * tp, count: tilesPerRow)
                     }
                 }
                 // Interleave the tiles' columns into output rows, then bias, residual and activation on each row.

@@ -3,11 +3,13 @@
 @usableFromInline
 protocol ActivationFunction {
     func callAsFunction(_ x: SIMD8<Float>) -> SIMD8<Float>
+    func callAsFunction(_ x: SIMD16<Float>) -> SIMD16<Float>
     func callAsFunction(_ x: Float) -> Float
 }
 
 @usableFromInline struct IdentityFunction: ActivationFunction {
     @inline(__always) @usableFromInline func callAsFunction(_ x: SIMD8<Float>) -> SIMD8<Float> { x }
+    @inline(__always) @usableFromInline func callAsFunction(_ x: SIMD16<Float>) -> SIMD16<Float> { x }
     @inline(__always) @usableFromInline func callAsFunction(_ x: Float) -> Float { x }
 }
 
@@ -20,12 +22,20 @@ protocol ActivationFunction {
         let y = x.replacing(with: l, where: x .< l)
         return y.replacing(with: h, where: y .> h)
     }
+    @inline(__always) @usableFromInline func callAsFunction(_ x: SIMD16<Float>) -> SIMD16<Float> {
+        let l = SIMD16<Float>(repeating: lo), h = SIMD16<Float>(repeating: hi)
+        let y = x.replacing(with: l, where: x .< l)
+        return y.replacing(with: h, where: y .> h)
+    }
     @inline(__always) @usableFromInline func callAsFunction(_ x: Float) -> Float { Swift.min(Swift.max(x, lo), hi) }
 }
 
 @usableFromInline struct LeakyFunction: ActivationFunction {
     let alpha: Float
     @inline(__always) @usableFromInline func callAsFunction(_ x: SIMD8<Float>) -> SIMD8<Float> {
+        x.replacing(with: x * alpha, where: x .< 0)
+    }
+    @inline(__always) @usableFromInline func callAsFunction(_ x: SIMD16<Float>) -> SIMD16<Float> {
         x.replacing(with: x * alpha, where: x .< 0)
     }
     @inline(__always) @usableFromInline func callAsFunction(_ x: Float) -> Float { x >= 0 ? x : alpha * x }

@@ -102,12 +102,38 @@ final class KernelFamilyTests: XCTestCase {
             // Stride 1 on rows long enough for the row kernel's 32-, 16- and 8-wide steps, asymmetric padding.
             try c(3, 3, Size2D(6, 45), padding: Padding(top: 0, left: 2, bottom: 1, right: 0)), try c(2, 5, Size2D(9, 40), padding: 2),
             try c(2, 3, Size2D(3, 33), padding: Padding(top: 2, left: 0, bottom: 0, right: 2), activation: .leakyReLU(alpha: 0.2)),
+            // The flat layout's shapes ("same" output width at stride 1 and 2): planes that are and are not
+            // whole 32-position steps, rows under and over the two-row pass's 24, odd and even row counts,
+            // one row, asymmetric padding, dilation, 5x5 and 7x1.
+            try c(3, 3, Size2D(8, 8), padding: 1), try c(2, 3, Size2D(7, 7), padding: 1), try c(3, 3, Size2D(5, 56), padding: 1),
+            try c(2, 3, Size2D(6, 24), padding: 1, activation: .none), try c(2, 3, Size2D(1, 30), padding: 1),
+            try c(2, 3, Size2D(12, 28), stride: 2, padding: Padding(top: 0, left: 0, bottom: 1, right: 1)),
+            try c(3, 3, Size2D(14, 14), stride: 2, padding: 1), try c(2, 3, Size2D(4, 50), padding: Padding(top: 2, left: 2, bottom: 0, right: 0)),
+            try c(2, 3, Size2D(9, 26), dilation: 2, padding: 2), try c(2, 5, Size2D(11, 27), padding: 2),
+            try c(2, 5, Size2D(16, 20), stride: 2, padding: 2), try c(2, Size2D(7, 1), Size2D(9, 33), padding: Padding(top: 3, left: 0, bottom: 3, right: 0)),
         ]
         for kernel in DepthwiseKernelRegistry.all {
+            var covered = 0
             for (i, cs) in cases.enumerated() {
-                try assertMatchesReference(cs, algorithm: .depthwise, seed: UInt64(i), options: ConvolutionOptions(threads: 2, microKernel: kernel.name),
-                                           withResidual: i % 2 == 0)
+                let d = cs.descriptor, out = try d.outputSize(input: cs.input)
+                let g = ConvolutionGeometry(inputHeight: cs.input.height, inputWidth: cs.input.width, kernelHeight: d.kernel.height,
+                                            kernelWidth: d.kernel.width, strideHeight: d.stride.height, strideWidth: d.stride.width,
+                                            dilationHeight: d.dilation.height, dilationWidth: d.dilation.width, padTop: d.padding.top,
+                                            padLeft: d.padding.left, outputHeight: out.height, outputWidth: out.width)
+                let options = ConvolutionOptions(threads: 2, microKernel: kernel.name)
+                guard kernel.supports(g) else {
+                    // A variant asked for a shape it cannot compute refuses it, typed, at prepare time.
+                    let (_, w, b) = try cs.data(seed: 0)
+                    XCTAssertThrowsError(try Convolution2D(descriptor: d, input: cs.input, weights: w, bias: b, algorithm: .depthwise,
+                                                           options: options), "\(kernel) \(cs)") { error in
+                        guard case .unsupported? = error as? ConvolutionError else { return XCTFail("\(error)") }
+                    }
+                    continue
+                }
+                try assertMatchesReference(cs, algorithm: .depthwise, seed: UInt64(i), options: options, withResidual: i % 2 == 0)
+                covered += 1
             }
+            XCTAssertGreaterThanOrEqual(covered, 12, "\(kernel) ran on too few shapes")
         }
     }
 

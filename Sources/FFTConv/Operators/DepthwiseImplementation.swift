@@ -1,12 +1,16 @@
 import FFTConvKernels
 
 /// Depthwise convolution (one input and one output channel per group): each channel's plane is rewritten
-/// into a `PhaseLayout` (the layout change), then `dw_*` kernels compute tiles of flat positions with every
-/// tap as one broadcast weight times a contiguous vector load; bias, residual and activation on the store.
+/// into a `FlatPhaseLayout` (`dw_flat32`: unpadded stride phases between zero margins) or a `PhaseLayout`
+/// (the other kernels: padded phases) — the layout change — then the kernel computes flat positions with
+/// every tap as one broadcast weight times a contiguous vector load; bias, residual and activation on the
+/// store.
 final class DepthwiseImplementation: ConvolutionImplementation, @unchecked Sendable {
     let problem: ConvolutionProblem
     let kernel: DepthwiseKernel
     let layout: PhaseLayout
+    /// The flat layout with its column masks (`dw_flat32` only).
+    let flat: (layout: FlatPhaseLayout, masks: [UInt32], masked: [Bool])?
     let weights: AlignedBuffer
     let tapOffsets: [Int]
     let bias: [Float]?
@@ -21,25 +25,43 @@ final class DepthwiseImplementation: ConvolutionImplementation, @unchecked Senda
                                                reason: "needs groups == input channels == output channels, got \(d)")
         }
         problem = p
-        kernel = try KernelChoice.depthwise(forced: forcedKernel, outputWidth: p.output.width)
+        kernel = try KernelChoice.depthwise(forced: forcedKernel, geometry: p.geometry)
         layout = PhaseLayout(geometry: p.geometry, padBottom: d.padding.bottom, padRight: d.padding.right, lanes: kernel.lanes)
         self.weights = weights.storage
         var offsets: [Int] = []
-        for kh in 0..<d.kernel.height {
-            for kw in 0..<d.kernel.width { offsets.append(layout.tapOffset(channel: 0, channels: 1, kh: kh, kw: kw)) }
+        if case .flat = kernel.form, let f = FlatPhaseLayout(geometry: p.geometry) {
+            for kh in 0..<d.kernel.height {
+                for kw in 0..<d.kernel.width { offsets.append(f.tapOffset(kh: kh, kw: kw)) }
+            }
+            let (masks, masked) = f.columnMasks()
+            flat = (f, masks, masked)
+            workerStride = f.bufferSize
+        } else {
+            for kh in 0..<d.kernel.height {
+                for kw in 0..<d.kernel.width { offsets.append(layout.tapOffset(channel: 0, channels: 1, kh: kh, kw: kw)) }
+            }
+            flat = nil
+            workerStride = layout.imageSize(channels: 1) + roundUp(layout.positions, kernel.lanes)
         }
         tapOffsets = offsets
         self.bias = bias?.scalars
         epilogue = d.activation.epilogue
-        workerStride = layout.imageSize(channels: 1) + roundUp(layout.positions, kernel.lanes)
         workspace = WorkspacePool(count: threads * workerStride)
     }
 
     var preparedBytes: Int { weights.count * 4 }
-    var summary: String { "\(kernel.name), phase layout \(layout.phases)x\(layout.phaseHeight)x\(layout.phaseWidth)" }
+    var summary: String {
+        if let f = flat?.layout { return "\(kernel.name), flat layout \(f.phases)x\(f.phaseHeight)x\(f.phaseWidth)" }
+        return "\(kernel.name), phase layout \(layout.phases)x\(layout.phaseHeight)x\(layout.phaseWidth)"
+    }
 
     func run(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, residual: UnsafePointer<Float>?,
              batch: Int, threads: Int) {
+        if let flat {
+            runFlat(flat.layout, masks: flat.masks, masked: flat.masked, input: input, output: output,
+                    residual: residual, batch: batch, threads: threads)
+            return
+        }
         let p = problem, d = p.descriptor
         let taps = tapOffsets.count, lanes = kernel.lanes
         let tiles = (layout.positions + lanes - 1) / lanes
@@ -52,7 +74,7 @@ final class DepthwiseImplementation: ConvolutionImplementation, @unchecked Senda
                             let c = item % d.outputChannels
                             layout.fill(input: input + item * p.inputPlane, channels: 1, channelRange: 0..<1, buffer: plane)
                             switch kernel.form {
-                            case .rows:
+                            case .rows, .flat:  // (.flat is served by runFlat; KernelChoice checked its layout applies)
                                 DepthwiseKernels.rows(plane: plane, phaseWidth: layout.phaseWidth, outputHeight: p.output.height,
                                                       outputWidth: p.output.width, tapOffsets: offs.baseAddress!, taps: taps,
                                                       weights: weights.pointer + c * taps, out: output + item * p.outputPlane,
@@ -66,6 +88,37 @@ final class DepthwiseImplementation: ConvolutionImplementation, @unchecked Senda
                                 }
                                 layout.store(tile: tile, tileStride: 0, rows: 1, lanes: layout.positions, f0: 0, row0: c,
                                              output: y, residual: res, bias: bias?.baseAddress, activation: epilogue)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// `run` for `dw_flat32`: fill the channel's flat phases (the margins stay zero from allocation), then one
+    /// call computes the whole output plane.
+    private func runFlat(_ f: FlatPhaseLayout, masks: [UInt32], masked: [Bool], input: UnsafePointer<Float>,
+                         output: UnsafeMutablePointer<Float>, residual: UnsafePointer<Float>?, batch: Int, threads: Int) {
+        let p = problem, d = p.descriptor
+        let taps = tapOffsets.count
+        workspace.withBuffer { ws in
+            tapOffsets.withUnsafeBufferPointer { offs in
+                masks.withUnsafeBufferPointer { masks in
+                    masked.withUnsafeBufferPointer { masked in
+                        bias.withUnsafeOptionalBufferPointer { bias in
+                            Parallel.forEachRange(count: batch * d.outputChannels, threads: threads) { worker, items in
+                                let buffer = ws + worker * workerStride
+                                for item in items {
+                                    let c = item % d.outputChannels
+                                    f.fill(input: input + item * p.inputPlane, buffer: buffer)
+                                    DepthwiseFlatKernels.run(buffer: buffer, positions: f.positions, outputWidth: p.output.width, kernelHeight: d.kernel.height,
+                                                             kernelWidth: d.kernel.width, tapOffsets: offs.baseAddress!,
+                                                             weights: weights.pointer + c * taps, masks: masks.baseAddress!,
+                                                             maskStride: f.computedPositions, maskedColumns: masked.baseAddress!,
+                                                             out: output + item * p.outputPlane, bias: bias?[c] ?? 0,
+                                                             residual: residual.map { $0 + item * p.outputPlane }, activation: epilogue)
+                                }
                             }
                         }
                     }

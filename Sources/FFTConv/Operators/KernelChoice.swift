@@ -32,16 +32,24 @@ enum KernelChoice {
         return best?.kernel ?? MicroKernelRegistry.gemm[0]
     }
 
-    /// The depthwise variant, or the one named `forced`: the row kernel where output rows are whole vectors
-    /// (its sub-8 remainder is scalar), the 64-position tile kernel on narrow maps (MobileNet's 28², 14², 7²:
-    /// measured 15% faster over the whole network than rows there).
-    static func depthwise(forced: String?, outputWidth: Int) throws -> DepthwiseKernel {
+    /// The depthwise variant, or the one named `forced`: the flat kernel wherever its layout applies ("same"
+    /// padding at stride 1 or 2 on even sides: every MobileNet layer), else the row kernel where output rows
+    /// are whole vectors (its sub-8 remainder is scalar), else the 64-position tile kernel.
+    ///
+    /// A forced variant that cannot serve `geometry` is an `unsupported` error, not a silent substitute.
+    static func depthwise(forced: String?, geometry: ConvolutionGeometry) throws -> DepthwiseKernel {
+        let all = DepthwiseKernelRegistry.all
         guard let forced else {
-            let name = outputWidth >= 32 || (outputWidth >= 16 && outputWidth % 8 == 0) ? "dw_rows" : "dw_64"
-            return DepthwiseKernelRegistry.all.first { $0.name == name } ?? DepthwiseKernelRegistry.all[0]
+            let w = geometry.outputWidth
+            let name = FlatPhaseLayout(geometry: geometry) != nil ? "dw_flat32"
+                : w >= 32 || (w >= 16 && w % 8 == 0) ? "dw_rows" : "dw_64"
+            return all.first { $0.name == name } ?? all[0]
         }
-        guard let k = DepthwiseKernelRegistry.all.first(where: { $0.name == forced }) else {
-            throw ConvolutionError.invalidOption("unknown depthwise kernel '\(forced)'; known: \(DepthwiseKernelRegistry.all.map(\.name).joined(separator: ", "))")
+        guard let k = all.first(where: { $0.name == forced }) else {
+            throw ConvolutionError.invalidOption("unknown depthwise kernel '\(forced)'; known: \(all.map(\.name).joined(separator: ", "))")
+        }
+        guard k.supports(geometry) else {
+            throw ConvolutionError.unsupported(algorithm: "depthwise", reason: "kernel \(forced) needs input sides divisible by the stride and output width = input width / stride")
         }
         return k
     }

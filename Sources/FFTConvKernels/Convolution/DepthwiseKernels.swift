@@ -122,19 +122,31 @@ public struct DepthwiseKernel: @unchecked Sendable, CustomStringConvertible {
         case tiles(Function)
         /// `DepthwiseKernels.rows`: whole output rows with the epilogue fused.
         case rows
+        /// `DepthwiseFlatKernels.run` over a `FlatPhaseLayout`: whole planes, epilogue fused.
+        case flat
     }
-    /// `dw_64`: 64 positions per tile; `dw_rows`: row form.
+    /// `dw_flat32`: 32 positions per step over unpadded phase planes; `dw_64`: 64 positions per tile;
+    /// `dw_rows`: row form.
     public let name: String
     /// Positions per tile (a multiple of 16).
     public let lanes: Int
     /// The calling form.
     public let form: Form
     public var description: String { name }
+
+    /// Whether the variant computes convolutions of geometry `g` (the flat form needs a `FlatPhaseLayout`;
+    /// the others take any kernel size, stride, dilation and padding).
+    public func supports(_ g: ConvolutionGeometry) -> Bool {
+        if case .flat = form { return FlatPhaseLayout(geometry: g) != nil }
+        return true
+    }
 }
 
-/// Every depthwise variant, in one list (any kernel size, stride and dilation: the layout absorbs them).
+/// Every depthwise variant, in one list (any kernel size, stride and dilation: the layout absorbs them;
+/// `dw_flat32` only where `FlatPhaseLayout` applies, see `DepthwiseKernel.supports`).
 public enum DepthwiseKernelRegistry {
     public static let all: [DepthwiseKernel] = [
+        DepthwiseKernel(name: "dw_flat32", lanes: FlatPhaseLayout.block, form: .flat),
         DepthwiseKernel(name: "dw_rows", lanes: 16, form: .rows),
         DepthwiseKernel(name: "dw_64", lanes: 64, form: .tiles({ DepthwiseKernels.dw_64(plane: $0, f0: $1, tapOffsets: $2, taps: $3, weights: $4, out: $5) })),
         DepthwiseKernel(name: "dw_16", lanes: 16, form: .tiles({ DepthwiseKernels.dw_16(plane: $0, f0: $1, tapOffsets: $2, taps: $3, weights: $4, out: $5) })),

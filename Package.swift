@@ -62,6 +62,7 @@ let package = Package(
         ),
         .target(
             name: "FFTConvKernels",
+            dependencies: ["CFFTConvShim"],
             path: "Sources/FFTConvKernels",
             swiftSettings: cpuSwiftFlags
         ),

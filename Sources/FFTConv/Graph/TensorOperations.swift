@@ -105,8 +105,34 @@ enum TensorOperations {
         let rows = (0..<oh).map { taps($0, a.stride.height, a.padding.top, a.padding.bottom, h, kh, dh) }
         let cols = (0..<ow).map { taps($0, a.stride.width, a.padding.left, a.padding.right, w, kw, dw) }
         let px = x.storage.pointer, py = y.storage.pointer
-        // Separable: the window's valid rows are first reduced into one row (contiguous, vectorised), then each
-        // output takes its columns from that row.
+        if isMax && dw == 1 && (a.stride.width == 1 || a.stride.width == 2) {
+            // Max pooling, undilated rows, stride 1 or 2 across: `PoolingKernels` over a −∞-padded row.
+            let sw = a.stride.width, pad = a.padding.left
+            let length = PoolingKernels.rowLength(padLeft: pad, width: w, outputs: ow, stride: sw, kernel: kw)
+            Parallel.forEachRange(count: s[0] * s[1], threads: planeWork(s, kh * kw) ? threads : 1) { _, planes in
+                var line = [Float](repeating: -.infinity, count: length)  // only [pad, pad + w) is ever written
+                line.withUnsafeMutableBufferPointer { lineBuffer in
+                    let row = lineBuffer.baseAddress!
+                    for plane in planes {
+                        let src = px + plane * h * w, dst = py + plane * oh * ow
+                        for i in 0..<oh {
+                            let (ri, _) = rows[i]
+                            if ri.isEmpty {
+                                (row + pad).update(repeating: -.infinity, count: w)
+                            } else {
+                                let y0 = i * a.stride.height - a.padding.top + ri.lowerBound * dh
+                                PoolingKernels.verticalMax(rows: src + y0 * w, rowStride: dh * w, count: ri.count, width: w, into: row + pad)
+                            }
+                            PoolingKernels.horizontalMax(row: row, stride: sw, kernel: kw, outputs: ow, into: dst + i * ow)
+                        }
+                    }
+                }
+            }
+            return y
+        }
+        // Average pooling, and max pooling with dilated or wider-strided columns. Separable: the window's valid
+        // rows are first reduced into one row (contiguous, vectorised), then each output takes its columns from
+        // that row.
         // Planes split over threads (each computed the same way whatever the split).
         Parallel.forEachRange(count: s[0] * s[1], threads: planeWork(s, kh * kw) ? threads : 1) { _, planes in
           var line = [Float](repeating: 0, count: Swift.max(w, 1) + 16)  // + a vector: loads may touch past w
@@ -134,28 +160,7 @@ enum TensorOperations {
                             while j < w { acc[j] = isMax ? Swift.max(acc[j], row[j]) : acc[j] + row[j]; j += 1 }
                         }
                     }
-                    // Max pooling, stride 1 or 2, undilated: columns whose whole window is inside the row take
-                    // eight outputs per step (stride 2: the even lanes of sixteen loaded values); the rest below.
-                    var vectorised = 0..<0
-                    if isMax && dw == 1 && (a.stride.width == 1 || a.stride.width == 2) && !ri.isEmpty {
-                        let sw = a.stride.width, pad = a.padding.left
-                        let jLo = Swift.min(ow, (pad + sw - 1) / sw)                       // x0 >= 0
-                        let jHi = Swift.max(jLo, Swift.min(ow, (w - kw + pad) / sw + 1))   // x0 + kw <= w
-                        var j = jLo
-                        while j + 8 <= jHi {
-                            let base = acc + j * sw - pad
-                            var m = SIMD8<Float>(repeating: -.infinity)
-                            for kj in 0..<kw {
-                                let v = sw == 1 ? UnsafeRawPointer(base + kj).loadUnaligned(as: SIMD8<Float>.self)
-                                    : UnsafeRawPointer(base + kj).loadUnaligned(as: SIMD16<Float>.self).evenHalf
-                                m = m.replacing(with: v, where: v .> m)
-                            }
-                            UnsafeMutableRawPointer(dst + i * ow + j).storeBytes(of: m, as: SIMD8<Float>.self)
-                            j += 8
-                        }
-                        vectorised = jLo..<j
-                    }
-                    for j in 0..<ow where !vectorised.contains(j) {
+                    for j in 0..<ow {
                         let (cj, cn) = cols[j]
                         let x0 = j * a.stride.width - a.padding.left
                         var m = -Float.infinity, sum: Float = 0
@@ -185,9 +190,7 @@ enum TensorOperations {
         let planes = x.shape[0] * x.shape[1], size = count(Array(x.shape[2...]))
         let y = try Tensor(zeros: [x.shape[0], x.shape[1]] + [Int](repeating: 1, count: x.rank - 2))
         for p in 0..<planes {
-            var s: Double = 0
-            for i in 0..<size { s += Double(x.storage.pointer[p * size + i]) }
-            y.storage.pointer[p] = Float(s / Double(size))
+            y.storage.pointer[p] = Float(PoolingKernels.sum(x.storage.pointer + p * size, count: size) / Double(size))
         }
         return y
     }

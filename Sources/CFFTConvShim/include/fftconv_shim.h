@@ -33,26 +33,20 @@ static inline void fftconv_spin_pause(void) {
     __builtin_ia32_pause();
 #elif defined(__aarch64__) || defined(__arm__)
     __asm__ __volatile__("yield");
-/// A hint to fetch the cache line at `p` for reading (no fault, whatever the address; nothing on compilers
-/// without the builtin).
-static inline void fftconv_prefetch(const void *p) {
-#if defined(__has_builtin)
-#if __has_builtin(__builtin_prefetch)
-    __builtin_prefetch(p, 0, 3);
-#endif
 #endif
 }
 
-#endif
-}
-
-/// A hint to fetch the cache line at `p` for reading (no fault, whatever the address; nothing on compilers
-/// without the builtin).
-static inline void fftconv_prefetch(const void *p) {
 #if defined(__has_builtin)
 #if __has_builtin(__builtin_prefetch)
-    __builtin_prefetch(p, 0, 3);
+#define FFTCONV_HAS_PREFETCH 1
 #endif
+#endif
+
+/// A hint to fetch the cache line at `p` into every cache level for reading (never faults, whatever the
+/// address; does nothing where the compiler lacks the builtin).
+static inline void fftconv_prefetch(const void *p) {
+#ifdef FFTCONV_HAS_PREFETCH
+    __builtin_prefetch(p, 0, 3);
 #endif
 }
 

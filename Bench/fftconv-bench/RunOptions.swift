@@ -21,7 +21,7 @@ struct RunOptions: ParsableArguments {
     var tile: String?
 
     @Option(help: "FFTW planning effort: estimate, measure, patient, exhaustive.")
-    var planning: String = "estimate"
+    var planning: String = "patient"
 
     @Option(help: "FFTW wisdom file: read before planning when it exists, written after the run.")
     var wisdom: String?

@@ -20,6 +20,47 @@ final class KernelFamilyTests: XCTestCase {
         return c
     }
 
+    func testEveryComplexGEMMVariantAgainstNaiveAndInsideFFT() throws {
+        var rng = SeededGenerator(seed: 5)
+        let mr = ComplexGEMM.mr
+        for kernel in ComplexGEMM.variants {
+            let nr = kernel.nr
+            for kc in [1, 3, 16, 37] {
+                // Packed per k: A = [Re x(t0..t3), Im x(t0..t3)], B = [Re w(o0..<nr), Im w(o0..<nr)].
+                let a = (0..<(kc * 2 * mr)).map { _ in Float.random(in: -1...1, using: &rng) }
+                let b = (0..<(kc * 2 * nr)).map { _ in Float.random(in: -1...1, using: &rng) }
+                let ldc = nr + 3
+                var re = [Float](repeating: .nan, count: mr * ldc), im = re
+                a.withUnsafeBufferPointer { a in
+                    b.withUnsafeBufferPointer { b in
+                        re.withUnsafeMutableBufferPointer { re in
+                            im.withUnsafeMutableBufferPointer { im in
+                                kernel.function(kc, a.baseAddress!, b.baseAddress!, re.baseAddress!, im.baseAddress!, ldc)
+                            }
+                        }
+                    }
+                }
+                for t in 0..<mr {
+                    for o in 0..<nr {
+                        var sr = 0.0, si = 0.0
+                        for k in 0..<kc {
+                            let xr = Double(a[k * 2 * mr + t]), xi = Double(a[k * 2 * mr + mr + t])
+                            let wr = Double(b[k * 2 * nr + o]), wi = Double(b[k * 2 * nr + nr + o])
+                            sr += xr * wr - xi * wi
+                            si += xr * wi + xi * wr
+                        }
+                        XCTAssertEqual(Double(re[t * ldc + o]), sr, accuracy: 1e-5 * Double(kc), "\(kernel) kc \(kc) re[\(t)][\(o)]")
+                        XCTAssertEqual(Double(im[t * ldc + o]), si, accuracy: 1e-5 * Double(kc), "\(kernel) kc \(kc) im[\(t)][\(o)]")
+                    }
+                }
+            }
+            // Inside an FFT convolution: spectra packed in `nr`-output blocks, outputs not a multiple of nr, groups.
+            let d = try ConvolutionDescriptor(inputChannels: 6, outputChannels: 10, kernel: 5, padding: 2, groups: 2, activation: .relu)
+            try assertMatchesReference(ConvolutionCase(descriptor: d, batch: 1, input: Size2D(19, 23)), algorithm: .fft, seed: 8,
+                                       options: ConvolutionOptions(threads: 2, microKernel: kernel.name))
+        }
+    }
+
     func testEveryGEMMVariantOverEdgeShapes() throws {
         // Sizes 1, primes, non-multiples of every tile, and K past the 256-deep cache block.
         let shapes: [(Int, Int, Int)] = [(1, 1, 1), (1, 17, 3), (7, 1, 5), (6, 16, 8), (12, 32, 4), (13, 31, 29),

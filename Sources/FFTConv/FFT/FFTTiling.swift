@@ -25,6 +25,10 @@ public struct FFTTiling: Sendable, Hashable, CustomStringConvertible {
         var groups: Int
         var kernel: Size2D
         var output: Size2D
+        /// Output channels per complex GEMM call: each group's outputs are padded to a multiple of it.
+        var outputBlock: Int = 8
+        /// Output channels per group, padded to `outputBlock`.
+        var paddedOutputsPerGroup: Int { (outputChannels / groups + outputBlock - 1) / outputBlock * outputBlock }
     }
 
     init(tile: Size2D, kernel k: Size2D, output o: Size2D) {
@@ -50,10 +54,9 @@ public struct FFTTiling: Sendable, Hashable, CustomStringConvertible {
         return m
     }
 
-    /// Bytes of kernel spectra a tiling needs (output channels padded to the complex GEMM's 8).
+    /// Bytes of kernel spectra a tiling needs (output channels padded to the complex GEMM's block).
     static func spectraBytes(_ t: FFTTiling, _ s: Shape) -> Int {
-        let ogP = (s.outputChannels / s.groups + 7) / 8 * 8
-        return t.bins * s.inputChannels * ogP * 8
+        t.bins * s.inputChannels * s.paddedOutputsPerGroup * 8
     }
 
     /// The tiling the cost model likes best, or the one with transform size `override`; and whether the
@@ -103,7 +106,7 @@ public struct FFTTiling: Sendable, Hashable, CustomStringConvertible {
         let transform = 2.5 * n * Swift.max(1, log2(n)) / 9e9 + 0.15e-6 + Double(t.bins) * 2e-9
         let transforms = Double(s.inputChannels + s.outputChannels) * tiles * transform
         let paddedTiles = (tiles / 4).rounded(.up) * 4
-        let ogP = Double((s.outputChannels / s.groups + 7) / 8 * 8)
+        let ogP = Double(s.paddedOutputsPerGroup)
         let macs = Double(t.bins) * paddedTiles * Double(s.inputChannels) * ogP
         let compute = macs * 8 / 60e9
         let bytes = Double(spectraBytes(t, s))

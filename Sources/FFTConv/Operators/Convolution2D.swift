@@ -42,7 +42,8 @@ public struct ConvolutionOptions: Sendable, Hashable {
     /// tiles, and if even the smallest do not fit, spectra are recomputed on every call. `nil`: no limit.
     public var fftMemoryBudget: Int?
     /// A micro-kernel variant to use instead of the default (a name from `MicroKernelRegistry` for
-    /// `direct`/`gemm`, from `DepthwiseKernelRegistry` for `depthwise`); for testing and tuning.
+    /// `direct`/`gemm`/`winograd`, from `DepthwiseKernelRegistry` for `depthwise`, from
+    /// `ComplexGEMM.variants` for `fft`); for testing and tuning.
     public var microKernel: String?
     /// Outputs per tile side for `winograd`: 2, 4 or 6 (`WinogradRegistry`); `nil` means 4.
     public var winogradTile: Int?

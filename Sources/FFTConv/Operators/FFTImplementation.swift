@@ -15,11 +15,11 @@ import FFTConvKernels
 ///
 /// **Run (every call),** per image and chunk of tiles:
 /// 1. forward: each (inner channel, tile) is copied out with its zero padding, transformed, and its bins are
-///    scattered into the per-bin GEMM layout;
-/// 2. products: for each (bin, group, block of 8 output channels), `ComplexGEMM.cgemm_4x8` over the group's
+///    scattered into the per-bin GEMM layout, a block of 16 channels at a time;
+/// 2. products: for each (bin, group, block of `nr` output channels), a `ComplexGEMM` kernel over the group's
 ///    inner channels for every block of 4 tiles;
-/// 3. inverse: each (output channel, tile) gathers its bins, is transformed back, and its valid results are
-///    written with bias, residual and activation.
+/// 3. inverse: each (output channel, tile) gathers its bins (a block of 16 channels at a time), is transformed
+///    back, and its valid results are written with bias, residual and activation.
 /// Each output element is computed by one worker in a fixed order: results do not depend on threads.
 final class FFTImplementation: ConvolutionImplementation, @unchecked Sendable {
     let problem: ConvolutionProblem
@@ -40,6 +40,8 @@ final class FFTImplementation: ConvolutionImplementation, @unchecked Sendable {
     let innerChannelsPerGroup: Int
     let innerKernel: Size2D
     let outputsPerGroupPadded: Int
+    /// The complex GEMM of the products stage (its `nr` sets the spectra's output-channel blocks).
+    let cgemm: ComplexGEMMKernel
     /// Tiles per chunk (a multiple of 4) and its workspace layout, in floats.
     let chunkTiles: Int
     let spectraFloats: Int
@@ -52,6 +54,10 @@ final class FFTImplementation: ConvolutionImplementation, @unchecked Sendable {
     let workspace: WorkspacePool
     let xFloats: Int, yFloats: Int, layoutFloats: Int, workerFloats: Int
 
+    /// Channels per forward/inverse work item: the per-bin scatter into X (and gather from Y) then writes
+    /// (reads) one run of consecutive channels per bin instead of one cache line per channel and bin.
+    static let channelBlock = 16
+
     init(problem p: ConvolutionProblem, weights: Tensor, bias: Tensor?, options: ConvolutionOptions) throws {
         problem = p
         let d = p.descriptor
@@ -60,10 +66,11 @@ final class FFTImplementation: ConvolutionImplementation, @unchecked Sendable {
         let k = p.effectiveKernel
         innerKernel = Size2D((k.height + d.stride.height - 1) / d.stride.height, (k.width + d.stride.width - 1) / d.stride.width)
         innerChannelsPerGroup = d.inputChannelsPerGroup * phases
-        outputsPerGroupPadded = roundUp(d.outputChannelsPerGroup, ComplexGEMM.nr)
+        cgemm = try KernelChoice.complexGEMM(forced: options.microKernel)
+        outputsPerGroupPadded = roundUp(d.outputChannelsPerGroup, cgemm.nr)
         layout = phases == 1 ? nil : PhaseLayout(geometry: p.geometry, padBottom: d.padding.bottom, padRight: d.padding.right, lanes: 1)
         let shape = FFTTiling.Shape(inputChannels: innerChannelsPerGroup * g, outputChannels: d.outputChannels, groups: g,
-                                    kernel: innerKernel, output: p.output)
+                                    kernel: innerKernel, output: p.output, outputBlock: cgemm.nr)
         let (tiling, perCall) = try FFTTiling.choose(for: shape, override: options.fftTile, budget: options.fftMemoryBudget)
         self.tiling = tiling
         let t = tiling.tile
@@ -106,8 +113,9 @@ final class FFTImplementation: ConvolutionImplementation, @unchecked Sendable {
         xFloats = tiling.bins * g * cgI * chunkTiles * 2
         yFloats = tiling.bins * chunkTiles * g * outputsPerGroupPadded * 2
         layoutFloats = layout?.imageSize(channels: d.inputChannels) ?? 0
-        // Per worker: a chunk's tiles for one channel, real and complex, transformed in one batched call.
-        workerFloats = chunkTiles * (realStride + complexStride)
+        // Per worker: a chunk's tiles, real and complex, for a block of channels (each channel's tiles are
+        // transformed in one batched call; blocks keep the per-bin scatter and gather on few cache lines).
+        workerFloats = Self.channelBlock * chunkTiles * (realStride + complexStride)
         let (rs, cs) = (realStride, complexStride)
         let batch = { (inverse: Bool, count: Int) in
             FFTPlan.Key(rows: t.height, cols: t.width, inverse: inverse, effort: options.fftPlanning,
@@ -133,13 +141,13 @@ final class FFTImplementation: ConvolutionImplementation, @unchecked Sendable {
         return s
     }
 
-    /// Transforms every inner kernel into the per-bin packed spectra: `[bin][group][8-output block][inner channel][16]`.
+    /// Transforms every inner kernel into the per-bin packed spectra: `[bin][group][nr-output block][inner channel][2·nr]`.
     func computeSpectra(into w: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>, threads: Int) {
         let d = problem.descriptor, t = tiling.tile
         let cgI = innerChannelsPerGroup, og = d.outputChannelsPerGroup, ogP = outputsPerGroupPadded
-        let blocks = ogP / ComplexGEMM.nr, bins = tiling.bins
+        let nr = cgemm.nr, blocks = ogP / nr, bins = tiling.bins
         let kh = innerKernel.height, kw = innerKernel.width
-        let binStride = d.groups * blocks * cgI * 16
+        let binStride = d.groups * blocks * cgI * 2 * nr
         let (fwd, wf, rs) = (kernelPlan, workerFloats, realStride)
         innerWeights.withUnsafeBufferPointer { inner in
             Parallel.forEachRange(count: d.outputChannels, threads: threads) { worker, items in
@@ -150,10 +158,10 @@ final class FFTImplementation: ConvolutionImplementation, @unchecked Sendable {
                         Copy.zero(real, t.height * t.width)
                         for i in 0..<kh { for j in 0..<kw { real[i * t.width + j] = inner[((o * cgI + ci) * kh + i) * kw + j] } }
                         fwd.forward(real, complex)
-                        var dst = w + (g * blocks + ol / 8) * cgI * 16 + ci * 16 + ol % 8
+                        var dst = w + (g * blocks + ol / nr) * cgI * 2 * nr + ci * 2 * nr + ol % nr
                         for b in 0..<bins {
                             dst[0] = complex[2 * b]
-                            dst[8] = -complex[2 * b + 1]
+                            dst[nr] = -complex[2 * b + 1]
                             dst += binStride
                         }
                     }
@@ -210,33 +218,43 @@ final class FFTImplementation: ConvolutionImplementation, @unchecked Sendable {
         let cgI = innerChannelsPerGroup, cg = d.inputChannelsPerGroup
         let count = tiles.count, panels = chunkTiles / ComplexGEMM.mr
         let binStride = d.groups * panels * cgI * 8
-        Parallel.forEachRange(count: d.groups * cgI, threads: threads) { worker, items in
-            let real = workers + worker * workerFloats, complex = real + chunkTiles * realStride
-            for ci in items {
-                let g = ci / cgI, cl = ci % cgI
-                for k in 0..<chunkTiles {
-                    let dst = real + k * realStride
-                    guard k < count else { Copy.zero(dst, t.height * t.width); continue }
-                    let (row, col) = origin(tiles.lowerBound + k)
-                    if let layout {
-                        let c = g * cg + cl % cg, phase = cl / cg
-                        TileKernels.load(plane: layoutBuffer + (phase * d.inputChannels + c) * layout.planeStride,
-                                         height: layout.phaseHeight, width: layout.phaseWidth, row: row, col: col,
-                                         tileHeight: t.height, tileWidth: t.width, into: dst, dstStride: t.width)
-                    } else {
-                        TileKernels.load(plane: image + (g * cg + cl) * p.inputPlane, height: p.input.height, width: p.input.width,
-                                         row: row - d.padding.top, col: col - d.padding.left,
-                                         tileHeight: t.height, tileWidth: t.width, into: dst, dstStride: t.width)
+        let block = Self.channelBlock, channels = d.groups * cgI
+        let blockStride = chunkTiles * (realStride + complexStride)
+        Parallel.forEachRange(count: (channels + block - 1) / block, threads: threads) { worker, items in
+            for item in items {
+                let c0 = item * block, c1 = Swift.min(channels, c0 + block)
+                // Transform each channel's tiles of the block.
+                for ci in c0..<c1 {
+                    let real = workers + worker * workerFloats + (ci - c0) * blockStride, complex = real + chunkTiles * realStride
+                    let g = ci / cgI, cl = ci % cgI
+                    for k in 0..<chunkTiles {
+                        let dst = real + k * realStride
+                        guard k < count else { Copy.zero(dst, t.height * t.width); continue }
+                        let (row, col) = origin(tiles.lowerBound + k)
+                        if let layout {
+                            let c = g * cg + cl % cg, phase = cl / cg
+                            TileKernels.load(plane: layoutBuffer + (phase * d.inputChannels + c) * layout.planeStride,
+                                             height: layout.phaseHeight, width: layout.phaseWidth, row: row, col: col,
+                                             tileHeight: t.height, tileWidth: t.width, into: dst, dstStride: t.width)
+                        } else {
+                            TileKernels.load(plane: image + (g * cg + cl) * p.inputPlane, height: p.input.height, width: p.input.width,
+                                             row: row - d.padding.top, col: col - d.padding.left,
+                                             tileHeight: t.height, tileWidth: t.width, into: dst, dstStride: t.width)
+                        }
                     }
+                    forwardPlan.forward(real, complex)
                 }
-                forwardPlan.forward(real, complex)
-                for k in 0..<count {
-                    let src = complex + k * complexStride
-                    var dst = x + (g * panels + k / 4) * cgI * 8 + cl * 8 + k % 4
-                    for b in 0..<tiling.bins {
-                        dst[0] = src[2 * b]
-                        dst[4] = src[2 * b + 1]
-                        dst += binStride
+                // Scatter bins into X: for each bin, the block's channels are consecutive rows of each panel.
+                for b in 0..<tiling.bins {
+                    for ci in c0..<c1 {
+                        let complex = workers + worker * workerFloats + (ci - c0) * blockStride + chunkTiles * realStride
+                        let g = ci / cgI, cl = ci % cgI
+                        let dst = x + b * binStride + g * panels * cgI * 8 + cl * 8
+                        for k in 0..<count {
+                            let src = complex + k * complexStride + 2 * b
+                            dst[(k / 4) * cgI * 8 + k % 4] = src[0]
+                            dst[(k / 4) * cgI * 8 + k % 4 + 4] = src[1]
+                        }
                     }
                 }
             }
@@ -246,17 +264,18 @@ final class FFTImplementation: ConvolutionImplementation, @unchecked Sendable {
     func products(spectra w: UnsafePointer<Float>, tiles count: Int, x: UnsafeMutablePointer<Float>, y: UnsafeMutablePointer<Float>, threads: Int) {
         let d = problem.descriptor
         let cgI = innerChannelsPerGroup, ogP = outputsPerGroupPadded
-        let blocks = ogP / ComplexGEMM.nr, panels = chunkTiles / ComplexGEMM.mr, used = (count + 3) / 4
+        let nr = cgemm.nr, blocks = ogP / nr, panels = chunkTiles / ComplexGEMM.mr, used = (count + 3) / 4
+        let kernel = cgemm.function
         let coutP = d.groups * ogP
         let im = y + tiling.bins * chunkTiles * coutP
         Parallel.forEachRange(count: tiling.bins * d.groups * blocks, threads: threads) { _, items in
             for item in items {
                 let b = item / (d.groups * blocks), g = item / blocks % d.groups, ob = item % blocks
-                let wp = w + ((b * d.groups + g) * blocks + ob) * cgI * 16
+                let wp = w + ((b * d.groups + g) * blocks + ob) * cgI * 2 * nr
                 for tp in 0..<used {
                     let xp = x + ((b * d.groups + g) * panels + tp) * cgI * 8
-                    let yo = (b * chunkTiles + tp * 4) * coutP + g * ogP + ob * 8
-                    ComplexGEMM.cgemm_4x8(kc: cgI, a: xp, b: wp, re: y + yo, im: im + yo, ldc: coutP)
+                    let yo = (b * chunkTiles + tp * 4) * coutP + g * ogP + ob * nr
+                    kernel(cgI, xp, wp, y + yo, im + yo, coutP)
                 }
             }
         }
@@ -269,28 +288,38 @@ final class FFTImplementation: ConvolutionImplementation, @unchecked Sendable {
         let coutP = d.groups * outputsPerGroupPadded
         let im = y + tiling.bins * chunkTiles * coutP
         let binStride = chunkTiles * coutP
-        Parallel.forEachRange(count: d.outputChannels, threads: threads) { worker, items in
-            let real = workers + worker * workerFloats, complex = real + chunkTiles * realStride
-            for o in items {
-                let column = (o / og) * outputsPerGroupPadded + o % og
-                for k in 0..<chunkTiles {
-                    let dst = complex + k * complexStride
-                    guard k < count else { Copy.zero(dst, 2 * tiling.bins); continue }
-                    var src = k * coutP + column
+        let block = Self.channelBlock, blockStride = chunkTiles * (realStride + complexStride)
+        Parallel.forEachRange(count: (d.outputChannels + block - 1) / block, threads: threads) { worker, items in
+            for item in items {
+                let o0 = item * block, o1 = Swift.min(d.outputChannels, o0 + block)
+                // Gather bins from Y: for each bin and tile, the block's output channels are (mostly) adjacent.
+                for k in 0..<chunkTiles {  // (tile outer: the block's complex buffers of one tile stay in L1)
                     for b in 0..<tiling.bins {
-                        dst[2 * b] = y[src]
-                        dst[2 * b + 1] = im[src]
-                        src += binStride
+                        let row = b * binStride + k * coutP
+                        for o in o0..<o1 {
+                            let dst = workers + worker * workerFloats + (o - o0) * blockStride + chunkTiles * realStride + k * complexStride
+                            if k < count {
+                                let column = (o / og) * outputsPerGroupPadded + o % og
+                                dst[2 * b] = y[row + column]
+                                dst[2 * b + 1] = im[row + column]
+                            } else {
+                                dst[2 * b] = 0
+                                dst[2 * b + 1] = 0
+                            }
+                        }
                     }
                 }
-                inversePlan.inverse(complex, real)
-                for k in 0..<count {
-                    let (row, col) = origin(tiles.lowerBound + k)
-                    TileKernels.store(tile: real + k * realStride, tileStride: t.width, rowOrigin: row, colOrigin: col,
-                                      validHeight: tiling.valid.height, validWidth: tiling.valid.width,
-                                      strideHeight: 1, strideWidth: 1,
-                                      output: output + o * p.outputPlane, outputHeight: p.output.height, outputWidth: p.output.width,
-                                      bias: bias?[o] ?? 0, residual: residual.map { $0 + o * p.outputPlane }, epilogue: epilogue)
+                for o in o0..<o1 {
+                    let real = workers + worker * workerFloats + (o - o0) * blockStride, complex = real + chunkTiles * realStride
+                    inversePlan.inverse(complex, real)
+                    for k in 0..<count {
+                        let (row, col) = origin(tiles.lowerBound + k)
+                        TileKernels.store(tile: real + k * realStride, tileStride: t.width, rowOrigin: row, colOrigin: col,
+                                          validHeight: tiling.valid.height, validWidth: tiling.valid.width,
+                                          strideHeight: 1, strideWidth: 1,
+                                          output: output + o * p.outputPlane, outputHeight: p.output.height, outputWidth: p.output.width,
+                                          bias: bias?[o] ?? 0, residual: residual.map { $0 + o * p.outputPlane }, epilogue: epilogue)
+                    }
                 }
             }
         }

@@ -55,6 +55,22 @@ enum KernelChoice {
     }
 }
 
+extension KernelChoice {
+    /// The complex GEMM for FFT products, or the one named `forced`: 16 columns where a vector of 16 floats
+    /// is one register (AVX-512), else 8 (AVX2's ymm; NEON holds either in 2 or 4 q registers).
+    static func complexGEMM(forced: String?) throws -> ComplexGEMMKernel {
+        let all = ComplexGEMM.variants
+        guard let forced else {
+            let name = BuildInfo.compiledFor.contains(.avx512f) ? "cgemm_4x16" : "cgemm_4x8"
+            return all.first { $0.name == name } ?? all[0]
+        }
+        guard let k = all.first(where: { $0.name == forced }) else {
+            throw ConvolutionError.invalidOption("unknown complex GEMM kernel '\(forced)'; known: \(all.map(\.name).joined(separator: ", "))")
+        }
+        return k
+    }
+}
+
 /// Weights of every group packed into micro-kernel panels (done once, at prepare time).
 struct PackedGroupWeights: @unchecked Sendable {
     let buffer: AlignedBuffer

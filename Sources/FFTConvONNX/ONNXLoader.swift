@@ -17,9 +17,12 @@ public enum ONNXModel {
 
     /// Reads and translates the model at `path` (external data files are looked up next to it).
     public static func graph(contentsOf path: String) throws -> Graph {
+        // Mapped, not read: the weights are copied once, from the page cache into their tensors (a read would
+        // first copy the whole file into fresh memory: 0.25 s for VGG16). Files that cannot be mapped are read.
+        let url = URL(fileURLWithPath: path)
         let data: Data
-        do { data = try Data(contentsOf: URL(fileURLWithPath: path), options: .mappedIfSafe) } catch {
-            throw ONNXError.io(path: path, reason: error.localizedDescription)
+        do { data = try Data(contentsOf: url, options: .alwaysMapped) } catch {
+            do { data = try Data(contentsOf: url) } catch { throw ONNXError.io(path: path, reason: error.localizedDescription) }
         }
         return try graph(data: data, directory: (path as NSString).deletingLastPathComponent)
     }

@@ -35,17 +35,7 @@ enum ONNXTensor {
                 guard raw.count == count * 4 else {
                     throw ONNXError.invalidTensor(name: name, reason: "raw data has \(raw.count) bytes, shape \(shape) of float needs \(count * 4)")
                 }
-                var tensor = try Tensor(zeros: shape)
-                tensor.withUnsafeMutableBufferPointer { dst in
-                    raw.withUnsafeBytes { src in
-                        #if _endian(little)
-                        if let d = dst.baseAddress, let s = src.baseAddress { UnsafeMutableRawPointer(d).copyMemory(from: s, byteCount: count * 4) }
-                        #else
-                        for i in 0..<count { dst[i] = Float(bitPattern: src.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self).littleEndian) }
-                        #endif
-                    }
-                }
-                return tensor
+                return try raw.withUnsafeBytes { try Tensor(shape: shape, littleEndianBytes: $0) }
             }
         case .double:
             if raw.isEmpty { try check(t.doubleData.count); values = t.doubleData.map(Float.init) } else {

@@ -92,4 +92,16 @@ final class NPYTests: XCTestCase {
             guard case .io? = error as? NPYError else { return XCTFail("\(error)") }
         }
     }
+
+    func testTensorFromLittleEndianBytes() throws {
+        let values: [Float] = [1.5, -2, .infinity, 0x1p-140, 3]
+        let bytes = values.flatMap { v in withUnsafeBytes(of: v.bitPattern.littleEndian) { Array($0) } }
+        let t = try bytes.withUnsafeBytes { try Tensor(shape: [5], littleEndianBytes: $0) }
+        XCTAssertEqual(t.scalars.map(\.bitPattern), values.map(\.bitPattern))
+        XCTAssertThrowsError(try bytes.dropLast().withUnsafeBytes { try Tensor(shape: [5], littleEndianBytes: $0) }) { error in
+            guard case .valueCountMismatch? = error as? TensorError else { return XCTFail("\(error)") }
+        }
+        let empty = try [UInt8]().withUnsafeBytes { try Tensor(shape: [2, 0], littleEndianBytes: $0) }
+        XCTAssertEqual(empty.shape, [2, 0])
+    }
 }

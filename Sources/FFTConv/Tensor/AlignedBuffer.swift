@@ -16,6 +16,16 @@ final class AlignedBuffer: @unchecked Sendable {
         pointer.initialize(repeating: 0, count: Swift.max(count, 1))
     }
 
+    /// Allocates `count` floats holding `bytes` (native byte order, exactly `count × 4` of them): one pass over
+    /// memory instead of zeroing first (a VGG16's 550 MB of weights are read this way at load).
+    init(count: Int, copying bytes: UnsafeRawBufferPointer) {
+        self.count = count
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: Swift.max(count, 1) * 4, alignment: Self.alignment)
+        if count > 0, let source = bytes.baseAddress { raw.copyMemory(from: source, byteCount: count * 4) }
+        else { raw.storeBytes(of: 0, as: Float.self) }
+        pointer = raw.bindMemory(to: Float.self, capacity: Swift.max(count, 1))
+    }
+
     /// A new buffer holding the same values.
     func copy() -> AlignedBuffer {
         let b = AlignedBuffer(count: count)

@@ -48,6 +48,22 @@ public struct Tensor: @unchecked Sendable {
         }
     }
 
+    /// A tensor of `shape` whose elements are the little-endian IEEE float32 values in `bytes` (row-major), as
+    /// ONNX `raw_data` and `.npy` files hold them; `bytes.count` must be 4 × the element count. One copy.
+    public init(shape: [Int], littleEndianBytes bytes: UnsafeRawBufferPointer) throws {
+        let count = try Self.elementCount(of: shape)
+        guard bytes.count == count * 4 else {
+            throw TensorError.valueCountMismatch(shape: shape, expected: count, actual: bytes.count / 4)
+        }
+        self.shape = shape
+        #if _endian(little)
+        self.storage = AlignedBuffer(count: count, copying: bytes)
+        #else
+        self.storage = AlignedBuffer(count: count)
+        for i in 0..<count { storage.pointer[i] = Float(bitPattern: bytes.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self).littleEndian) }
+        #endif
+    }
+
     /// A tensor of `shape` whose element at flat index `i` is `body(i)`.
     public init(shape: [Int], generator body: (Int) throws -> Float) throws {
         try self.init(zeros: shape)

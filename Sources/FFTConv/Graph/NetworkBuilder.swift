@@ -484,7 +484,9 @@ struct NetworkBuilder {
         case .sub: return { args in try TensorOperations.binary(args[0], args[1], -) }
         case .mul: return { args in try TensorOperations.binary(args[0], args[1], *) }
         case .div: return { args in try TensorOperations.binary(args[0], args[1], /) }
-        case .concat(let axis): return { args in try TensorOperations.concat(args, axis: axis) }
+        case .concat(let axis):
+            let threads = options.threads
+            return { args in try TensorOperations.concat(args, axis: axis, threads: threads) }
         case .flatten, .reshape, .squeeze, .unsqueeze: return { args in Tensor(reshaping: args[0], to: shape) }
         case .transpose(let perm): return { args in try TensorOperations.transpose(args[0], perm) }
         case .softmax(let axis, let legacy): return { args in try TensorOperations.softmax(args[0], axis: axis, legacy: legacy) }

@@ -277,17 +277,33 @@ enum TensorOperations {
         return out
     }
 
-    static func concat(_ xs: [Tensor], axis a: Int) throws -> Tensor {
+    static func concat(_ xs: [Tensor], axis a: Int, threads: Int = 1) throws -> Tensor {
         let shape = try concatShape(xs.map(\.shape), axis: a)
         let ax = try axis(a, rank: shape.count)
         let outer = count(Array(shape[..<ax])), inner = count(Array(shape[(ax + 1)...]))
         let y = try Tensor(zeros: shape)
+        // The copies as runs of at most 16 K floats, split over threads when there is enough to copy (each run
+        // is copied by one thread, so the split does not matter).
+        var runs: [(dst: UnsafeMutablePointer<Float>, src: UnsafePointer<Float>, count: Int)] = []
         var offset = 0
-        let rowOut = shape[ax] * inner
+        let rowOut = shape[ax] * inner, piece = 16 << 10
         for x in xs {
             let row = x.shape[ax] * inner
-            for o in 0..<outer { (y.storage.pointer + o * rowOut + offset).update(from: x.storage.pointer + o * row, count: row) }
+            for o in 0..<outer {
+                var start = 0
+                while start < row {
+                    let dst: UnsafeMutablePointer<Float> = y.storage.pointer + (o * rowOut + offset + start)
+                    let src: UnsafePointer<Float> = UnsafePointer(x.storage.pointer + (o * row + start))
+                    runs.append((dst, src, Swift.min(piece, row - start)))
+                    start += piece
+                }
+            }
             offset += row
+        }
+        withExtendedLifetime(xs) {
+            Parallel.forEachRange(count: runs.count, threads: count(shape) >= 1 << 17 ? threads : 1) { _, items in
+                for r in items { runs[r].dst.update(from: runs[r].src, count: runs[r].count) }
+            }
         }
         return y
     }

@@ -59,20 +59,20 @@ extension Epilogue {
                                             _ count: Int, _ bias: Float, _ residual: UnsafePointer<Float>?) {
         typealias V = SIMD8<Float>
         let vb = V(repeating: bias)
-        var i = 0
-        if let residual {
-            while i + 8 <= count {
-                let v = UnsafeRawPointer(src + i).loadUnaligned(as: V.self) + vb + UnsafeRawPointer(residual + i).loadUnaligned(as: V.self)
-                UnsafeMutableRawPointer(dst + i).storeBytes(of: f(v), as: V.self)
-                i += 8
-            }
-            while i < count { dst[i] = f(src[i] + bias + residual[i]); i += 1 }
-        } else {
-            while i + 8 <= count {
-                UnsafeMutableRawPointer(dst + i).storeBytes(of: f(UnsafeRawPointer(src + i).loadUnaligned(as: V.self) + vb), as: V.self)
-                i += 8
-            }
-            while i < count { dst[i] = f(src[i] + bias); i += 1 }
+        @inline(__always) func step(_ i: Int) {
+            var v = UnsafeRawPointer(src + i).loadUnaligned(as: V.self) + vb
+            if let residual { v += UnsafeRawPointer(residual + i).loadUnaligned(as: V.self) }
+            UnsafeMutableRawPointer(dst + i).storeBytes(of: f(v), as: V.self)
         }
+        var i = 0
+        while i + 8 <= count { step(i); i += 8 }
+        let outOfPlace = UnsafeRawPointer(src) != UnsafeRawPointer(dst) && residual.map { UnsafeRawPointer($0) != UnsafeRawPointer(dst) } ?? true
+        if i < count && count >= 8 && outOfPlace {
+            // The tail as one vector ending at `count`: it recomputes a few outputs from the same inputs (the
+            // same values), which only works when neither input is the output.
+            step(count - 8)
+            return
+        }
+        while i < count { dst[i] = f(src[i] + bias + (residual?[i] ?? 0)); i += 1 }
     }
 }

@@ -40,6 +40,9 @@ struct RunOptions: ParsableArguments {
         return tiles.compactMap { $0 }
     }
 
+    @Option(help: "Micro-kernel variant instead of the default (a GEMM, depthwise or complex-GEMM registry name, e.g. gemm_8x48).")
+    var microKernel: String?
+
     @Option(help: "Seed for the random input and weights.")
     var seed: UInt64 = 42
 
@@ -76,7 +79,7 @@ struct RunOptions: ParsableArguments {
             throw ValidationError("unknown --planning '\(planning)'; known: \(FFTPlanningEffort.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         return ConvolutionOptions(threads: threads, fftTile: try tile.map { try Parse.size($0, what: "--tile") },
-                                  fftPlanning: effort, fftMemoryBudget: memoryBudget.map { Int($0 * 1e6) })
+                                  fftPlanning: effort, fftMemoryBudget: memoryBudget.map { Int($0 * 1e6) }, microKernel: microKernel)
     }
 }
 

@@ -109,23 +109,17 @@ enum TensorOperations {
             // Max pooling, undilated rows, stride 1 or 2 across: `PoolingKernels` over a −∞-padded row.
             let sw = a.stride.width, pad = a.padding.left
             let length = PoolingKernels.rowLength(padLeft: pad, width: w, outputs: ow, stride: sw, kernel: kw)
-            Parallel.forEachRange(count: s[0] * s[1], threads: planeWork(s, kh * kw) ? threads : 1) { _, planes in
-                var line = [Float](repeating: -.infinity, count: length)  // only [pad, pad + w) is ever written
-                line.withUnsafeMutableBufferPointer { lineBuffer in
-                    let row = lineBuffer.baseAddress!
-                    for plane in planes {
-                        let src = px + plane * h * w, dst = py + plane * oh * ow
-                        for i in 0..<oh {
-                            let (ri, _) = rows[i]
-                            if ri.isEmpty {
-                                (row + pad).update(repeating: -.infinity, count: w)
-                            } else {
-                                let y0 = i * a.stride.height - a.padding.top + ri.lowerBound * dh
-                                PoolingKernels.verticalMax(rows: src + y0 * w, rowStride: dh * w, count: ri.count, width: w, into: row + pad)
-                            }
-                            PoolingKernels.horizontalMax(row: row, stride: sw, kernel: kw, outputs: ow, into: dst + i * ow)
-                        }
+            forEachPlane(s, kh * kw, threads: threads, line: length, filledWith: -.infinity) { row, plane in
+                let src = px + plane * h * w, dst = py + plane * oh * ow
+                for i in 0..<oh {
+                    let (ri, _) = rows[i]
+                    if ri.isEmpty {
+                        (row + pad).update(repeating: -.infinity, count: w)  // only [pad, pad + w) is ever written
+                    } else {
+                        let y0 = i * a.stride.height - a.padding.top + ri.lowerBound * dh
+                        PoolingKernels.verticalMax(rows: src + y0 * w, rowStride: dh * w, count: ri.count, width: w, into: row + pad)
                     }
+                    PoolingKernels.horizontalMax(row: row, stride: sw, kernel: kw, outputs: ow, into: dst + i * ow)
                 }
             }
             return y
@@ -134,49 +128,57 @@ enum TensorOperations {
         // rows are first reduced into one row (contiguous, vectorised), then each output takes its columns from
         // that row.
         // Planes split over threads (each computed the same way whatever the split).
-        Parallel.forEachRange(count: s[0] * s[1], threads: planeWork(s, kh * kw) ? threads : 1) { _, planes in
-          var line = [Float](repeating: 0, count: Swift.max(w, 1) + 16)  // + a vector: loads may touch past w
-          line.withUnsafeMutableBufferPointer { lineBuffer in
-            let acc = lineBuffer.baseAddress!
-            for plane in planes {
-                let src = px + plane * h * w, dst = py + plane * oh * ow
-                for i in 0..<oh {
-                    let (ri, rn) = rows[i]
-                    let y0 = i * a.stride.height - a.padding.top
-                    if ri.isEmpty {
-                        acc.update(repeating: isMax ? -.infinity : 0, count: w)
-                    } else {
-                        acc.update(from: src + (y0 + ri.lowerBound * dh) * w, count: w)
-                        for ki in ri.dropFirst() {
-                            let row = src + (y0 + ki * dh) * w
-                            var j = 0
-                            while j + 8 <= w {
-                                let a8 = UnsafeRawPointer(acc + j).loadUnaligned(as: SIMD8<Float>.self)
-                                let r8 = UnsafeRawPointer(row + j).loadUnaligned(as: SIMD8<Float>.self)
-                                let v = isMax ? a8.replacing(with: r8, where: r8 .> a8) : a8 + r8
-                                UnsafeMutableRawPointer(acc + j).storeBytes(of: v, as: SIMD8<Float>.self)
-                                j += 8
-                            }
-                            while j < w { acc[j] = isMax ? Swift.max(acc[j], row[j]) : acc[j] + row[j]; j += 1 }
+        forEachPlane(s, kh * kw, threads: threads, line: Swift.max(w, 1) + 16, filledWith: 0) { acc, plane in
+            let src = px + plane * h * w, dst = py + plane * oh * ow
+            for i in 0..<oh {
+                let (ri, rn) = rows[i]
+                let y0 = i * a.stride.height - a.padding.top
+                if ri.isEmpty {
+                    acc.update(repeating: isMax ? -.infinity : 0, count: w)
+                } else {
+                    acc.update(from: src + (y0 + ri.lowerBound * dh) * w, count: w)
+                    for ki in ri.dropFirst() {
+                        let row = src + (y0 + ki * dh) * w
+                        var j = 0
+                        while j + 8 <= w {
+                            let a8 = UnsafeRawPointer(acc + j).loadUnaligned(as: SIMD8<Float>.self)
+                            let r8 = UnsafeRawPointer(row + j).loadUnaligned(as: SIMD8<Float>.self)
+                            let v = isMax ? a8.replacing(with: r8, where: r8 .> a8) : a8 + r8
+                            UnsafeMutableRawPointer(acc + j).storeBytes(of: v, as: SIMD8<Float>.self)
+                            j += 8
                         }
-                    }
-                    for j in 0..<ow {
-                        let (cj, cn) = cols[j]
-                        let x0 = j * a.stride.width - a.padding.left
-                        var m = -Float.infinity, sum: Float = 0
-                        for kj in cj {
-                            let v = acc[x0 + kj * dw]
-                            m = Swift.max(m, v)
-                            sum += v
-                        }
-                        let n = ri.count * cj.count
-                        dst[i * ow + j] = isMax ? m : (n == 0 ? 0 : sum / Float(a.countIncludePad ? rn * cn : n))
+                        while j < w { acc[j] = isMax ? Swift.max(acc[j], row[j]) : acc[j] + row[j]; j += 1 }
                     }
                 }
+                for j in 0..<ow {
+                    let (cj, cn) = cols[j]
+                    let x0 = j * a.stride.width - a.padding.left
+                    var m = -Float.infinity, sum: Float = 0
+                    for kj in cj {
+                        let v = acc[x0 + kj * dw]
+                        m = Swift.max(m, v)
+                        sum += v
+                    }
+                    let n = ri.count * cj.count
+                    dst[i * ow + j] = isMax ? m : (n == 0 ? 0 : sum / Float(a.countIncludePad ? rn * cn : n))
+                }
             }
-          }
         }
         return y
+    }
+
+    /// Calls `body(line, plane)` for every plane of an NCHW output `shape` (`N·C` of them), split over threads
+    /// when there is enough work (`perElement` operations per output); each worker gets its own scratch `line`
+    /// of `length` floats, filled with `value` once. Each plane is computed the same way whatever the split.
+    static func forEachPlane(_ shape: [Int], _ perElement: Int, threads: Int, line length: Int, filledWith value: Float,
+                             _ body: (UnsafeMutablePointer<Float>, Int) -> Void) {
+        Parallel.forEachRange(count: shape[0] * shape[1], threads: planeWork(shape, perElement) ? threads : 1) { _, planes in
+            var line = [Float](repeating: value, count: length)
+            line.withUnsafeMutableBufferPointer { buffer in
+                guard let row = buffer.baseAddress else { return }
+                for plane in planes { body(row, plane) }
+            }
+        }
     }
 
     /// Whether an element-wise-like operation over `shape` with `perElement` operations is worth splitting

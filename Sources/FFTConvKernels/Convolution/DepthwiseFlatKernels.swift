@@ -42,6 +42,13 @@ public enum DepthwiseFlatKernels {
         unsafeBitCast(unsafeBitCast(v, to: M.self) & UnsafeRawPointer(m).loadUnaligned(as: M.self), to: V.self)
     }
 
+    /// The nine weights of a 3x3 channel, each in every lane (kept in registers by the 3x3 loops).
+    @inline(__always)
+    static func broadcast3x3(_ w: UnsafePointer<Float>) -> (V, V, V, V, V, V, V, V, V) {
+        (V(repeating: w[0]), V(repeating: w[1]), V(repeating: w[2]), V(repeating: w[3]), V(repeating: w[4]),
+         V(repeating: w[5]), V(repeating: w[6]), V(repeating: w[7]), V(repeating: w[8]))
+    }
+
     /// Adds the residual, applies `f` and stores 32 outputs — or, on the last partial step, only `n`.
     @inline(__always)
     static func store<F: ActivationFunction>(_ f: F, _ t0: V, _ t1: V, _ out: UnsafeMutablePointer<Float>,
@@ -86,9 +93,7 @@ public enum DepthwiseFlatKernels {
                                                _ masks: UnsafePointer<UInt32>, _ maskStride: Int, _ maskedColumns: UnsafePointer<Bool>,
                                                _ out: UnsafeMutablePointer<Float>, _ bias: Float, _ residual: UnsafePointer<Float>?) {
         // Column x holds taps x, 3 + x, 6 + x.
-        let w0 = V(repeating: weights[0]), w3 = V(repeating: weights[3]), w6 = V(repeating: weights[6])
-        let w1 = V(repeating: weights[1]), w4 = V(repeating: weights[4]), w7 = V(repeating: weights[7])
-        let w2 = V(repeating: weights[2]), w5 = V(repeating: weights[5]), w8 = V(repeating: weights[8])
+        let (w0, w1, w2, w3, w4, w5, w6, w7, w8) = broadcast3x3(weights)
         let p0 = buffer + offsets[0], p3 = buffer + offsets[3], p6 = buffer + offsets[6]
         let p1 = buffer + offsets[1], p4 = buffer + offsets[4], p7 = buffer + offsets[7]
         let p2 = buffer + offsets[2], p5 = buffer + offsets[5], p8 = buffer + offsets[8]
@@ -119,9 +124,7 @@ public enum DepthwiseFlatKernels {
                                                     _ offsets: UnsafePointer<Int>, _ weights: UnsafePointer<Float>,
                                                     _ masks: UnsafePointer<UInt32>, _ maskStride: Int, _ maskedColumns: UnsafePointer<Bool>,
                                                     _ out: UnsafeMutablePointer<Float>, _ bias: Float, _ residual: UnsafePointer<Float>?) {
-        let w0 = V(repeating: weights[0]), w3 = V(repeating: weights[3]), w6 = V(repeating: weights[6])
-        let w1 = V(repeating: weights[1]), w4 = V(repeating: weights[4]), w7 = V(repeating: weights[7])
-        let w2 = V(repeating: weights[2]), w5 = V(repeating: weights[5]), w8 = V(repeating: weights[8])
+        let (w0, w1, w2, w3, w4, w5, w6, w7, w8) = broadcast3x3(weights)
         let q0 = buffer + offsets[0], q1 = buffer + offsets[1], q2 = buffer + offsets[2]
         let m0 = maskedColumns[0], m1 = maskedColumns[1], m2 = maskedColumns[2]
         let positions = rows * width, w = width

@@ -97,6 +97,7 @@ let package = Package(
             name: "FFTConvTests",
             dependencies: ["FFTConv", "FFTConvKernels", "FFTConvONNX"],
             path: "Tests/FFTConvTests",
+            exclude: ["Fixtures"],  // read from the source tree by path (ONNXTests.fixtures), not bundled
             swiftSettings: cpuSwiftFlags
         ),
     ]

@@ -111,17 +111,27 @@ final class KernelFamilyTests: XCTestCase {
             try c(6, 9, 3, Size2D(10, 10), dilation: 2, padding: 2, groups: 3), try c(8, 16, 1, Size2D(17, 3), batch: 2),
             try c(2, 5, Size2D(1, 3), Size2D(4, 37), stride: Size2D(1, 3)), try c(260, 7, 1, Size2D(3, 5)),
             try c(3, 5, 3, Size2D(6, 67), stride: 2, padding: 1), try c(2, 4, 7, Size2D(9, 58), stride: 2, padding: 3),
+            // Small "same" maps, where the direct operator reads the flat layout's per-column copies: stride 1 and 2,
+            // dilation, groups, batch 2 (the asymmetric 5x5 case above is one too).
+            try c(5, 9, 3, Size2D(13, 13), padding: 1, batch: 2), try c(3, 10, 5, Size2D(26, 26), stride: 2, padding: 2),
+            try c(4, 5, 3, Size2D(13, 13), dilation: 2, padding: 2), try c(6, 9, 3, Size2D(13, 11), padding: 1, groups: 3),
         ]
     }
 
     func testEveryDirectVariantOverEdgeShapes() throws {
         for kernel in MicroKernelRegistry.gemm {
+            var flat = 0
             for (i, c) in try Self.convolutionEdgeCases().enumerated() {
                 for algorithm in [ConvolutionAlgorithm.direct, .gemm] {
-                    try assertMatchesReference(c, algorithm: algorithm, seed: UInt64(i),
-                                               options: ConvolutionOptions(threads: i % 3 + 1, microKernel: kernel.name))
+                    let options = ConvolutionOptions(threads: i % 3 + 1, microKernel: kernel.name)
+                    try assertMatchesReference(c, algorithm: algorithm, seed: UInt64(i), options: options, withResidual: i % 4 == 1)
+                    let (_, w, b) = try c.data(seed: 0)
+                    if algorithm == .direct,
+                       try Convolution2D(descriptor: c.descriptor, input: c.input, weights: w, bias: b, algorithm: .direct,
+                                         options: options).summary.contains("flat layout") { flat += 1 }
                 }
             }
+            XCTAssertGreaterThanOrEqual(flat, 4, "\(kernel): too few cases on the flat layout")
         }
     }
 

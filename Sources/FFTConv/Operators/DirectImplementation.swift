@@ -2,9 +2,11 @@ import FFTConvKernels
 
 /// Direct convolution on the register-blocked micro-kernel (implicit GEMM).
 ///
-/// Per image, the input is rewritten once into a `PhaseLayout` (zero-padded, split into stride phases — the
-/// one place this operator changes a tensor's layout); a 1x1, stride-1, unpadded convolution reads its input
-/// planes as they are. Weights were packed into `mr`-row panels at prepare. For each block of `nr`-position
+/// Per image, the input is rewritten once — the one place this operator changes a tensor's layout — into a
+/// `FlatPhaseLayout` where the layer's output rows are whole phase rows ("same" padding at a stride that divides
+/// the input: no output column is computed and thrown away; one copy per kernel column, with the columns its
+/// taps would wrap onto zeroed), or else into a `PhaseLayout` (zero-padded, split into stride phases); a 1x1,
+/// stride-1, unpadded convolution reads its input planes as they are. Weights were packed into `mr`-row panels at prepare. For each block of `nr`-position
 /// tiles, every panel of output channels is one `igemm` micro-kernel call over K = (input channels of the
 /// group) × kH × kW, reading input row k at `base + offsets[k]` — the tile's input lines are loaded into L1
 /// once and reused by all panels. The block is then written to the NCHW output with bias, residual and
@@ -20,6 +22,8 @@ final class DirectImplementation: ConvolutionImplementation, @unchecked Sendable
     let workspace: WorkspacePool
     /// True for 1x1 stride-1 unpadded layers: the input planes are the layout, no copy.
     let pointwise: Bool
+    /// The unpadded layout, read as per-kernel-column copies (`nil`: the padded `PhaseLayout`).
+    let flat: FlatPhaseLayout?
     /// Position tiles per work item.
     let tilesPerItem: Int
     let workerStride: Int
@@ -35,16 +39,28 @@ final class DirectImplementation: ConvolutionImplementation, @unchecked Sendable
         packed = weights.withUnsafeBufferPointer { w in
             PackedGroupWeights(weights: w.baseAddress!, groups: d.groups, rows: d.outputChannelsPerGroup, k: k, kernel: kernel)
         }
+        // The flat layout costs a copy of the input per kernel column; it pays where the padded layout's
+        // discarded columns cost at least 1/16 of the position tiles (small maps: 13×13, 27×27), not on 55×55.
+        var flatLayout = pointwise ? nil : FlatPhaseLayout(geometry: p.geometry)
+        if let f = flatLayout {
+            let flatTiles = (f.positions + kernel.nr - 1) / kernel.nr, paddedTiles = (layout.positions + kernel.nr - 1) / kernel.nr
+            if flatTiles * 16 > paddedTiles * 15 { flatLayout = nil }
+        }
         var offsets: [Int] = []
         offsets.reserveCapacity(k)
         for c in 0..<d.inputChannelsPerGroup {
             for kh in 0..<d.kernel.height {
                 for kw in 0..<d.kernel.width {
-                    offsets.append(pointwise ? c * p.inputPlane : layout.tapOffset(channel: c, channels: d.inputChannels, kh: kh, kw: kw))
+                    if let f = flatLayout {
+                        offsets.append(c * f.columnCopiesSize + kw * f.bufferSize + f.tapOffset(kh: kh, kw: kw))
+                    } else {
+                        offsets.append(pointwise ? c * p.inputPlane : layout.tapOffset(channel: c, channels: d.inputChannels, kh: kh, kw: kw))
+                    }
                 }
             }
         }
         self.offsets = offsets
+        flat = flatLayout
         self.bias = bias?.scalars
         epilogue = d.activation.epilogue
         // Blocks of up to 64 positions; the block's outputs for all of a group's channels stay in L1/L2.
@@ -52,12 +68,15 @@ final class DirectImplementation: ConvolutionImplementation, @unchecked Sendable
         let rows = roundUp(d.outputChannelsPerGroup, kernel.mr)
         // Per worker: the block's results, and (pointwise) the zero-padded last tile's input rows.
         workerStride = rows * kernel.nr * tilesPerItem + (pointwise ? k * kernel.nr : 0)
-        workspace = WorkspacePool(count: (pointwise ? 0 : layout.imageSize(channels: d.inputChannels)) + threads * workerStride)
+        let image = pointwise ? 0 : flatLayout.map { d.inputChannels * $0.columnCopiesSize } ?? layout.imageSize(channels: d.inputChannels)
+        workspace = WorkspacePool(count: image + threads * workerStride)
     }
 
     var preparedBytes: Int { packed.buffer.count * 4 + offsets.count * 8 }
     var summary: String {
-        pointwise ? "\(kernel.name), 1x1 in place" : "\(kernel.name), phase layout \(layout.phases)x\(layout.phaseHeight)x\(layout.phaseWidth)"
+        if pointwise { return "\(kernel.name), 1x1 in place" }
+        if let f = flat { return "\(kernel.name), flat layout \(f.phases)x\(f.phaseHeight)x\(f.phaseWidth) x\(f.geometry.kernelWidth) column copies" }
+        return "\(kernel.name), phase layout \(layout.phases)x\(layout.phaseHeight)x\(layout.phaseWidth)"
     }
 
     func run(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, residual: UnsafePointer<Float>?,
@@ -66,14 +85,14 @@ final class DirectImplementation: ConvolutionImplementation, @unchecked Sendable
         let og = d.outputChannelsPerGroup, cg = d.inputChannelsPerGroup
         let mr = kernel.mr, nr = kernel.nr
         let panels = (og + mr - 1) / mr
-        let positions = pointwise ? p.inputPlane : layout.positions
+        let positions = pointwise ? p.inputPlane : flat?.positions ?? layout.positions
         let tiles = (positions + nr - 1) / nr
         // Tiles whose vector loads stay inside the input (pointwise reads the caller's buffer directly).
         let safeTiles = pointwise ? positions / nr : tiles
         let blocks = (tiles + tilesPerItem - 1) / tilesPerItem
         let k = offsets.count
         let width = nr * tilesPerItem
-        let imageFloats = pointwise ? 0 : layout.imageSize(channels: d.inputChannels)
+        let imageFloats = pointwise ? 0 : flat.map { d.inputChannels * $0.columnCopiesSize } ?? layout.imageSize(channels: d.inputChannels)
         workspace.withBuffer { ws in
             offsets.withUnsafeBufferPointer { offs in
                 bias.withUnsafeOptionalBufferPointer { bias in
@@ -82,6 +101,14 @@ final class DirectImplementation: ConvolutionImplementation, @unchecked Sendable
                         let image: UnsafePointer<Float>
                         if pointwise {
                             image = input + n * d.inputChannels * p.inputPlane
+                        } else if let f = flat {
+                            // Flat layout: each channel's column copies, phases between margins that stay zero
+                            // (only interiors are written).
+                            let x = input + n * d.inputChannels * p.inputPlane
+                            Parallel.forEachRange(count: d.inputChannels, threads: threads) { _, channels in
+                                for c in channels { f.fillColumnCopies(input: x + c * p.inputPlane, buffer: ws + c * f.columnCopiesSize) }
+                            }
+                            image = UnsafePointer(ws)
                         } else {
                             let x = input + n * d.inputChannels * p.inputPlane
                             Parallel.forEachRange(count: d.inputChannels, threads: threads) { _, channels in
@@ -89,7 +116,7 @@ final class DirectImplementation: ConvolutionImplementation, @unchecked Sendable
                             }
                             image = UnsafePointer(ws)
                         }
-                        let planeStride = pointwise ? p.inputPlane : layout.planeStride
+                        let planeStride = pointwise ? p.inputPlane : flat?.columnCopiesSize ?? layout.planeStride
                         let y = output + n * d.outputChannels * p.outputPlane
                         let res = residual.map { $0 + n * d.outputChannels * p.outputPlane }
                         // Few position blocks (7x7 maps): threads also split the output-channel panels.
@@ -121,7 +148,7 @@ final class DirectImplementation: ConvolutionImplementation, @unchecked Sendable
                                     }
                                 }
                                 let r0 = panelRange.lowerBound * mr, r1 = Swift.min(og, panelRange.upperBound * mr)
-                                layout.storeRows(pointwise: pointwise, tile: results + r0 * width, tileStride: width, rows: r1 - r0,
+                                layout.storeRows(contiguous: pointwise || flat != nil, tile: results + r0 * width, tileStride: width, rows: r1 - r0,
                                                  lanes: (t1 - t0) * nr, f0: t0 * nr, row0: g * og + r0, output: y, residual: res,
                                                  bias: bias?.baseAddress, activation: epilogue)
                             }
@@ -147,12 +174,12 @@ final class DirectImplementation: ConvolutionImplementation, @unchecked Sendable
 }
 
 extension PhaseLayout {
-    /// `store` for the direct operator: a pointwise layer's flat positions are the output's own (no
-    /// discarded columns), so it writes rows of the block straight through.
-    func storeRows(pointwise: Bool, tile: UnsafePointer<Float>, tileStride: Int, rows: Int, lanes: Int, f0: Int, row0: Int,
+    /// `store` for the direct operator: when the positions are the output's own (`contiguous`: a pointwise
+    /// layer, or a flat layout — no discarded columns), it writes rows of the block straight through.
+    func storeRows(contiguous: Bool, tile: UnsafePointer<Float>, tileStride: Int, rows: Int, lanes: Int, f0: Int, row0: Int,
                    output: UnsafeMutablePointer<Float>, residual: UnsafePointer<Float>?, bias: UnsafePointer<Float>?,
                    activation: Epilogue) {
-        if !pointwise {
+        if !contiguous {
             store(tile: tile, tileStride: tileStride, rows: rows, lanes: lanes, f0: f0, row0: row0, output: output,
                   residual: residual, bias: bias, activation: activation)
             return

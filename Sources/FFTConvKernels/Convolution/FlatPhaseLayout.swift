@@ -117,6 +117,28 @@ public struct FlatPhaseLayout: Sendable, Hashable {
         }
     }
 
+    /// Floats of one channel as `fillColumnCopies` writes it: one buffer per kernel column.
+    public var columnCopiesSize: Int { geometry.kernelWidth * bufferSize }
+
+    /// Writes one channel plane `kernelWidth` times, copy `kw` (at `buffer + kw · bufferSize`) with the phase
+    /// columns zeroed that a tap of kernel column `kw` only reaches by running off the other side of a row.
+    /// Reading tap `(kh, kw)` at `kw · bufferSize + tapOffset(kh, kw)` then needs no mask: the direct
+    /// convolution's micro-kernels run unchanged on it, and no output column is computed and thrown away.
+    public func fillColumnCopies(input: UnsafePointer<Float>, buffer: UnsafeMutablePointer<Float>) {
+        let g = geometry
+        for kw in 0..<g.kernelWidth {
+            let copy = buffer + kw * bufferSize
+            fill(input: input, buffer: copy)
+            let c = Self.floorDiv(kw * g.dilationWidth - g.padLeft, g.strideWidth)
+            let cleared = c < 0 ? Swift.max(0, phaseWidth + c)..<phaseWidth : 0..<Swift.min(phaseWidth, c)
+            if cleared.isEmpty { continue }
+            for phase in 0..<phases {
+                let plane = copy + phase * phaseStride + marginBefore
+                for r in 0..<phaseHeight { (plane + r * phaseWidth + cleared.lowerBound).update(repeating: 0, count: cleared.count) }
+            }
+        }
+    }
+
     @inline(__always) static func floorDiv(_ a: Int, _ b: Int) -> Int { a >= 0 ? a / b : -((-a + b - 1) / b) }
     @inline(__always) static func roundUp(_ a: Int, _ b: Int) -> Int { (a + b - 1) / b * b }
 }

@@ -11,10 +11,10 @@ BENCH="$(dirname "$0")/../../.build/release/fftconv-bench"
 for threads in 1 2; do
   echo "# threads $threads"
   run() { "$BENCH" layer --threads "$threads" "$@" | tail -n +4; }
-  run --input 1x64x56x56 --filters 64x64x1x1 --algorithm direct --loops 200                     # conv_k1_64x56
+  run --input 1x64x56x56 --filters 64x64x1x1 --algorithm direct --loops 500                     # conv_k1_64x56
   run --input 1x256x56x56 --filters 64x256x1x1 --algorithm direct --loops 100                   # conv_1x1_256to64x56
   run --input 1x64x56x56 --filters 64x64x3x3 --padding 1 --algorithm winograd --loops 100       # conv_k3_64x56
-  run --input 1x144x56x56 --filters 144x1x3x3 --padding 1 --groups 144 --algorithm depthwise --loops 300  # conv_dw3x3_144x56
+  run --input 1x144x56x56 --filters 144x1x3x3 --padding 1 --groups 144 --algorithm depthwise --loops 500  # conv_dw3x3_144x56
   run --input 1x64x27x27 --filters 192x64x5x5 --padding 2 --algorithm fft,direct --loops 50     # conv_alexnet_c2
   run --input 1x192x13x13 --filters 384x192x3x3 --padding 1 --algorithm winograd --winograd-tiles 2 --loops 100  # c3
   run --input 1x384x13x13 --filters 256x384x3x3 --padding 1 --algorithm winograd --winograd-tiles 2 --loops 100  # c4

@@ -40,11 +40,13 @@ final class DirectImplementation: ConvolutionImplementation, @unchecked Sendable
             PackedGroupWeights(weights: w.baseAddress!, groups: d.groups, rows: d.outputChannelsPerGroup, k: k, kernel: kernel)
         }
         // The flat layout costs a copy of the input per kernel column; it pays where the padded layout's
-        // discarded columns cost at least 1/16 of the position tiles (small maps: 13×13, 27×27), not on 55×55.
+        // discarded columns cost at least 1/16 of the position tiles (small maps: 13×13, 27×27), not on 55×55,
+        // and while the copies stay cache-sized (≤ 2 MB: 64 channels of 56×56 with 5 or more columns are not).
         var flatLayout = pointwise ? nil : FlatPhaseLayout(geometry: p.geometry)
         if let f = flatLayout {
             let flatTiles = (f.positions + kernel.nr - 1) / kernel.nr, paddedTiles = (layout.positions + kernel.nr - 1) / kernel.nr
-            if flatTiles * 16 > paddedTiles * 15 { flatLayout = nil }
+            let copyBytes = d.inputChannels * f.columnCopiesSize * 4
+            if flatTiles * 16 > paddedTiles * 15 || copyBytes > 2 << 20 { flatLayout = nil }
         }
         var offsets: [Int] = []
         offsets.reserveCapacity(k)

@@ -6,8 +6,8 @@ import FFTConvKernels
 /// `FlatPhaseLayout` where the layer's output rows are whole phase rows ("same" padding at a stride that divides
 /// the input: no output column is computed and thrown away; one copy per kernel column, with the columns its
 /// taps would wrap onto zeroed), or else into a `PhaseLayout` (zero-padded, split into stride phases); a 1x1,
-/// stride-1, unpadded convolution reads its input planes as they are. Weights were packed into `mr`-row panels at prepare. For each block of `nr`-position
-/// tiles, every panel of output channels is one `igemm` micro-kernel call over K = (input channels of the
+/// stride-1, unpadded convolution reads its input planes as they are. Weights were packed into `mr`-row
+/// panels at prepare. For each block of `nr`-position tiles, every panel of output channels is one `igemm` micro-kernel call over K = (input channels of the
 /// group) × kH × kW, reading input row k at `base + offsets[k]` — the tile's input lines are loaded into L1
 /// once and reused by all panels. The block is then written to the NCHW output with bias, residual and
 /// activation.
@@ -27,6 +27,8 @@ final class DirectImplementation: ConvolutionImplementation, @unchecked Sendable
     /// Position tiles per work item.
     let tilesPerItem: Int
     let workerStride: Int
+    /// Floats of one image in the operator's input layout (0 when the input is read in place).
+    let imageFloats: Int
 
     init(problem p: ConvolutionProblem, weights: Tensor, bias: Tensor?, forcedKernel: String?, threads: Int) throws {
         problem = p
@@ -70,8 +72,8 @@ final class DirectImplementation: ConvolutionImplementation, @unchecked Sendable
         let rows = roundUp(d.outputChannelsPerGroup, kernel.mr)
         // Per worker: the block's results, and (pointwise) the zero-padded last tile's input rows.
         workerStride = rows * kernel.nr * tilesPerItem + (pointwise ? k * kernel.nr : 0)
-        let image = pointwise ? 0 : flatLayout.map { d.inputChannels * $0.columnCopiesSize } ?? layout.imageSize(channels: d.inputChannels)
-        workspace = WorkspacePool(count: image + threads * workerStride)
+        imageFloats = pointwise ? 0 : flatLayout.map { d.inputChannels * $0.columnCopiesSize } ?? layout.imageSize(channels: d.inputChannels)
+        workspace = WorkspacePool(count: imageFloats + threads * workerStride)
     }
 
     var preparedBytes: Int { packed.buffer.count * 4 + offsets.count * 8 }
@@ -94,7 +96,6 @@ final class DirectImplementation: ConvolutionImplementation, @unchecked Sendable
         let blocks = (tiles + tilesPerItem - 1) / tilesPerItem
         let k = offsets.count
         let width = nr * tilesPerItem
-        let imageFloats = pointwise ? 0 : flat.map { d.inputChannels * $0.columnCopiesSize } ?? layout.imageSize(channels: d.inputChannels)
         workspace.withBuffer { ws in
             offsets.withUnsafeBufferPointer { offs in
                 bias.withUnsafeOptionalBufferPointer { bias in

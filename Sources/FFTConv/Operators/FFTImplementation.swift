@@ -58,6 +58,12 @@ final class FFTImplementation: ConvolutionImplementation, @unchecked Sendable {
     /// (reads) one run of consecutive channels per bin instead of one cache line per channel and bin.
     static let channelBlock = 16
 
+    /// The channel block for `channels` over `threads`: `channelBlock`, smaller when that would leave fewer
+    /// than two blocks per thread (results do not depend on it: it only groups data movement).
+    static func block(channels: Int, threads: Int) -> Int {
+        Swift.max(1, Swift.min(channelBlock, channels / Swift.max(1, 2 * threads)))
+    }
+
     init(problem p: ConvolutionProblem, weights: Tensor, bias: Tensor?, options: ConvolutionOptions) throws {
         problem = p
         let d = p.descriptor
@@ -218,7 +224,7 @@ final class FFTImplementation: ConvolutionImplementation, @unchecked Sendable {
         let cgI = innerChannelsPerGroup, cg = d.inputChannelsPerGroup
         let count = tiles.count, panels = chunkTiles / ComplexGEMM.mr
         let binStride = d.groups * panels * cgI * 8
-        let block = Self.channelBlock, channels = d.groups * cgI
+        let channels = d.groups * cgI, block = Self.block(channels: channels, threads: threads)
         let blockStride = chunkTiles * (realStride + complexStride)
         Parallel.forEachRange(count: (channels + block - 1) / block, threads: threads) { worker, items in
             for item in items {
@@ -288,7 +294,7 @@ final class FFTImplementation: ConvolutionImplementation, @unchecked Sendable {
         let coutP = d.groups * outputsPerGroupPadded
         let im = y + tiling.bins * chunkTiles * coutP
         let binStride = chunkTiles * coutP
-        let block = Self.channelBlock, blockStride = chunkTiles * (realStride + complexStride)
+        let block = Self.block(channels: d.outputChannels, threads: threads), blockStride = chunkTiles * (realStride + complexStride)
         Parallel.forEachRange(count: (d.outputChannels + block - 1) / block, threads: threads) { worker, items in
             for item in items {
                 let o0 = item * block, o1 = Swift.min(d.outputChannels, o0 + block)

@@ -38,12 +38,8 @@ extension Tensor {
         let expected = count * 4, actual = b.count - dataStart
         if actual < expected { throw NPYError.truncatedData(expectedBytes: expected, actualBytes: actual) }
         if actual > expected { throw NPYError.trailingData(expectedBytes: expected, actualBytes: actual) }
-        try self.init(zeros: header.shape)
-        let p = storage.pointer
-        for i in 0..<count {
-            let o = dataStart + 4 * i
-            let bits = UInt32(b[o]) | UInt32(b[o + 1]) << 8 | UInt32(b[o + 2]) << 16 | UInt32(b[o + 3]) << 24
-            p[i] = Float(bitPattern: bits)
+        self = try b.withUnsafeBytes { raw in
+            try Tensor(shape: header.shape, littleEndianBytes: UnsafeRawBufferPointer(rebasing: raw[dataStart..<(dataStart + expected)]))
         }
     }
 

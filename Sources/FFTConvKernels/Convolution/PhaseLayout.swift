@@ -19,6 +19,8 @@ public struct PhaseLayout: Sendable, Hashable {
     public let planeStride: Int
     /// Number of phases (`strideHeight * strideWidth`).
     public var phases: Int { geometry.strideHeight * geometry.strideWidth }
+    /// The row phases some tap reads (a 1x1 stride-2 layer reads only phase row 0): `fill` skips the others.
+    public let usedRowPhases: [Bool]
 
     /// A layout whose planes allow vector loads of `lanes` floats at every computed position rounded up to `lanes`.
     public init(geometry g: ConvolutionGeometry, padBottom: Int, padRight: Int, lanes: Int) {
@@ -31,6 +33,7 @@ public struct PhaseLayout: Sendable, Hashable {
             + (g.kernelWidth - 1) * g.dilationWidth / g.strideWidth
         let needed = Swift.max(phaseHeight * phaseWidth, (positions + lanes - 1) / lanes * lanes + maxOffset)
         planeStride = (needed + 15) / 16 * 16
+        usedRowPhases = (0..<g.strideHeight).map { a in (0..<g.kernelHeight).contains { $0 * g.dilationHeight % g.strideHeight == a } }
     }
 
     /// Floats of one image in this layout (`phases × channels × planeStride`).
@@ -56,7 +59,7 @@ public struct PhaseLayout: Sendable, Hashable {
                 fillStrideTwoColumns(src: src, channels: channels, channel: c, buffer: buffer)
                 continue
             }
-            for a in 0..<sh {
+            for a in 0..<sh where usedRowPhases[a] {
                 for b in 0..<sw {
                     let plane = buffer + ((a * sw + b) * channels + c) * planeStride
                     for i in 0..<phaseHeight {
@@ -95,7 +98,7 @@ public struct PhaseLayout: Sendable, Hashable {
     func fillStrideTwoColumns(src: UnsafePointer<Float>, channels: Int, channel c: Int, buffer: UnsafeMutablePointer<Float>) {
         let g = geometry
         let sh = g.strideHeight, w = g.inputWidth, pad = g.padLeft
-        for a in 0..<sh {
+        for a in 0..<sh where usedRowPhases[a] {
             let even = buffer + ((a * 2) * channels + c) * planeStride
             let odd = buffer + ((a * 2 + 1) * channels + c) * planeStride
             for i in 0..<phaseHeight {

@@ -29,13 +29,31 @@ public enum ONNXModel {
 
     /// Translates a model held in memory; `directory` is where external data files live.
     public static func graph(data: Data, directory: String? = nil) throws -> Graph {
+        // Decoded without the initializers' raw_data, which is read from `data` itself (ONNXRawData): the
+        // weights are copied once, into their tensors. Should the walk and swift-protobuf disagree, or the
+        // stripped bytes not decode, the untouched bytes are decoded instead (and any error is theirs).
+        if let stripped = ONNXRawData.strip(data), let model = try? decode(stripped.model),
+           stripped.payloads.count == model.graph.initializer.count {
+            let payloads = stripped.payloads.map { range in
+                range.map { data[(data.startIndex + $0.lowerBound)..<(data.startIndex + $0.upperBound)] }
+            }
+            return try translate(model, directory: directory, payloads: payloads)
+        }
+        return try translate(try decode(data), directory: directory, payloads: [])
+    }
+
+    private static func decode(_ bytes: Data) throws -> Onnx_ModelProto {
         let model: Onnx_ModelProto
-        do { model = try Onnx_ModelProto(serializedBytes: data) } catch {
+        do { model = try Onnx_ModelProto(serializedBytes: bytes) } catch {
             throw ONNXError.malformed("protobuf decoding failed (\(error))")
         }
         guard model.hasGraph else { throw ONNXError.malformed("the model has no graph") }
+        return model
+    }
+
+    private static func translate(_ model: Onnx_ModelProto, directory: String?, payloads: [Data?]) throws -> Graph {
         let opset = model.opsetImport.filter { $0.domain.isEmpty || $0.domain == "ai.onnx" }.map { Int($0.version) }.max() ?? 13
-        var translator = ONNXTranslator(graph: model.graph, opset: opset, directory: directory)
+        var translator = ONNXTranslator(graph: model.graph, opset: opset, directory: directory, payloads: payloads)
         return try translator.translate()
     }
 
@@ -57,18 +75,22 @@ struct ONNXTranslator {
     /// Shapes of values known to be constant at load time (initializers and Identity/Constant of them).
     var constantShapes: [String: [Int]] = [:]
 
-    init(graph: Onnx_GraphProto, opset: Int, directory: String?) {
+    /// Each initializer's raw_data, read from the model's own bytes (empty: it is in the decoded protos).
+    let payloads: [Data?]
+
+    init(graph: Onnx_GraphProto, opset: Int, directory: String?, payloads: [Data?]) {
         self.graph = graph
         self.opset = opset
         self.directory = directory
+        self.payloads = payloads
     }
 
     mutating func translate() throws -> Graph {
         if graph.sparseInitializer.count > 0 {
             unsupported.append(UnsupportedNode(name: graph.name, opType: "SparseTensor", opset: opset, reason: "sparse initializers are not supported"))
         }
-        for t in graph.initializer {
-            constants[t.name] = try ONNXTensor.convert(t, directory: directory)
+        for (i, t) in graph.initializer.enumerated() {
+            constants[t.name] = try ONNXTensor.convert(t, directory: directory, rawData: i < payloads.count ? payloads[i] : nil)
             constantShapes[t.name] = t.dims.map { Int($0) }
         }
         if !ONNXModel.supportedOpsets.contains(opset) {

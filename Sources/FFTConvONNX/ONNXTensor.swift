@@ -6,14 +6,15 @@ enum ONNXTensor {
     /// The largest initializer accepted (refused before allocating).
     static let maxBytes = 8 << 30
 
-    static func convert(_ t: Onnx_TensorProto, directory: String?) throws -> Tensor {
+    /// `rawData`: the tensor's raw_data when it was read from the model's bytes instead of decoded into `t`.
+    static func convert(_ t: Onnx_TensorProto, directory: String?, rawData: Data? = nil) throws -> Tensor {
         let name = t.name
         let shape = t.dims.map { Int($0) }
         let count: Int
         do { count = try Tensor.elementCount(of: shape) } catch { throw ONNXError.invalidTensor(name: name, reason: "\(error)") }
         guard count * 4 <= maxBytes else { throw ONNXError.invalidTensor(name: name, reason: "\(count) elements is over the \(maxBytes >> 30) GB limit") }
         if t.hasSegment { throw ONNXError.invalidTensor(name: name, reason: "segmented tensors are not supported") }
-        var raw = t.rawData
+        var raw = rawData ?? t.rawData
         if t.dataLocation == .external {
             raw = try external(t, directory: directory)
         }

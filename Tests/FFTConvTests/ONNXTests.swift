@@ -77,6 +77,21 @@ final class ONNXTests: XCTestCase {
         }
     }
 
+    func testModelInADataSliceLoadsTheSameWeights() throws {
+        // Initializer payloads are read from the model's bytes by offset: a slice not starting at index 0 must
+        // give the same network (and so the same output) as the file itself.
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: Self.path("resnet_block.onnx")))
+        let padded = Data([0x55, 0xAA, 0x55]) + bytes
+        let slice = padded[3...]
+        XCTAssertEqual(slice.startIndex, 3)
+        let x = try Tensor(contentsOfNPY: Self.path("resnet_block.input.npy"))
+        let fromFile = try Network(graph: try ONNXModel.graph(contentsOf: Self.path("resnet_block.onnx")))(x)
+        let fromSlice = try Network(graph: try ONNXModel.graph(data: slice))(x)
+        XCTAssertEqual(fromSlice.scalars.map(\.bitPattern), fromFile.scalars.map(\.bitPattern))
+        let expected = try Tensor(contentsOfNPY: Self.path("resnet_block.output.npy"))
+        XCTAssertLessThanOrEqual(try XCTUnwrap(fromSlice.maxAbsoluteDifference(expected)), 1e-4 * max(1, expected.maxAbsolute))
+    }
+
     func testMalformedFilesAreTypedErrors() throws {
         XCTAssertThrowsError(try ONNXModel.graph(data: Data([0xFF, 0xFF, 0xFF, 0x07, 0x01]))) { error in
             guard case .malformed? = error as? ONNXError else { return XCTFail("\(error)") }

@@ -22,4 +22,19 @@ public enum Copy {
         }
         while i < count { dst[i] = 0; i += 1 }
     }
+
+    /// `even[j] = src[2j]`, `odd[j] = src[2j + 1]` for `j` in `0..<count` (the column split of a stride-2
+    /// phase layout): eight pairs per step from one sixteen-float load, the rest one at a time.
+    @inlinable @inline(__always)
+    public static func splitEvenOdd(_ src: UnsafePointer<Float>, even: UnsafeMutablePointer<Float>,
+                                    odd: UnsafeMutablePointer<Float>, count: Int) {
+        var j = 0
+        while j + 8 <= count {
+            let v = UnsafeRawPointer(src + 2 * j).loadUnaligned(as: SIMD16<Float>.self)
+            UnsafeMutableRawPointer(even + j).storeBytes(of: v.evenHalf, as: SIMD8<Float>.self)
+            UnsafeMutableRawPointer(odd + j).storeBytes(of: v.oddHalf, as: SIMD8<Float>.self)
+            j += 8
+        }
+        while j < count { even[j] = src[2 * j]; odd[j] = src[2 * j + 1]; j += 1 }
+    }
 }

@@ -58,10 +58,14 @@ public struct FlatPhaseLayout: Sendable, Hashable {
         return phase * phaseStride + marginBefore + Self.floorDiv(y, sh) * phaseWidth + Self.floorDiv(x, sw)
     }
 
+    /// How many phase columns right of the output column kernel column `kw`'s taps read (negative: left).
+    func columnOffset(kw: Int) -> Int {
+        Self.floorDiv(kw * geometry.dilationWidth - geometry.padLeft, geometry.strideWidth)
+    }
+
     /// The output columns whose tap in kernel column `kw` lies inside the input (the others read zero).
     public func validColumns(kw: Int) -> Range<Int> {
-        let g = geometry
-        let c = Self.floorDiv(kw * g.dilationWidth - g.padLeft, g.strideWidth)
+        let c = columnOffset(kw: kw)
         let lo = Swift.min(phaseWidth, Swift.max(0, -c)), hi = Swift.max(lo, Swift.min(phaseWidth, phaseWidth - c))
         return lo..<hi
     }
@@ -98,15 +102,7 @@ public struct FlatPhaseLayout: Sendable, Hashable {
                     Copy.floats(buffer + a * phaseStride + marginBefore + r * phaseWidth, src, w)
                 } else if sw == 2 {
                     let e = buffer + (a * 2) * phaseStride + marginBefore + r * phaseWidth
-                    let o = e + phaseStride
-                    var j = 0
-                    while j + 8 <= phaseWidth {
-                        let v = UnsafeRawPointer(src + 2 * j).loadUnaligned(as: SIMD16<Float>.self)
-                        UnsafeMutableRawPointer(e + j).storeBytes(of: v.evenHalf, as: SIMD8<Float>.self)
-                        UnsafeMutableRawPointer(o + j).storeBytes(of: v.oddHalf, as: SIMD8<Float>.self)
-                        j += 8
-                    }
-                    while j < phaseWidth { e[j] = src[2 * j]; o[j] = src[2 * j + 1]; j += 1 }
+                    Copy.splitEvenOdd(src, even: e, odd: e + phaseStride, count: phaseWidth)
                 } else {
                     for b in 0..<sw {
                         let dst = buffer + (a * sw + b) * phaseStride + marginBefore + r * phaseWidth
@@ -129,7 +125,7 @@ public struct FlatPhaseLayout: Sendable, Hashable {
         for kw in 0..<g.kernelWidth {
             let copy = buffer + kw * bufferSize
             fill(input: input, buffer: copy)
-            let c = Self.floorDiv(kw * g.dilationWidth - g.padLeft, g.strideWidth)
+            let c = columnOffset(kw: kw)
             let cleared = c < 0 ? Swift.max(0, phaseWidth + c)..<phaseWidth : 0..<Swift.min(phaseWidth, c)
             if cleared.isEmpty { continue }
             for phase in 0..<phases {

@@ -112,18 +112,12 @@ public struct PhaseLayout: Sendable, Hashable {
                 let srow = src + iy * w
                 // Padded column q = 2j + b holds input x = q − pad (zero outside the row).
                 @inline(__always) func value(_ q: Int) -> Float { let x = q - pad; return x >= 0 && x < w ? srow[x] : 0 }
-                // Vector blocks: j in [j0, j1) with 0 <= 2j − pad and 2j − pad + 16 <= w.
+                // Inside the row: j in [j0, j1) with 0 <= 2j − pad and 2j − pad + 16 <= w (vector loads stay in it).
                 let j0 = Swift.min(phaseWidth, (pad + 1) / 2)
                 let j1 = Swift.max(j0, Swift.min(phaseWidth, (w + pad - 16) / 2 + 1))
-                var j = 0
-                while j < j0 { e[j] = value(2 * j); o[j] = value(2 * j + 1); j += 1 }
-                while j + 8 <= j1 {
-                    let v = UnsafeRawPointer(srow + 2 * j - pad).loadUnaligned(as: SIMD16<Float>.self)
-                    UnsafeMutableRawPointer(e + j).storeBytes(of: v.evenHalf, as: SIMD8<Float>.self)
-                    UnsafeMutableRawPointer(o + j).storeBytes(of: v.oddHalf, as: SIMD8<Float>.self)
-                    j += 8
-                }
-                while j < phaseWidth { e[j] = value(2 * j); o[j] = value(2 * j + 1); j += 1 }
+                for j in 0..<j0 { e[j] = value(2 * j); o[j] = value(2 * j + 1) }
+                Copy.splitEvenOdd(srow + 2 * j0 - pad, even: e + j0, odd: o + j0, count: j1 - j0)
+                for j in j1..<phaseWidth { e[j] = value(2 * j); o[j] = value(2 * j + 1) }
             }
             let used = phaseHeight * phaseWidth
             Copy.zero(even + used, planeStride - used)

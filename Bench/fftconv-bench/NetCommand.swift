@@ -16,7 +16,7 @@ struct NetCommand: ParsableCommand {
     @Option(help: "Convolution algorithm: auto or one of \(ConvolutionAlgorithm.allCases.map(\.rawValue).joined(separator: ", ")).") var algorithm: String = "auto"
     @Option(help: "How auto chooses per layer: estimate (rules), measure or exhaustive (time candidates at load).") var planner: String = "estimate"
     @Option(help: "Tuning file: measured choices are read from it (when it exists) and written back.") var tuning: String?
-    @Flag(help: "Print per-layer times (one extra profiled call) with the planner's runners-up.") var profile = false
+    @Flag(help: "Print per-layer times (medians of --loops extra profiled calls) with the planner's runners-up.") var profile = false
     @Flag(help: "Print JSON.") var json = false
 
     struct Row: Encodable {
@@ -65,7 +65,13 @@ struct NetCommand: ParsableCommand {
         var row = Row(model: model, threads: threads, median_ms: median, min_ms: times[0], max_ms: times[times.count - 1],
                       load_ms: load, algorithm: policy.description, planner: mode.rawValue, layers: nil)
         if profile {
-            let timings = try network.profile([name: x])
+            // Per-layer medians over `loops` profiled calls: one call's layer times vary by ±30% on a busy host.
+            var runs: [[LayerTiming]] = []
+            for _ in 0..<max(loops, 1) { runs.append(try network.profile([name: x])) }
+            let timings = runs[0].indices.map { k -> LayerTiming in
+                let ms = runs.map { $0[k].milliseconds }.sorted()
+                return LayerTiming(layer: runs[0][k].layer, milliseconds: ms[ms.count / 2])
+            }
             let total = timings.reduce(0) { $0 + $1.milliseconds }
             row.layers = timings.filter { !$0.layer.algorithm.isEmpty }.map {
                 LayerRow(name: $0.layer.name, operation: $0.layer.operation, ms: $0.milliseconds, algorithm: $0.layer.algorithm,

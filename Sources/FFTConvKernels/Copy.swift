@@ -1,13 +1,18 @@
 /// Inline copies and fills for the short rows of image planes, where a libc call per row costs more than
 /// the copy itself.
 public enum Copy {
-    /// `dst[i] = src[i]` for `i` in `0..<count` (non-overlapping).
+    /// `dst[i] = src[i]` for `i` in `0..<count` (non-overlapping; a tail is copied as the last eight again).
     @inlinable @inline(__always)
     public static func floats(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, _ count: Int) {
         var i = 0
         while i + 8 <= count {
             UnsafeMutableRawPointer(dst + i).storeBytes(of: UnsafeRawPointer(src + i).loadUnaligned(as: SIMD8<Float>.self), as: SIMD8<Float>.self)
             i += 8
+        }
+        if i < count && count >= 8 {  // the last eight again, overlapping: no scalar tail
+            let j = count - 8
+            UnsafeMutableRawPointer(dst + j).storeBytes(of: UnsafeRawPointer(src + j).loadUnaligned(as: SIMD8<Float>.self), as: SIMD8<Float>.self)
+            return
         }
         while i < count { dst[i] = src[i]; i += 1 }
     }
@@ -24,7 +29,8 @@ public enum Copy {
     }
 
     /// `even[j] = src[2j]`, `odd[j] = src[2j + 1]` for `j` in `0..<count` (the column split of a stride-2
-    /// phase layout): eight pairs per step from one sixteen-float load, the rest one at a time.
+    /// phase layout): eight pairs per step from one sixteen-float load, the last eight again (overlapping)
+    /// when `count` is not a multiple of eight, one at a time only when `count < 8`.
     @inlinable @inline(__always)
     public static func splitEvenOdd(_ src: UnsafePointer<Float>, even: UnsafeMutablePointer<Float>,
                                     odd: UnsafeMutablePointer<Float>, count: Int) {
@@ -35,6 +41,54 @@ public enum Copy {
             UnsafeMutableRawPointer(odd + j).storeBytes(of: v.oddHalf, as: SIMD8<Float>.self)
             j += 8
         }
+        if j < count && count >= 8 {  // the last eight pairs again, overlapping: no scalar tail
+            j = count - 8
+            let v = UnsafeRawPointer(src + 2 * j).loadUnaligned(as: SIMD16<Float>.self)
+            UnsafeMutableRawPointer(even + j).storeBytes(of: v.evenHalf, as: SIMD8<Float>.self)
+            UnsafeMutableRawPointer(odd + j).storeBytes(of: v.oddHalf, as: SIMD8<Float>.self)
+            return
+        }
         while j < count { even[j] = src[2 * j]; odd[j] = src[2 * j + 1]; j += 1 }
+    }
+
+    /// The column split of `rows` rows into two planes of `count`-float rows with no gap between rows:
+    /// `even[r·count + j] = src[r·sourceRowStride + 2j]`, `odd[…] = src[… + 2j + 1]`. Sixteen pairs per step;
+    /// every row but the last runs whole steps past its end — reading on into the source rows that follow
+    /// and writing into the next destination row, which its own step then rewrites — so no row has a scalar
+    /// tail; the last row stays inside its `2·count` floats and its `count`-float destination rows.
+    /// Requires `sourceRowStride ≥ 2·count`.
+    public static func splitEvenOddRows(_ src: UnsafePointer<Float>, sourceRowStride: Int, even: UnsafeMutablePointer<Float>,
+                                        odd: UnsafeMutablePointer<Float>, rows: Int, count: Int) {
+        guard rows > 0, count > 0 else { return }
+        // A run past the end must stay within the next row (rewritten after it): at most `count` floats.
+        let step = count >= 16 ? 16 : 8
+        let runs = count >= 4
+        for r in 0..<rows {
+            let s = src + r * sourceRowStride, e = even + r * count, o = odd + r * count
+            if runs && r + 1 < rows {
+                var j = 0
+                while j < count {
+                    if step == 16 { split16(s + 2 * j, e + j, o + j) } else { split8(s + 2 * j, e + j, o + j) }
+                    j += step
+                }
+            } else {
+                splitEvenOdd(s, even: e, odd: o, count: count)
+            }
+        }
+    }
+
+    @inline(__always)
+    static func split16(_ src: UnsafePointer<Float>, _ even: UnsafeMutablePointer<Float>, _ odd: UnsafeMutablePointer<Float>) {
+        let v = SIMD32<Float>(lowHalf: UnsafeRawPointer(src).loadUnaligned(as: SIMD16<Float>.self),
+                              highHalf: UnsafeRawPointer(src + 16).loadUnaligned(as: SIMD16<Float>.self))
+        UnsafeMutableRawPointer(even).storeBytes(of: v.evenHalf, as: SIMD16<Float>.self)
+        UnsafeMutableRawPointer(odd).storeBytes(of: v.oddHalf, as: SIMD16<Float>.self)
+    }
+
+    @inline(__always)
+    static func split8(_ src: UnsafePointer<Float>, _ even: UnsafeMutablePointer<Float>, _ odd: UnsafeMutablePointer<Float>) {
+        let v = UnsafeRawPointer(src).loadUnaligned(as: SIMD16<Float>.self)
+        UnsafeMutableRawPointer(even).storeBytes(of: v.evenHalf, as: SIMD8<Float>.self)
+        UnsafeMutableRawPointer(odd).storeBytes(of: v.oddHalf, as: SIMD8<Float>.self)
     }
 }

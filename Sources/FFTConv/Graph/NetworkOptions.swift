@@ -77,4 +77,9 @@ public struct LayerSummary: Sendable {
 public struct LayerTiming: Sendable {
     public var layer: LayerSummary
     public var milliseconds: Double
+    /// A step's summary with its time.
+    public init(layer: LayerSummary, milliseconds: Double) {
+        self.layer = layer
+        self.milliseconds = milliseconds
+    }
 }

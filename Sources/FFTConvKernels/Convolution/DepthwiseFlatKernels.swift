@@ -58,6 +58,9 @@ public enum DepthwiseFlatKernels {
             if let residual { t0 += load(residual + i); t1 += load(residual + i + 16) }
             UnsafeMutableRawPointer(out + i).storeBytes(of: f(t0), as: V.self)
             UnsafeMutableRawPointer(out + i + 16).storeBytes(of: f(t1), as: V.self)
+        } else if residual == nil {  // the activation on whole vectors, then `n` floats copied out
+            var t = (f(t0), f(t1))
+            withUnsafeBytes(of: &t) { Copy.floats(out + i, $0.baseAddress!.assumingMemoryBound(to: Float.self), n) }
         } else {
             for j in 0..<n {
                 let v = j < 16 ? t0[j] : t1[j - 16]

@@ -96,13 +96,16 @@ public struct FlatPhaseLayout: Sendable, Hashable {
             return
         }
         for a in 0..<sh {
+            if sw == 2 {  // a whole phase-row pass at once: its rows may run past their ends
+                let e = buffer + (a * 2) * phaseStride + marginBefore
+                Copy.splitEvenOddRows(input + a * w, sourceRowStride: sh * w, even: e, odd: e + phaseStride,
+                                      rows: phaseHeight, count: phaseWidth)
+                continue
+            }
             for r in 0..<phaseHeight {
                 let src = input + (r * sh + a) * w
                 if sw == 1 {
                     Copy.floats(buffer + a * phaseStride + marginBefore + r * phaseWidth, src, w)
-                } else if sw == 2 {
-                    let e = buffer + (a * 2) * phaseStride + marginBefore + r * phaseWidth
-                    Copy.splitEvenOdd(src, even: e, odd: e + phaseStride, count: phaseWidth)
                 } else {
                     for b in 0..<sw {
                         let dst = buffer + (a * sw + b) * phaseStride + marginBefore + r * phaseWidth

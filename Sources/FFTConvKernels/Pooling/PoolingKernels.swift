@@ -8,6 +8,21 @@ public enum PoolingKernels {
     public static func verticalMax(rows: UnsafePointer<Float>, rowStride: Int, count: Int, width: Int,
                                    into out: UnsafeMutablePointer<Float>) {
         typealias V = SIMD16<Float>
+        if count == 3 && width >= 16 {
+            // 3-row windows (3x3 pooling): the three loads of a step are independent, no row loop.
+            let r1 = rows + rowStride, r2 = rows + 2 &* rowStride
+            @inline(__always) func step(_ x: Int) {
+                var m = UnsafeRawPointer(rows + x).loadUnaligned(as: V.self)
+                let b = UnsafeRawPointer(r1 + x).loadUnaligned(as: V.self), c = UnsafeRawPointer(r2 + x).loadUnaligned(as: V.self)
+                m.replace(with: b, where: b .> m)
+                m.replace(with: c, where: c .> m)
+                UnsafeMutableRawPointer(out + x).storeBytes(of: m, as: V.self)
+            }
+            var x = 0
+            while x &+ 16 <= width { step(x); x &+= 16 }
+            if x < width { step(width &- 16) }  // the last sixteen again, overlapping
+            return
+        }
         var x = 0
         while x + 16 <= width {
             var m = UnsafeRawPointer(rows + x).loadUnaligned(as: V.self)
@@ -19,6 +34,18 @@ public enum PoolingKernels {
             }
             UnsafeMutableRawPointer(out + x).storeBytes(of: m, as: V.self)
             x += 16
+        }
+        if x < width && width >= 16 {  // the last sixteen again, overlapping: no scalar tail
+            x = width - 16
+            var m = UnsafeRawPointer(rows + x).loadUnaligned(as: V.self)
+            var r = 1
+            while r < count {
+                let v = UnsafeRawPointer(rows + r * rowStride + x).loadUnaligned(as: V.self)
+                m.replace(with: v, where: v .> m)
+                r += 1
+            }
+            UnsafeMutableRawPointer(out + x).storeBytes(of: m, as: V.self)
+            return
         }
         while x < width {
             var m = rows[x]
@@ -39,6 +66,25 @@ public enum PoolingKernels {
     /// holds `rowLength(…)` floats (the padded input row, −∞ outside the input). Eight outputs per step.
     public static func horizontalMax(row: UnsafePointer<Float>, stride: Int, kernel: Int, outputs: Int,
                                      into out: UnsafeMutablePointer<Float>) {
+        if stride == 2 && kernel == 3 && outputs >= 16 {
+            // 3x3 stride 2 (AlexNet, SqueezeNet, GoogLeNet): out[j] = max(E[j], O[j], E[j + 1]) with E, O the
+            // row's even and odd elements — three permutes per sixteen outputs instead of three per eight.
+            var j = 0
+            while true {
+                let base = row + 2 * j
+                let a = SIMD32<Float>(lowHalf: UnsafeRawPointer(base).loadUnaligned(as: SIMD16<Float>.self),
+                                      highHalf: UnsafeRawPointer(base + 16).loadUnaligned(as: SIMD16<Float>.self))
+                let b = SIMD32<Float>(lowHalf: UnsafeRawPointer(base + 2).loadUnaligned(as: SIMD16<Float>.self),
+                                      highHalf: UnsafeRawPointer(base + 18).loadUnaligned(as: SIMD16<Float>.self))
+                var m = a.evenHalf
+                let o = a.oddHalf, e1 = b.evenHalf
+                m.replace(with: o, where: o .> m)
+                m.replace(with: e1, where: e1 .> m)
+                UnsafeMutableRawPointer(out + j).storeBytes(of: m, as: SIMD16<Float>.self)
+                if j + 16 >= outputs { return }
+                j = Swift.min(j + 16, outputs - 16)  // the last step overlaps the one before: no scalar tail
+            }
+        }
         typealias V = SIMD8<Float>
         var j = 0
         while j < outputs {
@@ -51,6 +97,9 @@ public enum PoolingKernels {
             }
             if j + 8 <= outputs {
                 UnsafeMutableRawPointer(out + j).storeBytes(of: m, as: V.self)
+            } else if outputs >= 8 {  // the last eight again, overlapping
+                j = outputs - 8
+                continue
             } else {
                 for l in 0..<(outputs - j) { out[j + l] = m[l] }
             }

@@ -165,6 +165,10 @@ final class KernelFamilyTests: XCTestCase {
             try c(3, 3, Size2D(14, 14), stride: 2, padding: 1), try c(2, 3, Size2D(4, 50), padding: Padding(top: 2, left: 2, bottom: 0, right: 0)),
             try c(2, 3, Size2D(9, 26), dilation: 2, padding: 2), try c(2, 5, Size2D(11, 27), padding: 2),
             try c(2, 5, Size2D(16, 20), stride: 2, padding: 2), try c(2, Size2D(7, 1), Size2D(9, 33), padding: Padding(top: 3, left: 0, bottom: 3, right: 0)),
+            // Stride-2 phase rows of 32, 20, 5 and 3 columns: the column split's 16- and 8-pair steps run past
+            // row ends (and must not past a plane's last row), or go one pair at a time.
+            try c(3, 3, Size2D(10, 64), stride: 2, padding: 1), try c(2, 3, Size2D(8, 40), stride: 2, padding: 1),
+            try c(3, 3, Size2D(8, 10), stride: 2, padding: 1), try c(2, 3, Size2D(6, 6), stride: 2, padding: 1),
         ]
         for kernel in DepthwiseKernelRegistry.all {
             var covered = 0

@@ -30,7 +30,14 @@ final class PoolingTests: XCTestCase {
 
     func testPoolingMatchesNaiveLoops() throws {
         var rng = SeededGenerator(seed: 77)
-        let x = try Tensor.random(shape: [1, 3, 13, 61], using: &rng)
+        // Rows of 61 (3x3 stride-2 rows of 30 outputs: 16-wide steps, the last overlapping), 20 (8-wide steps)
+        // and 7 (shorter than a vector).
+        for shape in [[1, 3, 13, 61], [1, 2, 9, 20], [2, 2, 7, 7]] {
+            try checkPooling(try Tensor.random(shape: shape, using: &rng))
+        }
+    }
+
+    func checkPooling(_ x: Tensor) throws {
         let cases: [PoolingAttributes] = [
             PoolingAttributes(kernel: 3, stride: 2),                                  // AlexNet / SqueezeNet
             PoolingAttributes(kernel: 3, stride: 2, padding: 1),                      // ResNet stem
@@ -49,7 +56,7 @@ final class PoolingTests: XCTestCase {
                     let y = try Network(graph: graph, options: NetworkOptions(threads: threads))(x)
                     let expected = Self.naive(x, a, max: isMax, outputShape: y.shape)
                     let err = zip(y.scalars, expected).map { abs($0 - $1) }.max() ?? .infinity
-                    XCTAssertLessThanOrEqual(err, 1e-6, "case \(k) max \(isMax) threads \(threads)")
+                    XCTAssertLessThanOrEqual(err, 1e-6, "case \(k) max \(isMax) threads \(threads) input \(x.shape)")
                 }
             }
         }

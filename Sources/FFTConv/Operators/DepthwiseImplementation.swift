@@ -100,25 +100,18 @@ final class DepthwiseImplementation: ConvolutionImplementation, @unchecked Senda
     /// call computes the whole output plane.
     private func runFlat(_ f: FlatPhaseLayout, masks: [UInt32], masked: [Bool], input: UnsafePointer<Float>,
                          output: UnsafeMutablePointer<Float>, residual: UnsafePointer<Float>?, batch: Int, threads: Int) {
-        let p = problem, d = p.descriptor
-        let taps = tapOffsets.count
+        let d = problem.descriptor
         workspace.withBuffer { ws in
             tapOffsets.withUnsafeBufferPointer { offs in
                 masks.withUnsafeBufferPointer { masks in
                     masked.withUnsafeBufferPointer { masked in
                         bias.withUnsafeOptionalBufferPointer { bias in
                             Parallel.forEachRange(count: batch * d.outputChannels, threads: threads) { worker, items in
-                                let buffer = ws + worker * workerStride
-                                for item in items {
-                                    let c = item % d.outputChannels
-                                    f.fill(input: input + item * p.inputPlane, buffer: buffer)
-                                    DepthwiseFlatKernels.run(buffer: buffer, positions: f.positions, outputWidth: p.output.width, kernelHeight: d.kernel.height,
-                                                             kernelWidth: d.kernel.width, tapOffsets: offs.baseAddress!,
-                                                             weights: weights.pointer + c * taps, masks: masks.baseAddress!,
-                                                             maskStride: f.computedPositions, maskedColumns: masked.baseAddress!,
-                                                             out: output + item * p.outputPlane, bias: bias?[c] ?? 0,
-                                                             residual: residual.map { $0 + item * p.outputPlane }, activation: epilogue)
-                                }
+                                DepthwiseFlatKernels.runPlanes(layout: f, items: items, channels: d.outputChannels, input: input,
+                                                               buffer: ws + worker * workerStride, tapOffsets: offs.baseAddress!,
+                                                               weights: weights.pointer, masks: masks.baseAddress!,
+                                                               maskedColumns: masked.baseAddress!, output: output,
+                                                               bias: bias?.baseAddress, residual: residual, activation: epilogue)
                             }
                         }
                     }

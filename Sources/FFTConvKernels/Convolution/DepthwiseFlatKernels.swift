@@ -12,26 +12,58 @@
 /// `out` must not overlap `buffer` or `residual`: a position may be written twice (the same value), which
 /// lets the two-row pass run whole vectors past the end of a row.
 public enum DepthwiseFlatKernels {
-    /// The sums of one channel: `out[i] = act(bias + residual[i] + Σ_{kh,kw} weights[kh·KW + kw] ·
-    /// (buffer[i + tapOffsets[kh·KW + kw]] & masks[kw·maskStride + i]))` for `i` in `0..<positions`, `KW` the
-    /// kernel width (the AND is on the bits: a cleared lane is +0 whatever it held).
+    /// Depthwise convolution of the planes `items` of an NCHW tensor (item `i` is channel `c = i % channels`):
+    /// each plane is first written into `buffer` by `layout.fill`, then
+    /// `out[i] = act(bias[c] + residual[i] + Σ_{kh,kw} w[kh·KW + kw] · (buffer[i + tapOffsets[kh·KW + kw]] & masks[kw·P + i]))`
+    /// for the plane's `P = layout.computedPositions` positions (stored: `layout.positions`), `w` the channel's
+    /// taps, `KW` the kernel width; the AND is on the bits, so a cleared lane is +0 whatever it held. The
+    /// per-layer setup (activation dispatch, the two-row test) is done once per call, not per plane: on 7×7
+    /// planes a plane's whole compute is about a hundred instructions.
     ///
     /// - Parameters:
-    ///   - buffer: the channel in a `FlatPhaseLayout` (margins zero).
-    ///   - positions, outputWidth: output plane size (`outputHeight × outputWidth`) and row length.
+    ///   - buffer: `layout.bufferSize` floats whose margins are zero (only phase interiors are written).
     ///   - tapOffsets: `kernelHeight × kernelWidth` offsets from `FlatPhaseLayout.tapOffset`, row-major.
-    ///   - masks, maskStride: `FlatPhaseLayout.columnMasks().masks` and `computedPositions`.
-    ///   - maskedColumns: `FlatPhaseLayout.columnMasks().masked`: whether kernel column `kw` needs its mask.
-    public static func run(buffer: UnsafePointer<Float>, positions: Int, outputWidth: Int, kernelHeight: Int, kernelWidth: Int,
-                           tapOffsets: UnsafePointer<Int>, weights: UnsafePointer<Float>, masks: UnsafePointer<UInt32>,
-                           maskStride: Int, maskedColumns: UnsafePointer<Bool>, out: UnsafeMutablePointer<Float>,
-                           bias: Float, residual: UnsafePointer<Float>?, activation: Epilogue) {
+    ///   - weights: every channel's taps, `kernelHeight × kernelWidth` per channel.
+    ///   - masks, maskedColumns: `FlatPhaseLayout.columnMasks()`: the lane masks per kernel column, and whether
+    ///     column `kw` needs its mask at all.
+    ///   - bias: one per channel, or nil for zero.
+    ///   - residual: a tensor of the output's shape, or nil.
+    public static func runPlanes(layout f: FlatPhaseLayout, items: Range<Int>, channels: Int, input: UnsafePointer<Float>,
+                                 buffer: UnsafeMutablePointer<Float>, tapOffsets: UnsafePointer<Int>, weights: UnsafePointer<Float>,
+                                 masks: UnsafePointer<UInt32>, maskedColumns: UnsafePointer<Bool>, output: UnsafeMutablePointer<Float>,
+                                 bias: UnsafePointer<Float>?, residual: UnsafePointer<Float>?, activation: Epilogue) {
         switch activation.kind {
-        case .identity: shape(IdentityFunction(), buffer, positions, outputWidth, kernelHeight, kernelWidth, tapOffsets, weights, masks, maskStride, maskedColumns, out, bias, residual)
-        case .relu: shape(ClipFunction(lo: 0, hi: .infinity), buffer, positions, outputWidth, kernelHeight, kernelWidth, tapOffsets, weights, masks, maskStride, maskedColumns, out, bias, residual)
-        case .clip: shape(ClipFunction(lo: activation.a, hi: activation.b), buffer, positions, outputWidth, kernelHeight, kernelWidth, tapOffsets, weights, masks, maskStride, maskedColumns, out, bias, residual)
-        case .leakyReLU: shape(LeakyFunction(alpha: activation.a), buffer, positions, outputWidth, kernelHeight, kernelWidth, tapOffsets, weights, masks, maskStride, maskedColumns, out, bias, residual)
+        case .identity: planes(IdentityFunction(), f, items, channels, input, buffer, tapOffsets, weights, masks, maskedColumns, output, bias, residual)
+        case .relu: planes(ClipFunction(lo: 0, hi: .infinity), f, items, channels, input, buffer, tapOffsets, weights, masks, maskedColumns, output, bias, residual)
+        case .clip: planes(ClipFunction(lo: activation.a, hi: activation.b), f, items, channels, input, buffer, tapOffsets, weights, masks, maskedColumns, output, bias, residual)
+        case .leakyReLU: planes(LeakyFunction(alpha: activation.a), f, items, channels, input, buffer, tapOffsets, weights, masks, maskedColumns, output, bias, residual)
         }
+    }
+
+    @inline(__always)
+    static func planes<F: ActivationFunction>(_ fn: F, _ f: FlatPhaseLayout, _ items: Range<Int>, _ channels: Int,
+                                              _ input: UnsafePointer<Float>, _ buffer: UnsafeMutablePointer<Float>,
+                                              _ offsets: UnsafePointer<Int>, _ weights: UnsafePointer<Float>,
+                                              _ masks: UnsafePointer<UInt32>, _ masked: UnsafePointer<Bool>,
+                                              _ output: UnsafeMutablePointer<Float>, _ bias: UnsafePointer<Float>?,
+                                              _ residual: UnsafePointer<Float>?) {
+        let g = f.geometry
+        let kh = g.kernelHeight, kw = g.kernelWidth, taps = kh * kw
+        let inPlane = g.inputHeight * g.inputWidth, outPlane = f.positions, width = g.outputWidth
+        let pairs = kh == 3 && kw == 3 && pairsApply(offsets, outPlane, width)
+        for item in items {
+            let c = item % channels
+            f.fill(input: input + item * inPlane, buffer: buffer)
+            shape(fn, UnsafePointer(buffer), outPlane, width, kh, kw, offsets, weights + c * taps, masks, f.computedPositions, masked,
+                  output + item * outPlane, bias?[c] ?? 0, residual.map { $0 + item * outPlane }, pairs: pairs)
+        }
+    }
+
+    /// Whether the 3x3 two-row pass applies: rows of 24 or more, and each column's taps on consecutive rows
+    /// (stride 1, no row dilation).
+    static func pairsApply(_ offsets: UnsafePointer<Int>, _ positions: Int, _ width: Int) -> Bool {
+        width >= 24 && positions / width >= 2
+            && (0..<3).allSatisfy({ offsets[3 + $0] - offsets[$0] == width && offsets[6 + $0] - offsets[3 + $0] == width })
     }
 
     typealias V = SIMD16<Float>
@@ -73,12 +105,12 @@ public enum DepthwiseFlatKernels {
     static func shape<F: ActivationFunction>(_ f: F, _ buffer: UnsafePointer<Float>, _ positions: Int, _ width: Int, _ kh: Int, _ kw: Int,
                                              _ offsets: UnsafePointer<Int>, _ weights: UnsafePointer<Float>,
                                              _ masks: UnsafePointer<UInt32>, _ maskStride: Int, _ maskedColumns: UnsafePointer<Bool>,
-                                             _ out: UnsafeMutablePointer<Float>, _ bias: Float, _ residual: UnsafePointer<Float>?) {
+                                             _ out: UnsafeMutablePointer<Float>, _ bias: Float, _ residual: UnsafePointer<Float>?,
+                                             pairs: Bool) {
         if kh == 3 && kw == 3 {
             var start = 0
             let rows = positions / width
-            // Two-row passes need the taps of each column on consecutive rows (stride 1, no row dilation).
-            if width >= 24 && rows >= 2 && (0..<3).allSatisfy({ offsets[3 + $0] - offsets[$0] == width && offsets[6 + $0] - offsets[3 + $0] == width }) {
+            if pairs {  // `pairsApply`: two-row passes need each column's taps on consecutive rows
                 loop3x3Pairs(f, buffer, rows, width, offsets, weights, masks, maskStride, maskedColumns, out, bias, residual)
                 start = rows / 2 * 2 * width
             }

@@ -122,7 +122,7 @@ public struct DepthwiseKernel: @unchecked Sendable, CustomStringConvertible {
         case tiles(Function)
         /// `DepthwiseKernels.rows`: whole output rows with the epilogue fused.
         case rows
-        /// `DepthwiseFlatKernels.run` over a `FlatPhaseLayout`: whole planes, epilogue fused.
+        /// `DepthwiseFlatKernels.runPlanes` over a `FlatPhaseLayout`: whole planes, epilogue fused.
         case flat
     }
     /// `dw_flat32`: 32 positions per step over unpadded phase planes; `dw_64`: 64 positions per tile;

@@ -14,6 +14,8 @@ import FFTConvKernels
 final class DirectImplementation: ConvolutionImplementation, @unchecked Sendable {
     let problem: ConvolutionProblem
     let kernel: GEMMMicroKernel
+    /// `kernel`'s 16-column twin for a last tile of at most 16 positions (where positions are the output's own).
+    let narrow: GEMMMicroKernel?
     let layout: PhaseLayout
     let packed: PackedGroupWeights
     let offsets: [Int]
@@ -65,6 +67,7 @@ final class DirectImplementation: ConvolutionImplementation, @unchecked Sendable
         }
         self.offsets = offsets
         flat = flatLayout
+        narrow = pointwise || flatLayout != nil ? MicroKernelRegistry.narrowTwin(of: kernel) : nil
         self.bias = bias?.scalars
         epilogue = d.activation.epilogue
         // Blocks of up to 64 positions; the block's outputs for all of a group's channels stay in L1/L2.
@@ -135,19 +138,22 @@ final class DirectImplementation: ConvolutionImplementation, @unchecked Sendable
                                 let t0 = block * tilesPerItem, t1 = Swift.min(tiles, t0 + tilesPerItem)
                                 for t in t0..<t1 {
                                     let b = base + t * nr
+                                    let valid = positions - t * nr
+                                    // A last tile of at most 16 positions runs the 16-column twin (same packed A).
+                                    let tk = valid <= 16 ? narrow ?? kernel : kernel
                                     if t >= safeTiles {
                                         // The last pointwise tile: copy its in-bounds inputs, zero-padded, so no load leaves the input.
-                                        let valid = positions - t * nr
+                                        let tn = tk.nr
                                         for kk in 0..<k {
-                                            Copy.floats(tail + kk * nr, b + offsets[kk], valid)
-                                            Copy.zero(tail + kk * nr + valid, nr - valid)
+                                            Copy.floats(tail + kk * tn, b + offsets[kk], valid)
+                                            Copy.zero(tail + kk * tn + valid, tn - valid)
                                         }
-                                        kernelOnTail(k: k, g: g, panels: panelRange, tail: tail, results: results + (t - t0) * nr, width: width)
+                                        kernelOnTail(tk, k: k, g: g, panels: panelRange, tail: tail, results: results + (t - t0) * nr, width: width)
                                         continue
                                     }
                                     for panel in panelRange {
-                                        kernel.indirect(k, packed.group(g) + panel * k * mr, b, offsets,
-                                                        results + panel * mr * width + (t - t0) * nr, width, false)
+                                        tk.indirect(k, packed.group(g) + panel * k * mr, b, offsets,
+                                                    results + panel * mr * width + (t - t0) * nr, width, false)
                                     }
                                 }
                                 let r0 = panelRange.lowerBound * mr, r1 = Swift.min(og, panelRange.upperBound * mr)
@@ -162,8 +168,9 @@ final class DirectImplementation: ConvolutionImplementation, @unchecked Sendable
         }
     }
 
-    /// Runs `panels` on a tile whose input rows were copied to `tail` (`k` rows of `nr` floats).
-    private func kernelOnTail(k: Int, g: Int, panels: Range<Int>, tail: UnsafeMutablePointer<Float>,
+    /// Runs `panels` with `kernel` (the operator's or its narrow twin) on a tile whose input rows were copied to
+    /// `tail` (`k` rows of `kernel.nr` floats).
+    private func kernelOnTail(_ kernel: GEMMMicroKernel, k: Int, g: Int, panels: Range<Int>, tail: UnsafeMutablePointer<Float>,
                               results: UnsafeMutablePointer<Float>, width: Int) {
         let nr = kernel.nr, mr = kernel.mr
         let rowOffsets = (0..<k).map { $0 * nr }

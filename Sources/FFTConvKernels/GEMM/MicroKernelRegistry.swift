@@ -38,7 +38,17 @@ public enum MicroKernelRegistry {
                         note: "AVX-512 with fewer rows (16 zmm accumulators)"),
         GEMMMicroKernel(name: "gemm_4x32", mr: 4, nr: 32, packed: MicroKernels.gemm_4x32, indirect: MicroKernels.igemm_4x32,
                         note: "AVX2 alternative: 4 rows × 32 columns = 16 ymm (no spare registers)"),
+        GEMMMicroKernel(name: "gemm_12x16", mr: 12, nr: 16, packed: MicroKernels.gemm_12x16, indirect: MicroKernels.igemm_12x16,
+                        note: "gemm_12x32's narrow twin: a last tile of at most 16 columns"),
+        GEMMMicroKernel(name: "gemm_8x16", mr: 8, nr: 16, packed: MicroKernels.gemm_8x16, indirect: MicroKernels.igemm_8x16,
+                        note: "gemm_8x32's narrow twin: a last tile of at most 16 columns"),
     ]
+
+    /// The variant with `k`'s rows (so it reads the same packed A) and 16 columns, for a last tile of at most
+    /// 16 columns (`nil` when `k` is 16 columns wide already or has no such twin).
+    public static func narrowTwin(of k: GEMMMicroKernel) -> GEMMMicroKernel? {
+        k.nr > 16 ? gemm.first { $0.mr == k.mr && $0.nr == 16 } : nil
+    }
 
     /// The variant named `name`, if listed.
     public static func named(_ name: String) -> GEMMMicroKernel? { gemm.first { $0.name == name } }

@@ -700,4 +700,266 @@ public enum MicroKernels {
         store(c3_1, c, 3 &* ldc &+ 16)
     }
 
+    /// 8x16 tile, B packed 16 floats per k.
+    public static func gemm_8x16(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
+                              c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool) {
+        var c0_0 = V()
+        var c1_0 = V()
+        var c2_0 = V()
+        var c3_0 = V()
+        var c4_0 = V()
+        var c5_0 = V()
+        var c6_0 = V()
+        var c7_0 = V()
+        var ap = a
+        var bp = UnsafeRawPointer(b)
+        for _ in 0..<kc {
+            fftconv_prefetch(ap + 1536)
+            let b0 = bp.loadUnaligned(fromByteOffset: 0, as: V.self)
+            let a0 = V(repeating: ap[0])
+            c0_0 = c0_0.addingProduct(a0, b0)
+            let a1 = V(repeating: ap[1])
+            c1_0 = c1_0.addingProduct(a1, b0)
+            let a2 = V(repeating: ap[2])
+            c2_0 = c2_0.addingProduct(a2, b0)
+            let a3 = V(repeating: ap[3])
+            c3_0 = c3_0.addingProduct(a3, b0)
+            let a4 = V(repeating: ap[4])
+            c4_0 = c4_0.addingProduct(a4, b0)
+            let a5 = V(repeating: ap[5])
+            c5_0 = c5_0.addingProduct(a5, b0)
+            let a6 = V(repeating: ap[6])
+            c6_0 = c6_0.addingProduct(a6, b0)
+            let a7 = V(repeating: ap[7])
+            c7_0 = c7_0.addingProduct(a7, b0)
+            ap += 8
+            bp += 64
+        }
+        if accumulate {
+            c0_0 += load(c, 0 &* ldc &+ 0)
+            c1_0 += load(c, 1 &* ldc &+ 0)
+            c2_0 += load(c, 2 &* ldc &+ 0)
+            c3_0 += load(c, 3 &* ldc &+ 0)
+            c4_0 += load(c, 4 &* ldc &+ 0)
+            c5_0 += load(c, 5 &* ldc &+ 0)
+            c6_0 += load(c, 6 &* ldc &+ 0)
+            c7_0 += load(c, 7 &* ldc &+ 0)
+        }
+        store(c0_0, c, 0 &* ldc &+ 0)
+        store(c1_0, c, 1 &* ldc &+ 0)
+        store(c2_0, c, 2 &* ldc &+ 0)
+        store(c3_0, c, 3 &* ldc &+ 0)
+        store(c4_0, c, 4 &* ldc &+ 0)
+        store(c5_0, c, 5 &* ldc &+ 0)
+        store(c6_0, c, 6 &* ldc &+ 0)
+        store(c7_0, c, 7 &* ldc &+ 0)
+    }
+
+    /// 8x16 tile, B rows read at `base + offsets[k]` (implicit im2col).
+    public static func igemm_8x16(kc: Int, a: UnsafePointer<Float>, base: UnsafePointer<Float>,
+                              offsets: UnsafePointer<Int>, c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool) {
+        var c0_0 = V()
+        var c1_0 = V()
+        var c2_0 = V()
+        var c3_0 = V()
+        var c4_0 = V()
+        var c5_0 = V()
+        var c6_0 = V()
+        var c7_0 = V()
+        var ap = a
+        var op = offsets
+        for _ in 0..<kc {
+            fftconv_prefetch(ap + 1536)
+            let row = UnsafeRawPointer(base + op.pointee)
+            let b0 = row.loadUnaligned(fromByteOffset: 0, as: V.self)
+            let a0 = V(repeating: ap[0])
+            c0_0 = c0_0.addingProduct(a0, b0)
+            let a1 = V(repeating: ap[1])
+            c1_0 = c1_0.addingProduct(a1, b0)
+            let a2 = V(repeating: ap[2])
+            c2_0 = c2_0.addingProduct(a2, b0)
+            let a3 = V(repeating: ap[3])
+            c3_0 = c3_0.addingProduct(a3, b0)
+            let a4 = V(repeating: ap[4])
+            c4_0 = c4_0.addingProduct(a4, b0)
+            let a5 = V(repeating: ap[5])
+            c5_0 = c5_0.addingProduct(a5, b0)
+            let a6 = V(repeating: ap[6])
+            c6_0 = c6_0.addingProduct(a6, b0)
+            let a7 = V(repeating: ap[7])
+            c7_0 = c7_0.addingProduct(a7, b0)
+            ap += 8
+            op += 1
+        }
+        if accumulate {
+            c0_0 += load(c, 0 &* ldc &+ 0)
+            c1_0 += load(c, 1 &* ldc &+ 0)
+            c2_0 += load(c, 2 &* ldc &+ 0)
+            c3_0 += load(c, 3 &* ldc &+ 0)
+            c4_0 += load(c, 4 &* ldc &+ 0)
+            c5_0 += load(c, 5 &* ldc &+ 0)
+            c6_0 += load(c, 6 &* ldc &+ 0)
+            c7_0 += load(c, 7 &* ldc &+ 0)
+        }
+        store(c0_0, c, 0 &* ldc &+ 0)
+        store(c1_0, c, 1 &* ldc &+ 0)
+        store(c2_0, c, 2 &* ldc &+ 0)
+        store(c3_0, c, 3 &* ldc &+ 0)
+        store(c4_0, c, 4 &* ldc &+ 0)
+        store(c5_0, c, 5 &* ldc &+ 0)
+        store(c6_0, c, 6 &* ldc &+ 0)
+        store(c7_0, c, 7 &* ldc &+ 0)
+    }
+
+    /// 12x16 tile, B packed 16 floats per k.
+    public static func gemm_12x16(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
+                              c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool) {
+        var c0_0 = V()
+        var c1_0 = V()
+        var c2_0 = V()
+        var c3_0 = V()
+        var c4_0 = V()
+        var c5_0 = V()
+        var c6_0 = V()
+        var c7_0 = V()
+        var c8_0 = V()
+        var c9_0 = V()
+        var c10_0 = V()
+        var c11_0 = V()
+        var ap = a
+        var bp = UnsafeRawPointer(b)
+        for _ in 0..<kc {
+            fftconv_prefetch(ap + 1536)
+            let b0 = bp.loadUnaligned(fromByteOffset: 0, as: V.self)
+            let a0 = V(repeating: ap[0])
+            c0_0 = c0_0.addingProduct(a0, b0)
+            let a1 = V(repeating: ap[1])
+            c1_0 = c1_0.addingProduct(a1, b0)
+            let a2 = V(repeating: ap[2])
+            c2_0 = c2_0.addingProduct(a2, b0)
+            let a3 = V(repeating: ap[3])
+            c3_0 = c3_0.addingProduct(a3, b0)
+            let a4 = V(repeating: ap[4])
+            c4_0 = c4_0.addingProduct(a4, b0)
+            let a5 = V(repeating: ap[5])
+            c5_0 = c5_0.addingProduct(a5, b0)
+            let a6 = V(repeating: ap[6])
+            c6_0 = c6_0.addingProduct(a6, b0)
+            let a7 = V(repeating: ap[7])
+            c7_0 = c7_0.addingProduct(a7, b0)
+            let a8 = V(repeating: ap[8])
+            c8_0 = c8_0.addingProduct(a8, b0)
+            let a9 = V(repeating: ap[9])
+            c9_0 = c9_0.addingProduct(a9, b0)
+            let a10 = V(repeating: ap[10])
+            c10_0 = c10_0.addingProduct(a10, b0)
+            let a11 = V(repeating: ap[11])
+            c11_0 = c11_0.addingProduct(a11, b0)
+            ap += 12
+            bp += 64
+        }
+        if accumulate {
+            c0_0 += load(c, 0 &* ldc &+ 0)
+            c1_0 += load(c, 1 &* ldc &+ 0)
+            c2_0 += load(c, 2 &* ldc &+ 0)
+            c3_0 += load(c, 3 &* ldc &+ 0)
+            c4_0 += load(c, 4 &* ldc &+ 0)
+            c5_0 += load(c, 5 &* ldc &+ 0)
+            c6_0 += load(c, 6 &* ldc &+ 0)
+            c7_0 += load(c, 7 &* ldc &+ 0)
+            c8_0 += load(c, 8 &* ldc &+ 0)
+            c9_0 += load(c, 9 &* ldc &+ 0)
+            c10_0 += load(c, 10 &* ldc &+ 0)
+            c11_0 += load(c, 11 &* ldc &+ 0)
+        }
+        store(c0_0, c, 0 &* ldc &+ 0)
+        store(c1_0, c, 1 &* ldc &+ 0)
+        store(c2_0, c, 2 &* ldc &+ 0)
+        store(c3_0, c, 3 &* ldc &+ 0)
+        store(c4_0, c, 4 &* ldc &+ 0)
+        store(c5_0, c, 5 &* ldc &+ 0)
+        store(c6_0, c, 6 &* ldc &+ 0)
+        store(c7_0, c, 7 &* ldc &+ 0)
+        store(c8_0, c, 8 &* ldc &+ 0)
+        store(c9_0, c, 9 &* ldc &+ 0)
+        store(c10_0, c, 10 &* ldc &+ 0)
+        store(c11_0, c, 11 &* ldc &+ 0)
+    }
+
+    /// 12x16 tile, B rows read at `base + offsets[k]` (implicit im2col).
+    public static func igemm_12x16(kc: Int, a: UnsafePointer<Float>, base: UnsafePointer<Float>,
+                              offsets: UnsafePointer<Int>, c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool) {
+        var c0_0 = V()
+        var c1_0 = V()
+        var c2_0 = V()
+        var c3_0 = V()
+        var c4_0 = V()
+        var c5_0 = V()
+        var c6_0 = V()
+        var c7_0 = V()
+        var c8_0 = V()
+        var c9_0 = V()
+        var c10_0 = V()
+        var c11_0 = V()
+        var ap = a
+        var op = offsets
+        for _ in 0..<kc {
+            fftconv_prefetch(ap + 1536)
+            let row = UnsafeRawPointer(base + op.pointee)
+            let b0 = row.loadUnaligned(fromByteOffset: 0, as: V.self)
+            let a0 = V(repeating: ap[0])
+            c0_0 = c0_0.addingProduct(a0, b0)
+            let a1 = V(repeating: ap[1])
+            c1_0 = c1_0.addingProduct(a1, b0)
+            let a2 = V(repeating: ap[2])
+            c2_0 = c2_0.addingProduct(a2, b0)
+            let a3 = V(repeating: ap[3])
+            c3_0 = c3_0.addingProduct(a3, b0)
+            let a4 = V(repeating: ap[4])
+            c4_0 = c4_0.addingProduct(a4, b0)
+            let a5 = V(repeating: ap[5])
+            c5_0 = c5_0.addingProduct(a5, b0)
+            let a6 = V(repeating: ap[6])
+            c6_0 = c6_0.addingProduct(a6, b0)
+            let a7 = V(repeating: ap[7])
+            c7_0 = c7_0.addingProduct(a7, b0)
+            let a8 = V(repeating: ap[8])
+            c8_0 = c8_0.addingProduct(a8, b0)
+            let a9 = V(repeating: ap[9])
+            c9_0 = c9_0.addingProduct(a9, b0)
+            let a10 = V(repeating: ap[10])
+            c10_0 = c10_0.addingProduct(a10, b0)
+            let a11 = V(repeating: ap[11])
+            c11_0 = c11_0.addingProduct(a11, b0)
+            ap += 12
+            op += 1
+        }
+        if accumulate {
+            c0_0 += load(c, 0 &* ldc &+ 0)
+            c1_0 += load(c, 1 &* ldc &+ 0)
+            c2_0 += load(c, 2 &* ldc &+ 0)
+            c3_0 += load(c, 3 &* ldc &+ 0)
+            c4_0 += load(c, 4 &* ldc &+ 0)
+            c5_0 += load(c, 5 &* ldc &+ 0)
+            c6_0 += load(c, 6 &* ldc &+ 0)
+            c7_0 += load(c, 7 &* ldc &+ 0)
+            c8_0 += load(c, 8 &* ldc &+ 0)
+            c9_0 += load(c, 9 &* ldc &+ 0)
+            c10_0 += load(c, 10 &* ldc &+ 0)
+            c11_0 += load(c, 11 &* ldc &+ 0)
+        }
+        store(c0_0, c, 0 &* ldc &+ 0)
+        store(c1_0, c, 1 &* ldc &+ 0)
+        store(c2_0, c, 2 &* ldc &+ 0)
+        store(c3_0, c, 3 &* ldc &+ 0)
+        store(c4_0, c, 4 &* ldc &+ 0)
+        store(c5_0, c, 5 &* ldc &+ 0)
+        store(c6_0, c, 6 &* ldc &+ 0)
+        store(c7_0, c, 7 &* ldc &+ 0)
+        store(c8_0, c, 8 &* ldc &+ 0)
+        store(c9_0, c, 9 &* ldc &+ 0)
+        store(c10_0, c, 10 &* ldc &+ 0)
+        store(c11_0, c, 11 &* ldc &+ 0)
+    }
+
 }

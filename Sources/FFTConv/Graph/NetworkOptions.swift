@@ -75,7 +75,9 @@ public struct LayerSummary: Sendable {
 
 /// The time one step took in a profiled run.
 public struct LayerTiming: Sendable {
+    /// The step.
     public var layer: LayerSummary
+    /// Its wall time in that run.
     public var milliseconds: Double
     /// A step's summary with its time.
     public init(layer: LayerSummary, milliseconds: Double) {

@@ -5,14 +5,16 @@ import FFTConvKernels
 /// Prepare: every filter becomes its `α×α` tile `G g Gᵀ` (in `Double`, rounded once), regrouped as α² matrices
 /// `U[ξν]` of `outputChannels × inputChannels` per group and packed for the GEMM micro-kernel.
 /// Run, per chunk of whole tile rows: input tiles → `V[ξν]` (`WinogradKernels.transformInput`), α² GEMMs
-/// `M[ξν] = U[ξν] · V[ξν]` on the packed SGEMM, then `Aᵀ M A` with bias, residual and activation
+/// `M[ξν] = U[ξν] · V[ξν]` on the micro-kernel's indirect form reading `V`'s rows where they are (no B
+/// packing; a last column tile of at most 16 on the 16-column twin), then `Aᵀ M A` with bias, residual and activation
 /// (`WinogradKernels.transformOutput`). Chunks are independent, so threads split them and every output is
 /// computed the same way for any thread count.
 final class WinogradImplementation: ConvolutionImplementation, @unchecked Sendable {
     let problem: ConvolutionProblem
     let transform: WinogradTransform
     let kernel: GEMMMicroKernel
-    let blocking: GEMM.Blocking
+    /// `kernel`'s 16-column twin, for a last column tile of at most 16 tiles.
+    let narrow: GEMMMicroKernel?
     /// `U`, packed: group g, element ξν at `(g * α² + ξν) * packedStride`.
     let packed: AlignedBuffer
     let packedStride: Int
@@ -26,6 +28,11 @@ final class WinogradImplementation: ConvolutionImplementation, @unchecked Sendab
     let staged: Bool
     let workspace: WorkspacePool
     let layout: (v: Int, products: Int, gemm: Int, transforms: Int)
+    /// Row stride of `V` in every chunk: a full chunk's tiles plus a vector (the input transform stores whole
+    /// vectors, and the GEMM's last column tile reads up to a vector past the last tile).
+    let vStride: Int
+    /// `c · vStride` for input channel `c`: the GEMM reads `V`'s row `c` at `base + rowOffsets[c]`.
+    let rowOffsets: [Int]
     let workerStride: Int
 
     /// Tile-row chunks aim at about this many tiles (the GEMMs' column count): 128, or 256 when a group has at
@@ -55,7 +62,7 @@ final class WinogradImplementation: ConvolutionImplementation, @unchecked Sendab
         let og = d.outputChannelsPerGroup, cg = d.inputChannelsPerGroup
         let kernel = try KernelChoice.gemm(rows: og, forced: forcedKernel)
         self.kernel = kernel
-        blocking = GEMM.Blocking(for: kernel)
+        narrow = MicroKernelRegistry.narrowTwin(of: kernel)
         let alpha = transform.alpha, a2 = alpha * alpha
 
         // Kernel transform, once: U[g][ξν][o][c] = (G g_{o,c} Gᵀ)[ξν].
@@ -94,9 +101,11 @@ final class WinogradImplementation: ConvolutionImplementation, @unchecked Sendab
         rowsPerChunk = staged ? byColumns : Swift.max(1, Swift.min(byColumns, (tileRows + threads - 1) / threads))
         let columns = rowsPerChunk * tilesPerRow
         // V's rows are padded by a vector so the input transform always stores whole vectors (Winograd kernels).
-        let v = a2 * cg * (columns + WinogradKernels.maximumLanes)
+        vStride = columns + WinogradKernels.maximumLanes
+        rowOffsets = (0..<cg).map { $0 * (columns + WinogradKernels.maximumLanes) }
+        let v = a2 * cg * vStride
         let products = a2 * og * columns + WinogradKernels.maximumLanes
-        let gemm = GEMM.packedBSize(kernel: kernel, blocking: blocking)
+        let gemm = kernel.mr * kernel.nr  // the tile of an edge panel or column tile
         plan = WinogradStagePlan(transform: transform, tilesPerRow: tilesPerRow,
                                  wideVectors: BuildInfo.compiledFor.contains(.avx512f) && tilesPerRow >= 12)
         let transforms = plan.scratchSize
@@ -111,8 +120,6 @@ final class WinogradImplementation: ConvolutionImplementation, @unchecked Sendab
     /// One work item: a chunk of tile rows of one image and group.
     struct Chunk {
         let image: Int, group: Int, rows: Range<Int>, columns: Int
-        /// Row stride of `V` (padded by a vector: the input transform stores whole vectors).
-        var vStride: Int { columns + WinogradKernels.maximumLanes }
     }
 
     var chunksPerImage: Int { (tileRows + rowsPerChunk - 1) / rowsPerChunk }
@@ -142,19 +149,39 @@ final class WinogradImplementation: ConvolutionImplementation, @unchecked Sendab
         WinogradKernels.transformInput(
             plan: plan, input: x, channels: channels.count, height: p.input.height, width: p.input.width,
             padTop: d.padding.top, padLeft: d.padding.left, tileRows: k.rows,
-            v: v + channels.lowerBound * k.vStride, matrixStride: cg * k.vStride, columns: k.vStride, scratch: scratch)
+            v: v + channels.lowerBound * vStride, matrixStride: cg * vStride, columns: vStride, scratch: scratch)
     }
 
-    /// `M[ξν] = U[ξν] · V[ξν]` for tile element `element` of the chunk's group.
+    /// `M[ξν] = U[ξν] · V[ξν]` for tile element `element` of the chunk's group: for each column tile, every
+    /// panel of `U[ξν]` on the micro-kernel, `V[ξν]`'s rows read in place (the tile's rows stay in L1 across the
+    /// panels); an edge panel or tile goes through `scratch` (`mr × nr` floats).
     func multiply(_ k: Chunk, element e: Int, v: UnsafePointer<Float>, products: UnsafeMutablePointer<Float>,
                   scratch: UnsafeMutablePointer<Float>) {
         let d = problem.descriptor
         let og = d.outputChannelsPerGroup, cg = d.inputChannelsPerGroup, a2 = transform.alpha * transform.alpha
-        GEMM.run(kernel: kernel, blocking: blocking, m: og, n: k.columns, k: cg,
-                 packedA: packed.pointer + (k.group * a2 + e) * packedStride,
-                 b: v + e * cg * k.vStride, bRowStride: k.vStride, bColStride: 1,
-                 c: products + e * og * k.columns, ldc: k.columns, epilogue: GEMMEpilogue(),
-                 rows: 0..<og, cols: 0..<k.columns, scratch: scratch)
+        let a = packed.pointer + (k.group * a2 + e) * packedStride
+        let b = v + e * cg * vStride
+        let c = products + e * og * k.columns, ldc = k.columns
+        let mr = kernel.mr, panels = (og + mr - 1) / mr
+        rowOffsets.withUnsafeBufferPointer { offs in
+            guard let offsets = offs.baseAddress else { return }
+            var j0 = 0
+            while j0 < k.columns {
+                let width = Swift.min(kernel.nr, k.columns - j0)
+                let tk = width <= 16 ? narrow ?? kernel : kernel
+                for panel in 0..<panels {
+                    let rows = Swift.min(mr, og - panel * mr)
+                    let ap = a + panel * cg * mr, cp = c + panel * mr * ldc + j0
+                    if rows == mr && width == tk.nr {
+                        tk.indirect(cg, ap, b + j0, offsets, cp, ldc, false)
+                    } else {
+                        tk.indirect(cg, ap, b + j0, offsets, scratch, tk.nr, false)
+                        for r in 0..<rows { (cp + r * ldc).update(from: scratch + r * tk.nr, count: width) }
+                    }
+                }
+                j0 += width
+            }
+        }
     }
 
     /// Output transform, bias, residual and activation for output channels `channels` of the chunk's group.

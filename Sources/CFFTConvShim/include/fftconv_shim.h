@@ -50,4 +50,59 @@ static inline void fftconv_prefetch(const void *p) {
 #endif
 }
 
+/// Interleaves `k` rows of `n` floats (row `j` at `rows + j·n`): `out[k·l + j] = rows[j·n + l]` — the
+/// transpose that turns Winograd's per-column output vectors (one lane per tile) into output rows. Swift's SIMD
+/// types cannot express a two-vector shuffle; clang's vector extensions can, portably (x86 unpack/permute
+/// instructions, NEON zip), and these inline into the Swift kernels. `rows` and `out` must not overlap.
+typedef float fftconv_f8 __attribute__((ext_vector_type(8)));
+typedef float fftconv_f16 __attribute__((ext_vector_type(16)));
+
+static inline void fftconv_interleave4x16(const float *rows, float *out) {
+    fftconv_f16 y0, y1, y2, y3;
+    __builtin_memcpy(&y0, rows, 64); __builtin_memcpy(&y1, rows + 16, 64);
+    __builtin_memcpy(&y2, rows + 32, 64); __builtin_memcpy(&y3, rows + 48, 64);
+    fftconv_f16 a = __builtin_shufflevector(y0, y2, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    fftconv_f16 b = __builtin_shufflevector(y0, y2, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+    fftconv_f16 c = __builtin_shufflevector(y1, y3, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    fftconv_f16 d = __builtin_shufflevector(y1, y3, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+    fftconv_f16 r0 = __builtin_shufflevector(a, c, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    fftconv_f16 r1 = __builtin_shufflevector(a, c, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+    fftconv_f16 r2 = __builtin_shufflevector(b, d, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    fftconv_f16 r3 = __builtin_shufflevector(b, d, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+    __builtin_memcpy(out, &r0, 64); __builtin_memcpy(out + 16, &r1, 64);
+    __builtin_memcpy(out + 32, &r2, 64); __builtin_memcpy(out + 48, &r3, 64);
+}
+
+static inline void fftconv_interleave4x8(const float *rows, float *out) {
+    fftconv_f8 y0, y1, y2, y3;
+    __builtin_memcpy(&y0, rows, 32); __builtin_memcpy(&y1, rows + 8, 32);
+    __builtin_memcpy(&y2, rows + 16, 32); __builtin_memcpy(&y3, rows + 24, 32);
+    fftconv_f8 a = __builtin_shufflevector(y0, y2, 0, 8, 1, 9, 2, 10, 3, 11);
+    fftconv_f8 b = __builtin_shufflevector(y0, y2, 4, 12, 5, 13, 6, 14, 7, 15);
+    fftconv_f8 c = __builtin_shufflevector(y1, y3, 0, 8, 1, 9, 2, 10, 3, 11);
+    fftconv_f8 d = __builtin_shufflevector(y1, y3, 4, 12, 5, 13, 6, 14, 7, 15);
+    fftconv_f8 r0 = __builtin_shufflevector(a, c, 0, 8, 1, 9, 2, 10, 3, 11);
+    fftconv_f8 r1 = __builtin_shufflevector(a, c, 4, 12, 5, 13, 6, 14, 7, 15);
+    fftconv_f8 r2 = __builtin_shufflevector(b, d, 0, 8, 1, 9, 2, 10, 3, 11);
+    fftconv_f8 r3 = __builtin_shufflevector(b, d, 4, 12, 5, 13, 6, 14, 7, 15);
+    __builtin_memcpy(out, &r0, 32); __builtin_memcpy(out + 8, &r1, 32);
+    __builtin_memcpy(out + 16, &r2, 32); __builtin_memcpy(out + 24, &r3, 32);
+}
+
+static inline void fftconv_interleave2x16(const float *rows, float *out) {
+    fftconv_f16 y0, y1;
+    __builtin_memcpy(&y0, rows, 64); __builtin_memcpy(&y1, rows + 16, 64);
+    fftconv_f16 r0 = __builtin_shufflevector(y0, y1, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    fftconv_f16 r1 = __builtin_shufflevector(y0, y1, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+    __builtin_memcpy(out, &r0, 64); __builtin_memcpy(out + 16, &r1, 64);
+}
+
+static inline void fftconv_interleave2x8(const float *rows, float *out) {
+    fftconv_f8 y0, y1;
+    __builtin_memcpy(&y0, rows, 32); __builtin_memcpy(&y1, rows + 8, 32);
+    fftconv_f8 r0 = __builtin_shufflevector(y0, y1, 0, 8, 1, 9, 2, 10, 3, 11);
+    fftconv_f8 r1 = __builtin_shufflevector(y0, y1, 4, 12, 5, 13, 6, 14, 7, 15);
+    __builtin_memcpy(out, &r0, 32); __builtin_memcpy(out + 8, &r1, 32);
+}
+
 #endif

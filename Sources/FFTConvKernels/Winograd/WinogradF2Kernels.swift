@@ -1,3 +1,5 @@
+import CFFTConvShim
+
 /// F(2×2, 3×3) stages written out (points 0, ±1, ∞: the rows of `WinogradRegistry.f2x2_3x3`'s matrices,
 /// whose algebra `testTransformMatricesComputeTheCorrelation` checks), `V.scalarCount` tiles per vector, like
 /// `WinogradF4Kernels.swift`.
@@ -81,7 +83,14 @@ extension WinogradKernels {
                         let y = outputF2(load(q, as: V.self), load(q + lanes), load(q + 2 * lanes), load(q + 3 * lanes))
                         let row = out + i * outputWidth
                         let full = Swift.max(0, Swift.min(lanes, fullTiles - t))
-                        for l in 0..<full {
+                        var l0 = 0
+                        if full == lanes && (lanes == 16 || lanes == 8) {  // a whole vector of tiles: one interleave
+                            let rows = tmp + 8 * lanes
+                            store(y.0, rows); store(y.1, rows + lanes)
+                            if lanes == 16 { fftconv_interleave2x16(rows, row + t * 2) } else { fftconv_interleave2x8(rows, row + t * 2) }
+                            l0 = full
+                        }
+                        for l in l0..<full {
                             store(SIMD2<Float>(y.0[l], y.1[l]), row + (t + l) * 2)
                         }
                         for l in full..<Swift.min(lanes, tilesPerRow - t) {

@@ -1,3 +1,5 @@
+import CFFTConvShim
+
 /// F(4×4, 3×3) stages written out with Lavin & Gray's matrices (points 0, ±1, ±2, ∞) instead of term lists:
 /// the tile size that wins most layers gets straight-line code, `V.scalarCount` tiles per vector. The
 /// family tester checks this path against the reference like any other (`WinogradTests`); its formulas are
@@ -106,7 +108,14 @@ extension WinogradKernels {
                                          load(q + 4 * lanes), load(q + 5 * lanes))
                         let row = out + i * outputWidth
                         let full = Swift.max(0, Swift.min(lanes, fullTiles - t))
-                        for l in 0..<full {
+                        var l0 = 0
+                        if full == lanes && (lanes == 16 || lanes == 8) {  // a whole vector of tiles: one interleave
+                            let rows = tmp + 24 * lanes
+                            store(y.0, rows); store(y.1, rows + lanes); store(y.2, rows + 2 * lanes); store(y.3, rows + 3 * lanes)
+                            if lanes == 16 { fftconv_interleave4x16(rows, row + t * 4) } else { fftconv_interleave4x8(rows, row + t * 4) }
+                            l0 = full
+                        }
+                        for l in l0..<full {
                             store(SIMD4<Float>(y.0[l], y.1[l], y.2[l], y.3[l]), row + (t + l) * 4)
                         }
                         for l in full..<Swift.min(lanes, tilesPerRow - t) {

@@ -26,16 +26,20 @@ extension WinogradKernels {
         let tmp = scratch + 8 * pl         // [r][ν] × lanes: d·B of one vector of tiles
         for c in 0..<channels {
             let plane = input + c * height * width
+            // The four rows' phases are a ring: a tile row's last two input rows are the next one's first two, split once.
+            var rot = 0
             for tr in tileRows {
-                for r in 0..<4 {
+                let first = tr == tileRows.lowerBound
+                if !first { rot = (rot + 2) % 4 }
+                for r in (first ? 0 : 2)..<4 {
                     splitRow(plane, y: tr * 2 - padTop + r, height: height, width: width, padLeft: padLeft, m: 2,
-                             phaseLength: pl, into: phases + r * 2 * pl)
+                             phaseLength: pl, into: phases + (rot + r) % 4 * 2 * pl)
                 }
                 let col0 = (tr - tileRows.lowerBound) * tilesPerRow
                 var t = 0
                 while t < tp {
                     for r in 0..<4 {
-                        let p = phases + r * 2 * pl + t
+                        let p = phases + (rot + r) % 4 * 2 * pl + t
                         let w = inputF2(load(p, as: V.self), load(p + pl), load(p + 1), load(p + pl + 1))
                         let o = tmp + r * 4 * lanes
                         store(w.0, o); store(w.1, o + lanes); store(w.2, o + 2 * lanes); store(w.3, o + 3 * lanes)

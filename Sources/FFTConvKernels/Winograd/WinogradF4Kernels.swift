@@ -45,16 +45,20 @@ extension WinogradKernels {
         let tmp = scratch + 24 * pl        // [r][ν] × lanes: d·B of one vector of tiles
         for c in 0..<channels {
             let plane = input + c * height * width
+            // The six rows' phases are a ring: a tile row's last two input rows are the next one's first two, split once.
+            var rot = 0
             for tr in tileRows {
-                for r in 0..<6 {
+                let first = tr == tileRows.lowerBound
+                if !first { rot = (rot + 4) % 6 }
+                for r in (first ? 0 : 2)..<6 {
                     splitRow(plane, y: tr * 4 - padTop + r, height: height, width: width, padLeft: padLeft, m: 4,
-                             phaseLength: pl, into: phases + r * 4 * pl)
+                             phaseLength: pl, into: phases + (rot + r) % 6 * 4 * pl)
                 }
                 let col0 = (tr - tileRows.lowerBound) * tilesPerRow
                 var t = 0
                 while t < tp {
                     for r in 0..<6 {
-                        let p = phases + r * 4 * pl + t
+                        let p = phases + (rot + r) % 6 * 4 * pl + t
                         let w = inputF4(load(p, as: V.self), load(p + pl), load(p + 2 * pl), load(p + 3 * pl), load(p + 1), load(p + pl + 1))
                         let o = tmp + r * 6 * lanes
                         store(w.0, o); store(w.1, o + lanes); store(w.2, o + 2 * lanes)

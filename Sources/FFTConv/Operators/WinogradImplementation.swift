@@ -35,6 +35,9 @@ final class WinogradImplementation: ConvolutionImplementation, @unchecked Sendab
     let rowOffsets: [Int]
     let workerStride: Int
 
+    /// Depth of one micro-kernel call in the GEMMs (input channels summed before adding to the partial result).
+    static let depthBlock = 256
+
     /// Tile-row chunks aim at about this many tiles (the GEMMs' column count): 128, or 256 when a group has at
     /// most 64 input and 64 output channels — there each tile element's GEMM is small (64×64 weights) and
     /// longer rows amortize its packing and calls: F4 on 64→64 at 224² 13.6 → 11.7 ms, at 112² 2.30 → 2.21,
@@ -172,12 +175,17 @@ final class WinogradImplementation: ConvolutionImplementation, @unchecked Sendab
                 for panel in 0..<panels {
                     let rows = Swift.min(mr, og - panel * mr)
                     let ap = a + panel * cg * mr, cp = c + panel * mr * ldc + j0
-                    if rows == mr && width == tk.nr {
-                        tk.indirect(cg, ap, b + j0, offsets, cp, ldc, false)
-                    } else {
-                        tk.indirect(cg, ap, b + j0, offsets, scratch, tk.nr, false)
-                        for r in 0..<rows { (cp + r * ldc).update(from: scratch + r * tk.nr, count: width) }
+                    let whole = rows == mr && width == tk.nr
+                    let (dst, ld) = whole ? (cp, ldc) : (scratch, tk.nr)
+                    // K in blocks of 256, each added to the last: the sums the packed GEMM formed (its depth
+                    // blocking), so 512-channel layers keep its accuracy (one 512-term chain lost ~½ digit).
+                    var k0 = 0
+                    while k0 < cg {
+                        let kc = Swift.min(Self.depthBlock, cg - k0)
+                        tk.indirect(kc, ap + k0 * mr, b + j0, offsets + k0, dst, ld, k0 > 0)
+                        k0 += kc
                     }
+                    if !whole { for r in 0..<rows { (cp + r * ldc).update(from: scratch + r * tk.nr, count: width) } }
                 }
                 j0 += width
             }

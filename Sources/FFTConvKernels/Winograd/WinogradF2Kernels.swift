@@ -88,10 +88,13 @@ extension WinogradKernels {
                         let row = out + i * outputWidth
                         let full = Swift.max(0, Swift.min(lanes, fullTiles - t))
                         var l0 = 0
-                        if full == lanes && (lanes == 16 || lanes == 8) {  // a whole vector of tiles: one interleave
-                            let rows = tmp + 8 * lanes
+                        if full > 0 && (lanes == 16 || lanes == 8) {
+                            // The vector's whole tiles through one interleave (staged in scratch for a partial vector).
+                            let rows = tmp + 8 * lanes, staged = tmp + 10 * lanes
+                            let dst = full == lanes ? row + t * 2 : staged
                             store(y.0, rows); store(y.1, rows + lanes)
-                            if lanes == 16 { fftconv_interleave2x16(rows, row + t * 2) } else { fftconv_interleave2x8(rows, row + t * 2) }
+                            if lanes == 16 { fftconv_interleave2x16(rows, dst) } else { fftconv_interleave2x8(rows, dst) }
+                            if full < lanes { Copy.floats(row + t * 2, staged, 2 * full) }
                             l0 = full
                         }
                         for l in l0..<full {

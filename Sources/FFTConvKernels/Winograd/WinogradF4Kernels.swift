@@ -113,10 +113,14 @@ extension WinogradKernels {
                         let row = out + i * outputWidth
                         let full = Swift.max(0, Swift.min(lanes, fullTiles - t))
                         var l0 = 0
-                        if full == lanes && (lanes == 16 || lanes == 8) {  // a whole vector of tiles: one interleave
-                            let rows = tmp + 24 * lanes
+                        if full > 0 && (lanes == 16 || lanes == 8) {
+                            // The vector's whole tiles through one interleave: straight into the row when all lanes
+                            // are whole tiles, else into scratch and their 4·full floats copied.
+                            let rows = tmp + 24 * lanes, staged = tmp + 28 * lanes
+                            let dst = full == lanes ? row + t * 4 : staged
                             store(y.0, rows); store(y.1, rows + lanes); store(y.2, rows + 2 * lanes); store(y.3, rows + 3 * lanes)
-                            if lanes == 16 { fftconv_interleave4x16(rows, row + t * 4) } else { fftconv_interleave4x8(rows, row + t * 4) }
+                            if lanes == 16 { fftconv_interleave4x16(rows, dst) } else { fftconv_interleave4x8(rows, dst) }
+                            if full < lanes { Copy.floats(row + t * 4, staged, 4 * full) }
                             l0 = full
                         }
                         for l in l0..<full {

@@ -23,8 +23,7 @@ public enum PoolingKernels {
             if x < width { step(width &- 16) }  // the last sixteen again, overlapping
             return
         }
-        var x = 0
-        while x + 16 <= width {
+        @inline(__always) func step(_ x: Int) {
             var m = UnsafeRawPointer(rows + x).loadUnaligned(as: V.self)
             var r = 1
             while r < count {
@@ -33,18 +32,11 @@ public enum PoolingKernels {
                 r += 1
             }
             UnsafeMutableRawPointer(out + x).storeBytes(of: m, as: V.self)
-            x += 16
         }
+        var x = 0
+        while x + 16 <= width { step(x); x += 16 }
         if x < width && width >= 16 {  // the last sixteen again, overlapping: no scalar tail
-            x = width - 16
-            var m = UnsafeRawPointer(rows + x).loadUnaligned(as: V.self)
-            var r = 1
-            while r < count {
-                let v = UnsafeRawPointer(rows + r * rowStride + x).loadUnaligned(as: V.self)
-                m.replace(with: v, where: v .> m)
-                r += 1
-            }
-            UnsafeMutableRawPointer(out + x).storeBytes(of: m, as: V.self)
+            step(width - 16)
             return
         }
         while x < width {

@@ -40,8 +40,9 @@ final class WinogradImplementation: ConvolutionImplementation, @unchecked Sendab
 
     /// Tile-row chunks aim at about this many tiles (the GEMMs' column count): 128, or 256 when a group has at
     /// most 64 input and 64 output channels — there each tile element's GEMM is small (64×64 weights) and
-    /// longer rows amortize its packing and calls: F4 on 64→64 at 224² 13.6 → 11.7 ms, at 112² 2.30 → 2.21,
-    /// at 56² 0.640 → 0.631; with 128 channels or more 256 is slower (128→256 at 56²: 3.27 → 3.69 ms).
+    /// longer rows amortize its calls: F4 on 64→64 at 224² 13.6 → 11.7 ms, at 112² 2.30 → 2.21, at 56² 0.640 →
+    /// 0.631; with 128 channels or more 256 is slower (128→256 at 56²: 3.27 → 3.69 ms). Measured with the packed
+    /// GEMM; rechecked with the in-place one (128, 256, 512 on five VGG16 layers): the same ranking.
     static func targetColumns(inputChannels: Int, outputChannels: Int) -> Int {
         inputChannels <= 64 && outputChannels <= 64 ? 256 : 128
     }
@@ -104,9 +105,10 @@ final class WinogradImplementation: ConvolutionImplementation, @unchecked Sendab
         rowsPerChunk = staged ? byColumns : Swift.max(1, Swift.min(byColumns, (tileRows + threads - 1) / threads))
         let columns = rowsPerChunk * tilesPerRow
         // V's rows are padded by a vector so the input transform always stores whole vectors (Winograd kernels).
-        vStride = columns + WinogradKernels.maximumLanes
-        rowOffsets = (0..<cg).map { $0 * (columns + WinogradKernels.maximumLanes) }
-        let v = a2 * cg * vStride
+        let rowStride = columns + WinogradKernels.maximumLanes
+        vStride = rowStride
+        rowOffsets = (0..<cg).map { $0 * rowStride }
+        let v = a2 * cg * rowStride
         let products = a2 * og * columns + WinogradKernels.maximumLanes
         let gemm = kernel.mr * kernel.nr  // the tile of an edge panel or column tile
         plan = WinogradStagePlan(transform: transform, tilesPerRow: tilesPerRow,

@@ -52,16 +52,18 @@ public enum Copy {
     }
 
     /// The column split of `rows` rows into two planes of `count`-float rows with no gap between rows:
-    /// `even[r·count + j] = src[r·sourceRowStride + 2j]`, `odd[…] = src[… + 2j + 1]`. Sixteen pairs per step;
-    /// every row but the last runs whole steps past its end — reading on into the source rows that follow
-    /// and writing into the next destination row, which its own step then rewrites — so no row has a scalar
-    /// tail; the last row stays inside its `2·count` floats and its `count`-float destination rows.
+    /// `even[r·count + j] = src[r·sourceRowStride + 2j]`, `odd[…] = src[… + 2j + 1]`. Sixteen pairs per step
+    /// (eight on builds without 16-float registers); every row but the last runs whole steps past its end —
+    /// reading on into the source rows that follow and writing into the next destination row, which its own
+    /// step then rewrites — so no row has a scalar tail; the last row stays inside its `2·count` floats and its
+    /// `count`-float destination rows.
     /// Requires `sourceRowStride ≥ 2·count`.
     public static func splitEvenOddRows(_ src: UnsafePointer<Float>, sourceRowStride: Int, even: UnsafeMutablePointer<Float>,
                                         odd: UnsafeMutablePointer<Float>, rows: Int, count: Int) {
         guard rows > 0, count > 0 else { return }
         // A run past the end must stay within the next row (rewritten after it): at most `count` floats.
-        let step = count >= 16 ? 16 : 8
+        // Sixteen pairs per step where that is two permutes (`KernelTarget.wideRegisters`), else eight.
+        let step = count >= 16 && KernelTarget.wideRegisters ? 16 : 8
         let runs = count >= 4
         for r in 0..<rows {
             let s = src + r * sourceRowStride, e = even + r * count, o = odd + r * count

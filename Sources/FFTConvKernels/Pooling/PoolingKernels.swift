@@ -1,16 +1,8 @@
-import CFFTConvShim
-
 /// Max pooling and plane sums over raw NCHW planes, vectorised for the shapes CNNs use (3x3 and 2x2 windows
 /// at stride 1 and 2). Max pooling is separable: the window's rows are reduced into one padded row, then each
 /// output takes the maximum of its columns in that row — every step whole vectors, borders included, because
 /// the row's padding holds −∞ (ONNX pads and ceil-mode columns never win a maximum).
 public enum PoolingKernels {
-    /// Whether this build has 16-float registers (AVX-512). There a 32-float even/odd split is two permutes; on
-    /// an 8-lane AVX2 build it is a longer shuffle sequence, and the 3x3 stride-2 pools ran 14% slower with it
-    /// (0.140 → 0.161 ms on 64×111²) than with the 8-output steps, which that build keeps. Not measured on NEON,
-    /// which keeps the 8-output steps too.
-    static let wideRegisters = fftconv_build_isa() & Int32(FFTCONV_ISA_AVX512F) != 0
-
     /// `out[x] = max_r rows[r · rowStride + x]` for `x` in `0..<width`, `r` in `0..<count` (`count ≥ 1`). A NaN
     /// in a later row does not replace an earlier value (the comparison keeps the current maximum).
     public static func verticalMax(rows: UnsafePointer<Float>, rowStride: Int, count: Int, width: Int,
@@ -66,7 +58,7 @@ public enum PoolingKernels {
     /// holds `rowLength(…)` floats (the padded input row, −∞ outside the input). Eight outputs per step.
     public static func horizontalMax(row: UnsafePointer<Float>, stride: Int, kernel: Int, outputs: Int,
                                      into out: UnsafeMutablePointer<Float>) {
-        if wideRegisters && stride == 2 && kernel == 3 && outputs >= 16 {
+        if KernelTarget.wideRegisters && stride == 2 && kernel == 3 && outputs >= 16 {
             // 3x3 stride 2 (AlexNet, SqueezeNet, GoogLeNet): out[j] = max(E[j], O[j], E[j + 1]) with E, O the
             // row's even and odd elements — three permutes per sixteen outputs instead of three per eight.
             var j = 0

@@ -87,18 +87,14 @@ extension WinogradKernels {
                         let y = outputF2(load(q, as: V.self), load(q + lanes), load(q + 2 * lanes), load(q + 3 * lanes))
                         let row = out + i * outputWidth
                         let full = Swift.max(0, Swift.min(lanes, fullTiles - t))
-                        var l0 = 0
-                        if full > 0 && (lanes == 16 || lanes == 8) {
-                            // The vector's whole tiles through one interleave (staged in scratch for a partial vector).
+                        if full > 0 {
+                            // The vector's whole tiles through one interleave (V is SIMD16 or SIMD8; staged in
+                            // scratch for a partial vector).
                             let rows = tmp + 8 * lanes, staged = tmp + 10 * lanes
                             let dst = full == lanes ? row + t * 2 : staged
                             store(y.0, rows); store(y.1, rows + lanes)
                             if lanes == 16 { fftconv_interleave2x16(rows, dst) } else { fftconv_interleave2x8(rows, dst) }
                             if full < lanes { Copy.floats(row + t * 2, staged, 2 * full) }
-                            l0 = full
-                        }
-                        for l in l0..<full {
-                            store(SIMD2<Float>(y.0[l], y.1[l]), row + (t + l) * 2)
                         }
                         for l in full..<Swift.min(lanes, tilesPerRow - t) {
                             row[(t + l) * 2] = y.0[l]  // the last column of an odd-width output

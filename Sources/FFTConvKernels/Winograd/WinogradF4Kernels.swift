@@ -112,19 +112,14 @@ extension WinogradKernels {
                                          load(q + 4 * lanes), load(q + 5 * lanes))
                         let row = out + i * outputWidth
                         let full = Swift.max(0, Swift.min(lanes, fullTiles - t))
-                        var l0 = 0
-                        if full > 0 && (lanes == 16 || lanes == 8) {
-                            // The vector's whole tiles through one interleave: straight into the row when all lanes
-                            // are whole tiles, else into scratch and their 4·full floats copied.
+                        if full > 0 {
+                            // The vector's whole tiles through one interleave (V is SIMD16 or SIMD8): straight into
+                            // the row when all lanes are whole tiles, else into scratch and their 4·full floats copied.
                             let rows = tmp + 24 * lanes, staged = tmp + 28 * lanes
                             let dst = full == lanes ? row + t * 4 : staged
                             store(y.0, rows); store(y.1, rows + lanes); store(y.2, rows + 2 * lanes); store(y.3, rows + 3 * lanes)
                             if lanes == 16 { fftconv_interleave4x16(rows, dst) } else { fftconv_interleave4x8(rows, dst) }
                             if full < lanes { Copy.floats(row + t * 4, staged, 4 * full) }
-                            l0 = full
-                        }
-                        for l in l0..<full {
-                            store(SIMD4<Float>(y.0[l], y.1[l], y.2[l], y.3[l]), row + (t + l) * 4)
                         }
                         for l in full..<Swift.min(lanes, tilesPerRow - t) {
                             let x0 = (t + l) * 4

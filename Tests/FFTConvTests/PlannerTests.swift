@@ -48,15 +48,21 @@ final class PlannerTests: XCTestCase {
         XCTAssertEqual(decision.chosen.algorithm, conv.algorithm)
         let eligible = decision.timings.filter { $0.rejected == nil }
         XCTAssertEqual(eligible.count, planner.candidates(for: c.descriptor, input: c.input).count)
-        let fastest = try XCTUnwrap(eligible.compactMap(\.milliseconds).min())
+        // The close ones were timed again in alternation, and the choice is among them.
+        let retimed = eligible.filter(\.retimed)
+        XCTAssert(retimed.isEmpty || (2...ConvolutionPlanner.finalists).contains(retimed.count), "\(retimed)")
+        if !retimed.isEmpty { XCTAssert(retimed.contains { $0.candidate == decision.chosen }) }
+        let fastest = try XCTUnwrap((retimed.isEmpty ? eligible : retimed).compactMap(\.milliseconds).min())
         XCTAssertEqual(decision.timings.first?.candidate, decision.chosen)
         let chosenMs = try XCTUnwrap(decision.timings.first?.milliseconds)
         if decision.chosen == ConvolutionCandidate(.direct) {
             XCTAssertLessThanOrEqual(chosenMs, fastest * (1 + ConvolutionPlanner.margin))  // kept within the margin
         } else {
             XCTAssertEqual(chosenMs, fastest)
-            let direct = try XCTUnwrap(decision.timings.first { $0.candidate == ConvolutionCandidate(.direct) }?.milliseconds)
-            XCTAssertGreaterThan(direct, fastest * (1 + ConvolutionPlanner.margin))
+            let direct = try XCTUnwrap(decision.timings.first { $0.candidate == ConvolutionCandidate(.direct) })
+            if direct.retimed || retimed.isEmpty {  // else it was out of the final rounds (> 20% slower at first)
+                XCTAssertGreaterThan(try XCTUnwrap(direct.milliseconds), fastest * (1 + ConvolutionPlanner.margin))
+            }
         }
         XCTAssertEqual(tuning.count, 1)
         XCTAssertEqual(tuning.allEntries.first?.chosen, decision.chosen)

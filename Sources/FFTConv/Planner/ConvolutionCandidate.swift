@@ -75,15 +75,20 @@ public struct CandidateTiming: Sendable, Hashable, Codable {
     public var preparedBytes: Int
     /// Why it was not eligible (over the memory budget, not accurate enough, cannot run the layer), or `nil`.
     public var rejected: String?
+    /// True when `milliseconds` is the median of the final rounds, in which the candidates close to the fastest
+    /// were timed again in alternation; the choice is made among those.
+    public var retimed: Bool
 
-    enum CodingKeys: String, CodingKey { case candidate, milliseconds, prepared_bytes, rejected }
+    enum CodingKeys: String, CodingKey { case candidate, milliseconds, prepared_bytes, rejected, retimed }
 
     /// Creates a record; see each property.
-    public init(candidate: ConvolutionCandidate, milliseconds: Double?, preparedBytes: Int, rejected: String?) {
+    public init(candidate: ConvolutionCandidate, milliseconds: Double?, preparedBytes: Int, rejected: String?,
+                retimed: Bool = false) {
         self.candidate = candidate
         self.milliseconds = milliseconds
         self.preparedBytes = preparedBytes
         self.rejected = rejected
+        self.retimed = retimed
     }
 
     public init(from decoder: Decoder) throws {
@@ -92,6 +97,7 @@ public struct CandidateTiming: Sendable, Hashable, Codable {
         milliseconds = try c.decodeIfPresent(Double.self, forKey: .milliseconds)
         preparedBytes = try c.decodeIfPresent(Int.self, forKey: .prepared_bytes) ?? 0
         rejected = try c.decodeIfPresent(String.self, forKey: .rejected)
+        retimed = try c.decodeIfPresent(Bool.self, forKey: .retimed) ?? false
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -100,5 +106,6 @@ public struct CandidateTiming: Sendable, Hashable, Codable {
         try c.encodeIfPresent(milliseconds, forKey: .milliseconds)
         try c.encode(preparedBytes, forKey: .prepared_bytes)
         try c.encodeIfPresent(rejected, forKey: .rejected)
+        if retimed { try c.encode(true, forKey: .retimed) }
     }
 }

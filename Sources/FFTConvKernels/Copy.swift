@@ -1,3 +1,5 @@
+import CFFTConvShim
+
 /// Inline copies and fills for the short rows of image planes, where a libc call per row costs more than
 /// the copy itself.
 public enum Copy {
@@ -36,16 +38,12 @@ public enum Copy {
                                     odd: UnsafeMutablePointer<Float>, count: Int) {
         var j = 0
         while j + 8 <= count {
-            let v = UnsafeRawPointer(src + 2 * j).loadUnaligned(as: SIMD16<Float>.self)
-            UnsafeMutableRawPointer(even + j).storeBytes(of: v.evenHalf, as: SIMD8<Float>.self)
-            UnsafeMutableRawPointer(odd + j).storeBytes(of: v.oddHalf, as: SIMD8<Float>.self)
+            split8(src + 2 * j, even + j, odd + j)
             j += 8
         }
         if j < count && count >= 8 {  // the last eight pairs again, overlapping: no scalar tail
             j = count - 8
-            let v = UnsafeRawPointer(src + 2 * j).loadUnaligned(as: SIMD16<Float>.self)
-            UnsafeMutableRawPointer(even + j).storeBytes(of: v.evenHalf, as: SIMD8<Float>.self)
-            UnsafeMutableRawPointer(odd + j).storeBytes(of: v.oddHalf, as: SIMD8<Float>.self)
+            split8(src + 2 * j, even + j, odd + j)
             return
         }
         while j < count { even[j] = src[2 * j]; odd[j] = src[2 * j + 1]; j += 1 }
@@ -81,16 +79,16 @@ public enum Copy {
 
     @inline(__always)
     static func split16(_ src: UnsafePointer<Float>, _ even: UnsafeMutablePointer<Float>, _ odd: UnsafeMutablePointer<Float>) {
-        let v = SIMD32<Float>(lowHalf: UnsafeRawPointer(src).loadUnaligned(as: SIMD16<Float>.self),
-                              highHalf: UnsafeRawPointer(src + 16).loadUnaligned(as: SIMD16<Float>.self))
-        UnsafeMutableRawPointer(even).storeBytes(of: v.evenHalf, as: SIMD16<Float>.self)
-        UnsafeMutableRawPointer(odd).storeBytes(of: v.oddHalf, as: SIMD16<Float>.self)
+        let lo = UnsafeRawPointer(src).loadUnaligned(as: SIMD16<Float>.self)
+        let hi = UnsafeRawPointer(src + 16).loadUnaligned(as: SIMD16<Float>.self)
+        UnsafeMutableRawPointer(even).storeBytes(of: fftconv_even32(lo, hi), as: SIMD16<Float>.self)
+        UnsafeMutableRawPointer(odd).storeBytes(of: fftconv_odd32(lo, hi), as: SIMD16<Float>.self)
     }
 
-    @inline(__always)
+    @usableFromInline @inline(__always)
     static func split8(_ src: UnsafePointer<Float>, _ even: UnsafeMutablePointer<Float>, _ odd: UnsafeMutablePointer<Float>) {
         let v = UnsafeRawPointer(src).loadUnaligned(as: SIMD16<Float>.self)
-        UnsafeMutableRawPointer(even).storeBytes(of: v.evenHalf, as: SIMD8<Float>.self)
-        UnsafeMutableRawPointer(odd).storeBytes(of: v.oddHalf, as: SIMD8<Float>.self)
+        UnsafeMutableRawPointer(even).storeBytes(of: fftconv_even16(v), as: SIMD8<Float>.self)
+        UnsafeMutableRawPointer(odd).storeBytes(of: fftconv_odd16(v), as: SIMD8<Float>.self)
     }
 }

@@ -6,5 +6,7 @@ public enum KernelTarget {
     /// permutes there; on an 8-lane AVX2 build it is a longer shuffle sequence, and the kernels that use it
     /// measured slower there than their 8-lane forms (3x3 stride-2 max pool 0.140 → 0.161 ms; stride-2 column
     /// split 0.055 → 0.057 ms on a 144×56² depthwise layer), so they keep the 8-lane forms on other builds.
-    public static let wideRegisters = fftconv_build_isa() & Int32(FFTCONV_ISA_AVX512F) != 0
+    /// A constant the compiler folds (no lazy-global check where a kernel asks it per row).
+    @inlinable
+    public static var wideRegisters: Bool { fftconv_build_has_wide_registers() != 0 }
 }

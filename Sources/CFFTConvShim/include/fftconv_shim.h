@@ -14,6 +14,16 @@ enum {
 /// Instruction sets the package was built for (compile-time macros such as __FMA__ and __AVX2__).
 int fftconv_build_isa(void);
 
+/// 1 when the code including this header is compiled with 16-float vector registers (AVX-512F), else 0: a
+/// compile-time constant that inlines (Swift's `static let` of the same fact costs a `swift_once` per use).
+static inline int fftconv_build_has_wide_registers(void) {
+#if defined(__AVX512F__)
+    return 1;
+#else
+    return 0;
+#endif
+}
+
 /// Instruction sets the running CPU supports (cpuid on x86; on aarch64 NEON and FMA are baseline).
 int fftconv_cpu_isa(void);
 
@@ -103,6 +113,23 @@ static inline void fftconv_interleave2x8(const float *rows, float *out) {
     fftconv_f8 r0 = __builtin_shufflevector(y0, y1, 0, 8, 1, 9, 2, 10, 3, 11);
     fftconv_f8 r1 = __builtin_shufflevector(y0, y1, 4, 12, 5, 13, 6, 14, 7, 15);
     __builtin_memcpy(out, &r0, 32); __builtin_memcpy(out + 8, &r1, 32);
+}
+
+/// Even and odd lanes of the 32 floats `lo ++ hi` (lanes 0, 2, …, 30 and 1, 3, …, 31), and of the 16 floats
+/// `v` — the split stride-2 kernels use. Swift's `SIMD32.evenHalf` is a lane loop the compiler leaves as an
+/// out-of-line call (a third of a max pool's time in a profile); these are one or two permutes (x86
+/// `vpermt2ps`, NEON `uzp1`/`uzp2`).
+static inline fftconv_f16 fftconv_even32(fftconv_f16 lo, fftconv_f16 hi) {
+    return __builtin_shufflevector(lo, hi, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+}
+static inline fftconv_f16 fftconv_odd32(fftconv_f16 lo, fftconv_f16 hi) {
+    return __builtin_shufflevector(lo, hi, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+}
+static inline fftconv_f8 fftconv_even16(fftconv_f16 v) {
+    return __builtin_shufflevector(v, v, 0, 2, 4, 6, 8, 10, 12, 14);
+}
+static inline fftconv_f8 fftconv_odd16(fftconv_f16 v) {
+    return __builtin_shufflevector(v, v, 1, 3, 5, 7, 9, 11, 13, 15);
 }
 
 #endif

@@ -1,3 +1,5 @@
+import CFFTConvShim
+
 /// Max pooling and plane sums over raw NCHW planes, vectorised for the shapes CNNs use (3x3 and 2x2 windows
 /// at stride 1 and 2). Max pooling is separable: the window's rows are reduced into one padded row, then each
 /// output takes the maximum of its columns in that row — every step whole vectors, borders included, because
@@ -64,12 +66,12 @@ public enum PoolingKernels {
             var j = 0
             while true {
                 let base = row + 2 * j
-                let a = SIMD32<Float>(lowHalf: UnsafeRawPointer(base).loadUnaligned(as: SIMD16<Float>.self),
-                                      highHalf: UnsafeRawPointer(base + 16).loadUnaligned(as: SIMD16<Float>.self))
-                let b = SIMD32<Float>(lowHalf: UnsafeRawPointer(base + 2).loadUnaligned(as: SIMD16<Float>.self),
-                                      highHalf: UnsafeRawPointer(base + 18).loadUnaligned(as: SIMD16<Float>.self))
-                var m = a.evenHalf
-                let o = a.oddHalf, e1 = b.evenHalf
+                let a0 = UnsafeRawPointer(base).loadUnaligned(as: SIMD16<Float>.self)
+                let a1 = UnsafeRawPointer(base + 16).loadUnaligned(as: SIMD16<Float>.self)
+                let b0 = UnsafeRawPointer(base + 2).loadUnaligned(as: SIMD16<Float>.self)
+                let b1 = UnsafeRawPointer(base + 18).loadUnaligned(as: SIMD16<Float>.self)
+                var m = fftconv_even32(a0, a1)
+                let o = fftconv_odd32(a0, a1), e1 = fftconv_even32(b0, b1)
                 m.replace(with: o, where: o .> m)
                 m.replace(with: e1, where: e1 .> m)
                 UnsafeMutableRawPointer(out + j).storeBytes(of: m, as: SIMD16<Float>.self)
@@ -84,7 +86,7 @@ public enum PoolingKernels {
             var m = V(repeating: -.infinity)
             for k in 0..<kernel {
                 let v = stride == 1 ? UnsafeRawPointer(base + k).loadUnaligned(as: V.self)
-                    : UnsafeRawPointer(base + k).loadUnaligned(as: SIMD16<Float>.self).evenHalf
+                    : fftconv_even16(UnsafeRawPointer(base + k).loadUnaligned(as: SIMD16<Float>.self))
                 m.replace(with: v, where: v .> m)
             }
             if j + 8 <= outputs {

@@ -7,7 +7,10 @@ Each micro-kernel computes an MR x NR tile of C = A * B over k = 0..<kc, with it
     starts at base + offsets[k], NR consecutive floats, unaligned) -- the implicit im2col of direct convolution.
 NR is a multiple of 16 and each 16 columns are one SIMD16<Float> (one zmm on AVX-512, two ymm on AVX2, four
 q registers on NEON). The tile is written to c (row stride ldc): overwritten when `accumulate` is false,
-added to otherwise. Epilogues are applied by the caller while the tile is hot.
+added to otherwise. Epilogues are applied by the caller while the tile is hot -- except in the fused indirect
+form (`igemm_MRxNR_fused`), which writes `clip(acc + bias[r] (+ residual), lo, hi)` straight into the output
+(identity, ReLU and ReLU6 are clips), in the same order of operations as `Epilogue.finish`, so either path gives
+the same bits.
 
 Run: python3 Scripts/generate_microkernels.py   (no arguments; rewrites the file)
 """
@@ -19,12 +22,18 @@ VARIANTS = [(1, 16), (4, 16), (6, 16), (8, 32), (12, 32), (4, 32), (8, 16), (12,
 PREFETCH = 1536
 
 
-def kernel(mr, nr, indirect):
+def kernel(mr, nr, indirect, fused=False):
     units = nr // 16
-    name = f"{'igemm' if indirect else 'gemm'}_{mr}x{nr}"
+    name = f"{'igemm' if indirect else 'gemm'}_{mr}x{nr}{'_fused' if fused else ''}"
     acc = [[f"c{r}_{u}" for u in range(units)] for r in range(mr)]
     L = []
-    if indirect:
+    if fused:
+        L.append(f"    /// {mr}x{nr} tile, B rows read at `base + offsets[k]`; writes `clip(acc + bias[r] + residual, lo, hi)`")
+        L.append(f"    /// (bias 0 when nil; no residual term when nil; `residual` has the row stride `ldc`).")
+        L.append(f"    public static func {name}(kc: Int, a: UnsafePointer<Float>, base: UnsafePointer<Float>,")
+        L.append(f"                              offsets: UnsafePointer<Int>, c: UnsafeMutablePointer<Float>, ldc: Int,")
+        L.append(f"                              bias: UnsafePointer<Float>?, residual: UnsafePointer<Float>?, lo: Float, hi: Float) {{")
+    elif indirect:
         L.append(f"    /// {mr}x{nr} tile, B rows read at `base + offsets[k]` (implicit im2col).")
         L.append(f"    public static func {name}(kc: Int, a: UnsafePointer<Float>, base: UnsafePointer<Float>,")
         L.append(f"                              offsets: UnsafePointer<Int>, c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool) {{")
@@ -58,6 +67,24 @@ def kernel(mr, nr, indirect):
     else:
         L.append(f"            bp += {4 * nr}")
     L.append("        }")
+    if fused:
+        L.append("        let vlo = V(repeating: lo), vhi = V(repeating: hi)")
+        for r in range(mr):
+            L.append(f"        let bias{r} = V(repeating: bias?[{r}] ?? 0)")
+            for u in range(units):
+                L.append(f"        {acc[r][u]} += bias{r}")
+        L.append("        if let residual {")
+        for r in range(mr):
+            for u in range(units):
+                L.append(f"            {acc[r][u]} += load(residual, {r} &* ldc &+ {16 * u})")
+        L.append("        }")
+        for r in range(mr):
+            for u in range(units):
+                v = acc[r][u]
+                L.append(f"        {v}.replace(with: vlo, where: {v} .< vlo); {v}.replace(with: vhi, where: {v} .> vhi)")
+                L.append(f"        store({v}, c, {r} &* ldc &+ {16 * u})")
+        L.append("    }")
+        return "\n".join(L)
     L.append("        if accumulate {")
     for r in range(mr):
         for u in range(units):
@@ -83,6 +110,10 @@ def main():
            "        UnsafeRawPointer(p + i).loadUnaligned(as: V.self)",
            "    }",
            "",
+           "    @inline(__always) static func load(_ p: UnsafePointer<Float>, _ i: Int) -> V {",
+           "        UnsafeRawPointer(p + i).loadUnaligned(as: V.self)",
+           "    }",
+           "",
            "    @inline(__always) static func store(_ v: V, _ p: UnsafeMutablePointer<Float>, _ i: Int) {",
            "        UnsafeMutableRawPointer(p + i).storeBytes(of: v, as: V.self)",
            "    }",
@@ -91,6 +122,8 @@ def main():
         out.append(kernel(mr, nr, False))
         out.append("")
         out.append(kernel(mr, nr, True))
+        out.append("")
+        out.append(kernel(mr, nr, True, fused=True))
         out.append("")
     out.append("}")
     path = pathlib.Path(__file__).resolve().parent.parent / "Sources/FFTConvKernels/GEMM/MicroKernels.generated.swift"

@@ -57,6 +57,17 @@ public struct Epilogue: Sendable, Hashable {
         }
     }
 
+    /// The activation as `clip(x, lo, hi)` — identity, ReLU and clip are — or `nil` (leaky ReLU): what the fused
+    /// micro-kernels (`GEMMMicroKernel.fused`) apply on their store.
+    public var clipBounds: (lo: Float, hi: Float)? {
+        switch kind {
+        case .identity: return (-.infinity, .infinity)
+        case .relu: return (0, .infinity)
+        case .clip: return (a, b)
+        case .leakyReLU: return nil
+        }
+    }
+
     /// `p[i] = activate(p[i] + bias + residual[i])` for `i` in `0..<count` (no residual term when nil).
     public func apply(to p: UnsafeMutablePointer<Float>, count: Int, bias: Float, residual: UnsafePointer<Float>? = nil) {
         finish(src: p, dst: p, count: count, bias: bias, residual: residual)

@@ -101,6 +101,11 @@ final class DirectImplementation: ConvolutionImplementation, @unchecked Sendable
         let tiles = (positions + nr - 1) / nr
         // Tiles whose vector loads stay inside the input (pointwise reads the caller's buffer directly).
         let safeTiles = pointwise ? positions / nr : tiles
+        // Where positions are the output's own and the activation is a clip, whole tiles of whole panels are
+        // written straight into the output by the fused micro-kernel (no trip through the block buffer); the
+        // last partial panel and the last partial tile still go through it.
+        let fusedClip = pointwise || flat != nil ? epilogue.clipBounds : nil
+        let wholeTiles = positions / nr, wholeRows = og / mr * mr, plane = p.outputPlane
         let k = offsets.count
         let width = nr * tilesPerItem
         workspace.withBuffer { ws in
@@ -161,14 +166,38 @@ final class DirectImplementation: ConvolutionImplementation, @unchecked Sendable
                                         continue
                                     }
                                     for panel in panelRange {
-                                        tk.indirect(k, packed.group(g) + panel * k * mr, b, offsets,
-                                                    results + panel * mr * width + (t - t0) * nr, width, false)
+                                        let a = packed.group(g) + panel * k * mr
+                                        if let (lo, hi) = fusedClip, t < wholeTiles, (panel + 1) * mr <= og {
+                                            let row = g * og + panel * mr, at = row * plane + t * nr
+                                            kernel.fused(k, a, b, offsets, y + at, plane, bias?.baseAddress.map { $0 + row },
+                                                         res.map { $0 + at }, lo, hi)
+                                        } else {
+                                            tk.indirect(k, a, b, offsets, results + panel * mr * width + (t - t0) * nr, width, false)
+                                        }
                                     }
                                 }
                                 let r0 = panelRange.lowerBound * mr, r1 = Swift.min(og, panelRange.upperBound * mr)
-                                layout.storeRows(contiguous: pointwise || flat != nil, tile: results + r0 * width, tileStride: width, rows: r1 - r0,
-                                                 lanes: (t1 - t0) * nr, f0: t0 * nr, row0: g * og + r0, output: y, residual: res,
-                                                 bias: bias?.baseAddress, activation: epilogue)
+                                let contiguous = pointwise || flat != nil
+                                if fusedClip == nil {
+                                    layout.storeRows(contiguous: contiguous, tile: results + r0 * width, tileStride: width, rows: r1 - r0,
+                                                     lanes: (t1 - t0) * nr, f0: t0 * nr, row0: g * og + r0, output: y, residual: res,
+                                                     bias: bias?.baseAddress, activation: epilogue)
+                                    continue
+                                }
+                                // What the fused kernel did not write: the partial panel's rows over the block, and
+                                // the partial last tile's other rows.
+                                let r2 = Swift.min(Swift.max(r0, wholeRows), r1)
+                                if r2 < r1 {
+                                    layout.storeRows(contiguous: contiguous, tile: results + r2 * width, tileStride: width, rows: r1 - r2,
+                                                     lanes: (t1 - t0) * nr, f0: t0 * nr, row0: g * og + r2, output: y, residual: res,
+                                                     bias: bias?.baseAddress, activation: epilogue)
+                                }
+                                if t1 > wholeTiles && r0 < r2 {
+                                    let t = Swift.max(t0, wholeTiles)
+                                    layout.storeRows(contiguous: contiguous, tile: results + r0 * width + (t - t0) * nr, tileStride: width,
+                                                     rows: r2 - r0, lanes: (t1 - t) * nr, f0: t * nr, row0: g * og + r0, output: y,
+                                                     residual: res, bias: bias?.baseAddress, activation: epilogue)
+                                }
                             }
                         }
                     }

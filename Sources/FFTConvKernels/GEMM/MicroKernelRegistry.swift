@@ -6,6 +6,13 @@ public struct GEMMMicroKernel: @unchecked Sendable, CustomStringConvertible {  /
     public typealias Indirect = (Int, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Int>,
                                            UnsafeMutablePointer<Float>, Int, Bool) -> Void
 
+    /// Fused indirect form: `(kc, a, base, offsets, c, ldc, bias, residual, lo, hi)`, writing
+    /// `clip(acc + bias[r] + residual, lo, hi)` into `c` (bias 0 when nil, no residual term when nil; `residual`
+    /// with row stride `ldc`) — the same bits as the indirect form followed by `Epilogue.finish` with a clip.
+    public typealias IndirectFused = (Int, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Int>,
+                                      UnsafeMutablePointer<Float>, Int, UnsafePointer<Float>?, UnsafePointer<Float>?,
+                                      Float, Float) -> Void
+
     /// The name says the tile: `gemm_6x16` computes 6 rows × 16 columns.
     public let name: String
     /// Rows of the tile (rows of A per panel).
@@ -16,6 +23,8 @@ public struct GEMMMicroKernel: @unchecked Sendable, CustomStringConvertible {  /
     public let packed: Packed
     /// The indirect-B kernel (direct convolution's implicit im2col).
     public let indirect: Indirect
+    /// The indirect-B kernel with bias, residual and a clip applied on the store.
+    public let fused: IndirectFused
     /// Where this variant is the right choice.
     public let note: String
 
@@ -27,20 +36,28 @@ public struct GEMMMicroKernel: @unchecked Sendable, CustomStringConvertible {  /
 public enum MicroKernelRegistry {
     public static let gemm: [GEMMMicroKernel] = [
         GEMMMicroKernel(name: "gemm_6x16", mr: 6, nr: 16, packed: MicroKernels.gemm_6x16, indirect: MicroKernels.igemm_6x16,
+                        fused: MicroKernels.igemm_6x16_fused,
                         note: "AVX2 (12 of 16 ymm as accumulators) and NEON (24 of 32 q registers)"),
         GEMMMicroKernel(name: "gemm_4x16", mr: 4, nr: 16, packed: MicroKernels.gemm_4x16, indirect: MicroKernels.igemm_4x16,
+                        fused: MicroKernels.igemm_4x16_fused,
                         note: "few output rows per group (grouped convolutions)"),
         GEMMMicroKernel(name: "gemm_1x16", mr: 1, nr: 16, packed: MicroKernels.gemm_1x16, indirect: MicroKernels.igemm_1x16,
+                        fused: MicroKernels.igemm_1x16_fused,
                         note: "one output row per group; reference shape for the tester"),
         GEMMMicroKernel(name: "gemm_12x32", mr: 12, nr: 32, packed: MicroKernels.gemm_12x32, indirect: MicroKernels.igemm_12x32,
+                        fused: MicroKernels.igemm_12x32_fused,
                         note: "AVX-512 (24 of 32 zmm as accumulators); spills on AVX2"),
         GEMMMicroKernel(name: "gemm_8x32", mr: 8, nr: 32, packed: MicroKernels.gemm_8x32, indirect: MicroKernels.igemm_8x32,
+                        fused: MicroKernels.igemm_8x32_fused,
                         note: "AVX-512 with fewer rows (16 zmm accumulators)"),
         GEMMMicroKernel(name: "gemm_4x32", mr: 4, nr: 32, packed: MicroKernels.gemm_4x32, indirect: MicroKernels.igemm_4x32,
+                        fused: MicroKernels.igemm_4x32_fused,
                         note: "AVX2 alternative: 4 rows × 32 columns = 16 ymm (no spare registers)"),
         GEMMMicroKernel(name: "gemm_12x16", mr: 12, nr: 16, packed: MicroKernels.gemm_12x16, indirect: MicroKernels.igemm_12x16,
+                        fused: MicroKernels.igemm_12x16_fused,
                         note: "gemm_12x32's narrow twin: a last tile of at most 16 columns"),
         GEMMMicroKernel(name: "gemm_8x16", mr: 8, nr: 16, packed: MicroKernels.gemm_8x16, indirect: MicroKernels.igemm_8x16,
+                        fused: MicroKernels.igemm_8x16_fused,
                         note: "gemm_8x32's narrow twin: a last tile of at most 16 columns"),
     ]
 

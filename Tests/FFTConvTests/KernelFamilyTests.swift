@@ -177,6 +177,13 @@ final class KernelFamilyTests: XCTestCase {
             // row ends (and must not past a plane's last row), or go one pair at a time.
             try c(3, 3, Size2D(10, 64), stride: 2, padding: 1), try c(2, 3, Size2D(8, 40), stride: 2, padding: 1),
             try c(3, 3, Size2D(8, 10), stride: 2, padding: 1), try c(2, 3, Size2D(6, 6), stride: 2, padding: 1),
+            // Stride 1 on planes large enough (≥ 8192 floats) for the middle rows to be read in place
+            // (`FlatPhaseLayout.inPlaceRows`), the rows above and below from the buffer: odd widths, 5x5, dilation, taps only right/below, 7x1,
+            // several planes per worker (the buffer's rows left from the plane before), batch 2.
+            try c(5, 3, Size2D(96, 90), padding: 1), try c(3, 3, Size2D(100, 83), padding: 1, batch: 2),
+            try c(3, 5, Size2D(90, 93), padding: 2, activation: .none), try c(2, 3, Size2D(91, 91), dilation: 2, padding: 2),
+            try c(3, 3, Size2D(64, 130), padding: Padding(top: 0, left: 0, bottom: 2, right: 2)),
+            try c(2, Size2D(7, 1), Size2D(92, 90), padding: Padding(top: 3, left: 0, bottom: 3, right: 0), activation: .relu),
         ]
         for kernel in DepthwiseKernelRegistry.all {
             var covered = 0

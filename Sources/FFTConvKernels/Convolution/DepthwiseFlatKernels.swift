@@ -51,6 +51,28 @@ public enum DepthwiseFlatKernels {
         let kh = g.kernelHeight, kw = g.kernelWidth, taps = kh * kw
         let inPlane = g.inputHeight * g.inputWidth, outPlane = f.positions, width = g.outputWidth
         let pairs = kh == 3 && kw == 3 && pairsApply(offsets, outPlane, width)
+        if let middle = f.inPlaceRows {
+            // Stride 1 on a tall plane: the middle rows read the input plane in place; only the rows above and
+            // below are copied into the buffer (between its zero margins) and computed from there.
+            let w = f.phaseWidth, h = f.phaseHeight, m = f.marginBefore
+            let (t0, t1) = (middle.lowerBound, middle.upperBound)
+            let topRows = Swift.min(h, t0 + kh * g.dilationHeight + 1)  // every row the top outputs read
+            let bottomStart = Swift.max(0, t1 - kh * g.dilationHeight - 1)
+            for item in items {
+                let c = item % channels, wc = weights + c * taps
+                let src = input + item * inPlane, out = output + item * outPlane, res = residual.map { $0 + item * outPlane }
+                let b = bias?[c] ?? 0
+                Copy.floats(buffer + m, src, topRows * w)
+                shape(fn, UnsafePointer(buffer), t0 * w, width, kh, kw, offsets, wc, masks, f.computedPositions, masked,
+                      out, b, res, pairs: pairs)
+                shape(fn, src + t0 * w - m, (t1 - t0) * w, width, kh, kw, offsets, wc, masks, f.computedPositions, masked,
+                      out + t0 * w, b, res.map { $0 + t0 * w }, pairs: pairs)
+                Copy.floats(buffer + m + bottomStart * w, src + bottomStart * w, (h - bottomStart) * w)
+                shape(fn, UnsafePointer(buffer + t1 * w), (h - t1) * w, width, kh, kw, offsets, wc, masks, f.computedPositions,
+                      masked, out + t1 * w, b, res.map { $0 + t1 * w }, pairs: pairs)
+            }
+            return
+        }
         for item in items {
             let c = item % channels
             f.fill(input: input + item * inPlane, buffer: buffer)

@@ -126,12 +126,18 @@ final class KernelFamilyTests: XCTestCase {
             // 1x1 in place with whole tiles, whole and partial panels and a partial last tile (the fused write-out
             // beside the buffered one), grouped too.
             try c(16, 30, 1, Size2D(9, 20)), try c(12, 20, 1, Size2D(8, 9), groups: 2), try c(8, 26, 1, Size2D(7, 7), batch: 2),
+            // The padded layout's row-aligned tiles (outputs 32+ wide, clip activations, little overlap): rows of
+            // exactly 32 and 48, a last tile on the narrow twin shifted left (47), a whole one shifted left (62),
+            // partial panels, groups, stride 2, a residual.
+            try c(2, 16, 3, Size2D(5, 34), batch: 2), try c(4, 20, 3, Size2D(6, 50)), try c(3, 9, 5, Size2D(7, 64), padding: 1),
+            try c(6, 8, 3, Size2D(9, 49), groups: 2), try c(2, 16, 3, Size2D(5, 34), batch: 2),
+            try c(5, 14, 3, Size2D(9, 94), stride: 2, padding: 1),
         ]
     }
 
     func testEveryDirectVariantOverEdgeShapes() throws {
         for kernel in MicroKernelRegistry.gemm {
-            var flat = 0
+            var flat = 0, rowTiles = 0
             for (i, c) in try Self.convolutionEdgeCases().enumerated() {
                 for algorithm in [ConvolutionAlgorithm.direct, .gemm] {
                     let options = ConvolutionOptions(threads: i % 3 + 1, microKernel: kernel.name)
@@ -140,9 +146,15 @@ final class KernelFamilyTests: XCTestCase {
                     if algorithm == .direct,
                        try Convolution2D(descriptor: c.descriptor, input: c.input, weights: w, bias: b, algorithm: .direct,
                                          options: options).summary.contains("flat layout") { flat += 1 }
+                    if algorithm == .direct,
+                       try Convolution2D(descriptor: c.descriptor, input: c.input, weights: w, bias: b, algorithm: .direct,
+                                         options: options).summary.contains("tiles per row") { rowTiles += 1 }
                 }
             }
             XCTAssertGreaterThanOrEqual(flat, 4, "\(kernel): too few cases on the flat layout")
+            if kernel.nr == 32 && MicroKernelRegistry.narrowTwin(of: kernel) != nil {
+                XCTAssertGreaterThanOrEqual(rowTiles, 4, "\(kernel): too few cases on row-aligned tiles")
+            }
         }
     }
 

@@ -31,9 +31,9 @@ final class DirectImplementation: ConvolutionImplementation, @unchecked Sendable
     let workerStride: Int
     /// Floats of one image in the operator's input layout (0 when the input is read in place).
     let imageFloats: Int
-    /// On the padded layout with a clip activation and output rows of 32 or more: the column tiles of every
-    /// output row — `(first column, kernel)`, the last one shifted left to end at the row's end (overlapping the
-    /// one before; 16 columns wide on the narrow twin when at most 16 remain) — so that every tile is whole
+    /// On the padded layout with a clip activation and output rows of `kernel.nr` or more: the column tiles of
+    /// every output row — `(first column, kernel)`, the last one shifted left to end at the row's end (overlapping
+    /// the one before; 16 columns wide on the narrow twin when at most 16 remain) — so that every tile is whole
     /// output columns of one row and the fused micro-kernel writes it into the output (no block buffer, no
     /// discarded columns written). `nil`: position tiles across rows, written out through the block buffer.
     let rowTiles: [(column: Int, kernel: GEMMMicroKernel)]?
@@ -89,12 +89,12 @@ final class DirectImplementation: ConvolutionImplementation, @unchecked Sendable
         imageFloats = pointwise ? 0 : flatLayout.map { d.inputChannels * $0.columnCopiesSize } ?? layout.imageSize(channels: d.inputChannels)
         workspace = WorkspacePool(count: imageFloats + threads * workerStride)
         let ow = p.geometry.outputWidth
-        if !pointwise, flatLayout == nil, d.activation.epilogue.clipBounds != nil, kernel.nr == 32, ow >= 32,
-           let twin = MicroKernelRegistry.narrowTwin(of: kernel) {
+        if !pointwise, flatLayout == nil, d.activation.epilogue.clipBounds != nil, ow >= kernel.nr {
+            let nr = kernel.nr, twin = MicroKernelRegistry.narrowTwin(of: kernel)
             var tiles: [(Int, GEMMMicroKernel)] = []
             var c = 0
-            while ow - c >= 32 { tiles.append((c, kernel)); c += 32 }
-            if ow - c > 16 { tiles.append((ow - 32, kernel)) } else if ow > c { tiles.append((ow - 16, twin)) }
+            while ow - c >= nr { tiles.append((c, kernel)); c += nr }
+            if let twin, ow > c, ow - c <= twin.nr { tiles.append((ow - twin.nr, twin)) } else if ow > c { tiles.append((ow - nr, kernel)) }
             // Only where the overlap computes at most ~5% more columns than position tiles over the padded rows
             // (their discarded columns): 111 or 112 wide (stems: 3.7 + 1 tiles, 0.466 → 0.353 ms for SqueezeNet's
             // inside the network), not 55 (64 columns computed for 57: measured no faster, 0.281 ms both ways).

@@ -28,3 +28,64 @@ final class GraphOperationTests: XCTestCase {
         }
     }
 }
+
+/// A channel Concat whose inputs are convolutions read by nothing else is filled in place by them.
+final class ConcatenationPlacementTests: XCTestCase {
+    /// SqueezeNet's fire module (squeeze 1x1, expand 1x1 and 3x3, Concat), a third branch with a residual Add
+    /// and a ReLU, then a consumer of the Concat: against the reference convolutions and a copied Concat.
+    func testConvolutionsWriteIntoTheirConcatenation() throws {
+        var rng = SeededGenerator(seed: 77)
+        let squeeze = try ConvolutionDescriptor(inputChannels: 6, outputChannels: 5, kernel: 1, activation: .relu)
+        let e1 = try ConvolutionDescriptor(inputChannels: 5, outputChannels: 7, kernel: 1)
+        let e3 = try ConvolutionDescriptor(inputChannels: 5, outputChannels: 9, kernel: 3, padding: 1)
+        let e5 = try ConvolutionDescriptor(inputChannels: 5, outputChannels: 5, kernel: 5, padding: 2)  // + squeeze output
+        let last = try ConvolutionDescriptor(inputChannels: 21, outputChannels: 4, kernel: 3, padding: 1)
+        var constants: [String: Tensor] = [:]
+        for (name, d) in [("s", squeeze), ("e1", e1), ("e3", e3), ("e5", e5), ("l", last)] {
+            constants[name + ".w"] = try Tensor.random(shape: d.weightShape, using: &rng)
+            constants[name + ".b"] = try Tensor.random(shape: [d.outputChannels], using: &rng)
+        }
+        func conv(_ name: String, _ d: ConvolutionDescriptor, _ x: String, _ y: String) -> Graph.Node {
+            var plain = d
+            if d.activation != .none { plain = try! ConvolutionDescriptor(inputChannels: d.inputChannels, outputChannels: d.outputChannels,
+                                                                         kernel: d.kernel, padding: d.padding) }
+            return Graph.Node(name: name, operation: .convolution(plain, autoPad: .explicit), inputs: [x, name + ".w", name + ".b"], outputs: [y])
+        }
+        let nodes = [
+            conv("s", squeeze, "x", "s.c"), Graph.Node(name: "s.r", operation: .activation(.relu), inputs: ["s.c"], outputs: ["s.y"]),
+            conv("e1", e1, "s.y", "e1.c"), Graph.Node(name: "e1.r", operation: .activation(.relu), inputs: ["e1.c"], outputs: ["e1.y"]),
+            conv("e3", e3, "s.y", "e3.y"),
+            conv("e5", e5, "s.y", "e5.c"), Graph.Node(name: "e5.a", operation: .add, inputs: ["e5.c", "s.y"], outputs: ["e5.s"]),
+            Graph.Node(name: "e5.r", operation: .activation(.relu), inputs: ["e5.s"], outputs: ["e5.y"]),
+            Graph.Node(name: "cat", operation: .concat(axis: 1), inputs: ["e1.y", "e3.y", "e5.y"], outputs: ["cat.y"]),
+            conv("l", last, "cat.y", "y"),
+        ]
+        for (batch, outputs, inPlace) in [(1, ["y"], true), (2, ["y"], false), (1, ["y", "e3.y"], false)] {
+            let x = try Tensor.random(shape: [batch, 6, 11, 13], using: &rng)
+            let graph = Graph(inputs: [Graph.Value(name: "x", shape: x.shape)], outputs: outputs, constants: constants, nodes: nodes)
+            for threads in [1, 2] {
+                let net = try Network(graph: graph, options: NetworkOptions(threads: threads))
+                XCTAssertEqual(net.layers.filter { $0.operation.hasSuffix("+Concat") }.count, inPlace ? 3 : 0, "\(net.layers.map(\.operation))")
+                XCTAssertEqual(net.layers.contains { $0.operation == "Concat" }, !inPlace)
+                let got = try XCTUnwrap(try net.predict(["x": x])["y"])
+                // The reference: each convolution on its own, the Concat copied by hand.
+                func ref(_ d: ConvolutionDescriptor, _ name: String, _ input: Tensor, residual: Tensor? = nil) throws -> Tensor {
+                    try ReferenceConvolution.run(descriptor: d, input: input, weights: constants[name + ".w"]!, bias: constants[name + ".b"]!,
+                                                 residual: residual)
+                }
+                let s = try ref(squeeze, "s", x)
+                let e5r = try ReferenceConvolution.run(descriptor: try ConvolutionDescriptor(inputChannels: 5, outputChannels: 5, kernel: 5, padding: 2,
+                                                                                             activation: .relu),
+                                                       input: s, weights: constants["e5.w"]!, bias: constants["e5.b"]!, residual: s)
+                let parts = [try ref(try ConvolutionDescriptor(inputChannels: 5, outputChannels: 7, kernel: 1, activation: .relu), "e1", s),
+                             try ref(e3, "e3", s), e5r]
+                let plane = 11 * 13
+                var cat: [Float] = []
+                for n in 0..<batch { for p in parts { let c = p.shape[1]; cat += p.scalars[(n * c * plane)..<((n + 1) * c * plane)] } }
+                let expected = try ref(last, "l", try Tensor(shape: [batch, 21, 11, 13], values: cat))
+                let err = try XCTUnwrap(got.maxAbsoluteDifference(expected))
+                XCTAssertLessThanOrEqual(err, 1e-4 * max(1, expected.maxAbsolute), "batch \(batch) outputs \(outputs) threads \(threads)")
+            }
+        }
+    }
+}

@@ -25,6 +25,11 @@ public final class Network: @unchecked Sendable {
         var inputs: [Int]
         var output: Int
         var run: ([Tensor]) throws -> Tensor
+        /// A convolution whose only consumer was a channel Concat writes its channels straight into the
+        /// concatenation (`value`, of `shape`), allocated by the first of its producers to run; `runInto` then
+        /// replaces `run`.
+        var into: (value: Int, shape: [Int])? = nil
+        var runInto: (([Tensor], inout Tensor) throws -> Void)? = nil
     }
 
     let steps: [Step]
@@ -99,13 +104,16 @@ public final class Network: @unchecked Sendable {
                 }
                 args.append(t)
             }
-            if let timings {
-                let t0 = DispatchTime.now().uptimeNanoseconds
-                values[step.output] = try step.run(args)
-                timings.pointee[k] = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6
+            let t0 = timings == nil ? 0 : DispatchTime.now().uptimeNanoseconds
+            if let into = step.into, let runInto = step.runInto {
+                var target = try values[into.value] ?? Tensor(zeros: into.shape)
+                values[into.value] = nil  // uniquely referenced while written
+                try runInto(args, &target)
+                values[into.value] = target
             } else {
                 values[step.output] = try step.run(args)
             }
+            if let timings { timings.pointee[k] = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6 }
             for id in releases[k] { values[id] = nil }
         }
         var result: [String: Tensor] = [:]

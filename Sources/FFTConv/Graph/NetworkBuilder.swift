@@ -24,6 +24,9 @@ struct NetworkBuilder {
         var shape: [Int]
         var residual: Int?
         var removed = false
+        /// For a convolution feeding only a channel Concat: the concatenation's value, shape, and this
+        /// convolution's first channel in it.
+        var concatInto: (value: Int, shape: [Int], channel: Int)?
     }
     var pending: [Pending] = []
 
@@ -64,6 +67,7 @@ struct NetworkBuilder {
     mutating func build() throws {
         for node in try topologicalOrder() { try add(node) }
         try fuse()
+        placeConcatenations()
         try prepare()
         plan()
     }
@@ -358,6 +362,34 @@ struct NetworkBuilder {
         pending.removeAll { $0.removed }
     }
 
+    /// A Concat over channels (batch 1) whose every input is a convolution's output read by nothing else: the
+    /// convolutions write their channels straight into the concatenation (consecutive channel ranges of one
+    /// NCHW tensor at batch 1) and the copy disappears — SqueezeNet's fire modules, Inception's branches.
+    mutating func placeConcatenations() {
+        let outputs = Set(graph.outputs.compactMap { ids[$0] })
+        for j in pending.indices {
+            guard !pending[j].removed, case .concat(let axis) = pending[j].op else { continue }
+            let shape = pending[j].shape, inputs = pending[j].inputs
+            guard shape.count == 4, shape[0] == 1, axis == 1 || axis == -3, !inputs.isEmpty, Set(inputs).count == inputs.count else { continue }
+            var producers: [Int] = []
+            for v in inputs {
+                guard !outputs.contains(v), consumers(of: v) == [j],
+                      let p = pending.indices.first(where: { !pending[$0].removed && pending[$0].output == v }),
+                      case .convolution = pending[p].op, pending[p].concatInto == nil else { break }
+                producers.append(p)
+            }
+            guard producers.count == inputs.count else { continue }
+            var channel = 0
+            for p in producers {
+                pending[p].concatInto = (pending[j].output, shape, channel)
+                pending[p].operations.append("Concat")
+                channel += pending[p].shape[1]
+            }
+            pending[j].removed = true
+        }
+        pending.removeAll { $0.removed }
+    }
+
     // MARK: Preparation
 
     mutating func prepare() throws {
@@ -389,6 +421,17 @@ struct NetworkBuilder {
                     inputs = [p.inputs[0]] + (p.residual.map { [$0] } ?? [])
                     let hasResidual = p.residual != nil
                     run = { args in try conv(args[0], residual: hasResidual ? args[1] : nil) }
+                    if let target = p.concatInto {
+                        let channel = target.channel
+                        weightBytes += conv.preparedBytes
+                        var step = Network.Step(summary: summary, inputs: inputs, output: p.output, run: run)
+                        step.into = (target.value, target.shape)
+                        step.runInto = { args, out in
+                            try conv.run(args[0], residual: hasResidual ? args[1] : nil, intoChannelsOf: &out, at: channel)
+                        }
+                        steps.append(step)
+                        continue
+                    }
                 } else {
                     (run, summary) = try makeStep(p, summary: summary, inputs: &inputs)
                 }
@@ -530,9 +573,13 @@ struct NetworkBuilder {
         for v in resolvedInputs { if let i = ids[v.name] { bytes[i] = v.shape.reduce(4, *); alive += bytes[i] ?? 0 } }
         peak = alive
         for (k, step) in steps.enumerated() {
-            let b = step.summary.outputShape.reduce(4, *)
-            bytes[step.output] = b
-            alive += b
+            if let into = step.into {  // the concatenation, counted once, when its first producer runs
+                if bytes[into.value] == nil { bytes[into.value] = into.shape.reduce(4, *); alive += bytes[into.value] ?? 0 }
+            } else {
+                let b = step.summary.outputShape.reduce(4, *)
+                bytes[step.output] = b
+                alive += b
+            }
             peak = Swift.max(peak, alive)
             for r in releases[k] { alive -= bytes[r] ?? 0 }
         }

@@ -155,6 +155,33 @@ public final class Convolution2D: @unchecked Sendable {
         return output
     }
 
+    /// Runs the layer on a batch-1 `input`, writing its output channels into channels `channel ..<
+    /// channel + outputChannels` of `output` (`[1, C, outH, outW]`, `C` at least that): a channel
+    /// concatenation filled in place. The other channels are left as they are.
+    func run(_ input: Tensor, residual: Tensor? = nil, intoChannelsOf output: inout Tensor, at channel: Int) throws {
+        let batch = try batchSize(of: input)
+        let shape = outputShape(batch: batch), o = output.shape
+        guard batch == 1, o.count == 4, o[0] == 1, channel >= 0, channel + shape[1] <= o[1], o[2] == shape[2], o[3] == shape[3] else {
+            throw ConvolutionError.outputShapeMismatch(expected: [1, channel + shape[1], shape[2], shape[3]], actual: o)
+        }
+        if let residual, residual.shape != shape {
+            throw ConvolutionError.residualShapeMismatch(expected: shape, actual: residual.shape)
+        }
+        let threads = options.threads, implementation = self.implementation, offset = channel * shape[2] * shape[3]
+        input.withUnsafeBufferPointer { x in
+            output.withUnsafeMutableBufferPointer { y in
+                guard let xb = x.baseAddress, let yb = y.baseAddress else { return }
+                if let residual {
+                    residual.withUnsafeBufferPointer { r in
+                        implementation.run(input: xb, output: yb + offset, residual: r.baseAddress, batch: 1, threads: threads)
+                    }
+                } else {
+                    implementation.run(input: xb, output: yb + offset, residual: nil, batch: 1, threads: threads)
+                }
+            }
+        }
+    }
+
     /// Runs the layer, writing into an existing output tensor of shape `outputShape(batch:)`.
     public func run(_ input: Tensor, residual: Tensor? = nil, into output: inout Tensor) throws {
         let batch = try batchSize(of: input)

@@ -109,17 +109,16 @@ enum TensorOperations {
             // Max pooling, undilated rows, stride 1 or 2 across: `PoolingKernels` over a −∞-padded row.
             let sw = a.stride.width, pad = a.padding.left
             let length = PoolingKernels.rowLength(padLeft: pad, width: w, outputs: ow, stride: sw, kernel: kw)
-            forEachPlane(s, kh * kw, threads: threads, line: length, filledWith: -.infinity) { row, plane in
-                let src = px + plane * h * w, dst = py + plane * oh * ow
-                for i in 0..<oh {
-                    let (ri, _) = rows[i]
-                    if ri.isEmpty {
-                        (row + pad).update(repeating: -.infinity, count: w)  // only [pad, pad + w) is ever written
-                    } else {
-                        let y0 = i * a.stride.height - a.padding.top + ri.lowerBound * dh
-                        PoolingKernels.verticalMax(rows: src + y0 * w, rowStride: dh * w, count: ri.count, width: w, into: row + pad)
-                    }
-                    PoolingKernels.horizontalMax(row: row, stride: sw, kernel: kw, outputs: ow, into: dst + i * ow)
+            // Each output row's window: its first input row and how many (0: all padding).
+            let windows = rows.enumerated().flatMap { i, r in
+                r.0.isEmpty ? [0, 0] : [i * a.stride.height - a.padding.top + r.0.lowerBound * dh, r.0.count]
+            }
+            windows.withUnsafeBufferPointer { windows in
+                guard let wp = windows.baseAddress else { return }
+                forEachPlane(s, kh * kw, threads: threads, line: length, filledWith: -.infinity) { row, plane in
+                    // Only [pad, pad + w) of `row` is ever written.
+                    PoolingKernels.maxPlane(px + plane * h * w, width: w, rowStride: dh * w, windows: wp, outputRows: oh, row: row,
+                                            padLeft: pad, stride: sw, kernel: kw, outputs: ow, into: py + plane * oh * ow)
                 }
             }
             return y

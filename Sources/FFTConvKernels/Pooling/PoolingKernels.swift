@@ -49,6 +49,25 @@ public enum PoolingKernels {
         }
     }
 
+    /// Max pooling of one plane with undilated rows at column stride 1 or 2: for each output row `i`, the input
+    /// rows `windows[2i] ..< windows[2i] + windows[2i + 1]` (stride `rowStride`; none: count 0, the row is −∞)
+    /// are reduced into `row + padLeft` (`rowLength(…)` floats, −∞ outside the input), then `horizontalMax` writes
+    /// output row `i` at `out + i · outputs`. One call per plane: on small planes (13×13 outputs) two calls per
+    /// row into this module cost as much as the row's arithmetic.
+    public static func maxPlane(_ src: UnsafePointer<Float>, width: Int, rowStride: Int, windows: UnsafePointer<Int>,
+                                outputRows: Int, row: UnsafeMutablePointer<Float>, padLeft: Int, stride: Int, kernel: Int,
+                                outputs: Int, into out: UnsafeMutablePointer<Float>) {
+        for i in 0..<outputRows {
+            let start = windows[2 * i], count = windows[2 * i + 1]
+            if count == 0 {
+                (row + padLeft).update(repeating: -.infinity, count: width)
+            } else {
+                verticalMax(rows: src + start * width, rowStride: rowStride, count: count, width: width, into: row + padLeft)
+            }
+            horizontalMax(row: row, stride: stride, kernel: kernel, outputs: outputs, into: out + i * outputs)
+        }
+    }
+
     /// Floats a padded row needs for `horizontalMax` with these parameters (padding, input and the slack the
     /// last vector step reads).
     public static func rowLength(padLeft: Int, width: Int, outputs: Int, stride: Int, kernel: Int) -> Int {
@@ -80,6 +99,30 @@ public enum PoolingKernels {
             }
         }
         typealias V = SIMD8<Float>
+        if stride == 2 && kernel == 3 {
+            // The same with eight outputs per step (AVX2 and NEON builds, and rows of fewer than 16 outputs):
+            // two loads, three permutes, no loop over the kernel.
+            @inline(__always) func step(_ j: Int) -> V {
+                let a = UnsafeRawPointer(row + 2 * j).loadUnaligned(as: SIMD16<Float>.self)
+                let b = UnsafeRawPointer(row + 2 * j + 2).loadUnaligned(as: SIMD16<Float>.self)
+                var m = fftconv_even16(a)
+                let o = fftconv_odd16(a), e1 = fftconv_even16(b)
+                m.replace(with: o, where: o .> m)
+                m.replace(with: e1, where: e1 .> m)
+                return m
+            }
+            if outputs < 8 {
+                let m = step(0)
+                for l in 0..<outputs { out[l] = m[l] }
+                return
+            }
+            var j = 0
+            while true {
+                UnsafeMutableRawPointer(out + j).storeBytes(of: step(j), as: V.self)
+                if j + 8 >= outputs { return }
+                j = Swift.min(j + 8, outputs - 8)  // the last step overlaps the one before: no scalar tail
+            }
+        }
         var j = 0
         while j < outputs {
             let base = row + j * stride

@@ -130,7 +130,12 @@ final class DirectImplementation: ConvolutionImplementation, @unchecked Sendable
         let wholeTiles = positions / nr, wholeRows = og / mr * mr, plane = p.outputPlane
         let k = offsets.count
         let width = nr * tilesPerItem
-        workspace.withBuffer { ws in
+        // The flat layout's margins must stay zero between calls: its own pool. The padded layout and the
+        // block buffers are written before they are read: the network-wide scratch.
+        let count = workspace.count, pool = workspace
+        let scratch: ((UnsafeMutablePointer<Float>) -> Void) -> Void = flat == nil
+            ? { body in SharedScratch.withBuffer(count: count) { body($0) } } : { body in pool.withBuffer { body($0) } }
+        scratch { ws in
             offsets.withUnsafeBufferPointer { offs in
                 bias.withUnsafeOptionalBufferPointer { bias in
                     guard let offsets = offs.baseAddress else { return }

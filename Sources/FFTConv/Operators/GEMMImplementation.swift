@@ -48,7 +48,7 @@ final class GEMMImplementation: ConvolutionImplementation, @unchecked Sendable {
         let columns = p.outputPlane
         let chunks = (columns + chunk - 1) / chunk
         let geometry = p.geometry
-        workspace.withBuffer { ws in
+        SharedScratch.withBuffer(count: workspace.count) { ws in  // written before read: network-wide scratch
             bias.withUnsafeOptionalBufferPointer { bias in
                 Parallel.forEachRange(count: batch * d.groups * chunks, threads: threads) { worker, items in
                     let scratch = ws + worker * workerStride

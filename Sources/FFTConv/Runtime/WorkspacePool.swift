@@ -25,3 +25,34 @@ final class WorkspacePool: @unchecked Sendable {
         return try body(buffer.pointer)
     }
 }
+
+/// Scratch memory shared by every operator of the process whose scratch needs no contents between calls (it
+/// writes before it reads): a free list of buffers, the most recently returned handed out first. Consecutive
+/// layers of a network then reuse the same memory, which stays in the caches, instead of each layer touching
+/// its own (per-operator pools add up to tens of MB in a network and push each other out of the last-level
+/// cache). Concurrent callers get distinct buffers.
+enum SharedScratch {
+    private static let lock = NSLock()
+    nonisolated(unsafe) private static var free: [AlignedBuffer] = []
+    /// Buffers kept for reuse at most.
+    static let capacity = 8
+
+    /// A new buffer, filled with NaN once: a user that read scratch before writing it would produce NaN
+    /// (the tests would see it) instead of depending on the zeros of fresh memory.
+    private static func allocate(_ count: Int) -> AlignedBuffer {
+        let b = AlignedBuffer(uninitializedCount: count)
+        b.pointer.initialize(repeating: .nan, count: Swift.max(count, 1))
+        return b
+    }
+
+    /// Calls `body` with a buffer of at least `count` floats whose contents are unspecified, held by no other caller.
+    static func withBuffer<R>(count: Int, _ body: (UnsafeMutablePointer<Float>) throws -> R) rethrows -> R {
+        let buffer: AlignedBuffer = lock.withLock {
+            if let i = free.lastIndex(where: { $0.count >= count }) { return free.remove(at: i) }
+            if let i = free.indices.last { free.remove(at: i) }  // too small: dropped, a larger one replaces it
+            return nil
+        } ?? Self.allocate(count)
+        defer { lock.withLock { if free.count < capacity { free.append(buffer) } } }
+        return try body(buffer.pointer)
+    }
+}

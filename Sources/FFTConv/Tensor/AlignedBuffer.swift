@@ -16,6 +16,14 @@ final class AlignedBuffer: @unchecked Sendable {
         pointer.initialize(repeating: 0, count: Swift.max(count, 1))
     }
 
+    /// Allocates `count` floats without initialising them (`Float` is trivial: they may be written before
+    /// they are read), for scratch that its users overwrite before reading.
+    init(uninitializedCount count: Int) {
+        self.count = count
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: Swift.max(count, 1) * 4, alignment: Self.alignment)
+        pointer = raw.bindMemory(to: Float.self, capacity: Swift.max(count, 1))
+    }
+
     /// Allocates `count` floats holding `bytes` (native byte order, exactly `count × 4` of them): one pass over
     /// memory instead of zeroing first (a VGG16's 550 MB of weights are read this way at load).
     init(count: Int, copying bytes: UnsafeRawBufferPointer) {

@@ -13,6 +13,12 @@ final class PlannerTests: XCTestCase {
         XCTAssertEqual(choice(try .init(inputChannels: 512, outputChannels: 512, kernel: 3, padding: 1), Size2D(14, 14)),
                        ConvolutionCandidate(.winograd, winogradTile: 2))
         XCTAssertEqual(choice(try .init(inputChannels: 512, outputChannels: 512, kernel: 3, padding: 1), Size2D(7, 7)).algorithm, .direct)
+        // SqueezeNet's expand layers: 16→64 on 55² and 32→128 on 27² take F(4x4); 8 input channels do not.
+        XCTAssertEqual(choice(try .init(inputChannels: 16, outputChannels: 64, kernel: 3, padding: 1), Size2D(55, 55)),
+                       ConvolutionCandidate(.winograd, winogradTile: 4))
+        XCTAssertEqual(choice(try .init(inputChannels: 32, outputChannels: 128, kernel: 3, padding: 1), Size2D(27, 27)),
+                       ConvolutionCandidate(.winograd, winogradTile: 4))
+        XCTAssertEqual(choice(try .init(inputChannels: 8, outputChannels: 64, kernel: 3, padding: 1), Size2D(55, 55)).algorithm, .direct)
         XCTAssertEqual(choice(try .init(inputChannels: 64, outputChannels: 64, kernel: 3, padding: 1), Size2D(14, 14)).algorithm, .direct)
         XCTAssertEqual(choice(try .init(inputChannels: 256, outputChannels: 256, kernel: 3, stride: 2, padding: 1), Size2D(56, 56)).algorithm, .direct)
         XCTAssertEqual(choice(try .init(inputChannels: 64, outputChannels: 192, kernel: 5, padding: 2), Size2D(27, 27)).algorithm, .fft)

@@ -167,19 +167,7 @@ public final class Convolution2D: @unchecked Sendable {
         if let residual, residual.shape != shape {
             throw ConvolutionError.residualShapeMismatch(expected: shape, actual: residual.shape)
         }
-        let threads = options.threads, implementation = self.implementation, offset = channel * shape[2] * shape[3]
-        input.withUnsafeBufferPointer { x in
-            output.withUnsafeMutableBufferPointer { y in
-                guard let xb = x.baseAddress, let yb = y.baseAddress else { return }
-                if let residual {
-                    residual.withUnsafeBufferPointer { r in
-                        implementation.run(input: xb, output: yb + offset, residual: r.baseAddress, batch: 1, threads: threads)
-                    }
-                } else {
-                    implementation.run(input: xb, output: yb + offset, residual: nil, batch: 1, threads: threads)
-                }
-            }
-        }
+        execute(input, residual: residual, into: &output, at: channel * shape[2] * shape[3], batch: 1)
     }
 
     /// Runs the layer, writing into an existing output tensor of shape `outputShape(batch:)`.
@@ -192,6 +180,11 @@ public final class Convolution2D: @unchecked Sendable {
         if let residual, residual.shape != shape {
             throw ConvolutionError.residualShapeMismatch(expected: shape, actual: residual.shape)
         }
+        execute(input, residual: residual, into: &output, at: 0, batch: batch)
+    }
+
+    /// The implementation on validated tensors, writing from float `offset` of `output` on.
+    private func execute(_ input: Tensor, residual: Tensor?, into output: inout Tensor, at offset: Int, batch: Int) {
         let threads = options.threads
         let implementation = self.implementation
         input.withUnsafeBufferPointer { x in
@@ -199,10 +192,10 @@ public final class Convolution2D: @unchecked Sendable {
                 guard let xb = x.baseAddress, let yb = y.baseAddress else { return }
                 if let residual {
                     residual.withUnsafeBufferPointer { r in
-                        implementation.run(input: xb, output: yb, residual: r.baseAddress, batch: batch, threads: threads)
+                        implementation.run(input: xb, output: yb + offset, residual: r.baseAddress, batch: batch, threads: threads)
                     }
                 } else {
-                    implementation.run(input: xb, output: yb, residual: nil, batch: batch, threads: threads)
+                    implementation.run(input: xb, output: yb + offset, residual: nil, batch: batch, threads: threads)
                 }
             }
         }

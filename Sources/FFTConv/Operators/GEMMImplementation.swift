@@ -13,7 +13,8 @@ final class GEMMImplementation: ConvolutionImplementation, @unchecked Sendable {
     let pointwise: Bool
     let k: Int
     let chunk: Int
-    let workspace: WorkspacePool
+    /// Floats of scratch a call takes from `SharedScratch` (every worker's im2col panel and packing).
+    let scratchFloats: Int
     let workerStride: Int
 
     init(problem p: ConvolutionProblem, weights: Tensor, bias: Tensor?, forcedKernel: String?, threads: Int) throws {
@@ -35,7 +36,7 @@ final class GEMMImplementation: ConvolutionImplementation, @unchecked Sendable {
         let byMemory = Swift.max(kernel.nr, (1 << 20) / Swift.max(k, 1) / kernel.nr * kernel.nr)
         chunk = Swift.min(roundUp(columns, kernel.nr), Swift.max(kernel.nr, Swift.min(byMemory, blocking.nc * 4)))
         workerStride = GEMM.packedBSize(kernel: kernel, blocking: blocking) + (pointwise ? 0 : k * chunk)
-        workspace = WorkspacePool(count: threads * workerStride)
+        scratchFloats = threads * workerStride
     }
 
     var preparedBytes: Int { packed.buffer.count * 4 }
@@ -48,7 +49,7 @@ final class GEMMImplementation: ConvolutionImplementation, @unchecked Sendable {
         let columns = p.outputPlane
         let chunks = (columns + chunk - 1) / chunk
         let geometry = p.geometry
-        SharedScratch.withBuffer(count: workspace.count) { ws in  // written before read: network-wide scratch
+        SharedScratch.withBuffer(count: scratchFloats) { ws in  // written before read: network-wide scratch
             bias.withUnsafeOptionalBufferPointer { bias in
                 Parallel.forEachRange(count: batch * d.groups * chunks, threads: threads) { worker, items in
                     let scratch = ws + worker * workerStride

@@ -26,7 +26,8 @@ final class WinogradImplementation: ConvolutionImplementation, @unchecked Sendab
     /// Threads share each chunk stage by stage (input channels, then tile elements, then output channels)
     /// instead of taking whole chunks.
     let staged: Bool
-    let workspace: WorkspacePool
+    /// Floats of scratch a call takes from `SharedScratch` (every worker's `V`, `M` and transform scratch).
+    let scratchFloats: Int
     let layout: (v: Int, products: Int, gemm: Int, transforms: Int)
     /// Row stride of `V` in every chunk: a full chunk's tiles plus a vector (the input transform stores whole
     /// vectors, and the GEMM's last column tile reads up to a vector past the last tile).
@@ -116,7 +117,7 @@ final class WinogradImplementation: ConvolutionImplementation, @unchecked Sendab
         let transforms = plan.scratchSize
         layout = (v, products, gemm, transforms)
         workerStride = roundUp(v, 16) + roundUp(products, 16) + roundUp(gemm, 16) + roundUp(transforms, 16)
-        workspace = WorkspacePool(count: threads * workerStride)
+        scratchFloats = threads * workerStride
     }
 
     var preparedBytes: Int { packed.count * 4 }
@@ -218,7 +219,7 @@ final class WinogradImplementation: ConvolutionImplementation, @unchecked Sendab
         // Written before read: the network-wide scratch (a layer's own V and M, 2 MB and more, fell out of the
         // last-level cache between calls inside a network: F(4x4) on SqueezeNet's 55² expand layers 0.36 ms
         // in the network against 0.21 alone; 0.23–0.30 on the shared scratch).
-        SharedScratch.withBuffer(count: workspace.count) { ws in
+        SharedScratch.withBuffer(count: scratchFloats) { ws in
             bias.withUnsafeOptionalBufferPointer { bias in
                 if !staged {
                     // Whole chunks per thread.

@@ -240,7 +240,8 @@ final class DirectImplementation: ConvolutionImplementation, @unchecked Sendable
 
     /// The padded layout's row-aligned tiles (`rowTiles`): work items are (group, part, output row, column tile);
     /// whole panels go through the fused micro-kernel straight into the output, a partial last panel through a
-    /// tile buffer and `Epilogue.finish`. Overlapping tiles write the same values twice.
+    /// tile buffer and `Epilogue.finish`. A row's shifted last tile overlaps the one before: those columns are
+    /// written twice, possibly by two workers at once, with the same values (the same computation, same bits).
     private func runRowTiles(_ rowTiles: [(column: Int, kernel: GEMMMicroKernel)], image: UnsafePointer<Float>, planeStride: Int,
                              output y: UnsafeMutablePointer<Float>, residual res: UnsafePointer<Float>?, bias: UnsafePointer<Float>?,
                              lo: Float, hi: Float, scratch: UnsafeMutablePointer<Float>, threads: Int) {

@@ -67,6 +67,12 @@ def kernel(mr, nr, indirect, fused=False):
     else:
         L.append(f"            bp += {4 * nr}")
     L.append("        }")
+
+    def add_tile(pointer, indent):  # every accumulator += the same element of a row-stride-ldc tile at `pointer`
+        for r in range(mr):
+            for u in range(units):
+                L.append(f"{indent}{acc[r][u]} += load({pointer}, {r} &* ldc &+ {16 * u})")
+
     if fused:
         L.append("        let vlo = V(repeating: lo), vhi = V(repeating: hi)")
         for r in range(mr):
@@ -74,9 +80,7 @@ def kernel(mr, nr, indirect, fused=False):
             for u in range(units):
                 L.append(f"        {acc[r][u]} += bias{r}")
         L.append("        if let residual {")
-        for r in range(mr):
-            for u in range(units):
-                L.append(f"            {acc[r][u]} += load(residual, {r} &* ldc &+ {16 * u})")
+        add_tile("residual", "            ")
         L.append("        }")
         for r in range(mr):
             for u in range(units):
@@ -86,9 +90,7 @@ def kernel(mr, nr, indirect, fused=False):
         L.append("    }")
         return "\n".join(L)
     L.append("        if accumulate {")
-    for r in range(mr):
-        for u in range(units):
-            L.append(f"            {acc[r][u]} += load(c, {r} &* ldc &+ {16 * u})")
+    add_tile("c", "            ")
     L.append("        }")
     for r in range(mr):
         for u in range(units):

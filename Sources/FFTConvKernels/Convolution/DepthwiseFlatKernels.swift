@@ -62,14 +62,16 @@ public enum DepthwiseFlatKernels {
                 let c = item % channels, wc = weights + c * taps
                 let src = input + item * inPlane, out = output + item * outPlane, res = residual.map { $0 + item * outPlane }
                 let b = bias?[c] ?? 0
+                // Output rows `rows`, reading the layout whose row 0 starts at `base + marginBefore`.
+                @inline(__always) func compute(_ rows: Range<Int>, from base: UnsafePointer<Float>) {
+                    shape(fn, base + rows.lowerBound * w, rows.count * w, width, kh, kw, offsets, wc, masks, f.computedPositions,
+                          masked, out + rows.lowerBound * w, b, res.map { $0 + rows.lowerBound * w }, pairs: pairs)
+                }
                 Copy.floats(buffer + m, src, topRows * w)
-                shape(fn, UnsafePointer(buffer), t0 * w, width, kh, kw, offsets, wc, masks, f.computedPositions, masked,
-                      out, b, res, pairs: pairs)
-                shape(fn, src + t0 * w - m, (t1 - t0) * w, width, kh, kw, offsets, wc, masks, f.computedPositions, masked,
-                      out + t0 * w, b, res.map { $0 + t0 * w }, pairs: pairs)
+                compute(0..<t0, from: UnsafePointer(buffer))
+                compute(t0..<t1, from: src - m)
                 Copy.floats(buffer + m + bottomStart * w, src + bottomStart * w, (h - bottomStart) * w)
-                shape(fn, UnsafePointer(buffer + t1 * w), (h - t1) * w, width, kh, kw, offsets, wc, masks, f.computedPositions,
-                      masked, out + t1 * w, b, res.map { $0 + t1 * w }, pairs: pairs)
+                compute(t1..<h, from: UnsafePointer(buffer))
             }
             return
         }

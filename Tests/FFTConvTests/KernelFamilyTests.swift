@@ -194,6 +194,13 @@ final class KernelFamilyTests: XCTestCase {
             try c(3, 5, Size2D(90, 93), padding: 2, activation: .none), try c(2, 3, Size2D(91, 91), dilation: 2, padding: 2),
             try c(3, 3, Size2D(64, 130), padding: Padding(top: 0, left: 0, bottom: 2, right: 2)),
             try c(2, Size2D(7, 1), Size2D(92, 90), padding: Padding(top: 3, left: 0, bottom: 3, right: 0), activation: .relu),
+            // Blocks of 16 channels (`dw_blocked16`): whole blocks and a last partial one, planes that are and are
+            // not whole 16-pixel groups, batch 2, the 3x3 path at strides 1 and 2, the general path (5x5, 7x7 at
+            // stride 4, dilation, column stride 2), rows of one output (a row's four-pixel step past its end).
+            try c(32, 3, Size2D(7, 7), padding: 1), try c(33, 3, Size2D(14, 14), stride: 2, padding: 1, batch: 2),
+            try c(16, 3, Size2D(8, 8), padding: 1, activation: .none), try c(20, 5, Size2D(9, 11), padding: 2, activation: .leakyReLU(alpha: 0.1)),
+            try c(17, 3, Size2D(6, 9), stride: Size2D(1, 2), padding: Padding(top: 1, left: 0, bottom: 0, right: 1)),
+            try c(48, 3, Size2D(5, 3)), try c(16, 7, Size2D(10, 10), stride: 4, padding: 3), try c(16, 3, Size2D(9, 10), dilation: 2, padding: 2),
         ]
         for kernel in DepthwiseKernelRegistry.all {
             var covered = 0

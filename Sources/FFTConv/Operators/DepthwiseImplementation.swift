@@ -11,6 +11,8 @@ final class DepthwiseImplementation: ConvolutionImplementation, @unchecked Senda
     let layout: PhaseLayout
     /// The flat layout with its column masks (`dw_flat32` only).
     let flat: (layout: FlatPhaseLayout, masks: [UInt32], masked: [Bool])?
+    /// The padded blocked layout with the weights and bias in blocks of 16 channels (`dw_blocked16` only).
+    let blocked: (layout: DepthwiseBlockedKernels.Layout, weights: AlignedBuffer, bias: AlignedBuffer?)?
     let weights: AlignedBuffer
     let tapOffsets: [Int]
     let bias: [Float]?
@@ -25,22 +27,37 @@ final class DepthwiseImplementation: ConvolutionImplementation, @unchecked Senda
                                                reason: "needs groups == input channels == output channels, got \(d)")
         }
         problem = p
-        kernel = try KernelChoice.depthwise(forced: forcedKernel, geometry: p.geometry)
+        kernel = try KernelChoice.depthwise(forced: forcedKernel, geometry: p.geometry, channels: d.outputChannels)
         layout = PhaseLayout(geometry: p.geometry, padBottom: d.padding.bottom, padRight: d.padding.right, lanes: kernel.lanes)
         self.weights = weights.storage
         var offsets: [Int] = []
-        if case .flat = kernel.form, let f = FlatPhaseLayout(geometry: p.geometry) {
+        if case .blocked = kernel.form {
+            let l = DepthwiseBlockedKernels.Layout(geometry: p.geometry)
+            let channels = d.outputChannels, taps = d.kernel.height * d.kernel.width
+            let packed = AlignedBuffer(count: DepthwiseBlockedKernels.blocks(channels) * taps * DepthwiseBlockedKernels.block)
+            DepthwiseBlockedKernels.packWeights(weights.storage.pointer, channels: channels, taps: taps, into: packed.pointer)
+            let packedBias = bias.map { b -> AlignedBuffer in
+                let out = AlignedBuffer(count: DepthwiseBlockedKernels.blocks(channels) * DepthwiseBlockedKernels.block)
+                for c in 0..<channels { out.pointer[c] = b.storage.pointer[c] }
+                return out
+            }
+            blocked = (l, packed, packedBias)
+            flat = nil
+            workerStride = l.bufferSize
+        } else if case .flat = kernel.form, let f = FlatPhaseLayout(geometry: p.geometry) {
             for kh in 0..<d.kernel.height {
                 for kw in 0..<d.kernel.width { offsets.append(f.tapOffset(kh: kh, kw: kw)) }
             }
             let (masks, masked) = f.columnMasks()
             flat = (f, masks, masked)
+            blocked = nil
             workerStride = f.bufferSize
         } else {
             for kh in 0..<d.kernel.height {
                 for kw in 0..<d.kernel.width { offsets.append(layout.tapOffset(channel: 0, channels: 1, kh: kh, kw: kw)) }
             }
             flat = nil
+            blocked = nil
             workerStride = layout.imageSize(channels: 1) + roundUp(layout.positions, kernel.lanes)
         }
         tapOffsets = offsets
@@ -49,14 +66,20 @@ final class DepthwiseImplementation: ConvolutionImplementation, @unchecked Senda
         workspace = WorkspacePool(count: threads * workerStride)
     }
 
-    var preparedBytes: Int { weights.count * 4 }
+    var preparedBytes: Int { (weights.count + (blocked.map { $0.weights.count + ($0.bias?.count ?? 0) } ?? 0)) * 4 }
     var summary: String {
+        if let b = blocked?.layout { return "\(kernel.name), blocked layout \(b.paddedHeight)x\(b.paddedWidth)x\(DepthwiseBlockedKernels.block)" }
         if let f = flat?.layout { return "\(kernel.name), flat layout \(f.phases)x\(f.phaseHeight)x\(f.phaseWidth)" }
         return "\(kernel.name), phase layout \(layout.phases)x\(layout.phaseHeight)x\(layout.phaseWidth)"
     }
 
     func run(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, residual: UnsafePointer<Float>?,
              batch: Int, threads: Int) {
+        if let blocked {
+            runBlocked(blocked.layout, weights: blocked.weights, bias: blocked.bias, input: input, output: output,
+                       residual: residual, batch: batch, threads: threads)
+            return
+        }
         if let flat {
             runFlat(flat.layout, masks: flat.masks, masked: flat.masked, input: input, output: output,
                     residual: residual, batch: batch, threads: threads)
@@ -74,7 +97,7 @@ final class DepthwiseImplementation: ConvolutionImplementation, @unchecked Senda
                             let c = item % d.outputChannels
                             layout.fill(input: input + item * p.inputPlane, channels: 1, channelRange: 0..<1, buffer: plane)
                             switch kernel.form {
-                            case .rows, .flat:  // (.flat is served by runFlat; KernelChoice checked its layout applies)
+                            case .rows, .flat, .blocked:  // (.flat and .blocked are served by runFlat and runBlocked)
                                 DepthwiseKernels.rows(plane: plane, phaseWidth: layout.phaseWidth, outputHeight: p.output.height,
                                                       outputWidth: p.output.width, tapOffsets: offs.baseAddress!, taps: taps,
                                                       weights: weights.pointer + c * taps, out: output + item * p.outputPlane,
@@ -116,6 +139,21 @@ final class DepthwiseImplementation: ConvolutionImplementation, @unchecked Senda
                         }
                     }
                 }
+            }
+        }
+    }
+
+    /// `run` for `dw_blocked16`: each worker takes whole blocks of 16 channels (transpose in, compute,
+    /// transpose out) in its own buffer, whose margins stay zero from allocation.
+    private func runBlocked(_ l: DepthwiseBlockedKernels.Layout, weights: AlignedBuffer, bias: AlignedBuffer?, input: UnsafePointer<Float>,
+                            output: UnsafeMutablePointer<Float>, residual: UnsafePointer<Float>?, batch: Int, threads: Int) {
+        let channels = problem.descriptor.outputChannels
+        workspace.withBuffer { ws in
+            Parallel.forEachRange(count: batch * DepthwiseBlockedKernels.blocks(channels), threads: threads) { worker, items in
+                DepthwiseBlockedKernels.runBlocks(layout: l, items: items, channels: channels, input: input,
+                                                  buffer: ws + worker * workerStride, weights: weights.pointer,
+                                                  bias: bias.map { UnsafePointer($0.pointer) }, output: output,
+                                                  residual: residual, activation: epilogue)
             }
         }
     }

@@ -32,16 +32,26 @@ enum KernelChoice {
         return best?.kernel ?? MicroKernelRegistry.gemm[0]
     }
 
-    /// The depthwise variant, or the one named `forced`: the flat kernel wherever its layout applies ("same"
-    /// padding at stride 1 or 2 on even sides: every MobileNet layer), else the row kernel where output rows
-    /// are whole vectors (its sub-8 remainder is scalar), else the 64-position tile kernel.
+    /// The depthwise variant, or the one named `forced`: the channel-blocked kernel on small planes of 16
+    /// channels or more without dilation (input planes up to 56² at stride 1, 28² at larger strides), else the
+    /// flat kernel wherever its layout applies ("same" padding at stride 1 or 2 on even sides: every MobileNet
+    /// layer), else the row kernel where output rows are whole vectors (its sub-8 remainder is scalar), else
+    /// the 64-position tile kernel.
+    ///
+    /// The blocked bounds are measured (sixth session, `fftconv-bench layer … --micro-kernel dw_flat32` and
+    /// `dw_blocked16`, 1 thread, AVX-512): blocked/flat 0.49 on 960×7², 0.65 on 576×14², 0.58 on 576×14² s2,
+    /// 0.80 on 192×28², 0.86 on 192×28² s2, 0.86 on 144×56²; 1.17 on 144×56² s2, 1.30 on 96×112² s2, 1.30 on
+    /// 32×112²; 3x3 with dilation 2 on 64×28² 1.19. The transposes into and out of the blocks cost the same per
+    /// float whatever the plane; the flat kernel's masked lanes and per-plane fill are what grow on small ones.
     ///
     /// A forced variant that cannot serve `geometry` is an `unsupported` error, not a silent substitute.
-    static func depthwise(forced: String?, geometry: ConvolutionGeometry) throws -> DepthwiseKernel {
+    static func depthwise(forced: String?, geometry: ConvolutionGeometry, channels: Int) throws -> DepthwiseKernel {
         let all = DepthwiseKernelRegistry.all
         guard let forced else {
-            let w = geometry.outputWidth
-            let name = FlatPhaseLayout(geometry: geometry) != nil ? "dw_flat32"
+            let g = geometry, w = g.outputWidth, plane = g.inputHeight * g.inputWidth
+            let blocked = channels >= DepthwiseBlockedKernels.block && g.dilationHeight == 1 && g.dilationWidth == 1
+                && plane <= (g.strideHeight == 1 && g.strideWidth == 1 ? 56 * 56 : 28 * 28)
+            let name = blocked ? "dw_blocked16" : FlatPhaseLayout(geometry: geometry) != nil ? "dw_flat32"
                 : w >= 32 || (w >= 16 && w % 8 == 0) ? "dw_rows" : "dw_64"
             return all.first { $0.name == name } ?? all[0]
         }

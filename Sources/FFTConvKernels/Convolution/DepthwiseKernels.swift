@@ -124,9 +124,11 @@ public struct DepthwiseKernel: @unchecked Sendable, CustomStringConvertible {
         case rows
         /// `DepthwiseFlatKernels.runPlanes` over a `FlatPhaseLayout`: whole planes, epilogue fused.
         case flat
+        /// `DepthwiseBlockedKernels.runBlocks`: blocks of 16 channels transposed to pixel vectors and back.
+        case blocked
     }
-    /// `dw_flat32`: 32 positions per step over unpadded phase planes; `dw_64`: 64 positions per tile;
-    /// `dw_rows`: row form.
+    /// `dw_flat32`: 32 positions per step over unpadded phase planes; `dw_blocked16`: 16 channels per pixel
+    /// vector; `dw_64`: 64 positions per tile; `dw_rows`: row form.
     public let name: String
     /// Positions per tile (a multiple of 16).
     public let lanes: Int
@@ -147,6 +149,7 @@ public struct DepthwiseKernel: @unchecked Sendable, CustomStringConvertible {
 public enum DepthwiseKernelRegistry {
     public static let all: [DepthwiseKernel] = [
         DepthwiseKernel(name: "dw_flat32", lanes: FlatPhaseLayout.block, form: .flat),
+        DepthwiseKernel(name: "dw_blocked16", lanes: DepthwiseBlockedKernels.block, form: .blocked),
         DepthwiseKernel(name: "dw_rows", lanes: 16, form: .rows),
         DepthwiseKernel(name: "dw_64", lanes: 64, form: .tiles({ DepthwiseKernels.dw_64(plane: $0, f0: $1, tapOffsets: $2, taps: $3, weights: $4, out: $5) })),
         DepthwiseKernel(name: "dw_16", lanes: 16, form: .tiles({ DepthwiseKernels.dw_16(plane: $0, f0: $1, tapOffsets: $2, taps: $3, weights: $4, out: $5) })),

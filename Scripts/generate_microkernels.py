@@ -16,7 +16,7 @@ Run: python3 Scripts/generate_microkernels.py   (no arguments; rewrites the file
 """
 import pathlib
 
-VARIANTS = [(1, 16), (4, 16), (6, 16), (8, 32), (12, 32), (4, 32), (8, 16), (12, 16)]
+VARIANTS = [(1, 16), (4, 16), (6, 16), (8, 32), (12, 32), (4, 32), (8, 16), (12, 16), (7, 32), (7, 16)]
 # Floats of packed A ahead of the current k that each step asks the cache to fetch: A is the layer's weights,
 # usually cold when a network runs (evicted by the other layers), and read once in this stream.
 PREFETCH = 1536

@@ -92,3 +92,16 @@ public enum Copy {
         UnsafeMutableRawPointer(odd).storeBytes(of: fftconv_odd16(v), as: SIMD8<Float>.self)
     }
 }
+
+/// Cache hints for operators that know what they will read next.
+public enum Prefetch {
+    /// Asks for the cache lines of `bytes` bytes from `p` in the second-level cache (a hint: never faults).
+    @inlinable @inline(__always)
+    public static func toL2(_ p: UnsafeRawPointer, bytes: Int) {
+        var offset = 0
+        while offset < bytes {
+            fftconv_prefetch_l2(p + offset)
+            offset += 64
+        }
+    }
+}

@@ -76,3 +76,33 @@ extension Epilogue {
         while i < count { dst[i] = f(src[i] + bias + (residual?[i] ?? 0)); i += 1 }
     }
 }
+
+extension Epilogue {
+    /// `p[r·width + j] = activate(p[r·width + j] + bias[j])` for `r` in `0..<rows`, `j` in `0..<width` — a bias
+    /// per column, as on tiles whose rows are positions and columns channels; without the activation when
+    /// `activate` is false (a residual is still to be added). `width` is a multiple of 16.
+    public func biasRows(_ p: UnsafeMutablePointer<Float>, rows: Int, width: Int, bias: UnsafePointer<Float>, activate: Bool) {
+        let kind = activate ? kind : .identity
+        switch kind {
+        case .identity: Self.rowsLoop(IdentityFunction(), p, rows, width, bias)
+        case .relu: Self.rowsLoop(ClipFunction(lo: 0, hi: .infinity), p, rows, width, bias)
+        case .clip: Self.rowsLoop(ClipFunction(lo: a, hi: b), p, rows, width, bias)
+        case .leakyReLU: Self.rowsLoop(LeakyFunction(alpha: a), p, rows, width, bias)
+        }
+    }
+
+    @inline(__always)
+    static func rowsLoop<F: ActivationFunction>(_ f: F, _ p: UnsafeMutablePointer<Float>, _ rows: Int, _ width: Int,
+                                                _ bias: UnsafePointer<Float>) {
+        typealias V = SIMD16<Float>
+        var u = 0
+        while u < width {
+            let b = UnsafeRawPointer(bias + u).loadUnaligned(as: V.self)
+            for r in 0..<rows {
+                let q = UnsafeMutableRawPointer(p + r * width + u)
+                q.storeBytes(of: f(q.loadUnaligned(as: V.self) + b), as: V.self)
+            }
+            u += 16
+        }
+    }
+}

@@ -156,6 +156,47 @@ final class KernelFamilyTests: XCTestCase {
         }
     }
 
+    /// The transposed 1x1 path (`gemm_7x32t`, `gemm_7x16t`: 7 positions × 32 or 16 channels per tile) against the
+    /// reference: positions that are and are not whole 7-position tiles, whole and partial channel panels, input
+    /// channels past one and several weight blocks (256 rows at 32 columns, 512 at 16), batch 2, a residual, every
+    /// activation, and 2 threads on an odd number of panels (each panel's tiles split between the workers).
+    func testTransposedPointwiseOverEdgeShapes() throws {
+        let activations: [Activation] = [.relu6, .leakyReLU(alpha: 0.1), .none, .relu]
+        let shapes: [(cin: Int, cout: Int, input: Size2D, batch: Int)] = [
+            (1, 1, Size2D(1, 1), 1), (3, 5, Size2D(7, 7), 1), (17, 33, Size2D(7, 7), 2), (8, 40, Size2D(5, 3), 1),
+            (64, 96, Size2D(14, 14), 2), (300, 17, Size2D(3, 11), 1), (600, 64, Size2D(4, 4), 1), (40, 160, Size2D(7, 7), 1),
+        ]
+        for name in ["gemm_7x32t", "gemm_7x16t"] {
+            for (i, s) in shapes.enumerated() {
+                let d = try ConvolutionDescriptor(inputChannels: s.cin, outputChannels: s.cout, kernel: 1,
+                                                  activation: activations[i % activations.count])
+                let c = ConvolutionCase(descriptor: d, batch: s.batch, input: s.input)
+                let options = ConvolutionOptions(threads: i % 2 + 1, microKernel: name)
+                try assertMatchesReference(c, algorithm: .direct, seed: UInt64(40 + i), options: options, withResidual: i % 3 == 0)
+                let (_, w, b) = try c.data(seed: 0)
+                let summary = try Convolution2D(descriptor: d, input: s.input, weights: w, bias: b, algorithm: .direct, options: options).summary
+                XCTAssert(summary.contains("transposed"), "\(name) \(c): \(summary)")
+            }
+        }
+        // Unforced, the path serves a 7² plane and leaves a 14² one (1.14× the positions in whole tiles) to the other.
+        for (side, expected) in [(7, true), (14, false)] {
+            let d = try ConvolutionDescriptor(inputChannels: 32, outputChannels: 64, kernel: 1)
+            let w = try Tensor(zeros: d.weightShape), b = try Tensor(zeros: [64])
+            let summary = try Convolution2D(descriptor: d, input: Size2D(side, side), weights: w, bias: b, algorithm: .direct).summary
+            XCTAssertEqual(summary.contains("transposed"), expected, "\(side)²: \(summary)")
+        }
+        // A layer the path cannot compute, or a kernel without 7 rows, is an `unsupported` error when forced.
+        let k3 = try ConvolutionDescriptor(inputChannels: 4, outputChannels: 8, kernel: 3, padding: 1)
+        let k1 = try ConvolutionDescriptor(inputChannels: 4, outputChannels: 8, kernel: 1)
+        for (d, name) in [(k3, "gemm_7x32t"), (k1, "gemm_8x32t")] {
+            XCTAssertThrowsError(try Convolution2D(descriptor: d, input: Size2D(7, 7), weights: try Tensor(zeros: d.weightShape),
+                                                   bias: try Tensor(zeros: [8]), algorithm: .direct,
+                                                   options: ConvolutionOptions(microKernel: name))) { error in
+                guard case .unsupported? = error as? ConvolutionError else { return XCTFail("\(name): \(error)") }
+            }
+        }
+    }
+
     func testEveryDepthwiseVariantOverEdgeShapes() throws {
         func c(_ ch: Int, _ k: Size2D, _ input: Size2D, stride: Size2D = 1, dilation: Size2D = 1, padding: Padding = 0,
                batch: Int = 1, activation: Activation = .relu6) throws -> ConvolutionCase {

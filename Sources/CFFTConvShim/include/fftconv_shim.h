@@ -60,6 +60,14 @@ static inline void fftconv_prefetch(const void *p) {
 #endif
 }
 
+/// A hint to fetch the cache line at `p` into the second-level cache (not the first): for data a loop will
+/// read after the one running now, without evicting what that one reads from L1.
+static inline void fftconv_prefetch_l2(const void *p) {
+#ifdef FFTCONV_HAS_PREFETCH
+    __builtin_prefetch(p, 0, 2);
+#endif
+}
+
 /// Interleaves `k` rows of `n` floats (row `j` at `rows + j·n`): `out[k·l + j] = rows[j·n + l]` — the
 /// transpose that turns Winograd's per-column output vectors (one lane per tile) into output rows. Swift's SIMD
 /// types cannot express a two-vector shuffle; clang's vector extensions can, portably (x86 unpack/permute

@@ -110,8 +110,12 @@ public final class Convolution2D: @unchecked Sendable {
         case .plain:
             implementation = PlainDirectImplementation(problem: problem, weights: weights, bias: bias)
         case .direct:
-            implementation = try DirectImplementation(problem: problem, weights: weights, bias: bias,
-                                                      forcedKernel: options.microKernel, threads: options.threads)
+            if let transposed = try KernelChoice.pointwiseTransposed(forced: options.microKernel, problem: problem) {
+                implementation = try PointwiseTransposedImplementation(problem: problem, weights: weights, bias: bias, kernel: transposed)
+            } else {
+                implementation = try DirectImplementation(problem: problem, weights: weights, bias: bias,
+                                                          forcedKernel: options.microKernel, threads: options.threads)
+            }
         case .gemm:
             implementation = try GEMMImplementation(problem: problem, weights: weights, bias: bias,
                                                     forcedKernel: options.microKernel, threads: options.threads)

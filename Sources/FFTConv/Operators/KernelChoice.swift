@@ -32,6 +32,34 @@ enum KernelChoice {
         return best?.kernel ?? MicroKernelRegistry.gemm[0]
     }
 
+    /// The 7-row micro-kernel for the transposed 1x1 path (`PointwiseTransposedImplementation`), or nil for the
+    /// direct operator's own path. Forced by a name with a `t` suffix (`gemm_7x32t`): then a layer the path
+    /// cannot compute is an `unsupported` error. Unforced: where the direct path's whole tiles compute at least
+    /// 20% more positions than 7-position tiles do (49 positions: 64 against 49; 196: 224 against 196 is not
+    /// enough) — the packing and the transposed store cost about 15% (sixth session, 1 thread, AVX-512,
+    /// `fftconv-bench layer … --algorithm direct [--micro-kernel gemm_7x32t]`: 960→320 on 7² 0.163 → 0.128 ms,
+    /// 320→1280 0.213 → 0.168, 160→960 0.083 → 0.065; 576→96 on 14² 0.093 → 0.101, 384→64 0.044 → 0.045).
+    static func pointwiseTransposed(forced: String?, problem p: ConvolutionProblem) throws -> GEMMMicroKernel? {
+        if let forced {
+            guard forced.hasSuffix("t"), let k = MicroKernelRegistry.named(String(forced.dropLast())) else { return nil }
+            guard k.mr == PointwiseTransposedImplementation.rows, PointwiseTransposedImplementation.applies(to: p.descriptor) else {
+                throw ConvolutionError.unsupported(algorithm: "direct",
+                                                   reason: "\(forced) needs a 7-row micro-kernel and a 1x1 stride-1 unpadded convolution with one group")
+            }
+            return k
+        }
+        guard PointwiseTransposedImplementation.applies(to: p.descriptor) else { return nil }
+        let positions = p.outputPlane, rows = PointwiseTransposedImplementation.rows
+        let direct = gemmFamily.first.map { family -> Int in
+            // Whole tiles of `nr` positions, the last one on a 16-wide twin when at most 16 remain.
+            let full = positions / family.nr * family.nr, rest = positions - full
+            return full + (rest == 0 ? 0 : rest <= 16 ? 16 : family.nr)
+        } ?? positions
+        let transposed = (positions + rows - 1) / rows * rows
+        guard direct * 5 >= transposed * 6 else { return nil }
+        return MicroKernelRegistry.named(KernelTarget.wideRegisters ? "gemm_7x32" : "gemm_7x16")
+    }
+
     /// The depthwise variant, or the one named `forced`: the channel-blocked kernel on small planes of 16
     /// channels or more without dilation (input planes up to 56² at stride 1, 28² at larger strides), else the
     /// flat kernel wherever its layout applies ("same" padding at stride 1 or 2 on even sides: every MobileNet
@@ -43,13 +71,18 @@ enum KernelChoice {
     /// 0.80 on 192×28², 0.86 on 192×28² s2, 0.86 on 144×56²; 1.17 on 144×56² s2, 1.30 on 96×112² s2, 1.30 on
     /// 32×112²; 3x3 with dilation 2 on 64×28² 1.19. The transposes into and out of the blocks cost the same per
     /// float whatever the plane; the flat kernel's masked lanes and per-plane fill are what grow on small ones.
+    /// Only on builds with 16-float registers: on an AVX2 build (`FFTCONV_MARCH=x86-64-v3`) a 16-float vector
+    /// is two registers, the nine weights spill and the 16×16 transpose becomes cross-lane shuffles — blocked
+    /// was 1.3–2× slower than flat on every one of those layers (960×7² 0.038 vs 0.030 ms, 144×56² 0.29 vs
+    /// 0.16). NEON (four 4-float registers per vector) is expected to behave like AVX2, unmeasured.
     ///
     /// A forced variant that cannot serve `geometry` is an `unsupported` error, not a silent substitute.
     static func depthwise(forced: String?, geometry: ConvolutionGeometry, channels: Int) throws -> DepthwiseKernel {
         let all = DepthwiseKernelRegistry.all
         guard let forced else {
             let g = geometry, w = g.outputWidth, plane = g.inputHeight * g.inputWidth
-            let blocked = channels >= DepthwiseBlockedKernels.block && g.dilationHeight == 1 && g.dilationWidth == 1
+            let blocked = KernelTarget.wideRegisters && channels >= DepthwiseBlockedKernels.block
+                && g.dilationHeight == 1 && g.dilationWidth == 1
                 && plane <= (g.strideHeight == 1 && g.strideWidth == 1 ? 56 * 56 : 28 * 28)
             let name = blocked ? "dw_blocked16" : FlatPhaseLayout(geometry: geometry) != nil ? "dw_flat32"
                 : w >= 32 || (w >= 16 && w % 8 == 0) ? "dw_rows" : "dw_64"

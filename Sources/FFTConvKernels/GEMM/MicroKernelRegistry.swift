@@ -59,6 +59,12 @@ public enum MicroKernelRegistry {
         GEMMMicroKernel(name: "gemm_8x16", mr: 8, nr: 16, packed: MicroKernels.gemm_8x16, indirect: MicroKernels.igemm_8x16,
                         fused: MicroKernels.igemm_8x16_fused,
                         note: "gemm_8x32's narrow twin: a last tile of at most 16 columns"),
+        GEMMMicroKernel(name: "gemm_7x32", mr: 7, nr: 32, packed: MicroKernels.gemm_7x32, indirect: MicroKernels.igemm_7x32,
+                        fused: MicroKernels.igemm_7x32_fused,
+                        note: "7 positions × 32 output channels: the transposed 1x1 path on 7², 14², 28² … planes (AVX-512)"),
+        GEMMMicroKernel(name: "gemm_7x16", mr: 7, nr: 16, packed: MicroKernels.gemm_7x16, indirect: MicroKernels.igemm_7x16,
+                        fused: MicroKernels.igemm_7x16_fused,
+                        note: "gemm_7x32's narrow twin, and the transposed 1x1 path on AVX2 and NEON (14 of 16 ymm)"),
     ]
 
     /// The variant with `k`'s rows (so it reads the same packed A) and 16 columns, for a last tile of at most

@@ -1681,4 +1681,436 @@ public enum MicroKernels {
         store(c11_0, c, 11 &* ldc &+ 0)
     }
 
+    /// 7x32 tile, B packed 32 floats per k.
+    public static func gemm_7x32(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
+                              c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool) {
+        var c0_0 = V(); var c0_1 = V()
+        var c1_0 = V(); var c1_1 = V()
+        var c2_0 = V(); var c2_1 = V()
+        var c3_0 = V(); var c3_1 = V()
+        var c4_0 = V(); var c4_1 = V()
+        var c5_0 = V(); var c5_1 = V()
+        var c6_0 = V(); var c6_1 = V()
+        var ap = a
+        var bp = UnsafeRawPointer(b)
+        for _ in 0..<kc {
+            fftconv_prefetch(ap + 1536)
+            let b0 = bp.loadUnaligned(fromByteOffset: 0, as: V.self)
+            let b1 = bp.loadUnaligned(fromByteOffset: 64, as: V.self)
+            let a0 = V(repeating: ap[0])
+            c0_0 = c0_0.addingProduct(a0, b0)
+            c0_1 = c0_1.addingProduct(a0, b1)
+            let a1 = V(repeating: ap[1])
+            c1_0 = c1_0.addingProduct(a1, b0)
+            c1_1 = c1_1.addingProduct(a1, b1)
+            let a2 = V(repeating: ap[2])
+            c2_0 = c2_0.addingProduct(a2, b0)
+            c2_1 = c2_1.addingProduct(a2, b1)
+            let a3 = V(repeating: ap[3])
+            c3_0 = c3_0.addingProduct(a3, b0)
+            c3_1 = c3_1.addingProduct(a3, b1)
+            let a4 = V(repeating: ap[4])
+            c4_0 = c4_0.addingProduct(a4, b0)
+            c4_1 = c4_1.addingProduct(a4, b1)
+            let a5 = V(repeating: ap[5])
+            c5_0 = c5_0.addingProduct(a5, b0)
+            c5_1 = c5_1.addingProduct(a5, b1)
+            let a6 = V(repeating: ap[6])
+            c6_0 = c6_0.addingProduct(a6, b0)
+            c6_1 = c6_1.addingProduct(a6, b1)
+            ap += 7
+            bp += 128
+        }
+        if accumulate {
+            c0_0 += load(c, 0 &* ldc &+ 0)
+            c0_1 += load(c, 0 &* ldc &+ 16)
+            c1_0 += load(c, 1 &* ldc &+ 0)
+            c1_1 += load(c, 1 &* ldc &+ 16)
+            c2_0 += load(c, 2 &* ldc &+ 0)
+            c2_1 += load(c, 2 &* ldc &+ 16)
+            c3_0 += load(c, 3 &* ldc &+ 0)
+            c3_1 += load(c, 3 &* ldc &+ 16)
+            c4_0 += load(c, 4 &* ldc &+ 0)
+            c4_1 += load(c, 4 &* ldc &+ 16)
+            c5_0 += load(c, 5 &* ldc &+ 0)
+            c5_1 += load(c, 5 &* ldc &+ 16)
+            c6_0 += load(c, 6 &* ldc &+ 0)
+            c6_1 += load(c, 6 &* ldc &+ 16)
+        }
+        store(c0_0, c, 0 &* ldc &+ 0)
+        store(c0_1, c, 0 &* ldc &+ 16)
+        store(c1_0, c, 1 &* ldc &+ 0)
+        store(c1_1, c, 1 &* ldc &+ 16)
+        store(c2_0, c, 2 &* ldc &+ 0)
+        store(c2_1, c, 2 &* ldc &+ 16)
+        store(c3_0, c, 3 &* ldc &+ 0)
+        store(c3_1, c, 3 &* ldc &+ 16)
+        store(c4_0, c, 4 &* ldc &+ 0)
+        store(c4_1, c, 4 &* ldc &+ 16)
+        store(c5_0, c, 5 &* ldc &+ 0)
+        store(c5_1, c, 5 &* ldc &+ 16)
+        store(c6_0, c, 6 &* ldc &+ 0)
+        store(c6_1, c, 6 &* ldc &+ 16)
+    }
+
+    /// 7x32 tile, B rows read at `base + offsets[k]` (implicit im2col).
+    public static func igemm_7x32(kc: Int, a: UnsafePointer<Float>, base: UnsafePointer<Float>,
+                              offsets: UnsafePointer<Int>, c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool) {
+        var c0_0 = V(); var c0_1 = V()
+        var c1_0 = V(); var c1_1 = V()
+        var c2_0 = V(); var c2_1 = V()
+        var c3_0 = V(); var c3_1 = V()
+        var c4_0 = V(); var c4_1 = V()
+        var c5_0 = V(); var c5_1 = V()
+        var c6_0 = V(); var c6_1 = V()
+        var ap = a
+        var op = offsets
+        for _ in 0..<kc {
+            fftconv_prefetch(ap + 1536)
+            let row = UnsafeRawPointer(base + op.pointee)
+            let b0 = row.loadUnaligned(fromByteOffset: 0, as: V.self)
+            let b1 = row.loadUnaligned(fromByteOffset: 64, as: V.self)
+            let a0 = V(repeating: ap[0])
+            c0_0 = c0_0.addingProduct(a0, b0)
+            c0_1 = c0_1.addingProduct(a0, b1)
+            let a1 = V(repeating: ap[1])
+            c1_0 = c1_0.addingProduct(a1, b0)
+            c1_1 = c1_1.addingProduct(a1, b1)
+            let a2 = V(repeating: ap[2])
+            c2_0 = c2_0.addingProduct(a2, b0)
+            c2_1 = c2_1.addingProduct(a2, b1)
+            let a3 = V(repeating: ap[3])
+            c3_0 = c3_0.addingProduct(a3, b0)
+            c3_1 = c3_1.addingProduct(a3, b1)
+            let a4 = V(repeating: ap[4])
+            c4_0 = c4_0.addingProduct(a4, b0)
+            c4_1 = c4_1.addingProduct(a4, b1)
+            let a5 = V(repeating: ap[5])
+            c5_0 = c5_0.addingProduct(a5, b0)
+            c5_1 = c5_1.addingProduct(a5, b1)
+            let a6 = V(repeating: ap[6])
+            c6_0 = c6_0.addingProduct(a6, b0)
+            c6_1 = c6_1.addingProduct(a6, b1)
+            ap += 7
+            op += 1
+        }
+        if accumulate {
+            c0_0 += load(c, 0 &* ldc &+ 0)
+            c0_1 += load(c, 0 &* ldc &+ 16)
+            c1_0 += load(c, 1 &* ldc &+ 0)
+            c1_1 += load(c, 1 &* ldc &+ 16)
+            c2_0 += load(c, 2 &* ldc &+ 0)
+            c2_1 += load(c, 2 &* ldc &+ 16)
+            c3_0 += load(c, 3 &* ldc &+ 0)
+            c3_1 += load(c, 3 &* ldc &+ 16)
+            c4_0 += load(c, 4 &* ldc &+ 0)
+            c4_1 += load(c, 4 &* ldc &+ 16)
+            c5_0 += load(c, 5 &* ldc &+ 0)
+            c5_1 += load(c, 5 &* ldc &+ 16)
+            c6_0 += load(c, 6 &* ldc &+ 0)
+            c6_1 += load(c, 6 &* ldc &+ 16)
+        }
+        store(c0_0, c, 0 &* ldc &+ 0)
+        store(c0_1, c, 0 &* ldc &+ 16)
+        store(c1_0, c, 1 &* ldc &+ 0)
+        store(c1_1, c, 1 &* ldc &+ 16)
+        store(c2_0, c, 2 &* ldc &+ 0)
+        store(c2_1, c, 2 &* ldc &+ 16)
+        store(c3_0, c, 3 &* ldc &+ 0)
+        store(c3_1, c, 3 &* ldc &+ 16)
+        store(c4_0, c, 4 &* ldc &+ 0)
+        store(c4_1, c, 4 &* ldc &+ 16)
+        store(c5_0, c, 5 &* ldc &+ 0)
+        store(c5_1, c, 5 &* ldc &+ 16)
+        store(c6_0, c, 6 &* ldc &+ 0)
+        store(c6_1, c, 6 &* ldc &+ 16)
+    }
+
+    /// 7x32 tile, B rows read at `base + offsets[k]`; writes `clip(acc + bias[r] + residual, lo, hi)`
+    /// (bias 0 when nil; no residual term when nil; `residual` has the row stride `ldc`).
+    public static func igemm_7x32_fused(kc: Int, a: UnsafePointer<Float>, base: UnsafePointer<Float>,
+                              offsets: UnsafePointer<Int>, c: UnsafeMutablePointer<Float>, ldc: Int,
+                              bias: UnsafePointer<Float>?, residual: UnsafePointer<Float>?, lo: Float, hi: Float) {
+        var c0_0 = V(); var c0_1 = V()
+        var c1_0 = V(); var c1_1 = V()
+        var c2_0 = V(); var c2_1 = V()
+        var c3_0 = V(); var c3_1 = V()
+        var c4_0 = V(); var c4_1 = V()
+        var c5_0 = V(); var c5_1 = V()
+        var c6_0 = V(); var c6_1 = V()
+        var ap = a
+        var op = offsets
+        for _ in 0..<kc {
+            fftconv_prefetch(ap + 1536)
+            let row = UnsafeRawPointer(base + op.pointee)
+            let b0 = row.loadUnaligned(fromByteOffset: 0, as: V.self)
+            let b1 = row.loadUnaligned(fromByteOffset: 64, as: V.self)
+            let a0 = V(repeating: ap[0])
+            c0_0 = c0_0.addingProduct(a0, b0)
+            c0_1 = c0_1.addingProduct(a0, b1)
+            let a1 = V(repeating: ap[1])
+            c1_0 = c1_0.addingProduct(a1, b0)
+            c1_1 = c1_1.addingProduct(a1, b1)
+            let a2 = V(repeating: ap[2])
+            c2_0 = c2_0.addingProduct(a2, b0)
+            c2_1 = c2_1.addingProduct(a2, b1)
+            let a3 = V(repeating: ap[3])
+            c3_0 = c3_0.addingProduct(a3, b0)
+            c3_1 = c3_1.addingProduct(a3, b1)
+            let a4 = V(repeating: ap[4])
+            c4_0 = c4_0.addingProduct(a4, b0)
+            c4_1 = c4_1.addingProduct(a4, b1)
+            let a5 = V(repeating: ap[5])
+            c5_0 = c5_0.addingProduct(a5, b0)
+            c5_1 = c5_1.addingProduct(a5, b1)
+            let a6 = V(repeating: ap[6])
+            c6_0 = c6_0.addingProduct(a6, b0)
+            c6_1 = c6_1.addingProduct(a6, b1)
+            ap += 7
+            op += 1
+        }
+        let vlo = V(repeating: lo), vhi = V(repeating: hi)
+        let bias0 = V(repeating: bias?[0] ?? 0)
+        c0_0 += bias0
+        c0_1 += bias0
+        let bias1 = V(repeating: bias?[1] ?? 0)
+        c1_0 += bias1
+        c1_1 += bias1
+        let bias2 = V(repeating: bias?[2] ?? 0)
+        c2_0 += bias2
+        c2_1 += bias2
+        let bias3 = V(repeating: bias?[3] ?? 0)
+        c3_0 += bias3
+        c3_1 += bias3
+        let bias4 = V(repeating: bias?[4] ?? 0)
+        c4_0 += bias4
+        c4_1 += bias4
+        let bias5 = V(repeating: bias?[5] ?? 0)
+        c5_0 += bias5
+        c5_1 += bias5
+        let bias6 = V(repeating: bias?[6] ?? 0)
+        c6_0 += bias6
+        c6_1 += bias6
+        if let residual {
+            c0_0 += load(residual, 0 &* ldc &+ 0)
+            c0_1 += load(residual, 0 &* ldc &+ 16)
+            c1_0 += load(residual, 1 &* ldc &+ 0)
+            c1_1 += load(residual, 1 &* ldc &+ 16)
+            c2_0 += load(residual, 2 &* ldc &+ 0)
+            c2_1 += load(residual, 2 &* ldc &+ 16)
+            c3_0 += load(residual, 3 &* ldc &+ 0)
+            c3_1 += load(residual, 3 &* ldc &+ 16)
+            c4_0 += load(residual, 4 &* ldc &+ 0)
+            c4_1 += load(residual, 4 &* ldc &+ 16)
+            c5_0 += load(residual, 5 &* ldc &+ 0)
+            c5_1 += load(residual, 5 &* ldc &+ 16)
+            c6_0 += load(residual, 6 &* ldc &+ 0)
+            c6_1 += load(residual, 6 &* ldc &+ 16)
+        }
+        c0_0.replace(with: vlo, where: c0_0 .< vlo); c0_0.replace(with: vhi, where: c0_0 .> vhi)
+        store(c0_0, c, 0 &* ldc &+ 0)
+        c0_1.replace(with: vlo, where: c0_1 .< vlo); c0_1.replace(with: vhi, where: c0_1 .> vhi)
+        store(c0_1, c, 0 &* ldc &+ 16)
+        c1_0.replace(with: vlo, where: c1_0 .< vlo); c1_0.replace(with: vhi, where: c1_0 .> vhi)
+        store(c1_0, c, 1 &* ldc &+ 0)
+        c1_1.replace(with: vlo, where: c1_1 .< vlo); c1_1.replace(with: vhi, where: c1_1 .> vhi)
+        store(c1_1, c, 1 &* ldc &+ 16)
+        c2_0.replace(with: vlo, where: c2_0 .< vlo); c2_0.replace(with: vhi, where: c2_0 .> vhi)
+        store(c2_0, c, 2 &* ldc &+ 0)
+        c2_1.replace(with: vlo, where: c2_1 .< vlo); c2_1.replace(with: vhi, where: c2_1 .> vhi)
+        store(c2_1, c, 2 &* ldc &+ 16)
+        c3_0.replace(with: vlo, where: c3_0 .< vlo); c3_0.replace(with: vhi, where: c3_0 .> vhi)
+        store(c3_0, c, 3 &* ldc &+ 0)
+        c3_1.replace(with: vlo, where: c3_1 .< vlo); c3_1.replace(with: vhi, where: c3_1 .> vhi)
+        store(c3_1, c, 3 &* ldc &+ 16)
+        c4_0.replace(with: vlo, where: c4_0 .< vlo); c4_0.replace(with: vhi, where: c4_0 .> vhi)
+        store(c4_0, c, 4 &* ldc &+ 0)
+        c4_1.replace(with: vlo, where: c4_1 .< vlo); c4_1.replace(with: vhi, where: c4_1 .> vhi)
+        store(c4_1, c, 4 &* ldc &+ 16)
+        c5_0.replace(with: vlo, where: c5_0 .< vlo); c5_0.replace(with: vhi, where: c5_0 .> vhi)
+        store(c5_0, c, 5 &* ldc &+ 0)
+        c5_1.replace(with: vlo, where: c5_1 .< vlo); c5_1.replace(with: vhi, where: c5_1 .> vhi)
+        store(c5_1, c, 5 &* ldc &+ 16)
+        c6_0.replace(with: vlo, where: c6_0 .< vlo); c6_0.replace(with: vhi, where: c6_0 .> vhi)
+        store(c6_0, c, 6 &* ldc &+ 0)
+        c6_1.replace(with: vlo, where: c6_1 .< vlo); c6_1.replace(with: vhi, where: c6_1 .> vhi)
+        store(c6_1, c, 6 &* ldc &+ 16)
+    }
+
+    /// 7x16 tile, B packed 16 floats per k.
+    public static func gemm_7x16(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
+                              c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool) {
+        var c0_0 = V()
+        var c1_0 = V()
+        var c2_0 = V()
+        var c3_0 = V()
+        var c4_0 = V()
+        var c5_0 = V()
+        var c6_0 = V()
+        var ap = a
+        var bp = UnsafeRawPointer(b)
+        for _ in 0..<kc {
+            fftconv_prefetch(ap + 1536)
+            let b0 = bp.loadUnaligned(fromByteOffset: 0, as: V.self)
+            let a0 = V(repeating: ap[0])
+            c0_0 = c0_0.addingProduct(a0, b0)
+            let a1 = V(repeating: ap[1])
+            c1_0 = c1_0.addingProduct(a1, b0)
+            let a2 = V(repeating: ap[2])
+            c2_0 = c2_0.addingProduct(a2, b0)
+            let a3 = V(repeating: ap[3])
+            c3_0 = c3_0.addingProduct(a3, b0)
+            let a4 = V(repeating: ap[4])
+            c4_0 = c4_0.addingProduct(a4, b0)
+            let a5 = V(repeating: ap[5])
+            c5_0 = c5_0.addingProduct(a5, b0)
+            let a6 = V(repeating: ap[6])
+            c6_0 = c6_0.addingProduct(a6, b0)
+            ap += 7
+            bp += 64
+        }
+        if accumulate {
+            c0_0 += load(c, 0 &* ldc &+ 0)
+            c1_0 += load(c, 1 &* ldc &+ 0)
+            c2_0 += load(c, 2 &* ldc &+ 0)
+            c3_0 += load(c, 3 &* ldc &+ 0)
+            c4_0 += load(c, 4 &* ldc &+ 0)
+            c5_0 += load(c, 5 &* ldc &+ 0)
+            c6_0 += load(c, 6 &* ldc &+ 0)
+        }
+        store(c0_0, c, 0 &* ldc &+ 0)
+        store(c1_0, c, 1 &* ldc &+ 0)
+        store(c2_0, c, 2 &* ldc &+ 0)
+        store(c3_0, c, 3 &* ldc &+ 0)
+        store(c4_0, c, 4 &* ldc &+ 0)
+        store(c5_0, c, 5 &* ldc &+ 0)
+        store(c6_0, c, 6 &* ldc &+ 0)
+    }
+
+    /// 7x16 tile, B rows read at `base + offsets[k]` (implicit im2col).
+    public static func igemm_7x16(kc: Int, a: UnsafePointer<Float>, base: UnsafePointer<Float>,
+                              offsets: UnsafePointer<Int>, c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool) {
+        var c0_0 = V()
+        var c1_0 = V()
+        var c2_0 = V()
+        var c3_0 = V()
+        var c4_0 = V()
+        var c5_0 = V()
+        var c6_0 = V()
+        var ap = a
+        var op = offsets
+        for _ in 0..<kc {
+            fftconv_prefetch(ap + 1536)
+            let row = UnsafeRawPointer(base + op.pointee)
+            let b0 = row.loadUnaligned(fromByteOffset: 0, as: V.self)
+            let a0 = V(repeating: ap[0])
+            c0_0 = c0_0.addingProduct(a0, b0)
+            let a1 = V(repeating: ap[1])
+            c1_0 = c1_0.addingProduct(a1, b0)
+            let a2 = V(repeating: ap[2])
+            c2_0 = c2_0.addingProduct(a2, b0)
+            let a3 = V(repeating: ap[3])
+            c3_0 = c3_0.addingProduct(a3, b0)
+            let a4 = V(repeating: ap[4])
+            c4_0 = c4_0.addingProduct(a4, b0)
+            let a5 = V(repeating: ap[5])
+            c5_0 = c5_0.addingProduct(a5, b0)
+            let a6 = V(repeating: ap[6])
+            c6_0 = c6_0.addingProduct(a6, b0)
+            ap += 7
+            op += 1
+        }
+        if accumulate {
+            c0_0 += load(c, 0 &* ldc &+ 0)
+            c1_0 += load(c, 1 &* ldc &+ 0)
+            c2_0 += load(c, 2 &* ldc &+ 0)
+            c3_0 += load(c, 3 &* ldc &+ 0)
+            c4_0 += load(c, 4 &* ldc &+ 0)
+            c5_0 += load(c, 5 &* ldc &+ 0)
+            c6_0 += load(c, 6 &* ldc &+ 0)
+        }
+        store(c0_0, c, 0 &* ldc &+ 0)
+        store(c1_0, c, 1 &* ldc &+ 0)
+        store(c2_0, c, 2 &* ldc &+ 0)
+        store(c3_0, c, 3 &* ldc &+ 0)
+        store(c4_0, c, 4 &* ldc &+ 0)
+        store(c5_0, c, 5 &* ldc &+ 0)
+        store(c6_0, c, 6 &* ldc &+ 0)
+    }
+
+    /// 7x16 tile, B rows read at `base + offsets[k]`; writes `clip(acc + bias[r] + residual, lo, hi)`
+    /// (bias 0 when nil; no residual term when nil; `residual` has the row stride `ldc`).
+    public static func igemm_7x16_fused(kc: Int, a: UnsafePointer<Float>, base: UnsafePointer<Float>,
+                              offsets: UnsafePointer<Int>, c: UnsafeMutablePointer<Float>, ldc: Int,
+                              bias: UnsafePointer<Float>?, residual: UnsafePointer<Float>?, lo: Float, hi: Float) {
+        var c0_0 = V()
+        var c1_0 = V()
+        var c2_0 = V()
+        var c3_0 = V()
+        var c4_0 = V()
+        var c5_0 = V()
+        var c6_0 = V()
+        var ap = a
+        var op = offsets
+        for _ in 0..<kc {
+            fftconv_prefetch(ap + 1536)
+            let row = UnsafeRawPointer(base + op.pointee)
+            let b0 = row.loadUnaligned(fromByteOffset: 0, as: V.self)
+            let a0 = V(repeating: ap[0])
+            c0_0 = c0_0.addingProduct(a0, b0)
+            let a1 = V(repeating: ap[1])
+            c1_0 = c1_0.addingProduct(a1, b0)
+            let a2 = V(repeating: ap[2])
+            c2_0 = c2_0.addingProduct(a2, b0)
+            let a3 = V(repeating: ap[3])
+            c3_0 = c3_0.addingProduct(a3, b0)
+            let a4 = V(repeating: ap[4])
+            c4_0 = c4_0.addingProduct(a4, b0)
+            let a5 = V(repeating: ap[5])
+            c5_0 = c5_0.addingProduct(a5, b0)
+            let a6 = V(repeating: ap[6])
+            c6_0 = c6_0.addingProduct(a6, b0)
+            ap += 7
+            op += 1
+        }
+        let vlo = V(repeating: lo), vhi = V(repeating: hi)
+        let bias0 = V(repeating: bias?[0] ?? 0)
+        c0_0 += bias0
+        let bias1 = V(repeating: bias?[1] ?? 0)
+        c1_0 += bias1
+        let bias2 = V(repeating: bias?[2] ?? 0)
+        c2_0 += bias2
+        let bias3 = V(repeating: bias?[3] ?? 0)
+        c3_0 += bias3
+        let bias4 = V(repeating: bias?[4] ?? 0)
+        c4_0 += bias4
+        let bias5 = V(repeating: bias?[5] ?? 0)
+        c5_0 += bias5
+        let bias6 = V(repeating: bias?[6] ?? 0)
+        c6_0 += bias6
+        if let residual {
+            c0_0 += load(residual, 0 &* ldc &+ 0)
+            c1_0 += load(residual, 1 &* ldc &+ 0)
+            c2_0 += load(residual, 2 &* ldc &+ 0)
+            c3_0 += load(residual, 3 &* ldc &+ 0)
+            c4_0 += load(residual, 4 &* ldc &+ 0)
+            c5_0 += load(residual, 5 &* ldc &+ 0)
+            c6_0 += load(residual, 6 &* ldc &+ 0)
+        }
+        c0_0.replace(with: vlo, where: c0_0 .< vlo); c0_0.replace(with: vhi, where: c0_0 .> vhi)
+        store(c0_0, c, 0 &* ldc &+ 0)
+        c1_0.replace(with: vlo, where: c1_0 .< vlo); c1_0.replace(with: vhi, where: c1_0 .> vhi)
+        store(c1_0, c, 1 &* ldc &+ 0)
+        c2_0.replace(with: vlo, where: c2_0 .< vlo); c2_0.replace(with: vhi, where: c2_0 .> vhi)
+        store(c2_0, c, 2 &* ldc &+ 0)
+        c3_0.replace(with: vlo, where: c3_0 .< vlo); c3_0.replace(with: vhi, where: c3_0 .> vhi)
+        store(c3_0, c, 3 &* ldc &+ 0)
+        c4_0.replace(with: vlo, where: c4_0 .< vlo); c4_0.replace(with: vhi, where: c4_0 .> vhi)
+        store(c4_0, c, 4 &* ldc &+ 0)
+        c5_0.replace(with: vlo, where: c5_0 .< vlo); c5_0.replace(with: vhi, where: c5_0 .> vhi)
+        store(c5_0, c, 5 &* ldc &+ 0)
+        c6_0.replace(with: vlo, where: c6_0 .< vlo); c6_0.replace(with: vhi, where: c6_0 .> vhi)
+        store(c6_0, c, 6 &* ldc &+ 0)
+    }
+
 }

@@ -48,7 +48,9 @@ enum KernelChoice {
             }
             return k
         }
-        guard PointwiseTransposedImplementation.applies(to: p.descriptor) else { return nil }
+        // Only with 16-float registers: on the AVX2 build a 7x16 tile is 14 of 16 ymm accumulators plus two
+        // for each B vector — it spills, and ran 1.46× the direct path's time on 960→320 at 7² (0.454 vs 0.310 ms).
+        guard KernelTarget.wideRegisters, PointwiseTransposedImplementation.applies(to: p.descriptor) else { return nil }
         let positions = p.outputPlane, rows = PointwiseTransposedImplementation.rows
         let direct = gemmFamily.first.map { family -> Int in
             // Whole tiles of `nr` positions, the last one on a 16-wide twin when at most 16 remain.
@@ -57,7 +59,7 @@ enum KernelChoice {
         } ?? positions
         let transposed = (positions + rows - 1) / rows * rows
         guard direct * 5 >= transposed * 6 else { return nil }
-        return MicroKernelRegistry.named(KernelTarget.wideRegisters ? "gemm_7x32" : "gemm_7x16")
+        return MicroKernelRegistry.named("gemm_7x32")
     }
 
     /// The depthwise variant, or the one named `forced`: the channel-blocked kernel on small planes of 16

@@ -1,7 +1,7 @@
 import FFTConvKernels
 
 /// A 1x1 stride-1 convolution (one group) as the transposed GEMM `Yᵀ[P × Cout] = Xᵀ[P × Cin] · Wᵀ[Cin × Cout]`:
-/// tiles of 7 output positions × `nr` output channels (`gemm_7x32`, `gemm_7x16`), the input packed per call
+/// tiles of 7 output positions × `nr` output channels (`gemm_7x32`; `gemm_7x16` when forced), the input packed per call
 /// into 7-position panels, the weights into `nr`-channel panels once at prepare; results transposed back into
 /// the NCHW output with bias, residual and activation.
 ///

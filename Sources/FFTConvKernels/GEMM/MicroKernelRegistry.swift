@@ -64,7 +64,7 @@ public enum MicroKernelRegistry {
                         note: "7 positions × 32 output channels: the transposed 1x1 path on 7², 14², 28² … planes (AVX-512)"),
         GEMMMicroKernel(name: "gemm_7x16", mr: 7, nr: 16, packed: MicroKernels.gemm_7x16, indirect: MicroKernels.igemm_7x16,
                         fused: MicroKernels.igemm_7x16_fused,
-                        note: "gemm_7x32's narrow twin, and the transposed 1x1 path on AVX2 and NEON (14 of 16 ymm)"),
+                        note: "gemm_7x32's narrow twin (on AVX2 its 14 accumulator ymm leave too few for B: it spills)"),
     ]
 
     /// The variant with `k`'s rows (so it reads the same packed A) and 16 columns, for a last tile of at most

@@ -243,6 +243,14 @@ final class KernelFamilyTests: XCTestCase {
             try c(16, 3, Size2D(8, 8), padding: 1, activation: .none), try c(20, 5, Size2D(9, 11), padding: 2, activation: .leakyReLU(alpha: 0.1)),
             try c(17, 3, Size2D(6, 9), stride: Size2D(1, 2), padding: Padding(top: 1, left: 0, bottom: 0, right: 1)),
             try c(48, 3, Size2D(5, 3)), try c(16, 7, Size2D(10, 10), stride: 4, padding: 3), try c(16, 3, Size2D(9, 10), dilation: 2, padding: 2),
+            // 3x3 stride 2 straight from the planes (`dw_s2direct16`, rows of 32+): odd and even heights, one and two
+            // rows, no top padding, an odd width, rows one output past a whole vector (the last step overlapping),
+            // batch 2; the last row of every plane reads its end through the scratch.
+            try c(2, 3, Size2D(7, 32), stride: 2, padding: 1), try c(3, 3, Size2D(10, 48), stride: 2, padding: Padding(top: 0, left: 1, bottom: 1, right: 1)),
+            try c(2, 3, Size2D(9, 33), stride: 2, padding: Padding(top: 0, left: 1, bottom: 0, right: 0), activation: .leakyReLU(alpha: 0.2)),
+            try c(3, 3, Size2D(5, 34), stride: 2, padding: 1, activation: .none), try c(2, 3, Size2D(6, 96), stride: 2, padding: 1, batch: 2),
+            try c(4, 3, Size2D(3, 100), stride: 2, padding: 1), try c(2, 3, Size2D(1, 40), stride: 2, padding: 1),
+            try c(2, 3, Size2D(2, 64), stride: 2, padding: 1, activation: .relu), try c(3, 3, Size2D(12, 112), stride: 2, padding: 1),
         ]
         for kernel in DepthwiseKernelRegistry.all {
             var covered = 0

@@ -133,6 +133,11 @@ static inline fftconv_f16 fftconv_even32(fftconv_f16 lo, fftconv_f16 hi) {
 static inline fftconv_f16 fftconv_odd32(fftconv_f16 lo, fftconv_f16 hi) {
     return __builtin_shufflevector(lo, hi, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
 }
+/// Lane 15 of `previous` followed by lanes 0…14 of `v` (x86 `valignd`, NEON `ext`): a row's values one
+/// column to the left, across a vector boundary.
+static inline fftconv_f16 fftconv_shift_in16(fftconv_f16 previous, fftconv_f16 v) {
+    return __builtin_shufflevector(previous, v, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30);
+}
 static inline fftconv_f8 fftconv_even16(fftconv_f16 v) {
     return __builtin_shufflevector(v, v, 0, 2, 4, 6, 8, 10, 12, 14);
 }

@@ -44,6 +44,10 @@ final class DepthwiseImplementation: ConvolutionImplementation, @unchecked Senda
             blocked = (l, packed, packedBias)
             flat = nil
             workerStride = l.bufferSize
+        } else if case .stride2 = kernel.form {
+            flat = nil
+            blocked = nil
+            workerStride = DepthwiseStride2Kernels.scratchFloats
         } else if case .flat = kernel.form, let f = FlatPhaseLayout(geometry: p.geometry) {
             for kh in 0..<d.kernel.height {
                 for kw in 0..<d.kernel.width { offsets.append(f.tapOffset(kh: kh, kw: kw)) }
@@ -68,6 +72,7 @@ final class DepthwiseImplementation: ConvolutionImplementation, @unchecked Senda
 
     var preparedBytes: Int { (weights.count + (blocked.map { $0.weights.count + ($0.bias?.count ?? 0) } ?? 0)) * 4 }
     var summary: String {
+        if case .stride2 = kernel.form { return "\(kernel.name), straight from the input planes" }
         if let b = blocked?.layout { return "\(kernel.name), blocked layout \(b.paddedHeight)x\(b.paddedWidth)x\(DepthwiseBlockedKernels.block)" }
         if let f = flat?.layout { return "\(kernel.name), flat layout \(f.phases)x\(f.phaseHeight)x\(f.phaseWidth)" }
         return "\(kernel.name), phase layout \(layout.phases)x\(layout.phaseHeight)x\(layout.phaseWidth)"
@@ -75,6 +80,19 @@ final class DepthwiseImplementation: ConvolutionImplementation, @unchecked Senda
 
     func run(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, residual: UnsafePointer<Float>?,
              batch: Int, threads: Int) {
+        if case .stride2 = kernel.form {
+            let channels = problem.descriptor.outputChannels, g = problem.geometry
+            workspace.withBuffer { ws in
+                bias.withUnsafeOptionalBufferPointer { bias in
+                    Parallel.forEachRange(count: batch * channels, threads: threads) { worker, items in
+                        DepthwiseStride2Kernels.runPlanes(geometry: g, items: items, channels: channels, input: input, weights: weights.pointer,
+                                                          bias: bias?.baseAddress, output: output, residual: residual, activation: epilogue,
+                                                          scratch: ws + worker * workerStride)
+                    }
+                }
+            }
+            return
+        }
         if let blocked {
             runBlocked(blocked.layout, weights: blocked.weights, bias: blocked.bias, input: input, output: output,
                        residual: residual, batch: batch, threads: threads)
@@ -97,7 +115,7 @@ final class DepthwiseImplementation: ConvolutionImplementation, @unchecked Senda
                             let c = item % d.outputChannels
                             layout.fill(input: input + item * p.inputPlane, channels: 1, channelRange: 0..<1, buffer: plane)
                             switch kernel.form {
-                            case .rows, .flat, .blocked:  // (.flat and .blocked are served by runFlat and runBlocked)
+                            case .rows, .flat, .blocked, .stride2:  // (the last three are served before this loop)
                                 DepthwiseKernels.rows(plane: plane, phaseWidth: layout.phaseWidth, outputHeight: p.output.height,
                                                       outputWidth: p.output.width, tapOffsets: offs.baseAddress!, taps: taps,
                                                       weights: weights.pointer + c * taps, out: output + item * p.outputPlane,

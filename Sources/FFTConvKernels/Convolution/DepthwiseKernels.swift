@@ -126,6 +126,8 @@ public struct DepthwiseKernel: @unchecked Sendable, CustomStringConvertible {
         case flat
         /// `DepthwiseBlockedKernels.runBlocks`: blocks of 16 channels transposed to pixel vectors and back.
         case blocked
+        /// `DepthwiseStride2Kernels.runPlanes`: 3x3 stride 2 straight from the NCHW planes.
+        case stride2
     }
     /// `dw_flat32`: 32 positions per step over unpadded phase planes; `dw_blocked16`: 16 channels per pixel
     /// vector; `dw_64`: 64 positions per tile; `dw_rows`: row form.
@@ -140,6 +142,7 @@ public struct DepthwiseKernel: @unchecked Sendable, CustomStringConvertible {
     /// the others take any kernel size, stride, dilation and padding).
     public func supports(_ g: ConvolutionGeometry) -> Bool {
         if case .flat = form { return FlatPhaseLayout(geometry: g) != nil }
+        if case .stride2 = form { return DepthwiseStride2Kernels.supports(g) }
         return true
     }
 }
@@ -150,6 +153,7 @@ public enum DepthwiseKernelRegistry {
     public static let all: [DepthwiseKernel] = [
         DepthwiseKernel(name: "dw_flat32", lanes: FlatPhaseLayout.block, form: .flat),
         DepthwiseKernel(name: "dw_blocked16", lanes: DepthwiseBlockedKernels.block, form: .blocked),
+        DepthwiseKernel(name: "dw_s2direct16", lanes: 16, form: .stride2),
         DepthwiseKernel(name: "dw_rows", lanes: 16, form: .rows),
         DepthwiseKernel(name: "dw_64", lanes: 64, form: .tiles({ DepthwiseKernels.dw_64(plane: $0, f0: $1, tapOffsets: $2, taps: $3, weights: $4, out: $5) })),
         DepthwiseKernel(name: "dw_16", lanes: 16, form: .tiles({ DepthwiseKernels.dw_16(plane: $0, f0: $1, tapOffsets: $2, taps: $3, weights: $4, out: $5) })),

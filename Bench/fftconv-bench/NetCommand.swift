@@ -12,6 +12,8 @@ struct NetCommand: ParsableCommand {
     @Option(help: "Input shape NxCxHxW (default: the model's).") var inputShape: String?
     @Option(help: "Threads per call.") var threads: Int = 1
     @Option(help: "Untimed calls.") var warmup: Int = 2
+    @Option(help: "Keep making untimed calls (after --warmup of them) until this many seconds have passed, as ../shared/peers' harness warms each runtime for 0.3 s: a 2-thread run of a small network right after another process measured twice its time with 3 warm-up calls.")
+    var warmupSeconds: Double = 0
     @Option(help: "Timed calls.") var loops: Int = 10
     @Option(help: "Convolution algorithm: auto or one of \(ConvolutionAlgorithm.allCases.map(\.rawValue).joined(separator: ", ")).") var algorithm: String = "auto"
     @Option(help: "How auto chooses per layer: estimate (rules), measure or exhaustive (time candidates at load).") var planner: String = "estimate"
@@ -29,6 +31,7 @@ struct NetCommand: ParsableCommand {
 
     func validate() throws {
         guard threads >= 1 && threads <= 1024, loops >= 1, warmup >= 0 else { throw ValidationError("bad --threads/--loops/--warmup") }
+        guard warmupSeconds >= 0 && warmupSeconds <= 600 else { throw ValidationError("--warmup-seconds must be in 0...600") }
     }
 
     func run() throws {
@@ -55,10 +58,13 @@ struct NetCommand: ParsableCommand {
         let x = try Tensor.random(shape: network.inputs[0].shape, using: &rng)
         let name = network.inputs[0].name
         var times: [Double] = []
-        for i in 0..<(warmup + loops) {
+        let warmEnd = DispatchTime.now().uptimeNanoseconds + UInt64(warmupSeconds * 1e9)
+        for _ in 0..<warmup { _ = try network.predict([name: x]) }
+        while DispatchTime.now().uptimeNanoseconds < warmEnd { _ = try network.predict([name: x]) }
+        for _ in 0..<loops {
             let t = DispatchTime.now().uptimeNanoseconds
             _ = try network.predict([name: x])
-            if i >= warmup { times.append(Double(DispatchTime.now().uptimeNanoseconds - t) / 1e6) }
+            times.append(Double(DispatchTime.now().uptimeNanoseconds - t) / 1e6)
         }
         times.sort()
         let median = times.count % 2 == 1 ? times[times.count / 2] : (times[times.count / 2 - 1] + times[times.count / 2]) / 2

@@ -150,15 +150,21 @@ static inline fftconv_f8 fftconv_odd16(fftconv_f16 v) {
 /// back. Four rounds of zipping row `i` with row `i + 8` (64 two-vector shuffles: x86 `vpermt2ps`/unpacks,
 /// NEON `zip1`/`zip2`); rows are read and written unaligned. `src` and `dst` must not overlap.
 static inline void fftconv_transpose16x16(const float *src, long src_stride, float *dst, long dst_stride) {
+    // (Loops fully unrolled on request: clang for aarch64 left them rolled, with `memcpy` calls.)
     fftconv_f16 r[16], n[16];
+#pragma clang loop unroll(full)
     for (int i = 0; i < 16; i++) __builtin_memcpy(&r[i], src + i * src_stride, 64);
+#pragma clang loop unroll(full)
     for (int round = 0; round < 4; round++) {
+#pragma clang loop unroll(full)
         for (int i = 0; i < 8; i++) {
             n[2 * i] = __builtin_shufflevector(r[i], r[i + 8], 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
             n[2 * i + 1] = __builtin_shufflevector(r[i], r[i + 8], 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
         }
+#pragma clang loop unroll(full)
         for (int i = 0; i < 16; i++) r[i] = n[i];
     }
+#pragma clang loop unroll(full)
     for (int i = 0; i < 16; i++) __builtin_memcpy(dst + i * dst_stride, &r[i], 64);
 }
 

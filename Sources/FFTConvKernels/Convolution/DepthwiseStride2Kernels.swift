@@ -41,7 +41,7 @@ public enum DepthwiseStride2Kernels {
 
     /// Lanes 15 of `previous` and 0…14 of `odd`: columns `2x − 1` for the 16 outputs whose odd columns are `odd`.
     @inline(__always) static func shiftedIn(_ previous: V, _ odd: V) -> V {
-        unsafeBitCast(fftconv_shift_in16(unsafeBitCast(previous, to: fftconv_f16.self), unsafeBitCast(odd, to: fftconv_f16.self)), to: V.self)
+        fftconv_shift_in16(previous, odd)  // (the shim's 16-float vector type is imported as SIMD16<Float>)
     }
 
     @inline(__always)
@@ -82,8 +82,8 @@ public enum DepthwiseStride2Kernels {
                             for i in 0..<32 { scratch[i] = i < n ? p[i] : 0 }
                             p = UnsafePointer(scratch)
                         }
-                        let lo = unsafeBitCast(load(p), to: fftconv_f16.self), hi = unsafeBitCast(load(p + 16), to: fftconv_f16.self)
-                        let even = unsafeBitCast(fftconv_even32(lo, hi), to: V.self), odd = unsafeBitCast(fftconv_odd32(lo, hi), to: V.self)
+                        let lo = load(p), hi = load(p + 16)
+                        let even = fftconv_even32(lo, hi), odd = fftconv_odd32(lo, hi)
                         return (shiftedIn(previous, odd) * wa).addingProduct(even, wb).addingProduct(odd, wc)
                     }
                     var a = vb + row(r0, x0, k0, k1, k2) + row(r1, x0, k3, k4, k5) + row(r2, x0, k6, k7, k8)

@@ -47,6 +47,34 @@ final class ConcurrencyTests: XCTestCase {
         }
     }
 
+    /// The sixth session's paths, forced by name: the transposed 1x1 (its panels' tiles split between workers when
+    /// the panel count is odd), channel blocks, stride 2 from the planes — the same bits for 1, 2, 3 and 8 threads,
+    /// and every element of a NaN-filled output written.
+    func testKernelVariantsGiveTheSameBitsForEveryThreadCount() throws {
+        let cases: [(ConvolutionDescriptor, Size2D, ConvolutionAlgorithm, String)] = [
+            (try ConvolutionDescriptor(inputChannels: 96, outputChannels: 160, kernel: 1, activation: .relu6), Size2D(7, 7), .direct, "gemm_7x32t"),
+            (try ConvolutionDescriptor(inputChannels: 40, outputChannels: 40, kernel: 3, padding: 1, groups: 40, activation: .relu6),
+             Size2D(14, 14), .depthwise, "dw_blocked16"),
+            (try ConvolutionDescriptor(inputChannels: 24, outputChannels: 24, kernel: 3, stride: 2, padding: 1, groups: 24),
+             Size2D(20, 64), .depthwise, "dw_s2direct16"),
+        ]
+        for (d, input, algorithm, name) in cases {
+            let c = ConvolutionCase(descriptor: d, batch: 2, input: input)
+            let (x, w, b) = try c.data(seed: 21)
+            var outputs: [Tensor] = []
+            for threads in [1, 2, 3, 8] {
+                let conv = try Convolution2D(descriptor: d, input: input, weights: w, bias: b, algorithm: algorithm,
+                                             options: ConvolutionOptions(threads: threads, microKernel: name))
+                var y = try Tensor(shape: conv.outputShape(batch: 2), repeating: .nan)
+                try conv.run(x, into: &y)
+                XCTAssertFalse(y.scalars.contains { $0.isNaN }, "\(name) threads \(threads)")
+                outputs.append(y)
+            }
+            for o in outputs.dropFirst() { XCTAssertEqual(o, outputs[0], name) }
+            try assertMatchesReference(c, algorithm: algorithm, seed: 21, options: ConvolutionOptions(threads: 3, microKernel: name))
+        }
+    }
+
     func testEveryAlgorithmWritesEveryOutputElement() throws {
         // `run(into:)` overwrites whatever the caller's output holds: a NaN-filled output must come back without
         // a NaN, equal to a fresh call's, for every algorithm and edge shape.

@@ -8,8 +8,8 @@ import FFTConvKernels
 /// The other 1x1 path (`DirectImplementation`, positions as the tile's columns) computes a plane in whole
 /// 32- or 16-position tiles: 49 positions (7²) cost 64, 196 (14²) cost 224 plus a zero-padded copy of the last
 /// tile's inputs. Every plane of a 224-pixel network is a multiple of 7 positions (7², 14², 28², …, 112²), so
-/// here no lane is wasted; the price is the packing and a scalar transposed store, about P·(Cin + Cout)
-/// floats moved against P·Cin·Cout multiply-adds.
+/// here no lane is wasted; the price is the packing and the transposed store (bias and activation on channel
+/// vectors, then 16×16 block transposes), about P·(Cin + Cout) floats moved against P·Cin·Cout multiply-adds.
 final class PointwiseTransposedImplementation: ConvolutionImplementation, @unchecked Sendable {
     let problem: ConvolutionProblem
     let kernel: GEMMMicroKernel

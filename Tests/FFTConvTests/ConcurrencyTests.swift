@@ -21,7 +21,7 @@ final class ConcurrencyTests: XCTestCase {
                 XCTAssertGreaterThan(expected.maxAbsolute, 0)
                 let results = UnsafeMutableBufferPointer<Tensor?>.allocate(capacity: 8)
                 results.initialize(repeating: nil)
-                defer { results.deallocate() }
+                defer { _ = results.deinitialize(); results.deallocate() }  // (deallocate alone leaked the tensors)
                 DispatchQueue.concurrentPerform(iterations: 8) { i in
                     var last: Tensor?
                     for _ in 0..<4 { last = try? conv(x) }  // several calls each, so they overlap

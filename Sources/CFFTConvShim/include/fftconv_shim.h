@@ -138,6 +138,11 @@ static inline fftconv_f16 fftconv_odd32(fftconv_f16 lo, fftconv_f16 hi) {
 static inline fftconv_f16 fftconv_shift_in16(fftconv_f16 previous, fftconv_f16 v) {
     return __builtin_shufflevector(previous, v, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30);
 }
+/// Lanes 1…15 of `v` followed by `next`: a row's values one column to the right, across a vector boundary.
+static inline fftconv_f16 fftconv_shift_down16(fftconv_f16 v, float next) {
+    fftconv_f16 n = (fftconv_f16)next;
+    return __builtin_shufflevector(v, n, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16);
+}
 static inline fftconv_f8 fftconv_even16(fftconv_f16 v) {
     return __builtin_shufflevector(v, v, 0, 2, 4, 6, 8, 10, 12, 14);
 }

@@ -57,6 +57,12 @@ public enum PoolingKernels {
     public static func maxPlane(_ src: UnsafePointer<Float>, width: Int, rowStride: Int, windows: UnsafePointer<Int>,
                                 outputRows: Int, row: UnsafeMutablePointer<Float>, padLeft: Int, stride: Int, kernel: Int,
                                 outputs: Int, into out: UnsafeMutablePointer<Float>) {
+        if KernelTarget.wideRegisters && stride == 2 && kernel == 3 && padLeft == 0 && 2 * outputs + 1 <= width
+            && (0..<outputRows).allSatisfy({ windows[2 * $0 + 1] > 0 }) {
+            maxPlane3x3s2(src, width: width, rowStride: rowStride, windows: windows, outputRows: outputRows, scratch: row,
+                          outputs: outputs, into: out)
+            return
+        }
         for i in 0..<outputRows {
             let start = windows[2 * i], count = windows[2 * i + 1]
             if count == 0 {
@@ -65,6 +71,59 @@ public enum PoolingKernels {
                 verticalMax(rows: src + start * width, rowStride: rowStride, count: count, width: width, into: row + padLeft)
             }
             horizontalMax(row: row, stride: stride, kernel: kernel, outputs: outputs, into: out + i * outputs)
+        }
+    }
+
+    /// `maxPlane` for 3x3 stride-2 windows that stay inside the rows (no left padding, no ceil-mode column past
+    /// the end) on builds with 16-float registers: each 16 outputs from two 16-float loads per input row, the
+    /// rows' maximum kept in registers, then the even, odd and next-even columns by permutes — no reduced row
+    /// written and read back. (Reading it back 8 bytes off the stores that wrote it stalled store forwarding:
+    /// 27% of a 256×27² pool's time on that one load in `perf`.) Same order of comparisons as `verticalMax` and
+    /// `horizontalMax`, so the same bits. Loads that would leave the plane's last row go through `scratch`
+    /// (32 floats).
+    static func maxPlane3x3s2(_ src: UnsafePointer<Float>, width: Int, rowStride: Int, windows: UnsafePointer<Int>,
+                              outputRows: Int, scratch: UnsafeMutablePointer<Float>, outputs: Int,
+                              into out: UnsafeMutablePointer<Float>) {
+        typealias V = SIMD16<Float>
+        // (`end` a `let`: a nested function capturing a `var` pays exclusivity checks on every call.)
+        let end = (0..<outputRows).reduce(src) { Swift.max($0, src + windows[2 * $1] * width + (windows[2 * $1 + 1] - 1) * rowStride + width) }
+        let planeOutputs = outputRows * outputs
+        @inline(__always) func load32(_ p: UnsafePointer<Float>) -> (V, V) {
+            var q = p
+            if p + 32 > end {
+                let n = Swift.max(0, end - p)
+                for l in 0..<32 { scratch[l] = l < n ? p[l] : 0 }
+                q = UnsafePointer(scratch)
+            }
+            return (UnsafeRawPointer(q).loadUnaligned(as: V.self), UnsafeRawPointer(q + 16).loadUnaligned(as: V.self))
+        }
+        for i in 0..<outputRows {
+            let r0 = src + windows[2 * i] * width, count = windows[2 * i + 1]
+            var j0 = 0
+            while j0 < outputs {
+                let c0 = 2 * j0
+                var (lo, hi) = load32(r0 + c0)
+                var next: Float = c0 + 32 < width ? r0[c0 + 32] : 0
+                for r in 1..<Swift.max(count, 1) {
+                    let p = r0 + r * rowStride
+                    let (a, b) = load32(p + c0)
+                    lo.replace(with: a, where: a .> lo)
+                    hi.replace(with: b, where: b .> hi)
+                    if c0 + 32 < width { let v = p[c0 + 32]; if v > next { next = v } }
+                }
+                var m = fftconv_even32(lo, hi)
+                let o = fftconv_odd32(lo, hi), e1 = fftconv_shift_down16(m, next)
+                m.replace(with: o, where: o .> m)
+                m.replace(with: e1, where: e1 .> m)
+                let n = Swift.min(16, outputs - j0), dst = out + i * outputs + j0
+                if i * outputs + j0 + 16 <= planeOutputs {
+                    // Lanes past the row's outputs land on the next output rows' first ones, computed after.
+                    UnsafeMutableRawPointer(dst).storeBytes(of: m, as: V.self)
+                } else {
+                    for l in 0..<n { dst[l] = m[l] }
+                }
+                j0 += 16
+            }
         }
     }
 

@@ -57,10 +57,10 @@ public enum PoolingKernels {
     public static func maxPlane(_ src: UnsafePointer<Float>, width: Int, rowStride: Int, windows: UnsafePointer<Int>,
                                 outputRows: Int, row: UnsafeMutablePointer<Float>, padLeft: Int, stride: Int, kernel: Int,
                                 outputs: Int, into out: UnsafeMutablePointer<Float>) {
-        if KernelTarget.wideRegisters && stride == 2 && kernel == 3 && padLeft == 0 && 2 * outputs + 1 <= width
-            && (0..<outputRows).allSatisfy({ windows[2 * $0 + 1] > 0 }) {
+        if KernelTarget.wideRegisters && stride == 2 && kernel == 3 && (padLeft == 0 || padLeft == 1)
+            && 2 * outputs + 1 - padLeft <= width && (0..<outputRows).allSatisfy({ windows[2 * $0 + 1] > 0 }) {
             maxPlane3x3s2(src, width: width, rowStride: rowStride, windows: windows, outputRows: outputRows, scratch: row,
-                          outputs: outputs, into: out)
+                          padLeft: padLeft, outputs: outputs, into: out)
             return
         }
         for i in 0..<outputRows {
@@ -74,15 +74,16 @@ public enum PoolingKernels {
         }
     }
 
-    /// `maxPlane` for 3x3 stride-2 windows that stay inside the rows (no left padding, no ceil-mode column past
-    /// the end) on builds with 16-float registers: each 16 outputs from two 16-float loads per input row, the
-    /// rows' maximum kept in registers, then the even, odd and next-even columns by permutes — no reduced row
-    /// written and read back. (Reading it back 8 bytes off the stores that wrote it stalled store forwarding:
+    /// `maxPlane` for 3x3 stride-2 windows that stay inside the rows (no ceil-mode column past the end; no left
+    /// padding, or one column of it — ResNet's pool) on builds with 16-float registers: each 16 outputs from two
+    /// 16-float loads per input row, the rows' maximum kept in registers, then the window's three columns by
+    /// permutes (even, odd and next even; or, with the padding, previous odd, even and odd — −∞ before the row)
+    /// — no reduced row written and read back. (Reading it back 8 bytes off the stores that wrote it stalled store forwarding:
     /// 27% of a 256×27² pool's time on that one load in `perf`.) Same order of comparisons as `verticalMax` and
     /// `horizontalMax`, so the same bits. Loads that would leave the plane's last row go through `scratch`
     /// (32 floats).
     static func maxPlane3x3s2(_ src: UnsafePointer<Float>, width: Int, rowStride: Int, windows: UnsafePointer<Int>,
-                              outputRows: Int, scratch: UnsafeMutablePointer<Float>, outputs: Int,
+                              outputRows: Int, scratch: UnsafeMutablePointer<Float>, padLeft: Int, outputs: Int,
                               into out: UnsafeMutablePointer<Float>) {
         typealias V = SIMD16<Float>
         // (`end` a `let`: a nested function capturing a `var` pays exclusivity checks on every call.)
@@ -101,20 +102,33 @@ public enum PoolingKernels {
             let r0 = src + windows[2 * i] * width, count = windows[2 * i + 1]
             var j0 = 0
             while j0 < outputs {
+                // Columns c0 ..< c0 + 32 of the window's rows, and the one column past (no padding) or before
+                // (one column of padding) them, each the maximum over the rows.
                 let c0 = 2 * j0
+                let extra = padLeft == 0 ? c0 + 32 : c0 - 1
+                let hasExtra = padLeft == 0 ? extra < width : extra >= 0
                 var (lo, hi) = load32(r0 + c0)
-                var next: Float = c0 + 32 < width ? r0[c0 + 32] : 0
+                var e: Float = hasExtra ? r0[extra] : -.infinity
                 for r in 1..<Swift.max(count, 1) {
                     let p = r0 + r * rowStride
                     let (a, b) = load32(p + c0)
                     lo.replace(with: a, where: a .> lo)
                     hi.replace(with: b, where: b .> hi)
-                    if c0 + 32 < width { let v = p[c0 + 32]; if v > next { next = v } }
+                    if hasExtra { let v = p[extra]; if v > e { e = v } }
                 }
-                var m = fftconv_even32(lo, hi)
-                let o = fftconv_odd32(lo, hi), e1 = fftconv_shift_down16(m, next)
-                m.replace(with: o, where: o .> m)
-                m.replace(with: e1, where: e1 .> m)
+                let even = fftconv_even32(lo, hi), odd = fftconv_odd32(lo, hi)
+                // The three columns in `horizontalMax`'s order over the padded row (the same bits).
+                var m: V
+                if padLeft == 0 {
+                    m = even
+                    let e1 = fftconv_shift_down16(even, e)
+                    m.replace(with: odd, where: odd .> m)
+                    m.replace(with: e1, where: e1 .> m)
+                } else {
+                    m = fftconv_shift_in16(V(repeating: e), odd)
+                    m.replace(with: even, where: even .> m)
+                    m.replace(with: odd, where: odd .> m)
+                }
                 let n = Swift.min(16, outputs - j0), dst = out + i * outputs + j0
                 if i * outputs + j0 + 16 <= planeOutputs {
                     // Lanes past the row's outputs land on the next output rows' first ones, computed after.

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# FFTConv and ONNX Runtime timed back to back, model by model, thread count by thread count, for ROUNDS rounds:
+# the ratio of each pair is taken within seconds, so a drift of the host (±10% within minutes on a shared VM)
+# does not fall between the two runtimes' rows as it can in networks.sh + bench_peers.py run one after the other.
+#
+#   bash Bench/scripts/interleaved_ort.sh [ROUNDS] [MODELS...]     (default: 3 rounds, every model)
+#
+# Prints "round model threads ours ORT ratio" lines. FFTConv: `net --planner estimate`, 0.3 s warm-up, 100 calls
+# (30 for alexnet, resnet18; 10 for vgg16); ORT: ../shared/peers/bench_peers.py --target-s 1 (0.3 s warm-up, ≥ 1 s).
+# Build first: swift build -c release.
+set -euo pipefail
+ROUNDS="${1:-3}"; shift || true
+MODELS=("${@:-alexnet vgg16 resnet18 mobilenet_v2 squeezenet1_1}")
+DATA="${PEERS_DATA:-/work/peers-data}/models"
+PY="${PEERS_PYTHON:-/work/peers-venv/bin/python}"
+PEERS="$(dirname "$0")/../../../shared/peers/bench_peers.py"
+BENCH="$(dirname "$0")/../../.build/release/fftconv-bench"
+OUT="$(mktemp)"
+for round in $(seq "$ROUNDS"); do
+  for model in ${MODELS[*]}; do
+    loops=100; case "$model" in alexnet|resnet18) loops=30;; vgg16) loops=10;; esac
+    for threads in 1 2; do
+      ours=$("$BENCH" net "$DATA/$model/model.onnx" --threads "$threads" --loops "$loops" --warmup 3 --warmup-seconds 0.3 --json \
+        | python3 -c "import json,sys; print(json.load(sys.stdin)[0]['median_ms'])")
+      "$PY" "$PEERS" --runtimes onnxruntime --target-s 1 --models "$model" --threads "$threads" --no-wait --out "$OUT" > /dev/null 2>&1
+      python3 - "$OUT" "$round" "$model" "$threads" "$ours" <<'PY'
+import json, sys
+out, rnd, model, threads, ours = sys.argv[1:]
+ort = json.load(open(out))['latency']['onnxruntime'][threads][model]['median_ms']
+print(f"{rnd} {model} {threads}T ours {float(ours):.3f} ORT {ort:.3f} ratio {float(ours) / ort:.2f}")
+PY
+    done
+  done
+done
+rm -f "$OUT"

@@ -105,3 +105,20 @@ public enum Prefetch {
         }
     }
 }
+
+extension Copy {
+    /// The 32 floats from `p` as two vectors, for kernels whose whole-vector loads run past a row's end: where
+    /// they would also pass `end` (the last float the caller may read, exclusive) the floats before `end` are
+    /// copied into `scratch` (32 floats), zero after them, and loaded from there — no read leaves the buffer.
+    @inlinable @inline(__always)
+    public static func load32(_ p: UnsafePointer<Float>, end: UnsafePointer<Float>,
+                              scratch: UnsafeMutablePointer<Float>) -> (SIMD16<Float>, SIMD16<Float>) {
+        var q = p
+        if p + 32 > end {
+            let n = Swift.max(0, end - p)
+            for i in 0..<32 { scratch[i] = i < n ? p[i] : 0 }
+            q = UnsafePointer(scratch)
+        }
+        return (UnsafeRawPointer(q).loadUnaligned(as: SIMD16<Float>.self), UnsafeRawPointer(q + 16).loadUnaligned(as: SIMD16<Float>.self))
+    }
+}

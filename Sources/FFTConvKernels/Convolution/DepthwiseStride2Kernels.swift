@@ -76,13 +76,7 @@ public enum DepthwiseStride2Kernels {
                     @inline(__always) func row(_ r: UnsafePointer<Float>?, _ x: Int, _ wa: V, _ wb: V, _ wc: V) -> V {
                         guard let r else { return V() }
                         let previous = x == 0 ? V() : V(repeating: r[2 * x - 1])
-                        var p = r + 2 * x
-                        if p + 32 > end {  // the plane's last row: its end through the scratch, zero past it
-                            let n = Swift.max(0, end - p)
-                            for i in 0..<32 { scratch[i] = i < n ? p[i] : 0 }
-                            p = UnsafePointer(scratch)
-                        }
-                        let lo = load(p), hi = load(p + 16)
+                        let (lo, hi) = Copy.load32(r + 2 * x, end: end, scratch: scratch)  // (the plane's last row: through the scratch)
                         let even = fftconv_even32(lo, hi), odd = fftconv_odd32(lo, hi)
                         return (shiftedIn(previous, odd) * wa).addingProduct(even, wb).addingProduct(odd, wc)
                     }

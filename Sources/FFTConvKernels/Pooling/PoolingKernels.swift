@@ -89,15 +89,7 @@ public enum PoolingKernels {
         // (`end` a `let`: a nested function capturing a `var` pays exclusivity checks on every call.)
         let end = (0..<outputRows).reduce(src) { Swift.max($0, src + windows[2 * $1] * width + (windows[2 * $1 + 1] - 1) * rowStride + width) }
         let planeOutputs = outputRows * outputs
-        @inline(__always) func load32(_ p: UnsafePointer<Float>) -> (V, V) {
-            var q = p
-            if p + 32 > end {
-                let n = Swift.max(0, end - p)
-                for l in 0..<32 { scratch[l] = l < n ? p[l] : 0 }
-                q = UnsafePointer(scratch)
-            }
-            return (UnsafeRawPointer(q).loadUnaligned(as: V.self), UnsafeRawPointer(q + 16).loadUnaligned(as: V.self))
-        }
+        @inline(__always) func load32(_ p: UnsafePointer<Float>) -> (V, V) { Copy.load32(p, end: end, scratch: scratch) }
         for i in 0..<outputRows {
             let r0 = src + windows[2 * i] * width, count = windows[2 * i + 1]
             var j0 = 0

@@ -1,6 +1,7 @@
 /// Uninitialised-then-zeroed float storage aligned to 64 bytes: a cache line, an AVX-512 vector, and more
 /// than FFTW's SIMD alignment, so any buffer (and any 16-float offset into it) can be handed to FFTW's
-/// new-array execute functions.
+/// new-array execute functions. Blocks of 64 KB and more come from, and go back to, `BufferCache`, so a
+/// network's activation memory is not returned to the system and faulted in again on every call.
 final class AlignedBuffer: @unchecked Sendable {
     /// Alignment of every buffer, in bytes.
     static let alignment = 64
@@ -11,7 +12,7 @@ final class AlignedBuffer: @unchecked Sendable {
     /// Allocates `count` floats, all zero. `count` must already be validated (non-negative, no overflow).
     init(count: Int) {
         self.count = count
-        let raw = UnsafeMutableRawPointer.allocate(byteCount: Swift.max(count, 1) * 4, alignment: Self.alignment)
+        let raw = BufferCache.allocate(byteCount: Swift.max(count, 1) * 4, alignment: Self.alignment)
         pointer = raw.bindMemory(to: Float.self, capacity: Swift.max(count, 1))
         pointer.initialize(repeating: 0, count: Swift.max(count, 1))
     }
@@ -20,7 +21,7 @@ final class AlignedBuffer: @unchecked Sendable {
     /// they are read), for scratch that its users overwrite before reading.
     init(uninitializedCount count: Int) {
         self.count = count
-        let raw = UnsafeMutableRawPointer.allocate(byteCount: Swift.max(count, 1) * 4, alignment: Self.alignment)
+        let raw = BufferCache.allocate(byteCount: Swift.max(count, 1) * 4, alignment: Self.alignment)
         pointer = raw.bindMemory(to: Float.self, capacity: Swift.max(count, 1))
     }
 
@@ -28,7 +29,7 @@ final class AlignedBuffer: @unchecked Sendable {
     /// memory instead of zeroing first (a VGG16's 550 MB of weights are read this way at load).
     init(count: Int, copying bytes: UnsafeRawBufferPointer) {
         self.count = count
-        let raw = UnsafeMutableRawPointer.allocate(byteCount: Swift.max(count, 1) * 4, alignment: Self.alignment)
+        let raw = BufferCache.allocate(byteCount: Swift.max(count, 1) * 4, alignment: Self.alignment)
         if count > 0, let source = bytes.baseAddress { raw.copyMemory(from: source, byteCount: count * 4) }
         else { raw.storeBytes(of: 0, as: Float.self) }
         pointer = raw.bindMemory(to: Float.self, capacity: Swift.max(count, 1))
@@ -42,7 +43,7 @@ final class AlignedBuffer: @unchecked Sendable {
     }
 
     deinit {
-        UnsafeMutableRawPointer(pointer).deallocate()
+        BufferCache.deallocate(UnsafeMutableRawPointer(pointer), byteCount: Swift.max(count, 1) * 4)
     }
 }
 

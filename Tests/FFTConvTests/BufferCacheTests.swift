@@ -1,0 +1,39 @@
+import FFTConv
+import XCTest
+
+/// The cache of freed tensor buffers (`BufferCache`): what it hands out again is zeroed like fresh memory, and
+/// it never holds more than its capacity.
+final class BufferCacheTests: XCTestCase {
+    func testRecycledBufferIsZeroedLikeAFreshOne() throws {
+        BufferCache.purge()
+        let shape = [1, 16, 64, 64]  // 256 KB: above the cache's minimum size
+        let bytes = 16 * 64 * 64 * 4
+        XCTAssertGreaterThanOrEqual(bytes, BufferCache.minimumBytes)
+        do {
+            let filled = try Tensor(shape: shape, repeating: .nan)
+            XCTAssertTrue(filled.scalars.allSatisfy(\.isNaN))
+        }
+        XCTAssertEqual(BufferCache.cachedBytes, bytes, "the freed buffer is kept")
+        // The most recently freed block of this size is the one handed out: it held NaN.
+        let zeros = try Tensor(zeros: shape)
+        XCTAssertEqual(BufferCache.cachedBytes, 0, "the kept buffer was taken")
+        XCTAssertTrue(zeros.scalars.allSatisfy { $0 == 0 && $0.sign == .plus })
+        BufferCache.purge()
+    }
+
+    func testCacheStaysWithinItsCapacityAndPurgeEmptiesIt() throws {
+        BufferCache.purge()
+        let megabyte = [1, 1, 512, 512]
+        var held: [Tensor] = []
+        let count = BufferCache.capacityBytes / (1 << 20) + 8
+        for _ in 0..<count { held.append(try Tensor(zeros: megabyte)) }
+        held.removeAll()
+        XCTAssertGreaterThan(BufferCache.cachedBytes, 0)
+        XCTAssertLessThanOrEqual(BufferCache.cachedBytes, BufferCache.capacityBytes)
+        // Small tensors are never kept.
+        do { _ = try Tensor(zeros: [1, 1, 8, 8]) }
+        XCTAssertLessThanOrEqual(BufferCache.cachedBytes, BufferCache.capacityBytes)
+        BufferCache.purge()
+        XCTAssertEqual(BufferCache.cachedBytes, 0)
+    }
+}

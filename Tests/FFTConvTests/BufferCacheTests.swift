@@ -21,6 +21,25 @@ final class BufferCacheTests: XCTestCase {
         BufferCache.purge()
     }
 
+    func testSmallerTensorReusesAFreedBlockAtMostTwiceItsSize() throws {
+        BufferCache.purge()
+        do { _ = try Tensor(shape: [1, 16, 64, 64], repeating: .nan) }  // 256 KB freed
+        XCTAssertEqual(BufferCache.cachedBytes, 256 * 1024)
+        do {
+            // 100 KB: the 256 KB block would waste more than half; a fresh block is allocated.
+            let small = try Tensor(zeros: [1, 1, 160, 160])
+            XCTAssertEqual(BufferCache.cachedBytes, 256 * 1024)
+            XCTAssertTrue(small.scalars.allSatisfy { $0 == 0 })
+        }
+        BufferCache.purge()
+        do { _ = try Tensor(shape: [1, 16, 64, 64], repeating: .nan) }
+        // 192 KB takes the 256 KB block, zeroed over its own 192 KB.
+        let reused = try Tensor(zeros: [1, 12, 64, 64])
+        XCTAssertEqual(BufferCache.cachedBytes, 0)
+        XCTAssertTrue(reused.scalars.allSatisfy { $0 == 0 && $0.sign == .plus })
+        BufferCache.purge()
+    }
+
     func testCacheStaysWithinItsCapacityAndPurgeEmptiesIt() throws {
         BufferCache.purge()
         let megabyte = [1, 1, 512, 512]

@@ -9,9 +9,11 @@ import Foundation
 /// process. When it trims, each call faults every page of its activations in again and zeroes it: measured on
 /// MobileNetV2's first three layers (`fftconv-bench net` of the model cut after `features.1`, with `--profile`),
 /// 1.5 ms a call instead of 0.33, and on the whole network at one thread up to ~100 faults a call in some
-/// runs. Here a freed block of at least `minimumBytes` is kept, keyed by its exact size, while the cache holds
-/// less than `capacityBytes`; an allocation of the same size takes the most recently freed one (still in the
-/// caches). Buffers taken from the cache are zeroed exactly as fresh ones are.
+/// runs. Here a freed block of at least `minimumBytes` is kept (the least recently freed ones go back to the
+/// allocator beyond `capacityBytes`), and an allocation takes the most recently freed block that fits it
+/// without wasting more than half: memory the previous layers just used, still in the caches, so a call
+/// touches little more than its live tensors. Buffers taken from the cache are zeroed exactly as fresh ones
+/// are.
 public enum BufferCache {
     /// Blocks smaller than this go straight back to the allocator (which keeps them in its own free lists).
     public static let minimumBytes = 64 * 1024
@@ -19,7 +21,8 @@ public enum BufferCache {
     public static let capacityBytes = 64 << 20
 
     private static let lock = NSLock()
-    nonisolated(unsafe) private static var free: [Int: [UnsafeMutableRawPointer]] = [:]
+    /// Freed blocks and their sizes, the most recently freed last.
+    nonisolated(unsafe) private static var free: [(pointer: UnsafeMutableRawPointer, bytes: Int)] = []
     nonisolated(unsafe) private static var held = 0
 
     /// The bytes held by the cache now.
@@ -29,38 +32,44 @@ public enum BufferCache {
     /// memory back to the system).
     public static func purge() {
         let blocks = lock.withLock { () -> [UnsafeMutableRawPointer] in
-            let all = free.values.flatMap { $0 }
-            free = [:]
+            let all = free.map(\.pointer)
+            free = []
             held = 0
             return all
         }
         for b in blocks { b.deallocate() }
     }
 
-    /// A block of `byteCount` bytes aligned to `alignment`: a cached one when there is one of that size.
-    static func allocate(byteCount: Int, alignment: Int) -> UnsafeMutableRawPointer {
+    /// A block of at least `byteCount` bytes aligned to `alignment`, and its size: the most recently freed
+    /// cached block of `byteCount` to `2 × byteCount` bytes when there is one.
+    static func allocate(byteCount: Int, alignment: Int) -> (UnsafeMutableRawPointer, bytes: Int) {
         if byteCount >= minimumBytes {
-            let cached: UnsafeMutableRawPointer? = lock.withLock {
-                guard let p = free[byteCount]?.popLast() else { return nil }
-                held -= byteCount
-                return p
+            let cached: (UnsafeMutableRawPointer, Int)? = lock.withLock {
+                guard let i = free.lastIndex(where: { $0.bytes >= byteCount && $0.bytes / 2 <= byteCount }) else { return nil }
+                let b = free.remove(at: i)
+                held -= b.bytes
+                return (b.pointer, b.bytes)
             }
-            if let cached { return cached }
+            if let cached { return (cached.0, cached.1) }
         }
-        return UnsafeMutableRawPointer.allocate(byteCount: byteCount, alignment: alignment)
+        return (UnsafeMutableRawPointer.allocate(byteCount: byteCount, alignment: alignment), byteCount)
     }
 
-    /// Takes back a block from `allocate` (same `byteCount` and `alignment`).
-    static func deallocate(_ p: UnsafeMutableRawPointer, byteCount: Int) {
-        if byteCount >= minimumBytes {
-            let kept: Bool = lock.withLock {
-                guard held + byteCount <= capacityBytes else { return false }
-                free[byteCount, default: []].append(p)
-                held += byteCount
-                return true
+    /// Takes back a block from `allocate` (`bytes` as it returned).
+    static func deallocate(_ p: UnsafeMutableRawPointer, bytes: Int) {
+        guard bytes >= minimumBytes else { return p.deallocate() }
+        let evicted: [UnsafeMutableRawPointer] = lock.withLock {
+            free.append((p, bytes))
+            held += bytes
+            var n = 0, evicted: [UnsafeMutableRawPointer] = []
+            while held > capacityBytes {
+                held -= free[n].bytes
+                evicted.append(free[n].pointer)
+                n += 1
             }
-            if kept { return }
+            free.removeFirst(n)
+            return evicted
         }
-        p.deallocate()
+        for b in evicted { b.deallocate() }
     }
 }

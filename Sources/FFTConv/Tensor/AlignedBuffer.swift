@@ -8,11 +8,14 @@ final class AlignedBuffer: @unchecked Sendable {
 
     let pointer: UnsafeMutablePointer<Float>
     let count: Int
+    /// The size of the block behind `pointer` (at least `count × 4` bytes; more when `BufferCache` gave a larger one).
+    private let blockBytes: Int
 
     /// Allocates `count` floats, all zero. `count` must already be validated (non-negative, no overflow).
     init(count: Int) {
         self.count = count
-        let raw = BufferCache.allocate(byteCount: Swift.max(count, 1) * 4, alignment: Self.alignment)
+        let (raw, block) = BufferCache.allocate(byteCount: Swift.max(count, 1) * 4, alignment: Self.alignment)
+        blockBytes = block
         pointer = raw.bindMemory(to: Float.self, capacity: Swift.max(count, 1))
         pointer.initialize(repeating: 0, count: Swift.max(count, 1))
     }
@@ -21,7 +24,8 @@ final class AlignedBuffer: @unchecked Sendable {
     /// they are read), for scratch that its users overwrite before reading.
     init(uninitializedCount count: Int) {
         self.count = count
-        let raw = BufferCache.allocate(byteCount: Swift.max(count, 1) * 4, alignment: Self.alignment)
+        let (raw, block) = BufferCache.allocate(byteCount: Swift.max(count, 1) * 4, alignment: Self.alignment)
+        blockBytes = block
         pointer = raw.bindMemory(to: Float.self, capacity: Swift.max(count, 1))
     }
 
@@ -29,7 +33,8 @@ final class AlignedBuffer: @unchecked Sendable {
     /// memory instead of zeroing first (a VGG16's 550 MB of weights are read this way at load).
     init(count: Int, copying bytes: UnsafeRawBufferPointer) {
         self.count = count
-        let raw = BufferCache.allocate(byteCount: Swift.max(count, 1) * 4, alignment: Self.alignment)
+        let (raw, block) = BufferCache.allocate(byteCount: Swift.max(count, 1) * 4, alignment: Self.alignment)
+        blockBytes = block
         if count > 0, let source = bytes.baseAddress { raw.copyMemory(from: source, byteCount: count * 4) }
         else { raw.storeBytes(of: 0, as: Float.self) }
         pointer = raw.bindMemory(to: Float.self, capacity: Swift.max(count, 1))
@@ -43,7 +48,7 @@ final class AlignedBuffer: @unchecked Sendable {
     }
 
     deinit {
-        BufferCache.deallocate(UnsafeMutableRawPointer(pointer), byteCount: Swift.max(count, 1) * 4)
+        BufferCache.deallocate(UnsafeMutableRawPointer(pointer), bytes: blockBytes)
     }
 }
 

@@ -37,6 +37,11 @@ func assertMatchesReference(_ c: ConvolutionCase, algorithm: ConvolutionAlgorith
                                  algorithm: algorithm, options: options)
     let y = try conv(x, residual: residual)
     XCTAssertEqual(y.shape, reference.shape, "\(algorithm) \(c)", file: file, line: line)
+    // Every element is written: run into a NaN-filled output, the same bits must come back (outputs some
+    // implementations leave unzeroed hold whatever their memory held before).
+    var overwritten = try Tensor(shape: y.shape, repeating: .nan)
+    try conv.run(x, residual: residual, into: &overwritten)
+    XCTAssertEqual(overwritten, y, "\(algorithm) \(c) [\(conv.summary)]: run(into:) left or changed elements", file: file, line: line)
     let diff = try XCTUnwrap(y.maxAbsoluteDifference(reference), file: file, line: line)
     let bound = tolerance * max(1, reference.maxAbsolute)
     XCTAssert(diff <= bound, "\(algorithm) \(c) [\(conv.summary)]: max|y-ref| = \(diff) > \(bound)", file: file, line: line)

@@ -154,7 +154,8 @@ public final class Convolution2D: @unchecked Sendable {
     /// Runs the layer on `input` (`[N, inputChannels, H, W]`), returning `[N, outputChannels, outH, outW]`.
     /// A `residual` of the output's shape is added before the activation (ResNet's shortcut), in the same pass.
     public func callAsFunction(_ input: Tensor, residual: Tensor? = nil) throws -> Tensor {
-        var output = try Tensor(zeros: outputShape(batch: try batchSize(of: input)))
+        let shape = outputShape(batch: try batchSize(of: input))
+        var output = implementation.skipsOutputZeroing ? try Tensor(uninitialized: shape) : try Tensor(zeros: shape)
         try run(input, residual: residual, into: &output)
         return output
     }

@@ -47,4 +47,13 @@ protocol ConvolutionImplementation: AnyObject, Sendable {
     /// `residual`, when given, has the output's shape and is added before the activation.
     func run(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, residual: UnsafePointer<Float>?,
              batch: Int, threads: Int)
+    /// Whether a new output tensor is better left unzeroed. Every implementation overwrites its whole output
+    /// (a test runs each into a NaN-filled one); zeroing first still pays where the kernel's stores are scattered
+    /// (a `memset` writes whole lines without reading them, a store into an uncached line reads it first: the
+    /// fifth session's uninitialised 1x1 outputs were slower), not where they sweep the output plane by plane.
+    var skipsOutputZeroing: Bool { get }
+}
+
+extension ConvolutionImplementation {
+    var skipsOutputZeroing: Bool { false }
 }

@@ -29,6 +29,13 @@ public struct Tensor: @unchecked Sendable {
         self.storage = AlignedBuffer(count: count)
     }
 
+    /// A tensor of `shape` whose elements are unspecified, for an output its producer overwrites entirely.
+    init(uninitialized shape: [Int]) throws {
+        let count = try Self.elementCount(of: shape)
+        self.shape = shape
+        self.storage = AlignedBuffer(uninitializedCount: count)
+    }
+
     /// A tensor of `shape` filled with `value`.
     public init(shape: [Int], repeating value: Float) throws {
         try self.init(zeros: shape)

@@ -5,6 +5,9 @@ import XCTest
 /// One tester per kernel family: every variant listed in a registry runs over an edge-shape grid against a
 /// naive double-precision computation. A new variant is covered by adding it to its registry.
 final class KernelFamilyTests: XCTestCase {
+    /// Outputs left unzeroed are NaN-filled, so an element a kernel misses fails the comparison.
+    override func setUp() { BufferCache.fillsUnzeroedTensorsWithNaN = true }
+
     /// Naive `C = act(alpha·A·B + beta·C₀ + bias)` in double.
     static func naiveGEMM(_ a: [Float], _ b: [Float], _ c0: [Float], m: Int, n: Int, k: Int, alpha: Float, beta: Float,
                           bias: [Float]?, activation: Activation) -> [Float] {

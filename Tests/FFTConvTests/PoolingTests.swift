@@ -4,6 +4,9 @@ import XCTest
 /// Max and average pooling through a one-node graph against naive loops, on rows long enough for the
 /// vectorised column pass (stride 1 and 2) and with every padding/ceil edge.
 final class PoolingTests: XCTestCase {
+    /// Outputs left unzeroed are NaN-filled, so an element a kernel misses fails the comparison.
+    override func setUp() { BufferCache.fillsUnzeroedTensorsWithNaN = true }
+
     static func naive(_ x: Tensor, _ a: PoolingAttributes, max isMax: Bool, outputShape s: [Int]) -> [Float] {
         let (h, w) = (x.shape[2], x.shape[3])
         var y = [Float](repeating: 0, count: s.reduce(1, *))
@@ -55,6 +58,7 @@ final class PoolingTests: XCTestCase {
                 let graph = Graph(inputs: [Graph.Value(name: "x", shape: x.shape)], outputs: ["y"], constants: [:], nodes: [node])
                 for threads in [1, 2] {
                     let y = try Network(graph: graph, options: NetworkOptions(threads: threads))(x)
+                    XCTAssertFalse(y.scalars.contains(where: \.isNaN), "case \(k) max \(isMax) threads \(threads): an output not written")
                     let expected = Self.naive(x, a, max: isMax, outputShape: y.shape)
                     let err = zip(y.scalars, expected).map { abs($0 - $1) }.max() ?? .infinity
                     XCTAssertLessThanOrEqual(err, 1e-6, "case \(k) max \(isMax) threads \(threads) input \(x.shape)")

@@ -91,7 +91,8 @@ enum TensorOperations {
 
     static func pool(_ x: Tensor, _ a: PoolingAttributes, max isMax: Bool, threads: Int = 1) throws -> Tensor {
         let s = try poolShape(x.shape, a)
-        let y = try Tensor(zeros: s)
+        // Not zeroed: every output row is written below (a test pools into a NaN-filled block).
+        let y = try Tensor(uninitialized: s)
         let (h, w, oh, ow) = (x.shape[2], x.shape[3], s[2], s[3])
         let (kh, kw, dh, dw) = (a.kernel.height, a.kernel.width, a.dilation.height, a.dilation.width)
         // Valid taps per output row/column, computed once: no bounds test inside the window loops.

@@ -25,6 +25,16 @@ public enum BufferCache {
     nonisolated(unsafe) private static var free: [(pointer: UnsafeMutableRawPointer, bytes: Int)] = []
     nonisolated(unsafe) private static var held = 0
 
+    nonisolated(unsafe) private static var poison = false
+
+    /// A debugging aid (the tests turn it on): every tensor an operator leaves unzeroed because it writes
+    /// each element itself (depthwise and pooling outputs, in-place concatenations) is filled with NaN first,
+    /// so an element a kernel fails to write shows up as NaN instead of as whatever the memory held.
+    public static var fillsUnzeroedTensorsWithNaN: Bool {
+        get { lock.withLock { poison } }
+        set { lock.withLock { poison = newValue } }
+    }
+
     /// The bytes held by the cache now.
     public static var cachedBytes: Int { lock.withLock { held } }
 

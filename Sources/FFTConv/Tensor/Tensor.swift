@@ -34,6 +34,7 @@ public struct Tensor: @unchecked Sendable {
         let count = try Self.elementCount(of: shape)
         self.shape = shape
         self.storage = AlignedBuffer(uninitializedCount: count)
+        if BufferCache.fillsUnzeroedTensorsWithNaN { storage.pointer.initialize(repeating: .nan, count: count) }
     }
 
     /// A tensor of `shape` filled with `value`.

@@ -8,16 +8,15 @@ import Foundation
 /// system once enough is free; which one happens depends on the order of earlier allocations in the whole
 /// process. When it trims, each call faults every page of its activations in again and zeroes it: measured on
 /// MobileNetV2's first three layers (`fftconv-bench net` of the model cut after `features.1`, with `--profile`),
-/// 1.5 ms a call instead of 0.33, and on the whole network at one thread up to ~100 faults a call in some
-/// runs. Here a freed block of at least `minimumBytes` is kept (the least recently freed ones go back to the
+/// 1.5 ms a call instead of 0.33, and on the whole network at one thread ~115 faults a call in some runs.
+/// Here a freed block of at least `minimumBytes` is kept (the least recently freed ones go back to the
 /// allocator beyond `capacityBytes`), and an allocation takes the most recently freed block that fits it
-/// without wasting more than half: memory the previous layers just used, still in the caches, so a call
-/// touches little more than its live tensors. Buffers taken from the cache are zeroed exactly as fresh ones
-/// are.
+/// without wasting more than half (memory the previous layers just used, likely still in the caches).
+/// Buffers taken from the cache are zeroed exactly as fresh ones are.
 public enum BufferCache {
     /// Blocks smaller than this go straight back to the allocator (which keeps them in its own free lists).
     public static let minimumBytes = 64 * 1024
-    /// The most bytes the cache holds; further freed blocks go back to the allocator.
+    /// The most bytes the cache holds; beyond it the least recently freed blocks go back to the allocator.
     public static let capacityBytes = 64 << 20
 
     private static let lock = NSLock()

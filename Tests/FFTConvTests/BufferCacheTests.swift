@@ -52,6 +52,17 @@ final class BufferCacheTests: XCTestCase {
         // Small tensors are never kept.
         do { _ = try Tensor(zeros: [1, 1, 8, 8]) }
         XCTAssertLessThanOrEqual(BufferCache.cachedBytes, BufferCache.capacityBytes)
+        // A lower capacity releases blocks at once; 0 turns the cache off.
+        for _ in 0..<4 { held.append(try Tensor(zeros: megabyte)) }
+        held.removeAll()
+        XCTAssertGreaterThanOrEqual(BufferCache.cachedBytes, 4 << 20)
+        BufferCache.capacityBytes = 2 << 20
+        XCTAssertLessThanOrEqual(BufferCache.cachedBytes, 2 << 20)
+        BufferCache.capacityBytes = 0
+        XCTAssertEqual(BufferCache.cachedBytes, 0)
+        do { _ = try Tensor(zeros: megabyte) }
+        XCTAssertEqual(BufferCache.cachedBytes, 0)
+        BufferCache.capacityBytes = BufferCache.defaultCapacityBytes
         BufferCache.purge()
         XCTAssertEqual(BufferCache.cachedBytes, 0)
     }

@@ -16,13 +16,41 @@ import Foundation
 public enum BufferCache {
     /// Blocks smaller than this go straight back to the allocator (which keeps them in its own free lists).
     public static let minimumBytes = 64 * 1024
-    /// The most bytes the cache holds; beyond it the least recently freed blocks go back to the allocator.
-    public static let capacityBytes = 64 << 20
+    /// The default `capacityBytes`: 64 MB, more than the activations of the networks in Docs/Networks.md
+    /// take at once.
+    public static let defaultCapacityBytes = 64 << 20
 
     private static let lock = NSLock()
     /// Freed blocks and their sizes, the most recently freed last.
     nonisolated(unsafe) private static var free: [(pointer: UnsafeMutableRawPointer, bytes: Int)] = []
     nonisolated(unsafe) private static var held = 0
+    nonisolated(unsafe) private static var capacity = defaultCapacityBytes
+
+    /// The most bytes the cache holds; beyond it the least recently freed blocks go back to the allocator.
+    /// Lower it on a board with little memory (0 turns the cache off); lowering it releases blocks at once.
+    /// Negative values count as 0.
+    public static var capacityBytes: Int {
+        get { lock.withLock { capacity } }
+        set {
+            let evicted: [UnsafeMutableRawPointer] = lock.withLock {
+                capacity = Swift.max(0, newValue)
+                return evictLocked()
+            }
+            for b in evicted { b.deallocate() }
+        }
+    }
+
+    /// Removes the least recently freed blocks until the cache is within its capacity (lock held); returns them.
+    private static func evictLocked() -> [UnsafeMutableRawPointer] {
+        var n = 0, evicted: [UnsafeMutableRawPointer] = []
+        while held > capacity {
+            held -= free[n].bytes
+            evicted.append(free[n].pointer)
+            n += 1
+        }
+        free.removeFirst(n)
+        return evicted
+    }
 
     nonisolated(unsafe) private static var poison = false
 
@@ -70,14 +98,7 @@ public enum BufferCache {
         let evicted: [UnsafeMutableRawPointer] = lock.withLock {
             free.append((p, bytes))
             held += bytes
-            var n = 0, evicted: [UnsafeMutableRawPointer] = []
-            while held > capacityBytes {
-                held -= free[n].bytes
-                evicted.append(free[n].pointer)
-                n += 1
-            }
-            free.removeFirst(n)
-            return evicted
+            return evictLocked()
         }
         for b in evicted { b.deallocate() }
     }

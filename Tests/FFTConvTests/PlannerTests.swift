@@ -12,7 +12,13 @@ final class PlannerTests: XCTestCase {
                        ConvolutionCandidate(.winograd, winogradTile: 4))
         XCTAssertEqual(choice(try .init(inputChannels: 512, outputChannels: 512, kernel: 3, padding: 1), Size2D(14, 14)),
                        ConvolutionCandidate(.winograd, winogradTile: 2))
-        XCTAssertEqual(choice(try .init(inputChannels: 512, outputChannels: 512, kernel: 3, padding: 1), Size2D(7, 7)).algorithm, .direct)
+        // ResNet's last stage: 7² with 512 (and 256) channels takes F(2x2); 5² and 128 channels stay direct.
+        XCTAssertEqual(choice(try .init(inputChannels: 512, outputChannels: 512, kernel: 3, padding: 1), Size2D(7, 7)),
+                       ConvolutionCandidate(.winograd, winogradTile: 2))
+        XCTAssertEqual(choice(try .init(inputChannels: 256, outputChannels: 256, kernel: 3, padding: 1), Size2D(7, 7)),
+                       ConvolutionCandidate(.winograd, winogradTile: 2))
+        XCTAssertEqual(choice(try .init(inputChannels: 512, outputChannels: 512, kernel: 3, padding: 1), Size2D(5, 5)).algorithm, .direct)
+        XCTAssertEqual(choice(try .init(inputChannels: 128, outputChannels: 128, kernel: 3, padding: 1), Size2D(7, 7)).algorithm, .direct)
         // SqueezeNet's expand layers: 16→64 on 55² and 32→128 on 27² take F(4x4); 8 input channels do not.
         XCTAssertEqual(choice(try .init(inputChannels: 16, outputChannels: 64, kernel: 3, padding: 1), Size2D(55, 55)),
                        ConvolutionCandidate(.winograd, winogradTile: 4))

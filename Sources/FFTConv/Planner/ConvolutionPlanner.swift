@@ -105,7 +105,8 @@ public final class ConvolutionPlanner: @unchecked Sendable {
     /// 3x3 stride-1 layers with ≥ 16 input and ≥ 64 output channels per group and at least 24×24 outputs →
     /// Winograd F(4x4) (4× fewer multiplications outweigh its transforms there; SqueezeNet's 16→64 on 55² and
     /// 32→128 on 27² since its scratch is shared: the network 3.62 → 3.38 ms), with ≥ 128 channels and
-    /// 12×12 to 27×27 outputs → F(2x2) (4×4 tiles waste too much of a small map; at 7×7 neither wins);
+    /// 12×12 to 27×27 outputs → F(2x2) (4×4 tiles waste too much of a small map), and with ≥ 256 channels
+    /// on 6×6 to 11×11 outputs F(2x2) as well (ResNet's last stage);
     /// kernels of 5×5 and more at stride 1 with ≥ 16 channels per group → FFT; everything else → direct.
     public func estimate(_ d: ConvolutionDescriptor, input: Size2D) -> ConvolutionCandidate {
         if d.isDepthwise { return .init(.depthwise) }
@@ -114,6 +115,13 @@ public final class ConvolutionPlanner: @unchecked Sendable {
             let area = out.height * out.width
             if area >= 24 * 24 { return .init(.winograd, winogradTile: 4) }
             if area >= 12 * 12 && d.inputChannelsPerGroup >= 128 && d.outputChannelsPerGroup >= 128 {
+                return .init(.winograd, winogradTile: 2)
+            }
+            // 6×6 to 11×11 outputs with ≥ 256 channels: F(2x2) too (seventh session, `fftconv-bench layer … --algorithm
+            // direct,winograd --winograd-tiles 2`, 1 thread: 512→512 on 7² 1.206 → 0.769 ms, 256→256 0.325 → 0.245,
+            // 512 on 6² 1.207 → 0.768; the AVX2 build 2.327 → 1.180; 128→128 on 7² only 0.087 → 0.081, 512 on 5²
+            // 0.596 → 0.751 — below 6×6 the direct kernel's single position tile wins).
+            if area >= 6 * 6 && d.inputChannelsPerGroup >= 256 && d.outputChannelsPerGroup >= 256 {
                 return .init(.winograd, winogradTile: 2)
             }
         }

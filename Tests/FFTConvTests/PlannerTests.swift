@@ -11,7 +11,12 @@ final class PlannerTests: XCTestCase {
         XCTAssertEqual(choice(try .init(inputChannels: 256, outputChannels: 256, kernel: 3, padding: 1), Size2D(56, 56)),
                        ConvolutionCandidate(.winograd, winogradTile: 4))
         XCTAssertEqual(choice(try .init(inputChannels: 512, outputChannels: 512, kernel: 3, padding: 1), Size2D(14, 14)),
+                       ConvolutionCandidate(.winograd, winogradTile: 4))
+        XCTAssertEqual(choice(try .init(inputChannels: 384, outputChannels: 256, kernel: 3, padding: 1), Size2D(13, 13)),
                        ConvolutionCandidate(.winograd, winogradTile: 2))
+        XCTAssertEqual(choice(try .init(inputChannels: 64, outputChannels: 256, kernel: 3, padding: 1), Size2D(13, 13)),
+                       ConvolutionCandidate(.winograd, winogradTile: 2))
+        XCTAssertEqual(choice(try .init(inputChannels: 48, outputChannels: 192, kernel: 3, padding: 1), Size2D(13, 13)).algorithm, .direct)
         // ResNet's last stage: 7² with 512 (and 256) channels takes F(2x2); 5² and 128 channels stay direct.
         XCTAssertEqual(choice(try .init(inputChannels: 512, outputChannels: 512, kernel: 3, padding: 1), Size2D(7, 7)),
                        ConvolutionCandidate(.winograd, winogradTile: 2))
@@ -29,6 +34,11 @@ final class PlannerTests: XCTestCase {
         XCTAssertEqual(choice(try .init(inputChannels: 256, outputChannels: 256, kernel: 3, stride: 2, padding: 1), Size2D(56, 56)).algorithm, .direct)
         XCTAssertEqual(choice(try .init(inputChannels: 64, outputChannels: 192, kernel: 5, padding: 2), Size2D(27, 27)).algorithm, .fft)
         XCTAssertEqual(choice(try .init(inputChannels: 256, outputChannels: 64, kernel: 1), Size2D(56, 56)).algorithm, .direct)
+        // 1x1 stride 2 onto 14² or less: im2col at one thread, direct with more (or onto larger planes).
+        let down = try ConvolutionDescriptor(inputChannels: 256, outputChannels: 512, kernel: 1, stride: 2)
+        XCTAssertEqual(choice(down, Size2D(14, 14)).algorithm, .gemm)
+        XCTAssertEqual(choice(down, Size2D(56, 56)).algorithm, .direct)
+        XCTAssertEqual(ConvolutionPlanner(mode: .estimate, options: ConvolutionOptions(threads: 2)).estimate(down, input: Size2D(14, 14)).algorithm, .direct)
     }
 
     func testCandidateSets() throws {

@@ -104,18 +104,23 @@ public final class ConvolutionPlanner: @unchecked Sendable {
     /// Measured on x86-64 with AVX2 and AVX-512 (Docs/Planner.md): depthwise layers → `depthwise`;
     /// 3x3 stride-1 layers with ≥ 16 input and ≥ 64 output channels per group and at least 24×24 outputs →
     /// Winograd F(4x4) (4× fewer multiplications outweigh its transforms there; SqueezeNet's 16→64 on 55² and
-    /// 32→128 on 27² since its scratch is shared: the network 3.62 → 3.38 ms), with ≥ 128 channels and
-    /// 12×12 to 27×27 outputs → F(2x2) (4×4 tiles waste too much of a small map), and with ≥ 256 channels
-    /// on 6×6 to 11×11 outputs F(2x2) as well (ResNet's last stage);
-    /// kernels of 5×5 and more at stride 1 with ≥ 16 channels per group → FFT; everything else → direct.
+    /// 32→128 on 27² since its scratch is shared: the network 3.62 → 3.38 ms), with ≥ 128 channels (or 64 in and
+    /// 256 out) and 12×12 to 23×23 outputs → F(2x2) (4×4 tiles waste too much of a small map; F(4x4) again with
+    /// 512 channels), and with ≥ 256 channels on 6×6 to 11×11 outputs F(2x2) as well (ResNet's last stage);
+    /// 1x1 stride-2 layers on outputs up to 14×14 at one thread → `gemm`; kernels of 5×5 and more at stride 1 with
+    /// ≥ 16 channels per group → FFT; everything else → direct.
     public func estimate(_ d: ConvolutionDescriptor, input: Size2D) -> ConvolutionCandidate {
         if d.isDepthwise { return .init(.depthwise) }
         let out = (try? d.outputSize(input: input)) ?? Size2D(1, 1)
         if ConvolutionAlgorithm.winograd.supports(d), d.inputChannelsPerGroup >= 16, d.outputChannelsPerGroup >= 64 {
             let area = out.height * out.width
             if area >= 24 * 24 { return .init(.winograd, winogradTile: 4) }
-            if area >= 12 * 12 && d.inputChannelsPerGroup >= 128 && d.outputChannelsPerGroup >= 128 {
-                return .init(.winograd, winogradTile: 2)
+            let (cin, cout) = (d.inputChannelsPerGroup, d.outputChannelsPerGroup)
+            if area >= 12 * 12 && ((cin >= 128 && cout >= 128) || (cin >= 64 && cout >= 256)) {
+                // 512 channels: F(4x4) by 8–9% (512→512 on 14² 2.446 → 2.229 ms, 1 thread); with fewer the two tie
+                // (192→384 on 13² 0.691 / 0.678, 256→256 0.694 / 0.714). SqueezeNet's 64→256 on 13²: F(2x2)
+                // 0.197 against direct 0.208 (48→192: direct 0.116 against 0.123). Seventh session.
+                return .init(.winograd, winogradTile: cin >= 512 && cout >= 512 ? 4 : 2)
             }
             // 6×6 to 11×11 outputs with ≥ 256 channels: F(2x2) too (seventh session, `fftconv-bench layer … --algorithm
             // direct,winograd --winograd-tiles 2`, 1 thread: 512→512 on 7² 1.206 → 0.769 ms, 256→256 0.325 → 0.245,
@@ -124,6 +129,15 @@ public final class ConvolutionPlanner: @unchecked Sendable {
             if area >= 6 * 6 && d.inputChannelsPerGroup >= 256 && d.outputChannelsPerGroup >= 256 {
                 return .init(.winograd, winogradTile: 2)
             }
+        }
+        // 1x1 stride-2 layers (ResNet's downsampling) on outputs up to 14×14, one thread: im2col is a strided
+        // gather there and the direct path's phase layout costs more (256→512 from 14² to 7² 0.111 → 0.085 ms,
+        // 128→256 from 28² to 14² 0.095 → 0.089, 512→1024 to 7² 0.338 → 0.295; 64→128 from 56² to 28²: direct 0.096
+        // against 0.100). The GEMM does not split such small products across threads (its 2-thread times equal
+        // its 1-thread ones), so with more threads direct stays.
+        if d.kernel == Size2D(1, 1), d.stride.height > 1 || d.stride.width > 1, d.groups == 1, options.threads == 1,
+           out.height * out.width <= 14 * 14 {
+            return .init(.gemm)
         }
         if (try? d.effectiveKernel()).map({ $0.height >= 5 && $0.width >= 5 }) == true, d.stride == Size2D(1, 1),
            d.inputChannelsPerGroup >= 16, d.outputChannelsPerGroup >= 16 {

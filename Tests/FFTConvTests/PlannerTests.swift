@@ -17,13 +17,18 @@ final class PlannerTests: XCTestCase {
         XCTAssertEqual(choice(try .init(inputChannels: 64, outputChannels: 256, kernel: 3, padding: 1), Size2D(13, 13)),
                        ConvolutionCandidate(.winograd, winogradTile: 2))
         XCTAssertEqual(choice(try .init(inputChannels: 48, outputChannels: 192, kernel: 3, padding: 1), Size2D(13, 13)).algorithm, .direct)
-        // ResNet's last stage: 7² with 512 (and 256) channels takes F(2x2); 5² and 128 channels stay direct.
+        // ResNet's last stage: 7² with 512 (and 256, and 128) channels takes F(2x2); 5², and 64→128 on 7², stay direct.
         XCTAssertEqual(choice(try .init(inputChannels: 512, outputChannels: 512, kernel: 3, padding: 1), Size2D(7, 7)),
                        ConvolutionCandidate(.winograd, winogradTile: 2))
         XCTAssertEqual(choice(try .init(inputChannels: 256, outputChannels: 256, kernel: 3, padding: 1), Size2D(7, 7)),
                        ConvolutionCandidate(.winograd, winogradTile: 2))
         XCTAssertEqual(choice(try .init(inputChannels: 512, outputChannels: 512, kernel: 3, padding: 1), Size2D(5, 5)).algorithm, .direct)
-        XCTAssertEqual(choice(try .init(inputChannels: 128, outputChannels: 128, kernel: 3, padding: 1), Size2D(7, 7)).algorithm, .direct)
+        XCTAssertEqual(choice(try .init(inputChannels: 128, outputChannels: 128, kernel: 3, padding: 1), Size2D(7, 7)),
+                       ConvolutionCandidate(.winograd, winogradTile: 2))
+        XCTAssertEqual(choice(try .init(inputChannels: 64, outputChannels: 128, kernel: 3, padding: 1), Size2D(7, 7)).algorithm, .direct)
+        // GoogLeNet's 14² branch: 96→208 takes F(2x2).
+        XCTAssertEqual(choice(try .init(inputChannels: 96, outputChannels: 208, kernel: 3, padding: 1), Size2D(14, 14)),
+                       ConvolutionCandidate(.winograd, winogradTile: 2))
         // SqueezeNet's expand layers: 16→64 on 55² and 32→128 on 27² take F(4x4); 8 input channels do not.
         XCTAssertEqual(choice(try .init(inputChannels: 16, outputChannels: 64, kernel: 3, padding: 1), Size2D(55, 55)),
                        ConvolutionCandidate(.winograd, winogradTile: 4))
@@ -38,6 +43,7 @@ final class PlannerTests: XCTestCase {
         let down = try ConvolutionDescriptor(inputChannels: 256, outputChannels: 512, kernel: 1, stride: 2)
         XCTAssertEqual(choice(down, Size2D(14, 14)).algorithm, .gemm)
         XCTAssertEqual(choice(down, Size2D(56, 56)).algorithm, .direct)
+        XCTAssertEqual(choice(try .init(inputChannels: 1024, outputChannels: 2048, kernel: 1, stride: 2), Size2D(14, 14)).algorithm, .direct)
         XCTAssertEqual(ConvolutionPlanner(mode: .estimate, options: ConvolutionOptions(threads: 2)).estimate(down, input: Size2D(14, 14)).algorithm, .direct)
     }
 

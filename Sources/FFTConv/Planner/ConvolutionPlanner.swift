@@ -104,10 +104,10 @@ public final class ConvolutionPlanner: @unchecked Sendable {
     /// Measured on x86-64 with AVX2 and AVX-512 (Docs/Planner.md): depthwise layers → `depthwise`;
     /// 3x3 stride-1 layers with ≥ 16 input and ≥ 64 output channels per group and at least 24×24 outputs →
     /// Winograd F(4x4) (4× fewer multiplications outweigh its transforms there; SqueezeNet's 16→64 on 55² and
-    /// 32→128 on 27² since its scratch is shared: the network 3.62 → 3.38 ms), with ≥ 128 channels (or 64 in and
-    /// 256 out) and 12×12 to 23×23 outputs → F(2x2) (4×4 tiles waste too much of a small map; F(4x4) again with
-    /// 512 channels), and with ≥ 256 channels on 6×6 to 11×11 outputs F(2x2) as well (ResNet's last stage);
-    /// 1x1 stride-2 layers on outputs up to 14×14 at one thread → `gemm`; kernels of 5×5 and more at stride 1 with
+    /// 32→128 on 27² since its scratch is shared: the network 3.62 → 3.38 ms), with ≥ 64 input and ≥ 128 output
+    /// channels and 12×12 to 23×23 outputs → F(2x2) (4×4 tiles waste too much of a small map; F(4x4) again with
+    /// 512 channels), and with ≥ 96 / ≥ 128 channels on 6×6 to 11×11 outputs F(2x2) as well (ResNet's last stage);
+    /// 1x1 stride-2 layers on outputs up to 14×14 with ≤ 512 KB of weights at one thread → `gemm`; kernels of 5×5 and more at stride 1 with
     /// ≥ 16 channels per group → FFT; everything else → direct.
     public func estimate(_ d: ConvolutionDescriptor, input: Size2D) -> ConvolutionCandidate {
         if d.isDepthwise { return .init(.depthwise) }
@@ -116,17 +116,19 @@ public final class ConvolutionPlanner: @unchecked Sendable {
             let area = out.height * out.width
             if area >= 24 * 24 { return .init(.winograd, winogradTile: 4) }
             let (cin, cout) = (d.inputChannelsPerGroup, d.outputChannelsPerGroup)
-            if area >= 12 * 12 && ((cin >= 128 && cout >= 128) || (cin >= 64 && cout >= 256)) {
-                // 512 channels: F(4x4) by 8–9% (512→512 on 14² 2.446 → 2.229 ms, 1 thread); with fewer the two tie
-                // (192→384 on 13² 0.691 / 0.678, 256→256 0.694 / 0.714). SqueezeNet's 64→256 on 13²: F(2x2)
-                // 0.197 against direct 0.208 (48→192: direct 0.116 against 0.123). Seventh session.
+            // Seventh session, `fftconv-bench layer … --algorithm direct,winograd --winograd-tiles 2,4`, 1 thread, ms.
+            // 12×12 to 23×23 outputs: F(2x2) from 64 input and 128 output channels (64→128 on 14² 0.148 → 0.114,
+            // 96→208 0.334 → 0.238, SqueezeNet's 64→256 on 13² 0.208 → 0.197; 64→64 0.087 / 0.088 and 48→192 on
+            // 13² 0.116 / 0.123 stay direct); 512 channels F(4x4) (512→512 on 14² 2.446 → 2.229; below that the two
+            // tie: 192→384 on 13² 0.691 / 0.678, 256→256 0.694 / 0.714).
+            if area >= 12 * 12 && cin >= 64 && cout >= 128 {
                 return .init(.winograd, winogradTile: cin >= 512 && cout >= 512 ? 4 : 2)
             }
-            // 6×6 to 11×11 outputs with ≥ 256 channels: F(2x2) too (seventh session, `fftconv-bench layer … --algorithm
-            // direct,winograd --winograd-tiles 2`, 1 thread: 512→512 on 7² 1.206 → 0.769 ms, 256→256 0.325 → 0.245,
-            // 512 on 6² 1.207 → 0.768; the AVX2 build 2.327 → 1.180; 128→128 on 7² only 0.087 → 0.081, 512 on 5²
-            // 0.596 → 0.751 — below 6×6 the direct kernel's single position tile wins).
-            if area >= 6 * 6 && d.inputChannelsPerGroup >= 256 && d.outputChannelsPerGroup >= 256 {
+            // 6×6 to 11×11 outputs: F(2x2) from 96 input and 128 output channels (512→512 on 7² 1.206 → 0.769, on the
+            // AVX2 build 2.327 → 1.180; 192→384 0.363 → 0.266, 128→128 0.091 → 0.082, 96→192 0.099 → 0.089; 64→128
+            // 0.047 / 0.047 and 64→192 0.078 / 0.088 stay direct; 512 on 5² 0.596 / 0.751 — below 6×6 the direct
+            // kernel's single position tile wins).
+            if area >= 6 * 6 && cin >= 96 && cout >= 128 {
                 return .init(.winograd, winogradTile: 2)
             }
         }
@@ -134,9 +136,11 @@ public final class ConvolutionPlanner: @unchecked Sendable {
         // gather there and the direct path's phase layout costs more (256→512 from 14² to 7² 0.111 → 0.085 ms,
         // 128→256 from 28² to 14² 0.095 → 0.089, 512→1024 to 7² 0.338 → 0.295; 64→128 from 56² to 28²: direct 0.096
         // against 0.100). The GEMM does not split such small products across threads (its 2-thread times equal
-        // its 1-thread ones), so with more threads direct stays.
+        // its 1-thread ones), so with more threads direct stays; nor with weights over 512 KB, which come from
+        // memory inside a network and which the direct path prefetches (ResNet-50's 512→1024 and 1024→2048: gemm
+        // 1.062 and 1.136 ms alone against direct 1.123 and 1.214, but 2.53 against 2.36 together in the network).
         if d.kernel == Size2D(1, 1), d.stride.height > 1 || d.stride.width > 1, d.groups == 1, options.threads == 1,
-           out.height * out.width <= 14 * 14 {
+           out.height * out.width <= 14 * 14, d.inputChannels * d.outputChannels <= 256 * 512 {
             return .init(.gemm)
         }
         if (try? d.effectiveKernel()).map({ $0.height >= 5 && $0.width >= 5 }) == true, d.stride == Size2D(1, 1),

@@ -20,6 +20,9 @@ public enum BufferCache {
     /// take at once.
     public static let defaultCapacityBytes = 64 << 20
 
+    /// The alignment every block has (that of `AlignedBuffer`).
+    static let blockAlignment = 64
+
     private static let lock = NSLock()
     /// Freed blocks and their sizes, the most recently freed last.
     nonisolated(unsafe) private static var free: [(pointer: UnsafeMutableRawPointer, bytes: Int)] = []
@@ -80,7 +83,8 @@ public enum BufferCache {
     /// A block of at least `byteCount` bytes aligned to `alignment`, and its size: the most recently freed
     /// cached block of `byteCount` to `2 × byteCount` bytes when there is one.
     static func allocate(byteCount: Int, alignment: Int) -> (UnsafeMutableRawPointer, bytes: Int) {
-        if byteCount >= minimumBytes {
+        // Every cached block was allocated with `blockAlignment`; a stricter request gets a fresh one.
+        if byteCount >= minimumBytes && alignment <= blockAlignment {
             let cached: (UnsafeMutableRawPointer, Int)? = lock.withLock {
                 guard let i = free.lastIndex(where: { $0.bytes >= byteCount && $0.bytes / 2 <= byteCount }) else { return nil }
                 let b = free.remove(at: i)
@@ -89,7 +93,7 @@ public enum BufferCache {
             }
             if let cached { return (cached.0, cached.1) }
         }
-        return (UnsafeMutableRawPointer.allocate(byteCount: byteCount, alignment: alignment), byteCount)
+        return (UnsafeMutableRawPointer.allocate(byteCount: byteCount, alignment: Swift.max(alignment, blockAlignment)), byteCount)
     }
 
     /// Takes back a block from `allocate` (`bytes` as it returned).

@@ -8,34 +8,21 @@ final class PlannerTests: XCTestCase {
         let planner = ConvolutionPlanner(mode: .estimate)
         func choice(_ d: ConvolutionDescriptor, _ input: Size2D) -> ConvolutionCandidate { planner.estimate(d, input: input) }
         XCTAssertEqual(choice(try .init(inputChannels: 32, outputChannels: 32, kernel: 3, padding: 1, groups: 32), Size2D(56, 56)).algorithm, .depthwise)
-        XCTAssertEqual(choice(try .init(inputChannels: 256, outputChannels: 256, kernel: 3, padding: 1), Size2D(56, 56)),
-                       ConvolutionCandidate(.winograd, winogradTile: 4))
-        XCTAssertEqual(choice(try .init(inputChannels: 512, outputChannels: 512, kernel: 3, padding: 1), Size2D(14, 14)),
-                       ConvolutionCandidate(.winograd, winogradTile: 4))
-        XCTAssertEqual(choice(try .init(inputChannels: 384, outputChannels: 256, kernel: 3, padding: 1), Size2D(13, 13)),
-                       ConvolutionCandidate(.winograd, winogradTile: 2))
-        XCTAssertEqual(choice(try .init(inputChannels: 64, outputChannels: 256, kernel: 3, padding: 1), Size2D(13, 13)),
-                       ConvolutionCandidate(.winograd, winogradTile: 2))
-        XCTAssertEqual(choice(try .init(inputChannels: 48, outputChannels: 192, kernel: 3, padding: 1), Size2D(13, 13)).algorithm, .direct)
-        // ResNet's last stage: 7² with 512 (and 256, and 128) channels takes F(2x2); 5², and 64→128 on 7², stay direct.
-        XCTAssertEqual(choice(try .init(inputChannels: 512, outputChannels: 512, kernel: 3, padding: 1), Size2D(7, 7)),
-                       ConvolutionCandidate(.winograd, winogradTile: 2))
-        XCTAssertEqual(choice(try .init(inputChannels: 256, outputChannels: 256, kernel: 3, padding: 1), Size2D(7, 7)),
-                       ConvolutionCandidate(.winograd, winogradTile: 2))
-        XCTAssertEqual(choice(try .init(inputChannels: 512, outputChannels: 512, kernel: 3, padding: 1), Size2D(5, 5)).algorithm, .direct)
-        XCTAssertEqual(choice(try .init(inputChannels: 128, outputChannels: 128, kernel: 3, padding: 1), Size2D(7, 7)),
-                       ConvolutionCandidate(.winograd, winogradTile: 2))
-        XCTAssertEqual(choice(try .init(inputChannels: 64, outputChannels: 128, kernel: 3, padding: 1), Size2D(7, 7)).algorithm, .direct)
-        // GoogLeNet's 14² branch: 96→208 takes F(2x2).
-        XCTAssertEqual(choice(try .init(inputChannels: 96, outputChannels: 208, kernel: 3, padding: 1), Size2D(14, 14)),
-                       ConvolutionCandidate(.winograd, winogradTile: 2))
-        // SqueezeNet's expand layers: 16→64 on 55² and 32→128 on 27² take F(4x4); 8 input channels do not.
-        XCTAssertEqual(choice(try .init(inputChannels: 16, outputChannels: 64, kernel: 3, padding: 1), Size2D(55, 55)),
-                       ConvolutionCandidate(.winograd, winogradTile: 4))
-        XCTAssertEqual(choice(try .init(inputChannels: 32, outputChannels: 128, kernel: 3, padding: 1), Size2D(27, 27)),
-                       ConvolutionCandidate(.winograd, winogradTile: 4))
-        XCTAssertEqual(choice(try .init(inputChannels: 8, outputChannels: 64, kernel: 3, padding: 1), Size2D(55, 55)).algorithm, .direct)
-        XCTAssertEqual(choice(try .init(inputChannels: 64, outputChannels: 64, kernel: 3, padding: 1), Size2D(14, 14)).algorithm, .direct)
+        // 3x3 stride-1 layers: (input channels, output channels, output side, Winograd tile or nil for direct).
+        let threeByThree: [(Int, Int, Int, Int?)] = [
+            (256, 256, 56, 4),
+            // 12²–23²: F(2x2) from 64 → 128 channels, F(4x4) with 512; SqueezeNet's 64→256 on 13² yes, 48→192 no.
+            (512, 512, 14, 4), (384, 256, 13, 2), (64, 256, 13, 2), (48, 192, 13, nil), (96, 208, 14, 2), (64, 64, 14, nil),
+            // 6²–11² (ResNet's last stage): F(2x2) from 96 → 128 channels; 5², and 64→128 on 7², stay direct.
+            (512, 512, 7, 2), (256, 256, 7, 2), (128, 128, 7, 2), (512, 512, 5, nil), (64, 128, 7, nil),
+            // SqueezeNet's expand layers: 16→64 on 55² and 32→128 on 27² take F(4x4); 8 input channels do not.
+            (16, 64, 55, 4), (32, 128, 27, 4), (8, 64, 55, nil),
+        ]
+        for (cin, cout, side, tile) in threeByThree {
+            let d = try ConvolutionDescriptor(inputChannels: cin, outputChannels: cout, kernel: 3, padding: 1)
+            let expected = tile.map { ConvolutionCandidate(.winograd, winogradTile: $0) } ?? ConvolutionCandidate(.direct)
+            XCTAssertEqual(choice(d, Size2D(side, side)), expected, "\(cin)→\(cout) on \(side)²")
+        }
         XCTAssertEqual(choice(try .init(inputChannels: 256, outputChannels: 256, kernel: 3, stride: 2, padding: 1), Size2D(56, 56)).algorithm, .direct)
         XCTAssertEqual(choice(try .init(inputChannels: 64, outputChannels: 192, kernel: 5, padding: 2), Size2D(27, 27)).algorithm, .fft)
         XCTAssertEqual(choice(try .init(inputChannels: 256, outputChannels: 64, kernel: 1), Size2D(56, 56)).algorithm, .direct)

@@ -107,8 +107,8 @@ public final class ConvolutionPlanner: @unchecked Sendable {
     /// 32→128 on 27² since its scratch is shared: the network 3.62 → 3.38 ms), with ≥ 64 input and ≥ 128 output
     /// channels and 12×12 to 23×23 outputs → F(2x2) (4×4 tiles waste too much of a small map; F(4x4) again with
     /// 512 channels), and with ≥ 96 / ≥ 128 channels on 6×6 to 11×11 outputs F(2x2) as well (ResNet's last stage);
-    /// 1x1 stride-2 layers on outputs up to 14×14 with ≤ 512 KB of weights at one thread → `gemm`; kernels of 5×5 and more at stride 1 with
-    /// ≥ 16 channels per group → FFT; everything else → direct.
+    /// 1x1 stride-2 layers on outputs up to 14×14 with ≤ 512 KB of weights at one thread → `gemm`; kernels of
+    /// 5×5 and more at stride 1 with ≥ 16 channels per group → FFT; everything else → direct.
     public func estimate(_ d: ConvolutionDescriptor, input: Size2D) -> ConvolutionCandidate {
         if d.isDepthwise { return .init(.depthwise) }
         let out = (try? d.outputSize(input: input)) ?? Size2D(1, 1)

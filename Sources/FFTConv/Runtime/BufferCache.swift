@@ -86,14 +86,16 @@ public enum BufferCache {
         // Every cached block was allocated with `blockAlignment`; a stricter request gets a fresh one.
         if byteCount >= minimumBytes && alignment <= blockAlignment {
             let cached: (UnsafeMutableRawPointer, Int)? = lock.withLock {
-                guard let i = free.lastIndex(where: { $0.bytes >= byteCount && $0.bytes / 2 <= byteCount }) else { return nil }
+                let fits = free.lastIndex { $0.bytes >= byteCount && $0.bytes / 2 <= byteCount }
+                guard let i = fits else { return nil }
                 let b = free.remove(at: i)
                 held -= b.bytes
                 return (b.pointer, b.bytes)
             }
             if let cached { return (cached.0, cached.1) }
         }
-        return (UnsafeMutableRawPointer.allocate(byteCount: byteCount, alignment: Swift.max(alignment, blockAlignment)), byteCount)
+        let fresh = UnsafeMutableRawPointer.allocate(byteCount: byteCount, alignment: Swift.max(alignment, blockAlignment))
+        return (fresh, byteCount)
     }
 
     /// Takes back a block from `allocate` (`bytes` as it returned).

@@ -49,12 +49,18 @@ final class GEMMImplementation: ConvolutionImplementation, @unchecked Sendable {
         let columns = p.outputPlane
         let chunks = (columns + chunk - 1) / chunk
         let geometry = p.geometry
+        // Fewer column chunks than threads (small planes: ResNet's 1x1 stride-2 layers onto 7²): each chunk's
+        // output channels are split too, in whole panels; every element is still computed the same way.
+        let panels = (og + kernel.mr - 1) / kernel.mr
+        let parts = batch * d.groups * chunks < threads ? Swift.min(threads, panels) : 1
         SharedScratch.withBuffer(count: scratchFloats) { ws in  // written before read: network-wide scratch
             bias.withUnsafeOptionalBufferPointer { bias in
-                Parallel.forEachRange(count: batch * d.groups * chunks, threads: threads) { worker, items in
+                Parallel.forEachRange(count: batch * d.groups * chunks * parts, threads: threads) { worker, items in
                     let scratch = ws + worker * workerStride
                     let cols = scratch + GEMM.packedBSize(kernel: kernel, blocking: blocking)
-                    for item in items {
+                    for partItem in items {
+                        let item = partItem / parts, part = partItem % parts
+                        let rows = (part * panels / parts * kernel.mr)..<Swift.min(og, (part + 1) * panels / parts * kernel.mr)
                         let n = item / (d.groups * chunks), g = item / chunks % d.groups, c = item % chunks
                         let range = (c * chunk)..<Swift.min(columns, (c + 1) * chunk)
                         let x = input + (n * d.inputChannels + g * cg) * p.inputPlane
@@ -65,13 +71,13 @@ final class GEMMImplementation: ConvolutionImplementation, @unchecked Sendable {
                         if pointwise {
                             GEMM.run(kernel: kernel, blocking: blocking, m: og, n: columns, k: k, packedA: packed.group(g),
                                      b: x, bRowStride: p.inputPlane, bColStride: 1, c: y, ldc: p.outputPlane,
-                                     epilogue: e, rows: 0..<og, cols: range, scratch: scratch)
+                                     epilogue: e, rows: rows, cols: range, scratch: scratch)
                         } else {
                             Im2Col.run(input: x, channels: cg, geometry: geometry, columns: range, into: cols)
                             // B's column j of this chunk is output column range.lowerBound + j: shift B's base.
                             GEMM.run(kernel: kernel, blocking: blocking, m: og, n: columns, k: k, packedA: packed.group(g),
                                      b: UnsafePointer(cols) - range.lowerBound, bRowStride: range.count, bColStride: 1,
-                                     c: y, ldc: p.outputPlane, epilogue: e, rows: 0..<og, cols: range, scratch: scratch)
+                                     c: y, ldc: p.outputPlane, epilogue: e, rows: rows, cols: range, scratch: scratch)
                         }
                     }
                 }

@@ -107,7 +107,7 @@ public final class ConvolutionPlanner: @unchecked Sendable {
     /// 32→128 on 27² since its scratch is shared: the network 3.62 → 3.38 ms), with ≥ 64 input and ≥ 128 output
     /// channels and 12×12 to 23×23 outputs → F(2x2) (4×4 tiles waste too much of a small map; F(4x4) again with
     /// 512 channels), and with ≥ 96 / ≥ 128 channels on 6×6 to 11×11 outputs F(2x2) as well (ResNet's last stage);
-    /// 1x1 stride-2 layers on outputs up to 14×14 with ≤ 512 KB of weights at one thread → `gemm`; kernels of
+    /// 1x1 stride-2 layers on outputs up to 14×14 with ≤ 512 KB of weights → `gemm`; kernels of
     /// 5×5 and more at stride 1 with ≥ 16 channels per group → FFT; everything else → direct.
     public func estimate(_ d: ConvolutionDescriptor, input: Size2D) -> ConvolutionCandidate {
         if d.isDepthwise { return .init(.depthwise) }
@@ -132,14 +132,13 @@ public final class ConvolutionPlanner: @unchecked Sendable {
                 return .init(.winograd, winogradTile: 2)
             }
         }
-        // 1x1 stride-2 layers (ResNet's downsampling) on outputs up to 14×14, one thread: im2col is a strided
-        // gather there and the direct path's phase layout costs more (256→512 from 14² to 7² 0.111 → 0.085 ms,
-        // 128→256 from 28² to 14² 0.095 → 0.089, 512→1024 to 7² 0.338 → 0.295; 64→128 from 56² to 28²: direct 0.096
-        // against 0.100). The GEMM does not split such small products across threads (its 2-thread times equal
-        // its 1-thread ones), so with more threads direct stays; nor with weights over 512 KB, which come from
-        // memory inside a network and which the direct path prefetches (ResNet-50's 512→1024 and 1024→2048: gemm
-        // 1.062 and 1.136 ms alone against direct 1.123 and 1.214, but 2.53 against 2.36 together in the network).
-        if d.kernel == Size2D(1, 1), d.stride.height > 1 || d.stride.width > 1, d.groups == 1, options.threads == 1,
+        // 1x1 stride-2 layers (ResNet's downsampling) on outputs up to 14×14: im2col is a strided gather there and
+        // the direct path's phase layout costs more (256→512 from 14² to 7² 0.111 → 0.085 ms at 1 thread, 0.089 →
+        // 0.055 at 2; 128→256 from 28² to 14² 0.095 → 0.089, 0.092 → 0.069; 64→128 from 56² to 28²: direct 0.096
+        // against 0.100). Not with weights over 512 KB, which come from memory inside a network and which the
+        // direct path prefetches (ResNet-50's 512→1024 and 1024→2048: gemm 1.062 and 1.136 ms alone against direct
+        // 1.123 and 1.214, but 2.53 against 2.36 together in the network).
+        if d.kernel == Size2D(1, 1), d.stride.height > 1 || d.stride.width > 1, d.groups == 1,
            out.height * out.width <= 14 * 14, d.inputChannels * d.outputChannels <= 256 * 512 {
             return .init(.gemm)
         }

@@ -51,8 +51,9 @@ final class ConcurrencyTests: XCTestCase {
     }
 
     /// The sixth session's paths, forced by name: the transposed 1x1 (its panels' tiles split between workers when
-    /// the panel count is odd), channel blocks, stride 2 from the planes — the same bits for 1, 2, 3 and 8 threads,
-    /// and every element of a NaN-filled output written.
+    /// the panel count is odd), channel blocks, stride 2 from the planes — and im2col's output channels split when
+    /// a plane is one column chunk: the same bits for 1, 2, 3 and 8 threads, and every element of a NaN-filled
+    /// output written.
     func testKernelVariantsGiveTheSameBitsForEveryThreadCount() throws {
         let cases: [(ConvolutionDescriptor, Size2D, ConvolutionAlgorithm, String)] = [
             (try ConvolutionDescriptor(inputChannels: 96, outputChannels: 160, kernel: 1, activation: .relu6), Size2D(7, 7), .direct, "gemm_7x32t"),
@@ -60,6 +61,9 @@ final class ConcurrencyTests: XCTestCase {
              Size2D(14, 14), .depthwise, "dw_blocked16"),
             (try ConvolutionDescriptor(inputChannels: 24, outputChannels: 24, kernel: 3, stride: 2, padding: 1, groups: 24),
              Size2D(20, 64), .depthwise, "dw_s2direct16"),
+            // im2col on a plane of one column chunk: with more threads than chunks the output channels are split.
+            (try ConvolutionDescriptor(inputChannels: 64, outputChannels: 80, kernel: 1, stride: 2, activation: .relu),
+             Size2D(14, 14), .gemm, "gemm_12x32"),
         ]
         for (d, input, algorithm, name) in cases {
             let c = ConvolutionCase(descriptor: d, batch: 2, input: input)

@@ -50,8 +50,8 @@ final class ConcurrencyTests: XCTestCase {
         }
     }
 
-    /// The sixth session's paths, forced by name: the transposed 1x1 (its panels' tiles split between workers when
-    /// the panel count is odd), channel blocks, stride 2 from the planes — and im2col's output channels split when
+    /// The sixth session's paths, forced by name: the transposed 1x1 (input channels packed by
+    /// ranges, (panel, tile) pairs split between workers: an odd panel count splits inside a panel), channel blocks, stride 2 from the planes — and im2col's output channels split when
     /// a plane is one column chunk: the same bits for 1, 2, 3 and 8 threads, and every element of a NaN-filled
     /// output written.
     func testKernelVariantsGiveTheSameBitsForEveryThreadCount() throws {

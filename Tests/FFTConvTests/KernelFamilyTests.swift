@@ -162,7 +162,8 @@ final class KernelFamilyTests: XCTestCase {
     /// The transposed 1x1 path (`gemm_7x32t`, `gemm_7x16t`: 7 positions × 32 or 16 channels per tile) against the
     /// reference: positions that are and are not whole 7-position tiles, whole and partial channel panels, input
     /// channels past one and several weight blocks (256 rows at 32 columns, 512 at 16), batch 2, a residual, every
-    /// activation, and 2 threads on an odd number of panels (each panel's tiles split between the workers).
+    /// activation, and 2 threads on an odd number of panels (one panel's tiles split between the workers, the channels
+    /// packed in two ranges).
     func testTransposedPointwiseOverEdgeShapes() throws {
         let activations: [Activation] = [.relu6, .leakyReLU(alpha: 0.1), .none, .relu]
         let shapes: [(cin: Int, cout: Int, input: Size2D, batch: Int)] = [

@@ -69,11 +69,9 @@ final class PointwiseTransposedImplementation: ConvolutionImplementation, @unche
         let p = problem, d = p.descriptor
         let k = d.inputChannels, cout = d.outputChannels, positions = p.outputPlane
         let mr = Self.rows, nr = kernel.nr
-        // Two workers on an odd number of panels split each panel's tiles instead of leaving one idle.
-        let groups = threads > 1 && panelCount % threads != 0 ? Swift.min(tiles, threads) : 1
         // Scratch (written before read): the packed input, then each worker's accumulator tiles for its share
         // of one panel.
-        let packed = tiles * mr * k, perWorker = (tiles + groups - 1) / groups * mr * nr + Transpose.stagingFloats
+        let packed = tiles * mr * k, perWorker = tiles * mr * nr + Transpose.stagingFloats
         SharedScratch.withBuffer(count: packed + threads * perWorker) { ws in
             offsets.withUnsafeBufferPointer { offsets in
                 for n in 0..<batch {
@@ -81,14 +79,18 @@ final class PointwiseTransposedImplementation: ConvolutionImplementation, @unche
                     let res = residual.map { $0 + n * cout * positions }
                     // The first four blocks of weights rows are fetched while the input is packed.
                     Prefetch.toL2(panels.pointer, bytes: Swift.min(panels.count, 4 * kc * nr) * 4)
-                    Parallel.forEachRange(count: tiles, threads: threads) { _, range in
-                        for t in range { Self.pack(x, positions: positions, k: k, tile: t, into: ws + t * mr * k) }
+                    // Workers pack channel ranges of every tile: each reads its input rows once, in order.
+                    Parallel.forEachRange(count: k, threads: threads) { _, channels in
+                        Self.pack(x, positions: positions, k: k, channels: channels, into: ws)
                     }
-                    Parallel.forEachRange(count: panelCount * groups, threads: threads) { worker, items in
+                    // Work items are (panel, tile) pairs, panel-major: a worker's share is whole panels plus at
+                    // most a run of tiles at each end, so any panel count splits evenly (MobileNetV2's five
+                    // 160-channel panels over 7² positions: 17 and 18 tiles instead of 3 and 4 tiles of each
+                    // panel).
+                    Parallel.forEachRange(count: panelCount * tiles, threads: threads) { worker, items in
                         let acc = ws + packed + worker * perWorker
-                        for item in items {
-                            let j = item / groups, g = item % groups
-                            let t0 = g * tiles / groups, t1 = (g + 1) * tiles / groups
+                        for j in (items.lowerBound / tiles)...((items.upperBound - 1) / tiles) {
+                            let t0 = Swift.max(items.lowerBound - j * tiles, 0), t1 = Swift.min(items.upperBound - j * tiles, tiles)
                             var k0 = 0
                             while k0 < k {
                                 let n = Swift.min(kc, k - k0)
@@ -114,21 +116,26 @@ final class PointwiseTransposedImplementation: ConvolutionImplementation, @unche
         }
     }
 
-    /// Tile `t`'s positions of every input channel, channel-major: `into[c·7 + i] = x[c·P + 7t + i]`, zero
-    /// past the last position.
-    static func pack(_ x: UnsafePointer<Float>, positions: Int, k: Int, tile t: Int, into a: UnsafeMutablePointer<Float>) {
-        let p0 = t * rows, valid = Swift.min(rows, positions - p0)
-        if valid == rows {
-            // Eight-float copies, each overlapping the next row's first float (rewritten by it); the last row
-            // is copied by itself so that no read leaves the input.
-            for c in 0..<(k - 1) {
-                UnsafeMutableRawPointer(a + c * rows).storeBytes(of: UnsafeRawPointer(x + c * positions + p0).loadUnaligned(as: SIMD8<Float>.self),
-                                                                 as: SIMD8<Float>.self)
+    /// Input channels `channels` of every tile, each tile channel-major: tile `t`'s block (at `into + t·7k`)
+    /// holds `into[t·7k + c·7 + i] = x[c·P + 7t + i]`, zero past the last position. Each input row is read
+    /// once, front to back.
+    static func pack(_ x: UnsafePointer<Float>, positions: Int, k: Int, channels: Range<Int>, into a: UnsafeMutablePointer<Float>) {
+        let full = positions / rows, tiles = (positions + rows - 1) / rows
+        for c in channels {
+            let row = x + c * positions
+            // Eight-float copies, each overlapping the next channel's first float of the tile (rewritten when
+            // that channel is packed); a range's last channel is copied by itself, so that no write reaches
+            // another worker's channel and no read leaves the input.
+            if c + 1 < channels.upperBound {
+                for t in 0..<full {
+                    UnsafeMutableRawPointer(a + (t * k + c) * rows)
+                        .storeBytes(of: UnsafeRawPointer(row + t * rows).loadUnaligned(as: SIMD8<Float>.self), as: SIMD8<Float>.self)
+                }
+            } else {
+                for t in 0..<full { for i in 0..<rows { a[(t * k + c) * rows + i] = row[t * rows + i] } }
             }
-            for i in 0..<rows { a[(k - 1) * rows + i] = x[(k - 1) * positions + p0 + i] }
-        } else {
-            for c in 0..<k {
-                for i in 0..<rows { a[c * rows + i] = i < valid ? x[c * positions + p0 + i] : 0 }
+            for t in full..<tiles {
+                for i in 0..<rows { a[(t * k + c) * rows + i] = t * rows + i < positions ? row[t * rows + i] : 0 }
             }
         }
     }

@@ -9,6 +9,7 @@ final class PoolingTests: XCTestCase {
 
     static func naive(_ x: Tensor, _ a: PoolingAttributes, max isMax: Bool, outputShape s: [Int]) -> [Float] {
         let (h, w) = (x.shape[2], x.shape[3])
+        let xs = x.scalars
         var y = [Float](repeating: 0, count: s.reduce(1, *))
         for plane in 0..<(s[0] * s[1]) {
             for i in 0..<s[2] {
@@ -20,7 +21,7 @@ final class PoolingTests: XCTestCase {
                             let xx = j * a.stride.width - a.padding.left + kj * a.dilation.width
                             if yy < h + a.padding.bottom && xx < w + a.padding.right { window += 1 }
                             guard yy >= 0, yy < h, xx >= 0, xx < w else { continue }
-                            let v = x.scalars[(plane * h + yy) * w + xx]
+                            let v = xs[(plane * h + yy) * w + xx]
                             m = Swift.max(m, v); sum += v; n += 1
                         }
                     }
@@ -41,7 +42,17 @@ final class PoolingTests: XCTestCase {
         }
     }
 
-    func checkPooling(_ x: Tensor) throws {
+    /// Images large enough that threads split the planes (≥ 100 K window operations; the smaller cases above run on
+    /// one thread whatever the setting): every case on 2 and 3 threads gives the 1-thread bits, and matches the loops.
+    func testPoolingSplitsPlanesBetweenThreads() throws {
+        var rng = SeededGenerator(seed: 78)
+        for shape in [[1, 16, 57, 61], [2, 9, 41, 64]] {
+            let x = try Tensor.random(shape: shape, using: &rng)
+            try checkPooling(x, threads: [1, 2, 3])
+        }
+    }
+
+    func checkPooling(_ x: Tensor, threads counts: [Int] = [1, 2]) throws {
         let cases: [PoolingAttributes] = [
             PoolingAttributes(kernel: 3, stride: 2),                                  // AlexNet / SqueezeNet
             PoolingAttributes(kernel: 3, stride: 2, padding: 1),                      // ResNet stem
@@ -56,8 +67,11 @@ final class PoolingTests: XCTestCase {
             for isMax in [true, false] {
                 let node = Graph.Node(name: "pool", operation: isMax ? .maxPool(a) : .averagePool(a), inputs: ["x"], outputs: ["y"])
                 let graph = Graph(inputs: [Graph.Value(name: "x", shape: x.shape)], outputs: ["y"], constants: [:], nodes: [node])
-                for threads in [1, 2] {
+                var first: Tensor?
+                for threads in counts {
                     let y = try Network(graph: graph, options: NetworkOptions(threads: threads))(x)
+                    if let first { XCTAssertEqual(y, first, "case \(k) max \(isMax) threads \(threads): other bits than 1 thread") }
+                    first = first ?? y
                     XCTAssertFalse(y.scalars.contains(where: \.isNaN), "case \(k) max \(isMax) threads \(threads): an output not written")
                     let expected = Self.naive(x, a, max: isMax, outputShape: y.shape)
                     let err = zip(y.scalars, expected).map { abs($0 - $1) }.max() ?? .infinity

@@ -153,8 +153,18 @@ final class DirectImplementation: ConvolutionImplementation, @unchecked Sendable
                             image = UnsafePointer(ws)
                         } else {
                             let x = input + n * d.inputChannels * p.inputPlane
-                            Parallel.forEachRange(count: d.inputChannels, threads: threads) { _, channels in
-                                layout.fill(input: x, channels: d.inputChannels, channelRange: channels, buffer: ws)
+                            if d.inputChannels >= 4 * threads {
+                                Parallel.forEachRange(count: d.inputChannels, threads: threads) { _, channels in
+                                    layout.fill(input: x, channels: d.inputChannels, channelRange: channels, buffer: ws)
+                                }
+                            } else {
+                                // A stem's three channels: by phase rows, as the workers split the outputs, so that each
+                                // fills about what it reads (by channels, the layout filled 1:2 crossed between the
+                                // cores). With more channels, split by rows, the workers would write a cache line
+                                // together at their boundary in every plane.
+                                Parallel.forEachRange(count: layout.phaseHeight, threads: threads) { _, rows in
+                                    layout.fill(input: x, channels: d.inputChannels, phaseRows: rows, buffer: ws)
+                                }
                             }
                             image = UnsafePointer(ws)
                         }

@@ -51,17 +51,29 @@ public struct PhaseLayout: Sendable, Hashable {
     /// Writes channels `channelRange` of one image (`[C, H, W]` at `input`) into `buffer` (this layout, all
     /// `channels`), padding and tails included.
     public func fill(input: UnsafePointer<Float>, channels: Int, channelRange: Range<Int>, buffer: UnsafeMutablePointer<Float>) {
+        for c in channelRange {
+            fill(channel: c, input: input, channels: channels, phaseRows: 0..<phaseHeight, buffer: buffer)
+        }
+    }
+
+    /// Writes phase rows `phaseRows` of every channel of one image into `buffer` (the planes' tails with the
+    /// range that ends at `phaseHeight`). Workers that split a layer's output rows fill about the rows they read
+    /// themselves, so the layout does not move between cores (a stem's three channels, split by channel, did).
+    public func fill(input: UnsafePointer<Float>, channels: Int, phaseRows: Range<Int>, buffer: UnsafeMutablePointer<Float>) {
+        for c in 0..<channels { fill(channel: c, input: input, channels: channels, phaseRows: phaseRows, buffer: buffer) }
+    }
+
+    /// Phase rows `rows` of channel `c`, and its planes' tails when `rows` ends at `phaseHeight`.
+    func fill(channel c: Int, input: UnsafePointer<Float>, channels: Int, phaseRows rows: Range<Int>, buffer: UnsafeMutablePointer<Float>) {
         let g = geometry
         let sh = g.strideHeight, sw = g.strideWidth
-        for c in channelRange {
-            let src = input + c * g.inputHeight * g.inputWidth
-            if sw == 2 {
-                fillStrideTwoColumns(src: src, channels: channels, channel: c, buffer: buffer)
-                continue
-            }
+        let src = input + c * g.inputHeight * g.inputWidth
+        if sw == 2 {
+            fillStrideTwoColumns(src: src, channels: channels, channel: c, phaseRows: rows, buffer: buffer)
+        } else {
             // Rows in input order, prefetched two steps ahead, as in `fillStrideTwoColumns`.
             let planeFloats = g.inputHeight * g.inputWidth
-            for i in 0..<phaseHeight {
+            for i in rows {
                 let ahead = (i + 2) * sh - g.padTop
                 if sh > 1, ahead >= 0, ahead < g.inputHeight {
                     Prefetch.toL2(src + ahead * g.inputWidth, bytes: Swift.min(sh * g.inputWidth, planeFloats - ahead * g.inputWidth) * 4)
@@ -93,22 +105,24 @@ public struct PhaseLayout: Sendable, Hashable {
                     }
                 }
             }
-            let used = phaseHeight * phaseWidth
-            for a in 0..<sh where usedRowPhases[a] {
-                for b in 0..<sw { Copy.zero(buffer + ((a * sw + b) * channels + c) * planeStride + used, planeStride - used) }
-            }
+        }
+        guard rows.upperBound == phaseHeight else { return }
+        let used = phaseHeight * phaseWidth
+        for a in 0..<sh where usedRowPhases[a] {
+            for b in 0..<sw { Copy.zero(buffer + ((a * sw + b) * channels + c) * planeStride + used, planeStride - used) }
         }
     }
 
     /// `fill` for column stride 2 (MobileNet's and ResNet's stride-2 layers): both column phases of a row come
     /// from one pass over it, sixteen floats split into their even and odd halves at a time.
-    func fillStrideTwoColumns(src: UnsafePointer<Float>, channels: Int, channel c: Int, buffer: UnsafeMutablePointer<Float>) {
+    func fillStrideTwoColumns(src: UnsafePointer<Float>, channels: Int, channel c: Int, phaseRows: Range<Int>,
+                              buffer: UnsafeMutablePointer<Float>) {
         let g = geometry
         let sh = g.strideHeight, w = g.inputWidth, pad = g.padLeft
         // Rows in input order (row phase innermost): one sequential pass over the plane, which the hardware
         // prefetchers follow, instead of one pass per row phase that skips every other row.
         let plane = g.inputHeight * w
-        for i in 0..<phaseHeight {
+        for i in phaseRows {
             // The rows two steps ahead, asked for now: the input is cold inside a network (a stem's input was last
             // touched a whole call ago).
             let ahead = (i + 2) * sh - g.padTop
@@ -134,11 +148,6 @@ public struct PhaseLayout: Sendable, Hashable {
                 Copy.splitEvenOdd(srow + 2 * j0 - pad, even: e + j0, odd: o + j0, count: j1 - j0)
                 for j in j1..<phaseWidth { e[j] = value(2 * j); o[j] = value(2 * j + 1) }
             }
-        }
-        let used = phaseHeight * phaseWidth
-        for a in 0..<sh where usedRowPhases[a] {
-            Copy.zero(buffer + ((a * 2) * channels + c) * planeStride + used, planeStride - used)
-            Copy.zero(buffer + ((a * 2 + 1) * channels + c) * planeStride + used, planeStride - used)
         }
     }
 

@@ -155,7 +155,7 @@ public final class Convolution2D: @unchecked Sendable {
     /// A `residual` of the output's shape is added before the activation (ResNet's shortcut), in the same pass.
     public func callAsFunction(_ input: Tensor, residual: Tensor? = nil) throws -> Tensor {
         let shape = outputShape(batch: try batchSize(of: input))
-        var output = implementation.skipsOutputZeroing ? try Tensor(uninitialized: shape) : try Tensor(zeros: shape)
+        var output = implementation.skipsOutputZeroing ? try Tensor(uninitialized: shape) : try Tensor(zeros: shape, threads: options.threads)
         try run(input, residual: residual, into: &output)
         return output
     }

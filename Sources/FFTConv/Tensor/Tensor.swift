@@ -29,6 +29,20 @@ public struct Tensor: @unchecked Sendable {
         self.storage = AlignedBuffer(count: count)
     }
 
+    /// A zeroed tensor of `shape`, zeroed by `threads` workers in 64 KB pieces when it is 256 KB or more: a
+    /// 2-thread layer whose output the calling thread zeroed alone kept its helper waiting (MobileNetV2 at 2
+    /// threads, 6 alternated rounds: 2.36–2.45 → 2.18–2.35 ms).
+    init(zeros shape: [Int], threads: Int) throws {
+        let count = try Self.elementCount(of: shape)
+        self.shape = shape
+        self.storage = AlignedBuffer(uninitializedCount: count)
+        let y = storage.pointer, piece = 16384
+        Parallel.forEachRange(count: (count + piece - 1) / piece, threads: count >= 1 << 16 ? threads : 1) { _, pieces in
+            let lo = pieces.lowerBound * piece, hi = Swift.min(count, pieces.upperBound * piece)
+            (y + lo).update(repeating: 0, count: hi - lo)
+        }
+    }
+
     /// A tensor of `shape` whose elements are unspecified, for an output its producer overwrites entirely.
     init(uninitialized shape: [Int]) throws {
         let count = try Self.elementCount(of: shape)

@@ -77,22 +77,12 @@ struct AlexNetCommand: ParsableCommand {
 /// `fftconv-bench info`: how the binary was built and what the CPU offers.
 struct InfoCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "info",
-        abstract: "Print the build's target instruction sets and the CPU's, and the core-to-core round trip.")
-
-    @Flag(help: "Print only the core-to-core round trip in nanoseconds (for scripts).")
-    var coreLatency = false
+        commandName: "info", abstract: "Print the build's target instruction sets and the CPU's.")
 
     func run() {
-        let trip = CoreLatency.roundTripNanoseconds()
-        if coreLatency {
-            print(trip.map { String(format: "%.0f", $0) } ?? "n/a")
-            return
-        }
         print("architecture: \(BuildInfo.architecture)")
         print("compiled for: \(BuildInfo.compiledFor)")
         print("cpu supports: \(BuildInfo.cpuSupports)")
-        print("core-to-core round trip: " + (trip.map { String(format: "%.0f ns", $0) } ?? "n/a (one processor)"))
         if let w = BuildInfo.warning { print("warning: \(w)") }
     }
 }

@@ -5,10 +5,8 @@
 #
 #   bash Bench/scripts/interleaved_ort.sh [ROUNDS] [MODELS...]     (default: 3 rounds, every model)
 #
-# Prints "round model threads ours ORT ratio trip" lines; trip is the core-to-core round trip measured just before
-# the pair (`fftconv-bench info --core-latency`): on the 2-vCPU hosts it moves between ~100 ns (the two vCPUs
-# share a last-level cache) and ~400 ns or more (they do not), and 2-thread times of both runtimes move with it.
-# FFTConv: `net --planner estimate`, 0.3 s warm-up, 100 calls (30 for alexnet, resnet18; 10 for vgg16); ORT: ../shared/peers/bench_peers.py --target-s 1 (0.3 s warm-up, ≥ 1 s).
+# Prints "round model threads ours ORT ratio" lines. FFTConv: `net --planner estimate`, 0.3 s warm-up, 100 calls
+# (30 for alexnet, resnet18; 10 for vgg16); ORT: ../shared/peers/bench_peers.py --target-s 1 (0.3 s warm-up, ≥ 1 s).
 # Build first: swift build -c release.
 set -euo pipefail
 ROUNDS="${1:-3}"; shift || true
@@ -22,15 +20,14 @@ for round in $(seq "$ROUNDS"); do
   for model in ${MODELS[*]}; do
     loops=100; case "$model" in alexnet|resnet18) loops=30;; vgg16) loops=10;; esac
     for threads in 1 2; do
-      trip=$("$BENCH" info --core-latency)
       ours=$("$BENCH" net "$DATA/$model/model.onnx" --threads "$threads" --loops "$loops" --warmup 3 --warmup-seconds 0.3 --json \
         | python3 -c "import json,sys; print(json.load(sys.stdin)[0]['median_ms'])")
       "$PY" "$PEERS" --runtimes onnxruntime --target-s 1 --models "$model" --threads "$threads" --no-wait --out "$OUT" > /dev/null 2>&1
-      python3 - "$OUT" "$round" "$model" "$threads" "$ours" "$trip" <<'PY'
+      python3 - "$OUT" "$round" "$model" "$threads" "$ours" <<'PY'
 import json, sys
-out, rnd, model, threads, ours, trip = sys.argv[1:]
+out, rnd, model, threads, ours = sys.argv[1:]
 ort = json.load(open(out))['latency']['onnxruntime'][threads][model]['median_ms']
-print(f"{rnd} {model} {threads}T ours {float(ours):.3f} ORT {ort:.3f} ratio {float(ours) / ort:.2f} trip {trip} ns")
+print(f"{rnd} {model} {threads}T ours {float(ours):.3f} ORT {ort:.3f} ratio {float(ours) / ort:.2f}")
 PY
     done
   done

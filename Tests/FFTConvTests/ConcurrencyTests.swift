@@ -50,10 +50,10 @@ final class ConcurrencyTests: XCTestCase {
         }
     }
 
-    /// The sixth session's paths, forced by name: the transposed 1x1 (input channels packed by
-    /// ranges, (panel, tile) pairs split between workers: an odd panel count splits inside a panel), channel blocks, stride 2 from the planes — and im2col's output channels split when
-    /// a plane is one column chunk: the same bits for 1, 2, 3 and 8 threads, and every element of a NaN-filled
-    /// output written.
+    /// The sixth session's paths, forced by name: the transposed 1x1 (input channels packed by ranges, (panel, tile)
+    /// pairs split between workers: an odd panel count splits inside a panel), channel blocks, stride 2 from the
+    /// planes — and im2col's output channels split when a plane is one column chunk: the same bits for 1, 2, 3 and 8
+    /// threads, and every element of a NaN-filled output written.
     func testKernelVariantsGiveTheSameBitsForEveryThreadCount() throws {
         let cases: [(ConvolutionDescriptor, Size2D, ConvolutionAlgorithm, String)] = [
             (try ConvolutionDescriptor(inputChannels: 96, outputChannels: 160, kernel: 1, activation: .relu6), Size2D(7, 7), .direct, "gemm_7x32t"),

@@ -42,8 +42,9 @@ final class PoolingTests: XCTestCase {
         }
     }
 
-    /// Images large enough that threads split the planes (≥ 100 K window operations; the smaller cases above run on
-    /// one thread whatever the setting): every case on 2 and 3 threads gives the 1-thread bits, and matches the loops.
+    /// Images large enough that threads split the planes in most cases (those of 100 K window operations or more;
+    /// the cases above all run on one thread whatever the setting): every case on 2 and 3 threads gives the 1-thread
+    /// bits, and matches the loops.
     func testPoolingSplitsPlanesBetweenThreads() throws {
         var rng = SeededGenerator(seed: 78)
         for shape in [[1, 16, 57, 61], [2, 9, 41, 64]] {

@@ -24,6 +24,7 @@ extension WinogradKernels {
         let tilesPerRow = plan.tilesPerRow, tp = plan.paddedTiles, pl = plan.phaseLength
         let phases = scratch               // [r][s][q], 4 × 2 × pl: the tile row's four input rows split into phases
         let tmp = scratch + 8 * pl         // [r][ν] × lanes: d·B of one vector of tiles
+        let work = tmp + 16 * lanes        // splitRow's padded row
         for c in 0..<channels {
             let plane = input + c * height * width
             // The four rows' phases are a ring: a tile row's last two input rows are the next one's first two, split once.
@@ -33,7 +34,7 @@ extension WinogradKernels {
                 if !first { rot = (rot + 2) % 4 }
                 for r in (first ? 0 : 2)..<4 {
                     splitRow(plane, y: tr * 2 - padTop + r, height: height, width: width, padLeft: padLeft, m: 2,
-                             phaseLength: pl, into: phases + (rot + r) % 4 * 2 * pl)
+                             phaseLength: pl, into: phases + (rot + r) % 4 * 2 * pl, work: work)
                 }
                 let col0 = (tr - tileRows.lowerBound) * tilesPerRow
                 var t = 0

@@ -43,6 +43,7 @@ extension WinogradKernels {
         let tilesPerRow = plan.tilesPerRow, tp = plan.paddedTiles, pl = plan.phaseLength
         let phases = scratch               // [r][s][q], 6 × 4 × pl: the tile row's six input rows split into phases
         let tmp = scratch + 24 * pl        // [r][ν] × lanes: d·B of one vector of tiles
+        let work = tmp + 36 * lanes        // splitRow's padded row and halves
         for c in 0..<channels {
             let plane = input + c * height * width
             // The six rows' phases are a ring: a tile row's last two input rows are the next one's first two, split once.
@@ -51,8 +52,18 @@ extension WinogradKernels {
                 let first = tr == tileRows.lowerBound
                 if !first { rot = (rot + 4) % 6 }
                 for r in (first ? 0 : 2)..<6 {
-                    splitRow(plane, y: tr * 4 - padTop + r, height: height, width: width, padLeft: padLeft, m: 4,
-                             phaseLength: pl, into: phases + (rot + r) % 6 * 4 * pl)
+                    // The input comes from memory (64→64 at 224²: half this stage's time waited on the row copy):
+                    // the row the next tile row splits in this place is asked for now, or at the chunk's last tile
+                    // row, the next channel's.
+                    let y = tr * 4 - padTop + r
+                    let ahead = tr + 1 < tileRows.upperBound ? plane + (y + 4) * width
+                        : plane + height * width + (tileRows.lowerBound * 4 - padTop + r) * width
+                    if tr + 1 < tileRows.upperBound ? y + 4 >= 0 && y + 4 < height
+                        : c + 1 < channels && tileRows.lowerBound * 4 - padTop + r >= 0 && tileRows.lowerBound * 4 - padTop + r < height {
+                        Prefetch.toL2(ahead, bytes: width * 4)
+                    }
+                    splitRow(plane, y: y, height: height, width: width, padLeft: padLeft, m: 4,
+                             phaseLength: pl, into: phases + (rot + r) % 6 * 4 * pl, work: work)
                 }
                 let col0 = (tr - tileRows.lowerBound) * tilesPerRow
                 var t = 0

@@ -62,7 +62,7 @@ public struct WinogradStagePlan: Sendable {
         let m = transform.m, a = transform.alpha
         let input = m * phaseLength + a * a * paddedTiles  // phases + row transforms
         let output = (m * a + m * m) * paddedTiles          // column pass + row pass
-        let specialised = 24 * phaseLength + 36 * vectorLanes
+        let specialised = 24 * phaseLength + 36 * vectorLanes + WinogradKernels.splitWorkFloats(phaseLength: phaseLength)
         return Swift.max(input, output, specialised) + WinogradKernels.maximumLanes
     }
 }
@@ -72,6 +72,10 @@ public enum WinogradKernels {
     public static let lanes = 8
     /// The most lanes any stage reads past a row (callers pad `products` by this many floats).
     public static let maximumLanes = 16
+
+    /// Floats of `work` `splitRow` needs for rows of `phaseLength`-float phases (the padded row and, for m = 4,
+    /// its even and odd halves).
+    static func splitWorkFloats(phaseLength: Int) -> Int { 8 * phaseLength }
 
     /// Tiles per row rounded up to whole vectors.
     @inlinable public static func paddedTiles(_ tilesPerRow: Int) -> Int { (tilesPerRow + lanes - 1) / lanes * lanes }
@@ -95,14 +99,37 @@ public enum WinogradKernels {
     /// Splits input row `y` of a `height × width` plane into its `m` phases of `phaseLength` floats each:
     /// `phases[s · phaseLength + q] = row[q·m + s − padLeft]`, zero outside the plane (rows above or below it
     /// included). This turns the tile-strided reads of every stage into contiguous ones.
+    ///
+    /// With `work` (`splitWorkFloats(phaseLength:)` floats) and `m` 2 or 4 — the straight-line F(2x2) and F(4x4)
+    /// stages — the row is copied once, zero-padded, and split by vector even/odd splits (two levels for m = 4);
+    /// otherwise one float at a time. (One float at a time, F(4x4)'s split took as long as its transform:
+    /// 64→64 at 224², `perf`: 39% of the Winograd time in the input stage.)
     @inline(__always)
     static func splitRow(_ plane: UnsafePointer<Float>, y: Int, height: Int, width: Int, padLeft: Int, m: Int,
-                         phaseLength: Int, into phases: UnsafeMutablePointer<Float>) {
+                         phaseLength: Int, into phases: UnsafeMutablePointer<Float>, work: UnsafeMutablePointer<Float>? = nil) {
         if y < 0 || y >= height {
             phases.update(repeating: 0, count: m * phaseLength)
             return
         }
         let src = plane + y * width
+        if let work, m == 2 || m == 4 {
+            // The padded row: `padLeft` zeros, the row, zeros up to m·phaseLength floats.
+            let n = m * phaseLength, pad = Swift.min(padLeft, n), count = Swift.max(0, Swift.min(width, n - pad))
+            if pad > 0 { work.update(repeating: 0, count: pad) }
+            Copy.floats(work + pad, src, count)
+            if pad + count < n { (work + pad + count).update(repeating: 0, count: n - pad - count) }
+            if m == 2 {
+                Copy.splitEvenOdd(work, even: phases, odd: phases + phaseLength, count: phaseLength)
+            } else {
+                // Even and odd floats, then each of those split again: phases 0 and 2 from the even ones, 1 and 3
+                // from the odd.
+                let even = work + n, odd = even + 2 * phaseLength
+                Copy.splitEvenOdd(work, even: even, odd: odd, count: 2 * phaseLength)
+                Copy.splitEvenOdd(even, even: phases, odd: phases + 2 * phaseLength, count: phaseLength)
+                Copy.splitEvenOdd(odd, even: phases + phaseLength, odd: phases + 3 * phaseLength, count: phaseLength)
+            }
+            return
+        }
         for s in 0..<m {
             let ph = phases + s * phaseLength
             // q with 0 ≤ q·m + s − padLeft < width

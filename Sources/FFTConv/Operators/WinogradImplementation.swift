@@ -35,6 +35,8 @@ final class WinogradImplementation: ConvolutionImplementation, @unchecked Sendab
     /// `c · vStride` for input channel `c`: the GEMM reads `V`'s row `c` at `base + rowOffsets[c]`.
     let rowOffsets: [Int]
     let workerStride: Int
+    /// Floats from one of `V`'s α² matrices to the next (`skewed`).
+    let vMatrixStride: Int
 
     /// Depth of one micro-kernel call in the GEMMs (input channels summed before adding to the partial result).
     static let depthBlock = 256
@@ -46,6 +48,13 @@ final class WinogradImplementation: ConvolutionImplementation, @unchecked Sendab
     /// GEMM; rechecked with the in-place one (128, 256, 512 on five VGG16 layers): the same ranking.
     static func targetColumns(inputChannels: Int, outputChannels: Int) -> Int {
         inputChannels <= 64 && outputChannels <= 64 ? 256 : 128
+    }
+
+    /// `floats` rounded up to whole cache lines, and to an odd number of them: the α² matrices of `V` and `M` then
+    /// start in α² different L1 sets (an even stride put 18 of F(4x4)'s 36 on the same 4 KB offset).
+    static func skewed(_ floats: Int) -> Int {
+        let lines = (floats + 15) / 16
+        return (lines % 2 == 0 ? lines + 1 : lines) * 16
     }
 
     static func check(_ d: ConvolutionDescriptor) throws {
@@ -109,8 +118,9 @@ final class WinogradImplementation: ConvolutionImplementation, @unchecked Sendab
         let rowStride = columns + WinogradKernels.maximumLanes
         vStride = rowStride
         rowOffsets = (0..<cg).map { $0 * rowStride }
-        let v = a2 * cg * rowStride
-        let products = a2 * og * columns + WinogradKernels.maximumLanes
+        vMatrixStride = Self.skewed(cg * rowStride)
+        let v = a2 * vMatrixStride
+        let products = a2 * Self.skewed(og * columns) + WinogradKernels.maximumLanes
         let gemm = kernel.mr * kernel.nr  // the tile of an edge panel or column tile
         plan = WinogradStagePlan(transform: transform, tilesPerRow: tilesPerRow,
                                  wideVectors: BuildInfo.compiledFor.contains(.avx512f) && tilesPerRow >= 12)
@@ -155,7 +165,7 @@ final class WinogradImplementation: ConvolutionImplementation, @unchecked Sendab
         WinogradKernels.transformInput(
             plan: plan, input: x, channels: channels.count, height: p.input.height, width: p.input.width,
             padTop: d.padding.top, padLeft: d.padding.left, tileRows: k.rows,
-            v: v + channels.lowerBound * vStride, matrixStride: cg * vStride, columns: vStride, scratch: scratch)
+            v: v + channels.lowerBound * vStride, matrixStride: vMatrixStride, columns: vStride, scratch: scratch)
     }
 
     /// `M[ξν] = U[ξν] · V[ξν]` for tile element `element` of the chunk's group: for each column tile, every
@@ -166,8 +176,8 @@ final class WinogradImplementation: ConvolutionImplementation, @unchecked Sendab
         let d = problem.descriptor
         let og = d.outputChannelsPerGroup, cg = d.inputChannelsPerGroup, a2 = transform.alpha * transform.alpha
         let a = packed.pointer + (k.group * a2 + e) * packedStride
-        let b = v + e * cg * vStride
-        let c = products + e * og * k.columns, ldc = k.columns
+        let b = v + e * vMatrixStride
+        let c = products + e * Self.skewed(og * k.columns), ldc = k.columns
         let mr = kernel.mr, panels = (og + mr - 1) / mr
         rowOffsets.withUnsafeBufferPointer { offs in
             guard let offsets = offs.baseAddress else { return }
@@ -201,7 +211,7 @@ final class WinogradImplementation: ConvolutionImplementation, @unchecked Sendab
         let p = problem, d = p.descriptor, og = d.outputChannelsPerGroup
         let o0 = k.group * og + channels.lowerBound  // first output channel of the image
         WinogradKernels.transformOutput(
-            plan: plan, products: products + channels.lowerBound * k.columns, matrixStride: og * k.columns,
+            plan: plan, products: products + channels.lowerBound * k.columns, matrixStride: Self.skewed(og * k.columns),
             columns: k.columns, channels: channels.count, tileRows: k.rows,
             output: output + (k.image * d.outputChannels + o0) * p.outputPlane,
             outputHeight: p.output.height, outputWidth: p.output.width,

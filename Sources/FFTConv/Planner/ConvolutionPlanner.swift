@@ -116,14 +116,16 @@ public final class ConvolutionPlanner: @unchecked Sendable {
             let area = out.height * out.width
             if area >= 24 * 24 { return .init(.winograd, winogradTile: 4) }
             let (cin, cout) = (d.inputChannelsPerGroup, d.outputChannelsPerGroup)
-            // Seventh session, `fftconv-bench layer … --algorithm direct,winograd --winograd-tiles 2,4`, 1 thread, ms.
-            // 12×12 to 23×23 outputs: F(2x2) from 64 input and 128 output channels (64→128 on 14² 0.148 → 0.114,
-            // 96→208 0.334 → 0.238, SqueezeNet's 64→256 on 13² 0.208 → 0.197; 64→64 0.087 / 0.088 and 48→192 on
-            // 13² 0.116 / 0.123 stay direct); 512 channels F(4x4) (512→512 on 14² 2.446 → 2.229; below that the two
-            // tie: 192→384 on 13² 0.691 / 0.678, 256→256 0.694 / 0.714).
-            if area >= 12 * 12 && cin >= 64 && cout >= 128 {
-                return .init(.winograd, winogradTile: cin >= 512 && cout >= 512 ? 4 : 2)
-            }
+            // `fftconv-bench layer … --algorithm direct,winograd --winograd-tiles 2,4`, 1 thread, ms (direct / F(2x2) /
+            // F(4x4)). 12×12 to 23×23 outputs, measured again in the eighth session after Winograd's matrices were
+            // skewed across cache sets: F(4x4) from 48 input and 192 output channels (256→256 on 14² 1.071 / 0.689 /
+            // 0.557, 384→256 on 13² 1.616 / 1.005 / 0.823, 96→208 0.327 / 0.220 / 0.202, 64→192 0.208 / 0.152 / 0.135,
+            // SqueezeNet's 64→256 and 48→192 on 13² 0.210 / 0.193 / 0.178 and 0.116 / 0.120 / 0.107); F(2x2) from 64
+            // and 128 below that (64→128 on 14² 0.141 / 0.106 / 0.104, on 12² 0.088 / 0.088 / 0.098, 96→128 on 12²
+            // 0.130 / 0.119 / 0.129, 128→128 on 14² 0.274 / 0.185 / 0.179); 64→64 and 32→128 stay direct (0.077 /
+            // 0.060 / 0.067 and 0.072 / 0.066 / 0.068: close, and the smallest layers vary most).
+            if area >= 12 * 12 && cin >= 48 && cout >= 192 { return .init(.winograd, winogradTile: 4) }
+            if area >= 12 * 12 && cin >= 64 && cout >= 128 { return .init(.winograd, winogradTile: 2) }
             // 6×6 to 11×11 outputs: F(2x2) from 96 input and 128 output channels (512→512 on 7² 1.206 → 0.769, on the
             // AVX2 build 2.327 → 1.180; 192→384 0.363 → 0.266, 128→128 0.091 → 0.082, 96→192 0.099 → 0.089; 64→128
             // 0.047 / 0.047 and 64→192 0.078 / 0.088 stay direct; 512 on 5² 0.596 / 0.751 — below 6×6 the direct

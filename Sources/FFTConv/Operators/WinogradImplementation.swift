@@ -35,7 +35,8 @@ final class WinogradImplementation: ConvolutionImplementation, @unchecked Sendab
     /// `c · vStride` for input channel `c`: the GEMM reads `V`'s row `c` at `base + rowOffsets[c]`.
     let rowOffsets: [Int]
     let workerStride: Int
-    /// Floats from one of `V`'s α² matrices to the next (`skewed`).
+    /// Floats from one of `V`'s α² matrices to the next: an odd number of cache lines (`oddLineStride`), so the
+    /// matrices start in different L1 sets (an even stride put 18 of F(4x4)'s 36 at the same 4 KB offset).
     let vMatrixStride: Int
 
     /// Depth of one micro-kernel call in the GEMMs (input channels summed before adding to the partial result).
@@ -48,13 +49,6 @@ final class WinogradImplementation: ConvolutionImplementation, @unchecked Sendab
     /// GEMM; rechecked with the in-place one (128, 256, 512 on five VGG16 layers): the same ranking.
     static func targetColumns(inputChannels: Int, outputChannels: Int) -> Int {
         inputChannels <= 64 && outputChannels <= 64 ? 256 : 128
-    }
-
-    /// `floats` rounded up to whole cache lines, and to an odd number of them: the α² matrices of `V` and `M` then
-    /// start in α² different L1 sets (an even stride put 18 of F(4x4)'s 36 on the same 4 KB offset).
-    static func skewed(_ floats: Int) -> Int {
-        let lines = (floats + 15) / 16
-        return (lines % 2 == 0 ? lines + 1 : lines) * 16
     }
 
     static func check(_ d: ConvolutionDescriptor) throws {
@@ -118,9 +112,9 @@ final class WinogradImplementation: ConvolutionImplementation, @unchecked Sendab
         let rowStride = columns + WinogradKernels.maximumLanes
         vStride = rowStride
         rowOffsets = (0..<cg).map { $0 * rowStride }
-        vMatrixStride = Self.skewed(cg * rowStride)
+        vMatrixStride = oddLineStride(cg * rowStride)
         let v = a2 * vMatrixStride
-        let products = a2 * Self.skewed(og * columns) + WinogradKernels.maximumLanes
+        let products = a2 * oddLineStride(og * columns) + WinogradKernels.maximumLanes
         let gemm = kernel.mr * kernel.nr  // the tile of an edge panel or column tile
         plan = WinogradStagePlan(transform: transform, tilesPerRow: tilesPerRow,
                                  wideVectors: BuildInfo.compiledFor.contains(.avx512f) && tilesPerRow >= 12)
@@ -177,7 +171,7 @@ final class WinogradImplementation: ConvolutionImplementation, @unchecked Sendab
         let og = d.outputChannelsPerGroup, cg = d.inputChannelsPerGroup, a2 = transform.alpha * transform.alpha
         let a = packed.pointer + (k.group * a2 + e) * packedStride
         let b = v + e * vMatrixStride
-        let c = products + e * Self.skewed(og * k.columns), ldc = k.columns
+        let c = products + e * oddLineStride(og * k.columns), ldc = k.columns
         let mr = kernel.mr, panels = (og + mr - 1) / mr
         rowOffsets.withUnsafeBufferPointer { offs in
             guard let offsets = offs.baseAddress else { return }
@@ -211,7 +205,7 @@ final class WinogradImplementation: ConvolutionImplementation, @unchecked Sendab
         let p = problem, d = p.descriptor, og = d.outputChannelsPerGroup
         let o0 = k.group * og + channels.lowerBound  // first output channel of the image
         WinogradKernels.transformOutput(
-            plan: plan, products: products + channels.lowerBound * k.columns, matrixStride: Self.skewed(og * k.columns),
+            plan: plan, products: products + channels.lowerBound * k.columns, matrixStride: oddLineStride(og * k.columns),
             columns: k.columns, channels: channels.count, tileRows: k.rows,
             output: output + (k.image * d.outputChannels + o0) * p.outputPlane,
             outputHeight: p.output.height, outputWidth: p.output.width,

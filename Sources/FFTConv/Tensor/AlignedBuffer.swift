@@ -55,3 +55,12 @@ final class AlignedBuffer: @unchecked Sendable {
 /// Rounds `n` up to a multiple of `m` (`m > 0`).
 @inline(__always)
 func roundUp(_ n: Int, _ m: Int) -> Int { (n + m - 1) / m * m }
+
+/// `floats` rounded up to whole 64-byte lines, and to an odd number of them. Matrices laid out this many floats
+/// apart start in different L1 sets — an even stride puts many of them at the same offset within 4 KB, so that
+/// a loop touching them all in turn competes for a few sets (Winograd's 36 tile-element matrices).
+@inline(__always)
+func oddLineStride(_ floats: Int) -> Int {
+    let lines = (floats + 15) / 16
+    return (lines % 2 == 0 ? lines + 1 : lines) * 16
+}

@@ -56,11 +56,10 @@ extension WinogradKernels {
                     // the row the next tile row splits in this place is asked for now, or at the chunk's last tile
                     // row, the next channel's.
                     let y = tr * 4 - padTop + r
-                    let ahead = tr + 1 < tileRows.upperBound ? plane + (y + 4) * width
-                        : plane + height * width + (tileRows.lowerBound * 4 - padTop + r) * width
-                    if tr + 1 < tileRows.upperBound ? y + 4 >= 0 && y + 4 < height
-                        : c + 1 < channels && tileRows.lowerBound * 4 - padTop + r >= 0 && tileRows.lowerBound * 4 - padTop + r < height {
-                        Prefetch.toL2(ahead, bytes: width * 4)
+                    let last = tr + 1 == tileRows.upperBound
+                    let (nextPlane, nextY) = last ? (plane + height * width, tileRows.lowerBound * 4 - padTop + r) : (plane, y + 4)
+                    if (!last || c + 1 < channels) && nextY >= 0 && nextY < height {
+                        Prefetch.toL2(nextPlane + nextY * width, bytes: width * 4)
                     }
                     splitRow(plane, y: y, height: height, width: width, padLeft: padLeft, m: 4,
                              phaseLength: pl, into: phases + (rot + r) % 6 * 4 * pl, work: work)

@@ -102,8 +102,8 @@ public enum WinogradKernels {
     ///
     /// With `work` (`splitWorkFloats(phaseLength:)` floats) and `m` 2 or 4 — the straight-line F(2x2) and F(4x4)
     /// stages — the row is copied once, zero-padded, and split by vector even/odd splits (two levels for m = 4);
-    /// otherwise one float at a time. (One float at a time, F(4x4)'s split took as long as its transform:
-    /// 64→64 at 224², `perf`: 39% of the Winograd time in the input stage.)
+    /// otherwise one float at a time. (F(4x4) on 64→64 at 224², splitting one float at a time: the input stage was
+    /// 39% of the Winograd time in `perf`, as much as the GEMMs.)
     @inline(__always)
     static func splitRow(_ plane: UnsafePointer<Float>, y: Int, height: Int, width: Int, padLeft: Int, m: Int,
                          phaseLength: Int, into phases: UnsafeMutablePointer<Float>, work: UnsafeMutablePointer<Float>? = nil) {

@@ -1,3 +1,4 @@
+import CFFTConvShim
 import FFTConvKernels
 
 /// Convolution through FFTW single-precision 2-D real transforms: overlap-save tiles, polyphase stride, and
@@ -299,8 +300,29 @@ final class FFTImplementation: ConvolutionImplementation, @unchecked Sendable {
             for item in items {
                 let o0 = item * block, o1 = Swift.min(d.outputChannels, o0 + block)
                 // Gather bins from Y: for each bin and tile, the block's output channels are (mostly) adjacent.
+                // A block of 16 channels of one group: eight bins at a time, their 16 real and imaginary rows (one
+                // vector of channels each) transposed into the channels' interleaved buffers — 16×16 floats per
+                // transpose instead of 512 single-float moves (this gather was 14% of AlexNet's conv2 in `perf`).
+                let whole = o1 - o0 == 16 && o0 / og == (o1 - 1) / og ? tiling.bins / 8 * 8 : 0
+                let column0 = (o0 / og) * outputsPerGroupPadded + o0 % og
+                for k in 0..<Swift.min(count, chunkTiles) where whole > 0 {
+                    withUnsafeTemporaryAllocation(of: Float.self, capacity: 256) { rows in
+                        guard let rows = rows.baseAddress else { return }
+                        let dst = workers + worker * workerFloats + chunkTiles * realStride + k * complexStride
+                        var b0 = 0
+                        while b0 < whole {
+                            for j in 0..<8 {
+                                let at = (b0 + j) * binStride + k * coutP + column0
+                                Copy.floats(rows + 32 * j, y + at, 16)
+                                Copy.floats(rows + 32 * j + 16, im + at, 16)
+                            }
+                            fftconv_transpose16x16(rows, 16, dst + 2 * b0, blockStride)
+                            b0 += 8
+                        }
+                    }
+                }
                 for k in 0..<chunkTiles {  // (tile outer: the block's complex buffers of one tile stay in L1)
-                    for b in 0..<tiling.bins {
+                    for b in (k < count ? whole : 0)..<tiling.bins {
                         let row = b * binStride + k * coutP
                         for o in o0..<o1 {
                             let dst = workers + worker * workerFloats + (o - o0) * blockStride + chunkTiles * realStride + k * complexStride

@@ -1,4 +1,3 @@
-import CFFTConvShim
 import FFTConvKernels
 
 /// Convolution through FFTW single-precision 2-D real transforms: overlap-save tiles, polyphase stride, and
@@ -305,19 +304,22 @@ final class FFTImplementation: ConvolutionImplementation, @unchecked Sendable {
                 // transpose instead of 512 single-float moves (this gather was 14% of AlexNet's conv2 in `perf`).
                 let whole = o1 - o0 == 16 && o0 / og == (o1 - 1) / og ? tiling.bins / 8 * 8 : 0
                 let column0 = (o0 / og) * outputsPerGroupPadded + o0 % og
-                for k in 0..<Swift.min(count, chunkTiles) where whole > 0 {
-                    withUnsafeTemporaryAllocation(of: Float.self, capacity: 256) { rows in
-                        guard let rows = rows.baseAddress else { return }
-                        let dst = workers + worker * workerFloats + chunkTiles * realStride + k * complexStride
-                        var b0 = 0
-                        while b0 < whole {
-                            for j in 0..<8 {
-                                let at = (b0 + j) * binStride + k * coutP + column0
-                                Copy.floats(rows + 32 * j, y + at, 16)
-                                Copy.floats(rows + 32 * j + 16, im + at, 16)
+                if whole > 0 {
+                    withUnsafeTemporaryAllocation(of: Float.self, capacity: 256 + Transpose.stagingFloats) { buffer in
+                        guard let rows = buffer.baseAddress else { return }
+                        for k in 0..<count {
+                            let dst = workers + worker * workerFloats + chunkTiles * realStride + k * complexStride
+                            var b0 = 0
+                            while b0 < whole {
+                                for j in 0..<8 {
+                                    let at = (b0 + j) * binStride + k * coutP + column0
+                                    Copy.floats(rows + 32 * j, y + at, 16)
+                                    Copy.floats(rows + 32 * j + 16, im + at, 16)
+                                }
+                                Transpose.floats(rows, sourceStride: 16, dst + 2 * b0, destinationStride: blockStride, rows: 16,
+                                                 columns: 16, staging: rows + 256)
+                                b0 += 8
                             }
-                            fftconv_transpose16x16(rows, 16, dst + 2 * b0, blockStride)
-                            b0 += 8
                         }
                     }
                 }

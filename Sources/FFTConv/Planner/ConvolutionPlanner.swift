@@ -104,9 +104,9 @@ public final class ConvolutionPlanner: @unchecked Sendable {
     /// Measured on x86-64 with AVX2 and AVX-512 (Docs/Planner.md): depthwise layers → `depthwise`;
     /// 3x3 stride-1 layers with ≥ 16 input and ≥ 64 output channels per group and at least 24×24 outputs →
     /// Winograd F(4x4) (4× fewer multiplications outweigh its transforms there; SqueezeNet's 16→64 on 55² and
-    /// 32→128 on 27² since its scratch is shared: the network 3.62 → 3.38 ms), with ≥ 64 input and ≥ 128 output
-    /// channels and 12×12 to 23×23 outputs → F(2x2) (4×4 tiles waste too much of a small map; F(4x4) again with
-    /// 512 channels), and with ≥ 96 / ≥ 128 channels on 6×6 to 11×11 outputs F(2x2) as well (ResNet's last stage);
+    /// 32→128 on 27² since its scratch is shared: the network 3.62 → 3.38 ms); on 12×12 to 23×23 outputs F(4x4)
+    /// from ≥ 48 input and ≥ 192 output channels, F(2x2) from ≥ 64 / ≥ 128 below that; and with ≥ 96 / ≥ 128
+    /// channels on 6×6 to 11×11 outputs F(2x2) as well (ResNet's last stage: 4×4 tiles waste too much of a 7² map);
     /// 1x1 stride-2 layers on outputs up to 14×14 with ≤ 512 KB of weights → `gemm`; kernels of
     /// 5×5 and more at stride 1 with ≥ 16 channels per group → FFT; everything else → direct.
     public func estimate(_ d: ConvolutionDescriptor, input: Size2D) -> ConvolutionCandidate {

@@ -12,7 +12,7 @@ import Foundation
 /// Here a freed block of at least `minimumBytes` is kept (the least recently freed ones go back to the
 /// allocator beyond `capacityBytes`), and an allocation takes the most recently freed block that fits it
 /// without wasting more than half (memory the previous layers just used, likely still in the caches).
-/// Buffers taken from the cache are zeroed exactly as fresh ones are.
+/// A buffer taken from the cache is zeroed, or left for its producer to overwrite, exactly as a fresh one is.
 public enum BufferCache {
     /// Blocks smaller than this go straight back to the allocator (which keeps them in its own free lists).
     public static let minimumBytes = 64 * 1024

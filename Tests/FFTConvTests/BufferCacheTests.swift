@@ -1,8 +1,10 @@
+import Dispatch
 import FFTConv
 import XCTest
 
-/// The cache of freed tensor buffers (`BufferCache`): what it hands out again is zeroed like fresh memory, and
-/// it never holds more than its capacity.
+/// The cache of freed tensor buffers (`BufferCache`): what it hands out again is zeroed like fresh memory, it
+/// never holds more than its capacity, and tensors allocated in `withActivationArena` share one region first
+/// fit by address.
 final class BufferCacheTests: XCTestCase {
     func testRecycledBufferIsZeroedLikeAFreshOne() throws {
         BufferCache.purge()
@@ -66,4 +68,110 @@ final class BufferCacheTests: XCTestCase {
         BufferCache.purge()
         XCTAssertEqual(BufferCache.cachedBytes, 0)
     }
+
+    private func address(_ t: Tensor) -> Int {
+        t.withUnsafeBufferPointer { Int(bitPattern: $0.baseAddress) }
+    }
+
+    func testArenaTakesTheLowestFreeRangeAndMergesFreedNeighbours() throws {
+        BufferCache.purge()
+        XCTAssertEqual(BufferCache.arenaUsedBytes, 0)
+        let quarter = [1, 16, 64, 64]  // 256 KB
+        try BufferCache.withActivationArena {
+            var a: Tensor? = try Tensor(shape: quarter, repeating: .nan)
+            var b: Tensor? = try Tensor(zeros: quarter)
+            let pa = address(a!), pb = address(b!)
+            XCTAssertEqual(pb, pa + 256 * 1024, "the second tensor follows the first")
+            XCTAssertEqual(BufferCache.arenaUsedBytes, 512 * 1024)
+            XCTAssertEqual(BufferCache.cachedBytes, 0, "nothing went through the block list")
+            a = nil
+            // A smaller tensor takes the lowest free range — the first one's, which held NaN — and is zeroed.
+            var c: Tensor? = try Tensor(zeros: [1, 8, 64, 64])
+            XCTAssertEqual(address(c!), pa)
+            XCTAssertTrue(c!.scalars.allSatisfy { $0 == 0 && $0.sign == .plus })
+            c = nil
+            b = nil
+            XCTAssertEqual(BufferCache.arenaUsedBytes, 0)
+            // Both ranges merged: a tensor of their combined size starts at the first one.
+            let d = try Tensor(zeros: [1, 32, 64, 64])
+            XCTAssertEqual(address(d), pa)
+        }
+        XCTAssertEqual(BufferCache.arenaUsedBytes, 0)
+        // Outside the scope, tensors take separate blocks.
+        do {
+            let e = try Tensor(zeros: quarter)
+            XCTAssertEqual(BufferCache.arenaUsedBytes, 0)
+            XCTAssertEqual(e.count, 64 * 1024)
+        }
+        BufferCache.purge()
+    }
+
+    func testArenaOffAndFullFallBackToSeparateBlocks() throws {
+        BufferCache.purge()
+        BufferCache.arenaBytes = 0
+        try BufferCache.withActivationArena {
+            _ = try Tensor(zeros: [1, 16, 64, 64])
+            XCTAssertEqual(BufferCache.arenaUsedBytes, 0)
+        }
+        BufferCache.arenaBytes = 1 << 20
+        try BufferCache.withActivationArena {
+            let inside = try Tensor(shape: [1, 1, 384, 512], repeating: 1)  // 768 KB: in the arena
+            XCTAssertEqual(BufferCache.arenaUsedBytes, 768 * 1024)
+            let outside = try Tensor(shape: [1, 1, 384, 512], repeating: 2)  // no room left: a block of its own
+            XCTAssertEqual(BufferCache.arenaUsedBytes, 768 * 1024)
+            XCTAssertTrue(inside.scalars.allSatisfy { $0 == 1 } && outside.scalars.allSatisfy { $0 == 2 })
+        }
+        BufferCache.arenaBytes = BufferCache.defaultArenaBytes
+        BufferCache.purge()
+    }
+
+    func testNetworkOutputsHeldAcrossCallsKeepTheirValues() throws {
+        BufferCache.purge()
+        var rng = SeededGenerator(seed: 5)
+        // 256 KB tensors: the intermediate sum and the output are cut from the arena.
+        let a = try Tensor.random(shape: [1, 16, 64, 64], using: &rng), b = try Tensor.random(shape: [1, 16, 64, 64], using: &rng)
+        let graph = Graph(inputs: [Graph.Value(name: "a", shape: a.shape), Graph.Value(name: "b", shape: b.shape)],
+                          outputs: ["y"], constants: [:],
+                          nodes: [Graph.Node(name: "sum", operation: .add, inputs: ["a", "b"], outputs: ["s"]),
+                                  Graph.Node(name: "product", operation: .mul, inputs: ["s", "a"], outputs: ["y"])])
+        let network = try Network(graph: graph)
+        let first = try XCTUnwrap(network.predict(["a": a, "b": b])["y"])
+        let expected = first.scalars
+        XCTAssertEqual(expected[7], (a.scalars[7] + b.scalars[7]) * a.scalars[7])
+        XCTAssertGreaterThanOrEqual(BufferCache.arenaUsedBytes, 256 * 1024, "the held output lives in the arena")
+        for _ in 0..<3 {
+            let other = try XCTUnwrap(network.predict(["a": b, "b": b])["y"])
+            XCTAssertEqual(other.scalars[7], (b.scalars[7] + b.scalars[7]) * b.scalars[7])
+        }
+        XCTAssertEqual(first.scalars, expected, "later calls did not reuse the range of an output still held")
+        BufferCache.purge()
+    }
+
+    func testArenaRangesOfConcurrentCallsDoNotOverlap() throws {
+        BufferCache.purge()
+        let failures = ManagedCounter()
+        DispatchQueue.concurrentPerform(iterations: 4) { worker in
+            BufferCache.withActivationArena {
+                for round in 0..<50 {
+                    let value = Float(worker * 1000 + round)
+                    guard let t = try? Tensor(shape: [1, 1, 128 + 8 * worker, 128 + round], repeating: value) else {
+                        failures.add()
+                        continue
+                    }
+                    if !t.scalars.allSatisfy({ $0 == value }) { failures.add() }
+                }
+            }
+        }
+        XCTAssertEqual(failures.value, 0)
+        XCTAssertEqual(BufferCache.arenaUsedBytes, 0)
+        BufferCache.purge()
+    }
+}
+
+/// A counter several threads add to.
+private final class ManagedCounter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var count = 0
+    func add() { lock.withLock { count += 1 } }
+    var value: Int { lock.withLock { count } }
 }

@@ -86,7 +86,12 @@ public final class Network: @unchecked Sendable {
         return zip(steps, times).map { LayerTiming(layer: $0.summary, milliseconds: $1) }
     }
 
+    /// Runs the steps, each call's tensors cut from the activation arena (`BufferCache.withActivationArena`).
     private func execute(_ feeds: [String: Tensor], timings: UnsafeMutablePointer<[Double]>?) throws -> [String: Tensor] {
+        try BufferCache.withActivationArena { try executeSteps(feeds, timings: timings) }
+    }
+
+    private func executeSteps(_ feeds: [String: Tensor], timings: UnsafeMutablePointer<[Double]>?) throws -> [String: Tensor] {
         var values = [Tensor?](repeating: nil, count: valueCount)
         for (id, t) in constants { values[id] = t }
         for (value, id) in zip(inputs, inputIDs) {

@@ -131,7 +131,10 @@ public final class FullyConnected: @unchecked Sendable {
     func packedWeights() throws -> MatrixMultiplication {
         try packLock.withLock {
             if let p = packed { return p }
-            let p = try MatrixMultiplication(a: Tensor(reshaping: Tensor(unsafeStorage: weights), to: [outputs, inputs]), threads: threads)
+            // Kept with the layer: not cut from the activation arena of the call that first needs it.
+            let p = try BufferCache.outsideActivationArena {
+                try MatrixMultiplication(a: Tensor(reshaping: Tensor(unsafeStorage: weights), to: [outputs, inputs]), threads: threads)
+            }
             packed = p
             return p
         }

@@ -1,7 +1,8 @@
 import Foundation
 
-/// Large freed tensor buffers kept for reuse, so that a network's calls do not hand their activation memory
-/// back to the operating system between (or during) calls and fault it in again.
+/// Where tensor memory of 64 KB and more comes from, so that a network's calls do not hand their activation
+/// memory back to the operating system between (or during) calls and fault it in again, and keep it where the
+/// caches have it.
 ///
 /// Every call of a network allocates its intermediate tensors and frees each after its last use. The C
 /// allocator serves blocks of this size from `mmap`, or from the top of its heap that it trims back to the
@@ -9,10 +10,14 @@ import Foundation
 /// process. When it trims, each call faults every page of its activations in again and zeroes it: measured on
 /// MobileNetV2's first three layers (`fftconv-bench net` of the model cut after `features.1`, with `--profile`),
 /// 1.5 ms a call instead of 0.33, and on the whole network at one thread ~115 faults a call in some runs.
-/// Here a freed block of at least `minimumBytes` is kept (the least recently freed ones go back to the
-/// allocator beyond `capacityBytes`), and an allocation takes the most recently freed block that fits it
-/// without wasting more than half (memory the previous layers just used, likely still in the caches).
-/// A buffer taken from the cache is zeroed, or left for its producer to overwrite, exactly as a fresh one is.
+///
+/// Two pools serve it. Tensors allocated inside `withActivationArena` (a network's call runs in one) are cut
+/// from the `ActivationArena`, first fit by address, so one call's activations reuse the same few megabytes
+/// layer after layer. Everything else (weights prepared at load, tensors outside a call, and activations the
+/// arena has no room for) takes a separate block: a freed block of at least `minimumBytes` is kept (the least
+/// recently freed ones go back to the allocator beyond `capacityBytes`), and an allocation takes the most
+/// recently freed block that fits it without wasting more than half. A buffer from either pool is zeroed, or
+/// left for its producer to overwrite, exactly as a fresh one is.
 public enum BufferCache {
     /// Blocks smaller than this go straight back to the allocator (which keeps them in its own free lists).
     public static let minimumBytes = 64 * 1024
@@ -57,6 +62,64 @@ public enum BufferCache {
 
     nonisolated(unsafe) private static var poison = false
 
+    /// The default `arenaBytes`: 64 MB of address space (only the pages written are backed by memory).
+    public static let defaultArenaBytes = 64 << 20
+    nonisolated(unsafe) private static var arena: ActivationArena?
+    nonisolated(unsafe) private static var arenaSize = defaultArenaBytes
+
+    /// The size of the activation arena; a tensor that does not fit in its free space takes a separate block.
+    /// A new size applies once every tensor in the current arena has been freed; 0 turns the arena off.
+    /// Negative values count as 0.
+    public static var arenaBytes: Int {
+        get { lock.withLock { arenaSize } }
+        set {
+            lock.withLock {
+                arenaSize = Swift.max(0, newValue)
+                retireIdleArenaLocked()
+            }
+        }
+    }
+
+    /// Bytes of the activation arena held by live tensors now.
+    public static var arenaUsedBytes: Int { lock.withLock { arena?.usedBytes ?? 0 } }
+
+    /// Gives back the arena when nothing in it is alive and its size is no longer the one asked for (lock held).
+    private static func retireIdleArenaLocked() {
+        if let a = arena, a.usedBytes == 0, a.size != roundedArenaSize {
+            a.destroy()
+            arena = nil
+        }
+    }
+
+    private static var roundedArenaSize: Int { (arenaSize + 4095) / 4096 * 4096 }
+
+    /// The thread-specific flag that `withActivationArena` sets.
+    private static let arenaKey: pthread_key_t = {
+        var key = pthread_key_t()
+        pthread_key_create(&key, nil)
+        return key
+    }()
+
+    /// Runs `body` with the tensors this thread allocates in it cut from the activation arena (those of 64 KB
+    /// and more, while it has room). `Network` runs every call in one; nested calls are allowed, and other
+    /// threads are not affected.
+    public static func withActivationArena<R>(_ body: () throws -> R) rethrows -> R {
+        try withArenaFlag(UnsafeRawPointer(bitPattern: 1), body)
+    }
+
+    /// Runs `body` with this thread's allocations outside the activation arena, for memory that outlives the
+    /// call that first needs it (operators' scratch pools, allocated on their first run).
+    static func outsideActivationArena<R>(_ body: () throws -> R) rethrows -> R {
+        try withArenaFlag(nil, body)
+    }
+
+    private static func withArenaFlag<R>(_ flag: UnsafeRawPointer?, _ body: () throws -> R) rethrows -> R {
+        let previous = pthread_getspecific(arenaKey)
+        pthread_setspecific(arenaKey, flag)
+        defer { pthread_setspecific(arenaKey, previous) }
+        return try body()
+    }
+
     /// A debugging aid (the tests turn it on): every tensor an operator leaves unzeroed because it writes
     /// each element itself (depthwise and pooling outputs, in-place concatenations) is filled with NaN first,
     /// so an element a kernel fails to write shows up as NaN instead of as whatever the memory held.
@@ -68,23 +131,34 @@ public enum BufferCache {
     /// The bytes held by the cache now.
     public static var cachedBytes: Int { lock.withLock { held } }
 
-    /// Returns every cached block to the allocator (e.g. after the last network is released, to give the
-    /// memory back to the system).
+    /// Returns every cached block to the allocator and the activation arena's free pages to the system (e.g.
+    /// after the last network is released, to give the memory back).
     public static func purge() {
         let blocks = lock.withLock { () -> [UnsafeMutableRawPointer] in
             let all = free.map(\.pointer)
             free = []
             held = 0
+            if let a = arena {
+                if a.usedBytes == 0 { a.destroy(); arena = nil } else { a.releaseFreePages() }
+            }
             return all
         }
         for b in blocks { b.deallocate() }
     }
 
-    /// A block of at least `byteCount` bytes aligned to `alignment`, and its size: the most recently freed
-    /// cached block of `byteCount` to `2 × byteCount` bytes when there is one.
+    /// A block of at least `byteCount` bytes aligned to `alignment`, and its size: inside `withActivationArena`,
+    /// the arena's lowest free range that holds it; else the most recently freed cached block of `byteCount` to
+    /// `2 × byteCount` bytes when there is one.
     static func allocate(byteCount: Int, alignment: Int) -> (UnsafeMutableRawPointer, bytes: Int) {
         // Every cached block was allocated with `blockAlignment`; a stricter request gets a fresh one.
         if byteCount >= minimumBytes && alignment <= blockAlignment {
+            if pthread_getspecific(arenaKey) != nil {
+                let range: (UnsafeMutableRawPointer, bytes: Int)? = lock.withLock {
+                    if arena == nil, arenaSize > 0 { arena = ActivationArena(size: arenaSize) }
+                    return arena?.take(byteCount)
+                }
+                if let range { return range }
+            }
             let cached: (UnsafeMutableRawPointer, Int)? = lock.withLock {
                 let fits = free.lastIndex { $0.bytes >= byteCount && $0.bytes / 2 <= byteCount }
                 guard let i = fits else { return nil }
@@ -101,6 +175,13 @@ public enum BufferCache {
     /// Takes back a block from `allocate` (`bytes` as it returned).
     static func deallocate(_ p: UnsafeMutableRawPointer, bytes: Int) {
         guard bytes >= minimumBytes else { return p.deallocate() }
+        let inArena: Bool = lock.withLock {
+            guard arena?.contains(p) == true else { return false }
+            arena?.give(p, bytes: bytes)
+            retireIdleArenaLocked()
+            return true
+        }
+        if inArena { return }
         let evicted: [UnsafeMutableRawPointer] = lock.withLock {
             free.append((p, bytes))
             held += bytes

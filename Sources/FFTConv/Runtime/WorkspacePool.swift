@@ -20,7 +20,7 @@ final class WorkspacePool: @unchecked Sendable {
 
     /// Calls `body` with a zero-initialised-once buffer of `count` floats that no other caller holds.
     func withBuffer<R>(_ body: (UnsafeMutablePointer<Float>) throws -> R) rethrows -> R {
-        let buffer = lock.withLock { free.popLast() } ?? AlignedBuffer(count: count)
+        let buffer = lock.withLock { free.popLast() } ?? BufferCache.outsideActivationArena { AlignedBuffer(count: count) }
         defer { lock.withLock { if free.count < capacity { free.append(buffer) } } }
         return try body(buffer.pointer)
     }
@@ -40,7 +40,7 @@ enum SharedScratch {
     /// A new buffer, filled with NaN once: a user that read scratch before writing it would produce NaN
     /// (the tests would see it) instead of depending on the zeros of fresh memory.
     private static func allocate(_ count: Int) -> AlignedBuffer {
-        let b = AlignedBuffer(uninitializedCount: count)
+        let b = BufferCache.outsideActivationArena { AlignedBuffer(uninitializedCount: count) }
         b.pointer.initialize(repeating: .nan, count: Swift.max(count, 1))
         return b
     }

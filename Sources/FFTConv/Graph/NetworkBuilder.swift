@@ -394,12 +394,20 @@ struct NetworkBuilder {
 
     mutating func prepare() throws {
         let planner = options.convolutionPlanner(weightBytes: constants.values.reduce(0) { $0 + $1.count * 4 })
-        for p in pending {
+        var index = 0
+        while index < pending.count {
+            let p = pending[index]
+            index += 1
             let run: ([Tensor]) throws -> Tensor
             var summary = LayerSummary(name: p.name, operation: p.operations.joined(separator: "+"), outputShape: p.shape,
                                        multiplyAccumulates: 0, algorithm: "", weightBytes: 0)
             var inputs = p.inputs.filter { $0 >= 0 }
             do {
+                if let q = fusablePair(p, next: index) {
+                    try prepareFused(p, q, into: &summary)
+                    index += 1
+                    continue
+                }
                 if case .convolution(let d, _) = p.op {
                     let x = shapes[p.inputs[0]] ?? []
                     let w = try constant(p.inputs[1], node: graph.nodes[0])
@@ -443,6 +451,40 @@ struct NetworkBuilder {
             weightBytes += summary.weightBytes
             steps.append(Network.Step(summary: summary, inputs: inputs, output: p.output, run: run))
         }
+    }
+
+    /// The depthwise layer that `pending[next]` is, when `p` is a 1x1 layer only it reads and the pair runs fused
+    /// (`PointwiseDepthwiseFusion`): with the rule-based planner and the `auto` policy (a measuring planner or a
+    /// fixed algorithm times or runs each layer on its own), unless `options.fusesPointwiseDepthwise` is off.
+    func fusablePair(_ p: Pending, next: Int) -> Pending? {
+        guard options.fusesPointwiseDepthwise, options.planner == .estimate, case .auto = options.algorithm, next < pending.count else { return nil }
+        let q = pending[next]
+        guard case .convolution(let pd, _) = p.op, case .convolution(let dd, _) = q.op, p.residual == nil, p.concatInto == nil,
+              q.residual == nil, q.concatInto == nil, q.inputs.first == p.output, consumers(of: p.output) == [next],
+              !graph.outputs.contains(where: { ids[$0] == p.output }),
+              let x = shapes[p.inputs[0]], x.count == 4,
+              PointwiseDepthwiseFusion.applies(pointwise: pd, depthwise: dd, input: Size2D(x[2], x[3])) else { return nil }
+        return q
+    }
+
+    /// Prepares a fused 1x1 + depthwise pair as one step (named after the 1x1 node, its operations both nodes').
+    mutating func prepareFused(_ p: Pending, _ q: Pending, into summary: inout LayerSummary) throws {
+        guard case .convolution(let pd, _) = p.op, case .convolution(let dd, _) = q.op, let x = shapes[p.inputs[0]] else { return }
+        func weights(_ n: Pending) throws -> (Tensor, Tensor?) {
+            (try constant(n.inputs[1], node: graph.nodes[0]), n.inputs.count > 2 && n.inputs[2] >= 0 ? constants[n.inputs[2]] : nil)
+        }
+        let (wp, bp) = try weights(p), (wd, bd) = try weights(q)
+        let input = Size2D(x[2], x[3])
+        let fused = try PointwiseDepthwiseFusion(pointwise: pd, pointwiseWeights: wp, pointwiseBias: pd.hasBias ? bp : nil,
+                                                 depthwise: dd, depthwiseWeights: wd, depthwiseBias: dd.hasBias ? bd : nil,
+                                                 input: input, threads: options.threads)
+        summary.operation = (p.operations + q.operations).joined(separator: "+")
+        summary.outputShape = q.shape
+        summary.multiplyAccumulates = try pd.multiplyAccumulates(batch: x[0], input: input) + dd.multiplyAccumulates(batch: x[0], input: input)
+        summary.algorithm = "fused 1x1 + depthwise (\(fused.summary))"
+        summary.weightBytes = fused.preparedBytes
+        weightBytes += fused.preparedBytes
+        steps.append(Network.Step(summary: summary, inputs: [p.inputs[0]], output: q.output, run: { args in try fused(args[0]) }))
     }
 
     /// Preparation of a non-convolution step: matrix products with constant weights become `FullyConnected`.

@@ -32,10 +32,16 @@ public struct NetworkOptions: Sendable {
     public var tuning: TuningFile?
     /// Largest tensor the graph may create; larger ones are refused before allocating.
     public var maxTensorBytes: Int
+    /// Whether a 1x1 layer read only by a depthwise layer runs fused with it, without writing the intermediate
+    /// tensor (`auto` policy and `estimate` planner, where the depthwise layer gets `dw_blocked16`; same results
+    /// either way). Off: each layer is its own step (for comparisons).
+    public var fusesPointwiseDepthwise: Bool
 
+    /// Creates options; see each property.
     public init(threads: Int = 1, algorithm: AlgorithmPolicy = .auto, fftPlanning: FFTPlanningEffort = .patient,
                 fftMemoryBudget: Int? = nil, maxTensorBytes: Int = 4 << 30, planner: PlannerMode = .estimate,
-                tuning: TuningFile? = nil) {
+                tuning: TuningFile? = nil, fusesPointwiseDepthwise: Bool = true) {
+        self.fusesPointwiseDepthwise = fusesPointwiseDepthwise
         self.planner = planner
         self.tuning = tuning
         self.threads = threads

@@ -32,9 +32,9 @@ public enum DepthwiseBlockedKernels {
         var outputPixels: Int { geometry.outputHeight * geometry.outputWidth }
         /// The padded plane and, after it, the three pixel steps a row's last four-pixel step may read past
         /// the plane's last row (never written: zero).
-        var paddedFloats: Int { (paddedHeight * paddedWidth + 3 * geometry.strideWidth) * block }
+        public var paddedFloats: Int { (paddedHeight * paddedWidth + 3 * geometry.strideWidth) * block }
         /// The output block's floats, whole 16-pixel groups (the last transpose reads a whole group).
-        var outputFloats: Int { (outputPixels + block - 1) / block * block * block }
+        public var outputFloats: Int { (outputPixels + block - 1) / block * block * block }
 
         /// Floats of one worker's buffer: the padded plane, the output block and two 16×16 staging blocks.
         /// Its margins must be zero when first used; `runBlocks` writes only the interior, so they stay zero.
@@ -97,22 +97,51 @@ public enum DepthwiseBlockedKernels {
             let src = input + (image * channels + c0) * inPlane, dst = output + (image * channels + c0) * outPlane
             transposeIn(l, src, inPlane, valid, padded, stage, staged)
             let vb = bias.map { load($0 + b * block) } ?? V()
-            let w = weights + b * taps * block
-            if g.kernelHeight == 3 && g.kernelWidth == 3 && g.dilationHeight == 1 && g.dilationWidth == 1 {
-                if g.strideWidth == 1 {
-                    compute3x3(f, l, UnsafePointer(padded), w, vb, out, strideWidth: 1)
-                } else {
-                    compute3x3(f, l, UnsafePointer(padded), w, vb, out, strideWidth: g.strideWidth)
-                }
-            } else {
-                compute(f, l, UnsafePointer(padded), w, vb, out)
-            }
+            computeBlock(f, l, UnsafePointer(padded), weights + b * taps * block, vb, out)
             transposeOut(UnsafePointer(out), outPlane, valid, dst, staged)
             if let residual {
                 let res = residual + (image * channels + c0) * outPlane
                 for i in 0..<valid { activation.finish(src: dst + i * outPlane, dst: dst + i * outPlane, count: outPlane, bias: 0, residual: res + i * outPlane) }
             }
         }
+    }
+
+    /// One block's output pixels from its filled padded plane (`w`: the block's packed weights).
+    @inline(__always)
+    static func computeBlock<F: ActivationFunction>(_ f: F, _ l: Layout, _ padded: UnsafePointer<Float>, _ w: UnsafePointer<Float>,
+                                                    _ vb: V, _ out: UnsafeMutablePointer<Float>) {
+        let g = l.geometry
+        if g.kernelHeight == 3 && g.kernelWidth == 3 && g.dilationHeight == 1 && g.dilationWidth == 1 {
+            if g.strideWidth == 1 {
+                compute3x3(f, l, padded, w, vb, out, strideWidth: 1)
+            } else {
+                compute3x3(f, l, padded, w, vb, out, strideWidth: g.strideWidth)
+            }
+        } else {
+            compute(f, l, padded, w, vb, out)
+        }
+    }
+
+    /// `runBlocks` for one block whose padded plane the caller filled (interior written in pixel-vector order,
+    /// margins zero) — a producer that computes 16-channel pixel vectors writes them there and no transpose in
+    /// is needed: `out[c] = act(bias[c] + Σ_t w[c][t] · in[c] at tap t)` for the block's first `valid` channels,
+    /// written as NCHW planes from `output` on.
+    ///
+    /// - Parameters:
+    ///   - weights: the block's packed weights (`packWeights`, offset to the block); `bias`: its 16 floats, or nil.
+    ///   - scratch: `layout.outputFloats + 256` floats (the output block and a staging block).
+    public static func computeFilledBlock(layout: Layout, padded: UnsafePointer<Float>, weights: UnsafePointer<Float>,
+                                          bias: UnsafePointer<Float>?, valid: Int, output: UnsafeMutablePointer<Float>,
+                                          scratch: UnsafeMutablePointer<Float>, activation: Epilogue) {
+        let vb = bias.map { load($0) } ?? V()
+        let out = scratch, staged = scratch + layout.outputFloats
+        switch activation.kind {
+        case .identity: computeBlock(IdentityFunction(), layout, padded, weights, vb, out)
+        case .relu: computeBlock(ClipFunction(lo: 0, hi: .infinity), layout, padded, weights, vb, out)
+        case .clip: computeBlock(ClipFunction(lo: activation.a, hi: activation.b), layout, padded, weights, vb, out)
+        case .leakyReLU: computeBlock(LeakyFunction(alpha: activation.a), layout, padded, weights, vb, out)
+        }
+        transposeOut(UnsafePointer(out), layout.outputPixels, valid, output, staged)
     }
 
     /// The block's `valid` planes (`plane` floats apart from `src`) into the padded plane's interior, 16 pixels

@@ -1,0 +1,176 @@
+import FFTConvKernels
+
+/// A 1x1 convolution whose output only a depthwise convolution reads (MobileNetV2's expansion and depthwise
+/// layers), run as one step that never writes the intermediate tensor.
+///
+/// Unfused, the 1x1 layer writes its output as NCHW planes and the depthwise layer (`dw_blocked16`, on planes up to
+/// 56² at stride 1 and 28² at stride 2) transposes them back, 16 channels at a time, into a zero-padded plane of
+/// 16-channel pixel vectors — that transpose was 35–60% of those layers' time (fftconv-bench layer with it left
+/// out: 144×56² 0.106 → 0.067 ms, 576×14² 0.030 → 0.018). Here the 1x1 product is computed with positions as the
+/// tile's rows and 32 output channels as its columns (`gemm_7x32`, the input packed into 7-position panels as
+/// `PointwiseTransposedImplementation` does, the weights into 32-channel panels at prepare), so each result row
+/// is two 16-channel pixel vectors: with the 1x1 layer's bias and activation applied, they are stored straight
+/// into two blocks' padded planes, and the depthwise kernel computes and transposes out each block as it does
+/// unfused (`DepthwiseBlockedKernels.computeFilledBlock`). The 1x1 sums run over all input channels in one
+/// chain, in the same order as the unfused layer's micro-kernel: the fused step gives the same bits as the two
+/// layers run one after the other on these kernels. Workers take whole 32-channel panels.
+final class PointwiseDepthwiseFusion: @unchecked Sendable {
+    /// The 1x1 layer and the depthwise layer that reads it.
+    let pointwise: ConvolutionDescriptor
+    let depthwise: ConvolutionDescriptor
+    /// The input size of both layers, and the depthwise layer's output size.
+    let inputSize: Size2D
+    let outputSize: Size2D
+    let threads: Int
+    let kernel: GEMMMicroKernel
+    /// The 1x1 weights as panels of 32 output channels: panel `j`, row `k` holds `W[32j ..< 32j + 32][k]` (zero
+    /// past the last channel).
+    let panels: AlignedBuffer
+    /// The 1x1 bias per channel, zero past the last and when the layer has none.
+    let pointwiseBias: AlignedBuffer
+    let pointwiseEpilogue: Epilogue
+    let layout: DepthwiseBlockedKernels.Layout
+    let depthwiseWeights: AlignedBuffer
+    let depthwiseBias: AlignedBuffer?
+    let depthwiseEpilogue: Epilogue
+    let panelCount: Int
+    /// Per worker: two padded planes (margins zero from allocation, interiors rewritten by every panel), the
+    /// depthwise output block and its staging, one 7 × 32 result tile.
+    let workspace: WorkspacePool
+    let workerStride: Int
+
+    /// Positions per tile (the micro-kernel's rows).
+    static let rows = 7
+    /// Output channels per panel (the micro-kernel's columns): two depthwise blocks.
+    static let columns = 32
+    /// Most input channels of the 1x1 layer: its 32-channel weight panel (here 32 KB) stays in L1 while the tiles pass.
+    static let maxInputChannels = 256
+
+    /// Whether the pair runs fused on this build: a 1x1, stride-1, unpadded, undilated layer of one group and at
+    /// most `maxInputChannels` inputs, read by a depthwise layer over its channels that `dw_blocked16` serves,
+    /// on a build with 16-float registers (the only one `dw_blocked16` is chosen on).
+    static func applies(pointwise p: ConvolutionDescriptor, depthwise d: ConvolutionDescriptor, input: Size2D) -> Bool {
+        guard KernelTarget.wideRegisters, PointwiseTransposedImplementation.applies(to: p), p.inputChannels <= maxInputChannels,
+              d.isDepthwise, d.inputChannels == p.outputChannels,
+              let problem = try? ConvolutionProblem(descriptor: d, input: input),
+              let k = try? KernelChoice.depthwise(forced: nil, geometry: problem.geometry, channels: d.outputChannels) else { return false }
+        if case .blocked = k.form { return true }
+        return false
+    }
+
+    /// Prepares the pair; throws `unsupported` when `applies` is false, or a shape error for mismatched weights.
+    init(pointwise p: ConvolutionDescriptor, pointwiseWeights: Tensor, pointwiseBias: Tensor?,
+         depthwise d: ConvolutionDescriptor, depthwiseWeights: Tensor, depthwiseBias: Tensor?, input: Size2D, threads: Int) throws {
+        guard Self.applies(pointwise: p, depthwise: d, input: input) else {
+            throw ConvolutionError.unsupported(algorithm: "depthwise",
+                                               reason: "a fused 1x1 + depthwise pair needs a 1x1 layer read by a depthwise layer on dw_blocked16, got \(p) then \(d)")
+        }
+        try ReferenceConvolution.checkWeights(p, pointwiseWeights, pointwiseBias)
+        try ReferenceConvolution.checkWeights(d, depthwiseWeights, depthwiseBias)
+        let problem = try ConvolutionProblem(descriptor: d, input: input)
+        guard let kernel = MicroKernelRegistry.named("gemm_7x32") else {
+            throw ConvolutionError.unsupported(algorithm: "depthwise", reason: "gemm_7x32 is not registered")
+        }
+        pointwise = p
+        depthwise = d
+        inputSize = input
+        outputSize = problem.output
+        self.threads = threads
+        self.kernel = kernel
+        let k = p.inputChannels, mid = p.outputChannels, nr = Self.columns
+        panelCount = (mid + nr - 1) / nr
+        panels = AlignedBuffer(count: panelCount * k * nr)
+        let w = pointwiseWeights.storage.pointer
+        for co in 0..<mid {
+            let j = co / nr, lane = co % nr
+            for c in 0..<k { panels.pointer[(j * k + c) * nr + lane] = w[co * k + c] }
+        }
+        self.pointwiseBias = AlignedBuffer(count: panelCount * nr)
+        if let b = pointwiseBias { for co in 0..<mid { self.pointwiseBias.pointer[co] = b.storage.pointer[co] } }
+        pointwiseEpilogue = p.activation.epilogue
+        layout = DepthwiseBlockedKernels.Layout(geometry: problem.geometry)
+        let taps = d.kernel.height * d.kernel.width, blocks = DepthwiseBlockedKernels.blocks(mid), block = DepthwiseBlockedKernels.block
+        self.depthwiseWeights = AlignedBuffer(count: blocks * taps * block)
+        DepthwiseBlockedKernels.packWeights(depthwiseWeights.storage.pointer, channels: mid, taps: taps, into: self.depthwiseWeights.pointer)
+        self.depthwiseBias = depthwiseBias.map { b -> AlignedBuffer in
+            let out = AlignedBuffer(count: blocks * block)
+            for c in 0..<mid { out.pointer[c] = b.storage.pointer[c] }
+            return out
+        }
+        depthwiseEpilogue = d.activation.epilogue
+        workerStride = 2 * layout.paddedFloats + layout.outputFloats + block * block + Self.rows * nr
+        workspace = WorkspacePool(count: threads * workerStride)
+    }
+
+    /// Bytes of prepared weights: both layers'.
+    var preparedBytes: Int { (panels.count + pointwiseBias.count + depthwiseWeights.count + (depthwiseBias?.count ?? 0)) * 4 }
+
+    /// The choices made at prepare.
+    var summary: String {
+        "\(kernel.name) 1x1 into dw_blocked16 planes \(layout.paddedHeight)x\(layout.paddedWidth)x\(DepthwiseBlockedKernels.block), no intermediate tensor"
+    }
+
+    /// The depthwise layer's output for `input` (`[N, Cin, H, W]`).
+    func callAsFunction(_ input: Tensor) throws -> Tensor {
+        let s = input.shape
+        guard s.count == 4, s[0] >= 1, s[1] == pointwise.inputChannels, s[2] == inputSize.height, s[3] == inputSize.width else {
+            throw ConvolutionError.inputShapeMismatch(expected: [-1, pointwise.inputChannels, inputSize.height, inputSize.width], actual: s)
+        }
+        let batch = s[0]
+        // Every output plane is written by the depthwise blocks' transposes.
+        var output = try Tensor(uninitialized: [batch, depthwise.outputChannels, outputSize.height, outputSize.width])
+        input.withUnsafeBufferPointer { x in
+            output.withUnsafeMutableBufferPointer { y in
+                guard let x = x.baseAddress, let y = y.baseAddress else { return }
+                run(input: x, output: y, batch: batch)
+            }
+        }
+        return output
+    }
+
+    private func run(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, batch: Int) {
+        let k = pointwise.inputChannels, mid = pointwise.outputChannels, mr = Self.rows, nr = Self.columns
+        let width = inputSize.width, positions = inputSize.height * width, tiles = (positions + mr - 1) / mr
+        let outPlane = outputSize.height * outputSize.width, block = DepthwiseBlockedKernels.block
+        let blocks = DepthwiseBlockedKernels.blocks(mid), taps = depthwise.kernel.height * depthwise.kernel.width
+        let g = layout.geometry, pw = layout.paddedWidth, paddedFloats = layout.paddedFloats
+        let threads = self.threads, workerStride = self.workerStride
+        // The packed input (written before read): shared scratch. The planes' margins must stay zero: own pool.
+        SharedScratch.withBuffer(count: tiles * mr * k) { a in
+            workspace.withBuffer { ws in
+                for n in 0..<batch {
+                    let x = input + n * k * positions, y = output + n * mid * outPlane
+                    Parallel.forEachRange(count: k, threads: threads) { _, channels in
+                        PointwiseTransposedImplementation.pack(x, positions: positions, k: k, channels: channels, into: a)
+                    }
+                    Parallel.forEachRange(count: panelCount, threads: threads) { worker, items in
+                        let planes = ws + worker * workerStride
+                        let scratch = planes + 2 * paddedFloats, tile = scratch + layout.outputFloats + block * block
+                        for j in items {
+                            // The panel's 32 channels of every position, as pixel vectors into two padded planes.
+                            var row = 0, column = 0
+                            for t in 0..<tiles {
+                                kernel.packed(k, a + t * mr * k, panels.pointer + j * k * nr, tile, nr, false)
+                                pointwiseEpilogue.biasRows(tile, rows: mr, width: nr, bias: pointwiseBias.pointer + j * nr, activate: true)
+                                for i in 0..<Swift.min(mr, positions - t * mr) {
+                                    let at = ((row + g.padTop) * pw + column + g.padLeft) * block
+                                    Copy.floats(planes + at, tile + i * nr, block)
+                                    Copy.floats(planes + paddedFloats + at, tile + i * nr + block, block)
+                                    column += 1
+                                    if column == width { column = 0; row += 1 }
+                                }
+                            }
+                            for h in 0..<2 where 2 * j + h < blocks {
+                                let b = 2 * j + h, c0 = b * block
+                                DepthwiseBlockedKernels.computeFilledBlock(
+                                    layout: layout, padded: planes + h * paddedFloats, weights: depthwiseWeights.pointer + b * taps * block,
+                                    bias: depthwiseBias.map { UnsafePointer($0.pointer + c0) }, valid: Swift.min(block, mid - c0),
+                                    output: y + c0 * outPlane, scratch: scratch, activation: depthwiseEpilogue)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

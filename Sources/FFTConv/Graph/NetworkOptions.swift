@@ -33,8 +33,8 @@ public struct NetworkOptions: Sendable {
     /// Largest tensor the graph may create; larger ones are refused before allocating.
     public var maxTensorBytes: Int
     /// Whether a 1x1 layer read only by a depthwise layer runs fused with it, without writing the intermediate
-    /// tensor (`auto` policy and `estimate` planner, where the depthwise layer gets `dw_blocked16`; same results
-    /// either way). Off: each layer is its own step (for comparisons).
+    /// tensor (under the `auto` policy, with any planner, where the depthwise layer gets `dw_blocked16`; the same
+    /// bits as the two layers on those kernels). Off: each layer is its own step (for comparisons).
     public var fusesPointwiseDepthwise: Bool
 
     /// Creates options; see each property.

@@ -128,12 +128,43 @@ final class PointwiseDepthwiseFusion: @unchecked Sendable {
         return output
     }
 
+    /// Panel `j`'s 32 channels at the positions of `tiles`, as pixel vectors into its two padded planes (`planes`,
+    /// `layout.paddedFloats` apart): the product of each tile with the 1x1 layer's bias and activation.
+    private func fill(panel j: Int, tiles: Range<Int>, planes: UnsafeMutablePointer<Float>, tile: UnsafeMutablePointer<Float>,
+                      packed a: UnsafePointer<Float>) {
+        let k = pointwise.inputChannels, mr = Self.rows, nr = Self.columns, block = DepthwiseBlockedKernels.block
+        let width = inputSize.width, positions = inputSize.height * width
+        let g = layout.geometry, pw = layout.paddedWidth, second = planes + layout.paddedFloats
+        var row = tiles.lowerBound * mr / width, column = tiles.lowerBound * mr % width
+        for t in tiles {
+            kernel.packed(k, a + t * mr * k, panels.pointer + j * k * nr, tile, nr, false)
+            pointwiseEpilogue.biasRows(tile, rows: mr, width: nr, bias: pointwiseBias.pointer + j * nr, activate: true)
+            for i in 0..<Swift.min(mr, positions - t * mr) {
+                let at = ((row + g.padTop) * pw + column + g.padLeft) * block
+                Copy.floats(planes + at, tile + i * nr, block)
+                Copy.floats(second + at, tile + i * nr + block, block)
+                column += 1
+                if column == width { column = 0; row += 1 }
+            }
+        }
+    }
+
+    /// Block `b`'s depthwise output planes from its filled padded plane, into the image's output `y`.
+    private func depthwiseBlock(_ b: Int, plane: UnsafePointer<Float>, output y: UnsafeMutablePointer<Float>,
+                                scratch: UnsafeMutablePointer<Float>) {
+        let block = DepthwiseBlockedKernels.block, c0 = b * block, mid = pointwise.outputChannels
+        let taps = depthwise.kernel.height * depthwise.kernel.width
+        DepthwiseBlockedKernels.computeFilledBlock(
+            layout: layout, padded: plane, weights: depthwiseWeights.pointer + b * taps * block,
+            bias: depthwiseBias.map { UnsafePointer($0.pointer + c0) }, valid: Swift.min(block, mid - c0),
+            output: y + c0 * outputSize.height * outputSize.width, scratch: scratch, activation: depthwiseEpilogue)
+    }
+
     private func run(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, batch: Int) {
-        let k = pointwise.inputChannels, mid = pointwise.outputChannels, mr = Self.rows, nr = Self.columns
-        let width = inputSize.width, positions = inputSize.height * width, tiles = (positions + mr - 1) / mr
+        let k = pointwise.inputChannels, mid = pointwise.outputChannels, mr = Self.rows
+        let positions = inputSize.height * inputSize.width, tiles = (positions + mr - 1) / mr
         let outPlane = outputSize.height * outputSize.width, block = DepthwiseBlockedKernels.block
-        let blocks = DepthwiseBlockedKernels.blocks(mid), taps = depthwise.kernel.height * depthwise.kernel.width
-        let g = layout.geometry, pw = layout.paddedWidth, paddedFloats = layout.paddedFloats
+        let blocks = DepthwiseBlockedKernels.blocks(mid), paddedFloats = layout.paddedFloats
         let threads = self.threads, workerStride = self.workerStride
         // The packed input (written before read): shared scratch. The planes' margins must stay zero: own pool.
         SharedScratch.withBuffer(count: tiles * mr * k) { a in
@@ -143,29 +174,29 @@ final class PointwiseDepthwiseFusion: @unchecked Sendable {
                     Parallel.forEachRange(count: k, threads: threads) { _, channels in
                         PointwiseTransposedImplementation.pack(x, positions: positions, k: k, channels: channels, into: a)
                     }
-                    Parallel.forEachRange(count: panelCount, threads: threads) { worker, items in
+                    // Whole panels per worker; with an odd count over several workers the last panel is shared (its
+                    // tiles split, then its blocks), so that 144 channels (4½ panels) do not split 3 : 1½.
+                    let whole = threads > 1 && panelCount % 2 == 1 ? panelCount - 1 : panelCount
+                    Parallel.forEachRange(count: whole, threads: threads) { worker, items in
                         let planes = ws + worker * workerStride
                         let scratch = planes + 2 * paddedFloats, tile = scratch + layout.outputFloats + block * block
                         for j in items {
-                            // The panel's 32 channels of every position, as pixel vectors into two padded planes.
-                            var row = 0, column = 0
-                            for t in 0..<tiles {
-                                kernel.packed(k, a + t * mr * k, panels.pointer + j * k * nr, tile, nr, false)
-                                pointwiseEpilogue.biasRows(tile, rows: mr, width: nr, bias: pointwiseBias.pointer + j * nr, activate: true)
-                                for i in 0..<Swift.min(mr, positions - t * mr) {
-                                    let at = ((row + g.padTop) * pw + column + g.padLeft) * block
-                                    Copy.floats(planes + at, tile + i * nr, block)
-                                    Copy.floats(planes + paddedFloats + at, tile + i * nr + block, block)
-                                    column += 1
-                                    if column == width { column = 0; row += 1 }
-                                }
-                            }
+                            fill(panel: j, tiles: 0..<tiles, planes: planes, tile: tile, packed: a)
                             for h in 0..<2 where 2 * j + h < blocks {
-                                let b = 2 * j + h, c0 = b * block
-                                DepthwiseBlockedKernels.computeFilledBlock(
-                                    layout: layout, padded: planes + h * paddedFloats, weights: depthwiseWeights.pointer + b * taps * block,
-                                    bias: depthwiseBias.map { UnsafePointer($0.pointer + c0) }, valid: Swift.min(block, mid - c0),
-                                    output: y + c0 * outPlane, scratch: scratch, activation: depthwiseEpilogue)
+                                depthwiseBlock(2 * j + h, plane: planes + h * paddedFloats, output: y, scratch: scratch)
+                            }
+                        }
+                    }
+                    if whole < panelCount {
+                        let j = whole, planes = ws  // worker 0's planes, free again
+                        Parallel.forEachRange(count: tiles, threads: threads) { worker, range in
+                            let tile = ws + worker * workerStride + 2 * paddedFloats + layout.outputFloats + block * block
+                            fill(panel: j, tiles: range, planes: planes, tile: tile, packed: a)
+                        }
+                        Parallel.forEachRange(count: Swift.min(2, blocks - 2 * j), threads: threads) { worker, halves in
+                            for h in halves {
+                                depthwiseBlock(2 * j + h, plane: planes + h * paddedFloats, output: y,
+                                               scratch: ws + worker * workerStride + 2 * paddedFloats)
                             }
                         }
                     }

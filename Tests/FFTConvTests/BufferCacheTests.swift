@@ -75,6 +75,8 @@ final class BufferCacheTests: XCTestCase {
 
     func testArenaTakesTheLowestFreeRangeAndMergesFreedNeighbours() throws {
         BufferCache.purge()
+        BufferCache.arenaBytes = 64 << 20  // on, whatever FFTCONV_ARENA_MB says
+        defer { BufferCache.arenaBytes = BufferCache.defaultArenaBytes }
         XCTAssertEqual(BufferCache.arenaUsedBytes, 0)
         let quarter = [1, 16, 64, 64]  // 256 KB
         try BufferCache.withActivationArena {
@@ -127,6 +129,8 @@ final class BufferCacheTests: XCTestCase {
 
     func testNetworkOutputsHeldAcrossCallsKeepTheirValues() throws {
         BufferCache.purge()
+        BufferCache.arenaBytes = 64 << 20  // on, whatever FFTCONV_ARENA_MB says
+        defer { BufferCache.arenaBytes = BufferCache.defaultArenaBytes }
         var rng = SeededGenerator(seed: 5)
         // 256 KB tensors: the intermediate sum and the output are cut from the arena.
         let a = try Tensor.random(shape: [1, 16, 64, 64], using: &rng), b = try Tensor.random(shape: [1, 16, 64, 64], using: &rng)
@@ -149,6 +153,8 @@ final class BufferCacheTests: XCTestCase {
 
     func testArenaRangesOfConcurrentCallsDoNotOverlap() throws {
         BufferCache.purge()
+        BufferCache.arenaBytes = 64 << 20  // on, whatever FFTCONV_ARENA_MB says
+        defer { BufferCache.arenaBytes = BufferCache.defaultArenaBytes }
         let failures = ManagedCounter()
         DispatchQueue.concurrentPerform(iterations: 4) { worker in
             BufferCache.withActivationArena {

@@ -13,7 +13,8 @@ import FFTConvKernels
 /// into two blocks' padded planes, and the depthwise kernel computes and transposes out each block as it does
 /// unfused (`DepthwiseBlockedKernels.computeFilledBlock`). The 1x1 sums run over all input channels in one
 /// chain, in the same order as the unfused layer's micro-kernel: the fused step gives the same bits as the two
-/// layers run one after the other on these kernels. Workers take whole 32-channel panels.
+/// layers run one after the other on these kernels. Workers take whole 32-channel panels (with an odd count
+/// over several workers, the last one's tiles and then its blocks are split between them).
 final class PointwiseDepthwiseFusion: @unchecked Sendable {
     /// The 1x1 layer and the depthwise layer that reads it.
     let pointwise: ConvolutionDescriptor

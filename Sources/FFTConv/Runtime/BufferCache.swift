@@ -13,11 +13,12 @@ import Foundation
 ///
 /// Two pools serve it. Tensors allocated inside `withActivationArena` (a network's call runs in one) are cut
 /// from the `ActivationArena`, first fit by address, so one call's activations reuse the same few megabytes
-/// layer after layer. Everything else (weights prepared at load, tensors outside a call, and activations the
-/// arena has no room for) takes a separate block: a freed block of at least `minimumBytes` is kept (the least
-/// recently freed ones go back to the allocator beyond `capacityBytes`), and an allocation takes the most
-/// recently freed block that fits it without wasting more than half. A buffer from either pool is zeroed, or
-/// left for its producer to overwrite, exactly as a fresh one is.
+/// layer after layer. Everything else — weights prepared at load, tensors outside a call, and activations the
+/// arena has no room for (an output the caller keeps holds its range until released) — takes a separate block:
+/// a freed block of at least `minimumBytes` is kept (the least recently freed ones go back to the allocator
+/// beyond `capacityBytes`), and an allocation takes the most recently freed block that fits it without wasting
+/// more than half. A buffer from either pool is zeroed, or left for its producer to overwrite, exactly as a
+/// fresh one is.
 public enum BufferCache {
     /// Blocks smaller than this go straight back to the allocator (which keeps them in its own free lists).
     public static let minimumBytes = 64 * 1024
@@ -62,8 +63,15 @@ public enum BufferCache {
 
     nonisolated(unsafe) private static var poison = false
 
-    /// The default `arenaBytes`: 64 MB of address space (only the pages written are backed by memory).
-    public static let defaultArenaBytes = 64 << 20
+    /// The default `arenaBytes`: 64 MB of address space (only the pages written are backed by memory), or the
+    /// environment's `FFTCONV_ARENA_MB` megabytes when set — `FFTCONV_ARENA_MB=0` gives every tensor a block of its
+    /// own, so that AddressSanitizer, which does not see ranges inside the arena, checks activations too.
+    public static let defaultArenaBytes: Int = {
+        if let text = ProcessInfo.processInfo.environment["FFTCONV_ARENA_MB"], let mb = Int(text), mb >= 0, mb <= 1 << 20 {
+            return mb << 20
+        }
+        return 64 << 20
+    }()
     nonisolated(unsafe) private static var arena: ActivationArena?
     nonisolated(unsafe) private static var arenaSize = defaultArenaBytes
 

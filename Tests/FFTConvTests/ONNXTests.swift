@@ -177,7 +177,7 @@ final class ONNXTests: XCTestCase {
         let expected = try network(x)
         let results = UnsafeMutableBufferPointer<Tensor?>.allocate(capacity: 6)
         results.initialize(repeating: nil)
-        defer { results.deallocate() }
+        defer { _ = results.deinitialize(); results.deallocate() }  // (deallocate alone leaked the tensors)
         DispatchQueue.concurrentPerform(iterations: 6) { i in results[i] = try? network(x) }
         for i in 0..<6 { XCTAssertEqual(results[i], expected) }
     }

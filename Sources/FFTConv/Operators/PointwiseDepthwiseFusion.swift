@@ -80,14 +80,8 @@ final class PointwiseDepthwiseFusion: @unchecked Sendable {
         self.kernel = kernel
         let k = p.inputChannels, mid = p.outputChannels, nr = Self.columns
         panelCount = (mid + nr - 1) / nr
-        panels = AlignedBuffer(count: panelCount * k * nr)
-        let w = pointwiseWeights.storage.pointer
-        for co in 0..<mid {
-            let j = co / nr, lane = co % nr
-            for c in 0..<k { panels.pointer[(j * k + c) * nr + lane] = w[co * k + c] }
-        }
-        self.pointwiseBias = AlignedBuffer(count: panelCount * nr)
-        if let b = pointwiseBias { for co in 0..<mid { self.pointwiseBias.pointer[co] = b.storage.pointer[co] } }
+        (panels, self.pointwiseBias) = PointwiseTransposedImplementation.packPanels(weights: pointwiseWeights, bias: pointwiseBias,
+                                                                                   outputs: mid, k: k, nr: nr)
         pointwiseEpilogue = p.activation.epilogue
         layout = DepthwiseBlockedKernels.Layout(geometry: problem.geometry)
         let taps = d.kernel.height * d.kernel.width, blocks = DepthwiseBlockedKernels.blocks(mid), block = DepthwiseBlockedKernels.block

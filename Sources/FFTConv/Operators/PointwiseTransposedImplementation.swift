@@ -49,16 +49,23 @@ final class PointwiseTransposedImplementation: ConvolutionImplementation, @unche
         panelCount = (cout + nr - 1) / nr
         tiles = (p.outputPlane + Self.rows - 1) / Self.rows
         kc = Swift.max(1, Swift.min(k, 8192 / nr))
-        panels = AlignedBuffer(count: panelCount * k * nr)
+        (panels, self.bias) = Self.packPanels(weights: weights, bias: bias, outputs: cout, k: k, nr: nr)
+        offsets = (0..<k).map { $0 * nr }
+        epilogue = d.activation.epilogue
+    }
+
+    /// `[outputs, k]` weights as panels of `nr` output channels (panel `j`, row `c` holds `W[j·nr ..< j·nr + nr][c]`,
+    /// zero past the last channel, rows contiguous), and the bias padded to whole panels (zero when nil).
+    static func packPanels(weights: Tensor, bias: Tensor?, outputs: Int, k: Int, nr: Int) -> (AlignedBuffer, AlignedBuffer) {
+        let count = (outputs + nr - 1) / nr
+        let panels = AlignedBuffer(count: count * k * nr), padded = AlignedBuffer(count: count * nr)
         let w = weights.storage.pointer
-        for co in 0..<cout {
+        for co in 0..<outputs {
             let j = co / nr, lane = co % nr
             for c in 0..<k { panels.pointer[(j * k + c) * nr + lane] = w[co * k + c] }
         }
-        offsets = (0..<k).map { $0 * nr }
-        self.bias = AlignedBuffer(count: panelCount * nr)
-        if let bias { for co in 0..<cout { self.bias.pointer[co] = bias.storage.pointer[co] } }
-        epilogue = d.activation.epilogue
+        if let bias { for co in 0..<outputs { padded.pointer[co] = bias.storage.pointer[co] } }
+        return (panels, padded)
     }
 
     var preparedBytes: Int { (panels.count + bias.count) * 4 }

@@ -410,8 +410,7 @@ struct NetworkBuilder {
                 }
                 if case .convolution(let d, _) = p.op {
                     let x = shapes[p.inputs[0]] ?? []
-                    let w = try constant(p.inputs[1], node: graph.nodes[0])
-                    let b = p.inputs.count > 2 && p.inputs[2] >= 0 ? constants[p.inputs[2]] : nil
+                    let (w, b) = try convolutionWeights(p)
                     let input = Size2D(x[2], x[3])
                     let conv: Convolution2D
                     if case .fixed(let a) = options.algorithm, a.supports(d) {
@@ -468,13 +467,15 @@ struct NetworkBuilder {
         return q
     }
 
+    /// A convolution node's constant weights and its bias constant, if it has one.
+    func convolutionWeights(_ p: Pending) throws -> (Tensor, Tensor?) {
+        (try constant(p.inputs[1], node: graph.nodes[0]), p.inputs.count > 2 && p.inputs[2] >= 0 ? constants[p.inputs[2]] : nil)
+    }
+
     /// Prepares a fused 1x1 + depthwise pair as one step (named after the 1x1 node, its operations both nodes').
     mutating func prepareFused(_ p: Pending, _ q: Pending, into summary: inout LayerSummary) throws {
         guard case .convolution(let pd, _) = p.op, case .convolution(let dd, _) = q.op, let x = shapes[p.inputs[0]] else { return }
-        func weights(_ n: Pending) throws -> (Tensor, Tensor?) {
-            (try constant(n.inputs[1], node: graph.nodes[0]), n.inputs.count > 2 && n.inputs[2] >= 0 ? constants[n.inputs[2]] : nil)
-        }
-        let (wp, bp) = try weights(p), (wd, bd) = try weights(q)
+        let (wp, bp) = try convolutionWeights(p), (wd, bd) = try convolutionWeights(q)
         let input = Size2D(x[2], x[3])
         let fused = try PointwiseDepthwiseFusion(pointwise: pd, pointwiseWeights: wp, pointwiseBias: pd.hasBias ? bp : nil,
                                                  depthwise: dd, depthwiseWeights: wd, depthwiseBias: dd.hasBias ? bd : nil,

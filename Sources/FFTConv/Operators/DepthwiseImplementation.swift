@@ -33,14 +33,8 @@ final class DepthwiseImplementation: ConvolutionImplementation, @unchecked Senda
         var offsets: [Int] = []
         if case .blocked = kernel.form {
             let l = DepthwiseBlockedKernels.Layout(geometry: p.geometry)
-            let channels = d.outputChannels, taps = d.kernel.height * d.kernel.width
-            let packed = AlignedBuffer(count: DepthwiseBlockedKernels.blocks(channels) * taps * DepthwiseBlockedKernels.block)
-            DepthwiseBlockedKernels.packWeights(weights.storage.pointer, channels: channels, taps: taps, into: packed.pointer)
-            let packedBias = bias.map { b -> AlignedBuffer in
-                let out = AlignedBuffer(count: DepthwiseBlockedKernels.blocks(channels) * DepthwiseBlockedKernels.block)
-                for c in 0..<channels { out.pointer[c] = b.storage.pointer[c] }
-                return out
-            }
+            let (packed, packedBias) = Self.packBlocked(weights: weights, bias: bias, channels: d.outputChannels,
+                                                        taps: d.kernel.height * d.kernel.width)
             blocked = (l, packed, packedBias)
             flat = nil
             workerStride = l.bufferSize
@@ -68,6 +62,20 @@ final class DepthwiseImplementation: ConvolutionImplementation, @unchecked Senda
         self.bias = bias?.scalars
         epilogue = d.activation.epilogue
         workspace = WorkspacePool(count: threads * workerStride)
+    }
+
+    /// Weights and bias in `dw_blocked16`'s blocks of 16 channels (`DepthwiseBlockedKernels.packWeights`; the
+    /// bias zero past the last channel, nil without one).
+    static func packBlocked(weights: Tensor, bias: Tensor?, channels: Int, taps: Int) -> (AlignedBuffer, AlignedBuffer?) {
+        let blocks = DepthwiseBlockedKernels.blocks(channels), block = DepthwiseBlockedKernels.block
+        let packed = AlignedBuffer(count: blocks * taps * block)
+        DepthwiseBlockedKernels.packWeights(weights.storage.pointer, channels: channels, taps: taps, into: packed.pointer)
+        let packedBias = bias.map { b -> AlignedBuffer in
+            let out = AlignedBuffer(count: blocks * block)
+            for c in 0..<channels { out.pointer[c] = b.storage.pointer[c] }
+            return out
+        }
+        return (packed, packedBias)
     }
 
     /// The blocked and flat kernels write each output plane in order, row by row: zeroing it first only adds

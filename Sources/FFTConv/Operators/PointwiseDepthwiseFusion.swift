@@ -84,14 +84,9 @@ final class PointwiseDepthwiseFusion: @unchecked Sendable {
                                                                                    outputs: mid, k: k, nr: nr)
         pointwiseEpilogue = p.activation.epilogue
         layout = DepthwiseBlockedKernels.Layout(geometry: problem.geometry)
-        let taps = d.kernel.height * d.kernel.width, blocks = DepthwiseBlockedKernels.blocks(mid), block = DepthwiseBlockedKernels.block
-        self.depthwiseWeights = AlignedBuffer(count: blocks * taps * block)
-        DepthwiseBlockedKernels.packWeights(depthwiseWeights.storage.pointer, channels: mid, taps: taps, into: self.depthwiseWeights.pointer)
-        self.depthwiseBias = depthwiseBias.map { b -> AlignedBuffer in
-            let out = AlignedBuffer(count: blocks * block)
-            for c in 0..<mid { out.pointer[c] = b.storage.pointer[c] }
-            return out
-        }
+        let block = DepthwiseBlockedKernels.block
+        (self.depthwiseWeights, self.depthwiseBias) = DepthwiseImplementation.packBlocked(
+            weights: depthwiseWeights, bias: depthwiseBias, channels: mid, taps: d.kernel.height * d.kernel.width)
         depthwiseEpilogue = d.activation.epilogue
         workerStride = 2 * layout.paddedFloats + layout.outputFloats + block * block + Self.rows * nr
         workspace = WorkspacePool(count: threads * workerStride)

@@ -64,6 +64,60 @@ final class KernelFamilyTests: XCTestCase {
         }
     }
 
+    /// The passes that transform two real planes as one complex plane: `split` of the naive DFT of `a + i·b`
+    /// must give the naive half spectra of `a` and `b`, and `combine` of those the full spectrum back — on odd
+    /// and even sizes, narrow ones (scalar steps only) and wide ones (four-bin vector steps and their tails).
+    func testSpectrumPairsAgainstNaiveDFT() {
+        for (rows, cols) in [(1, 1), (5, 7), (6, 9), (8, 8), (3, 16), (9, 18), (4, 21)] {
+            let n = rows * cols, half = cols / 2 + 1
+            var rng = SeededGenerator(seed: UInt64(rows * 100 + cols))
+            let a = (0..<n).map { _ in Float.random(in: -1...1, using: &rng) }, b = (0..<n).map { _ in Float.random(in: -1...1, using: &rng) }
+            // Naive DFTs (double): the full spectrum of a + i·b, the half spectra of a and b.
+            func dft(_ re: [Float], _ im: [Float], _ u: Int, _ v: Int) -> (Double, Double) {
+                var sr = 0.0, si = 0.0
+                for y in 0..<rows {
+                    for x in 0..<cols {
+                        let t = -2 * Double.pi * (Double(u * y) / Double(rows) + Double(v * x) / Double(cols))
+                        sr += Double(re[y * cols + x]) * cos(t) - Double(im[y * cols + x]) * sin(t)
+                        si += Double(re[y * cols + x]) * sin(t) + Double(im[y * cols + x]) * cos(t)
+                    }
+                }
+                return (sr, si)
+            }
+            let zero = [Float](repeating: 0, count: n)
+            var full = [Float](repeating: 0, count: 2 * n)
+            var expectedA = [Double](repeating: 0, count: 2 * rows * half), expectedB = expectedA
+            for u in 0..<rows {
+                for v in 0..<cols {
+                    let (r, i) = dft(a, b, u, v)
+                    full[2 * (u * cols + v)] = Float(r); full[2 * (u * cols + v) + 1] = Float(i)
+                    if v < half {
+                        (expectedA[2 * (u * half + v)], expectedA[2 * (u * half + v) + 1]) = dft(a, zero, u, v)
+                        (expectedB[2 * (u * half + v)], expectedB[2 * (u * half + v) + 1]) = dft(b, zero, u, v)
+                    }
+                }
+            }
+            var spectrumA = [Float](repeating: .nan, count: 2 * rows * half), spectrumB = spectrumA
+            SpectrumPairs.split(full, rows: rows, cols: cols, into: &spectrumA, &spectrumB)
+            let tolerance = 1e-5 * Double(n)
+            for j in 0..<spectrumA.count {
+                XCTAssertEqual(Double(spectrumA[j]), expectedA[j], accuracy: tolerance, "split A \(rows)x\(cols) at \(j)")
+                XCTAssertEqual(Double(spectrumB[j]), expectedB[j], accuracy: tolerance, "split B \(rows)x\(cols) at \(j)")
+            }
+            var combined = [Float](repeating: .nan, count: 2 * n)
+            SpectrumPairs.combine(spectrumA, spectrumB, rows: rows, cols: cols, into: &combined)
+            for j in 0..<combined.count {
+                XCTAssertEqual(Double(combined[j]), Double(full[j]), accuracy: tolerance, "combine \(rows)x\(cols) at \(j)")
+            }
+            var z = [Float](repeating: .nan, count: 2 * n), a2 = zero, b2 = zero
+            SpectrumPairs.interleave(a, b, count: n, into: &z)
+            SpectrumPairs.deinterleave(z, count: n, into: &a2, &b2)
+            XCTAssertEqual(a2, a)
+            XCTAssertEqual(b2, b)
+            XCTAssertEqual(stride(from: 0, to: 2 * n, by: 2).map { z[$0] }, a)
+        }
+    }
+
     func testEveryGEMMVariantOverEdgeShapes() throws {
         // Sizes 1, primes, non-multiples of every tile, and K past the 256-deep cache block.
         let shapes: [(Int, Int, Int)] = [(1, 1, 1), (1, 17, 3), (7, 1, 5), (6, 16, 8), (12, 32, 4), (13, 31, 29),

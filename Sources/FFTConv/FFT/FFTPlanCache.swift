@@ -26,12 +26,14 @@ public enum FFTPlanningEffort: String, Sendable, Hashable, CaseIterable {
 /// all go through it). Executing a plan with the new-array functions needs no lock.
 let fftwPlannerLock = NSLock()
 
-/// A batch of `count` 2-D single-precision real transforms of one size, owned and destroyed with the object.
+/// A batch of `count` 2-D single-precision transforms of one size, owned and destroyed with the object.
 ///
-/// Forward plans map `count` arrays of `rows × cols` real values (`realDistance` floats apart) to
-/// `rows × (cols/2 + 1)` interleaved complex values (`complexDistance` floats apart); inverse plans map back
-/// (unnormalised, and they overwrite their complex input). Arrays passed to `forward`/`inverse` must be
-/// 64-byte aligned (every `AlignedBuffer` is, and distances are multiples of 16 floats) and must not overlap.
+/// Real plans (`Key.complex` false): forward plans map `count` arrays of `rows × cols` real values
+/// (`realDistance` floats apart) to `rows × (cols/2 + 1)` interleaved complex values (`complexDistance` floats
+/// apart); inverse plans map back (unnormalised, and they overwrite their complex input). Complex plans map
+/// `count` arrays of `rows × cols` interleaved complex values (`complexDistance` floats apart) to as many, forward
+/// or backward (unnormalised; they may overwrite their input). Arrays passed to `forward`/`inverse`/`transform`
+/// must be 64-byte aligned (every `AlignedBuffer` is, and distances are multiples of 16 floats) and must not overlap.
 final class FFTPlan: @unchecked Sendable {
     let plan: fftwf_plan
     let key: Key
@@ -45,6 +47,8 @@ final class FFTPlan: @unchecked Sendable {
         var count: Int = 1
         var realDistance: Int = 0
         var complexDistance: Int = 0
+        /// Complex-to-complex (`inverse`: FFTW's backward sign) instead of real/complex.
+        var complex: Bool = false
     }
 
     fileprivate init(plan: fftwf_plan, key: Key) {
@@ -64,6 +68,14 @@ final class FFTPlan: @unchecked Sendable {
         input.withMemoryRebound(to: fftwf_complex.self, capacity: 1) { fftwf_execute_dft_c2r(plan, $0, output) }
     }
 
+    /// Complex-to-complex transform of `input` (may be overwritten) into `output`.
+    @inline(__always)
+    func transform(_ input: UnsafeMutablePointer<Float>, _ output: UnsafeMutablePointer<Float>) {
+        input.withMemoryRebound(to: fftwf_complex.self, capacity: 1) { i in
+            output.withMemoryRebound(to: fftwf_complex.self, capacity: 1) { o in fftwf_execute_dft(plan, i, o) }
+        }
+    }
+
     deinit {
         fftwPlannerLock.withLock { fftwf_destroy_plan(plan) }
     }
@@ -81,6 +93,7 @@ final class FFTPlanCache: @unchecked Sendable {
     func plan(_ key: FFTPlan.Key) throws -> FFTPlan {
         try fftwPlannerLock.withLock {
             if let p = plans[key] { return p }
+            if key.complex { return try complexPlan(key) }
             let realDistance = Swift.max(key.realDistance, key.rows * key.cols)
             let complexDistance = Swift.max(key.complexDistance, key.rows * (key.cols / 2 + 1) * 2)
             guard complexDistance % 2 == 0, key.count >= 1 else {
@@ -104,6 +117,29 @@ final class FFTPlanCache: @unchecked Sendable {
             plans[key] = p
             return p
         }
+    }
+
+    /// A batch of complex transforms (called with the lock held).
+    private func complexPlan(_ key: FFTPlan.Key) throws -> FFTPlan {
+        let distance = Swift.max(key.complexDistance, key.rows * key.cols * 2)
+        guard distance % 2 == 0, key.count >= 1 else {
+            throw ConvolutionError.unsupported(algorithm: "fft", reason: "invalid transform batch layout")
+        }
+        let input = AlignedBuffer(count: distance * key.count), output = AlignedBuffer(count: distance * key.count)
+        var n: [Int32] = [Int32(key.rows), Int32(key.cols)]
+        let flags = key.effort.flags | UInt32(FFTW_DESTROY_INPUT)
+        let made: fftwf_plan? = input.pointer.withMemoryRebound(to: fftwf_complex.self, capacity: 1) { i in
+            output.pointer.withMemoryRebound(to: fftwf_complex.self, capacity: 1) { o in
+                fftwf_plan_many_dft(2, &n, Int32(key.count), i, nil, 1, Int32(distance / 2), o, nil, 1, Int32(distance / 2),
+                                    key.inverse ? FFTW_BACKWARD : FFTW_FORWARD, flags)
+            }
+        }
+        guard let made else {
+            throw ConvolutionError.unsupported(algorithm: "fft", reason: "FFTW could not plan a \(key.rows)x\(key.cols) complex transform")
+        }
+        let p = FFTPlan(plan: made, key: key)
+        plans[key] = p
+        return p
     }
 
     /// The number of cached plans.

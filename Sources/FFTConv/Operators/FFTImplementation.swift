@@ -28,9 +28,13 @@ final class FFTImplementation: ConvolutionImplementation, @unchecked Sendable {
     let forwardPlan: FFTPlan
     let inversePlan: FFTPlan
     let kernelPlan: FFTPlan
-    /// Floats between consecutive tiles in the real and complex transform buffers.
+    /// Batched complex plans over a chunk of tiles that transform two channels at once (`SpectrumPairs`).
+    let pairForwardPlan: FFTPlan
+    let pairInversePlan: FFTPlan
+    /// Floats between consecutive tiles in the real, half-spectrum and full-spectrum (pair) buffers.
     let realStride: Int
     let complexStride: Int
+    let pairStride: Int
     let bias: [Float]?
     let epilogue: Epilogue
     /// Stride phases (1 for stride 1) and the layout holding them (polyphase only).
@@ -59,9 +63,12 @@ final class FFTImplementation: ConvolutionImplementation, @unchecked Sendable {
     static let channelBlock = 16
 
     /// The channel block for `channels` over `threads`: `channelBlock`, smaller when that would leave fewer
-    /// than two blocks per thread (results do not depend on it: it only groups data movement).
+    /// than two blocks per thread, and even, so that every block starts at an even channel and the pairs
+    /// transformed together are always channels (2m, 2m + 1) — results do not depend on it: it only groups
+    /// data movement.
     static func block(channels: Int, threads: Int) -> Int {
-        Swift.max(1, Swift.min(channelBlock, channels / Swift.max(1, 2 * threads)))
+        let b = Swift.min(channelBlock, channels / Swift.max(1, 2 * threads)) & ~1
+        return channels == 1 ? 1 : Swift.max(2, b)
     }
 
     init(problem p: ConvolutionProblem, weights: Tensor, bias: Tensor?, options: ConvolutionOptions) throws {
@@ -82,6 +89,7 @@ final class FFTImplementation: ConvolutionImplementation, @unchecked Sendable {
         let t = tiling.tile
         realStride = roundUp(t.height * t.width, 16)
         complexStride = roundUp(2 * tiling.bins, 16)
+        pairStride = roundUp(2 * t.height * t.width, 16)
         self.bias = bias?.scalars
         epilogue = d.activation.epilogue
         self.threads = options.threads
@@ -121,8 +129,9 @@ final class FFTImplementation: ConvolutionImplementation, @unchecked Sendable {
         layoutFloats = layout?.imageSize(channels: d.inputChannels) ?? 0
         // Per worker: a chunk's tiles, real and complex, for a block of channels (each channel's tiles are
         // transformed in one batched call; blocks keep the per-bin scatter and gather on few cache lines).
-        workerFloats = Self.channelBlock * chunkTiles * (realStride + complexStride)
-        let (rs, cs) = (realStride, complexStride)
+        // Then the two full complex spectra (input and output of a pair's transform).
+        workerFloats = Self.channelBlock * chunkTiles * (realStride + complexStride) + 2 * chunkTiles * pairStride
+        let (rs, cs, ps) = (realStride, complexStride, pairStride)
         let batch = { (inverse: Bool, count: Int) in
             FFTPlan.Key(rows: t.height, cols: t.width, inverse: inverse, effort: options.fftPlanning,
                         count: count, realDistance: rs, complexDistance: cs)
@@ -130,6 +139,13 @@ final class FFTImplementation: ConvolutionImplementation, @unchecked Sendable {
         forwardPlan = try FFTPlanCache.shared.plan(batch(false, chunkTiles))
         inversePlan = try FFTPlanCache.shared.plan(batch(true, chunkTiles))
         kernelPlan = try FFTPlanCache.shared.plan(batch(false, 1))
+        let tilesPerChunk = chunkTiles
+        let pairs = { (inverse: Bool) in
+            FFTPlan.Key(rows: t.height, cols: t.width, inverse: inverse, effort: options.fftPlanning,
+                        count: tilesPerChunk, complexDistance: ps, complex: true)
+        }
+        pairForwardPlan = try FFTPlanCache.shared.plan(pairs(false))
+        pairInversePlan = try FFTPlanCache.shared.plan(pairs(true))
         workspace = WorkspacePool(count: xFloats + yFloats + layoutFloats + threads * workerFloats + (perCall ? spectraFloats : 0))
         if !perCall {
             let s = AlignedBuffer(count: spectraFloats)
@@ -227,9 +243,10 @@ final class FFTImplementation: ConvolutionImplementation, @unchecked Sendable {
         let channels = d.groups * cgI, block = Self.block(channels: channels, threads: threads)
         let blockStride = chunkTiles * (realStride + complexStride)
         Parallel.forEachRange(count: (channels + block - 1) / block, threads: threads) { worker, items in
+            let pair = workers + worker * workerFloats + Self.channelBlock * blockStride, spectrum = pair + chunkTiles * pairStride
             for item in items {
                 let c0 = item * block, c1 = Swift.min(channels, c0 + block)
-                // Transform each channel's tiles of the block.
+                // Load each channel's tiles of the block; transform them two channels at a time.
                 for ci in c0..<c1 {
                     let real = workers + worker * workerFloats + (ci - c0) * blockStride, complex = real + chunkTiles * realStride
                     let g = ci / cgI, cl = ci % cgI
@@ -248,7 +265,21 @@ final class FFTImplementation: ConvolutionImplementation, @unchecked Sendable {
                                              tileHeight: t.height, tileWidth: t.width, into: dst, dstStride: t.width)
                         }
                     }
-                    forwardPlan.forward(real, complex)
+                    if (ci - c0) % 2 == 1 {
+                        // Channels ci − 1 and ci as the real and imaginary parts of one complex transform.
+                        let first = real - blockStride
+                        for k in 0..<chunkTiles {
+                            SpectrumPairs.interleave(first + k * realStride, real + k * realStride, count: t.height * t.width,
+                                                     into: pair + k * pairStride)
+                        }
+                        pairForwardPlan.transform(pair, spectrum)
+                        for k in 0..<count {
+                            SpectrumPairs.split(spectrum + k * pairStride, rows: t.height, cols: t.width,
+                                                into: first + chunkTiles * realStride + k * complexStride, complex + k * complexStride)
+                        }
+                    } else if ci + 1 == c1 {
+                        forwardPlan.forward(real, complex)  // the last, unpaired channel
+                    }
                 }
                 // Scatter bins into X: for each bin, the block's channels are consecutive rows of each panel.
                 for b in 0..<tiling.bins {
@@ -339,9 +370,23 @@ final class FFTImplementation: ConvolutionImplementation, @unchecked Sendable {
                         }
                     }
                 }
+                let pair = workers + worker * workerFloats + Self.channelBlock * blockStride, spectrum = pair + chunkTiles * pairStride
                 for o in o0..<o1 {
                     let real = workers + worker * workerFloats + (o - o0) * blockStride, complex = real + chunkTiles * realStride
-                    inversePlan.inverse(complex, real)
+                    if (o - o0) % 2 == 0 && o + 1 < o1 {
+                        // Channels o and o + 1 back as the real and imaginary parts of one complex transform.
+                        for k in 0..<chunkTiles {
+                            SpectrumPairs.combine(complex + k * complexStride, complex + blockStride + k * complexStride,
+                                                  rows: t.height, cols: t.width, into: spectrum + k * pairStride)
+                        }
+                        pairInversePlan.transform(spectrum, pair)
+                        for k in 0..<count {
+                            SpectrumPairs.deinterleave(pair + k * pairStride, count: t.height * t.width,
+                                                       into: real + k * realStride, real + blockStride + k * realStride)
+                        }
+                    } else if (o - o0) % 2 == 0 {
+                        inversePlan.inverse(complex, real)  // the last, unpaired channel
+                    }
                     for k in 0..<count {
                         let (row, col) = origin(tiles.lowerBound + k)
                         TileKernels.store(tile: real + k * realStride, tileStride: t.width, rowOrigin: row, colOrigin: col,

@@ -62,8 +62,8 @@ public struct FFTTiling: Sendable, Hashable, CustomStringConvertible {
     /// The tiling the cost model likes best, or the one with transform size `override`; and whether the
     /// spectra must be computed per call because even the smallest exceed `budget` bytes.
     ///
-    /// Cost (seconds, rough) = transforms (`Cin + Cout` per tile, `2.5·n·log2 n` flops at ~9 GFLOP/s — FFTW's
-    /// single-transform rate measured in ../shared/DESIGN.md — plus the bin scatter/gather) + the larger of
+    /// Cost (seconds, rough) = transforms (`Cin + Cout` per tile, `transformSeconds` each, plus the bin
+    /// scatter/gather) + the larger of
     /// the complex GEMM time (8 flops per complex multiply-add at ~60 GFLOP/s, tiles padded to 4) and the time
     /// to stream the spectra from memory once per call (~15 GB/s) when they exceed ~1 MB.
     static func choose(for s: Shape, override: Size2D?, budget: Int?) throws -> (FFTTiling, perCall: Bool) {
@@ -102,8 +102,7 @@ public struct FFTTiling: Sendable, Hashable, CustomStringConvertible {
 
     static func cost(_ t: FFTTiling, _ s: Shape) -> Double {
         let tiles = Double(t.tilesPerImage)
-        let n = Double(t.tile.height * t.tile.width)
-        let transform = 2.5 * n * Swift.max(1, log2(n)) / 9e9 + 0.15e-6 + Double(t.bins) * 2e-9
+        let transform = transformSeconds(t.tile) + 0.15e-6 + Double(t.bins) * 2e-9
         let transforms = Double(s.inputChannels + s.outputChannels) * tiles * transform
         let paddedTiles = (tiles / 4).rounded(.up) * 4
         let ogP = Double(s.paddedOutputsPerGroup)
@@ -112,5 +111,31 @@ public struct FFTTiling: Sendable, Hashable, CustomStringConvertible {
         let bytes = Double(spectraBytes(t, s))
         let memory = bytes > 1e6 ? bytes / 15e9 : 0
         return transforms + Swift.max(compute, memory)
+    }
+
+    /// Nanoseconds per point and log2 of one real plane transformed in a pair (half a complex `n × n` FFTW
+    /// transform), `n` → cost, for the FFT-friendly sizes 4…64 — measured on the AVX-512 host with patient
+    /// plans (`Docs/Algorithms.md`). FFTW's speed is far from smooth in `n`: 16, 20, 32, 64 ~0.035 ns, 18, 21,
+    /// 27, 35 three to four times that.
+    static let pairTransformCost: [Int: Double] = [
+        4: 0.128, 5: 0.129, 6: 0.089, 7: 0.097, 8: 0.051, 9: 0.107, 10: 0.061, 12: 0.043, 14: 0.061, 15: 0.071,
+        16: 0.038, 18: 0.121, 20: 0.038, 21: 0.150, 24: 0.069, 25: 0.092, 27: 0.146, 28: 0.071, 30: 0.089,
+        32: 0.035, 35: 0.127, 36: 0.057, 40: 0.054, 42: 0.090, 45: 0.111, 48: 0.045, 49: 0.114, 50: 0.076,
+        54: 0.102, 56: 0.055, 60: 0.051, 63: 0.123, 64: 0.031,
+    ]
+
+    /// Seconds per real plane of a `tile` transform done two planes at a time (one complex FFTW transform):
+    /// `h·w·(log2 h·c(h) + log2 w·c(w))` with `c` from `pairTransformCost` (beyond 64: 0.035 ns, ×1.45 per
+    /// factor 3, ×1.4 per 5, ×1.65 per 7), scaled by 2.6 — the ratio between the AVX-512 host's speed and the
+    /// AVX2 host's, where the GEMM and memory terms were set.
+    static func transformSeconds(_ tile: Size2D) -> Double {
+        func cost(_ n: Int) -> Double {
+            if let c = pairTransformCost[n] { return c }
+            var m = n, r = 0.035
+            for (p, f) in [(3, 1.45), (5, 1.4), (7, 1.65)] { while m % p == 0 { m /= p; r *= f } }
+            return r
+        }
+        let h = Double(tile.height), w = Double(tile.width)
+        return h * w * 2.6e-9 * (Swift.max(1, log2(h)) * cost(tile.height) + Swift.max(1, log2(w)) * cost(tile.width))
     }
 }

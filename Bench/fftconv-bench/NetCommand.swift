@@ -18,7 +18,7 @@ struct NetCommand: ParsableCommand {
     @Option(help: "Convolution algorithm: auto or one of \(ConvolutionAlgorithm.allCases.map(\.rawValue).joined(separator: ", ")).") var algorithm: String = "auto"
     @Option(help: "How auto chooses per layer: estimate (rules), measure or exhaustive (time candidates at load).") var planner: String = "estimate"
     @Option(help: "Tuning file: measured choices are read from it (when it exists) and written back.") var tuning: String?
-    @Flag(help: "Run a 1x1 layer and the depthwise layer that reads it as separate steps (fused by default where dw_blocked16 serves the depthwise layer).")
+    @Flag(help: "Run every layer as its own step: no fused 1x1 + depthwise pairs (fused by default where dw_blocked16 serves the depthwise layer), no fused stem convolution + max pool.")
     var noFusion = false
     @Flag(help: "Print per-layer times (medians of --loops extra profiled calls) with the planner's runners-up.") var profile = false
     @Flag(help: "Print JSON.") var json = false
@@ -54,7 +54,8 @@ struct NetCommand: ParsableCommand {
         if let shape { inputShapes[input.name] = shape }
         let network = try Network(graph: graph, inputShapes: inputShapes, options: NetworkOptions(threads: threads, algorithm: policy,
                                                                                                        planner: mode, tuning: tuningFile,
-                                                                                                       fusesPointwiseDepthwise: !noFusion))
+                                                                                                       fusesPointwiseDepthwise: !noFusion,
+                                                                                                       fusesConvolutionPool: !noFusion))
         if let tuning, let tuningFile { try tuningFile.write(to: tuning) }
         let load = Date().timeIntervalSince(t0) * 1e3
         var rng = SeededGenerator(seed: 3)

@@ -2,8 +2,9 @@ import FFTConv
 import FFTConvKernels
 import XCTest
 
-/// A 1x1 layer read only by a depthwise layer runs as one fused step (`NetworkOptions.fusesPointwiseDepthwise`):
-/// the same bits as the two layers run apart, and the reference convolutions' result.
+/// A 1x1 layer read only by a depthwise layer runs as one fused step (`NetworkOptions.fusesPointwiseDepthwise`),
+/// and so does a stem convolution read only by a max pool (`fusesConvolutionPool`): the same bits as the layers run
+/// apart, and the reference convolutions' (and a naive pool's) result.
 final class FusionTests: XCTestCase {
     /// Outputs left unzeroed are NaN-filled, so an element the fused step misses fails the comparison.
     override func setUp() { BufferCache.fillsUnzeroedTensorsWithNaN = true }
@@ -92,6 +93,123 @@ final class FusionTests: XCTestCase {
             let y = try XCTUnwrap(network.predict(["x": x])["y"])
             let diff = try XCTUnwrap(y.maxAbsoluteDifference(reference))
             XCTAssertLessThanOrEqual(diff, 1e-4 * max(1, reference.maxAbsolute), "pair \(i)")
+        }
+    }
+
+    // MARK: stem convolution + max pool (`NetworkOptions.fusesConvolutionPool`)
+
+    struct Stem {
+        var cin: Int, cout: Int, input: Size2D, batch: Int
+        var kernel: Int, stride: Int, padding: Int, activation: Activation
+        var pool: PoolingAttributes
+        /// Also a graph output: the convolution's result is kept (never fused).
+        var convolutionIsOutput = false
+    }
+
+    /// A naive max pool over `x` (NCHW): the oracle for the fused step's pool.
+    func naiveMaxPool(_ x: Tensor, _ a: PoolingAttributes) throws -> Tensor {
+        let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        func outputs(_ size: Int, _ k: Int, _ s: Int, _ p0: Int, _ p1: Int) -> Int {
+            let span = size + p0 + p1 - k
+            var o = (a.ceilMode ? (span + s - 1) / s : span / s) + 1
+            if a.ceilMode && (o - 1) * s >= size + p0 { o -= 1 }
+            return o
+        }
+        let oh = outputs(h, a.kernel.height, a.stride.height, a.padding.top, a.padding.bottom)
+        let ow = outputs(w, a.kernel.width, a.stride.width, a.padding.left, a.padding.right)
+        var y = [Float](repeating: 0, count: n * c * oh * ow)
+        x.withUnsafeBufferPointer { src in
+            for plane in 0..<(n * c) {
+                for i in 0..<oh {
+                    for j in 0..<ow {
+                        var m = -Float.infinity
+                        for di in 0..<a.kernel.height {
+                            for dj in 0..<a.kernel.width {
+                                let r = i * a.stride.height - a.padding.top + di, q = j * a.stride.width - a.padding.left + dj
+                                if r >= 0 && r < h && q >= 0 && q < w { m = max(m, src[(plane * h + r) * w + q]) }
+                            }
+                        }
+                        y[(plane * oh + i) * ow + j] = m
+                    }
+                }
+            }
+        }
+        return try Tensor(shape: [n, c, oh, ow], values: y)
+    }
+
+    /// The stem's network, its input, and the reference convolution then the naive pool.
+    func build(_ c: Stem, seed: UInt64, threads: Int, fused: Bool) throws -> (Network, Tensor, Tensor) {
+        let d = try ConvolutionDescriptor(inputChannels: c.cin, outputChannels: c.cout, kernel: Size2D(c.kernel, c.kernel),
+                                          stride: Size2D(c.stride, c.stride),
+                                          padding: Padding(top: c.padding, left: c.padding, bottom: c.padding, right: c.padding),
+                                          activation: c.activation)
+        var rng = SeededGenerator(seed: seed)
+        let x = try Tensor.random(shape: [c.batch, c.cin, c.input.height, c.input.width], using: &rng)
+        let w = try Tensor.random(shape: d.weightShape, using: &rng), b = try Tensor.random(shape: [c.cout], using: &rng)
+        let nodes = [Graph.Node(name: "stem", operation: .convolution(d, autoPad: .explicit), inputs: ["x", "w", "b"], outputs: ["s"]),
+                     Graph.Node(name: "pool", operation: .maxPool(c.pool), inputs: ["s"], outputs: ["y"])]
+        let graph = Graph(inputs: [Graph.Value(name: "x", shape: x.shape)], outputs: c.convolutionIsOutput ? ["y", "s"] : ["y"],
+                          constants: ["w": w, "b": b], nodes: nodes)
+        let network = try Network(graph: graph, options: NetworkOptions(threads: threads, fusesConvolutionPool: fused))
+        let reference = try naiveMaxPool(try ReferenceConvolution.run(descriptor: d, input: x, weights: w, bias: b), c.pool)
+        return (network, x, reference)
+    }
+
+    func testFusedStemGivesTheSameBitsAsTheLayersApart() throws {
+        let pool3s2 = PoolingAttributes(kernel: Size2D(3, 3), stride: Size2D(2, 2))
+        let stems = [
+            // SqueezeNet: 3→64 3x3 stride 2, no padding, its ceil-mode 3x3 stride-2 pool; odd sides.
+            Stem(cin: 3, cout: 64, input: Size2D(23, 26), batch: 1, kernel: 3, stride: 2, padding: 0, activation: .relu,
+                 pool: PoolingAttributes(kernel: Size2D(3, 3), stride: Size2D(2, 2), ceilMode: true)),
+            // ResNet: 7x7 stride 2 padding 3 (147 taps), a padded pool; 32 channels (single-vector tiles only).
+            Stem(cin: 3, cout: 32, input: Size2D(30, 28), batch: 1, kernel: 7, stride: 2, padding: 3, activation: .relu,
+                 pool: PoolingAttributes(kernel: Size2D(3, 3), stride: Size2D(2, 2), padding: Padding(top: 1, left: 1, bottom: 1, right: 1))),
+            // 80 channels (a 64-channel block and a 16-channel one), no activation, a 2x2 pool, batch 2.
+            Stem(cin: 2, cout: 80, input: Size2D(13, 17), batch: 2, kernel: 5, stride: 1, padding: 2, activation: .none,
+                 pool: PoolingAttributes(kernel: Size2D(2, 2), stride: Size2D(2, 2))),
+            // Clip activation, a stride-1 padded pool (overlapping rows in the ring), rows of 6 positions exactly.
+            Stem(cin: 4, cout: 16, input: Size2D(9, 6), batch: 1, kernel: 3, stride: 1, padding: 1, activation: .relu6,
+                 pool: PoolingAttributes(kernel: Size2D(3, 3), stride: Size2D(1, 1), padding: Padding(top: 1, left: 1, bottom: 1, right: 1))),
+            // One input channel, 48 channels (three single-vector tiles), a padded stride-2 convolution; several rows per worker.
+            Stem(cin: 1, cout: 48, input: Size2D(40, 41), batch: 1, kernel: 3, stride: 2, padding: 1, activation: .relu, pool: pool3s2),
+        ]
+        for (i, c) in stems.enumerated() {
+            for threads in [1, 2, 3] {
+                let (fused, x, reference) = try build(c, seed: UInt64(50 + i), threads: threads, fused: true)
+                let (apart, _, _) = try build(c, seed: UInt64(50 + i), threads: threads, fused: false)
+                XCTAssertTrue(fused.layers.contains { $0.algorithm.hasPrefix("fused convolution + max pool") }, "stem \(i)")
+                XCTAssertFalse(apart.layers.contains { $0.algorithm.hasPrefix("fused") })
+                let y = try fused(x), z = try apart(x)
+                XCTAssertEqual(y.shape, reference.shape, "stem \(i)")
+                XCTAssertEqual(y, z, "stem \(i), \(threads) threads: fused and separate layers differ")
+                let diff = try XCTUnwrap(y.maxAbsoluteDifference(reference))
+                XCTAssertLessThanOrEqual(diff, 1e-4 * max(1, reference.maxAbsolute), "stem \(i), \(threads) threads")
+                XCTAssertGreaterThan(reference.maxAbsolute, 0)
+            }
+        }
+    }
+
+    func testStemsThatCannotFuseRunApart() throws {
+        let stems = [
+            // The convolution's result is also a graph output.
+            Stem(cin: 3, cout: 16, input: Size2D(12, 12), batch: 1, kernel: 3, stride: 1, padding: 1, activation: .relu,
+                 pool: PoolingAttributes(kernel: Size2D(2, 2), stride: Size2D(2, 2)), convolutionIsOutput: true),
+            // 24 output channels: not a multiple of 16.
+            Stem(cin: 3, cout: 24, input: Size2D(12, 12), batch: 1, kernel: 3, stride: 1, padding: 1, activation: .relu,
+                 pool: PoolingAttributes(kernel: Size2D(2, 2), stride: Size2D(2, 2))),
+            // Leaky ReLU: not a clamp.
+            Stem(cin: 3, cout: 16, input: Size2D(12, 12), batch: 1, kernel: 3, stride: 1, padding: 1, activation: .leakyReLU(alpha: 0.1),
+                 pool: PoolingAttributes(kernel: Size2D(2, 2), stride: Size2D(2, 2))),
+            // Output rows of 5 positions: fewer than a tile.
+            Stem(cin: 3, cout: 16, input: Size2D(8, 5), batch: 1, kernel: 3, stride: 1, padding: 1, activation: .relu,
+                 pool: PoolingAttributes(kernel: Size2D(2, 2), stride: Size2D(2, 2))),
+        ]
+        for (i, c) in stems.enumerated() {
+            let (network, x, reference) = try build(c, seed: UInt64(70 + i), threads: 1, fused: true)
+            XCTAssertFalse(network.layers.contains { $0.algorithm.hasPrefix("fused") }, "stem \(i)")
+            let y = try XCTUnwrap(network.predict(["x": x])["y"])
+            let diff = try XCTUnwrap(y.maxAbsoluteDifference(reference))
+            XCTAssertLessThanOrEqual(diff, 1e-4 * max(1, reference.maxAbsolute), "stem \(i)")
         }
     }
 }

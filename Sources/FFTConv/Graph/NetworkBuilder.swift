@@ -408,6 +408,11 @@ struct NetworkBuilder {
                     index += 1
                     continue
                 }
+                if let q = fusablePool(p, next: index) {
+                    try prepareFusedPool(p, q, into: &summary)
+                    index += 1
+                    continue
+                }
                 if case .convolution(let d, _) = p.op {
                     let x = shapes[p.inputs[0]] ?? []
                     let (w, b) = try convolutionWeights(p)
@@ -465,6 +470,36 @@ struct NetworkBuilder {
               let x = shapes[p.inputs[0]], x.count == 4,
               PointwiseDepthwiseFusion.applies(pointwise: pd, depthwise: dd, input: Size2D(x[2], x[3])) else { return nil }
         return q
+    }
+
+    /// The max pool that `pending[next]` is, when `p` is a stem convolution only it reads and the pair runs fused
+    /// (`ConvolutionPoolFusion`): under the `auto` policy, with any planner, unless `options.fusesConvolutionPool`
+    /// is off.
+    func fusablePool(_ p: Pending, next: Int) -> Pending? {
+        guard options.fusesConvolutionPool, case .auto = options.algorithm, next < pending.count else { return nil }
+        let q = pending[next]
+        guard case .convolution(let d, _) = p.op, case .maxPool(let a) = q.op, p.residual == nil, p.concatInto == nil,
+              q.inputs.first == p.output, q.inputs.count == 1, consumers(of: p.output) == [next],
+              !graph.outputs.contains(where: { ids[$0] == p.output }),
+              let x = shapes[p.inputs[0]], x.count == 4,
+              ConvolutionPoolFusion.applies(convolution: d, pool: a, input: Size2D(x[2], x[3])) else { return nil }
+        return q
+    }
+
+    /// Prepares a fused stem convolution + max pool as one step (named after the convolution node).
+    mutating func prepareFusedPool(_ p: Pending, _ q: Pending, into summary: inout LayerSummary) throws {
+        guard case .convolution(let d, _) = p.op, case .maxPool(let a) = q.op, let x = shapes[p.inputs[0]] else { return }
+        let (w, b) = try convolutionWeights(p)
+        let input = Size2D(x[2], x[3])
+        let fused = try ConvolutionPoolFusion(convolution: d, weights: w, bias: d.hasBias ? b : nil, pool: a, input: input,
+                                              threads: options.threads)
+        summary.operation = (p.operations + q.operations).joined(separator: "+")
+        summary.outputShape = q.shape
+        summary.multiplyAccumulates = try d.multiplyAccumulates(batch: x[0], input: input)
+        summary.algorithm = "fused convolution + max pool (\(fused.summary))"
+        summary.weightBytes = fused.preparedBytes
+        weightBytes += fused.preparedBytes
+        steps.append(Network.Step(summary: summary, inputs: [p.inputs[0]], output: q.output, run: { args in try fused(args[0]) }))
     }
 
     /// A convolution node's constant weights and its bias constant, if it has one.

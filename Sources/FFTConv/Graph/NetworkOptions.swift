@@ -36,12 +36,17 @@ public struct NetworkOptions: Sendable {
     /// tensor (under the `auto` policy, with any planner, where the depthwise layer gets `dw_blocked16`; the same
     /// bits as the two layers on those kernels). Off: each layer is its own step (for comparisons).
     public var fusesPointwiseDepthwise: Bool
+    /// Whether a stem convolution (few input channels) read only by a max pool runs fused with it, without writing
+    /// the convolution's output (`ConvolutionPoolFusion`: under the `auto` policy, with any planner; the same bits
+    /// as the two layers on the direct kernels). Off: each layer is its own step.
+    public var fusesConvolutionPool: Bool
 
     /// Creates options; see each property.
     public init(threads: Int = 1, algorithm: AlgorithmPolicy = .auto, fftPlanning: FFTPlanningEffort = .patient,
                 fftMemoryBudget: Int? = nil, maxTensorBytes: Int = 4 << 30, planner: PlannerMode = .estimate,
-                tuning: TuningFile? = nil, fusesPointwiseDepthwise: Bool = true) {
+                tuning: TuningFile? = nil, fusesPointwiseDepthwise: Bool = true, fusesConvolutionPool: Bool = true) {
         self.fusesPointwiseDepthwise = fusesPointwiseDepthwise
+        self.fusesConvolutionPool = fusesConvolutionPool
         self.planner = planner
         self.tuning = tuning
         self.threads = threads

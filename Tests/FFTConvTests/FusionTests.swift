@@ -60,19 +60,29 @@ final class FusionTests: XCTestCase {
         ]
         for (i, c) in pairs.enumerated() {
             for threads in [1, 2] {
-                let (fused, x, reference) = try build(c, seed: UInt64(10 + i), threads: threads, fused: true)
-                let (apart, _, _) = try build(c, seed: UInt64(10 + i), threads: threads, fused: false)
-                XCTAssertEqual(fused.layers.contains { $0.algorithm.hasPrefix("fused 1x1 + depthwise") }, KernelTarget.wideRegisters,
-                               "pair \(i): fused only on builds with 16-float registers (dw_blocked16)")
-                XCTAssertFalse(apart.layers.contains { $0.algorithm.hasPrefix("fused") })
-                let y = try fused(x), z = try apart(x)
-                XCTAssertEqual(y.shape, reference.shape)
-                XCTAssertEqual(y, z, "pair \(i), \(threads) threads: fused and separate layers differ")
-                let diff = try XCTUnwrap(y.maxAbsoluteDifference(reference))
-                XCTAssertLessThanOrEqual(diff, 1e-4 * max(1, reference.maxAbsolute), "pair \(i), \(threads) threads")
-                XCTAssertGreaterThan(reference.maxAbsolute, 0)
+                // Fused only on builds with 16-float registers (dw_blocked16).
+                try assertFusedMatchesApart("pair \(i), \(threads) threads", marker: "fused 1x1 + depthwise",
+                                            expectFused: KernelTarget.wideRegisters) { fused in
+                    try build(c, seed: UInt64(10 + i), threads: threads, fused: fused)
+                }
             }
         }
+    }
+
+    /// The network `build(true)` makes has a step whose algorithm starts with `marker` (when `expectFused`), the one
+    /// `build(false)` makes has no fused step; both give the same bits, within 1e-4 of the reference.
+    func assertFusedMatchesApart(_ what: String, marker: String, expectFused: Bool,
+                                 build: (Bool) throws -> (Network, Tensor, Tensor)) throws {
+        let (fused, x, reference) = try build(true)
+        let (apart, _, _) = try build(false)
+        XCTAssertEqual(fused.layers.contains { $0.algorithm.hasPrefix(marker) }, expectFused, what)
+        XCTAssertFalse(apart.layers.contains { $0.algorithm.hasPrefix("fused") }, what)
+        let y = try fused(x), z = try apart(x)
+        XCTAssertEqual(y.shape, reference.shape, what)
+        XCTAssertEqual(y, z, "\(what): fused and separate layers differ")
+        let diff = try XCTUnwrap(y.maxAbsoluteDifference(reference))
+        XCTAssertLessThanOrEqual(diff, 1e-4 * max(1, reference.maxAbsolute), what)
+        XCTAssertGreaterThan(reference.maxAbsolute, 0, what)
     }
 
     func testPairsThatCannotFuseRunApart() throws {
@@ -177,16 +187,9 @@ final class FusionTests: XCTestCase {
         ]
         for (i, c) in stems.enumerated() {
             for threads in [1, 2, 3] {
-                let (fused, x, reference) = try build(c, seed: UInt64(50 + i), threads: threads, fused: true)
-                let (apart, _, _) = try build(c, seed: UInt64(50 + i), threads: threads, fused: false)
-                XCTAssertTrue(fused.layers.contains { $0.algorithm.hasPrefix("fused convolution + max pool") }, "stem \(i)")
-                XCTAssertFalse(apart.layers.contains { $0.algorithm.hasPrefix("fused") })
-                let y = try fused(x), z = try apart(x)
-                XCTAssertEqual(y.shape, reference.shape, "stem \(i)")
-                XCTAssertEqual(y, z, "stem \(i), \(threads) threads: fused and separate layers differ")
-                let diff = try XCTUnwrap(y.maxAbsoluteDifference(reference))
-                XCTAssertLessThanOrEqual(diff, 1e-4 * max(1, reference.maxAbsolute), "stem \(i), \(threads) threads")
-                XCTAssertGreaterThan(reference.maxAbsolute, 0)
+                try assertFusedMatchesApart("stem \(i), \(threads) threads", marker: "fused convolution + max pool", expectFused: true) { fused in
+                    try build(c, seed: UInt64(50 + i), threads: threads, fused: fused)
+                }
             }
         }
     }

@@ -104,21 +104,13 @@ final class ConvolutionPoolFusion: @unchecked Sendable {
         "conv rows \(ConvolutionRowKernels.positionsPerTile) positions x 64 channels, \(pool.kernel.height)x\(pool.kernel.width) max pool on channel vectors, no intermediate tensor"
     }
 
-    /// The pool's output for `input` (`[N, Cin, H, W]`).
+    /// The pool's output for `input` (`[N, Cin, H, W]`); every output row of every plane is written by the
+    /// transposes of `poolRows`.
     func callAsFunction(_ input: Tensor) throws -> Tensor {
-        let s = input.shape
-        guard s.count == 4, s[0] >= 1, s[1] == convolution.inputChannels, s[2] == inputSize.height, s[3] == inputSize.width else {
-            throw ConvolutionError.inputShapeMismatch(expected: [-1, convolution.inputChannels, inputSize.height, inputSize.width], actual: s)
+        try FusedStep.run(input, channels: convolution.inputChannels, size: inputSize,
+                          outputShape: [convolution.outputChannels, outputSize.height, outputSize.width]) { x, y, batch in
+            run(input: x, output: y, batch: batch)
         }
-        // Every output row of every plane is written by the transposes below.
-        var output = try Tensor(uninitialized: [s[0], convolution.outputChannels, outputSize.height, outputSize.width])
-        input.withUnsafeBufferPointer { x in
-            output.withUnsafeMutableBufferPointer { y in
-                guard let x = x.baseAddress, let y = y.baseAddress else { return }
-                run(input: x, output: y, batch: s[0])
-            }
-        }
-        return output
     }
 
     private func run(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, batch: Int) {

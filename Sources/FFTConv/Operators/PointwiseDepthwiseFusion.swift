@@ -100,22 +100,13 @@ final class PointwiseDepthwiseFusion: @unchecked Sendable {
         "\(kernel.name) 1x1 into dw_blocked16 planes \(layout.paddedHeight)x\(layout.paddedWidth)x\(DepthwiseBlockedKernels.block), no intermediate tensor"
     }
 
-    /// The depthwise layer's output for `input` (`[N, Cin, H, W]`).
+    /// The depthwise layer's output for `input` (`[N, Cin, H, W]`); every output plane is written by the depthwise
+    /// blocks' transposes.
     func callAsFunction(_ input: Tensor) throws -> Tensor {
-        let s = input.shape
-        guard s.count == 4, s[0] >= 1, s[1] == pointwise.inputChannels, s[2] == inputSize.height, s[3] == inputSize.width else {
-            throw ConvolutionError.inputShapeMismatch(expected: [-1, pointwise.inputChannels, inputSize.height, inputSize.width], actual: s)
+        try FusedStep.run(input, channels: pointwise.inputChannels, size: inputSize,
+                          outputShape: [depthwise.outputChannels, outputSize.height, outputSize.width]) { x, y, batch in
+            run(input: x, output: y, batch: batch)
         }
-        let batch = s[0]
-        // Every output plane is written by the depthwise blocks' transposes.
-        var output = try Tensor(uninitialized: [batch, depthwise.outputChannels, outputSize.height, outputSize.width])
-        input.withUnsafeBufferPointer { x in
-            output.withUnsafeMutableBufferPointer { y in
-                guard let x = x.baseAddress, let y = y.baseAddress else { return }
-                run(input: x, output: y, batch: batch)
-            }
-        }
-        return output
     }
 
     /// Panel `j`'s 32 channels at the positions of `tiles`, as pixel vectors into its two padded planes (`planes`,

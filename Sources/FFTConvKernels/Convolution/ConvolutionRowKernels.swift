@@ -175,7 +175,9 @@ public enum ConvolutionRowKernels {
 
 /// The two lane-wise operations the row kernels need, on the concrete vector types: in a generic context the
 /// standard library's `.<` and `replace(with:where:)` run lane by lane (the first build of these kernels spent
-/// 40× their time there); on `SIMD16<Float>`/`SIMD8<Float>` they are single vector instructions.
+/// 40× their time there); on `SIMD16<Float>`/`SIMD8<Float>` they are single vector instructions. (So the two
+/// conformances below repeat the same text on purpose: a shared default in a protocol extension would be generic
+/// code again.)
 public protocol RowVector: SIMD where Scalar == Float {
     /// `v` with lanes below `lo` replaced by `lo`, then lanes above `hi` by `hi` (NaN kept).
     static func clamp(_ v: Self, _ lo: Self, _ hi: Self) -> Self

@@ -118,6 +118,53 @@ final class KernelFamilyTests: XCTestCase {
         }
     }
 
+    /// The fused stem's row kernels against naive loops: `convRow` on 13 positions (two tiles, the second shifted
+    /// back) × 80 channels (a four-vector block and single vectors; on 8-lane builds, 32-channel blocks), stride 2,
+    /// two input channels of 3x3 taps, clamped; then `maxPoolRow` over two of its rows, 3 wide, stride 2, one column
+    /// of left padding.
+    func testConvolutionRowKernelsAgainstNaive() {
+        let cin = 2, kh = 3, kw = 3, stride = 2, positions = 13, channels = 80, width = 2 * positions + kw, height = 4
+        var rng = SeededGenerator(seed: 77)
+        let input = (0..<(cin * height * width)).map { _ in Float.random(in: -1...1, using: &rng) }
+        let k = cin * kh * kw
+        let weights = (0..<(k * channels)).map { _ in Float.random(in: -1...1, using: &rng) }
+        let bias = (0..<channels).map { _ in Float.random(in: -1...1, using: &rng) }
+        let taps = (0..<k).map { t in (t / (kh * kw)) * height * width + (t / kw % kh) * width + t % kw }
+        var rows = [[Float]](repeating: [Float](repeating: .nan, count: positions * channels), count: 2)
+        for r in 0..<2 {
+            input.withUnsafeBufferPointer { x in
+                ConvolutionRowKernels.convRow(input: x.baseAddress! + r * width, positions: positions, positionStride: stride,
+                                              taps: taps, k: k, weights: weights, bias: bias, channels: channels,
+                                              lo: -0.5, hi: 2, into: &rows[r])
+            }
+            for j in 0..<positions {
+                for o in 0..<channels {
+                    var sum = 0.0
+                    for t in 0..<k { sum += Double(input[r * width + j * stride + taps[t]]) * Double(weights[t * channels + o]) }
+                    let expected = min(max(sum + Double(bias[o]), -0.5), 2)
+                    XCTAssertEqual(Double(rows[r][j * channels + o]), expected, accuracy: 1e-5, "row \(r) position \(j) channel \(o)")
+                }
+            }
+        }
+        let outputs = 7
+        var pooled = [Float](repeating: .nan, count: outputs * channels)
+        var scratch = [Float](repeating: .nan, count: positions * channels)
+        rows[0].withUnsafeBufferPointer { a in
+            rows[1].withUnsafeBufferPointer { b in
+                let pointers = [UnsafePointer(a.baseAddress!), UnsafePointer(b.baseAddress!)]
+                ConvolutionRowKernels.maxPoolRow(rows: pointers, rowCount: 2, positions: positions, channels: channels, kernel: 3,
+                                                 stride: 2, padLeft: 1, outputs: outputs, scratch: &scratch, into: &pooled)
+            }
+        }
+        for j in 0..<outputs {
+            for o in 0..<channels {
+                var m = -Float.infinity
+                for c in (j * 2 - 1)..<(j * 2 + 2) where c >= 0 && c < positions { m = max(m, rows[0][c * channels + o], rows[1][c * channels + o]) }
+                XCTAssertEqual(pooled[j * channels + o], m, "pooled \(j) channel \(o)")
+            }
+        }
+    }
+
     func testEveryGEMMVariantOverEdgeShapes() throws {
         // Sizes 1, primes, non-multiples of every tile, and K past the 256-deep cache block.
         let shapes: [(Int, Int, Int)] = [(1, 1, 1), (1, 17, 3), (7, 1, 5), (6, 16, 8), (12, 32, 4), (13, 31, 29),

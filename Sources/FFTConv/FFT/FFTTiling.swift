@@ -63,9 +63,9 @@ public struct FFTTiling: Sendable, Hashable, CustomStringConvertible {
     /// spectra must be computed per call because even the smallest exceed `budget` bytes.
     ///
     /// Cost (seconds, rough) = transforms (`Cin + Cout` per tile, `transformSeconds` each, plus the bin
-    /// scatter/gather) + the larger of
-    /// the complex GEMM time (8 flops per complex multiply-add at ~60 GFLOP/s, tiles padded to 4) and the time
-    /// to stream the spectra from memory once per call (~15 GB/s) when they exceed ~1 MB.
+    /// scatter/gather) + the larger of the complex GEMM time (8 flops per complex multiply-add at ~60 GFLOP/s,
+    /// tiles padded to 4) and the time to stream the spectra from memory once per call (~15 GB/s) when they
+    /// exceed ~1 MB. (The three rates were set on the AVX2 host; `transformSeconds` is scaled to match.)
     static func choose(for s: Shape, override: Size2D?, budget: Int?) throws -> (FFTTiling, perCall: Bool) {
         let k = s.kernel
         if let t = override {
@@ -115,7 +115,7 @@ public struct FFTTiling: Sendable, Hashable, CustomStringConvertible {
 
     /// Nanoseconds per point and log2 of one real plane transformed in a pair (half a complex `n × n` FFTW
     /// transform), `n` → cost, for the FFT-friendly sizes 4…64 — measured on the AVX-512 host with patient
-    /// plans (`Docs/Algorithms.md`). FFTW's speed is far from smooth in `n`: 16, 20, 32, 64 ~0.035 ns, 18, 21,
+    /// plans (`Bench/scripts/fftw_transform_costs.c`, last column; Docs/Algorithms.md). FFTW's speed is far from smooth in `n`: 16, 20, 32, 64 ~0.035 ns, 18, 21,
     /// 27, 35 three to four times that.
     static let pairTransformCost: [Int: Double] = [
         4: 0.128, 5: 0.129, 6: 0.089, 7: 0.097, 8: 0.051, 9: 0.107, 10: 0.061, 12: 0.043, 14: 0.061, 15: 0.071,

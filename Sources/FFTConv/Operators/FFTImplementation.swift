@@ -14,12 +14,16 @@ import FFTConvKernels
 /// `conj(FFT(w)) / N` and store it per bin as packed split-complex GEMM operands.
 ///
 /// **Run (every call),** per image and chunk of tiles:
-/// 1. forward: each (inner channel, tile) is copied out with its zero padding, transformed, and its bins are
-///    scattered into the per-bin GEMM layout, a block of 16 channels at a time;
+/// 1. forward: each (inner channel, tile) is copied out with its zero padding; channels (2m, 2m + 1) are
+///    transformed together as the real and imaginary parts of one complex FFTW transform and separated by
+///    Hermitian symmetry (`SpectrumPairs`; an odd last channel by the real-to-complex plan — FFTW's complex
+///    transforms are its SIMD ones, so a pair costs about what one real transform did); the bins are scattered
+///    into the per-bin GEMM layout, a block of 16 channels at a time;
 /// 2. products: for each (bin, group, block of `nr` output channels), a `ComplexGEMM` kernel over the group's
 ///    inner channels for every block of 4 tiles;
-/// 3. inverse: each (output channel, tile) gathers its bins (a block of 16 channels at a time), is transformed
-///    back, and its valid results are written with bias, residual and activation.
+/// 3. inverse: each (output channel, tile) gathers its bins (a block of 16 channels at a time); channels
+///    (2m, 2m + 1) go back through one complex transform of `A + i·B` (real part the first, imaginary part the
+///    second), and the valid results are written with bias, residual and activation.
 /// Each output element is computed by one worker in a fixed order: results do not depend on threads.
 final class FFTImplementation: ConvolutionImplementation, @unchecked Sendable {
     let problem: ConvolutionProblem

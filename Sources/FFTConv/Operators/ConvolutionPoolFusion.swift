@@ -82,7 +82,7 @@ final class ConvolutionPoolFusion: @unchecked Sendable {
         }
         weights = packed
         let biasBuffer = AlignedBuffer(count: cout)
-        if let b { for o in 0..<cout { biasBuffer.pointer[o] = b.scalars[o] } }
+        if let values = b?.scalars { for o in 0..<cout { biasBuffer.pointer[o] = values[o] } }
         bias = biasBuffer
         let bounds = d.activation.epilogue.clipBounds ?? (-.infinity, .infinity)
         (lo, hi) = (bounds.lo, bounds.hi)
@@ -91,7 +91,7 @@ final class ConvolutionPoolFusion: @unchecked Sendable {
         for c in 0..<d.inputChannels { for i in 0..<kh { for j in 0..<kw { offsets.append(c * plane + i * paddedSize.width + j) } } }
         taps = offsets
         imageFloats = padded ? d.inputChannels * plane : 0
-        // Ring of pool-window rows of convolution output, the pooled row, the transpose's staging.
+        // The ring (one convolution row per pool-window row), the rows' maximum, the pooled row, the transpose's staging.
         workerFloats = ((a.kernel.height + 1) * problem.output.width + outputSize.width) * cout + Transpose.stagingFloats
         workspace = WorkspacePool(count: imageFloats + threads * workerFloats)
     }
@@ -101,7 +101,7 @@ final class ConvolutionPoolFusion: @unchecked Sendable {
 
     /// The choices made at prepare.
     var summary: String {
-        "conv rows \(ConvolutionRowKernels.positionsPerTile) positions x 64 channels, \(pool.kernel.height)x\(pool.kernel.width) max pool on channel vectors, no intermediate tensor"
+        "conv rows in \(ConvolutionRowKernels.positionsPerTile)-position tiles with channels as lanes, \(pool.kernel.height)x\(pool.kernel.width) max pool on channel vectors, no intermediate tensor"
     }
 
     /// The pool's output for `input` (`[N, Cin, H, W]`); every output row of every plane is written by the

@@ -217,4 +217,65 @@ final class FusionTests: XCTestCase {
             XCTAssertLessThanOrEqual(diff, 1e-4 * max(1, reference.maxAbsolute), "stem \(i)")
         }
     }
+
+    // MARK: depthwise + 1x1 (`NetworkOptions.fusesDepthwisePointwise`)
+
+    /// A 3x3 depthwise layer read only by a 1x1 layer: the network, its input, and the chained reference convolutions.
+    func buildDepthwisePointwise(channels: Int, outputs: Int, input: Size2D, batch: Int, depthwiseActivation: Activation,
+                                 pointwiseActivation: Activation, seed: UInt64, threads: Int, fused: Bool) throws -> (Network, Tensor, Tensor) {
+        let dd = try ConvolutionDescriptor(inputChannels: channels, outputChannels: channels, kernel: 3, padding: 1, groups: channels,
+                                           activation: depthwiseActivation)
+        let pd = try ConvolutionDescriptor(inputChannels: channels, outputChannels: outputs, kernel: 1, hasBias: false,
+                                           activation: pointwiseActivation)
+        var rng = SeededGenerator(seed: seed)
+        let x = try Tensor.random(shape: [batch, channels, input.height, input.width], using: &rng)
+        let wd = try Tensor.random(shape: dd.weightShape, using: &rng), bd = try Tensor.random(shape: [channels], using: &rng)
+        let wp = try Tensor.random(shape: pd.weightShape, using: &rng)
+        let nodes = [Graph.Node(name: "dw", operation: .convolution(dd, autoPad: .explicit), inputs: ["x", "wd", "bd"], outputs: ["d"]),
+                     Graph.Node(name: "project", operation: .convolution(pd, autoPad: .explicit), inputs: ["d", "wp"], outputs: ["y"])]
+        let graph = Graph(inputs: [Graph.Value(name: "x", shape: x.shape)], outputs: ["y"], constants: ["wd": wd, "bd": bd, "wp": wp],
+                          nodes: nodes)
+        let network = try Network(graph: graph, options: NetworkOptions(threads: threads, fusesDepthwisePointwise: fused))
+        let d = try ReferenceConvolution.run(descriptor: dd, input: x, weights: wd, bias: bd)
+        return (network, x, try ReferenceConvolution.run(descriptor: pd, input: d, weights: wp, bias: nil))
+    }
+
+    func testFusedDepthwisePointwiseMatchesTheLayersApart() throws {
+        // MobileNetV2's first block (32 → 16 at 112 wide; 16 rows: two bands), a width not a multiple of 16 with
+        // batch 2, and 48 → 24 channels (single-vector steps of the depthwise rows, several 1x1 panels).
+        let cases: [(Int, Int, Size2D, Int, Activation, Activation)] = [
+            (32, 16, Size2D(16, 112), 1, .relu6, .none),
+            (16, 16, Size2D(8, 120), 2, .relu, .relu6),
+            (48, 24, Size2D(24, 112), 1, .none, .relu),
+        ]
+        for (i, (c, m, size, batch, da, pa)) in cases.enumerated() {
+            for threads in [1, 2, 3] {
+                let what = "case \(i), \(threads) threads"
+                let (fused, x, reference) = try buildDepthwisePointwise(channels: c, outputs: m, input: size, batch: batch, depthwiseActivation: da,
+                                                                        pointwiseActivation: pa, seed: UInt64(90 + i), threads: threads, fused: true)
+                let (apart, _, _) = try buildDepthwisePointwise(channels: c, outputs: m, input: size, batch: batch, depthwiseActivation: da,
+                                                                pointwiseActivation: pa, seed: UInt64(90 + i), threads: threads, fused: false)
+                XCTAssertTrue(fused.layers.contains { $0.algorithm.hasPrefix("fused depthwise + 1x1") }, what)
+                XCTAssertFalse(apart.layers.contains { $0.algorithm.hasPrefix("fused") }, what)
+                let y = try fused(x), z = try apart(x)
+                XCTAssertEqual(y.shape, reference.shape, what)
+                let scale = 1e-4 * max(1, reference.maxAbsolute)
+                XCTAssertLessThanOrEqual(try XCTUnwrap(y.maxAbsoluteDifference(reference)), scale, what)
+                XCTAssertLessThanOrEqual(try XCTUnwrap(y.maxAbsoluteDifference(z)), scale, what)
+                XCTAssertGreaterThan(reference.maxAbsolute, 0, what)
+            }
+        }
+    }
+
+    func testDepthwisePointwisePairsThatCannotFuseRunApart() throws {
+        // 56 wide (below the fused widths), a height not a multiple of 8, a leaky ReLU on the depthwise layer.
+        let cases: [(Size2D, Activation)] = [(Size2D(8, 56), .relu), (Size2D(12, 112), .relu), (Size2D(8, 112), .leakyReLU(alpha: 0.1))]
+        for (i, (size, da)) in cases.enumerated() {
+            let (network, x, reference) = try buildDepthwisePointwise(channels: 16, outputs: 16, input: size, batch: 1, depthwiseActivation: da,
+                                                                      pointwiseActivation: .none, seed: UInt64(95 + i), threads: 1, fused: true)
+            XCTAssertFalse(network.layers.contains { $0.algorithm.hasPrefix("fused") }, "case \(i)")
+            let y = try network(x)
+            XCTAssertLessThanOrEqual(try XCTUnwrap(y.maxAbsoluteDifference(reference)), 1e-4 * max(1, reference.maxAbsolute), "case \(i)")
+        }
+    }
 }

@@ -165,6 +165,36 @@ final class KernelFamilyTests: XCTestCase {
         }
     }
 
+    /// The fused depthwise + 1x1 step's row kernel against naive loops: widths 16 (one step, zeros shifted in on both
+    /// sides), 20 (the last step shifted back) and 37; bands at the top, in the middle and at the bottom of the
+    /// plane; an odd row count (a pair, then a single row).
+    func testDepthwiseRowKernelAgainstNaive() {
+        var rng = SeededGenerator(seed: 91)
+        let weights = (0..<9).map { _ in Float.random(in: -1...1, using: &rng) }
+        for width in [16, 20, 37] {
+            let height = 7
+            let plane = (0..<(height * width)).map { _ in Float.random(in: -1...1, using: &rng) }
+            for (first, rows) in [(0, 3), (2, 4), (4, 3), (0, 7)] {
+                var out = [Float](repeating: .nan, count: rows * width)
+                DepthwiseRowKernels.rows3x3(plane: plane, height: height, width: width, firstRow: first, rows: rows, weights: weights,
+                                            bias: 0.25, lo: -1, hi: 1.5, into: &out)
+                for r in 0..<rows {
+                    for j in 0..<width {
+                        var sum = 0.0
+                        for i in 0..<3 {
+                            for k in 0..<3 {
+                                let y = first + r + i - 1, x = j + k - 1
+                                if y >= 0 && y < height && x >= 0 && x < width { sum += Double(weights[3 * i + k]) * Double(plane[y * width + x]) }
+                            }
+                        }
+                        XCTAssertEqual(Double(out[r * width + j]), min(max(sum + 0.25, -1), 1.5), accuracy: 1e-5,
+                                       "width \(width), rows \(first)+\(r), column \(j)")
+                    }
+                }
+            }
+        }
+    }
+
     func testEveryGEMMVariantOverEdgeShapes() throws {
         // Sizes 1, primes, non-multiples of every tile, and K past the 256-deep cache block.
         let shapes: [(Int, Int, Int)] = [(1, 1, 1), (1, 17, 3), (7, 1, 5), (6, 16, 8), (12, 32, 4), (13, 31, 29),

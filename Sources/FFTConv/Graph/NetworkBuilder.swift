@@ -413,6 +413,11 @@ struct NetworkBuilder {
                     index += 1
                     continue
                 }
+                if let q = fusableDepthwisePointwise(p, next: index) {
+                    try prepareFusedDepthwisePointwise(p, q, into: &summary)
+                    index += 1
+                    continue
+                }
                 if case .convolution(let d, _) = p.op {
                     let x = shapes[p.inputs[0]] ?? []
                     let (w, b) = try convolutionWeights(p)
@@ -497,6 +502,36 @@ struct NetworkBuilder {
         summary.outputShape = q.shape
         summary.multiplyAccumulates = try d.multiplyAccumulates(batch: x[0], input: input)
         summary.algorithm = "fused convolution + max pool (\(fused.summary))"
+        summary.weightBytes = fused.preparedBytes
+        weightBytes += fused.preparedBytes
+        steps.append(Network.Step(summary: summary, inputs: [p.inputs[0]], output: q.output, run: { args in try fused(args[0]) }))
+    }
+
+    /// The 1x1 layer that `pending[next]` is, when `p` is a depthwise layer only it reads and the pair runs fused
+    /// (`DepthwisePointwiseFusion`): under the `auto` policy, unless `options.fusesDepthwisePointwise` is off.
+    func fusableDepthwisePointwise(_ p: Pending, next: Int) -> Pending? {
+        guard options.fusesDepthwisePointwise, case .auto = options.algorithm, next < pending.count else { return nil }
+        let q = pending[next]
+        guard case .convolution(let dd, _) = p.op, case .convolution(let pd, _) = q.op, p.residual == nil, p.concatInto == nil,
+              q.residual == nil, q.concatInto == nil, q.inputs.first == p.output, consumers(of: p.output) == [next],
+              !graph.outputs.contains(where: { ids[$0] == p.output }),
+              let x = shapes[p.inputs[0]], x.count == 4,
+              DepthwisePointwiseFusion.applies(depthwise: dd, pointwise: pd, input: Size2D(x[2], x[3])) else { return nil }
+        return q
+    }
+
+    /// Prepares a fused depthwise + 1x1 pair as one step (named after the depthwise node).
+    mutating func prepareFusedDepthwisePointwise(_ p: Pending, _ q: Pending, into summary: inout LayerSummary) throws {
+        guard case .convolution(let dd, _) = p.op, case .convolution(let pd, _) = q.op, let x = shapes[p.inputs[0]] else { return }
+        let (wd, bd) = try convolutionWeights(p), (wp, bp) = try convolutionWeights(q)
+        let input = Size2D(x[2], x[3])
+        let fused = try DepthwisePointwiseFusion(depthwise: dd, depthwiseWeights: wd, depthwiseBias: dd.hasBias ? bd : nil,
+                                                 pointwise: pd, pointwiseWeights: wp, pointwiseBias: pd.hasBias ? bp : nil,
+                                                 input: input, threads: options.threads)
+        summary.operation = (p.operations + q.operations).joined(separator: "+")
+        summary.outputShape = q.shape
+        summary.multiplyAccumulates = try dd.multiplyAccumulates(batch: x[0], input: input) + pd.multiplyAccumulates(batch: x[0], input: input)
+        summary.algorithm = "fused depthwise + 1x1 (\(fused.summary))"
         summary.weightBytes = fused.preparedBytes
         weightBytes += fused.preparedBytes
         steps.append(Network.Step(summary: summary, inputs: [p.inputs[0]], output: q.output, run: { args in try fused(args[0]) }))

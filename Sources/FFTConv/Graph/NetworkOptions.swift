@@ -40,13 +40,19 @@ public struct NetworkOptions: Sendable {
     /// the convolution's output (`ConvolutionPoolFusion`: under the `auto` policy, with any planner; the same bits
     /// as the two layers on the direct kernels). Off: each layer is its own step.
     public var fusesConvolutionPool: Bool
+    /// Whether a 3x3 depthwise layer read only by a 1x1 layer runs fused with it, band by band
+    /// (`DepthwisePointwiseFusion`: under the `auto` policy, on planes of 112 and more; results equal to the layers
+    /// apart to rounding). Off: each layer is its own step.
+    public var fusesDepthwisePointwise: Bool
 
     /// Creates options; see each property.
     public init(threads: Int = 1, algorithm: AlgorithmPolicy = .auto, fftPlanning: FFTPlanningEffort = .patient,
                 fftMemoryBudget: Int? = nil, maxTensorBytes: Int = 4 << 30, planner: PlannerMode = .estimate,
-                tuning: TuningFile? = nil, fusesPointwiseDepthwise: Bool = true, fusesConvolutionPool: Bool = true) {
+                tuning: TuningFile? = nil, fusesPointwiseDepthwise: Bool = true, fusesConvolutionPool: Bool = true,
+                fusesDepthwisePointwise: Bool = true) {
         self.fusesPointwiseDepthwise = fusesPointwiseDepthwise
         self.fusesConvolutionPool = fusesConvolutionPool
+        self.fusesDepthwisePointwise = fusesDepthwisePointwise
         self.planner = planner
         self.tuning = tuning
         self.threads = threads

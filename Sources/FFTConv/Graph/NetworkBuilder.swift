@@ -403,18 +403,7 @@ struct NetworkBuilder {
                                        multiplyAccumulates: 0, algorithm: "", weightBytes: 0)
             var inputs = p.inputs.filter { $0 >= 0 }
             do {
-                if let q = fusablePair(p, next: index) {
-                    try prepareFused(p, q, into: &summary)
-                    index += 1
-                    continue
-                }
-                if let q = fusablePool(p, next: index) {
-                    try prepareFusedPool(p, q, into: &summary)
-                    index += 1
-                    continue
-                }
-                if let q = fusableDepthwisePointwise(p, next: index) {
-                    try prepareFusedDepthwisePointwise(p, q, into: &summary)
+                if try prepareFusedStep(p, next: index, into: &summary) {
                     index += 1
                     continue
                 }
@@ -462,101 +451,63 @@ struct NetworkBuilder {
         }
     }
 
-    /// The depthwise layer that `pending[next]` is, when `p` is a 1x1 layer only it reads and the pair runs fused
-    /// (`PointwiseDepthwiseFusion`): under the `auto` policy (a fixed algorithm runs each layer on its own), with
-    /// any planner — a measuring one does not time the pair, the rule decides (the fused step was faster than or
-    /// as fast as the two layers on every MobileNetV2 pair it serves) — unless `options.fusesPointwiseDepthwise` is off.
-    func fusablePair(_ p: Pending, next: Int) -> Pending? {
-        guard options.fusesPointwiseDepthwise, case .auto = options.algorithm, next < pending.count else { return nil }
-        let q = pending[next]
-        guard case .convolution(let pd, _) = p.op, case .convolution(let dd, _) = q.op, p.residual == nil, p.concatInto == nil,
-              q.residual == nil, q.concatInto == nil, q.inputs.first == p.output, consumers(of: p.output) == [next],
-              !graph.outputs.contains(where: { ids[$0] == p.output }),
-              let x = shapes[p.inputs[0]], x.count == 4,
-              PointwiseDepthwiseFusion.applies(pointwise: pd, depthwise: dd, input: Size2D(x[2], x[3])) else { return nil }
-        return q
-    }
-
-    /// The max pool that `pending[next]` is, when `p` is a stem convolution only it reads and the pair runs fused
-    /// (`ConvolutionPoolFusion`): under the `auto` policy, with any planner, unless `options.fusesConvolutionPool`
-    /// is off.
-    func fusablePool(_ p: Pending, next: Int) -> Pending? {
-        guard options.fusesConvolutionPool, case .auto = options.algorithm, next < pending.count else { return nil }
-        let q = pending[next]
-        guard case .convolution(let d, _) = p.op, case .maxPool(let a) = q.op, p.residual == nil, p.concatInto == nil,
-              q.inputs.first == p.output, q.inputs.count == 1, consumers(of: p.output) == [next],
-              !graph.outputs.contains(where: { ids[$0] == p.output }),
-              let x = shapes[p.inputs[0]], x.count == 4,
-              ConvolutionPoolFusion.applies(convolution: d, pool: a, input: Size2D(x[2], x[3])) else { return nil }
-        return q
-    }
-
-    /// Prepares a fused stem convolution + max pool as one step (named after the convolution node).
-    mutating func prepareFusedPool(_ p: Pending, _ q: Pending, into summary: inout LayerSummary) throws {
-        guard case .convolution(let d, _) = p.op, case .maxPool(let a) = q.op, let x = shapes[p.inputs[0]] else { return }
-        let (w, b) = try convolutionWeights(p)
-        let input = Size2D(x[2], x[3])
-        let fused = try ConvolutionPoolFusion(convolution: d, weights: w, bias: d.hasBias ? b : nil, pool: a, input: input,
-                                              threads: options.threads)
-        summary.operation = (p.operations + q.operations).joined(separator: "+")
-        summary.outputShape = q.shape
-        summary.multiplyAccumulates = try d.multiplyAccumulates(batch: x[0], input: input)
-        summary.algorithm = "fused convolution + max pool (\(fused.summary))"
-        summary.weightBytes = fused.preparedBytes
-        weightBytes += fused.preparedBytes
-        steps.append(Network.Step(summary: summary, inputs: [p.inputs[0]], output: q.output, run: { args in try fused(args[0]) }))
-    }
-
-    /// The 1x1 layer that `pending[next]` is, when `p` is a depthwise layer only it reads and the pair runs fused
-    /// (`DepthwisePointwiseFusion`): under the `auto` policy, unless `options.fusesDepthwisePointwise` is off.
-    func fusableDepthwisePointwise(_ p: Pending, next: Int) -> Pending? {
-        guard options.fusesDepthwisePointwise, case .auto = options.algorithm, next < pending.count else { return nil }
-        let q = pending[next]
-        guard case .convolution(let dd, _) = p.op, case .convolution(let pd, _) = q.op, p.residual == nil, p.concatInto == nil,
-              q.residual == nil, q.concatInto == nil, q.inputs.first == p.output, consumers(of: p.output) == [next],
-              !graph.outputs.contains(where: { ids[$0] == p.output }),
-              let x = shapes[p.inputs[0]], x.count == 4,
-              DepthwisePointwiseFusion.applies(depthwise: dd, pointwise: pd, input: Size2D(x[2], x[3])) else { return nil }
-        return q
-    }
-
-    /// Prepares a fused depthwise + 1x1 pair as one step (named after the depthwise node).
-    mutating func prepareFusedDepthwisePointwise(_ p: Pending, _ q: Pending, into summary: inout LayerSummary) throws {
-        guard case .convolution(let dd, _) = p.op, case .convolution(let pd, _) = q.op, let x = shapes[p.inputs[0]] else { return }
-        let (wd, bd) = try convolutionWeights(p), (wp, bp) = try convolutionWeights(q)
-        let input = Size2D(x[2], x[3])
-        let fused = try DepthwisePointwiseFusion(depthwise: dd, depthwiseWeights: wd, depthwiseBias: dd.hasBias ? bd : nil,
-                                                 pointwise: pd, pointwiseWeights: wp, pointwiseBias: pd.hasBias ? bp : nil,
-                                                 input: input, threads: options.threads)
-        summary.operation = (p.operations + q.operations).joined(separator: "+")
-        summary.outputShape = q.shape
-        summary.multiplyAccumulates = try dd.multiplyAccumulates(batch: x[0], input: input) + pd.multiplyAccumulates(batch: x[0], input: input)
-        summary.algorithm = "fused depthwise + 1x1 (\(fused.summary))"
-        summary.weightBytes = fused.preparedBytes
-        weightBytes += fused.preparedBytes
-        steps.append(Network.Step(summary: summary, inputs: [p.inputs[0]], output: q.output, run: { args in try fused(args[0]) }))
-    }
-
     /// A convolution node's constant weights and its bias constant, if it has one.
     func convolutionWeights(_ p: Pending) throws -> (Tensor, Tensor?) {
         (try constant(p.inputs[1], node: graph.nodes[0]), p.inputs.count > 2 && p.inputs[2] >= 0 ? constants[p.inputs[2]] : nil)
     }
 
-    /// Prepares a fused 1x1 + depthwise pair as one step (named after the 1x1 node, its operations both nodes').
-    mutating func prepareFused(_ p: Pending, _ q: Pending, into summary: inout LayerSummary) throws {
-        guard case .convolution(let pd, _) = p.op, case .convolution(let dd, _) = q.op, let x = shapes[p.inputs[0]] else { return }
-        let (wp, bp) = try convolutionWeights(p), (wd, bd) = try convolutionWeights(q)
-        let input = Size2D(x[2], x[3])
-        let fused = try PointwiseDepthwiseFusion(pointwise: pd, pointwiseWeights: wp, pointwiseBias: pd.hasBias ? bp : nil,
-                                                 depthwise: dd, depthwiseWeights: wd, depthwiseBias: dd.hasBias ? bd : nil,
-                                                 input: input, threads: options.threads)
+    /// Prepares `p` and the node after it as one fused step, when they make one, and says whether it did. Under the
+    /// `auto` policy (a fixed algorithm runs each layer on its own), with any planner — a measuring one does not time
+    /// a fused step, the rule decides — when `p` is a convolution only that node reads (not a graph output, no
+    /// residual, no Concat target):
+    /// - a 1x1 layer and the depthwise layer it feeds, where that runs on `dw_blocked16` (`PointwiseDepthwiseFusion`,
+    ///   `options.fusesPointwiseDepthwise`);
+    /// - a 3x3 depthwise layer and the 1x1 layer it feeds, on planes of 112 and more (`DepthwisePointwiseFusion`,
+    ///   `options.fusesDepthwisePointwise`);
+    /// - a stem convolution and the max pool it feeds (`ConvolutionPoolFusion`, `options.fusesConvolutionPool`).
+    /// The step is named after `p`; its operations are both nodes'.
+    mutating func prepareFusedStep(_ p: Pending, next: Int, into summary: inout LayerSummary) throws -> Bool {
+        guard case .auto = options.algorithm, next < pending.count else { return false }
+        let q = pending[next]
+        guard case .convolution(let d, _) = p.op, p.residual == nil, p.concatInto == nil, q.residual == nil, q.concatInto == nil,
+              q.inputs.first == p.output, consumers(of: p.output) == [next], !graph.outputs.contains(where: { ids[$0] == p.output }),
+              let x = shapes[p.inputs[0]], x.count == 4 else { return false }
+        let input = Size2D(x[2], x[3]), threads = options.threads
+        let macs = try d.multiplyAccumulates(batch: x[0], input: input)
+        let made: (algorithm: String, bytes: Int, macs: Int, run: (Tensor) throws -> Tensor)
+        switch q.op {
+        case .convolution(let dd, _) where options.fusesPointwiseDepthwise && PointwiseDepthwiseFusion.applies(pointwise: d, depthwise: dd, input: input):
+            let (wp, bp) = try convolutionWeights(p), (wd, bd) = try convolutionWeights(q)
+            let fused = try PointwiseDepthwiseFusion(pointwise: d, pointwiseWeights: wp, pointwiseBias: d.hasBias ? bp : nil,
+                                                     depthwise: dd, depthwiseWeights: wd, depthwiseBias: dd.hasBias ? bd : nil,
+                                                     input: input, threads: threads)
+            made = ("fused 1x1 + depthwise (\(fused.summary))", fused.preparedBytes,
+                    macs + (try dd.multiplyAccumulates(batch: x[0], input: input)), { try fused($0) })
+        case .convolution(let pd, _) where options.fusesDepthwisePointwise && DepthwisePointwiseFusion.applies(depthwise: d, pointwise: pd, input: input):
+            let (wd, bd) = try convolutionWeights(p), (wp, bp) = try convolutionWeights(q)
+            let fused = try DepthwisePointwiseFusion(depthwise: d, depthwiseWeights: wd, depthwiseBias: d.hasBias ? bd : nil,
+                                                     pointwise: pd, pointwiseWeights: wp, pointwiseBias: pd.hasBias ? bp : nil,
+                                                     input: input, threads: threads)
+            made = ("fused depthwise + 1x1 (\(fused.summary))", fused.preparedBytes,
+                    macs + (try pd.multiplyAccumulates(batch: x[0], input: input)), { try fused($0) })
+        case .maxPool(let a) where q.inputs.count == 1 && options.fusesConvolutionPool
+                                && ConvolutionPoolFusion.applies(convolution: d, pool: a, input: input):
+            let (w, b) = try convolutionWeights(p)
+            let fused = try ConvolutionPoolFusion(convolution: d, weights: w, bias: d.hasBias ? b : nil, pool: a, input: input,
+                                                  threads: threads)
+            made = ("fused convolution + max pool (\(fused.summary))", fused.preparedBytes, macs, { try fused($0) })
+        default:
+            return false
+        }
         summary.operation = (p.operations + q.operations).joined(separator: "+")
         summary.outputShape = q.shape
-        summary.multiplyAccumulates = try pd.multiplyAccumulates(batch: x[0], input: input) + dd.multiplyAccumulates(batch: x[0], input: input)
-        summary.algorithm = "fused 1x1 + depthwise (\(fused.summary))"
-        summary.weightBytes = fused.preparedBytes
-        weightBytes += fused.preparedBytes
-        steps.append(Network.Step(summary: summary, inputs: [p.inputs[0]], output: q.output, run: { args in try fused(args[0]) }))
+        summary.multiplyAccumulates = made.macs
+        summary.algorithm = made.algorithm
+        summary.weightBytes = made.bytes
+        weightBytes += made.bytes
+        let run = made.run
+        steps.append(Network.Step(summary: summary, inputs: [p.inputs[0]], output: q.output, run: { args in try run(args[0]) }))
+        return true
     }
 
     /// Preparation of a non-convolution step: matrix products with constant weights become `FullyConnected`.

@@ -81,9 +81,7 @@ final class ConvolutionPoolFusion: @unchecked Sendable {
             for o in 0..<cout { for t in 0..<k { packed.pointer[t * cout + o] = src[o * k + t] } }
         }
         weights = packed
-        let biasBuffer = AlignedBuffer(count: cout)
-        if let values = b?.scalars { for o in 0..<cout { biasBuffer.pointer[o] = values[o] } }
-        bias = biasBuffer
+        bias = b?.storage.copy() ?? AlignedBuffer(count: cout)  // (shape checked: `cout` values; zeros without one)
         let bounds = d.activation.epilogue.clipBounds ?? (-.infinity, .infinity)
         (lo, hi) = (bounds.lo, bounds.hi)
         let plane = paddedSize.height * paddedSize.width

@@ -68,9 +68,7 @@ final class DepthwisePointwiseFusion: @unchecked Sendable {
         }
         self.depthwiseWeights = depthwiseWeights.scalars
         self.depthwiseBias = depthwiseBias?.scalars ?? [Float](repeating: 0, count: d.outputChannels)
-        let bias = AlignedBuffer(count: p.outputChannels)
-        if let values = pointwiseBias?.scalars { for o in 0..<p.outputChannels { bias.pointer[o] = values[o] } }
-        self.pointwiseBias = bias
+        self.pointwiseBias = pointwiseBias?.storage.copy() ?? AlignedBuffer(count: p.outputChannels)  // (shape checked)
         depthwiseBounds = d.activation.epilogue.clipBounds ?? (-.infinity, .infinity)
         pointwiseBounds = p.activation.epilogue.clipBounds ?? (-.infinity, .infinity)
         let bandPlane = Self.bandRows * input.width

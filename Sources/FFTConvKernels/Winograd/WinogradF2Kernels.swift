@@ -67,8 +67,9 @@ extension WinogradKernels {
         let lanes = V.scalarCount
         let tilesPerRow = plan.tilesPerRow
         let plane = outputHeight * outputWidth
-        let tmp = scratch  // [i][ν] × lanes: Aᵀ applied down the tile columns
-        let fullTiles = Swift.min(tilesPerRow, outputWidth / 2)
+        // The tile row's two output rows, `paddedTiles · 2` floats each, as in `transformOutputF4`.
+        let rowLength = plan.paddedTiles * 2
+        let rows = scratch, tmp = scratch + 2 * rowLength
         for o in 0..<channels {
             for tr in tileRows {
                 let col0 = (tr - tileRows.lowerBound) * tilesPerRow
@@ -78,35 +79,23 @@ extension WinogradKernels {
                 while t < tilesPerRow {
                     let base = products + o * columns + col0 + t
                     let step = 4 * matrixStride
-                    for nu in 0..<4 {
+                    @inline(__always) func column(_ nu: Int) -> (V, V) {
                         let p = base + nu * matrixStride
-                        let s = outputF2(load(p, as: V.self), load(p + step), load(p + 2 * step), load(p + 3 * step))
-                        store(s.0, tmp + nu * lanes); store(s.1, tmp + (4 + nu) * lanes)
+                        return outputF2(load(p, as: V.self), load(p + step), load(p + 2 * step), load(p + 3 * step))
                     }
-                    for i in 0..<rowsHere {
-                        let q = tmp + i * 4 * lanes
-                        let y = outputF2(load(q, as: V.self), load(q + lanes), load(q + 2 * lanes), load(q + 3 * lanes))
-                        let row = out + i * outputWidth
-                        let full = Swift.max(0, Swift.min(lanes, fullTiles - t))
-                        if full > 0 {
-                            // The vector's whole tiles through one interleave (V is SIMD16 or SIMD8; staged in
-                            // scratch for a partial vector).
-                            let rows = tmp + 8 * lanes, staged = tmp + 10 * lanes
-                            let dst = full == lanes ? row + t * 2 : staged
-                            store(y.0, rows); store(y.1, rows + lanes)
-                            if lanes == 16 { fftconv_interleave2x16(rows, dst) } else { fftconv_interleave2x8(rows, dst) }
-                            if full < lanes { Copy.floats(row + t * 2, staged, 2 * full) }
-                        }
-                        for l in full..<Swift.min(lanes, tilesPerRow - t) {
-                            row[(t + l) * 2] = y.0[l]  // the last column of an odd-width output
-                        }
+                    let c0 = column(0), c1 = column(1), c2 = column(2), c3 = column(3)
+                    @inline(__always) func emit(_ y: (V, V), _ i: Int) {
+                        store(y.0, tmp); store(y.1, tmp + lanes)
+                        let dst = rows + i * rowLength + t * 2
+                        if lanes == 16 { fftconv_interleave2x16(tmp, dst) } else { fftconv_interleave2x8(tmp, dst) }
                     }
+                    emit(outputF2(c0.0, c1.0, c2.0, c3.0), 0)
+                    if rowsHere > 1 { emit(outputF2(c0.1, c1.1, c2.1, c3.1), 1) }
                     t += lanes
                 }
                 for i in 0..<rowsHere {
-                    let row = out + i * outputWidth
-                    activation.finish(src: row, dst: row, count: outputWidth, bias: bias?[o] ?? 0,
-                                      residual: residual.map { $0 + o * plane + (tr * 2 + i) * outputWidth })
+                    activation.finish(src: rows + i * rowLength, dst: out + i * outputWidth, count: outputWidth,
+                                      bias: bias?[o] ?? 0, residual: residual.map { $0 + o * plane + (tr * 2 + i) * outputWidth })
                 }
             }
         }

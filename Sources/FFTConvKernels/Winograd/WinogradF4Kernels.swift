@@ -98,8 +98,11 @@ extension WinogradKernels {
         let lanes = V.scalarCount
         let tilesPerRow = plan.tilesPerRow
         let plane = outputHeight * outputWidth
-        let tmp = scratch  // [i][ν] × lanes: Aᵀ applied down the tile columns
-        let fullTiles = Swift.min(tilesPerRow, outputWidth / 4)
+        // The tile row's four output rows, each `paddedTiles · 4` floats: every vector of tiles is interleaved
+        // into them whole (tiles past the row's end land in the padding), then bias, residual and activation
+        // copy each row's `outputWidth` floats out — no partial vectors, no lane extraction.
+        let rowLength = plan.paddedTiles * 4
+        let rows = scratch, tmp = scratch + 4 * rowLength
         for o in 0..<channels {
             for tr in tileRows {
                 let col0 = (tr - tileRows.lowerBound) * tilesPerRow
@@ -109,40 +112,26 @@ extension WinogradKernels {
                 while t < tilesPerRow {
                     let base = products + o * columns + col0 + t
                     let step = 6 * matrixStride
-                    for nu in 0..<6 {
+                    @inline(__always) func column(_ nu: Int) -> (V, V, V, V) {
                         let p = base + nu * matrixStride
-                        let s = outputF4(load(p, as: V.self), load(p + step), load(p + 2 * step), load(p + 3 * step),
-                                         load(p + 4 * step), load(p + 5 * step))
-                        store(s.0, tmp + nu * lanes); store(s.1, tmp + (6 + nu) * lanes)
-                        store(s.2, tmp + (12 + nu) * lanes); store(s.3, tmp + (18 + nu) * lanes)
+                        return outputF4(load(p, as: V.self), load(p + step), load(p + 2 * step), load(p + 3 * step),
+                                        load(p + 4 * step), load(p + 5 * step))
                     }
-                    for i in 0..<rowsHere {
-                        let q = tmp + i * 6 * lanes
-                        let y = outputF4(load(q, as: V.self), load(q + lanes), load(q + 2 * lanes), load(q + 3 * lanes),
-                                         load(q + 4 * lanes), load(q + 5 * lanes))
-                        let row = out + i * outputWidth
-                        let full = Swift.max(0, Swift.min(lanes, fullTiles - t))
-                        if full > 0 {
-                            // The vector's whole tiles through one interleave (V is SIMD16 or SIMD8): straight into
-                            // the row when all lanes are whole tiles, else into scratch and their 4·full floats copied.
-                            let rows = tmp + 24 * lanes, staged = tmp + 28 * lanes
-                            let dst = full == lanes ? row + t * 4 : staged
-                            store(y.0, rows); store(y.1, rows + lanes); store(y.2, rows + 2 * lanes); store(y.3, rows + 3 * lanes)
-                            if lanes == 16 { fftconv_interleave4x16(rows, dst) } else { fftconv_interleave4x8(rows, dst) }
-                            if full < lanes { Copy.floats(row + t * 4, staged, 4 * full) }
-                        }
-                        for l in full..<Swift.min(lanes, tilesPerRow - t) {
-                            let x0 = (t + l) * 4
-                            let values = SIMD4<Float>(y.0[l], y.1[l], y.2[l], y.3[l])
-                            for j in 0..<Swift.min(4, outputWidth - x0) { row[x0 + j] = values[j] }
-                        }
+                    let c0 = column(0), c1 = column(1), c2 = column(2), c3 = column(3), c4 = column(4), c5 = column(5)
+                    @inline(__always) func emit(_ y: (V, V, V, V), _ i: Int) {
+                        store(y.0, tmp); store(y.1, tmp + lanes); store(y.2, tmp + 2 * lanes); store(y.3, tmp + 3 * lanes)
+                        let dst = rows + i * rowLength + t * 4
+                        if lanes == 16 { fftconv_interleave4x16(tmp, dst) } else { fftconv_interleave4x8(tmp, dst) }
                     }
+                    emit(outputF4(c0.0, c1.0, c2.0, c3.0, c4.0, c5.0), 0)
+                    if rowsHere > 1 { emit(outputF4(c0.1, c1.1, c2.1, c3.1, c4.1, c5.1), 1) }
+                    if rowsHere > 2 { emit(outputF4(c0.2, c1.2, c2.2, c3.2, c4.2, c5.2), 2) }
+                    if rowsHere > 3 { emit(outputF4(c0.3, c1.3, c2.3, c3.3, c4.3, c5.3), 3) }
                     t += lanes
                 }
                 for i in 0..<rowsHere {
-                    let row = out + i * outputWidth
-                    activation.finish(src: row, dst: row, count: outputWidth, bias: bias?[o] ?? 0,
-                                      residual: residual.map { $0 + o * plane + (tr * 4 + i) * outputWidth })
+                    activation.finish(src: rows + i * rowLength, dst: out + i * outputWidth, count: outputWidth,
+                                      bias: bias?[o] ?? 0, residual: residual.map { $0 + o * plane + (tr * 4 + i) * outputWidth })
                 }
             }
         }

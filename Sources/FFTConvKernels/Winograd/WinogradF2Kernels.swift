@@ -79,18 +79,19 @@ extension WinogradKernels {
                 while t < tilesPerRow {
                     let base = products + o * columns + col0 + t
                     let step = 4 * matrixStride
-                    @inline(__always) func column(_ nu: Int) -> (V, V) {
+                    for nu in 0..<4 {
                         let p = base + nu * matrixStride
-                        return outputF2(load(p, as: V.self), load(p + step), load(p + 2 * step), load(p + 3 * step))
+                        let s = outputF2(load(p, as: V.self), load(p + step), load(p + 2 * step), load(p + 3 * step))
+                        store(s.0, tmp + nu * lanes); store(s.1, tmp + (4 + nu) * lanes)
                     }
-                    let c0 = column(0), c1 = column(1), c2 = column(2), c3 = column(3)
-                    @inline(__always) func emit(_ y: (V, V), _ i: Int) {
-                        store(y.0, tmp); store(y.1, tmp + lanes)
+                    for i in 0..<rowsHere {
+                        let q = tmp + i * 4 * lanes
+                        let y = outputF2(load(q, as: V.self), load(q + lanes), load(q + 2 * lanes), load(q + 3 * lanes))
+                        let staged = tmp + 8 * lanes
+                        store(y.0, staged); store(y.1, staged + lanes)
                         let dst = rows + i * rowLength + t * 2
-                        if lanes == 16 { fftconv_interleave2x16(tmp, dst) } else { fftconv_interleave2x8(tmp, dst) }
+                        if lanes == 16 { fftconv_interleave2x16(staged, dst) } else { fftconv_interleave2x8(staged, dst) }
                     }
-                    emit(outputF2(c0.0, c1.0, c2.0, c3.0), 0)
-                    if rowsHere > 1 { emit(outputF2(c0.1, c1.1, c2.1, c3.1), 1) }
                     t += lanes
                 }
                 for i in 0..<rowsHere {

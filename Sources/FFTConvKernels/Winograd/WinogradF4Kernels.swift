@@ -112,21 +112,22 @@ extension WinogradKernels {
                 while t < tilesPerRow {
                     let base = products + o * columns + col0 + t
                     let step = 6 * matrixStride
-                    @inline(__always) func column(_ nu: Int) -> (V, V, V, V) {
+                    for nu in 0..<6 {
                         let p = base + nu * matrixStride
-                        return outputF4(load(p, as: V.self), load(p + step), load(p + 2 * step), load(p + 3 * step),
-                                        load(p + 4 * step), load(p + 5 * step))
+                        let s = outputF4(load(p, as: V.self), load(p + step), load(p + 2 * step), load(p + 3 * step),
+                                         load(p + 4 * step), load(p + 5 * step))
+                        store(s.0, tmp + nu * lanes); store(s.1, tmp + (6 + nu) * lanes)
+                        store(s.2, tmp + (12 + nu) * lanes); store(s.3, tmp + (18 + nu) * lanes)
                     }
-                    let c0 = column(0), c1 = column(1), c2 = column(2), c3 = column(3), c4 = column(4), c5 = column(5)
-                    @inline(__always) func emit(_ y: (V, V, V, V), _ i: Int) {
-                        store(y.0, tmp); store(y.1, tmp + lanes); store(y.2, tmp + 2 * lanes); store(y.3, tmp + 3 * lanes)
+                    for i in 0..<rowsHere {
+                        let q = tmp + i * 6 * lanes
+                        let y = outputF4(load(q, as: V.self), load(q + lanes), load(q + 2 * lanes), load(q + 3 * lanes),
+                                         load(q + 4 * lanes), load(q + 5 * lanes))
+                        let staged = tmp + 24 * lanes
+                        store(y.0, staged); store(y.1, staged + lanes); store(y.2, staged + 2 * lanes); store(y.3, staged + 3 * lanes)
                         let dst = rows + i * rowLength + t * 4
-                        if lanes == 16 { fftconv_interleave4x16(tmp, dst) } else { fftconv_interleave4x8(tmp, dst) }
+                        if lanes == 16 { fftconv_interleave4x16(staged, dst) } else { fftconv_interleave4x8(staged, dst) }
                     }
-                    emit(outputF4(c0.0, c1.0, c2.0, c3.0, c4.0, c5.0), 0)
-                    if rowsHere > 1 { emit(outputF4(c0.1, c1.1, c2.1, c3.1, c4.1, c5.1), 1) }
-                    if rowsHere > 2 { emit(outputF4(c0.2, c1.2, c2.2, c3.2, c4.2, c5.2), 2) }
-                    if rowsHere > 3 { emit(outputF4(c0.3, c1.3, c2.3, c3.3, c4.3, c5.3), 3) }
                     t += lanes
                 }
                 for i in 0..<rowsHere {

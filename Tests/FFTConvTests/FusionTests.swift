@@ -85,6 +85,31 @@ final class FusionTests: XCTestCase {
         XCTAssertGreaterThan(reference.maxAbsolute, 0, what)
     }
 
+    /// A 1x1 layer read by a 3x3 stride-2 depthwise layer (`PointwiseStride2DepthwiseFusion`): band by band, the
+    /// same bits as apart — the first band (top padding), bands carrying their first row over, a second worker's
+    /// first band computing it, a last tile on the narrow twin.
+    func testFusedPointwiseStride2DepthwiseGivesTheSameBitsAsTheLayersApart() throws {
+        let pairs = [
+            // MobileNetV2's 16→96 expansion at 112², then its stride-2 depthwise layer: 14 bands.
+            Pair(cin: 16, mid: 96, input: Size2D(112, 112), batch: 1, kernel: 3, stride: 2, padding: 1,
+                 pointwiseActivation: .relu6, depthwiseActivation: .relu6),
+            // Rows of 56: a row pair is 3½ tiles of 32 (the narrow twin); batch 2; no 1x1 bias.
+            Pair(cin: 24, mid: 144, input: Size2D(56, 56), batch: 2, kernel: 3, stride: 2, padding: 1,
+                 pointwiseActivation: .relu, depthwiseActivation: .none, pointwiseBias: false),
+            // Five bands (split 3 + 2 over two workers), 40-wide rows, a leaky depthwise activation.
+            Pair(cin: 8, mid: 24, input: Size2D(40, 40), batch: 1, kernel: 3, stride: 2, padding: 1,
+                 pointwiseActivation: .none, depthwiseActivation: .leakyReLU(alpha: 0.1)),
+        ]
+        for (i, c) in pairs.enumerated() {
+            for threads in [1, 2] {
+                try assertFusedMatchesApart("stride-2 pair \(i), \(threads) threads", marker: "fused 1x1 + stride-2 depthwise",
+                                            expectFused: KernelTarget.wideRegisters) { fused in
+                    try build(c, seed: UInt64(50 + i), threads: threads, fused: fused)
+                }
+            }
+        }
+    }
+
     func testPairsThatCannotFuseRunApart() throws {
         let pairs = [
             // The 1x1 result is also a graph output.
@@ -92,6 +117,9 @@ final class FusionTests: XCTestCase {
                  pointwiseActivation: .relu, depthwiseActivation: .relu, pointwiseIsOutput: true),
             // Dilation 2: not a dw_blocked16 layer.
             Pair(cin: 8, mid: 32, input: Size2D(12, 12), batch: 1, kernel: 3, stride: 1, padding: 2, dilation: 2,
+                 pointwiseActivation: .relu, depthwiseActivation: .relu),
+            // Stride 2 on a plane of odd height: no whole row pairs for the stride-2 fusion.
+            Pair(cin: 8, mid: 24, input: Size2D(41, 40), batch: 1, kernel: 3, stride: 2, padding: 1,
                  pointwiseActivation: .relu, depthwiseActivation: .relu),
             // A 112² plane: the depthwise layer runs on another kernel.
             Pair(cin: 4, mid: 16, input: Size2D(112, 112), batch: 1, kernel: 3, stride: 1, padding: 1,

@@ -483,6 +483,14 @@ struct NetworkBuilder {
                                                      input: input, threads: threads)
             made = ("fused 1x1 + depthwise (\(fused.summary))", fused.preparedBytes,
                     macs + (try dd.multiplyAccumulates(batch: x[0], input: input)), { try fused($0) })
+        case .convolution(let dd, _) where options.fusesPointwiseDepthwise
+                                        && PointwiseStride2DepthwiseFusion.applies(pointwise: d, depthwise: dd, input: input):
+            let (wp, bp) = try convolutionWeights(p), (wd, bd) = try convolutionWeights(q)
+            let fused = try PointwiseStride2DepthwiseFusion(pointwise: d, pointwiseWeights: wp, pointwiseBias: d.hasBias ? bp : nil,
+                                                            depthwise: dd, depthwiseWeights: wd, depthwiseBias: dd.hasBias ? bd : nil,
+                                                            input: input, threads: threads)
+            made = ("fused 1x1 + stride-2 depthwise (\(fused.summary))", fused.preparedBytes,
+                    macs + (try dd.multiplyAccumulates(batch: x[0], input: input)), { try fused($0) })
         case .convolution(let pd, _) where options.fusesDepthwisePointwise && DepthwisePointwiseFusion.applies(depthwise: d, pointwise: pd, input: input):
             let (wd, bd) = try convolutionWeights(p), (wp, bp) = try convolutionWeights(q)
             let fused = try DepthwisePointwiseFusion(depthwise: d, depthwiseWeights: wd, depthwiseBias: d.hasBias ? bd : nil,

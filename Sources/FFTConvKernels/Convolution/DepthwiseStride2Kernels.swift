@@ -28,11 +28,24 @@ public enum DepthwiseStride2Kernels {
     public static func runPlanes(geometry g: ConvolutionGeometry, items: Range<Int>, channels: Int, input: UnsafePointer<Float>,
                                  weights: UnsafePointer<Float>, bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>,
                                  residual: UnsafePointer<Float>?, activation: Epilogue, scratch: UnsafeMutablePointer<Float>) {
+        runPlanes(geometry: g, items: items, channels: channels, input: input, inputStride: g.inputHeight * g.inputWidth,
+                  weights: weights, bias: bias, output: output, outputStride: g.outputHeight * g.outputWidth,
+                  residual: residual, activation: activation, scratch: scratch)
+    }
+
+    /// `runPlanes` over planes `inputStride` and `outputStride` floats apart (item `i`'s input at
+    /// `input + i · inputStride`, its output and residual at `i · outputStride`): `g` may describe a band of rows
+    /// inside taller planes — a fused step's band buffer in, some rows of each output plane out.
+    public static func runPlanes(geometry g: ConvolutionGeometry, items: Range<Int>, channels: Int, input: UnsafePointer<Float>,
+                                 inputStride: Int, weights: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+                                 output: UnsafeMutablePointer<Float>, outputStride: Int, residual: UnsafePointer<Float>?,
+                                 activation: Epilogue, scratch: UnsafeMutablePointer<Float>) {
+        let strides = (inputStride, outputStride)
         switch activation.kind {
-        case .identity: planes(IdentityFunction(), g, items, channels, input, weights, bias, output, residual, scratch)
-        case .relu: planes(ClipFunction(lo: 0, hi: .infinity), g, items, channels, input, weights, bias, output, residual, scratch)
-        case .clip: planes(ClipFunction(lo: activation.a, hi: activation.b), g, items, channels, input, weights, bias, output, residual, scratch)
-        case .leakyReLU: planes(LeakyFunction(alpha: activation.a), g, items, channels, input, weights, bias, output, residual, scratch)
+        case .identity: planes(IdentityFunction(), g, strides, items, channels, input, weights, bias, output, residual, scratch)
+        case .relu: planes(ClipFunction(lo: 0, hi: .infinity), g, strides, items, channels, input, weights, bias, output, residual, scratch)
+        case .clip: planes(ClipFunction(lo: activation.a, hi: activation.b), g, strides, items, channels, input, weights, bias, output, residual, scratch)
+        case .leakyReLU: planes(LeakyFunction(alpha: activation.a), g, strides, items, channels, input, weights, bias, output, residual, scratch)
         }
     }
 
@@ -45,14 +58,15 @@ public enum DepthwiseStride2Kernels {
     }
 
     @inline(__always)
-    static func planes<F: ActivationFunction>(_ f: F, _ g: ConvolutionGeometry, _ items: Range<Int>, _ channels: Int,
+    static func planes<F: ActivationFunction>(_ f: F, _ g: ConvolutionGeometry, _ strides: (input: Int, output: Int),
+                                              _ items: Range<Int>, _ channels: Int,
                                               _ input: UnsafePointer<Float>, _ weights: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?,
                                               _ output: UnsafeMutablePointer<Float>, _ residual: UnsafePointer<Float>?,
                                               _ scratch: UnsafeMutablePointer<Float>) {
         let h = g.inputHeight, w = g.inputWidth, oh = g.outputHeight, ow = g.outputWidth
-        let inPlane = h * w, outPlane = oh * ow
+        let inPlane = strides.input, outPlane = strides.output
         for item in items {
-            let c = item % channels, src = input + item * inPlane, end = src + inPlane
+            let c = item % channels, src = input + item * inPlane, end = src + h * w
             let wc = weights + c * 9
             let k0 = V(repeating: wc[0]), k1 = V(repeating: wc[1]), k2 = V(repeating: wc[2])
             let k3 = V(repeating: wc[3]), k4 = V(repeating: wc[4]), k5 = V(repeating: wc[5])

@@ -1,0 +1,180 @@
+import FFTConvKernels
+
+/// A 1x1 layer whose output only a 3x3 stride-2 depthwise layer reads (MobileNetV2's expansions before its
+/// downsampling blocks: 16→96 at 112², 24→144 at 56²), run band by band so that the expanded tensor never
+/// leaves the cache.
+///
+/// Apart, the 1x1 layer writes its expanded output (96 planes of 112²: 4.8 MB) and the depthwise layer
+/// (`dw_s2direct16`) reads it back from the last-level cache. Here a worker computes, for a band of `bandRows`
+/// depthwise output rows, the 1x1 output rows those read (two per output row, plus the row above the band,
+/// carried over from the band before) into its band buffer with the direct path's micro-kernel — bias and
+/// activation on the store — and then runs `dw_s2direct16` on the band, writing the band's output rows. Both
+/// layers' sums are formed by the kernels and in the order they use apart: the same bits as the two layers run
+/// one after the other on those kernels.
+final class PointwiseStride2DepthwiseFusion: @unchecked Sendable {
+    let pointwise: ConvolutionDescriptor
+    let depthwise: ConvolutionDescriptor
+    let inputSize: Size2D
+    let outputSize: Size2D
+    let threads: Int
+    let kernel: GEMMMicroKernel
+    /// `kernel`'s 16-column twin, for a run of rows that ends half a tile past whole ones.
+    let narrow: GEMMMicroKernel?
+    let packed: PackedGroupWeights
+    let pointwiseBias: AlignedBuffer
+    let pointwiseBounds: (lo: Float, hi: Float)
+    let depthwiseWeights: AlignedBuffer
+    let depthwiseBias: AlignedBuffer?
+    let depthwiseEpilogue: Epilogue
+    let geometry: ConvolutionGeometry
+    /// Offsets of the 1x1 layer's input planes (one per channel) from the first one.
+    let offsets: [Int]
+    let workspace: WorkspacePool
+    let workerFloats: Int
+
+    /// Depthwise output rows per band.
+    static let bandRows = 4
+    /// Rows of a band buffer: the 1x1 output rows `2·y0 − 2 ..< 2·(y0 + bandRows)` for the band starting at
+    /// output row `y0` (the first is computed only to keep every product a run of whole row pairs).
+    static var bufferRows: Int { 2 * bandRows + 2 }
+    /// Most input channels of the 1x1 layer (its weight panel stays in L1 while the tiles pass).
+    static let maxInputChannels = 64
+
+    /// Whether the pair runs fused: a 1x1, stride-1, unpadded, undilated layer of one group and at most
+    /// `maxInputChannels` inputs with a clamp-type activation, whose output channels fill whole micro-kernel
+    /// panels; read by a 3x3 stride-2 depthwise layer with one row and column of padding on every side that
+    /// `dw_s2direct16` computes, on planes of even height whose output rows come in whole bands and whose row
+    /// pairs are whole or half micro-kernel tiles (width a multiple of 8); on a build with 16-float registers.
+    static func applies(pointwise p: ConvolutionDescriptor, depthwise d: ConvolutionDescriptor, input: Size2D) -> Bool {
+        guard KernelTarget.wideRegisters,
+              p.kernel == Size2D(1, 1), p.stride == Size2D(1, 1), p.padding == .zero, p.groups == 1, p.dilation == Size2D(1, 1),
+              p.inputChannels <= maxInputChannels, p.activation.epilogue.clipBounds != nil,
+              d.isDepthwise, d.inputChannels == p.outputChannels, d.kernel == Size2D(3, 3), d.stride == Size2D(2, 2),
+              d.dilation == Size2D(1, 1), d.padding == Padding(top: 1, left: 1, bottom: 1, right: 1),
+              input.height % 2 == 0, input.width % 8 == 0,
+              let problem = try? ConvolutionProblem(descriptor: d, input: input),
+              DepthwiseStride2Kernels.supports(problem.geometry), problem.output.height % bandRows == 0,
+              let k = try? KernelChoice.gemm(rows: p.outputChannels, forced: nil) else { return false }
+        let pair = 2 * input.width
+        return p.outputChannels % k.mr == 0 && (pair % k.nr == 0 || (pair % k.nr == 16 && MicroKernelRegistry.narrowTwin(of: k) != nil))
+    }
+
+    /// Prepares the pair; throws `unsupported` when `applies` is false, or a shape error for mismatched weights.
+    init(pointwise p: ConvolutionDescriptor, pointwiseWeights: Tensor, pointwiseBias: Tensor?,
+         depthwise d: ConvolutionDescriptor, depthwiseWeights: Tensor, depthwiseBias: Tensor?, input: Size2D, threads: Int) throws {
+        guard Self.applies(pointwise: p, depthwise: d, input: input) else {
+            throw ConvolutionError.unsupported(algorithm: "depthwise",
+                                               reason: "a fused 1x1 + stride-2 depthwise pair does not apply to \(p) then \(d)")
+        }
+        try ReferenceConvolution.checkWeights(p, pointwiseWeights, pointwiseBias)
+        try ReferenceConvolution.checkWeights(d, depthwiseWeights, depthwiseBias)
+        let problem = try ConvolutionProblem(descriptor: d, input: input)
+        pointwise = p
+        depthwise = d
+        inputSize = input
+        outputSize = problem.output
+        geometry = problem.geometry
+        self.threads = threads
+        let kernel = try KernelChoice.gemm(rows: p.outputChannels, forced: nil)
+        self.kernel = kernel
+        narrow = MicroKernelRegistry.narrowTwin(of: kernel)
+        packed = pointwiseWeights.withUnsafeBufferPointer { w in
+            PackedGroupWeights(weights: w.baseAddress!, groups: 1, rows: p.outputChannels, k: p.inputChannels, kernel: kernel)
+        }
+        self.pointwiseBias = pointwiseBias?.storage.copy() ?? AlignedBuffer(count: p.outputChannels)  // (shapes checked)
+        pointwiseBounds = p.activation.epilogue.clipBounds ?? (-.infinity, .infinity)
+        self.depthwiseWeights = depthwiseWeights.storage.copy()
+        self.depthwiseBias = depthwiseBias?.storage.copy()
+        depthwiseEpilogue = d.activation.epilogue
+        offsets = (0..<p.inputChannels).map { $0 * input.height * input.width }
+        workerFloats = p.outputChannels * Self.bufferRows * input.width + DepthwiseStride2Kernels.scratchFloats
+        workspace = WorkspacePool(count: threads * workerFloats)
+    }
+
+    /// Bytes of prepared weights: both layers'.
+    var preparedBytes: Int {
+        (packed.buffer.count + pointwiseBias.count + depthwiseWeights.count + (depthwiseBias?.count ?? 0)) * 4
+    }
+
+    /// The choices made at prepare.
+    var summary: String {
+        "\(kernel.name) 1x1 in bands of \(2 * Self.bandRows) rows into dw_s2direct16, no intermediate tensor"
+    }
+
+    /// The depthwise layer's output for `input` (`[N, C, H, W]`); every output row is written by one band.
+    func callAsFunction(_ input: Tensor) throws -> Tensor {
+        try FusedStep.run(input, channels: pointwise.inputChannels, size: inputSize,
+                          outputShape: [depthwise.outputChannels, outputSize.height, outputSize.width]) { x, y, batch in
+            run(input: x, output: y, batch: batch)
+        }
+    }
+
+    private func run(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, batch: Int) {
+        let c = pointwise.inputChannels, m = pointwise.outputChannels
+        let inPlane = inputSize.height * inputSize.width, outPlane = outputSize.height * outputSize.width
+        let bands = outputSize.height / Self.bandRows
+        workspace.withBuffer { ws in
+            offsets.withUnsafeBufferPointer { offs in
+                guard let offsets = offs.baseAddress else { return }
+                for n in 0..<batch {
+                    let x = input + n * c * inPlane, y = output + n * m * outPlane
+                    Parallel.forEachRange(count: bands, threads: threads) { worker, items in
+                        let buffer = ws + worker * workerFloats
+                        for b in items { runBand(b, carried: b != items.lowerBound, input: x, output: y, buffer: buffer, offsets: offsets) }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Band `b`: the 1x1 rows its output rows read into `buffer`, then its depthwise output rows. With `carried`
+    /// the buffer holds band `b − 1`, whose last row is this band's first.
+    private func runBand(_ b: Int, carried: Bool, input x: UnsafePointer<Float>, output y: UnsafeMutablePointer<Float>,
+                         buffer: UnsafeMutablePointer<Float>, offsets: UnsafePointer<Int>) {
+        let w = inputSize.width, m = pointwise.outputChannels
+        let rows = Self.bufferRows, bufferPlane = rows * w
+        let y0 = b * Self.bandRows, firstRow = 2 * y0 - 2  // input row of buffer row 0
+        // Buffer row 1 (input row 2·y0 − 1): none above the image; carried over; or computed with row 0.
+        let computeFrom: Int
+        if b == 0 {
+            computeFrom = 2
+        } else if carried {
+            for ch in 0..<m { (buffer + ch * bufferPlane + w).update(from: buffer + ch * bufferPlane + (rows - 1) * w, count: w) }
+            computeFrom = 2
+        } else {
+            computeFrom = 0
+        }
+        pointwiseRows(input: x + (firstRow + computeFrom) * w, count: (rows - computeFrom) * w,
+                      into: buffer + computeFrom * w, bufferPlane: bufferPlane, offsets: offsets)
+        // The band's depthwise rows: from buffer row 1, or at the top of the image from row 2 below one padding row.
+        var g = geometry
+        g.outputHeight = Self.bandRows
+        g.padTop = b == 0 ? 1 : 0
+        g.inputHeight = b == 0 ? rows - 2 : rows - 1
+        let from = buffer + (b == 0 ? 2 : 1) * w
+        let outPlane = outputSize.height * outputSize.width
+        DepthwiseStride2Kernels.runPlanes(geometry: g, items: 0..<m, channels: m, input: from, inputStride: bufferPlane,
+                                          weights: depthwiseWeights.pointer, bias: depthwiseBias.map { UnsafePointer($0.pointer) },
+                                          output: y + y0 * outputSize.width, outputStride: outPlane, residual: nil,
+                                          activation: depthwiseEpilogue, scratch: buffer + m * bufferPlane)
+    }
+
+    /// The 1x1 layer's output at `count` positions from `input` (positions of whole input rows; a whole number of
+    /// tiles, or a last one of 16 on the narrow twin), every output channel, into `into` (channel planes
+    /// `bufferPlane` floats apart), bias and activation applied.
+    private func pointwiseRows(input: UnsafePointer<Float>, count: Int, into: UnsafeMutablePointer<Float>, bufferPlane: Int,
+                               offsets: UnsafePointer<Int>) {
+        let c = pointwise.inputChannels, m = pointwise.outputChannels
+        let mr = kernel.mr, a = packed.group(0)
+        var j0 = 0
+        while j0 < count {
+            let tk = count - j0 >= kernel.nr ? kernel : narrow ?? kernel
+            for panel in 0..<(m / mr) {
+                let row = panel * mr
+                tk.fused(c, a + panel * c * mr, input + j0, offsets, into + row * bufferPlane + j0, bufferPlane,
+                         pointwiseBias.pointer + row, nil, pointwiseBounds.lo, pointwiseBounds.hi)
+            }
+            j0 += tk.nr
+        }
+    }
+}

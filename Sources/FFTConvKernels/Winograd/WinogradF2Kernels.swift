@@ -67,36 +67,35 @@ extension WinogradKernels {
         let lanes = V.scalarCount
         let tilesPerRow = plan.tilesPerRow
         let plane = outputHeight * outputWidth
-        // The tile row's two output rows, `paddedTiles · 2` floats each, as in `transformOutputF4`.
-        let rowLength = plan.paddedTiles * 2
+        // Vectors over all the chunk's tiles into two output-row buffers, as in `transformOutputF4`.
+        let rowLength = outputRowBufferFloats(columns: columns, lanes: lanes, m: 2)
         let rows = scratch, tmp = scratch + 2 * rowLength
         for o in 0..<channels {
-            for tr in tileRows {
-                let col0 = (tr - tileRows.lowerBound) * tilesPerRow
-                let rowsHere = Swift.min(2, outputHeight - tr * 2)
-                let out = output + o * plane + tr * 2 * outputWidth
-                var t = 0
-                while t < tilesPerRow {
-                    let base = products + o * columns + col0 + t
-                    let step = 4 * matrixStride
-                    for nu in 0..<4 {
-                        let p = base + nu * matrixStride
-                        let s = outputF2(load(p, as: V.self), load(p + step), load(p + 2 * step), load(p + 3 * step))
-                        store(s.0, tmp + nu * lanes); store(s.1, tmp + (4 + nu) * lanes)
-                    }
-                    for i in 0..<rowsHere {
-                        let q = tmp + i * 4 * lanes
-                        let y = outputF2(load(q, as: V.self), load(q + lanes), load(q + 2 * lanes), load(q + 3 * lanes))
-                        let staged = tmp + 8 * lanes
-                        store(y.0, staged); store(y.1, staged + lanes)
-                        let dst = rows + i * rowLength + t * 2
-                        if lanes == 16 { fftconv_interleave2x16(staged, dst) } else { fftconv_interleave2x8(staged, dst) }
-                    }
-                    t += lanes
+            var t = 0
+            while t < columns {
+                let base = products + o * columns + t
+                let step = 4 * matrixStride
+                for nu in 0..<4 {
+                    let p = base + nu * matrixStride
+                    let s = outputF2(load(p, as: V.self), load(p + step), load(p + 2 * step), load(p + 3 * step))
+                    store(s.0, tmp + nu * lanes); store(s.1, tmp + (4 + nu) * lanes)
                 }
-                for i in 0..<rowsHere {
-                    activation.finish(src: rows + i * rowLength, dst: out + i * outputWidth, count: outputWidth,
-                                      bias: bias?[o] ?? 0, residual: residual.map { $0 + o * plane + (tr * 2 + i) * outputWidth })
+                for i in 0..<2 {
+                    let q = tmp + i * 4 * lanes
+                    let y = outputF2(load(q, as: V.self), load(q + lanes), load(q + 2 * lanes), load(q + 3 * lanes))
+                    let staged = tmp + 8 * lanes
+                    store(y.0, staged); store(y.1, staged + lanes)
+                    let dst = rows + i * rowLength + t * 2
+                    if lanes == 16 { fftconv_interleave2x16(staged, dst) } else { fftconv_interleave2x8(staged, dst) }
+                }
+                t += lanes
+            }
+            for tr in tileRows {
+                let run = (tr - tileRows.lowerBound) * tilesPerRow * 2
+                for i in 0..<Swift.min(2, outputHeight - tr * 2) {
+                    let y = tr * 2 + i
+                    activation.finish(src: rows + i * rowLength + run, dst: output + o * plane + y * outputWidth, count: outputWidth,
+                                      bias: bias?[o] ?? 0, residual: residual.map { $0 + o * plane + y * outputWidth })
                 }
             }
         }

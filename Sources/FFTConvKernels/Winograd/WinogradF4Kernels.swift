@@ -98,41 +98,41 @@ extension WinogradKernels {
         let lanes = V.scalarCount
         let tilesPerRow = plan.tilesPerRow
         let plane = outputHeight * outputWidth
-        // The tile row's four output rows, each `paddedTiles · 4` floats: every vector of tiles is interleaved
-        // into them whole (tiles past the row's end land in the padding), then bias, residual and activation
-        // copy each row's `outputWidth` floats out — no partial vectors, no lane extraction.
-        let rowLength = plan.paddedTiles * 4
+        // The chunk's tiles are consecutive columns of M, tile row after tile row: vectors run over them all
+        // (not row by row, which left lanes idle on rows of 4 or 7 tiles), each interleaved whole into four
+        // output-row buffers of `4 · columns` floats (rounded up to vectors) — a tile row's tiles land next to each
+        // other there, so each output row is one run that bias, residual and activation then copy out.
+        let rowLength = outputRowBufferFloats(columns: columns, lanes: lanes, m: 4)
         let rows = scratch, tmp = scratch + 4 * rowLength
         for o in 0..<channels {
-            for tr in tileRows {
-                let col0 = (tr - tileRows.lowerBound) * tilesPerRow
-                let rowsHere = Swift.min(4, outputHeight - tr * 4)
-                let out = output + o * plane + tr * 4 * outputWidth
-                var t = 0
-                while t < tilesPerRow {
-                    let base = products + o * columns + col0 + t
-                    let step = 6 * matrixStride
-                    for nu in 0..<6 {
-                        let p = base + nu * matrixStride
-                        let s = outputF4(load(p, as: V.self), load(p + step), load(p + 2 * step), load(p + 3 * step),
-                                         load(p + 4 * step), load(p + 5 * step))
-                        store(s.0, tmp + nu * lanes); store(s.1, tmp + (6 + nu) * lanes)
-                        store(s.2, tmp + (12 + nu) * lanes); store(s.3, tmp + (18 + nu) * lanes)
-                    }
-                    for i in 0..<rowsHere {
-                        let q = tmp + i * 6 * lanes
-                        let y = outputF4(load(q, as: V.self), load(q + lanes), load(q + 2 * lanes), load(q + 3 * lanes),
-                                         load(q + 4 * lanes), load(q + 5 * lanes))
-                        let staged = tmp + 24 * lanes
-                        store(y.0, staged); store(y.1, staged + lanes); store(y.2, staged + 2 * lanes); store(y.3, staged + 3 * lanes)
-                        let dst = rows + i * rowLength + t * 4
-                        if lanes == 16 { fftconv_interleave4x16(staged, dst) } else { fftconv_interleave4x8(staged, dst) }
-                    }
-                    t += lanes
+            var t = 0
+            while t < columns {
+                let base = products + o * columns + t
+                let step = 6 * matrixStride
+                for nu in 0..<6 {
+                    let p = base + nu * matrixStride
+                    let s = outputF4(load(p, as: V.self), load(p + step), load(p + 2 * step), load(p + 3 * step),
+                                     load(p + 4 * step), load(p + 5 * step))
+                    store(s.0, tmp + nu * lanes); store(s.1, tmp + (6 + nu) * lanes)
+                    store(s.2, tmp + (12 + nu) * lanes); store(s.3, tmp + (18 + nu) * lanes)
                 }
-                for i in 0..<rowsHere {
-                    activation.finish(src: rows + i * rowLength, dst: out + i * outputWidth, count: outputWidth,
-                                      bias: bias?[o] ?? 0, residual: residual.map { $0 + o * plane + (tr * 4 + i) * outputWidth })
+                for i in 0..<4 {
+                    let q = tmp + i * 6 * lanes
+                    let y = outputF4(load(q, as: V.self), load(q + lanes), load(q + 2 * lanes), load(q + 3 * lanes),
+                                     load(q + 4 * lanes), load(q + 5 * lanes))
+                    let staged = tmp + 24 * lanes
+                    store(y.0, staged); store(y.1, staged + lanes); store(y.2, staged + 2 * lanes); store(y.3, staged + 3 * lanes)
+                    let dst = rows + i * rowLength + t * 4
+                    if lanes == 16 { fftconv_interleave4x16(staged, dst) } else { fftconv_interleave4x8(staged, dst) }
+                }
+                t += lanes
+            }
+            for tr in tileRows {
+                let run = (tr - tileRows.lowerBound) * tilesPerRow * 4
+                for i in 0..<Swift.min(4, outputHeight - tr * 4) {
+                    let y = tr * 4 + i
+                    activation.finish(src: rows + i * rowLength + run, dst: output + o * plane + y * outputWidth, count: outputWidth,
+                                      bias: bias?[o] ?? 0, residual: residual.map { $0 + o * plane + y * outputWidth })
                 }
             }
         }

@@ -211,6 +211,16 @@ public enum WinogradKernels {
         } } } }
     }
 
+    /// Floats of one output-row buffer of the straight-line output stages: `m` outputs for each of `columns` tiles,
+    /// the tiles rounded up to whole vectors of `lanes`.
+    static func outputRowBufferFloats(columns: Int, lanes: Int, m: Int) -> Int { (columns + lanes - 1) / lanes * lanes * m }
+
+    /// Scratch floats `transformOutput` needs for chunks of `columns` tiles (besides `WinogradStagePlan.scratchSize`):
+    /// the straight-line stages' output-row buffers and their staging vectors.
+    public static func outputScratchFloats(columns: Int) -> Int {
+        4 * outputRowBufferFloats(columns: columns, lanes: maximumLanes, m: 4) + 28 * maximumLanes
+    }
+
     /// Turns the products of tile rows `tileRows` into output rows for output channels `0..<channels`:
     /// `Y = Aᵀ M A` per tile, then `activation(Y + bias + residual)`, written once.
     ///
@@ -219,6 +229,7 @@ public enum WinogradKernels {
     ///     for `maximumLanes` floats past its last element.
     ///   - output: the first output channel's plane; channel `o` at `output + o * outputHeight * outputWidth`.
     ///   - bias: one value per output channel, or nil; `residual`: planes laid out like `output`, or nil.
+    ///   - scratch: `max(plan.scratchSize, outputScratchFloats(columns:))` floats.
     public static func transformOutput(plan: WinogradStagePlan, products: UnsafePointer<Float>, matrixStride: Int, columns: Int,
                                        channels: Int, tileRows: Range<Int>,
                                        output: UnsafeMutablePointer<Float>, outputHeight: Int, outputWidth: Int,
@@ -236,7 +247,8 @@ public enum WinogradKernels {
                                       outputWidth: outputWidth, bias: bias, residual: residual, activation: activation, scratch: scratch)
                 }
             }
-            if plan.vectorLanes == 16 { run(SIMD16<Float>.self) } else { run(SIMD8<Float>.self) }
+            // Vectors run over the chunk's tiles, not a row's: 16 lanes whenever there are 16 tiles and registers for them.
+            if plan.vectorLanes == 16 || (KernelTarget.wideRegisters && columns >= 16) { run(SIMD16<Float>.self) } else { run(SIMD8<Float>.self) }
             return
         }
         let m = plan.transform.m, alpha = plan.transform.alpha

@@ -96,7 +96,8 @@ final class FusionTests: XCTestCase {
             // Rows of 56: a row pair is 3½ tiles of 32 (the narrow twin); batch 2; no 1x1 bias.
             Pair(cin: 24, mid: 144, input: Size2D(56, 56), batch: 2, kernel: 3, stride: 2, padding: 1,
                  pointwiseActivation: .relu, depthwiseActivation: .none, pointwiseBias: false),
-            // Five bands (split 3 + 2 over two workers), 40-wide rows, a leaky depthwise activation.
+            // 20 output rows: five bands of 4 on one thread, ten of 2 on two (an even split); 40-wide rows, a leaky
+            // depthwise activation.
             Pair(cin: 8, mid: 24, input: Size2D(40, 40), batch: 1, kernel: 3, stride: 2, padding: 1,
                  pointwiseActivation: .none, depthwiseActivation: .leakyReLU(alpha: 0.1)),
         ]

@@ -32,11 +32,18 @@ final class PointwiseStride2DepthwiseFusion: @unchecked Sendable {
     let workspace: WorkspacePool
     let workerFloats: Int
 
-    /// Depthwise output rows per band.
-    static let bandRows = 4
+    /// Depthwise output rows per band: 4 (measured against 2 and 8 on MobileNetV2's two pairs), or 2 where 4 would
+    /// leave the threads an uneven number of bands (MobileNetV2's 28 output rows: 7 bands of 4 ran 1.6× faster
+    /// on two threads than on one).
+    let bandRows: Int
     /// Rows of a band buffer: the 1x1 output rows `2·y0 − 2 ..< 2·(y0 + bandRows)` for the band starting at
     /// output row `y0` (the first is computed only to keep every product a run of whole row pairs).
-    static var bufferRows: Int { 2 * bandRows + 2 }
+    var bufferRows: Int { 2 * bandRows + 2 }
+
+    /// `bandRows` for `outputRows` rows and `threads` threads.
+    static func bandRows(outputRows: Int, threads: Int) -> Int {
+        outputRows % 4 == 0 && (outputRows / 4) % threads == 0 ? 4 : outputRows % 2 == 0 && (outputRows / 2) % threads == 0 ? 2 : 4
+    }
     /// Most input channels of the 1x1 layer (its weight panel stays in L1 while the tiles pass).
     static let maxInputChannels = 64
 
@@ -53,7 +60,7 @@ final class PointwiseStride2DepthwiseFusion: @unchecked Sendable {
               d.dilation == Size2D(1, 1), d.padding == Padding(top: 1, left: 1, bottom: 1, right: 1),
               input.height % 2 == 0, input.width % 8 == 0,
               let problem = try? ConvolutionProblem(descriptor: d, input: input),
-              DepthwiseStride2Kernels.supports(problem.geometry), problem.output.height % bandRows == 0,
+              DepthwiseStride2Kernels.supports(problem.geometry), problem.output.height % 4 == 0,
               let k = try? KernelChoice.gemm(rows: p.outputChannels, forced: nil) else { return false }
         let pair = 2 * input.width
         return p.outputChannels % k.mr == 0 && (pair % k.nr == 0 || (pair % k.nr == 16 && MicroKernelRegistry.narrowTwin(of: k) != nil))
@@ -87,7 +94,8 @@ final class PointwiseStride2DepthwiseFusion: @unchecked Sendable {
         self.depthwiseBias = depthwiseBias?.storage.copy()
         depthwiseEpilogue = d.activation.epilogue
         offsets = (0..<p.inputChannels).map { $0 * input.height * input.width }
-        workerFloats = p.outputChannels * Self.bufferRows * input.width + DepthwiseStride2Kernels.scratchFloats
+        bandRows = Self.bandRows(outputRows: problem.output.height, threads: threads)
+        workerFloats = p.outputChannels * (2 * bandRows + 2) * input.width + DepthwiseStride2Kernels.scratchFloats
         workspace = WorkspacePool(count: threads * workerFloats)
     }
 
@@ -98,7 +106,7 @@ final class PointwiseStride2DepthwiseFusion: @unchecked Sendable {
 
     /// The choices made at prepare.
     var summary: String {
-        "\(kernel.name) 1x1 in bands of \(2 * Self.bandRows) rows into dw_s2direct16, no intermediate tensor"
+        "\(kernel.name) 1x1 in bands of \(2 * bandRows) rows into dw_s2direct16, no intermediate tensor"
     }
 
     /// The depthwise layer's output for `input` (`[N, C, H, W]`); every output row is written by one band.
@@ -112,7 +120,7 @@ final class PointwiseStride2DepthwiseFusion: @unchecked Sendable {
     private func run(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, batch: Int) {
         let c = pointwise.inputChannels, m = pointwise.outputChannels
         let inPlane = inputSize.height * inputSize.width, outPlane = outputSize.height * outputSize.width
-        let bands = outputSize.height / Self.bandRows
+        let bands = outputSize.height / bandRows
         workspace.withBuffer { ws in
             offsets.withUnsafeBufferPointer { offs in
                 guard let offsets = offs.baseAddress else { return }
@@ -132,8 +140,8 @@ final class PointwiseStride2DepthwiseFusion: @unchecked Sendable {
     private func runBand(_ b: Int, carried: Bool, input x: UnsafePointer<Float>, output y: UnsafeMutablePointer<Float>,
                          buffer: UnsafeMutablePointer<Float>, offsets: UnsafePointer<Int>) {
         let w = inputSize.width, m = pointwise.outputChannels
-        let rows = Self.bufferRows, bufferPlane = rows * w
-        let y0 = b * Self.bandRows, firstRow = 2 * y0 - 2  // input row of buffer row 0
+        let rows = bufferRows, bufferPlane = rows * w
+        let y0 = b * bandRows, firstRow = 2 * y0 - 2  // input row of buffer row 0
         // Buffer row 1 (input row 2·y0 − 1): none above the image; carried over; or computed with row 0.
         let computeFrom: Int
         if b == 0 {
@@ -148,7 +156,7 @@ final class PointwiseStride2DepthwiseFusion: @unchecked Sendable {
                       into: buffer + computeFrom * w, bufferPlane: bufferPlane, offsets: offsets)
         // The band's depthwise rows: from buffer row 1, or at the top of the image from row 2 below one padding row.
         var g = geometry
-        g.outputHeight = Self.bandRows
+        g.outputHeight = bandRows
         g.padTop = b == 0 ? 1 : 0
         g.inputHeight = b == 0 ? rows - 2 : rows - 1
         let from = buffer + (b == 0 ? 2 : 1) * w

@@ -461,7 +461,8 @@ struct NetworkBuilder {
     /// a fused step, the rule decides — when `p` is a convolution only that node reads (not a graph output, no
     /// residual, no Concat target):
     /// - a 1x1 layer and the depthwise layer it feeds, where that runs on `dw_blocked16` (`PointwiseDepthwiseFusion`,
-    ///   `options.fusesPointwiseDepthwise`);
+    ///   `options.fusesPointwiseDepthwise`), or band by band where it is 3x3 stride 2 on `dw_s2direct16`
+    ///   (`PointwiseStride2DepthwiseFusion`, the same option);
     /// - a 3x3 depthwise layer and the 1x1 layer it feeds, on planes of 112 and more (`DepthwisePointwiseFusion`,
     ///   `options.fusesDepthwisePointwise`);
     /// - a stem convolution and the max pool it feeds (`ConvolutionPoolFusion`, `options.fusesConvolutionPool`).

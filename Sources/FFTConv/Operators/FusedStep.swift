@@ -1,6 +1,7 @@
-/// What the fused operators (`PointwiseDepthwiseFusion`, `ConvolutionPoolFusion`) share around their compute: the
-/// input's shape checked against the one they were prepared for, the output allocated (not zeroed — every fused
-/// step writes all of it), and the raw pointers handed over.
+/// What the fused operators (`PointwiseDepthwiseFusion`, `PointwiseStride2DepthwiseFusion`, `ConvolutionPoolFusion`,
+/// `DepthwisePointwiseFusion`) share around their compute: the input's shape checked against the one they were
+/// prepared for, the output allocated (not zeroed — every fused step writes all of it), and the raw pointers handed
+/// over.
 enum FusedStep {
     /// Runs `body(input, output, batch)` over an `[N, channels, size]` input and a fresh `[N] + outputShape` output.
     ///

@@ -11,9 +11,11 @@ final class PlannerTests: XCTestCase {
         // 3x3 stride-1 layers: (input channels, output channels, output side, Winograd tile or nil for direct).
         let threeByThree: [(Int, Int, Int, Int?)] = [
             (256, 256, 56, 4),
-            // 12²–23²: F(4x4) from 48 → 192 channels, F(2x2) from 64 → 128 below that; 64→64 stays direct.
-            (512, 512, 14, 4), (384, 256, 13, 4), (64, 256, 13, 4), (48, 192, 13, 4), (96, 208, 14, 4), (128, 128, 14, 2),
-            (64, 128, 12, 2), (32, 192, 14, nil), (64, 64, 14, nil),
+            // 13²–23²: F(4x4) from 32 input channels and 32·128 channel pairs; 12²: F(4x4) from 48 → 192 channels,
+            // F(2x2) from 64 → 128 below that; smaller layers stay direct.
+            (512, 512, 14, 4), (384, 256, 13, 4), (64, 256, 13, 4), (48, 192, 13, 4), (96, 208, 14, 4), (128, 128, 14, 4),
+            (32, 192, 14, 4), (64, 64, 14, 4), (64, 128, 20, 4), (32, 64, 20, nil), (16, 64, 14, nil),
+            (64, 128, 12, 2), (128, 128, 12, 2), (64, 64, 12, nil),
             // 6²–11² (ResNet's last stage): F(2x2) from 96 → 128 channels; 5², and 64→128 on 7², stay direct.
             (512, 512, 7, 2), (256, 256, 7, 2), (128, 128, 7, 2), (512, 512, 5, nil), (64, 128, 7, nil),
             // SqueezeNet's expand layers: 16→64 on 55² and 32→128 on 27² take F(4x4); 8 input channels do not.

@@ -104,8 +104,9 @@ public final class ConvolutionPlanner: @unchecked Sendable {
     /// Measured on x86-64 with AVX2 and AVX-512 (Docs/Planner.md): depthwise layers → `depthwise`;
     /// 3x3 stride-1 layers with ≥ 16 input and ≥ 64 output channels per group and at least 24×24 outputs →
     /// Winograd F(4x4) (4× fewer multiplications outweigh its transforms there; SqueezeNet's 16→64 on 55² and
-    /// 32→128 on 27² since its scratch is shared: the network 3.62 → 3.38 ms); on 12×12 to 23×23 outputs F(4x4)
-    /// from ≥ 48 input and ≥ 192 output channels, F(2x2) from ≥ 64 / ≥ 128 below that; and with ≥ 96 / ≥ 128
+    /// 32→128 on 27² since its scratch is shared: the network 3.62 → 3.38 ms); on 13×13 to 23×23 outputs F(4x4)
+    /// from ≥ 32 input channels and ≥ 4096 channel pairs; on 12×12 F(4x4) from ≥ 48 input and ≥ 192 output
+    /// channels, F(2x2) from ≥ 64 / ≥ 128 below that; and with ≥ 96 / ≥ 128
     /// channels on 6×6 to 11×11 outputs F(2x2) as well (ResNet's last stage: 4×4 tiles waste too much of a 7² map);
     /// 1x1 stride-2 layers on outputs up to 14×14 with ≤ 512 KB of weights → `gemm`; kernels of
     /// 5×5 and more at stride 1 with ≥ 16 channels per group → FFT; everything else → direct.
@@ -124,6 +125,16 @@ public final class ConvolutionPlanner: @unchecked Sendable {
             // and 128 below that (64→128 on 14² 0.141 / 0.106 / 0.104, on 12² 0.088 / 0.088 / 0.098, 96→128 on 12²
             // 0.130 / 0.119 / 0.129, 128→128 on 14² 0.274 / 0.185 / 0.179); 64→64 and 32→128 stay direct (0.077 /
             // 0.060 / 0.067 and 0.072 / 0.066 / 0.068: close, and the smallest layers vary most).
+            // Eleventh session, after F(4x4)'s output stage ran over all a chunk's tiles (a 13²–16² plane's 16 tiles
+            // one vector): on 13×13 and larger, F(4x4) from 32 input channels and 4096 channel pairs — 64→128 on 14²
+            // 0.143–0.152 / 0.097–0.098 / 0.088–0.089, 128→128 0.278–0.299 / 0.177–0.181 / 0.162–0.165, 32→192
+            // 0.106–0.115 / 0.080 / 0.064, 32→128 0.073 / 0.056 / 0.050, 48→128 0.107 / 0.077 / 0.068, 64→64 0.077 /
+            // 0.057 / 0.058, on 16² and 20² 64→128 0.152 / 0.095 / 0.092 and 0.297 / 0.212 / 0.136; 32→64 on 20²
+            // 0.073 / 0.075 / 0.069 and 16→64 on 14² 0.022 / 0.028 / 0.026 stay direct. On 12² (9 tiles) F(2x2) still
+            // wins where it did (64→128 0.089 / 0.080 / 0.087, 128→128 0.205 / 0.147 / 0.165).
+            if Swift.min(out.height, out.width) >= 13 && cin >= 32 && cin * cout >= 32 * 128 {
+                return .init(.winograd, winogradTile: 4)
+            }
             if area >= 12 * 12 && cin >= 48 && cout >= 192 { return .init(.winograd, winogradTile: 4) }
             if area >= 12 * 12 && cin >= 64 && cout >= 128 { return .init(.winograd, winogradTile: 2) }
             // 6×6 to 11×11 outputs: F(2x2) from 96 input and 128 output channels (512→512 on 7² 1.206 → 0.769, on the

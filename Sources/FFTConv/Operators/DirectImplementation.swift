@@ -177,7 +177,15 @@ final class DirectImplementation: ConvolutionImplementation, @unchecked Sendable
                             continue
                         }
                         // Few position tiles (7x7 maps): threads also split the output-channel panels.
-                        let parts = d.groups * ((tiles + 1) / 2) >= 2 * threads ? 1 : Swift.min(panels, 2 * threads)
+                        var parts = d.groups * ((tiles + 1) / 2) >= 2 * threads ? 1 : Swift.min(panels, 2 * threads)
+                        // A few tiles the threads do not divide (14²: 7 tiles of 32 positions, the last a
+                        // 4-position one), written straight by the fused kernel: items (group, tile, part) with the
+                        // panels split in `threads` parts, part fastest, so a worker's share ends halfway through a
+                        // tile instead of a whole tile short (MobileNetV2's 14² projections at 2 threads: the
+                        // caller waited 3 tiles against 4).
+                        let tileMajor = parts == 1 && threads > 1 && pointwise && fusedClip != nil
+                            && (d.groups * tiles) % threads != 0 && d.groups * tiles < 8 * threads && panels >= threads
+                        if tileMajor { parts = threads }
                         // Work items are single tiles — (group, part, tile), tile fastest — so threads get equal
                         // shares whatever the block size; each worker takes its tiles in blocks of consecutive tiles
                         // of one group and part.
@@ -186,9 +194,15 @@ final class DirectImplementation: ConvolutionImplementation, @unchecked Sendable
                             let tail = results + roundUp(og, mr) * width
                             var item = items.lowerBound
                             while item < items.upperBound {
-                                let g = item / (parts * tiles), part = item / tiles % parts
-                                let t0 = item % tiles, t1 = Swift.min(tiles, t0 + tilesPerItem, t0 + items.upperBound - item)
-                                item += t1 - t0
+                                let g = item / (parts * tiles), part: Int, t0: Int, t1: Int
+                                if tileMajor {
+                                    (t0, part) = (item % (parts * tiles) / parts, item % parts)
+                                    t1 = t0 + 1
+                                } else {
+                                    (t0, part) = (item % tiles, item / tiles % parts)
+                                    t1 = Swift.min(tiles, t0 + tilesPerItem, t0 + items.upperBound - item)
+                                }
+                                item += tileMajor ? 1 : t1 - t0
                                 let panelRange = (part * panels / parts)..<((part + 1) * panels / parts)
                                 if panelRange.isEmpty { continue }
                                 let base = image + g * cg * planeStride

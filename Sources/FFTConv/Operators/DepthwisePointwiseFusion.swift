@@ -51,12 +51,9 @@ final class DepthwisePointwiseFusion: @unchecked Sendable {
     /// Prepares the pair; throws `unsupported` when `applies` is false, or a shape error for mismatched weights.
     init(depthwise d: ConvolutionDescriptor, depthwiseWeights: Tensor, depthwiseBias: Tensor?,
          pointwise p: ConvolutionDescriptor, pointwiseWeights: Tensor, pointwiseBias: Tensor?, input: Size2D, threads: Int) throws {
-        guard Self.applies(depthwise: d, pointwise: p, input: input) else {
-            throw ConvolutionError.unsupported(algorithm: "depthwise",
-                                               reason: "a fused depthwise + 1x1 pair does not apply to \(d) then \(p)")
-        }
-        try ReferenceConvolution.checkWeights(d, depthwiseWeights, depthwiseBias)
-        try ReferenceConvolution.checkWeights(p, pointwiseWeights, pointwiseBias)
+        try FusedStep.checkPair(applies: Self.applies(depthwise: d, pointwise: p, input: input),
+                                reason: "a fused depthwise + 1x1 pair does not apply to \(d) then \(p)",
+                                (d, depthwiseWeights, depthwiseBias), (p, pointwiseWeights, pointwiseBias))
         depthwise = d
         pointwise = p
         inputSize = input

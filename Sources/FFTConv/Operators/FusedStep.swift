@@ -3,6 +3,15 @@
 /// prepared for, the output allocated (not zeroed — every fused step writes all of it), and the raw pointers handed
 /// over.
 enum FusedStep {
+    /// What a fused pair's initializer checks first: `unsupported` (naming `reason`) unless `applies`, then both
+    /// layers' weight and bias shapes (`ReferenceConvolution.checkWeights`).
+    static func checkPair(applies: Bool, reason: @autoclosure () -> String,
+                          _ first: (ConvolutionDescriptor, Tensor, Tensor?), _ second: (ConvolutionDescriptor, Tensor, Tensor?)) throws {
+        guard applies else { throw ConvolutionError.unsupported(algorithm: "depthwise", reason: reason()) }
+        try ReferenceConvolution.checkWeights(first.0, first.1, first.2)
+        try ReferenceConvolution.checkWeights(second.0, second.1, second.2)
+    }
+
     /// Runs `body(input, output, batch)` over an `[N, channels, size]` input and a fresh `[N] + outputShape` output.
     ///
     /// - Throws: `ConvolutionError.inputShapeMismatch` when the input is not `[N ≥ 1, channels, size.height, size.width]`.

@@ -69,12 +69,9 @@ final class PointwiseStride2DepthwiseFusion: @unchecked Sendable {
     /// Prepares the pair; throws `unsupported` when `applies` is false, or a shape error for mismatched weights.
     init(pointwise p: ConvolutionDescriptor, pointwiseWeights: Tensor, pointwiseBias: Tensor?,
          depthwise d: ConvolutionDescriptor, depthwiseWeights: Tensor, depthwiseBias: Tensor?, input: Size2D, threads: Int) throws {
-        guard Self.applies(pointwise: p, depthwise: d, input: input) else {
-            throw ConvolutionError.unsupported(algorithm: "depthwise",
-                                               reason: "a fused 1x1 + stride-2 depthwise pair does not apply to \(p) then \(d)")
-        }
-        try ReferenceConvolution.checkWeights(p, pointwiseWeights, pointwiseBias)
-        try ReferenceConvolution.checkWeights(d, depthwiseWeights, depthwiseBias)
+        try FusedStep.checkPair(applies: Self.applies(pointwise: p, depthwise: d, input: input),
+                                reason: "a fused 1x1 + stride-2 depthwise pair does not apply to \(p) then \(d)",
+                                (p, pointwiseWeights, pointwiseBias), (d, depthwiseWeights, depthwiseBias))
         let problem = try ConvolutionProblem(descriptor: d, input: input)
         pointwise = p
         depthwise = d

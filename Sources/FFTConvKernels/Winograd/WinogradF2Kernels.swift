@@ -90,14 +90,9 @@ extension WinogradKernels {
                 }
                 t += lanes
             }
-            for tr in tileRows {
-                let run = (tr - tileRows.lowerBound) * tilesPerRow * 2
-                for i in 0..<Swift.min(2, outputHeight - tr * 2) {
-                    let y = tr * 2 + i
-                    activation.finish(src: rows + i * rowLength + run, dst: output + o * plane + y * outputWidth, count: outputWidth,
-                                      bias: bias?[o] ?? 0, residual: residual.map { $0 + o * plane + y * outputWidth })
-                }
-            }
+            finishOutputRows(m: 2, rows: rows, rowLength: rowLength, tilesPerRow: tilesPerRow, tileRows: tileRows,
+                             output: output + o * plane, outputHeight: outputHeight, outputWidth: outputWidth,
+                             bias: bias?[o] ?? 0, residual: residual.map { $0 + o * plane }, activation: activation)
         }
     }
 }

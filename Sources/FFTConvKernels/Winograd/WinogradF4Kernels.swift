@@ -127,14 +127,9 @@ extension WinogradKernels {
                 }
                 t += lanes
             }
-            for tr in tileRows {
-                let run = (tr - tileRows.lowerBound) * tilesPerRow * 4
-                for i in 0..<Swift.min(4, outputHeight - tr * 4) {
-                    let y = tr * 4 + i
-                    activation.finish(src: rows + i * rowLength + run, dst: output + o * plane + y * outputWidth, count: outputWidth,
-                                      bias: bias?[o] ?? 0, residual: residual.map { $0 + o * plane + y * outputWidth })
-                }
-            }
+            finishOutputRows(m: 4, rows: rows, rowLength: rowLength, tilesPerRow: tilesPerRow, tileRows: tileRows,
+                             output: output + o * plane, outputHeight: outputHeight, outputWidth: outputWidth,
+                             bias: bias?[o] ?? 0, residual: residual.map { $0 + o * plane }, activation: activation)
         }
     }
 }

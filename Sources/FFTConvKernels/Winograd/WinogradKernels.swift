@@ -215,6 +215,23 @@ public enum WinogradKernels {
     /// the tiles rounded up to whole vectors of `lanes`.
     static func outputRowBufferFloats(columns: Int, lanes: Int, m: Int) -> Int { (columns + lanes - 1) / lanes * lanes * m }
 
+    /// One channel's output rows for tile rows `tileRows` out of the straight-line output stages' `m` row buffers
+    /// (`rowLength` floats apart; tile row `tr`'s outputs at `(tr − tileRows.lowerBound) · tilesPerRow · m`), with
+    /// bias, residual (a plane laid out like `output`) and activation.
+    @inline(__always)
+    static func finishOutputRows(m: Int, rows: UnsafePointer<Float>, rowLength: Int, tilesPerRow: Int, tileRows: Range<Int>,
+                                 output: UnsafeMutablePointer<Float>, outputHeight: Int, outputWidth: Int, bias: Float,
+                                 residual: UnsafePointer<Float>?, activation: Epilogue) {
+        for tr in tileRows {
+            let run = (tr - tileRows.lowerBound) * tilesPerRow * m
+            for i in 0..<Swift.min(m, outputHeight - tr * m) {
+                let y = tr * m + i
+                activation.finish(src: rows + i * rowLength + run, dst: output + y * outputWidth, count: outputWidth,
+                                  bias: bias, residual: residual.map { $0 + y * outputWidth })
+            }
+        }
+    }
+
     /// Scratch floats `transformOutput` needs for chunks of `columns` tiles (besides `WinogradStagePlan.scratchSize`):
     /// the straight-line stages' output-row buffers and their staging vectors.
     public static func outputScratchFloats(columns: Int) -> Int {

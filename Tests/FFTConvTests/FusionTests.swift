@@ -87,7 +87,7 @@ final class FusionTests: XCTestCase {
 
     /// A 1x1 layer read by a 3x3 stride-2 depthwise layer (`PointwiseStride2DepthwiseFusion`): band by band, the
     /// same bits as apart — the first band (top padding), bands carrying their first row over, a second worker's
-    /// first band computing it, a last tile on the narrow twin.
+    /// channels (panels after the first), a last tile on the narrow twin.
     func testFusedPointwiseStride2DepthwiseGivesTheSameBitsAsTheLayersApart() throws {
         let pairs = [
             // MobileNetV2's 16→96 expansion at 112², then its stride-2 depthwise layer: 14 bands.
@@ -96,8 +96,7 @@ final class FusionTests: XCTestCase {
             // Rows of 56: a row pair is 3½ tiles of 32 (the narrow twin); batch 2; no 1x1 bias.
             Pair(cin: 24, mid: 144, input: Size2D(56, 56), batch: 2, kernel: 3, stride: 2, padding: 1,
                  pointwiseActivation: .relu, depthwiseActivation: .none, pointwiseBias: false),
-            // 20 output rows: five bands of 4 on one thread, ten of 2 on two (an even split); 40-wide rows, a leaky
-            // depthwise activation.
+            // Five bands of 4 output rows, 40-wide rows, a leaky depthwise activation.
             Pair(cin: 8, mid: 24, input: Size2D(40, 40), batch: 1, kernel: 3, stride: 2, padding: 1,
                  pointwiseActivation: .none, depthwiseActivation: .leakyReLU(alpha: 0.1)),
         ]

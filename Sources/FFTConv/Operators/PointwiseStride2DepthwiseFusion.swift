@@ -8,7 +8,8 @@ import FFTConvKernels
 /// (`dw_s2direct16`) reads it back from the last-level cache. Here a worker computes, for a band of `bandRows`
 /// depthwise output rows, the 1x1 output rows those read (two per output row, plus the row above the band,
 /// carried over from the band before) into its band buffer with the direct path's micro-kernel — bias and
-/// activation on the store — and then runs `dw_s2direct16` on the band, writing the band's output rows. Both
+/// activation on the store — and then runs `dw_s2direct16` on the band, writing the band's output rows. Threads
+/// split the channels (whole micro-kernel panels), each running every band of its own. Both
 /// layers' sums are formed by the kernels and in the order they use apart: the same bits as the two layers run
 /// one after the other on those kernels.
 final class PointwiseStride2DepthwiseFusion: @unchecked Sendable {
@@ -32,18 +33,11 @@ final class PointwiseStride2DepthwiseFusion: @unchecked Sendable {
     let workspace: WorkspacePool
     let workerFloats: Int
 
-    /// Depthwise output rows per band: 4 (measured against 2 and 8 on MobileNetV2's two pairs), or 2 where 4 would
-    /// leave the threads an uneven number of bands (MobileNetV2's 28 output rows: 7 bands of 4 ran 1.6× faster
-    /// on two threads than on one).
-    let bandRows: Int
-    /// Rows of a band buffer: the 1x1 output rows `2·y0 − 2 ..< 2·(y0 + bandRows)` for the band starting at
-    /// output row `y0` (the first is computed only to keep every product a run of whole row pairs).
-    var bufferRows: Int { 2 * bandRows + 2 }
-
-    /// `bandRows` for `outputRows` rows and `threads` threads.
-    static func bandRows(outputRows: Int, threads: Int) -> Int {
-        outputRows % 4 == 0 && (outputRows / 4) % threads == 0 ? 4 : outputRows % 2 == 0 && (outputRows / 2) % threads == 0 ? 2 : 4
-    }
+    /// Depthwise output rows per band (measured against 2 and 8 on MobileNetV2's two pairs).
+    static let bandRows = 4
+    /// Rows of a band buffer: the 1x1 output rows `2·y0 − 1 ..< 2·(y0 + bandRows)` for the band starting at output
+    /// row `y0` — the first carried over from the band before.
+    static var bufferRows: Int { 2 * bandRows + 1 }
     /// Most input channels of the 1x1 layer (its weight panel stays in L1 while the tiles pass).
     static let maxInputChannels = 64
 
@@ -60,7 +54,7 @@ final class PointwiseStride2DepthwiseFusion: @unchecked Sendable {
               d.dilation == Size2D(1, 1), d.padding == Padding(top: 1, left: 1, bottom: 1, right: 1),
               input.height % 2 == 0, input.width % 8 == 0,
               let problem = try? ConvolutionProblem(descriptor: d, input: input),
-              DepthwiseStride2Kernels.supports(problem.geometry), problem.output.height % 4 == 0,
+              DepthwiseStride2Kernels.supports(problem.geometry), problem.output.height % bandRows == 0,
               let k = try? KernelChoice.gemm(rows: p.outputChannels, forced: nil) else { return false }
         let pair = 2 * input.width
         return p.outputChannels % k.mr == 0 && (pair % k.nr == 0 || (pair % k.nr == 16 && MicroKernelRegistry.narrowTwin(of: k) != nil))
@@ -91,8 +85,7 @@ final class PointwiseStride2DepthwiseFusion: @unchecked Sendable {
         self.depthwiseBias = depthwiseBias?.storage.copy()
         depthwiseEpilogue = d.activation.epilogue
         offsets = (0..<p.inputChannels).map { $0 * input.height * input.width }
-        bandRows = Self.bandRows(outputRows: problem.output.height, threads: threads)
-        workerFloats = p.outputChannels * (2 * bandRows + 2) * input.width + DepthwiseStride2Kernels.scratchFloats
+        workerFloats = p.outputChannels * Self.bufferRows * input.width + DepthwiseStride2Kernels.scratchFloats
         workspace = WorkspacePool(count: threads * workerFloats)
     }
 
@@ -103,7 +96,7 @@ final class PointwiseStride2DepthwiseFusion: @unchecked Sendable {
 
     /// The choices made at prepare.
     var summary: String {
-        "\(kernel.name) 1x1 in bands of \(2 * bandRows) rows into dw_s2direct16, no intermediate tensor"
+        "\(kernel.name) 1x1 in bands of \(2 * Self.bandRows) rows into dw_s2direct16, no intermediate tensor"
     }
 
     /// The depthwise layer's output for `input` (`[N, C, H, W]`); every output row is written by one band.
@@ -115,69 +108,70 @@ final class PointwiseStride2DepthwiseFusion: @unchecked Sendable {
     }
 
     private func run(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, batch: Int) {
-        let c = pointwise.inputChannels, m = pointwise.outputChannels
+        let c = pointwise.inputChannels, m = pointwise.outputChannels, mr = kernel.mr
         let inPlane = inputSize.height * inputSize.width, outPlane = outputSize.height * outputSize.width
-        let bands = outputSize.height / bandRows
+        let bands = outputSize.height / Self.bandRows
         workspace.withBuffer { ws in
             offsets.withUnsafeBufferPointer { offs in
                 guard let offsets = offs.baseAddress else { return }
                 for n in 0..<batch {
                     let x = input + n * c * inPlane, y = output + n * m * outPlane
-                    Parallel.forEachRange(count: bands, threads: threads) { worker, items in
+                    // Threads split the channels (whole micro-kernel panels), each running every band of its own:
+                    // split by bands, each worker's first band had to compute the row above it too (the 56² pair at
+                    // 2 threads: 0.091–0.094 ms, 1.7× the 1-thread speed), and the input, 16–24 planes, is small.
+                    Parallel.forEachRange(count: m / mr, threads: threads) { worker, panels in
                         let buffer = ws + worker * workerFloats
-                        for b in items { runBand(b, carried: b != items.lowerBound, input: x, output: y, buffer: buffer, offsets: offsets) }
+                        for b in 0..<bands {
+                            runBand(b, channels: (panels.lowerBound * mr)..<(panels.upperBound * mr), input: x, output: y,
+                                    buffer: buffer, offsets: offsets)
+                        }
                     }
                 }
             }
         }
     }
 
-    /// Band `b`: the 1x1 rows its output rows read into `buffer`, then its depthwise output rows. With `carried`
-    /// the buffer holds band `b − 1`, whose last row is this band's first.
-    private func runBand(_ b: Int, carried: Bool, input x: UnsafePointer<Float>, output y: UnsafeMutablePointer<Float>,
+    /// Band `b` of output channels `channels` (whole panels): the 1x1 rows its output rows read into `buffer`
+    /// (channel `channels.lowerBound + i` at plane `i`), then its depthwise output rows. For `b > 0` the buffer holds
+    /// band `b − 1`, whose last row is this band's first.
+    private func runBand(_ b: Int, channels: Range<Int>, input x: UnsafePointer<Float>, output y: UnsafeMutablePointer<Float>,
                          buffer: UnsafeMutablePointer<Float>, offsets: UnsafePointer<Int>) {
-        let w = inputSize.width, m = pointwise.outputChannels
-        let rows = bufferRows, bufferPlane = rows * w
-        let y0 = b * bandRows, firstRow = 2 * y0 - 2  // input row of buffer row 0
-        // Buffer row 1 (input row 2·y0 − 1): none above the image; carried over; or computed with row 0.
-        let computeFrom: Int
-        if b == 0 {
-            computeFrom = 2
-        } else if carried {
-            for ch in 0..<m { (buffer + ch * bufferPlane + w).update(from: buffer + ch * bufferPlane + (rows - 1) * w, count: w) }
-            computeFrom = 2
-        } else {
-            computeFrom = 0
+        let w = inputSize.width, n = channels.count, c0 = channels.lowerBound
+        let rows = Self.bufferRows, bufferPlane = rows * w
+        let y0 = b * Self.bandRows
+        // Buffer row 0 (input row 2·y0 − 1): above the image for the first band, else the last band's last row.
+        if b > 0 {
+            for ch in 0..<n { (buffer + ch * bufferPlane).update(from: buffer + ch * bufferPlane + (rows - 1) * w, count: w) }
         }
-        pointwiseRows(input: x + (firstRow + computeFrom) * w, count: (rows - computeFrom) * w,
-                      into: buffer + computeFrom * w, bufferPlane: bufferPlane, offsets: offsets)
-        // The band's depthwise rows: from buffer row 1, or at the top of the image from row 2 below one padding row.
+        pointwiseRows(input: x + 2 * y0 * w, count: (rows - 1) * w, panels: (c0 / kernel.mr)..<(channels.upperBound / kernel.mr),
+                      into: buffer + w, bufferPlane: bufferPlane, offsets: offsets)
+        // The band's depthwise rows: from buffer row 0, or at the top of the image from row 1 below one padding row.
         var g = geometry
-        g.outputHeight = bandRows
+        g.outputHeight = Self.bandRows
         g.padTop = b == 0 ? 1 : 0
-        g.inputHeight = b == 0 ? rows - 2 : rows - 1
-        let from = buffer + (b == 0 ? 2 : 1) * w
+        g.inputHeight = b == 0 ? rows - 1 : rows
+        let from = buffer + (b == 0 ? w : 0)
         let outPlane = outputSize.height * outputSize.width
-        DepthwiseStride2Kernels.runPlanes(geometry: g, items: 0..<m, channels: m, input: from, inputStride: bufferPlane,
-                                          weights: depthwiseWeights.pointer, bias: depthwiseBias.map { UnsafePointer($0.pointer) },
-                                          output: y + y0 * outputSize.width, outputStride: outPlane, residual: nil,
-                                          activation: depthwiseEpilogue, scratch: buffer + m * bufferPlane)
+        DepthwiseStride2Kernels.runPlanes(geometry: g, items: 0..<n, channels: n, input: from, inputStride: bufferPlane,
+                                          weights: depthwiseWeights.pointer + c0 * 9,
+                                          bias: depthwiseBias.map { UnsafePointer($0.pointer + c0) },
+                                          output: y + c0 * outPlane + y0 * outputSize.width, outputStride: outPlane, residual: nil,
+                                          activation: depthwiseEpilogue, scratch: buffer + pointwise.outputChannels * bufferPlane)
     }
 
     /// The 1x1 layer's output at `count` positions from `input` (positions of whole input rows; a whole number of
-    /// tiles, or a last one of 16 on the narrow twin), every output channel, into `into` (channel planes
-    /// `bufferPlane` floats apart), bias and activation applied.
-    private func pointwiseRows(input: UnsafePointer<Float>, count: Int, into: UnsafeMutablePointer<Float>, bufferPlane: Int,
-                               offsets: UnsafePointer<Int>) {
-        let c = pointwise.inputChannels, m = pointwise.outputChannels
-        let mr = kernel.mr, a = packed.group(0)
+    /// tiles, or a last one of 16 on the narrow twin) for the output channels of `panels`, into `into` (the first
+    /// panel's first channel; channel planes `bufferPlane` floats apart), bias and activation applied.
+    private func pointwiseRows(input: UnsafePointer<Float>, count: Int, panels: Range<Int>, into: UnsafeMutablePointer<Float>,
+                               bufferPlane: Int, offsets: UnsafePointer<Int>) {
+        let c = pointwise.inputChannels, mr = kernel.mr, a = packed.group(0)
         var j0 = 0
         while j0 < count {
             let tk = count - j0 >= kernel.nr ? kernel : narrow ?? kernel
-            for panel in 0..<(m / mr) {
+            for panel in panels {
                 let row = panel * mr
-                tk.fused(c, a + panel * c * mr, input + j0, offsets, into + row * bufferPlane + j0, bufferPlane,
-                         pointwiseBias.pointer + row, nil, pointwiseBounds.lo, pointwiseBounds.hi)
+                tk.fused(c, a + panel * c * mr, input + j0, offsets, into + (row - panels.lowerBound * mr) * bufferPlane + j0,
+                         bufferPlane, pointwiseBias.pointer + row, nil, pointwiseBounds.lo, pointwiseBounds.hi)
             }
             j0 += tk.nr
         }

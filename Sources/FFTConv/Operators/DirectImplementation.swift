@@ -186,9 +186,9 @@ final class DirectImplementation: ConvolutionImplementation, @unchecked Sendable
                         let tileMajor = parts == 1 && threads > 1 && pointwise && fusedClip != nil
                             && (d.groups * tiles) % threads != 0 && d.groups * tiles < 8 * threads && panels >= threads
                         if tileMajor { parts = threads }
-                        // Work items are single tiles — (group, part, tile), tile fastest — so threads get equal
-                        // shares whatever the block size; each worker takes its tiles in blocks of consecutive tiles
-                        // of one group and part.
+                        // Work items are single tiles — (group, part, tile), tile fastest (with `tileMajor`, (group,
+                        // tile, part)) — so threads get equal shares whatever the block size; each worker takes its
+                        // tiles in blocks of consecutive tiles of one group and part (one tile with `tileMajor`).
                         Parallel.forEachRange(count: d.groups * parts * tiles, threads: threads) { worker, items in
                             let results = ws + imageFloats + worker * workerStride
                             let tail = results + roundUp(og, mr) * width

@@ -57,7 +57,8 @@ public struct WinogradStagePlan: Sendable {
         (outRowCoefficients, outRowOffsets, outRowStart) = terms(t.outputMatrix, rows: m) { $0 * tp }
     }
 
-    /// Scratch floats `transformInput` and `transformOutput` need.
+    /// Scratch floats `transformInput` and the generic `transformOutput` need (the straight-line output stages need
+    /// `WinogradKernels.outputScratchFloats(columns:)`; callers give the larger).
     public var scratchSize: Int {
         let m = transform.m, a = transform.alpha
         let input = m * phaseLength + a * a * paddedTiles  // phases + row transforms

@@ -40,6 +40,8 @@ final class WinogradTests: XCTestCase {
             try c(3, 3, Size2D(5, 70), activation: .relu6),                       // many tiles per row
             try c(5, 7, Size2D(90, 37), padding: Padding(top: 1, left: 0, bottom: 0, right: 1)),  // several chunks
             try c(33, 17, Size2D(6, 6), activation: .clip(min: -0.3, max: 0.3)),  // channels past a micro-kernel tile
+            try c(8, 16, Size2D(13, 15), batch: 2),                               // rows of 4 F(4x4) tiles: two per 8-lane vector
+            try c(5, 9, Size2D(10, 16), activation: .relu),                        // rows of 4 tiles, a last unpaired tile row
         ]
     }
 

@@ -90,6 +90,57 @@ extension WinogradKernels {
         }
     }
 
+    /// `transformInputF4` for rows of 4 tiles (13² to 16² outputs) on 8-lane vectors: two tile rows per vector —
+    /// lanes 0–3 the first row's tiles, 4–7 the next row's, whose `V` columns follow on — instead of a half-empty
+    /// vector per row. A pair's ten input rows are split into phases afresh (the two it shares with the pair
+    /// before are split again). A last unpaired tile row takes the one-row path.
+    static func transformInputF4Pairs(plan: WinogradStagePlan, input: UnsafePointer<Float>, channels: Int, height: Int, width: Int,
+                                      padTop: Int, padLeft: Int, tileRows: Range<Int>, v: UnsafeMutablePointer<Float>,
+                                      matrixStride: Int, columns: Int, scratch: UnsafeMutablePointer<Float>) {
+        typealias V = SIMD8<Float>
+        let lanes = 8, pl = plan.phaseLength
+        let phases = scratch               // [r][s][q], 10 × 4 × pl: the pair's ten input rows split into phases
+        let tmp = phases + 40 * pl         // [r][ν] × lanes: d·B of one vector of tiles
+        let work = tmp + 36 * lanes        // splitRow's padded row and halves
+        @inline(__always) func pairLoad(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>) -> V {
+            V(lowHalf: UnsafeRawPointer(a).loadUnaligned(as: SIMD4<Float>.self), highHalf: UnsafeRawPointer(b).loadUnaligned(as: SIMD4<Float>.self))
+        }
+        var tr = tileRows.lowerBound
+        while tr + 1 < tileRows.upperBound {
+            for c in 0..<channels {
+                let plane = input + c * height * width
+                for r in 0..<10 {
+                    splitRow(plane, y: tr * 4 - padTop + r, height: height, width: width, padLeft: padLeft, m: 4,
+                             phaseLength: pl, into: phases + r * 4 * pl, work: work)
+                }
+                for r in 0..<6 {
+                    let a = phases + r * 4 * pl, b = phases + (r + 4) * 4 * pl
+                    let w = inputF4(pairLoad(a, b), pairLoad(a + pl, b + pl), pairLoad(a + 2 * pl, b + 2 * pl),
+                                    pairLoad(a + 3 * pl, b + 3 * pl), pairLoad(a + 1, b + 1), pairLoad(a + pl + 1, b + pl + 1))
+                    let o = tmp + r * 6 * lanes
+                    store(w.0, o); store(w.1, o + lanes); store(w.2, o + 2 * lanes)
+                    store(w.3, o + 3 * lanes); store(w.4, o + 4 * lanes); store(w.5, o + 5 * lanes)
+                }
+                let col0 = (tr - tileRows.lowerBound) * 4
+                for nu in 0..<6 {
+                    let q = tmp + nu * lanes
+                    let x = inputF4(load(q, as: V.self), load(q + 6 * lanes), load(q + 12 * lanes), load(q + 18 * lanes),
+                                    load(q + 24 * lanes), load(q + 30 * lanes))
+                    let dst = v + nu * matrixStride + c * columns + col0
+                    let step = 6 * matrixStride
+                    store(x.0, dst); store(x.1, dst + step); store(x.2, dst + 2 * step)
+                    store(x.3, dst + 3 * step); store(x.4, dst + 4 * step); store(x.5, dst + 5 * step)
+                }
+            }
+            tr += 2
+        }
+        if tr < tileRows.upperBound {
+            transformInputF4(V.self, plan: plan, input: input, channels: channels, height: height, width: width,
+                             padTop: padTop, padLeft: padLeft, tileRows: tr..<tileRows.upperBound,
+                             v: v + (tr - tileRows.lowerBound) * 4, matrixStride: matrixStride, columns: columns, scratch: scratch)
+        }
+    }
+
     static func transformOutputF4<V: SIMD>(_: V.Type, plan: WinogradStagePlan, products: UnsafePointer<Float>, matrixStride: Int,
                                            columns: Int, channels: Int, tileRows: Range<Int>,
                                            output: UnsafeMutablePointer<Float>, outputHeight: Int, outputWidth: Int,

@@ -63,7 +63,8 @@ public struct WinogradStagePlan: Sendable {
         let m = transform.m, a = transform.alpha
         let input = m * phaseLength + a * a * paddedTiles  // phases + row transforms
         let output = (m * a + m * m) * paddedTiles          // column pass + row pass
-        let specialised = 24 * phaseLength + 36 * vectorLanes + WinogradKernels.splitWorkFloats(phaseLength: phaseLength)
+        // (40 rows of phases: `transformInputF4Pairs`' ten input rows; the one-row stages use 24.)
+        let specialised = 40 * phaseLength + 36 * vectorLanes + WinogradKernels.splitWorkFloats(phaseLength: phaseLength)
         return Swift.max(input, output, specialised) + WinogradKernels.maximumLanes
     }
 }
@@ -170,7 +171,11 @@ public enum WinogradKernels {
                                      columns: columns, scratch: scratch)
                 }
             }
-            if plan.vectorLanes == 16 { run(SIMD16<Float>.self) } else { run(SIMD8<Float>.self) }
+            if plan.transform.m == 4 && plan.tilesPerRow == 4 && plan.vectorLanes == 8 {
+                transformInputF4Pairs(plan: plan, input: input, channels: channels, height: height, width: width,
+                                      padTop: padTop, padLeft: padLeft, tileRows: tileRows, v: v, matrixStride: matrixStride,
+                                      columns: columns, scratch: scratch)
+            } else if plan.vectorLanes == 16 { run(SIMD16<Float>.self) } else { run(SIMD8<Float>.self) }
             return
         }
         let m = plan.transform.m, alpha = plan.transform.alpha

@@ -87,13 +87,13 @@ final class FusionTests: XCTestCase {
 
     /// A 1x1 layer read by a 3x3 stride-2 depthwise layer (`PointwiseStride2DepthwiseFusion`): band by band, the
     /// same bits as apart — the first band (top padding), bands carrying their first row over, a second worker's
-    /// channels (panels after the first), a last tile on the narrow twin.
+    /// channels (panels after the first).
     func testFusedPointwiseStride2DepthwiseGivesTheSameBitsAsTheLayersApart() throws {
         let pairs = [
             // MobileNetV2's 16→96 expansion at 112², then its stride-2 depthwise layer: 14 bands.
             Pair(cin: 16, mid: 96, input: Size2D(112, 112), batch: 1, kernel: 3, stride: 2, padding: 1,
                  pointwiseActivation: .relu6, depthwiseActivation: .relu6),
-            // Rows of 56: a row pair is 3½ tiles of 32 (the narrow twin); batch 2; no 1x1 bias.
+            // Rows of 56 (a band's 8 input rows: 14 tiles of 32); batch 2; no 1x1 bias.
             Pair(cin: 24, mid: 144, input: Size2D(56, 56), batch: 2, kernel: 3, stride: 2, padding: 1,
                  pointwiseActivation: .relu, depthwiseActivation: .none, pointwiseBias: false),
             // Five bands of 4 output rows, 40-wide rows, a leaky depthwise activation.

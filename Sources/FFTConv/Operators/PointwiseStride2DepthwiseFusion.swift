@@ -19,8 +19,6 @@ final class PointwiseStride2DepthwiseFusion: @unchecked Sendable {
     let outputSize: Size2D
     let threads: Int
     let kernel: GEMMMicroKernel
-    /// `kernel`'s 16-column twin, for a run of rows that ends half a tile past whole ones.
-    let narrow: GEMMMicroKernel?
     let packed: PackedGroupWeights
     let pointwiseBias: AlignedBuffer
     let pointwiseBounds: (lo: Float, hi: Float)
@@ -44,8 +42,8 @@ final class PointwiseStride2DepthwiseFusion: @unchecked Sendable {
     /// Whether the pair runs fused: a 1x1, stride-1, unpadded, undilated layer of one group and at most
     /// `maxInputChannels` inputs with a clamp-type activation, whose output channels fill whole micro-kernel
     /// panels; read by a 3x3 stride-2 depthwise layer with one row and column of padding on every side that
-    /// `dw_s2direct16` computes, on planes of even height whose output rows come in whole bands and whose row
-    /// pairs are whole or half micro-kernel tiles (width a multiple of 8); on a build with 16-float registers.
+    /// `dw_s2direct16` computes, on planes of even height whose output rows come in whole bands and whose band's
+    /// input rows are whole micro-kernel tiles (width a multiple of 8); on a build with 16-float registers.
     static func applies(pointwise p: ConvolutionDescriptor, depthwise d: ConvolutionDescriptor, input: Size2D) -> Bool {
         guard KernelTarget.wideRegisters,
               p.kernel == Size2D(1, 1), p.stride == Size2D(1, 1), p.padding == .zero, p.groups == 1, p.dilation == Size2D(1, 1),
@@ -56,8 +54,7 @@ final class PointwiseStride2DepthwiseFusion: @unchecked Sendable {
               let problem = try? ConvolutionProblem(descriptor: d, input: input),
               DepthwiseStride2Kernels.supports(problem.geometry), problem.output.height % bandRows == 0,
               let k = try? KernelChoice.gemm(rows: p.outputChannels, forced: nil) else { return false }
-        let pair = 2 * input.width
-        return p.outputChannels % k.mr == 0 && (pair % k.nr == 0 || (pair % k.nr == 16 && MicroKernelRegistry.narrowTwin(of: k) != nil))
+        return p.outputChannels % k.mr == 0 && (2 * bandRows * input.width) % k.nr == 0
     }
 
     /// Prepares the pair; throws `unsupported` when `applies` is false, or a shape error for mismatched weights.
@@ -75,7 +72,6 @@ final class PointwiseStride2DepthwiseFusion: @unchecked Sendable {
         self.threads = threads
         let kernel = try KernelChoice.gemm(rows: p.outputChannels, forced: nil)
         self.kernel = kernel
-        narrow = MicroKernelRegistry.narrowTwin(of: kernel)
         packed = pointwiseWeights.withUnsafeBufferPointer { w in
             PackedGroupWeights(weights: w.baseAddress!, groups: 1, rows: p.outputChannels, k: p.inputChannels, kernel: kernel)
         }
@@ -159,21 +155,18 @@ final class PointwiseStride2DepthwiseFusion: @unchecked Sendable {
                                           activation: depthwiseEpilogue, scratch: buffer + pointwise.outputChannels * bufferPlane)
     }
 
-    /// The 1x1 layer's output at `count` positions from `input` (positions of whole input rows; a whole number of
-    /// tiles, or a last one of 16 on the narrow twin) for the output channels of `panels`, into `into` (the first
+    /// The 1x1 layer's output at `count` positions from `input` (positions of whole input rows, a whole number of
+    /// tiles) for the output channels of `panels`, into `into` (the first
     /// panel's first channel; channel planes `bufferPlane` floats apart), bias and activation applied.
     private func pointwiseRows(input: UnsafePointer<Float>, count: Int, panels: Range<Int>, into: UnsafeMutablePointer<Float>,
                                bufferPlane: Int, offsets: UnsafePointer<Int>) {
         let c = pointwise.inputChannels, mr = kernel.mr, a = packed.group(0)
-        var j0 = 0
-        while j0 < count {
-            let tk = count - j0 >= kernel.nr ? kernel : narrow ?? kernel
+        for j0 in stride(from: 0, to: count, by: kernel.nr) {
             for panel in panels {
                 let row = panel * mr
-                tk.fused(c, a + panel * c * mr, input + j0, offsets, into + (row - panels.lowerBound * mr) * bufferPlane + j0,
-                         bufferPlane, pointwiseBias.pointer + row, nil, pointwiseBounds.lo, pointwiseBounds.hi)
+                kernel.fused(c, a + panel * c * mr, input + j0, offsets, into + (row - panels.lowerBound * mr) * bufferPlane + j0,
+                             bufferPlane, pointwiseBias.pointer + row, nil, pointwiseBounds.lo, pointwiseBounds.hi)
             }
-            j0 += tk.nr
         }
     }
 }

@@ -476,30 +476,27 @@ struct NetworkBuilder {
         let input = Size2D(x[2], x[3]), threads = options.threads
         let macs = try d.multiplyAccumulates(batch: x[0], input: input)
         let made: (algorithm: String, bytes: Int, macs: Int, run: (Tensor) throws -> Tensor)
-        switch q.op {
-        case .convolution(let dd, _) where options.fusesPointwiseDepthwise && PointwiseDepthwiseFusion.applies(pointwise: d, depthwise: dd, input: input):
+        // The 1x1 + depthwise form that runs this pair, if `p` is such a 1x1 layer.
+        var pairForm: (any PointwiseDepthwisePair.Type)?
+        if case .convolution(let dd, _) = q.op, options.fusesPointwiseDepthwise {
+            pairForm = FusedStep.pointwiseDepthwiseForm(pointwise: d, depthwise: dd, input: input)
+        }
+        switch (q.op, pairForm) {
+        case (.convolution(let dd, _), let form?):
             let (wp, bp) = try convolutionWeights(p), (wd, bd) = try convolutionWeights(q)
-            let fused = try PointwiseDepthwiseFusion(pointwise: d, pointwiseWeights: wp, pointwiseBias: d.hasBias ? bp : nil,
-                                                     depthwise: dd, depthwiseWeights: wd, depthwiseBias: dd.hasBias ? bd : nil,
-                                                     input: input, threads: threads)
-            made = ("fused 1x1 + depthwise (\(fused.summary))", fused.preparedBytes,
+            let fused = try form.init(pointwise: d, pointwiseWeights: wp, pointwiseBias: d.hasBias ? bp : nil,
+                                      depthwise: dd, depthwiseWeights: wd, depthwiseBias: dd.hasBias ? bd : nil,
+                                      input: input, threads: threads)
+            made = ("\(form.label) (\(fused.summary))", fused.preparedBytes,
                     macs + (try dd.multiplyAccumulates(batch: x[0], input: input)), { try fused($0) })
-        case .convolution(let dd, _) where options.fusesPointwiseDepthwise
-                                        && PointwiseStride2DepthwiseFusion.applies(pointwise: d, depthwise: dd, input: input):
-            let (wp, bp) = try convolutionWeights(p), (wd, bd) = try convolutionWeights(q)
-            let fused = try PointwiseStride2DepthwiseFusion(pointwise: d, pointwiseWeights: wp, pointwiseBias: d.hasBias ? bp : nil,
-                                                            depthwise: dd, depthwiseWeights: wd, depthwiseBias: dd.hasBias ? bd : nil,
-                                                            input: input, threads: threads)
-            made = ("fused 1x1 + stride-2 depthwise (\(fused.summary))", fused.preparedBytes,
-                    macs + (try dd.multiplyAccumulates(batch: x[0], input: input)), { try fused($0) })
-        case .convolution(let pd, _) where options.fusesDepthwisePointwise && DepthwisePointwiseFusion.applies(depthwise: d, pointwise: pd, input: input):
+        case (.convolution(let pd, _), _) where options.fusesDepthwisePointwise && DepthwisePointwiseFusion.applies(depthwise: d, pointwise: pd, input: input):
             let (wd, bd) = try convolutionWeights(p), (wp, bp) = try convolutionWeights(q)
             let fused = try DepthwisePointwiseFusion(depthwise: d, depthwiseWeights: wd, depthwiseBias: d.hasBias ? bd : nil,
                                                      pointwise: pd, pointwiseWeights: wp, pointwiseBias: pd.hasBias ? bp : nil,
                                                      input: input, threads: threads)
             made = ("fused depthwise + 1x1 (\(fused.summary))", fused.preparedBytes,
                     macs + (try pd.multiplyAccumulates(batch: x[0], input: input)), { try fused($0) })
-        case .maxPool(let a) where q.inputs.count == 1 && options.fusesConvolutionPool
+        case (.maxPool(let a), _) where q.inputs.count == 1 && options.fusesConvolutionPool
                                 && ConvolutionPoolFusion.applies(convolution: d, pool: a, input: input):
             let (w, b) = try convolutionWeights(p)
             let fused = try ConvolutionPoolFusion(convolution: d, weights: w, bias: d.hasBias ? b : nil, pool: a, input: input,

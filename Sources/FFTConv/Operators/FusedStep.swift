@@ -2,7 +2,33 @@
 /// `DepthwisePointwiseFusion`) share around their compute: the input's shape checked against the one they were
 /// prepared for, the output allocated (not zeroed — every fused step writes all of it), and the raw pointers handed
 /// over.
+/// A 1x1 layer and the depthwise layer that reads it, prepared as one step (`PointwiseDepthwiseFusion`,
+/// `PointwiseStride2DepthwiseFusion`): what the graph needs to pick one and prepare it.
+protocol PointwiseDepthwisePair {
+    /// Whether this form runs the pair (`pointwise` read only by `depthwise`, on `input`-sized planes).
+    static func applies(pointwise: ConvolutionDescriptor, depthwise: ConvolutionDescriptor, input: Size2D) -> Bool
+    /// How the step's algorithm starts in a profile, before `summary`.
+    static var label: String { get }
+    init(pointwise p: ConvolutionDescriptor, pointwiseWeights: Tensor, pointwiseBias: Tensor?,
+         depthwise d: ConvolutionDescriptor, depthwiseWeights: Tensor, depthwiseBias: Tensor?, input: Size2D, threads: Int) throws
+    /// The choices made at prepare.
+    var summary: String { get }
+    /// Bytes of prepared weights: both layers'.
+    var preparedBytes: Int { get }
+    /// The depthwise layer's output for `input`.
+    func callAsFunction(_ input: Tensor) throws -> Tensor
+}
+
 enum FusedStep {
+    /// The forms a 1x1 + depthwise pair may take, in order of preference.
+    static let pointwiseDepthwiseForms: [any PointwiseDepthwisePair.Type] = [PointwiseDepthwiseFusion.self, PointwiseStride2DepthwiseFusion.self]
+
+    /// The first form that runs this 1x1 + depthwise pair, if any.
+    static func pointwiseDepthwiseForm(pointwise: ConvolutionDescriptor, depthwise: ConvolutionDescriptor,
+                                       input: Size2D) -> (any PointwiseDepthwisePair.Type)? {
+        pointwiseDepthwiseForms.first { $0.applies(pointwise: pointwise, depthwise: depthwise, input: input) }
+    }
+
     /// What a fused pair's initializer checks first: `unsupported` (naming `reason`) unless `applies`, then both
     /// layers' weight and bias shapes (`ReferenceConvolution.checkWeights`).
     static func checkPair(applies: Bool, reason: @autoclosure () -> String,

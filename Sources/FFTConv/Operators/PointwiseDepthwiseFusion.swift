@@ -15,7 +15,8 @@ import FFTConvKernels
 /// chain, in the same order as the unfused layer's micro-kernel: the fused step gives the same bits as the two
 /// layers run one after the other on these kernels. Workers take whole 32-channel panels (with an odd count
 /// over several workers, the last one's tiles and then its blocks are split between them).
-final class PointwiseDepthwiseFusion: @unchecked Sendable {
+final class PointwiseDepthwiseFusion: PointwiseDepthwisePair, @unchecked Sendable {
+    static let label = "fused 1x1 + depthwise"
     /// The 1x1 layer and the depthwise layer that reads it.
     let pointwise: ConvolutionDescriptor
     let depthwise: ConvolutionDescriptor

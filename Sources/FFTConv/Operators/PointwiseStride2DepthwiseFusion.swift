@@ -12,7 +12,8 @@ import FFTConvKernels
 /// split the channels (whole micro-kernel panels), each running every band of its own. Both
 /// layers' sums are formed by the kernels and in the order they use apart: the same bits as the two layers run
 /// one after the other on those kernels.
-final class PointwiseStride2DepthwiseFusion: @unchecked Sendable {
+final class PointwiseStride2DepthwiseFusion: PointwiseDepthwisePair, @unchecked Sendable {
+    static let label = "fused 1x1 + stride-2 depthwise"
     let pointwise: ConvolutionDescriptor
     let depthwise: ConvolutionDescriptor
     let inputSize: Size2D

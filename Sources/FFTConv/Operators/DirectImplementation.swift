@@ -177,15 +177,15 @@ final class DirectImplementation: ConvolutionImplementation, @unchecked Sendable
                             continue
                         }
                         // Few position tiles (7x7 maps): threads also split the output-channel panels.
-                        var parts = d.groups * ((tiles + 1) / 2) >= 2 * threads ? 1 : Swift.min(panels, 2 * threads)
+                        let fewTiles = d.groups * ((tiles + 1) / 2) < 2 * threads
                         // A few tiles the threads do not divide (14²: 7 tiles of 32 positions, the last a
                         // 4-position one), written straight by the fused kernel: items (group, tile, part) with the
                         // panels split in `threads` parts, part fastest, so a worker's share ends halfway through a
                         // tile instead of a whole tile short (MobileNetV2's 14² projections at 2 threads: the
                         // caller waited 3 tiles against 4).
-                        let tileMajor = parts == 1 && threads > 1 && pointwise && fusedClip != nil
+                        let tileMajor = !fewTiles && threads > 1 && pointwise && fusedClip != nil
                             && (d.groups * tiles) % threads != 0 && d.groups * tiles < 8 * threads && panels >= threads
-                        if tileMajor { parts = threads }
+                        let parts = fewTiles ? Swift.min(panels, 2 * threads) : tileMajor ? threads : 1
                         // Work items are single tiles — (group, part, tile), tile fastest (with `tileMajor`, (group,
                         // tile, part)) — so threads get equal shares whatever the block size; each worker takes its
                         // tiles in blocks of consecutive tiles of one group and part (one tile with `tileMajor`).

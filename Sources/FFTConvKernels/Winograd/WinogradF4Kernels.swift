@@ -35,6 +35,22 @@ extension WinogradKernels {
                 (b + m5).addingProduct(V(repeating: 8), d))
     }
 
+    /// The input stage's second pass for one vector of tiles: `Bᵀ` down the six rows of `tmp` (`[r][ν] × lanes`, the
+    /// first pass's `d·B`), stored as whole vectors into `V`'s 36 matrices (element ξν at `dst + (6ξ + ν)·matrixStride`).
+    @inline(__always)
+    static func inputColumnsF4<V: SIMD>(_: V.Type, tmp: UnsafePointer<Float>, into dst: UnsafeMutablePointer<Float>,
+                                         matrixStride: Int) where V.Scalar == Float {
+        let lanes = V.scalarCount, step = 6 * matrixStride
+        for nu in 0..<6 {
+            let q = tmp + nu * lanes
+            let x = inputF4(load(q, as: V.self), load(q + 6 * lanes), load(q + 12 * lanes), load(q + 18 * lanes),
+                            load(q + 24 * lanes), load(q + 30 * lanes))
+            let d = dst + nu * matrixStride
+            store(x.0, d); store(x.1, d + step); store(x.2, d + 2 * step)
+            store(x.3, d + 3 * step); store(x.4, d + 4 * step); store(x.5, d + 5 * step)
+        }
+    }
+
     static func transformInputF4<V: SIMD>(_: V.Type, plan: WinogradStagePlan, input: UnsafePointer<Float>, channels: Int,
                                           height: Int, width: Int, padTop: Int, padLeft: Int, tileRows: Range<Int>,
                                           v: UnsafeMutablePointer<Float>, matrixStride: Int, columns: Int,
@@ -74,16 +90,8 @@ extension WinogradKernels {
                         store(w.0, o); store(w.1, o + lanes); store(w.2, o + 2 * lanes)
                         store(w.3, o + 3 * lanes); store(w.4, o + 4 * lanes); store(w.5, o + 5 * lanes)
                     }
-                    for nu in 0..<6 {
-                        let q = tmp + nu * lanes
-                        let x = inputF4(load(q, as: V.self), load(q + 6 * lanes), load(q + 12 * lanes), load(q + 18 * lanes),
-                                        load(q + 24 * lanes), load(q + 30 * lanes))
-                        let dst = v + nu * matrixStride + c * columns + col0 + t
-                        let step = 6 * matrixStride
-                        // Whole vectors, also past the row's last tile (V rows are padded; see transformInput).
-                        store(x.0, dst); store(x.1, dst + step); store(x.2, dst + 2 * step)
-                        store(x.3, dst + 3 * step); store(x.4, dst + 4 * step); store(x.5, dst + 5 * step)
-                    }
+                    // Whole vectors, also past the row's last tile (V rows are padded; see transformInput).
+                    inputColumnsF4(V.self, tmp: tmp, into: v + c * columns + col0 + t, matrixStride: matrixStride)
                     t += lanes
                 }
             }
@@ -122,15 +130,7 @@ extension WinogradKernels {
                     store(w.3, o + 3 * lanes); store(w.4, o + 4 * lanes); store(w.5, o + 5 * lanes)
                 }
                 let col0 = (tr - tileRows.lowerBound) * 4
-                for nu in 0..<6 {
-                    let q = tmp + nu * lanes
-                    let x = inputF4(load(q, as: V.self), load(q + 6 * lanes), load(q + 12 * lanes), load(q + 18 * lanes),
-                                    load(q + 24 * lanes), load(q + 30 * lanes))
-                    let dst = v + nu * matrixStride + c * columns + col0
-                    let step = 6 * matrixStride
-                    store(x.0, dst); store(x.1, dst + step); store(x.2, dst + 2 * step)
-                    store(x.3, dst + 3 * step); store(x.4, dst + 4 * step); store(x.5, dst + 5 * step)
-                }
+                inputColumnsF4(V.self, tmp: tmp, into: v + c * columns + col0, matrixStride: matrixStride)
             }
             tr += 2
         }

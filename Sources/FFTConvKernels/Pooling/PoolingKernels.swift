@@ -209,19 +209,26 @@ public enum PoolingKernels {
         }
     }
 
-    /// `Σ plane[i]` for `i` in `0..<count`: sixteen float partial sums, added in double at the end.
+    /// `Σ plane[i]` for `i` in `0..<count`: sixteen float partial sums, folded in halves to four (vector adds),
+    /// those and the last `count mod 16` floats added in double. (Was sixteen scalar lane conversions and adds
+    /// per plane: MobileNetV2's 1280 planes of 7² 0.017 ms.)
     public static func sum(_ plane: UnsafePointer<Float>, count: Int) -> Double {
         typealias V = SIMD16<Float>
+        @inline(__always) func ld(_ i: Int) -> V { UnsafeRawPointer(plane + i).loadUnaligned(as: V.self) }
         var a = V(), b = V()
         var i = 0
-        while i + 32 <= count {
-            a += UnsafeRawPointer(plane + i).loadUnaligned(as: V.self)
-            b += UnsafeRawPointer(plane + i + 16).loadUnaligned(as: V.self)
-            i += 32
+        while i &+ 32 <= count {
+            a += ld(i)
+            b += ld(i &+ 16)
+            i &+= 32
         }
-        var s: Double = 0
-        for l in 0..<16 { s += Double(a[l]) + Double(b[l]) }
-        while i < count { s += Double(plane[i]); i += 1 }
+        if i &+ 16 <= count {
+            a += ld(i)
+            i &+= 16
+        }
+        let c = a + b, c8 = c.lowHalf + c.highHalf, c4 = c8.lowHalf + c8.highHalf
+        var s = (Double(c4[0]) + Double(c4[1])) + (Double(c4[2]) + Double(c4[3]))
+        while i < count { s += Double(plane[i]); i &+= 1 }
         return s
     }
 }

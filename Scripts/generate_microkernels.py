@@ -10,7 +10,10 @@ q registers on NEON). The tile is written to c (row stride ldc): overwritten whe
 added to otherwise. Epilogues are applied by the caller while the tile is hot -- except in the fused indirect
 form (`igemm_MRxNR_fused`), which writes `clip(acc + bias[r] (+ residual), lo, hi)` straight into the output
 (identity, ReLU and ReLU6 are clips), in the same order of operations as `Epilogue.finish`, so either path gives
-the same bits.
+the same bits. The split packed form (`gemm_MRxNR_split`, only for the SPLIT_VARIANTS) has positions as its
+rows and channels as its columns: it writes `clip(acc + bias[col], lo, hi)`, each row's first 16 columns to
+`c0 + r * ldc` and the next 16 to `c1 + r * ldc` -- pixel vectors into two 16-channel blocked planes -- in the
+same order of operations as `Epilogue.biasRows` with a clip.
 
 Run: python3 Scripts/generate_microkernels.py   (no arguments; rewrites the file)
 """
@@ -20,14 +23,22 @@ VARIANTS = [(1, 16), (4, 16), (6, 16), (8, 32), (12, 32), (4, 32), (8, 16), (12,
 # Floats of packed A ahead of the current k that each step asks the cache to fetch: A is the layer's weights,
 # usually cold when a network runs (evicted by the other layers), and read once in this stream.
 PREFETCH = 1536
+# Variants that also get the split packed form (the fused 1x1 + depthwise step's tile).
+SPLIT_VARIANTS = [(7, 32)]
 
 
-def kernel(mr, nr, indirect, fused=False):
+def kernel(mr, nr, indirect, fused=False, split=False):
     units = nr // 16
-    name = f"{'igemm' if indirect else 'gemm'}_{mr}x{nr}{'_fused' if fused else ''}"
+    name = f"{'igemm' if indirect else 'gemm'}_{mr}x{nr}{'_fused' if fused else ''}{'_split' if split else ''}"
     acc = [[f"c{r}_{u}" for u in range(units)] for r in range(mr)]
     L = []
-    if fused:
+    if split:
+        L.append(f"    /// {mr}x{nr} tile, B packed {nr} floats per k; writes `clip(acc + bias[col], lo, hi)`, row `r`'s columns")
+        L.append(f"    /// `16u ..< 16u + 16` at `c[u] + r * ldc` (`c0`, `c1`, …: one 16-channel pixel vector per row and block).")
+        L.append(f"    public static func {name}(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,")
+        L.append(f"                              " + ", ".join(f"c{u}: UnsafeMutablePointer<Float>" for u in range(units)) + ", ldc: Int,")
+        L.append(f"                              bias: UnsafePointer<Float>, lo: Float, hi: Float) {{")
+    elif fused:
         L.append(f"    /// {mr}x{nr} tile, B rows read at `base + offsets[k]`; writes `clip(acc + bias[r] + residual, lo, hi)`")
         L.append(f"    /// (bias 0 when nil; no residual term when nil; `residual` has the row stride `ldc`).")
         L.append(f"    public static func {name}(kc: Int, a: UnsafePointer<Float>, base: UnsafePointer<Float>,")
@@ -73,6 +84,18 @@ def kernel(mr, nr, indirect, fused=False):
             for u in range(units):
                 L.append(f"{indent}{acc[r][u]} += load({pointer}, {r} &* ldc &+ {16 * u})")
 
+    if split:
+        L.append("        let vlo = V(repeating: lo), vhi = V(repeating: hi)")
+        for u in range(units):
+            L.append(f"        let bias{u} = load(bias, {16 * u})")
+        for r in range(mr):
+            for u in range(units):
+                v = acc[r][u]
+                L.append(f"        {v} += bias{u}")
+                L.append(f"        {v}.replace(with: vlo, where: {v} .< vlo); {v}.replace(with: vhi, where: {v} .> vhi)")
+                L.append(f"        store({v}, c{u}, {r} &* ldc)")
+        L.append("    }")
+        return "\n".join(L)
     if fused:
         L.append("        let vlo = V(repeating: lo), vhi = V(repeating: hi)")
         for r in range(mr):
@@ -127,6 +150,9 @@ def main():
         out.append("")
         out.append(kernel(mr, nr, True, fused=True))
         out.append("")
+        if (mr, nr) in SPLIT_VARIANTS:
+            out.append(kernel(mr, nr, False, split=True))
+            out.append("")
     out.append("}")
     path = pathlib.Path(__file__).resolve().parent.parent / "Sources/FFTConvKernels/GEMM/MicroKernels.generated.swift"
     path.write_text("\n".join(out) + "\n")

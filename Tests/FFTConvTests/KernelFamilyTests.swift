@@ -295,6 +295,47 @@ final class KernelFamilyTests: XCTestCase {
     /// channels past one and several weight blocks (256 rows at 32 columns, 512 at 16), batch 2, a residual, every
     /// activation, and 2 threads on an odd number of panels (one panel's tiles split between the workers, the channels
     /// packed in two ranges).
+    /// Every variant with a split packed form (`GEMMMicroKernel.split`): rows of pixel vectors into two planes at a
+    /// row stride wider than 16 (gaps between rows stay untouched), against the naive product with the column bias
+    /// and clip, and the same bits as the packed form followed by the bias and clip.
+    func testEverySplitGEMMVariantAgainstNaive() throws {
+        var rng = SeededGenerator(seed: 33)
+        let variants = MicroKernelRegistry.gemm.filter { $0.split != nil }
+        XCTAssertEqual(variants.isEmpty, false, "no variant has a split form")
+        for kernel in variants {
+            guard let split = kernel.split else { continue }
+            let (mr, nr, ldc) = (kernel.mr, kernel.nr, 24)
+            XCTAssertEqual(nr, 32, "\(kernel): the split form stores two 16-column halves")
+            for (k, lo, hi) in [(1, Float(-1), Float(1)), (5, 0, .infinity), (64, -.infinity, .infinity), (300, 0, 6)] {
+                let a = try Tensor.random(shape: [k, mr], using: &rng).scalars   // packed: mr floats per k
+                let b = try Tensor.random(shape: [k, nr], using: &rng).scalars
+                let bias = try Tensor.random(shape: [nr], using: &rng).scalars.map { $0 * 4 }
+                var planes = [Float](repeating: .nan, count: 2 * mr * ldc)
+                var tile = [Float](repeating: 0, count: mr * nr)
+                planes.withUnsafeMutableBufferPointer { p in
+                    split(k, a, b, p.baseAddress!, p.baseAddress! + mr * ldc, ldc, bias, lo, hi)
+                }
+                tile.withUnsafeMutableBufferPointer { t in kernel.packed(k, a, b, t.baseAddress!, nr, false) }
+                for r in 0..<mr {
+                    for col in 0..<nr {
+                        let got = planes[(col / 16) * mr * ldc + r * ldc + col % 16]
+                        var s: Double = 0
+                        for kk in 0..<k { s += Double(a[kk * mr + r]) * Double(b[kk * nr + col]) }
+                        let expected = Float(Swift.min(Swift.max(s + Double(bias[col]), Double(lo)), Double(hi)))
+                        XCTAssertEqual(got, expected, accuracy: 1e-4 * Swift.max(1, abs(expected)), "\(kernel) k \(k) row \(r) col \(col)")
+                        var v = tile[r * nr + col] + bias[col]
+                        if v < lo { v = lo }
+                        if v > hi { v = hi }
+                        XCTAssertEqual(got.bitPattern, v.bitPattern, "\(kernel) k \(k) row \(r) col \(col): other bits than packed + bias")
+                    }
+                    for gap in 16..<ldc {
+                        XCTAssert(planes[r * ldc + gap].isNaN && planes[mr * ldc + r * ldc + gap].isNaN, "\(kernel) wrote past a pixel vector")
+                    }
+                }
+            }
+        }
+    }
+
     func testTransposedPointwiseOverEdgeShapes() throws {
         let activations: [Activation] = [.relu6, .leakyReLU(alpha: 0.1), .none, .relu]
         let shapes: [(cin: Int, cout: Int, input: Size2D, batch: Int)] = [

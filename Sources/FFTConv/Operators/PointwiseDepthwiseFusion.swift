@@ -10,7 +10,11 @@ import FFTConvKernels
 /// tile's rows and 32 output channels as its columns (`gemm_7x32`, the input packed into 7-position panels as
 /// `PointwiseTransposedImplementation` does, the weights into 32-channel panels at prepare), so each result row
 /// is two 16-channel pixel vectors: with the 1x1 layer's bias and activation applied, they are stored straight
-/// into two blocks' padded planes, and the depthwise kernel computes and transposes out each block as it does
+/// into two blocks' padded planes — from the micro-kernel's registers (`gemm_7x32_split`) where a tile's 7
+/// positions lie in one image row and the activation is a clip (MobileNetV2's fused steps at 1 thread, two builds
+/// alternated: 0.217–0.227 → 0.192–0.194 ms on 56², 0.077–0.079 → 0.068–0.069 on 28², 0.062–0.065 → 0.059–0.061
+/// on 14², unchanged on 7²; through a tile buffer and a bias pass before), else through a tile buffer — and the
+/// depthwise kernel computes and transposes out each block as it does
 /// unfused (`DepthwiseBlockedKernels.computeFilledBlock`). The 1x1 sums run over all input channels in one
 /// chain, in the same order as the unfused layer's micro-kernel: the fused step gives the same bits as the two
 /// layers run one after the other on these kernels. Workers take whole 32-channel panels (with an odd count
@@ -31,6 +35,10 @@ final class PointwiseDepthwiseFusion: PointwiseDepthwisePair, @unchecked Sendabl
     /// The 1x1 bias per channel, zero past the last and when the layer has none.
     let pointwiseBias: AlignedBuffer
     let pointwiseEpilogue: Epilogue
+    /// The split micro-kernel (`gemm_7x32_split`) and the 1x1 activation as its clip, when every tile lies in one
+    /// image row (widths that are multiples of 7: every MobileNetV2 plane) and the activation is a clip: each tile
+    /// is then stored with its bias and activation straight into the two padded planes, no tile buffer between.
+    let split: (kernel: GEMMMicroKernel.PackedSplit, lo: Float, hi: Float)?
     let layout: DepthwiseBlockedKernels.Layout
     let depthwiseWeights: AlignedBuffer
     let depthwiseBias: AlignedBuffer?
@@ -81,6 +89,11 @@ final class PointwiseDepthwiseFusion: PointwiseDepthwisePair, @unchecked Sendabl
         (panels, self.pointwiseBias) = PointwiseTransposedImplementation.packPanels(weights: pointwiseWeights, bias: pointwiseBias,
                                                                                    outputs: mid, k: k, nr: nr)
         pointwiseEpilogue = p.activation.epilogue
+        if let splitKernel = kernel.split, let (lo, hi) = pointwiseEpilogue.clipBounds, input.width % Self.rows == 0 {
+            split = (splitKernel, lo, hi)
+        } else {
+            split = nil
+        }
         layout = DepthwiseBlockedKernels.Layout(geometry: problem.geometry)
         let block = DepthwiseBlockedKernels.block
         (self.depthwiseWeights, self.depthwiseBias) = DepthwiseImplementation.packBlocked(
@@ -114,6 +127,16 @@ final class PointwiseDepthwiseFusion: PointwiseDepthwisePair, @unchecked Sendabl
         let k = pointwise.inputChannels, mr = Self.rows, nr = Self.columns, block = DepthwiseBlockedKernels.block
         let width = inputSize.width, positions = inputSize.height * width
         let g = layout.geometry, pw = layout.paddedWidth, second = planes + layout.paddedFloats
+        if let split {
+            // Tile `t`'s 7 positions are consecutive pixels of one row: 16-float pixel vectors `block` apart.
+            for t in tiles {
+                let row = t * mr / width, column = t * mr % width
+                let at = ((row + g.padTop) * pw + column + g.padLeft) * block
+                split.kernel(k, a + t * mr * k, panels.pointer + j * k * nr, planes + at, second + at, block,
+                             pointwiseBias.pointer + j * nr, split.lo, split.hi)
+            }
+            return
+        }
         var row = tiles.lowerBound * mr / width, column = tiles.lowerBound * mr % width
         for t in tiles {
             kernel.packed(k, a + t * mr * k, panels.pointer + j * k * nr, tile, nr, false)

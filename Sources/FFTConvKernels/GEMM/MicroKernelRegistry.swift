@@ -13,6 +13,13 @@ public struct GEMMMicroKernel: @unchecked Sendable, CustomStringConvertible {  /
                                       UnsafeMutablePointer<Float>, Int, UnsafePointer<Float>?, UnsafePointer<Float>?,
                                       Float, Float) -> Void
 
+    /// Split packed form: `(kc, a, b, c0, c1, ldc, bias, lo, hi)` for a 32-column tile with positions as rows and
+    /// channels as columns, writing `clip(acc + bias[col], lo, hi)` with each row's columns 0–15 at `c0 + r·ldc` and
+    /// 16–31 at `c1 + r·ldc` (pixel vectors into two 16-channel blocked planes) — the same bits as the packed form
+    /// followed by `Epilogue.biasRows` with a clip.
+    public typealias PackedSplit = (Int, UnsafePointer<Float>, UnsafePointer<Float>, UnsafeMutablePointer<Float>,
+                                    UnsafeMutablePointer<Float>, Int, UnsafePointer<Float>, Float, Float) -> Void
+
     /// The name says the tile: `gemm_6x16` computes 6 rows × 16 columns.
     public let name: String
     /// Rows of the tile (rows of A per panel).
@@ -27,6 +34,8 @@ public struct GEMMMicroKernel: @unchecked Sendable, CustomStringConvertible {  /
     public let fused: IndirectFused
     /// Where this variant is the right choice.
     public let note: String
+    /// The split packed kernel, on the variants that have one (the fused 1x1 + depthwise step's `gemm_7x32`).
+    public private(set) var split: PackedSplit? = nil
 
     public var description: String { name }
 }
@@ -61,7 +70,8 @@ public enum MicroKernelRegistry {
                         note: "gemm_8x32's narrow twin: a last tile of at most 16 columns"),
         GEMMMicroKernel(name: "gemm_7x32", mr: 7, nr: 32, packed: MicroKernels.gemm_7x32, indirect: MicroKernels.igemm_7x32,
                         fused: MicroKernels.igemm_7x32_fused,
-                        note: "7 positions × 32 output channels: the transposed 1x1 path on 7², 14², 28² … planes (AVX-512)"),
+                        note: "7 positions × 32 output channels: the transposed 1x1 path on 7², 14², 28² … planes (AVX-512)",
+                        split: MicroKernels.gemm_7x32_split),
         GEMMMicroKernel(name: "gemm_7x16", mr: 7, nr: 16, packed: MicroKernels.gemm_7x16, indirect: MicroKernels.igemm_7x16,
                         fused: MicroKernels.igemm_7x16_fused,
                         note: "gemm_7x32's narrow twin (on AVX2 its 14 accumulator ymm leave too few for B: it spills)"),

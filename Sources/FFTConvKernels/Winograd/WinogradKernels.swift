@@ -229,12 +229,10 @@ public enum WinogradKernels {
                                  output: UnsafeMutablePointer<Float>, outputHeight: Int, outputWidth: Int, bias: Float,
                                  residual: UnsafePointer<Float>?, activation: Epilogue) {
         for tr in tileRows {
-            let run = (tr - tileRows.lowerBound) * tilesPerRow * m
-            for i in 0..<Swift.min(m, outputHeight - tr * m) {
-                let y = tr * m + i
-                activation.finish(src: rows + i * rowLength + run, dst: output + y * outputWidth, count: outputWidth,
-                                  bias: bias, residual: residual.map { $0 + y * outputWidth })
-            }
+            let run = (tr - tileRows.lowerBound) * tilesPerRow * m, y = tr * m
+            activation.finishRows(Swift.min(m, outputHeight - y), src: rows + run, srcStride: rowLength,
+                                  dst: output + y * outputWidth, dstStride: outputWidth, count: outputWidth, bias: bias,
+                                  residual: residual.map { $0 + y * outputWidth })
         }
     }
 

@@ -45,7 +45,8 @@ final class FusionTests: XCTestCase {
 
     func testFusedPairGivesTheSameBitsAsTheLayersApart() throws {
         let pairs = [
-            // MobileNetV2-like: 56²-class plane at stride 1, 14² here; channels a whole number of 32-channel panels.
+            // MobileNetV2-like: 56²-class plane at stride 1, 14² here (28 tiles: the next panel's weights prefetched);
+            // channels a whole number of 32-channel panels.
             Pair(cin: 24, mid: 96, input: Size2D(14, 14), batch: 1, kernel: 3, stride: 1, padding: 1,
                  pointwiseActivation: .relu6, depthwiseActivation: .relu6),
             // Stride 2 on odd sides; 40 channels: a half panel, a partial 16-channel block; no 1x1 bias.
@@ -54,8 +55,8 @@ final class FusionTests: XCTestCase {
             // 5x5 (the general blocked kernel), positions not a multiple of 7, batch 2.
             Pair(cin: 8, mid: 16, input: Size2D(5, 6), batch: 2, kernel: 5, stride: 1, padding: 2,
                  pointwiseActivation: .leakyReLU(alpha: 0.1), depthwiseActivation: .relu6),
-            // 7² plane, many input channels (one long chain of 200 products per output).
-            Pair(cin: 200, mid: 64, input: Size2D(7, 7), batch: 1, kernel: 3, stride: 1, padding: 1,
+            // 7² plane, many input channels (one long chain of 200 products per output), batch 2.
+            Pair(cin: 200, mid: 64, input: Size2D(7, 7), batch: 2, kernel: 3, stride: 1, padding: 1,
                  pointwiseActivation: .none, depthwiseActivation: .relu),
         ]
         for (i, c) in pairs.enumerated() {

@@ -129,7 +129,7 @@ final class PointwiseDepthwiseFusion: PointwiseDepthwisePair, @unchecked Sendabl
         let g = layout.geometry, pw = layout.paddedWidth, second = planes + layout.paddedFloats
         // The next panel's weights, cold in a network (other layers ran since), are fetched into L2 a share before
         // each tile — on planes of more than 7 tiles: MobileNetV2's four 14² steps at 1 thread 0.238–0.244 →
-        // 0.221–0.224 ms, its three 7² steps (7 tiles a panel) 0.288–0.311 → 0.305–0.312 with it (4 rounds alternated).
+        // 0.216–0.224 ms, its three 7² steps (7 tiles a panel) 0.288–0.311 → 0.305–0.312 with it (4 rounds alternated).
         let nextPanel = UnsafeRawPointer(panels.pointer + (j + 1) * k * nr)
         let panelBytes = j + 1 < panelCount && tiles.count > 7 ? k * nr * 4 : 0
         let share = (panelBytes / Swift.max(tiles.count, 1) + 63) / 64 * 64

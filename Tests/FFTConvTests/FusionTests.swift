@@ -209,8 +209,8 @@ final class FusionTests: XCTestCase {
             // Clip activation, a stride-1 padded pool (overlapping rows in the ring), rows of 6 positions exactly.
             Stem(cin: 4, cout: 16, input: Size2D(9, 6), batch: 1, kernel: 3, stride: 1, padding: 1, activation: .relu6,
                  pool: PoolingAttributes(kernel: Size2D(3, 3), stride: Size2D(1, 1), padding: Padding(top: 1, left: 1, bottom: 1, right: 1))),
-            // AlexNet: 11x11 stride 4 padding 2 (363 taps).
-            Stem(cin: 3, cout: 64, input: Size2D(47, 50), batch: 1, kernel: 11, stride: 4, padding: 2, activation: .relu, pool: pool3s2),
+            // AlexNet: 11x11 stride 4 padding 2 (363 taps); rows of 13 in 5-position tiles, the last shifted back.
+            Stem(cin: 3, cout: 64, input: Size2D(47, 55), batch: 1, kernel: 11, stride: 4, padding: 2, activation: .relu, pool: pool3s2),
             // One input channel, 48 channels (three single-vector tiles), a padded stride-2 convolution; several rows per worker.
             Stem(cin: 1, cout: 48, input: Size2D(40, 41), batch: 1, kernel: 3, stride: 2, padding: 1, activation: .relu, pool: pool3s2),
         ]

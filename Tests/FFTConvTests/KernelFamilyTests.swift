@@ -121,31 +121,17 @@ final class KernelFamilyTests: XCTestCase {
     /// The fused stem's row kernels against naive loops: `convRow` on 13 positions (two tiles, the second shifted
     /// back) × 80 channels (a four-vector block and single vectors; on 8-lane builds, 32-channel blocks), stride 2,
     /// two input channels of 3x3 taps, clamped; then `maxPoolRow` over two of its rows, 3 wide, stride 2, one column
-    /// of left padding.
+    /// of left padding. Then whole channel blocks, where rows of 13 and 25 take tiles of 5 positions (13: the last
+    /// shifted back) and a row of 12 tiles of 6.
     func testConvolutionRowKernelsAgainstNaive() {
-        let cin = 2, kh = 3, kw = 3, stride = 2, positions = 13, channels = 80, width = 2 * positions + kw, height = 4
-        var rng = SeededGenerator(seed: 77)
-        let input = (0..<(cin * height * width)).map { _ in Float.random(in: -1...1, using: &rng) }
-        let k = cin * kh * kw
-        let weights = (0..<(k * channels)).map { _ in Float.random(in: -1...1, using: &rng) }
-        let bias = (0..<channels).map { _ in Float.random(in: -1...1, using: &rng) }
-        let taps = (0..<k).map { t in (t / (kh * kw)) * height * width + (t / kw % kh) * width + t % kw }
-        var rows = [[Float]](repeating: [Float](repeating: .nan, count: positions * channels), count: 2)
-        for r in 0..<2 {
-            input.withUnsafeBufferPointer { x in
-                ConvolutionRowKernels.convRow(input: x.baseAddress! + r * width, positions: positions, positionStride: stride,
-                                              taps: taps, k: k, weights: weights, bias: bias, channels: channels,
-                                              lo: -0.5, hi: 2, into: &rows[r])
-            }
-            for j in 0..<positions {
-                for o in 0..<channels {
-                    var sum = 0.0
-                    for t in 0..<k { sum += Double(input[r * width + j * stride + taps[t]]) * Double(weights[t * channels + o]) }
-                    let expected = min(max(sum + Double(bias[o]), -0.5), 2)
-                    XCTAssertEqual(Double(rows[r][j * channels + o]), expected, accuracy: 1e-5, "row \(r) position \(j) channel \(o)")
-                }
-            }
+        for (positions, channels) in [(13, 64), (25, 128), (12, 64)] {
+            let blocks = KernelTarget.wideRegisters ? 64 : 32
+            XCTAssertEqual(ConvolutionRowKernels.tilePositions(positions: positions, channels: channels, block: blocks),
+                           positions == 12 ? 6 : 5, "\(positions) positions")
+            checkConvolutionRow(positions: positions, channels: channels, seed: UInt64(positions))
         }
+        let rows = checkConvolutionRow(positions: 13, channels: 80, seed: 77)
+        let positions = 13, channels = 80
         let outputs = 7
         var pooled = [Float](repeating: .nan, count: outputs * channels)
         var scratch = [Float](repeating: .nan, count: positions * channels)
@@ -163,6 +149,36 @@ final class KernelFamilyTests: XCTestCase {
                 XCTAssertEqual(pooled[j * channels + o], m, "pooled \(j) channel \(o)")
             }
         }
+    }
+
+    /// Two rows of `convRow` (stride 2, two input channels of 3x3 taps, clamped) against naive sums; returns them.
+    @discardableResult
+    func checkConvolutionRow(positions: Int, channels: Int, seed: UInt64) -> [[Float]] {
+        let cin = 2, kh = 3, kw = 3, stride = 2, width = 2 * positions + kw, height = 4
+        var rng = SeededGenerator(seed: seed)
+        let input = (0..<(cin * height * width)).map { _ in Float.random(in: -1...1, using: &rng) }
+        let k = cin * kh * kw
+        let weights = (0..<(k * channels)).map { _ in Float.random(in: -1...1, using: &rng) }
+        let bias = (0..<channels).map { _ in Float.random(in: -1...1, using: &rng) }
+        let taps = (0..<k).map { t in (t / (kh * kw)) * height * width + (t / kw % kh) * width + t % kw }
+        var rows = [[Float]](repeating: [Float](repeating: .nan, count: positions * channels), count: 2)
+        for r in 0..<2 {
+            input.withUnsafeBufferPointer { x in
+                ConvolutionRowKernels.convRow(input: x.baseAddress! + r * width, positions: positions, positionStride: stride,
+                                              taps: taps, k: k, weights: weights, bias: bias, channels: channels,
+                                              lo: -0.5, hi: 2, into: &rows[r])
+            }
+            for j in 0..<positions {
+                for o in 0..<channels {
+                    var sum = 0.0
+                    for t in 0..<k { sum += Double(input[r * width + j * stride + taps[t]]) * Double(weights[t * channels + o]) }
+                    let expected = min(max(sum + Double(bias[o]), -0.5), 2)
+                    XCTAssertEqual(Double(rows[r][j * channels + o]), expected, accuracy: 1e-5,
+                                   "\(positions)x\(channels): row \(r) position \(j) channel \(o)")
+                }
+            }
+        }
+        return rows
     }
 
     /// The fused depthwise + 1x1 step's row kernel against naive loops: widths 16 (one step, zeros shifted in on both

@@ -99,7 +99,9 @@ final class ConvolutionPoolFusion: @unchecked Sendable {
 
     /// The choices made at prepare.
     var summary: String {
-        "conv rows in \(ConvolutionRowKernels.positionsPerTile)-position tiles with channels as lanes, \(pool.kernel.height)x\(pool.kernel.width) max pool on channel vectors, no intermediate tensor"
+        let tile = ConvolutionRowKernels.tilePositions(positions: convolutionSize.width, channels: convolution.outputChannels,
+                                                       block: KernelTarget.wideRegisters ? 64 : 32)
+        return "conv rows in \(tile)-position tiles with channels as lanes, \(pool.kernel.height)x\(pool.kernel.width) max pool on channel vectors, no intermediate tensor"
     }
 
     /// The pool's output for `input` (`[N, Cin, H, W]`); every output row of every plane is written by the

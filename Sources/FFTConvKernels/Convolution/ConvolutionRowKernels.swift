@@ -49,10 +49,10 @@ public enum ConvolutionRowKernels {
             while o &+ block <= channels {
                 if five {
                     tile4(V.self, x, positionStride, taps, k, weights + o, channels, bias + o, lo, hi, out + (first &* channels &+ o), channels,
-                          six: false)
+                          FivePositions.self)
                 } else {
                     tile4(V.self, x, positionStride, taps, k, weights + o, channels, bias + o, lo, hi, out + (first &* channels &+ o), channels,
-                          six: true)
+                          SixPositions.self)
                 }
                 o &+= block
             }
@@ -66,11 +66,11 @@ public enum ConvolutionRowKernels {
     }
 
     @inline(__always)
-    static func tile4<V: SIMD>(_: V.Type, _ x: UnsafePointer<Float>, _ ps: Int, _ taps: UnsafePointer<Int>, _ k: Int,
+    static func tile4<V: SIMD, R>(_: V.Type, _ x: UnsafePointer<Float>, _ ps: Int, _ taps: UnsafePointer<Int>, _ k: Int,
                                _ w: UnsafePointer<Float>, _ ldw: Int, _ bias: UnsafePointer<Float>, _ lo: Float, _ hi: Float,
-                               _ out: UnsafeMutablePointer<Float>, _ ldo: Int, six: Bool) where V: RowVector {
-        // (`six` is a constant at each call site: the five-position form loses the sixth row's work after inlining.)
-        let n = V.scalarCount
+                               _ out: UnsafeMutablePointer<Float>, _ ldo: Int, _: R.Type) where V: RowVector, R: TileRows {
+        // (`R.six` is a constant in each specialisation: the five-position form has no sixth row's work or branch.)
+        let six = R.six, n = V.scalarCount
         var c00 = V(), c01 = V(), c02 = V(), c03 = V(), c10 = V(), c11 = V(), c12 = V(), c13 = V()
         var c20 = V(), c21 = V(), c22 = V(), c23 = V(), c30 = V(), c31 = V(), c32 = V(), c33 = V()
         var c40 = V(), c41 = V(), c42 = V(), c43 = V(), c50 = V(), c51 = V(), c52 = V(), c53 = V()
@@ -191,6 +191,12 @@ public enum ConvolutionRowKernels {
         }
     }
 }
+
+/// A row tile's position count as a type, so each tile size is its own specialisation of `tile4` (a `Bool`
+/// argument left a test of it inside the tap loop).
+protocol TileRows { static var six: Bool { get } }
+enum SixPositions: TileRows { static var six: Bool { true } }
+enum FivePositions: TileRows { static var six: Bool { false } }
 
 /// The two lane-wise operations the row kernels need, on the concrete vector types: in a generic context the
 /// standard library's `.<` and `replace(with:where:)` run lane by lane (the first build of these kernels spent

@@ -16,7 +16,7 @@ public enum ConvolutionRowKernels {
 
     /// Positions per tile on a row of `positions` outputs with `channels` channels in blocks of `block` floats (4
     /// vectors): 5 where such tiles compute fewer positions than tiles of 6 and every channel block is whole, else 6.
-    /// AlexNet's rows of 55: 11 tiles instead of 10 computing 60 — its fused stem 0.631–0.640 → 0.590–0.615 ms
+    /// AlexNet's rows of 55: 11 tiles instead of 10 computing 60 — its fused stem 0.651–0.682 → 0.606–0.627 ms
     /// (3 rounds alternated; the five-position form is the six-position one without its sixth row).
     public static func tilePositions(positions: Int, channels: Int, block: Int) -> Int {
         channels % block == 0 && (positions + 4) / 5 * 5 < (positions + 5) / 6 * 6 ? 5 : positionsPerTile

@@ -53,8 +53,8 @@ final class PoolingTests: XCTestCase {
         }
     }
 
-    /// GlobalAveragePool against a double-precision mean, on planes shorter than a vector, of whole vectors, and
-    /// with a partial last vector (loaded overlapping the one before: lanes counted twice or not at all fail).
+    /// GlobalAveragePool against a double-precision mean, on planes shorter than a vector, of whole vectors (one,
+    /// two, three pairs' worth) and with a scalar tail after them: a lane or float counted twice or not at all fails.
     func testGlobalAveragePoolMatchesDoubleMean() throws {
         var rng = SeededGenerator(seed: 79)
         for (h, w) in [(1, 1), (1, 7), (3, 5), (4, 4), (1, 17), (5, 6), (4, 8), (3, 11), (7, 7), (13, 13), (9, 9)] {

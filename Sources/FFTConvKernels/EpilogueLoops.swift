@@ -46,12 +46,7 @@ extension Epilogue {
     /// `src` and `dst` may be the same pointer.
     public func finish(src: UnsafePointer<Float>, dst: UnsafeMutablePointer<Float>, count: Int, bias: Float,
                        residual: UnsafePointer<Float>?) {
-        switch kind {
-        case .identity: Self.loop(IdentityFunction(), src, dst, count, bias, residual)
-        case .relu: Self.loop(ClipFunction(lo: 0, hi: .infinity), src, dst, count, bias, residual)
-        case .clip: Self.loop(ClipFunction(lo: a, hi: b), src, dst, count, bias, residual)
-        case .leakyReLU: Self.loop(LeakyFunction(alpha: a), src, dst, count, bias, residual)
-        }
+        finishRows(1, src: src, srcStride: 0, dst: dst, dstStride: 0, count: count, bias: bias, residual: residual)
     }
 
     /// `finish` on `rows` rows: row `r` from `src + r·srcStride` to `dst + r·dstStride`, its residual (optional)

@@ -39,6 +39,9 @@ final class PointwiseDepthwiseFusion: PointwiseDepthwisePair, @unchecked Sendabl
     /// image row (widths that are multiples of 7: every MobileNetV2 plane) and the activation is a clip: each tile
     /// is then stored with its bias and activation straight into the two padded planes, no tile buffer between.
     let split: (kernel: GEMMMicroKernel.PackedSplit, lo: Float, hi: Float)?
+    /// Whether panels' weights are prefetched ahead of their tiles: on planes of more than 7 tiles (on 7² planes it
+    /// measured slower; figures in `fill`).
+    let prefetchesPanels: Bool
     let layout: DepthwiseBlockedKernels.Layout
     let depthwiseWeights: AlignedBuffer
     let depthwiseBias: AlignedBuffer?
@@ -94,6 +97,7 @@ final class PointwiseDepthwiseFusion: PointwiseDepthwisePair, @unchecked Sendabl
         } else {
             split = nil
         }
+        prefetchesPanels = (input.height * input.width + Self.rows - 1) / Self.rows > 7
         layout = DepthwiseBlockedKernels.Layout(geometry: problem.geometry)
         let block = DepthwiseBlockedKernels.block
         (self.depthwiseWeights, self.depthwiseBias) = DepthwiseImplementation.packBlocked(
@@ -131,7 +135,7 @@ final class PointwiseDepthwiseFusion: PointwiseDepthwisePair, @unchecked Sendabl
         // each tile — on planes of more than 7 tiles: MobileNetV2's four 14² steps at 1 thread 0.238–0.244 →
         // 0.216–0.224 ms, its three 7² steps (7 tiles a panel) 0.288–0.311 → 0.305–0.312 with it (4 rounds alternated).
         let nextPanel = UnsafeRawPointer(panels.pointer + (j + 1) * k * nr)
-        let panelBytes = j + 1 < panelCount && tiles.count > 7 ? k * nr * 4 : 0
+        let panelBytes = j + 1 < panelCount && prefetchesPanels ? k * nr * 4 : 0
         let share = (panelBytes / Swift.max(tiles.count, 1) + 63) / 64 * 64
         @inline(__always) func prefetchShare(_ t: Int) {
             let from = (t - tiles.lowerBound) * share
@@ -191,7 +195,7 @@ final class PointwiseDepthwiseFusion: PointwiseDepthwisePair, @unchecked Sendabl
                     // Each worker first asks for its first panel's weights, then packs its share of the channels.
                     let workers = Swift.min(threads, whole)
                     Parallel.forEachRange(count: k, threads: threads) { w, channels in
-                        if w < workers && tiles > 7 {
+                        if w < workers && prefetchesPanels {
                             Prefetch.toL2(panels.pointer + whole * w / workers * k * Self.columns, bytes: k * Self.columns * 4)
                         }
                         PointwiseTransposedImplementation.pack(x, positions: positions, k: k, channels: channels, into: a)

@@ -27,7 +27,16 @@ final class PlannerTests: XCTestCase {
             XCTAssertEqual(choice(d, Size2D(side, side)), expected, "\(cin)→\(cout) on \(side)²")
         }
         XCTAssertEqual(choice(try .init(inputChannels: 256, outputChannels: 256, kernel: 3, stride: 2, padding: 1), Size2D(56, 56)).algorithm, .direct)
-        XCTAssertEqual(choice(try .init(inputChannels: 64, outputChannels: 192, kernel: 5, padding: 2), Size2D(27, 27)).algorithm, .fft)
+        // 5x5 stride-1 layers: F(4x4, 5x5) from 12² outputs and 8 input channels, on 10² from 64 → 64 channels,
+        // direct below; other large kernels (7x7) with 16 channels: FFT.
+        let fiveByFive: [(Int, Int, Int, Int?)] = [(64, 192, 27, 4), (8, 8, 56, 4), (24, 64, 14, 4), (4, 8, 28, nil),
+                                                   (64, 128, 10, 4), (16, 32, 10, nil), (48, 128, 7, nil)]
+        for (cin, cout, side, tile) in fiveByFive {
+            let d = try ConvolutionDescriptor(inputChannels: cin, outputChannels: cout, kernel: 5, padding: 2)
+            let expected = tile.map { ConvolutionCandidate(.winograd, winogradTile: $0) } ?? ConvolutionCandidate(.direct)
+            XCTAssertEqual(choice(d, Size2D(side, side)), expected, "5x5 \(cin)→\(cout) on \(side)²")
+        }
+        XCTAssertEqual(choice(try .init(inputChannels: 64, outputChannels: 192, kernel: 7, padding: 3), Size2D(27, 27)).algorithm, .fft)
         XCTAssertEqual(choice(try .init(inputChannels: 256, outputChannels: 64, kernel: 1), Size2D(56, 56)).algorithm, .direct)
         // 1x1 stride 2 onto 14² or less with ≤ 512 KB of weights: im2col, at any thread count; direct onto larger
         // planes or with more weights.
@@ -44,6 +53,11 @@ final class PlannerTests: XCTestCase {
         XCTAssertEqual(measure.first, ConvolutionCandidate(.direct), "direct first: the accuracy baseline")
         XCTAssertEqual(Set(measure.map(\.algorithm)), [.direct, .gemm, .winograd, .fft])
         XCTAssertEqual(measure.filter { $0.algorithm == .winograd }.compactMap(\.winogradTile), [2, 4, 6])
+        let d5 = try ConvolutionDescriptor(inputChannels: 8, outputChannels: 8, kernel: 5, padding: 2)
+        let five = ConvolutionPlanner(mode: .measure).candidates(for: d5, input: Size2D(20, 20))
+        XCTAssertEqual(five.filter { $0.algorithm == .winograd }.compactMap(\.winogradTile), [2, 4], "F(2x2, 5x5) and F(4x4, 5x5)")
+        let d7 = try ConvolutionDescriptor(inputChannels: 8, outputChannels: 8, kernel: 7, padding: 3)
+        XCTAssertFalse(ConvolutionPlanner(mode: .measure).candidates(for: d7, input: Size2D(20, 20)).contains { $0.algorithm == .winograd })
         let dw = try ConvolutionDescriptor(inputChannels: 8, outputChannels: 8, kernel: 3, stride: 2, padding: 1, groups: 8)
         let dwSet = ConvolutionPlanner(mode: .measure).candidates(for: dw, input: Size2D(20, 20))
         XCTAssert(dwSet.contains(ConvolutionCandidate(.depthwise)))

@@ -25,16 +25,17 @@ final class WinogradTests: XCTestCase {
         XCTAssertEqual(WinogradRegistry.f4x4_3x3.inputMatrix[0..<6], [4, 0, -5, 0, 1, 0])  // Lavin & Gray's first row of Bᵀ
     }
 
-    /// Edge shapes: sizes 1, primes, outputs that are not multiples of any tile, asymmetric padding, groups,
-    /// batch, residual, every activation, tile rows spread over several chunks.
-    static func edgeCases() throws -> [ConvolutionCase] {
-        func c(_ cin: Int, _ cout: Int, _ input: Size2D, padding: Padding = 1, groups: Int = 1, batch: Int = 1,
+    /// Edge shapes for `r × r` filters: sizes 1, primes, outputs that are not multiples of any tile, asymmetric
+    /// padding, groups, batch, residual, every activation, tile rows spread over several chunks.
+    static func edgeCases(filter r: Int) throws -> [ConvolutionCase] {
+        func c(_ cin: Int, _ cout: Int, _ input: Size2D, padding: Padding? = nil, groups: Int = 1, batch: Int = 1,
                activation: Activation = .relu) throws -> ConvolutionCase {
-            ConvolutionCase(descriptor: try ConvolutionDescriptor(inputChannels: cin, outputChannels: cout, kernel: 3, padding: padding,
-                                                                  groups: groups, activation: activation), batch: batch, input: input)
+            ConvolutionCase(descriptor: try ConvolutionDescriptor(inputChannels: cin, outputChannels: cout, kernel: Size2D(r, r),
+                                                                  padding: padding ?? Padding(integerLiteral: r / 2), groups: groups, activation: activation),
+                            batch: batch, input: input)
         }
         return [
-            try c(1, 1, Size2D(1, 1)), try c(3, 5, Size2D(3, 3), padding: 0), try c(2, 3, Size2D(7, 11)),
+            try c(1, 1, Size2D(1, 1)), try c(3, 5, Size2D(r, r), padding: 0), try c(2, 3, Size2D(7, 11)),
             try c(4, 6, Size2D(13, 17), padding: Padding(top: 0, left: 2, bottom: 2, right: 0), activation: .none),
             try c(6, 4, Size2D(9, 9), groups: 2, batch: 2, activation: .leakyReLU(alpha: 0.1)),
             try c(3, 3, Size2D(5, 70), activation: .relu6),                       // many tiles per row
@@ -42,12 +43,13 @@ final class WinogradTests: XCTestCase {
             try c(33, 17, Size2D(6, 6), activation: .clip(min: -0.3, max: 0.3)),  // channels past a micro-kernel tile
             try c(8, 16, Size2D(13, 15), batch: 2),                               // rows of 4 F(4x4) tiles: two per 8-lane vector
             try c(5, 9, Size2D(10, 16), activation: .relu),                        // rows of 4 tiles, a last unpaired tile row
+            try c(16, 12, Size2D(27, 27), batch: 2),                              // AlexNet's 5x5 plane: rows of 7 F(4x4) tiles
         ]
     }
 
     func testEveryVariantOverEdgeShapes() throws {
         for t in WinogradRegistry.all {
-            for (i, c) in try Self.edgeCases().enumerated() {
+            for (i, c) in try Self.edgeCases(filter: t.r).enumerated() {
                 try assertMatchesReference(c, algorithm: .winograd, seed: UInt64(40 + i),
                                            options: ConvolutionOptions(threads: i % 3 + 1, winogradTile: t.m), withResidual: i % 2 == 1)
             }
@@ -55,20 +57,23 @@ final class WinogradTests: XCTestCase {
     }
 
     /// Accuracy on a VGG-like layer (256 input channels): each variant's error against the double-precision
-    /// reference stays within the library's tolerance, and grows with the tile as the theory says.
+    /// reference stays within the library's tolerance, and grows with the tile as the theory says (for each filter
+    /// size, F(2×2) against the variant with the largest tile, α = 8).
     func testAccuracyGrowsWithTileButStaysWithinTolerance() throws {
-        let d = try ConvolutionDescriptor(inputChannels: 256, outputChannels: 16, kernel: 3, padding: 1)
-        let c = ConvolutionCase(descriptor: d, batch: 1, input: Size2D(12, 12))
-        let (x, w, b) = try c.data(seed: 3)
-        let ref = try ReferenceConvolution.run(descriptor: d, input: x, weights: w, bias: b)
-        var errors: [Float] = []
-        for t in WinogradRegistry.all {
-            let y = try Convolution2D(descriptor: d, input: c.input, weights: w, bias: b, algorithm: .winograd,
-                                      options: ConvolutionOptions(winogradTile: t.m))(x)
-            errors.append((y.maxAbsoluteDifference(ref) ?? .infinity) / ref.maxAbsolute)
+        for r in WinogradRegistry.filterSides.sorted() {
+            let d = try ConvolutionDescriptor(inputChannels: 256, outputChannels: 16, kernel: Size2D(r, r), padding: Padding(integerLiteral: r / 2))
+            let c = ConvolutionCase(descriptor: d, batch: 1, input: Size2D(12, 12))
+            let (x, w, b) = try c.data(seed: 3)
+            let ref = try ReferenceConvolution.run(descriptor: d, input: x, weights: w, bias: b)
+            var errors: [Float] = []
+            for m in WinogradRegistry.tiles(filter: r) {
+                let y = try Convolution2D(descriptor: d, input: c.input, weights: w, bias: b, algorithm: .winograd,
+                                          options: ConvolutionOptions(winogradTile: m))(x)
+                errors.append((y.maxAbsoluteDifference(ref) ?? .infinity) / ref.maxAbsolute)
+            }
+            for e in errors { XCTAssertLessThanOrEqual(e, 1e-4, "\(r)x\(r): \(errors)") }
+            XCTAssertLessThan(errors[0], errors[errors.count - 1], "\(r)x\(r): F(2x2) should be the most accurate: \(errors)")
         }
-        for e in errors { XCTAssertLessThanOrEqual(e, 1e-4) }
-        XCTAssertLessThan(errors[0], errors[2], "F(2x2) should be more accurate than F(6x6): \(errors)")
     }
 
     func testUnsupportedShapesAndTilesAreTypedErrors() throws {
@@ -84,6 +89,18 @@ final class WinogradTests: XCTestCase {
         XCTAssertThrowsError(try Convolution2D(descriptor: d, input: Size2D(9, 9), weights: w, bias: b, algorithm: .winograd,
                                                options: ConvolutionOptions(winogradTile: 3))) {
             guard case .invalidOption? = $0 as? ConvolutionError else { return XCTFail("\($0)") }
+        }
+        // 5x5 filters have F(2x2) and F(4x4) only; 7x7 filters none.
+        let d5 = try ConvolutionDescriptor(inputChannels: 2, outputChannels: 2, kernel: 5), w5 = try Tensor(zeros: [2, 2, 5, 5])
+        XCTAssertThrowsError(try Convolution2D(descriptor: d5, input: Size2D(9, 9), weights: w5, bias: b, algorithm: .winograd,
+                                               options: ConvolutionOptions(winogradTile: 6))) {
+            guard case .invalidOption? = $0 as? ConvolutionError else { return XCTFail("\($0)") }
+        }
+        let d7 = try ConvolutionDescriptor(inputChannels: 2, outputChannels: 2, kernel: 7)
+        XCTAssertFalse(ConvolutionAlgorithm.winograd.supports(d7))
+        XCTAssertThrowsError(try Convolution2D(descriptor: d7, input: Size2D(9, 9), weights: try Tensor(zeros: [2, 2, 7, 7]), bias: b,
+                                               algorithm: .winograd)) {
+            guard case .unsupported? = $0 as? ConvolutionError else { return XCTFail("\($0)") }
         }
     }
 }

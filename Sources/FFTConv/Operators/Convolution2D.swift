@@ -1,3 +1,5 @@
+import FFTConvKernels
+
 /// The algorithms a `Convolution2D` can be prepared with.
 public enum ConvolutionAlgorithm: String, Sendable, Hashable, CaseIterable, CustomStringConvertible {
     /// The naive double-precision oracle (`ReferenceConvolution`): slow, for checking.
@@ -12,19 +14,21 @@ public enum ConvolutionAlgorithm: String, Sendable, Hashable, CaseIterable, Cust
     case depthwise
     /// Tiled FFT convolution through FFTW.
     case fft
-    /// Winograd F(m×m, 3×3) (only for 3x3 kernels with stride 1 and dilation 1); the tile is
+    /// Winograd F(m×m, r×r) (only for 3x3 and 5x5 kernels with stride 1 and dilation 1); the tile is
     /// `ConvolutionOptions.winogradTile`.
     case winograd
 
     public var description: String { rawValue }
 
-    /// Whether this algorithm can run `descriptor` (`depthwise` needs a depthwise layer, `winograd` a 3x3
-    /// stride-1 undilated kernel; the others run everything).
+    /// Whether this algorithm can run `descriptor` (`depthwise` needs a depthwise layer, `winograd` a 3x3 or
+    /// 5x5 stride-1 undilated kernel; the others run everything).
     public func supports(_ descriptor: ConvolutionDescriptor) -> Bool {
         switch self {
         case .depthwise: return descriptor.isDepthwise
         case .winograd:
-            return descriptor.kernel == Size2D(3, 3) && descriptor.stride == Size2D(1, 1) && descriptor.dilation == Size2D(1, 1)
+            let k = descriptor.kernel
+            return k.height == k.width && WinogradRegistry.filterSides.contains(k.height)
+                && descriptor.stride == Size2D(1, 1) && descriptor.dilation == Size2D(1, 1)
         case .reference, .plain, .direct, .gemm, .fft: return true
         }
     }
@@ -45,7 +49,8 @@ public struct ConvolutionOptions: Sendable, Hashable {
     /// `direct`/`gemm`/`winograd`, from `DepthwiseKernelRegistry` for `depthwise`, from
     /// `ComplexGEMM.variants` for `fft`); for testing and tuning.
     public var microKernel: String?
-    /// Outputs per tile side for `winograd`: 2, 4 or 6 (`WinogradRegistry`); `nil` means 4.
+    /// Outputs per tile side for `winograd`: 2, 4 or 6 for 3x3 filters, 2 or 4 for 5x5 (`WinogradRegistry`);
+    /// `nil` means 4.
     public var winogradTile: Int?
 
     /// Creates options; see each property.

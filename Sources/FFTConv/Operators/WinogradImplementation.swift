@@ -1,6 +1,6 @@
 import FFTConvKernels
 
-/// Winograd convolution F(m×m, 3×3) for stride-1, undilated 3x3 layers (groups included).
+/// Winograd convolution F(m×m, r×r) for stride-1, undilated 3x3 and 5x5 layers (groups included).
 ///
 /// Prepare: every filter becomes its `α×α` tile `G g Gᵀ` (in `Double`, rounded once), regrouped as α² matrices
 /// `U[ξν]` of `outputChannels × inputChannels` per group and packed for the GEMM micro-kernel.
@@ -52,18 +52,18 @@ final class WinogradImplementation: ConvolutionImplementation, @unchecked Sendab
     }
 
     static func check(_ d: ConvolutionDescriptor) throws {
-        guard d.kernel == Size2D(3, 3), d.stride == Size2D(1, 1), d.dilation == Size2D(1, 1) else {
+        guard ConvolutionAlgorithm.winograd.supports(d) else {
             throw ConvolutionError.unsupported(algorithm: "winograd",
-                                               reason: "needs a 3x3 kernel with stride 1 and dilation 1, got \(d)")
+                                               reason: "needs a 3x3 or 5x5 kernel with stride 1 and dilation 1, got \(d)")
         }
     }
 
     init(problem p: ConvolutionProblem, weights: Tensor, bias: Tensor?, tile: Int?, forcedKernel: String?, threads: Int) throws {
         let d = p.descriptor
         try Self.check(d)
-        let m = tile ?? 4
-        guard let transform = WinogradRegistry.variant(m: m) else {
-            throw ConvolutionError.invalidOption("Winograd tile must be one of \(WinogradRegistry.all.map(\.m)), got \(m)")
+        let m = tile ?? 4, r = d.kernel.height
+        guard let transform = WinogradRegistry.variant(m: m, filter: r) else {
+            throw ConvolutionError.invalidOption("Winograd tile for \(r)x\(r) filters must be one of \(WinogradRegistry.tiles(filter: r)), got \(m)")
         }
         problem = p
         self.transform = transform
@@ -84,7 +84,7 @@ final class WinogradImplementation: ConvolutionImplementation, @unchecked Sendab
             for g in 0..<d.groups {
                 for o in 0..<og {
                     for c in 0..<cg {
-                        let tile = transform.transformFilter(wp + ((g * og + o) * cg + c) * 9)
+                        let tile = transform.transformFilter(wp + ((g * og + o) * cg + c) * r * r)
                         for e in 0..<a2 { u.pointer[(e * og + o) * cg + c] = Float(tile[e]) }
                     }
                 }

@@ -79,7 +79,7 @@ public final class ConvolutionPlanner: @unchecked Sendable {
         if d.isDepthwise { result.append(.init(.depthwise)) }
         result.append(.init(.gemm))
         if ConvolutionAlgorithm.winograd.supports(d) {
-            result += WinogradRegistry.tiles.map { ConvolutionCandidate(.winograd, winogradTile: $0) }
+            result += WinogradRegistry.tiles(filter: d.kernel.height).map { ConvolutionCandidate(.winograd, winogradTile: $0) }
         }
         result.append(.init(.fft))
         guard mode == .exhaustive else { return result }
@@ -108,12 +108,28 @@ public final class ConvolutionPlanner: @unchecked Sendable {
     /// from ≥ 32 input channels and ≥ 4096 channel pairs; on 12×12 F(4x4) from ≥ 48 input and ≥ 192 output
     /// channels, F(2x2) from ≥ 64 / ≥ 128 below that; and with ≥ 96 / ≥ 128
     /// channels on 6×6 to 11×11 outputs F(2x2) as well (ResNet's last stage: 4×4 tiles waste too much of a 7² map);
-    /// 1x1 stride-2 layers on outputs up to 14×14 with ≤ 512 KB of weights → `gemm`; kernels of
+    /// 5x5 stride-1 layers → Winograd F(4x4, 5x5) from 12×12 outputs and 8 input channels (and on 10×10 and 11×11
+    /// from 64 input and output channels), else direct;
+    /// 1x1 stride-2 layers on outputs up to 14×14 with ≤ 512 KB of weights → `gemm`; other kernels of
     /// 5×5 and more at stride 1 with ≥ 16 channels per group → FFT; everything else → direct.
     public func estimate(_ d: ConvolutionDescriptor, input: Size2D) -> ConvolutionCandidate {
         if d.isDepthwise { return .init(.depthwise) }
         let out = (try? d.outputSize(input: input)) ?? Size2D(1, 1)
-        if ConvolutionAlgorithm.winograd.supports(d), d.inputChannelsPerGroup >= 16, d.outputChannelsPerGroup >= 64 {
+        if ConvolutionAlgorithm.winograd.supports(d), d.kernel == Size2D(5, 5) {
+            // 5x5 stride-1 layers (thirteenth session, `fftconv-bench layer … --algorithm fft,direct,winograd
+            // --winograd-tiles 2,4`, 1 thread, ms, fft / direct / F(2x2, 5x5) / F(4x4, 5x5)): F(4x4) wins from 12×12
+            // outputs and 8 input channels — AlexNet's 64→192 on 27² 1.016 / 1.856 / 1.536 / 0.543, 128→128 on 56²
+            // 3.969 / 11.247 / 7.829 / 2.562, 256→256 on 14² 1.856 / 2.905 / 2.036 / 0.888, 24→64 on 14² 0.091 / 0.069
+            // / 0.119 / 0.035, 8→8 on 56² 0.119 / 0.057 / 0.250 / 0.047 (4→8 on 28²: direct 0.007 against 0.011); on
+            // 10×10 with enough channels (64→128 0.231 / 0.200 / 0.221 / 0.139; 16→32 direct 0.014 against 0.020);
+            // on 7×7 direct (48→128 0.131 / 0.082 / 0.125 / 0.100). F(2x2, 5x5) never wins, nor the FFT where F(4x4)
+            // loses.
+            let (cin, cout, side) = (d.inputChannelsPerGroup, d.outputChannelsPerGroup, Swift.min(out.height, out.width))
+            if side >= 12 && cin >= 8 || side >= 10 && cin >= 64 && cout >= 64 { return .init(.winograd, winogradTile: 4) }
+            return .init(.direct)
+        }
+        if ConvolutionAlgorithm.winograd.supports(d), d.kernel == Size2D(3, 3), d.inputChannelsPerGroup >= 16,
+           d.outputChannelsPerGroup >= 64 {
             let area = out.height * out.width
             if area >= 24 * 24 { return .init(.winograd, winogradTile: 4) }
             let (cin, cout) = (d.inputChannelsPerGroup, d.outputChannelsPerGroup)

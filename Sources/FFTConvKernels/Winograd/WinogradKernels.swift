@@ -18,9 +18,13 @@ public struct WinogradStagePlan: Sendable {
     public let tilesPerRow: Int, paddedTiles: Int
     /// Tiles per vector in the straight-line stages: 8 or 16.
     public let vectorLanes: Int
-    /// Whether the transform has straight-line stages (F(2×2) and F(4×4) with 3×3 filters; the rest use the
-    /// term lists).
-    public var straightLine: Bool { transform.r == 3 && (transform.m == 2 || transform.m == 4) }
+    /// Whether the transform has straight-line stages (F(2×2) and F(4×4) with 3×3 filters, F(4×4) with 5×5; the
+    /// rest use the term lists).
+    public var straightLine: Bool { Self.hasStraightLine(transform) }
+
+    static func hasStraightLine(_ t: WinogradTransform) -> Bool {
+        (t.r == 3 && (t.m == 2 || t.m == 4)) || (t.r == 5 && t.m == 4)
+    }
     /// Floats per phase of the split input row.
     public let phaseLength: Int
     // Each list: (coefficient, offset) pairs, list `i` at `start[i] ..< start[i + 1]`.
@@ -35,7 +39,7 @@ public struct WinogradStagePlan: Sendable {
         transform = t
         self.tilesPerRow = tilesPerRow
         let m = t.m, a = t.alpha
-        vectorLanes = wideVectors && t.r == 3 && (t.m == 4 || t.m == 2) ? 16 : 8
+        vectorLanes = wideVectors && Self.hasStraightLine(t) ? 16 : 8
         let tp = (tilesPerRow + vectorLanes - 1) / vectorLanes * vectorLanes
         paddedTiles = tp
         phaseLength = tp + a / m + 2
@@ -63,8 +67,9 @@ public struct WinogradStagePlan: Sendable {
         let m = transform.m, a = transform.alpha
         let input = m * phaseLength + a * a * paddedTiles  // phases + row transforms
         let output = (m * a + m * m) * paddedTiles          // column pass + row pass
-        // (40 rows of phases: `transformInputF4Pairs`' ten input rows; the one-row stages use 24.)
-        let specialised = 40 * phaseLength + 36 * vectorLanes + WinogradKernels.splitWorkFloats(phaseLength: phaseLength)
+        // (40 rows of phases: `transformInputF4Pairs`' ten input rows; the one-row stages use 24, F(4×4, 5×5)'s 32
+        // with 64 vectors of row transforms.)
+        let specialised = 40 * phaseLength + 64 * vectorLanes + WinogradKernels.splitWorkFloats(phaseLength: phaseLength)
         return Swift.max(input, output, specialised) + WinogradKernels.maximumLanes
     }
 }
@@ -159,9 +164,13 @@ public enum WinogradKernels {
                                       v: UnsafeMutablePointer<Float>, matrixStride: Int, columns: Int,
                                       scratch: UnsafeMutablePointer<Float>) {
         if plan.straightLine {
-            // Straight-line F(2x2)/F(4x4) stages, 16 or 8 tiles per vector.
+            // Straight-line F(2x2)/F(4x4) and F(4x4, 5x5) stages, 16 or 8 tiles per vector.
             func run<V: SIMD>(_: V.Type) where V.Scalar == Float {
-                if plan.transform.m == 4 {
+                if plan.transform.r == 5 {
+                    transformInputF45(V.self, plan: plan, input: input, channels: channels, height: height, width: width,
+                                      padTop: padTop, padLeft: padLeft, tileRows: tileRows, v: v, matrixStride: matrixStride,
+                                      columns: columns, scratch: scratch)
+                } else if plan.transform.m == 4 {
                     transformInputF4(V.self, plan: plan, input: input, channels: channels, height: height, width: width,
                                      padTop: padTop, padLeft: padLeft, tileRows: tileRows, v: v, matrixStride: matrixStride,
                                      columns: columns, scratch: scratch)
@@ -171,7 +180,7 @@ public enum WinogradKernels {
                                      columns: columns, scratch: scratch)
                 }
             }
-            if plan.transform.m == 4 && plan.tilesPerRow == 4 && plan.vectorLanes == 8 {
+            if plan.transform == WinogradRegistry.f4x4_3x3 && plan.tilesPerRow == 4 && plan.vectorLanes == 8 {
                 transformInputF4Pairs(plan: plan, input: input, channels: channels, height: height, width: width,
                                       padTop: padTop, padLeft: padLeft, tileRows: tileRows, v: v, matrixStride: matrixStride,
                                       columns: columns, scratch: scratch)
@@ -239,7 +248,7 @@ public enum WinogradKernels {
     /// Scratch floats `transformOutput` needs for chunks of `columns` tiles (besides `WinogradStagePlan.scratchSize`):
     /// the straight-line stages' output-row buffers and their staging vectors.
     public static func outputScratchFloats(columns: Int) -> Int {
-        4 * outputRowBufferFloats(columns: columns, lanes: maximumLanes, m: 4) + 28 * maximumLanes
+        4 * outputRowBufferFloats(columns: columns, lanes: maximumLanes, m: 4) + 36 * maximumLanes
     }
 
     /// Turns the products of tile rows `tileRows` into output rows for output channels `0..<channels`:
@@ -258,7 +267,11 @@ public enum WinogradKernels {
                                        activation: Epilogue, scratch: UnsafeMutablePointer<Float>) {
         if plan.straightLine {
             func run<V: SIMD>(_: V.Type) where V.Scalar == Float {
-                if plan.transform.m == 4 {
+                if plan.transform.r == 5 {
+                    transformOutputF45(V.self, plan: plan, products: products, matrixStride: matrixStride, columns: columns,
+                                       channels: channels, tileRows: tileRows, output: output, outputHeight: outputHeight,
+                                       outputWidth: outputWidth, bias: bias, residual: residual, activation: activation, scratch: scratch)
+                } else if plan.transform.m == 4 {
                     transformOutputF4(V.self, plan: plan, products: products, matrixStride: matrixStride, columns: columns,
                                       channels: channels, tileRows: tileRows, output: output, outputHeight: outputHeight,
                                       outputWidth: outputWidth, bias: bias, residual: residual, activation: activation, scratch: scratch)

@@ -100,6 +100,10 @@ public struct WinogradTransform: Sendable, Hashable, CustomStringConvertible {
 }
 
 /// Every Winograd variant, in one list; the Winograd tester runs each of them.
+///
+/// A variant is named by its outputs per tile side `m` and its filter side `r`. Variants with the same tile side
+/// α = m + r − 1 share their interpolation points and so their input transform `Bᵀ`: F(4×4, 3×3) and F(2×2, 5×5)
+/// (α = 6), F(6×6, 3×3) and F(4×4, 5×5) (α = 8).
 public enum WinogradRegistry {
     /// F(2×2, 3×3): 16 products for 4 outputs (2.25× fewer than direct), exact small coefficients.
     public static let f2x2_3x3 = WinogradTransform(m: 2, r: 3, points: [0, 1, -1])
@@ -107,13 +111,20 @@ public enum WinogradRegistry {
     public static let f4x4_3x3 = WinogradTransform(m: 4, r: 3, points: [0, 1, -1, 2, -2])
     /// F(6×6, 3×3): 64 products for 36 outputs (5.06×), points 0, ±1, ±2, ±½.
     public static let f6x6_3x3 = WinogradTransform(m: 6, r: 3, points: [0, 1, -1, 2, -2, 0.5, -0.5])
+    /// F(2×2, 5×5): 36 products for 4 outputs (2.78× fewer than direct's 100), F(4×4, 3×3)'s points.
+    public static let f2x2_5x5 = WinogradTransform(m: 2, r: 5, points: [0, 1, -1, 2, -2])
+    /// F(4×4, 5×5): 64 products for 16 outputs (6.25× fewer than direct's 400), F(6×6, 3×3)'s points.
+    public static let f4x4_5x5 = WinogradTransform(m: 4, r: 5, points: [0, 1, -1, 2, -2, 0.5, -0.5])
 
-    /// All variants, smallest tile first.
-    public static let all: [WinogradTransform] = [f2x2_3x3, f4x4_3x3, f6x6_3x3]
+    /// All variants: 3×3 filters, then 5×5, each smallest tile first.
+    public static let all: [WinogradTransform] = [f2x2_3x3, f4x4_3x3, f6x6_3x3, f2x2_5x5, f4x4_5x5]
 
-    /// Outputs per tile side of every variant.
-    public static var tiles: [Int] { all.map(\.m) }
+    /// Filter sides some variant computes.
+    public static var filterSides: Set<Int> { Set(all.map(\.r)) }
 
-    /// The variant with `m` outputs per tile side, if listed.
-    public static func variant(m: Int) -> WinogradTransform? { all.first { $0.m == m } }
+    /// Outputs per tile side of every variant for `r × r` filters.
+    public static func tiles(filter r: Int) -> [Int] { all.filter { $0.r == r }.map(\.m) }
+
+    /// The variant with `m` outputs per tile side for `r × r` filters, if listed.
+    public static func variant(m: Int, filter r: Int) -> WinogradTransform? { all.first { $0.m == m && $0.r == r } }
 }

@@ -114,12 +114,16 @@ enum TensorOperations {
             let windows = rows.enumerated().flatMap { i, r in
                 r.0.isEmpty ? [0, 0] : [i * a.stride.height - a.padding.top + r.0.lowerBound * dh, r.0.count]
             }
+            // Inputs of more than 4 MB have likely left the caches since their producer wrote them: the kernel asks
+            // for its rows ahead (`PoolingKernels.prefetchRows`).
+            let prefetch = x.count * 4 > 4 << 20
             windows.withUnsafeBufferPointer { windows in
                 guard let wp = windows.baseAddress else { return }
                 forEachPlane(s, kh * kw, threads: threads, line: length, filledWith: -.infinity) { row, plane in
                     // Only [pad, pad + w) of `row` is ever written.
                     PoolingKernels.maxPlane(px + plane * h * w, width: w, rowStride: dh * w, windows: wp, outputRows: oh, row: row,
-                                            padLeft: pad, stride: sw, kernel: kw, outputs: ow, into: py + plane * oh * ow)
+                                            padLeft: pad, stride: sw, kernel: kw, outputs: ow, into: py + plane * oh * ow,
+                                            prefetch: prefetch)
                 }
             }
             return y

@@ -184,8 +184,8 @@ public enum BufferCache {
         // come back from memory on every call — AlexNet's, after its classifier's 234 MB have passed through the
         // caches — are then read with one TLB entry per 2 MB instead of per 4 KB. AlexNet at 1 thread 10.05–10.31 →
         // 9.55–9.73 ms, at 2 threads 5.32–5.48 → 5.13–5.35 (3 rounds alternated; ResNet-18, VGG16, MobileNetV2 and
-        // SqueezeNet within noise). Only whole 2 MB pages inside the block
-        // are advised (a scratch block written only in part may then be backed in full).
+        // SqueezeNet within noise). Only whole 2 MB pages inside the block are advised (a scratch block written only
+        // in part may then be backed in full).
         if byteCount >= hugePageBytes && alignment <= hugePageBytes {
             let fresh = UnsafeMutableRawPointer.allocate(byteCount: byteCount, alignment: hugePageBytes)
             _ = madvise(fresh, byteCount / hugePageBytes * hugePageBytes, MADV_HUGEPAGE)

@@ -93,7 +93,7 @@ public enum PoolingKernels {
         let end = (0..<outputRows).reduce(src) { Swift.max($0, src + windows[2 * $1] * width + (windows[2 * $1 + 1] - 1) * rowStride + width) }
         let planeOutputs = outputRows * outputs
         @inline(__always) func load32(_ p: UnsafePointer<Float>) -> (V, V) { Copy.load32(p, end: end, scratch: scratch) }
-        let ahead = prefetchRows(width: width)
+        let ahead = prefetch ? prefetchRows(width: width) : 0
         for i in 0..<outputRows {
             let r0 = src + windows[2 * i] * width, count = windows[2 * i + 1]
             if prefetch { Prefetch.toL2(r0 + ahead * width, bytes: count * rowStride * 4) }

@@ -47,18 +47,9 @@ extension WinogradKernels {
             // The eight rows' phases are a ring: a tile row's last four input rows are the next one's first four.
             var rot = 0
             for tr in tileRows {
-                let first = tr == tileRows.lowerBound
-                if !first { rot = (rot + 4) % 8 }
-                for r in (first ? 0 : 4)..<8 {
-                    let y = tr * 4 - padTop + r
-                    let last = tr + 1 == tileRows.upperBound
-                    let (nextPlane, nextY) = last ? (plane + height * width, tileRows.lowerBound * 4 - padTop + r) : (plane, y + 4)
-                    if (!last || c + 1 < channels) && nextY >= 0 && nextY < height {
-                        Prefetch.toL2(nextPlane + nextY * width, bytes: width * 4)
-                    }
-                    splitRow(plane, y: y, height: height, width: width, padLeft: padLeft, m: 4,
-                             phaseLength: pl, into: phases + (rot + r) % 8 * 4 * pl, work: work)
-                }
+                splitRingRows(alpha: 8, plane: plane, height: height, width: width, padTop: padTop, padLeft: padLeft,
+                              tileRows: tileRows, tr: tr, hasNextChannel: c + 1 < channels, phases: phases, phaseLength: pl,
+                              rot: &rot, work: work)
                 let col0 = (tr - tileRows.lowerBound) * tilesPerRow
                 var t = 0
                 while t < tp {

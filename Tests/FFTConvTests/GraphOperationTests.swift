@@ -34,15 +34,16 @@ final class ConcatenationPlacementTests: XCTestCase {
     /// Outputs left unzeroed are NaN-filled, so an element a kernel misses fails the comparison.
     override func setUp() { BufferCache.fillsUnzeroedTensorsWithNaN = true }
 
-    /// SqueezeNet's fire module (squeeze 1x1, expand 1x1 and 3x3, Concat), a third branch with a residual Add
-    /// and a ReLU, then a consumer of the Concat: against the reference convolutions and a copied Concat.
+    /// SqueezeNet's fire module (squeeze 1x1, expand 1x1 and 3x3, Concat), a third, 5x5 branch with a residual Add
+    /// and a ReLU (8 channels on a 12×13 plane: Winograd F(4x4, 5x5), writing into the Concat), then a consumer of
+    /// the Concat: against the reference convolutions and a copied Concat.
     func testConvolutionsWriteIntoTheirConcatenation() throws {
         var rng = SeededGenerator(seed: 77)
-        let squeeze = try ConvolutionDescriptor(inputChannels: 6, outputChannels: 5, kernel: 1, activation: .relu)
-        let e1 = try ConvolutionDescriptor(inputChannels: 5, outputChannels: 7, kernel: 1)
-        let e3 = try ConvolutionDescriptor(inputChannels: 5, outputChannels: 9, kernel: 3, padding: 1)
-        let e5 = try ConvolutionDescriptor(inputChannels: 5, outputChannels: 5, kernel: 5, padding: 2)  // + squeeze output
-        let last = try ConvolutionDescriptor(inputChannels: 21, outputChannels: 4, kernel: 3, padding: 1)
+        let squeeze = try ConvolutionDescriptor(inputChannels: 6, outputChannels: 8, kernel: 1, activation: .relu)
+        let e1 = try ConvolutionDescriptor(inputChannels: 8, outputChannels: 7, kernel: 1)
+        let e3 = try ConvolutionDescriptor(inputChannels: 8, outputChannels: 9, kernel: 3, padding: 1)
+        let e5 = try ConvolutionDescriptor(inputChannels: 8, outputChannels: 8, kernel: 5, padding: 2)  // + squeeze output
+        let last = try ConvolutionDescriptor(inputChannels: 24, outputChannels: 4, kernel: 3, padding: 1)
         var constants: [String: Tensor] = [:]
         for (name, d) in [("s", squeeze), ("e1", e1), ("e3", e3), ("e5", e5), ("l", last)] {
             constants[name + ".w"] = try Tensor.random(shape: d.weightShape, using: &rng)
@@ -65,12 +66,13 @@ final class ConcatenationPlacementTests: XCTestCase {
         ]
         for (batch, outputs, inPlace) in [(1, ["y"], true), (2, ["y"], false), (1, ["y", "e3.y"], false)] {
             // The Concat is not zeroed: `setUp` has it NaN-filled, so a channel no producer wrote shows.
-            let x = try Tensor.random(shape: [batch, 6, 11, 13], using: &rng)
+            let x = try Tensor.random(shape: [batch, 6, 12, 13], using: &rng)
             let graph = Graph(inputs: [Graph.Value(name: "x", shape: x.shape)], outputs: outputs, constants: constants, nodes: nodes)
             for threads in [1, 2] {
                 let net = try Network(graph: graph, options: NetworkOptions(threads: threads))
                 XCTAssertEqual(net.layers.filter { $0.operation.hasSuffix("+Concat") }.count, inPlace ? 3 : 0, "\(net.layers.map(\.operation))")
                 XCTAssertEqual(net.layers.contains { $0.operation == "Concat" }, !inPlace)
+                XCTAssertEqual(net.layers.filter { $0.algorithm.contains("wino4x4_5x5") }.count, 1, "\(net.layers.map(\.algorithm))")
                 let got = try XCTUnwrap(try net.predict(["x": x])["y"])
                 // The reference: each convolution on its own, the Concat copied by hand.
                 func ref(_ d: ConvolutionDescriptor, _ name: String, _ input: Tensor, residual: Tensor? = nil) throws -> Tensor {
@@ -78,15 +80,15 @@ final class ConcatenationPlacementTests: XCTestCase {
                                                  residual: residual)
                 }
                 let s = try ref(squeeze, "s", x)
-                let e5r = try ReferenceConvolution.run(descriptor: try ConvolutionDescriptor(inputChannels: 5, outputChannels: 5, kernel: 5, padding: 2,
+                let e5r = try ReferenceConvolution.run(descriptor: try ConvolutionDescriptor(inputChannels: 8, outputChannels: 8, kernel: 5, padding: 2,
                                                                                              activation: .relu),
                                                        input: s, weights: constants["e5.w"]!, bias: constants["e5.b"]!, residual: s)
-                let parts = [try ref(try ConvolutionDescriptor(inputChannels: 5, outputChannels: 7, kernel: 1, activation: .relu), "e1", s),
+                let parts = [try ref(try ConvolutionDescriptor(inputChannels: 8, outputChannels: 7, kernel: 1, activation: .relu), "e1", s),
                              try ref(e3, "e3", s), e5r]
-                let plane = 11 * 13
+                let plane = 12 * 13
                 var cat: [Float] = []
                 for n in 0..<batch { for p in parts { let c = p.shape[1]; cat += p.scalars[(n * c * plane)..<((n + 1) * c * plane)] } }
-                let expected = try ref(last, "l", try Tensor(shape: [batch, 21, 11, 13], values: cat))
+                let expected = try ref(last, "l", try Tensor(shape: [batch, 24, 12, 13], values: cat))
                 let err = try XCTUnwrap(got.maxAbsoluteDifference(expected))
                 XCTAssertLessThanOrEqual(err, 1e-4 * max(1, expected.maxAbsolute), "batch \(batch) outputs \(outputs) threads \(threads)")
             }

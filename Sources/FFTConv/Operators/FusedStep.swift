@@ -1,7 +1,3 @@
-/// What the fused operators (`PointwiseDepthwiseFusion`, `PointwiseStride2DepthwiseFusion`, `ConvolutionPoolFusion`,
-/// `DepthwisePointwiseFusion`) share around their compute: the input's shape checked against the one they were
-/// prepared for, the output allocated (not zeroed — every fused step writes all of it), and the raw pointers handed
-/// over.
 /// A 1x1 layer and the depthwise layer that reads it, prepared as one step (`PointwiseDepthwiseFusion`,
 /// `PointwiseStride2DepthwiseFusion`): what the graph needs to pick one and prepare it.
 protocol PointwiseDepthwisePair {
@@ -9,6 +5,7 @@ protocol PointwiseDepthwisePair {
     static func applies(pointwise: ConvolutionDescriptor, depthwise: ConvolutionDescriptor, input: Size2D) -> Bool
     /// How the step's algorithm starts in a profile, before `summary`.
     static var label: String { get }
+    /// Prepares the pair: `unsupported` unless `applies`, a shape error for mismatched weights.
     init(pointwise p: ConvolutionDescriptor, pointwiseWeights: Tensor, pointwiseBias: Tensor?,
          depthwise d: ConvolutionDescriptor, depthwiseWeights: Tensor, depthwiseBias: Tensor?, input: Size2D, threads: Int) throws
     /// The choices made at prepare.
@@ -19,6 +16,10 @@ protocol PointwiseDepthwisePair {
     func callAsFunction(_ input: Tensor) throws -> Tensor
 }
 
+/// What the fused operators (`PointwiseDepthwiseFusion`, `PointwiseStride2DepthwiseFusion`, `ConvolutionPoolFusion`,
+/// `DepthwisePointwiseFusion`) share around their compute: the input's shape checked against the one they were
+/// prepared for, the output allocated (not zeroed — every fused step writes all of it), and the raw pointers handed
+/// over.
 enum FusedStep {
     /// The forms a 1x1 + depthwise pair may take, in order of preference.
     static let pointwiseDepthwiseForms: [any PointwiseDepthwisePair.Type] = [PointwiseDepthwiseFusion.self, PointwiseStride2DepthwiseFusion.self]

@@ -62,12 +62,12 @@ public enum PoolingKernels {
         if KernelTarget.wideRegisters && stride == 2 && kernel == 3 && (padLeft == 0 || padLeft == 1)
             && 2 * outputs + 1 - padLeft <= width && (0..<outputRows).allSatisfy({ windows[2 * $0 + 1] > 0 }) {
             maxPlane3x3s2(src, width: width, rowStride: rowStride, windows: windows, outputRows: outputRows, scratch: row,
-                          padLeft: padLeft, outputs: outputs, into: out, prefetch: prefetch)
+                          padLeft: padLeft, outputs: outputs, into: out, ahead: ahead)
             return
         }
         for i in 0..<outputRows {
             let start = windows[2 * i], count = windows[2 * i + 1]
-            if prefetch { Prefetch.toL2(src + (start + ahead) * width, bytes: count * rowStride * 4) }
+            if ahead > 0 { Prefetch.toL2(src + (start + ahead) * width, bytes: count * rowStride * 4) }
             if count == 0 {
                 (row + padLeft).update(repeating: -.infinity, count: width)
             } else {
@@ -84,19 +84,18 @@ public enum PoolingKernels {
     /// — no reduced row written and read back. (Reading it back 8 bytes off the stores that wrote it stalled store forwarding:
     /// 27% of a 256×27² pool's time on that one load in `perf`.) Same order of comparisons as `verticalMax` and
     /// `horizontalMax`, so the same bits. Loads that would leave the plane's last row go through `scratch`
-    /// (32 floats).
+    /// (32 floats). Each window's rows are asked for `ahead` rows early (0: not at all; `prefetchRows`).
     static func maxPlane3x3s2(_ src: UnsafePointer<Float>, width: Int, rowStride: Int, windows: UnsafePointer<Int>,
                               outputRows: Int, scratch: UnsafeMutablePointer<Float>, padLeft: Int, outputs: Int,
-                              into out: UnsafeMutablePointer<Float>, prefetch: Bool) {
+                              into out: UnsafeMutablePointer<Float>, ahead: Int) {
         typealias V = SIMD16<Float>
         // (`end` a `let`: a nested function capturing a `var` pays exclusivity checks on every call.)
         let end = (0..<outputRows).reduce(src) { Swift.max($0, src + windows[2 * $1] * width + (windows[2 * $1 + 1] - 1) * rowStride + width) }
         let planeOutputs = outputRows * outputs
         @inline(__always) func load32(_ p: UnsafePointer<Float>) -> (V, V) { Copy.load32(p, end: end, scratch: scratch) }
-        let ahead = prefetch ? prefetchRows(width: width) : 0
         for i in 0..<outputRows {
             let r0 = src + windows[2 * i] * width, count = windows[2 * i + 1]
-            if prefetch { Prefetch.toL2(r0 + ahead * width, bytes: count * rowStride * 4) }
+            if ahead > 0 { Prefetch.toL2(r0 + ahead * width, bytes: count * rowStride * 4) }
             var j0 = 0
             while j0 < outputs {
                 // Columns c0 ..< c0 + 32 of the window's rows, and the one column past (no padding) or before

@@ -182,8 +182,8 @@ final class DirectImplementation: ConvolutionImplementation, @unchecked Sendable
                                         lo: lo, hi: hi, scratch: ws + imageFloats, threads: threads)
                             continue
                         }
-                        // A 1x1 layer onto at most 16 channels (SqueezeNet's squeezes) whose input the L2 does not
-                        // hold: each tile reads 32 positions of every input plane — more streams than the hardware
+                        // A 1x1 layer onto at most 16 channels (SqueezeNet's squeezes) whose input is more than 1 MB
+                        // (the L2 of the Zen 4 host it was measured on): each tile reads 32 positions of every input plane — more streams than the hardware
                         // prefetchers follow — for little arithmetic, so the next tile's are asked for ahead.
                         // SqueezeNet's 128→16 on 55² in the network 0.21–0.28 → 0.136–0.146 ms (the whole network
                         // 5.42–5.62 → 5.37–5.42, 4 rounds alternated); on MobileNetV2's projections onto 24 channels

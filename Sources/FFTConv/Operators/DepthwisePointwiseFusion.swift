@@ -23,7 +23,8 @@ final class DepthwisePointwiseFusion: @unchecked Sendable {
     let pointwiseBounds: (lo: Float, hi: Float)
     /// Offsets of the 1x1 layer's input rows (one per channel) in a band buffer.
     let offsets: [Int]
-    let workspace: WorkspacePool
+    /// Floats of scratch per call: each worker's band buffer (written by the depthwise rows before the 1x1 reads it).
+    let scratchFloats: Int
     let workerFloats: Int
 
     /// Output rows per band.
@@ -71,7 +72,7 @@ final class DepthwisePointwiseFusion: @unchecked Sendable {
         let bandPlane = Self.bandRows * input.width
         offsets = (0..<p.inputChannels).map { $0 * bandPlane }
         workerFloats = p.inputChannels * bandPlane
-        workspace = WorkspacePool(count: threads * workerFloats)
+        scratchFloats = threads * workerFloats
     }
 
     /// Bytes of prepared weights: both layers'.
@@ -94,7 +95,7 @@ final class DepthwisePointwiseFusion: @unchecked Sendable {
         let c = depthwise.outputChannels, m = pointwise.outputChannels
         let plane = inputSize.height * inputSize.width
         let bands = inputSize.height / Self.bandRows
-        workspace.withBuffer { ws in
+        SharedScratch.withBuffer(count: scratchFloats) { ws in
             offsets.withUnsafeBufferPointer { offs in
                 guard let offsets = offs.baseAddress else { return }
                 for n in 0..<batch {

@@ -47,9 +47,8 @@ final class PointwiseDepthwiseFusion: PointwiseDepthwisePair, @unchecked Sendabl
     let depthwiseBias: AlignedBuffer?
     let depthwiseEpilogue: Epilogue
     let panelCount: Int
-    /// Per worker: two padded planes (margins zero from allocation, interiors rewritten by every panel), the
-    /// depthwise output block and its staging, one 7 × 32 result tile.
-    let workspace: WorkspacePool
+    /// Per worker, in the network-wide scratch: two padded planes (margins zeroed by the worker at each call,
+    /// interiors rewritten by every panel), the depthwise output block and its staging, one 7 × 32 result tile.
     let workerStride: Int
 
     /// Positions per tile (the micro-kernel's rows).
@@ -104,7 +103,6 @@ final class PointwiseDepthwiseFusion: PointwiseDepthwisePair, @unchecked Sendabl
             weights: depthwiseWeights, bias: depthwiseBias, channels: mid, taps: d.kernel.height * d.kernel.width)
         depthwiseEpilogue = d.activation.epilogue
         workerStride = 2 * layout.paddedFloats + layout.outputFloats + block * block + Self.rows * nr
-        workspace = WorkspacePool(count: threads * workerStride)
     }
 
     /// Bytes of prepared weights: both layers'.
@@ -184,9 +182,12 @@ final class PointwiseDepthwiseFusion: PointwiseDepthwisePair, @unchecked Sendabl
         let outPlane = outputSize.height * outputSize.width, block = DepthwiseBlockedKernels.block
         let blocks = DepthwiseBlockedKernels.blocks(mid), paddedFloats = layout.paddedFloats
         let threads = self.threads, workerStride = self.workerStride
-        // The packed input (written before read): shared scratch. The planes' margins must stay zero: own pool.
+        // The packed input and the workers' planes, in the network-wide scratch (the planes' margins zeroed here).
+        // In pools of their own, these planes and the band buffers of the other fused steps added 2.3 MB at 1
+        // thread, 4.5 MB at 2, to what MobileNetV2 touches per call; shared, its steps at 1 thread summed 7.30–7.33
+        // → 7.12–7.17 ms (`net --profile`, 2 rounds; features.1–.3 gained most: their outputs stay cached).
         SharedScratch.withBuffer(count: tiles * mr * k) { a in
-            workspace.withBuffer { ws in
+            SharedScratch.withBuffer(count: threads * workerStride) { ws in
                 for n in 0..<batch {
                     let x = input + n * k * positions, y = output + n * mid * outPlane
                     // Whole panels per worker; with an odd count over several workers the last panel is shared (its
@@ -203,6 +204,8 @@ final class PointwiseDepthwiseFusion: PointwiseDepthwisePair, @unchecked Sendabl
                     Parallel.forEachRange(count: whole, threads: threads) { worker, items in
                         let planes = ws + worker * workerStride
                         let scratch = planes + 2 * paddedFloats, tile = scratch + layout.outputFloats + block * block
+                        layout.zeroMargins(planes)
+                        layout.zeroMargins(planes + paddedFloats)
                         for j in items {
                             fill(panel: j, tiles: 0..<tiles, planes: planes, tile: tile, packed: a)
                             for h in 0..<2 where 2 * j + h < blocks {
@@ -212,6 +215,7 @@ final class PointwiseDepthwiseFusion: PointwiseDepthwisePair, @unchecked Sendabl
                     }
                     if whole < panelCount {
                         let j = whole, planes = ws  // worker 0's planes, free again
+                        if whole == 0 { layout.zeroMargins(planes); layout.zeroMargins(planes + paddedFloats) }
                         Parallel.forEachRange(count: tiles, threads: threads) { worker, range in
                             let tile = ws + worker * workerStride + 2 * paddedFloats + layout.outputFloats + block * block
                             fill(panel: j, tiles: range, planes: planes, tile: tile, packed: a)

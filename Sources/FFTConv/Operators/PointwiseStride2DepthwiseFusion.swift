@@ -29,7 +29,9 @@ final class PointwiseStride2DepthwiseFusion: PointwiseDepthwisePair, @unchecked 
     let geometry: ConvolutionGeometry
     /// Offsets of the 1x1 layer's input planes (one per channel) from the first one.
     let offsets: [Int]
-    let workspace: WorkspacePool
+    /// Floats of scratch per call: each worker's band buffer and the depthwise kernel's scratch (each row written
+    /// before it is read: row 0 is carried over, or above the image and not read).
+    let scratchFloats: Int
     let workerFloats: Int
 
     /// Depthwise output rows per band (measured against 2 and 8 on MobileNetV2's two pairs).
@@ -83,7 +85,7 @@ final class PointwiseStride2DepthwiseFusion: PointwiseDepthwisePair, @unchecked 
         depthwiseEpilogue = d.activation.epilogue
         offsets = (0..<p.inputChannels).map { $0 * input.height * input.width }
         workerFloats = p.outputChannels * Self.bufferRows * input.width + DepthwiseStride2Kernels.scratchFloats
-        workspace = WorkspacePool(count: threads * workerFloats)
+        scratchFloats = threads * workerFloats
     }
 
     /// Bytes of prepared weights: both layers'.
@@ -108,7 +110,7 @@ final class PointwiseStride2DepthwiseFusion: PointwiseDepthwisePair, @unchecked 
         let c = pointwise.inputChannels, m = pointwise.outputChannels, mr = kernel.mr
         let inPlane = inputSize.height * inputSize.width, outPlane = outputSize.height * outputSize.width
         let bands = outputSize.height / Self.bandRows
-        workspace.withBuffer { ws in
+        SharedScratch.withBuffer(count: scratchFloats) { ws in
             offsets.withUnsafeBufferPointer { offs in
                 guard let offsets = offs.baseAddress else { return }
                 for n in 0..<batch {

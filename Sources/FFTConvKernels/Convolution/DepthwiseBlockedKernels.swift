@@ -36,6 +36,21 @@ public enum DepthwiseBlockedKernels {
         /// The output block's floats, whole 16-pixel groups (the last transpose reads a whole group).
         public var outputFloats: Int { (outputPixels + block - 1) / block * block * block }
 
+        /// Zeroes what a producer that writes only the interior leaves: the margins around the input and the
+        /// tail past the plane's last row (`paddedFloats` floats from `plane`) — for a plane in scratch memory
+        /// that other users write between calls.
+        public func zeroMargins(_ plane: UnsafeMutablePointer<Float>) {
+            let g = geometry, pw = paddedWidth, top = g.padTop, bottom = g.padTop + g.inputHeight
+            let left = g.padLeft, right = pw - g.padLeft - g.inputWidth
+            Copy.zero(plane, top * pw * block)
+            for r in top..<bottom {
+                let row = plane + r * pw * block
+                Copy.zero(row, left * block)
+                Copy.zero(row + (left + g.inputWidth) * block, right * block)
+            }
+            Copy.zero(plane + bottom * pw * block, (paddedHeight - bottom) * pw * block + 3 * g.strideWidth * block)
+        }
+
         /// Floats of one worker's buffer: the padded plane, the output block and two 16×16 staging blocks.
         /// Its margins must be zero when first used; `runBlocks` writes only the interior, so they stay zero.
         public var bufferSize: Int { paddedFloats + outputFloats + 2 * block * block }

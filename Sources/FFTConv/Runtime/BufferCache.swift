@@ -132,7 +132,8 @@ public enum BufferCache {
 
     /// A debugging aid (the tests turn it on): every tensor an operator leaves unzeroed because it writes
     /// each element itself (depthwise and pooling outputs, in-place concatenations) is filled with NaN first,
-    /// so an element a kernel fails to write shows up as NaN instead of as whatever the memory held.
+    /// and so is every buffer `SharedScratch` hands out, so an element a kernel fails to write (or scratch it
+    /// reads before writing in that call) shows up as NaN instead of as whatever the memory held.
     public static var fillsUnzeroedTensorsWithNaN: Bool {
         get { lock.withLock { poison } }
         set { lock.withLock { poison = newValue } }

@@ -53,6 +53,7 @@ enum SharedScratch {
             return nil
         } ?? Self.allocate(count)
         defer { lock.withLock { if free.count < capacity { free.append(buffer) } } }
+        if BufferCache.fillsUnzeroedTensorsWithNaN { buffer.pointer.update(repeating: .nan, count: buffer.count) }
         return try body(buffer.pointer)
     }
 }

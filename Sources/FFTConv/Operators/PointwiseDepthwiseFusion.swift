@@ -185,7 +185,7 @@ final class PointwiseDepthwiseFusion: PointwiseDepthwisePair, @unchecked Sendabl
         // The packed input and the workers' planes, in the network-wide scratch (the planes' margins zeroed here).
         // In pools of their own, these planes and the band buffers of the other fused steps added 2.3 MB at 1
         // thread, 4.5 MB at 2, to what MobileNetV2 touches per call; shared, its steps at 1 thread summed 7.30–7.33
-        // → 7.12–7.17 ms (`net --profile`, 2 rounds; features.1–.3 gained most: their outputs stay cached).
+        // → 7.12–7.17 ms (`net --profile`, 2 rounds; features.1–.3 gained most).
         SharedScratch.withBuffer(count: tiles * mr * k) { a in
             SharedScratch.withBuffer(count: threads * workerStride) { ws in
                 for n in 0..<batch {

@@ -25,13 +25,20 @@ final class FusionTests: XCTestCase {
         }
     }
 
-    /// The pair's network, its input, and the chained reference convolutions' output.
-    func build(_ c: Pair, seed: UInt64, threads: Int, fused: Bool) throws -> (Network, Tensor, Tensor) {
+    /// The pair's input, 1x1 weights and bias, depthwise weights and bias.
+    func tensors(_ c: Pair, seed: UInt64) throws -> (Tensor, Tensor, Tensor, Tensor, Tensor) {
         let (pd, dd) = try c.descriptors()
         var rng = SeededGenerator(seed: seed)
         let x = try Tensor.random(shape: [c.batch, c.cin, c.input.height, c.input.width], using: &rng)
         let wp = try Tensor.random(shape: pd.weightShape, using: &rng), bp = try Tensor.random(shape: [c.mid], using: &rng)
         let wd = try Tensor.random(shape: dd.weightShape, using: &rng), bd = try Tensor.random(shape: [c.mid], using: &rng)
+        return (x, wp, bp, wd, bd)
+    }
+
+    /// The pair's network, its input, and the chained reference convolutions' output.
+    func build(_ c: Pair, seed: UInt64, threads: Int, fused: Bool) throws -> (Network, Tensor, Tensor) {
+        let (pd, dd) = try c.descriptors()
+        let (x, wp, bp, wd, bd) = try tensors(c, seed: seed)
         let nodes = [Graph.Node(name: "expand", operation: .convolution(pd, autoPad: .explicit),
                                 inputs: c.pointwiseBias ? ["x", "wp", "bp"] : ["x", "wp"], outputs: ["e"]),
                      Graph.Node(name: "dw", operation: .convolution(dd, autoPad: .explicit), inputs: ["e", "wd", "bd"], outputs: ["y"])]
@@ -86,13 +93,58 @@ final class FusionTests: XCTestCase {
         XCTAssertGreaterThan(reference.maxAbsolute, 0, what)
     }
 
-    /// A 1x1 layer read by a 3x3 stride-2 depthwise layer (`PointwiseStride2DepthwiseFusion`): band by band, the
-    /// same bits as apart — the first band (top padding), bands carrying their first row over, a second worker's
-    /// channels (panels after the first).
+    /// Planes too large for whole padded planes in L2 run the fused pair in bands of output rows: the same bits as
+    /// the 1x1 layer then `dw_blocked16` on its whole output (apart, the network would run another depthwise kernel
+    /// there) — the first band (top padding), the last (bottom padding at stride 1), bands carrying rows over, a
+    /// worker starting mid-panel (3 panels over 2 workers, 2 or 4 panels over 3), partial panels and blocks.
+    func testBandedPairGivesTheSameBitsAsTheLayersApartOnBlockedKernels() throws {
+        let pairs = [
+            // MobileNetV2's 16→96 expansion at 112², then its stride-2 depthwise layer: 14 bands, one row carried.
+            Pair(cin: 16, mid: 96, input: Size2D(112, 112), batch: 1, kernel: 3, stride: 2, padding: 1,
+                 pointwiseActivation: .relu6, depthwiseActivation: .relu6),
+            // Stride 1 (two rows carried, a zero row below the last band); 40 channels: a half panel, a partial
+            // block; no 1x1 bias; batch 2.
+            Pair(cin: 8, mid: 40, input: Size2D(112, 112), batch: 2, kernel: 3, stride: 1, padding: 1,
+                 pointwiseActivation: .relu, depthwiseActivation: .none, pointwiseBias: false),
+            // 5x5 at stride 1 (four rows carried: a whole band's worth) on a 112×84 plane, the general kernel.
+            Pair(cin: 12, mid: 64, input: Size2D(112, 84), batch: 1, kernel: 5, stride: 1, padding: 2,
+                 pointwiseActivation: .leakyReLU(alpha: 0.1), depthwiseActivation: .relu6),
+            // 5x5 at stride 2 (three rows carried).
+            Pair(cin: 16, mid: 32, input: Size2D(112, 112), batch: 1, kernel: 5, stride: 2, padding: 2,
+                 pointwiseActivation: .relu6, depthwiseActivation: .relu),
+        ]
+        for (i, c) in pairs.enumerated() {
+            let (pd, dd) = try c.descriptors()
+            for threads in [1, 2, 3] {
+                let what = "banded pair \(i), \(threads) threads"
+                let (network, x, reference) = try build(c, seed: UInt64(70 + i), threads: threads, fused: true)
+                let fused = network.layers.contains { $0.algorithm.hasPrefix("fused 1x1 + depthwise") && $0.algorithm.contains("bands of") }
+                XCTAssertEqual(fused, KernelTarget.wideRegisters, what)
+                guard fused else { continue }
+                let y = try network(x)
+                // The layers apart, the depthwise one forced onto dw_blocked16.
+                let (_, wp, bp, wd, bd) = try tensors(c, seed: UInt64(70 + i))
+                let expand = try Convolution2D(descriptor: pd, input: c.input, weights: wp, bias: c.pointwiseBias ? bp : nil,
+                                               algorithm: .direct, options: ConvolutionOptions(threads: threads))
+                let e = try expand(x)
+                let depthwise = try Convolution2D(descriptor: dd, input: c.input, weights: wd, bias: bd, algorithm: .depthwise,
+                                                  options: ConvolutionOptions(threads: threads, microKernel: "dw_blocked16"))
+                let z = try depthwise(e)
+                XCTAssertEqual(y, z, "\(what): fused and separate layers differ")
+                let diff = try XCTUnwrap(y.maxAbsoluteDifference(reference))
+                XCTAssertLessThanOrEqual(diff, 1e-4 * max(1, reference.maxAbsolute), what)
+                XCTAssertGreaterThan(reference.maxAbsolute, 0, what)
+            }
+        }
+    }
+
+    /// A 1x1 layer read by a 3x3 stride-2 depthwise layer (`PointwiseStride2DepthwiseFusion`, on planes between
+    /// `dw_blocked16`'s and the banded pair's): band by band, the same bits as apart — the first band (top padding),
+    /// bands carrying their first row over, a second worker's channels (panels after the first).
     func testFusedPointwiseStride2DepthwiseGivesTheSameBitsAsTheLayersApart() throws {
         let pairs = [
-            // MobileNetV2's 16→96 expansion at 112², then its stride-2 depthwise layer: 14 bands.
-            Pair(cin: 16, mid: 96, input: Size2D(112, 112), batch: 1, kernel: 3, stride: 2, padding: 1,
+            // MobileNetV2's 16→96 expansion on a 56×64 plane, then a stride-2 depthwise layer: 7 bands.
+            Pair(cin: 16, mid: 96, input: Size2D(56, 64), batch: 1, kernel: 3, stride: 2, padding: 1,
                  pointwiseActivation: .relu6, depthwiseActivation: .relu6),
             // Rows of 56 (a band's 8 input rows: 14 tiles of 32); batch 2; no 1x1 bias.
             Pair(cin: 24, mid: 144, input: Size2D(56, 56), batch: 2, kernel: 3, stride: 2, padding: 1,
@@ -122,8 +174,9 @@ final class FusionTests: XCTestCase {
             // Stride 2 on a plane of odd height: no whole row pairs for the stride-2 fusion.
             Pair(cin: 8, mid: 24, input: Size2D(41, 40), batch: 1, kernel: 3, stride: 2, padding: 1,
                  pointwiseActivation: .relu, depthwiseActivation: .relu),
-            // A 112² plane: the depthwise layer runs on another kernel.
-            Pair(cin: 4, mid: 16, input: Size2D(112, 112), batch: 1, kernel: 3, stride: 1, padding: 1,
+            // A 112×110 plane: the depthwise layer runs on another kernel, and rows of 110 are not whole 7-position
+            // tiles, which bands need.
+            Pair(cin: 4, mid: 16, input: Size2D(112, 110), batch: 1, kernel: 3, stride: 1, padding: 1,
                  pointwiseActivation: .relu6, depthwiseActivation: .relu6),
         ]
         for (i, c) in pairs.enumerated() {

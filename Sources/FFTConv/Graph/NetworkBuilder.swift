@@ -460,9 +460,10 @@ struct NetworkBuilder {
     /// `auto` policy (a fixed algorithm runs each layer on its own), with any planner — a measuring one does not time
     /// a fused step, the rule decides — when `p` is a convolution only that node reads (not a graph output, no
     /// residual, no Concat target):
-    /// - a 1x1 layer and the depthwise layer it feeds, where that runs on `dw_blocked16` (`PointwiseDepthwiseFusion`,
-    ///   `options.fusesPointwiseDepthwise`), or band by band where it is 3x3 stride 2 on `dw_s2direct16`
-    ///   (`PointwiseStride2DepthwiseFusion`, the same option);
+    /// - a 1x1 layer and the depthwise layer it feeds, where that runs on `dw_blocked16` or its planes are too large
+    ///   to stay in L2 (then in bands of output rows; `PointwiseDepthwiseFusion`, `options.fusesPointwiseDepthwise`),
+    ///   or band by band where it is 3x3 stride 2 on `dw_s2direct16` (`PointwiseStride2DepthwiseFusion`, the same
+    ///   option);
     /// - a 3x3 depthwise layer and the 1x1 layer it feeds, on planes of 112 and more (`DepthwisePointwiseFusion`,
     ///   `options.fusesDepthwisePointwise`);
     /// - a stem convolution and the max pool it feeds (`ConvolutionPoolFusion`, `options.fusesConvolutionPool`).

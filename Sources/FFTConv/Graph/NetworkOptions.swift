@@ -33,8 +33,9 @@ public struct NetworkOptions: Sendable {
     /// Largest tensor the graph may create; larger ones are refused before allocating.
     public var maxTensorBytes: Int
     /// Whether a 1x1 layer read only by a depthwise layer runs fused with it, without writing the intermediate
-    /// tensor (under the `auto` policy, with any planner, where the depthwise layer gets `dw_blocked16`, or band by
-    /// band where it is a 3x3 stride-2 layer on `dw_s2direct16`; the same bits as the two layers on those kernels).
+    /// tensor (under the `auto` policy, with any planner, where the depthwise layer gets `dw_blocked16` or its planes
+    /// are too large to stay in L2 — then on `dw_blocked16` in bands of rows — or band by band where it is a 3x3
+    /// stride-2 layer on `dw_s2direct16`; the same bits as the two layers on those kernels).
     /// Off: each layer is its own step (for comparisons).
     public var fusesPointwiseDepthwise: Bool
     /// Whether a stem convolution (few input channels) read only by a max pool runs fused with it, without writing

@@ -19,6 +19,11 @@ import FFTConvKernels
 /// chain, in the same order as the unfused layer's micro-kernel: the fused step gives the same bits as the two
 /// layers run one after the other on these kernels. Workers take whole 32-channel panels (with an odd count
 /// over several workers, the last one's tiles and then its blocks are split between them).
+///
+/// Where a panel's two whole padded planes would not stay in L2 (`Band.planeBudget`: MobileNetV2's 16→96 expansion at
+/// 112², two 113×113 planes of 16-channel pixels, 1.6 MB) the step runs in bands of output rows (`runBands`), which
+/// also brings `dw_blocked16` to planes too large for it alone: no transpose in, and a stride-2 layer reads its
+/// pixel vectors without the permutes `dw_s2direct16` needs to split even and odd columns.
 final class PointwiseDepthwiseFusion: PointwiseDepthwisePair, @unchecked Sendable {
     static let label = "fused 1x1 + depthwise"
     /// The 1x1 layer and the depthwise layer that reads it.
@@ -43,13 +48,54 @@ final class PointwiseDepthwiseFusion: PointwiseDepthwisePair, @unchecked Sendabl
     /// measured slower; figures in `fill`).
     let prefetchesPanels: Bool
     let layout: DepthwiseBlockedKernels.Layout
+    /// Bands of output rows, when whole padded planes would not stay in L2 (`Band.planeBudget`); nil: whole planes.
+    let band: Band?
     let depthwiseWeights: AlignedBuffer
     let depthwiseBias: AlignedBuffer?
     let depthwiseEpilogue: Epilogue
     let panelCount: Int
-    /// Per worker, in the network-wide scratch: two padded planes (margins zeroed by the worker at each call,
-    /// interiors rewritten by every panel), the depthwise output block and its staging, one 7 × 32 result tile.
+    /// Per worker, in the network-wide scratch: two padded planes — whole, or one band's (margins zeroed by the
+    /// worker at each call, interiors rewritten by every panel or band) — the depthwise output block and its
+    /// staging, one 7 × 32 result tile; in bands also a band's packed input and each panel's carried-over rows.
     let workerStride: Int
+
+    /// A band of `rows` output rows of every plane: the padded rows its outputs read (`layout`, `inputRows` of
+    /// them), of which the first `overlap` are the last ones of the band above — carried over, not computed again.
+    struct Band: Sendable {
+        /// Bytes of a panel's two whole padded planes above which the pair runs in bands: MobileNetV2's 96-channel
+        /// expansion at 112² (two 113×113 planes, 1.6 MB) no longer stays in L2 between the 1x1 and the depthwise
+        /// layer.
+        static let planeBudget = 512 * 1024
+        /// Output rows per band.
+        static let outputRows = 4
+        /// Output rows per band, bands per image.
+        let rows: Int
+        let count: Int
+        /// Padded input rows a band reads, and how many of them the band below reads too (`kernel − stride`).
+        let inputRows: Int
+        let overlap: Int
+        /// One band's padded plane: `inputRows` rows, the whole width and its margins.
+        let layout: DepthwiseBlockedKernels.Layout
+
+        /// The bands for `g` (the depthwise layer's geometry), or nil when whole planes fit `planeBudget` or the
+        /// layer cannot be banded: bands must divide the output rows, a band's tiles must be whole input rows
+        /// (widths that are multiples of 7), and the kernel must reach past its stride (no dilation).
+        init?(geometry g: ConvolutionGeometry, whole: DepthwiseBlockedKernels.Layout) {
+            let rows = Self.outputRows, s = g.strideHeight
+            guard 2 * whole.paddedFloats * 4 > Self.planeBudget, g.dilationHeight == 1, g.dilationWidth == 1,
+                  g.kernelHeight >= s, rows * s >= g.kernelHeight - s, g.outputHeight % rows == 0,
+                  g.outputHeight > rows, g.inputWidth % PointwiseDepthwiseFusion.rows == 0 else { return nil }
+            self.rows = rows
+            count = g.outputHeight / rows
+            inputRows = (rows - 1) * s + g.kernelHeight
+            overlap = g.kernelHeight - s
+            var b = g
+            b.inputHeight = inputRows
+            b.padTop = 0
+            b.outputHeight = rows
+            layout = DepthwiseBlockedKernels.Layout(geometry: b)
+        }
+    }
 
     /// Positions per tile (the micro-kernel's rows).
     static let rows = 7
@@ -64,10 +110,14 @@ final class PointwiseDepthwiseFusion: PointwiseDepthwisePair, @unchecked Sendabl
     static func applies(pointwise p: ConvolutionDescriptor, depthwise d: ConvolutionDescriptor, input: Size2D) -> Bool {
         guard KernelTarget.wideRegisters, PointwiseTransposedImplementation.applies(to: p), p.inputChannels <= maxInputChannels,
               d.isDepthwise, d.inputChannels == p.outputChannels,
-              let problem = try? ConvolutionProblem(descriptor: d, input: input),
-              let k = try? KernelChoice.depthwise(forced: nil, geometry: problem.geometry, channels: d.outputChannels) else { return false }
-        if case .blocked = k.form { return true }
-        return false
+              let problem = try? ConvolutionProblem(descriptor: d, input: input) else { return false }
+        if let k = try? KernelChoice.depthwise(forced: nil, geometry: problem.geometry, channels: d.outputChannels), case .blocked = k.form {
+            return true
+        }
+        // Planes too large for `dw_blocked16` alone (its transposes in and out cost more than the flat or stride-2
+        // kernels there) still take it in bands here: the 1x1 writes the pixel vectors, no transpose in.
+        return d.outputChannels >= DepthwiseBlockedKernels.block
+            && Band(geometry: problem.geometry, whole: DepthwiseBlockedKernels.Layout(geometry: problem.geometry)) != nil
     }
 
     /// Prepares the pair; throws `unsupported` when `applies` is false, or a shape error for mismatched weights.
@@ -98,11 +148,14 @@ final class PointwiseDepthwiseFusion: PointwiseDepthwisePair, @unchecked Sendabl
         }
         prefetchesPanels = (input.height * input.width + Self.rows - 1) / Self.rows > 7
         layout = DepthwiseBlockedKernels.Layout(geometry: problem.geometry)
+        band = Band(geometry: problem.geometry, whole: layout)
+        let planes = band?.layout ?? layout
         let block = DepthwiseBlockedKernels.block
         (self.depthwiseWeights, self.depthwiseBias) = DepthwiseImplementation.packBlocked(
             weights: depthwiseWeights, bias: depthwiseBias, channels: mid, taps: d.kernel.height * d.kernel.width)
         depthwiseEpilogue = d.activation.epilogue
-        workerStride = 2 * layout.paddedFloats + layout.outputFloats + block * block + Self.rows * nr
+        workerStride = 2 * planes.paddedFloats + planes.outputFloats + block * block + Self.rows * nr
+            + (band.map { [panelCount] in $0.inputRows * input.width * k + panelCount * 2 * $0.overlap * $0.layout.paddedWidth * block } ?? 0)
     }
 
     /// Bytes of prepared weights: both layers'.
@@ -110,7 +163,8 @@ final class PointwiseDepthwiseFusion: PointwiseDepthwisePair, @unchecked Sendabl
 
     /// The choices made at prepare.
     var summary: String {
-        "\(kernel.name) 1x1 into dw_blocked16 planes \(layout.paddedHeight)x\(layout.paddedWidth)x\(DepthwiseBlockedKernels.block), no intermediate tensor"
+        let planes = band.map { "bands of \($0.rows) rows, planes \($0.layout.paddedHeight)x" } ?? "planes \(layout.paddedHeight)x"
+        return "\(kernel.name) 1x1 into dw_blocked16 \(planes)\(layout.paddedWidth)x\(DepthwiseBlockedKernels.block), no intermediate tensor"
     }
 
     /// The depthwise layer's output for `input` (`[N, Cin, H, W]`); every output plane is written by the depthwise
@@ -123,17 +177,19 @@ final class PointwiseDepthwiseFusion: PointwiseDepthwisePair, @unchecked Sendabl
     }
 
     /// Panel `j`'s 32 channels at the positions of `tiles`, as pixel vectors into its two padded planes (`planes`,
-    /// `layout.paddedFloats` apart): the product of each tile with the 1x1 layer's bias and activation.
+    /// `plane.paddedFloats` apart; input row `r` at plane row `r + rowShift`): the product of each tile with the 1x1
+    /// layer's bias and activation.
     private func fill(panel j: Int, tiles: Range<Int>, planes: UnsafeMutablePointer<Float>, tile: UnsafeMutablePointer<Float>,
-                      packed a: UnsafePointer<Float>) {
+                      packed a: UnsafePointer<Float>, packedFrom: Int = 0, plane: DepthwiseBlockedKernels.Layout, rowShift: Int,
+                      prefetches: Bool = true) {
         let k = pointwise.inputChannels, mr = Self.rows, nr = Self.columns, block = DepthwiseBlockedKernels.block
         let width = inputSize.width, positions = inputSize.height * width
-        let g = layout.geometry, pw = layout.paddedWidth, second = planes + layout.paddedFloats
+        let padLeft = plane.geometry.padLeft, pw = plane.paddedWidth, second = planes + plane.paddedFloats
         // The next panel's weights, cold in a network (other layers ran since), are fetched into L2 a share before
         // each tile — on planes of more than 7 tiles: MobileNetV2's four 14² steps at 1 thread 0.238–0.244 →
         // 0.216–0.224 ms, its three 7² steps (7 tiles a panel) 0.288–0.311 → 0.305–0.312 with it (4 rounds alternated).
         let nextPanel = UnsafeRawPointer(panels.pointer + (j + 1) * k * nr)
-        let panelBytes = j + 1 < panelCount && prefetchesPanels ? k * nr * 4 : 0
+        let panelBytes = j + 1 < panelCount && prefetchesPanels && prefetches ? k * nr * 4 : 0
         let share = (panelBytes / Swift.max(tiles.count, 1) + 63) / 64 * 64
         @inline(__always) func prefetchShare(_ t: Int) {
             let from = (t - tiles.lowerBound) * share
@@ -144,8 +200,8 @@ final class PointwiseDepthwiseFusion: PointwiseDepthwisePair, @unchecked Sendabl
             for t in tiles {
                 prefetchShare(t)
                 let row = t * mr / width, column = t * mr % width
-                let at = ((row + g.padTop) * pw + column + g.padLeft) * block
-                split.kernel(k, a + t * mr * k, panels.pointer + j * k * nr, planes + at, second + at, block,
+                let at = ((row + rowShift) * pw + column + padLeft) * block
+                split.kernel(k, a + (t - packedFrom) * mr * k, panels.pointer + j * k * nr, planes + at, second + at, block,
                              pointwiseBias.pointer + j * nr, split.lo, split.hi)
             }
             return
@@ -153,10 +209,10 @@ final class PointwiseDepthwiseFusion: PointwiseDepthwisePair, @unchecked Sendabl
         var row = tiles.lowerBound * mr / width, column = tiles.lowerBound * mr % width
         for t in tiles {
             prefetchShare(t)
-            kernel.packed(k, a + t * mr * k, panels.pointer + j * k * nr, tile, nr, false)
+            kernel.packed(k, a + (t - packedFrom) * mr * k, panels.pointer + j * k * nr, tile, nr, false)
             pointwiseEpilogue.biasRows(tile, rows: mr, width: nr, bias: pointwiseBias.pointer + j * nr, activate: true)
             for i in 0..<Swift.min(mr, positions - t * mr) {
-                let at = ((row + g.padTop) * pw + column + g.padLeft) * block
+                let at = ((row + rowShift) * pw + column + padLeft) * block
                 Copy.floats(planes + at, tile + i * nr, block)
                 Copy.floats(second + at, tile + i * nr + block, block)
                 column += 1
@@ -165,15 +221,72 @@ final class PointwiseDepthwiseFusion: PointwiseDepthwisePair, @unchecked Sendabl
         }
     }
 
-    /// Block `b`'s depthwise output planes from its filled padded plane, into the image's output `y`.
-    private func depthwiseBlock(_ b: Int, plane: UnsafePointer<Float>, output y: UnsafeMutablePointer<Float>,
-                                scratch: UnsafeMutablePointer<Float>) {
+    /// Block `b`'s depthwise output from its filled padded plane (laid out as `layout`: whole planes, or a band
+    /// whose first output row is `firstRow`), into the image's output `y`.
+    private func depthwiseBlock(_ b: Int, plane: UnsafePointer<Float>, layout: DepthwiseBlockedKernels.Layout, firstRow: Int = 0,
+                                output y: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>) {
         let block = DepthwiseBlockedKernels.block, c0 = b * block, mid = pointwise.outputChannels
-        let taps = depthwise.kernel.height * depthwise.kernel.width
+        let taps = depthwise.kernel.height * depthwise.kernel.width, outPlane = outputSize.height * outputSize.width
         DepthwiseBlockedKernels.computeFilledBlock(
             layout: layout, padded: plane, weights: depthwiseWeights.pointer + b * taps * block,
             bias: depthwiseBias.map { UnsafePointer($0.pointer + c0) }, valid: Swift.min(block, mid - c0),
-            output: y + c0 * outputSize.height * outputSize.width, scratch: scratch, activation: depthwiseEpilogue)
+            output: y + c0 * outPlane + firstRow * outputSize.width, outputStride: outPlane, scratch: scratch,
+            activation: depthwiseEpilogue)
+    }
+
+    /// Bands `bands` of one image, in one worker's scratch `ws`: per band, the input rows it adds are packed (every
+    /// channel, `PointwiseTransposedImplementation.packTiles`), then for each panel its two band planes get the rows
+    /// carried over from the band above (kept per panel in `carry`; at the worker's first band they are computed
+    /// instead), the new rows' 1x1 products, and zero rows above or below the image; the panel's blocks are then
+    /// computed and transposed out into the band's output rows. Workers take runs of bands.
+    ///
+    /// Against `PointwiseStride2DepthwiseFusion` (`gemm_12x32` into band buffers of NCHW rows, `dw_s2direct16`) on
+    /// MobileNetV2's 16→96 pair at 112² (the model cut to that step: `Bench/scripts/cut_model.py`, `net … --loops
+    /// 2000`, 3 rounds alternated): 0.617–0.624 → 0.542–0.547 ms at 1 thread, 0.321–0.330 → 0.281 at 2; in the
+    /// network (`net --profile`, 1 thread) 0.648–0.665 → 0.554–0.572. The same bands panel by panel (each worker
+    /// a run of (panel, band) items over the whole packed input, 0.8 MB there): as fast at 1 thread, 0.304 at 2.
+    /// Bands of 8 rows: 0.531 and 0.314–0.318 (7 bands split 4 : 3). MobileNetV2's 24→144 pairs at 56² in bands
+    /// (a lower budget) were slower: at stride 1 0.381 → 0.416–0.420 ms, at stride 2 0.299 → 0.289–0.293 at 1
+    /// thread but 0.156 → 0.173–0.175 at 2 (7 bands).
+    private func runBands(_ band: Band, _ bands: Range<Int>, input x: UnsafePointer<Float>, output y: UnsafeMutablePointer<Float>,
+                          worker ws: UnsafeMutablePointer<Float>) {
+        let block = DepthwiseBlockedKernels.block, plane = band.layout, g = layout.geometry, k = pointwise.inputChannels
+        let rowFloats = plane.paddedWidth * block, floats = plane.paddedFloats, rows = band.inputRows, overlap = band.overlap
+        let planes = ws, scratch = planes + 2 * floats, tile = scratch + plane.outputFloats + block * block
+        let packed = tile + Self.rows * Self.columns, carry = packed + rows * inputSize.width * k
+        let perRow = inputSize.width / Self.rows, positions = inputSize.height * inputSize.width
+        let blocks = DepthwiseBlockedKernels.blocks(pointwise.outputChannels)
+        plane.zeroMargins(planes)
+        plane.zeroMargins(planes + floats)
+        for b in bands {
+            let fresh = b == bands.lowerBound
+            let first = b * band.rows * g.strideHeight - g.padTop
+            let from = fresh ? 0 : overlap
+            let lo = Swift.min(Swift.max(first + from, 0), first + rows), hi = Swift.max(Swift.min(first + rows, inputSize.height), lo)
+            let tiles = (lo * perRow)..<(hi * perRow)
+            if lo < hi { PointwiseTransposedImplementation.packTiles(x, positions: positions, k: k, tiles: tiles, into: packed) }
+            for j in 0..<panelCount {
+                let saved = carry + j * 2 * overlap * rowFloats
+                for h in 0..<2 {
+                    let p = planes + h * floats
+                    if !fresh { p.update(from: saved + h * overlap * rowFloats, count: overlap * rowFloats) }
+                    Copy.zero(p + from * rowFloats, (lo - first - from) * rowFloats)
+                    Copy.zero(p + (hi - first) * rowFloats, (first + rows - hi) * rowFloats)
+                }
+                if lo < hi {
+                    fill(panel: j, tiles: tiles, planes: planes, tile: tile, packed: packed, packedFrom: tiles.lowerBound, plane: plane,
+                         rowShift: -first, prefetches: false)
+                }
+                if b + 1 < bands.upperBound {
+                    for h in 0..<2 {
+                        (saved + h * overlap * rowFloats).update(from: planes + h * floats + (rows - overlap) * rowFloats, count: overlap * rowFloats)
+                    }
+                }
+                for h in 0..<2 where 2 * j + h < blocks {
+                    depthwiseBlock(2 * j + h, plane: planes + h * floats, layout: plane, firstRow: b * band.rows, output: y, scratch: scratch)
+                }
+            }
+        }
     }
 
     private func run(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, batch: Int) {
@@ -186,6 +299,17 @@ final class PointwiseDepthwiseFusion: PointwiseDepthwisePair, @unchecked Sendabl
         // In pools of their own, these planes and the band buffers of the other fused steps added 2.3 MB at 1
         // thread, 4.5 MB at 2, to what MobileNetV2 touches per call; shared, its steps at 1 thread summed 7.30–7.33
         // → 7.12–7.17 ms (`net --profile`, 2 rounds; features.1–.3 gained most).
+        if let band {
+            SharedScratch.withBuffer(count: threads * workerStride) { ws in
+                for n in 0..<batch {
+                    let x = input + n * k * positions, y = output + n * mid * outPlane
+                    Parallel.forEachRange(count: band.count, threads: threads) { worker, bands in
+                        runBands(band, bands, input: x, output: y, worker: ws + worker * workerStride)
+                    }
+                }
+            }
+            return
+        }
         SharedScratch.withBuffer(count: tiles * mr * k) { a in
             SharedScratch.withBuffer(count: threads * workerStride) { ws in
                 for n in 0..<batch {
@@ -207,9 +331,10 @@ final class PointwiseDepthwiseFusion: PointwiseDepthwisePair, @unchecked Sendabl
                         layout.zeroMargins(planes)
                         layout.zeroMargins(planes + paddedFloats)
                         for j in items {
-                            fill(panel: j, tiles: 0..<tiles, planes: planes, tile: tile, packed: a)
+                            fill(panel: j, tiles: 0..<tiles, planes: planes, tile: tile, packed: a, plane: layout,
+                                 rowShift: layout.geometry.padTop)
                             for h in 0..<2 where 2 * j + h < blocks {
-                                depthwiseBlock(2 * j + h, plane: planes + h * paddedFloats, output: y, scratch: scratch)
+                                depthwiseBlock(2 * j + h, plane: planes + h * paddedFloats, layout: layout, output: y, scratch: scratch)
                             }
                         }
                     }
@@ -218,11 +343,12 @@ final class PointwiseDepthwiseFusion: PointwiseDepthwisePair, @unchecked Sendabl
                         if whole == 0 { layout.zeroMargins(planes); layout.zeroMargins(planes + paddedFloats) }
                         Parallel.forEachRange(count: tiles, threads: threads) { worker, range in
                             let tile = ws + worker * workerStride + 2 * paddedFloats + layout.outputFloats + block * block
-                            fill(panel: j, tiles: range, planes: planes, tile: tile, packed: a)
+                            fill(panel: j, tiles: range, planes: planes, tile: tile, packed: a, plane: layout,
+                                 rowShift: layout.geometry.padTop)
                         }
                         Parallel.forEachRange(count: Swift.min(2, blocks - 2 * j), threads: threads) { worker, halves in
                             for h in halves {
-                                depthwiseBlock(2 * j + h, plane: planes + h * paddedFloats, output: y,
+                                depthwiseBlock(2 * j + h, plane: planes + h * paddedFloats, layout: layout, output: y,
                                                scratch: ws + worker * workerStride + 2 * paddedFloats)
                             }
                         }

@@ -1,8 +1,8 @@
 import FFTConvKernels
 
-/// A 1x1 layer whose output only a 3x3 stride-2 depthwise layer reads (MobileNetV2's expansions before its
-/// downsampling blocks: 16→96 at 112², 24→144 at 56²), run band by band so that the expanded tensor never
-/// leaves the cache.
+/// A 1x1 layer whose output only a 3x3 stride-2 depthwise layer reads (MobileNetV2's 24→144 expansion at 56²
+/// before a downsampling block; its 16→96 one at 112² runs in `PointwiseDepthwiseFusion`'s bands, which took it
+/// over: 0.62 → 0.54 ms), run band by band so that the expanded tensor never leaves the cache.
 ///
 /// Apart, the 1x1 layer writes its expanded output (96 planes of 112²: 4.8 MB) and the depthwise layer
 /// (`dw_s2direct16`) reads it back from the last-level cache. Here a worker computes, for a band of `bandRows`

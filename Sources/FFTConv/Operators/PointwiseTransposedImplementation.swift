@@ -155,6 +155,27 @@ final class PointwiseTransposedImplementation: ConvolutionImplementation, @unche
         }
     }
 
+    /// Every input channel of the tiles `tiles`, tile by tile from `into` on: tile `t`'s block (at
+    /// `into + (t − tiles.lowerBound)·7k`) holds `x[c·P + 7t + i]` at `c·7 + i` — `pack`'s layout for a range of tiles
+    /// (whole tiles inside the plane: `7·tiles.upperBound ≤ positions`). Each channel's rows are read once, in order.
+    static func packTiles(_ x: UnsafePointer<Float>, positions: Int, k: Int, tiles: Range<Int>, into a: UnsafeMutablePointer<Float>) {
+        let t0 = tiles.lowerBound
+        for c in 0..<k {
+            let row = x + c * positions
+            // Eight-float copies, each overlapping the next channel's first float of the tile (rewritten when that
+            // channel is packed); the last channel is copied by itself, so that no write reaches the next tile's
+            // block, already packed, and no read leaves the input.
+            if c + 1 < k {
+                for t in tiles {
+                    UnsafeMutableRawPointer(a + ((t - t0) * k + c) * rows)
+                        .storeBytes(of: UnsafeRawPointer(row + t * rows).loadUnaligned(as: SIMD8<Float>.self), as: SIMD8<Float>.self)
+                }
+            } else {
+                for t in tiles { for i in 0..<rows { a[((t - t0) * k + c) * rows + i] = row[t * rows + i] } }
+            }
+        }
+    }
+
     /// The accumulator tiles of `tiles` for panel `j` — consecutive positions, `nr` channels each — transposed
     /// into the NCHW output: `y[co·P + p] = act(acc + bias[co] + residual[co·P + p])`, in `Epilogue.finish`'s
     /// order of operations. Bias and activation are applied on the channel vectors before the transpose; with

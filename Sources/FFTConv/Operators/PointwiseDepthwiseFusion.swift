@@ -48,7 +48,8 @@ final class PointwiseDepthwiseFusion: PointwiseDepthwisePair, @unchecked Sendabl
     /// measured slower; figures in `fill`).
     let prefetchesPanels: Bool
     let layout: DepthwiseBlockedKernels.Layout
-    /// Bands of output rows, when whole padded planes would not stay in L2 (`Band.planeBudget`); nil: whole planes.
+    /// Bands of output rows, when whole padded planes would not stay in L2 (`Band.planeBudget`) or to split the rows
+    /// between threads (`Band.rowSplitRows`); nil: whole planes.
     let band: Band?
     let depthwiseWeights: AlignedBuffer
     let depthwiseBias: AlignedBuffer?
@@ -68,6 +69,16 @@ final class PointwiseDepthwiseFusion: PointwiseDepthwisePair, @unchecked Sendabl
         static let planeBudget = 512 * 1024
         /// Output rows per band.
         static let outputRows = 4
+        /// At several threads, whole planes are still split by rows — one band per worker — where each worker gets
+        /// at least this many output rows (the band's first rows, shared with the worker above, are then computed
+        /// twice: 1 of 28 at 56²): the 1x1 layer after the step then reads the rows its own worker wrote, and the
+        /// step its input likewise, instead of the other core's channels. MobileNetV2's 24→144 pair at 56², 2
+        /// threads, `net --profile`: in the host's slow periods (cross-core reads ~26 GB/s,
+        /// `Bench/scripts/cross_core_probe.c`) 0.59–0.60 → 0.46–0.48 ms, the next pair 0.43 → 0.38, the network
+        /// 6.83–7.12 → 6.73–6.85 ms (6 rounds alternated); otherwise 0.214–0.217 → 0.220–0.226, the network within
+        /// noise (3.89–3.90 → 3.79–3.93). At 14 rows (MobileNetV2's 28² and 14² pairs too) the 14² pairs lost more
+        /// (0.118–0.141 → 0.150–0.157 ms: a 14² worker recomputes 1 or 2 rows of 7) than their projections gained.
+        static let rowSplitRows = 28
         /// Output rows per band, bands per image.
         let rows: Int
         let count: Int
@@ -77,12 +88,13 @@ final class PointwiseDepthwiseFusion: PointwiseDepthwisePair, @unchecked Sendabl
         /// One band's padded plane: `inputRows` rows, the whole width and its margins.
         let layout: DepthwiseBlockedKernels.Layout
 
-        /// The bands for `g` (the depthwise layer's geometry), or nil when whole planes fit `planeBudget` or the
-        /// layer cannot be banded: bands must divide the output rows, a band's tiles must be whole input rows
-        /// (widths that are multiples of 7), and the kernel must reach past its stride (no dilation).
-        init?(geometry g: ConvolutionGeometry, whole: DepthwiseBlockedKernels.Layout) {
-            let rows = Self.outputRows, s = g.strideHeight
-            guard 2 * whole.paddedFloats * 4 > Self.planeBudget, g.dilationHeight == 1, g.dilationWidth == 1,
+        /// The bands for `g` (the depthwise layer's geometry) — of `rows` output rows when given, else of
+        /// `outputRows` where whole planes exceed `planeBudget` — or nil when the layer cannot be banded: bands
+        /// must divide the output rows, a band's tiles must be whole input rows (widths that are multiples of 7),
+        /// and the kernel must reach past its stride (no dilation).
+        init?(geometry g: ConvolutionGeometry, whole: DepthwiseBlockedKernels.Layout, rows given: Int? = nil) {
+            let rows = given ?? Self.outputRows, s = g.strideHeight
+            guard given != nil || 2 * whole.paddedFloats * 4 > Self.planeBudget, g.dilationHeight == 1, g.dilationWidth == 1,
                   g.kernelHeight >= s, rows * s >= g.kernelHeight - s, g.outputHeight % rows == 0,
                   g.outputHeight > rows, g.inputWidth % PointwiseDepthwiseFusion.rows == 0 else { return nil }
             self.rows = rows
@@ -148,7 +160,10 @@ final class PointwiseDepthwiseFusion: PointwiseDepthwisePair, @unchecked Sendabl
         }
         prefetchesPanels = (input.height * input.width + Self.rows - 1) / Self.rows > 7
         layout = DepthwiseBlockedKernels.Layout(geometry: problem.geometry)
+        let oh = problem.output.height
         band = Band(geometry: problem.geometry, whole: layout)
+            ?? (threads > 1 && oh % threads == 0 && oh / threads >= Band.rowSplitRows
+                ? Band(geometry: problem.geometry, whole: layout, rows: oh / threads) : nil)
         let planes = band?.layout ?? layout
         let block = DepthwiseBlockedKernels.block
         (self.depthwiseWeights, self.depthwiseBias) = DepthwiseImplementation.packBlocked(

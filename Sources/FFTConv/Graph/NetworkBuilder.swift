@@ -480,7 +480,7 @@ struct NetworkBuilder {
         // The 1x1 + depthwise form that runs this pair, if `p` is such a 1x1 layer.
         var pairForm: (any PointwiseDepthwisePair.Type)?
         if case .convolution(let dd, _) = q.op, options.fusesPointwiseDepthwise {
-            pairForm = FusedStep.pointwiseDepthwiseForm(pointwise: d, depthwise: dd, input: input)
+            pairForm = FusedStep.pointwiseDepthwiseForm(pointwise: d, depthwise: dd, input: input, threads: options.threads)
         }
         switch (q.op, pairForm) {
         case (.convolution(let dd, _), let form?):

@@ -1,8 +1,8 @@
 /// A 1x1 layer and the depthwise layer that reads it, prepared as one step (`PointwiseDepthwiseFusion`,
 /// `PointwiseStride2DepthwiseFusion`): what the graph needs to pick one and prepare it.
 protocol PointwiseDepthwisePair {
-    /// Whether this form runs the pair (`pointwise` read only by `depthwise`, on `input`-sized planes).
-    static func applies(pointwise: ConvolutionDescriptor, depthwise: ConvolutionDescriptor, input: Size2D) -> Bool
+    /// Whether this form runs the pair (`pointwise` read only by `depthwise`, on `input`-sized planes) at `threads`.
+    static func applies(pointwise: ConvolutionDescriptor, depthwise: ConvolutionDescriptor, input: Size2D, threads: Int) -> Bool
     /// How the step's algorithm starts in a profile, before `summary`.
     static var label: String { get }
     /// Prepares the pair: `unsupported` unless `applies`, a shape error for mismatched weights.
@@ -26,8 +26,8 @@ enum FusedStep {
 
     /// The first form that runs this 1x1 + depthwise pair, if any.
     static func pointwiseDepthwiseForm(pointwise: ConvolutionDescriptor, depthwise: ConvolutionDescriptor,
-                                       input: Size2D) -> (any PointwiseDepthwisePair.Type)? {
-        pointwiseDepthwiseForms.first { $0.applies(pointwise: pointwise, depthwise: depthwise, input: input) }
+                                       input: Size2D, threads: Int) -> (any PointwiseDepthwisePair.Type)? {
+        pointwiseDepthwiseForms.first { $0.applies(pointwise: pointwise, depthwise: depthwise, input: input, threads: threads) }
     }
 
     /// What a fused pair's initializer checks first: `unsupported` (naming `reason`) unless `applies`, then both

@@ -69,16 +69,27 @@ final class PointwiseDepthwiseFusion: PointwiseDepthwisePair, @unchecked Sendabl
         static let planeBudget = 512 * 1024
         /// Output rows per band.
         static let outputRows = 4
-        /// At several threads, whole planes are still split by rows — one band per worker — where each worker gets
-        /// at least this many output rows (the band's first rows, shared with the worker above, are then computed
-        /// twice: 1 of 28 at 56²): the 1x1 layer after the step then reads the rows its own worker wrote, and the
-        /// step its input likewise, instead of the other core's channels. MobileNetV2's 24→144 pair at 56², 2
-        /// threads, `net --profile`: in the host's slow periods (cross-core reads ~26 GB/s,
-        /// `Bench/scripts/cross_core_probe.c`) 0.59–0.60 → 0.46–0.48 ms, the next pair 0.43 → 0.38, the network
-        /// 6.83–7.12 → 6.73–6.85 ms (6 rounds alternated); otherwise 0.214–0.217 → 0.220–0.226, the network within
-        /// noise (3.89–3.90 → 3.79–3.93). At 14 rows (MobileNetV2's 28² and 14² pairs too) the 14² pairs lost more
+        /// At several threads, planes are split by rows — one band per worker — where each worker's band reads at
+        /// least this many input rows of its own (the rows it shares with the worker above are computed twice: 1 of
+        /// 28 at 56²): the 1x1 layer after the step then reads the rows its own worker wrote, and the step its input
+        /// likewise, instead of the other core's channels. MobileNetV2 at 2 threads, `net --profile`, in the host's
+        /// slow periods (cross-core reads ~26 GB/s, `Bench/scripts/cross_core_probe.c`): its 24→144 pair at 56²
+        /// split by rows, 0.59–0.60 → 0.46–0.48 ms, the next pair 0.43 → 0.38, the network 6.83–7.12 → 6.73–6.85 ms
+        /// (6 rounds alternated); then the stride-2 one at 56² too (taken from `PointwiseStride2DepthwiseFusion`,
+        /// whose threads split the channels) 0.383–0.394 → 0.264–0.272, its projection 0.094–0.097 → 0.065, the
+        /// network 6.67–6.94 → 6.48–6.55. Outside those periods the 56² pair 0.214–0.217 → 0.220–0.226, the
+        /// network within noise. At 14 rows (MobileNetV2's 28² and 14² pairs too) the 14² pairs lost more
         /// (0.118–0.141 → 0.150–0.157 ms: a 14² worker recomputes 1 or 2 rows of 7) than their projections gained.
         static let rowSplitRows = 28
+
+        /// The bands a step on `g` runs in at `threads`: of `outputRows` where whole planes exceed `planeBudget`,
+        /// else one per thread where each reads `rowSplitRows` input rows or more, else none (whole planes).
+        static func chosen(geometry g: ConvolutionGeometry, threads: Int) -> Band? {
+            let whole = DepthwiseBlockedKernels.Layout(geometry: g), oh = g.outputHeight
+            if let band = Band(geometry: g, whole: whole) { return band }
+            guard threads > 1, oh % threads == 0, oh / threads * g.strideHeight >= rowSplitRows else { return nil }
+            return Band(geometry: g, whole: whole, rows: oh / threads)
+        }
         /// Output rows per band, bands per image.
         let rows: Int
         let count: Int
@@ -119,7 +130,7 @@ final class PointwiseDepthwiseFusion: PointwiseDepthwisePair, @unchecked Sendabl
     /// Whether the pair runs fused on this build: a 1x1, stride-1, unpadded, undilated layer of one group and at
     /// most `maxInputChannels` inputs, read by a depthwise layer over its channels that `dw_blocked16` serves,
     /// on a build with 16-float registers (the only one `dw_blocked16` is chosen on).
-    static func applies(pointwise p: ConvolutionDescriptor, depthwise d: ConvolutionDescriptor, input: Size2D) -> Bool {
+    static func applies(pointwise p: ConvolutionDescriptor, depthwise d: ConvolutionDescriptor, input: Size2D, threads: Int) -> Bool {
         guard KernelTarget.wideRegisters, PointwiseTransposedImplementation.applies(to: p), p.inputChannels <= maxInputChannels,
               d.isDepthwise, d.inputChannels == p.outputChannels,
               let problem = try? ConvolutionProblem(descriptor: d, input: input) else { return false }
@@ -128,14 +139,13 @@ final class PointwiseDepthwiseFusion: PointwiseDepthwisePair, @unchecked Sendabl
         }
         // Planes too large for `dw_blocked16` alone (its transposes in and out cost more than the flat or stride-2
         // kernels there) still take it in bands here: the 1x1 writes the pixel vectors, no transpose in.
-        return d.outputChannels >= DepthwiseBlockedKernels.block
-            && Band(geometry: problem.geometry, whole: DepthwiseBlockedKernels.Layout(geometry: problem.geometry)) != nil
+        return d.outputChannels >= DepthwiseBlockedKernels.block && Band.chosen(geometry: problem.geometry, threads: threads) != nil
     }
 
     /// Prepares the pair; throws `unsupported` when `applies` is false, or a shape error for mismatched weights.
     init(pointwise p: ConvolutionDescriptor, pointwiseWeights: Tensor, pointwiseBias: Tensor?,
          depthwise d: ConvolutionDescriptor, depthwiseWeights: Tensor, depthwiseBias: Tensor?, input: Size2D, threads: Int) throws {
-        try FusedStep.checkPair(applies: Self.applies(pointwise: p, depthwise: d, input: input),
+        try FusedStep.checkPair(applies: Self.applies(pointwise: p, depthwise: d, input: input, threads: threads),
                                 reason: "a fused 1x1 + depthwise pair needs a 1x1 layer read by a depthwise layer on dw_blocked16, got \(p) then \(d)",
                                 (p, pointwiseWeights, pointwiseBias), (d, depthwiseWeights, depthwiseBias))
         let problem = try ConvolutionProblem(descriptor: d, input: input)
@@ -160,10 +170,7 @@ final class PointwiseDepthwiseFusion: PointwiseDepthwisePair, @unchecked Sendabl
         }
         prefetchesPanels = (input.height * input.width + Self.rows - 1) / Self.rows > 7
         layout = DepthwiseBlockedKernels.Layout(geometry: problem.geometry)
-        let oh = problem.output.height
-        band = Band(geometry: problem.geometry, whole: layout)
-            ?? (threads > 1 && oh % threads == 0 && oh / threads >= Band.rowSplitRows
-                ? Band(geometry: problem.geometry, whole: layout, rows: oh / threads) : nil)
+        band = Band.chosen(geometry: problem.geometry, threads: threads)
         let planes = band?.layout ?? layout
         let block = DepthwiseBlockedKernels.block
         (self.depthwiseWeights, self.depthwiseBias) = DepthwiseImplementation.packBlocked(

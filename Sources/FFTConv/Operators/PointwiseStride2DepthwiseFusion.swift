@@ -47,7 +47,7 @@ final class PointwiseStride2DepthwiseFusion: PointwiseDepthwisePair, @unchecked 
     /// panels; read by a 3x3 stride-2 depthwise layer with one row and column of padding on every side that
     /// `dw_s2direct16` computes, on planes of even height whose output rows come in whole bands and whose band's
     /// input rows are whole micro-kernel tiles (width a multiple of 8); on a build with 16-float registers.
-    static func applies(pointwise p: ConvolutionDescriptor, depthwise d: ConvolutionDescriptor, input: Size2D) -> Bool {
+    static func applies(pointwise p: ConvolutionDescriptor, depthwise d: ConvolutionDescriptor, input: Size2D, threads: Int) -> Bool {
         guard KernelTarget.wideRegisters,
               p.kernel == Size2D(1, 1), p.stride == Size2D(1, 1), p.padding == .zero, p.groups == 1, p.dilation == Size2D(1, 1),
               p.inputChannels <= maxInputChannels, p.activation.epilogue.clipBounds != nil,
@@ -63,7 +63,7 @@ final class PointwiseStride2DepthwiseFusion: PointwiseDepthwisePair, @unchecked 
     /// Prepares the pair; throws `unsupported` when `applies` is false, or a shape error for mismatched weights.
     init(pointwise p: ConvolutionDescriptor, pointwiseWeights: Tensor, pointwiseBias: Tensor?,
          depthwise d: ConvolutionDescriptor, depthwiseWeights: Tensor, depthwiseBias: Tensor?, input: Size2D, threads: Int) throws {
-        try FusedStep.checkPair(applies: Self.applies(pointwise: p, depthwise: d, input: input),
+        try FusedStep.checkPair(applies: Self.applies(pointwise: p, depthwise: d, input: input, threads: threads),
                                 reason: "a fused 1x1 + stride-2 depthwise pair does not apply to \(p) then \(d)",
                                 (p, pointwiseWeights, pointwiseBias), (d, depthwiseWeights, depthwiseBias))
         let problem = try ConvolutionProblem(descriptor: d, input: input)

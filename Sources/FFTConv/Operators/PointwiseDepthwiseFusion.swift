@@ -90,6 +90,7 @@ final class PointwiseDepthwiseFusion: PointwiseDepthwisePair, @unchecked Sendabl
             guard threads > 1, oh % threads == 0, oh / threads * g.strideHeight >= rowSplitRows else { return nil }
             return Band(geometry: g, whole: whole, rows: oh / threads)
         }
+
         /// Output rows per band, bands per image.
         let rows: Int
         let count: Int
@@ -127,8 +128,9 @@ final class PointwiseDepthwiseFusion: PointwiseDepthwisePair, @unchecked Sendabl
     /// Most input channels of the 1x1 layer: its 32-channel weight panel (here 32 KB) stays in L1 while the tiles pass.
     static let maxInputChannels = 256
 
-    /// Whether the pair runs fused on this build: a 1x1, stride-1, unpadded, undilated layer of one group and at
-    /// most `maxInputChannels` inputs, read by a depthwise layer over its channels that `dw_blocked16` serves,
+    /// Whether the pair runs fused on this build at `threads`: a 1x1, stride-1, unpadded, undilated layer of one group
+    /// and at most `maxInputChannels` inputs, read by a depthwise layer over its channels that `dw_blocked16` serves,
+    /// or that this step runs in bands (`Band.chosen`: planes too large for L2, or split by rows between threads),
     /// on a build with 16-float registers (the only one `dw_blocked16` is chosen on).
     static func applies(pointwise p: ConvolutionDescriptor, depthwise d: ConvolutionDescriptor, input: Size2D, threads: Int) -> Bool {
         guard KernelTarget.wideRegisters, PointwiseTransposedImplementation.applies(to: p), p.inputChannels <= maxInputChannels,

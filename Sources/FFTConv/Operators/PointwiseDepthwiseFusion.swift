@@ -269,9 +269,10 @@ final class PointwiseDepthwiseFusion: PointwiseDepthwisePair, @unchecked Sendabl
     /// 2000`, 3 rounds alternated): 0.617–0.624 → 0.542–0.547 ms at 1 thread, 0.321–0.330 → 0.281 at 2; in the
     /// network (`net --profile`, 1 thread) 0.648–0.665 → 0.554–0.572. The same bands panel by panel (each worker
     /// a run of (panel, band) items over the whole packed input, 0.8 MB there): as fast at 1 thread, 0.304 at 2.
-    /// Bands of 8 rows: 0.531 and 0.314–0.318 (7 bands split 4 : 3). MobileNetV2's 24→144 pairs at 56² in bands
-    /// (a lower budget) were slower: at stride 1 0.381 → 0.416–0.420 ms, at stride 2 0.299 → 0.289–0.293 at 1
-    /// thread but 0.156 → 0.173–0.175 at 2 (7 bands).
+    /// Bands of 8 rows: 0.531 and 0.314–0.318 (7 bands split 4 : 3). With a budget low enough to band MobileNetV2's
+    /// 24→144 pairs at 56² too, the stride-1 one was slower (0.381 → 0.416–0.420 ms at 1 thread) and the stride-2
+    /// one 3% faster at 1 thread (0.299 → 0.289–0.293) but slower at 2 in 7 bands (0.156 → 0.173–0.175) — at 2
+    /// threads both now split by rows instead (`Band.rowSplitRows`).
     private func runBands(_ band: Band, _ bands: Range<Int>, input x: UnsafePointer<Float>, output y: UnsafeMutablePointer<Float>,
                           worker ws: UnsafeMutablePointer<Float>) {
         let block = DepthwiseBlockedKernels.block, plane = band.layout, g = layout.geometry, k = pointwise.inputChannels

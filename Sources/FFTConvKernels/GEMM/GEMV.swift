@@ -1,12 +1,16 @@
+import CFFTConvShim
+
 /// Matrix-vector product for fully-connected layers at batch 1: `y = epilogue(W · x)`, W row-major `m × k`.
 ///
 /// Limited by memory bandwidth, not arithmetic: W is streamed exactly once, four rows at a time so each load
 /// of `x` serves four rows, sixteen lanes per load. Each row's sum is formed in a fixed order (lane-wise
 /// partial sums over k, then the lanes added pairwise), whatever rows a caller is given.
 public enum GEMV {
-    /// Computes `y[i]` for `i` in `rows`.
+    /// Computes `y[i]` for `i` in `rows`; with `prefetchRows > 0`, each group of four rows first asks (into L2) for
+    /// the lines of the rows that many ahead, column by column as it reads its own — for weights that come from
+    /// memory (a hint only: the sums are the same).
     public static func run(m: Int, k: Int, w: UnsafePointer<Float>, ldw: Int, x: UnsafePointer<Float>,
-                           y: UnsafeMutablePointer<Float>, epilogue: GEMMEpilogue, rows: Range<Int>) {
+                           y: UnsafeMutablePointer<Float>, epilogue: GEMMEpilogue, rows: Range<Int>, prefetchRows: Int = 0) {
         typealias V = SIMD16<Float>
         @inline(__always) func ld(_ p: UnsafePointer<Float>) -> V { UnsafeRawPointer(p).loadUnaligned(as: V.self) }
         @inline(__always) func finish(_ i: Int, _ v: Float) {
@@ -22,7 +26,12 @@ public enum GEMV {
             let w0 = w + i * ldw, w1 = w0 + ldw, w2 = w1 + ldw, w3 = w2 + ldw
             var a0 = V(), a1 = V(), a2 = V(), a3 = V()
             var j = 0
+            let ahead = i + 4 + prefetchRows <= rows.upperBound ? prefetchRows * ldw : 0
             while j < kv {
+                if ahead > 0 {
+                    fftconv_prefetch_l2(w0 + j + ahead); fftconv_prefetch_l2(w1 + j + ahead)
+                    fftconv_prefetch_l2(w2 + j + ahead); fftconv_prefetch_l2(w3 + j + ahead)
+                }
                 let xv = ld(x + j)
                 a0 = a0.addingProduct(ld(w0 + j), xv)
                 a1 = a1.addingProduct(ld(w1 + j), xv)

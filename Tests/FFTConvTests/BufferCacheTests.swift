@@ -69,6 +69,32 @@ final class BufferCacheTests: XCTestCase {
         XCTAssertEqual(BufferCache.cachedBytes, 0)
     }
 
+    /// Blocks of 128 KB to 2 MB outside the arena are cut from 2 MB slabs of huge pages (Linux): several to a slab,
+    /// zeroed like fresh memory, and the slab is given back once every block cut from it is released.
+    func testMidSizedBlocksShareSlabsGivenBackWithTheirLastBlock() throws {
+        #if os(Linux)
+        BufferCache.purge()
+        XCTAssertEqual(BufferCache.slabBytes, 0)
+        do {
+            let a = try Tensor(shape: [1, 1, 300, 256], repeating: .nan)  // 300 KB
+            let b = try Tensor(zeros: [1, 1, 300, 256])
+            XCTAssertEqual(BufferCache.slabBytes, 2 << 20, "both in one slab")
+            XCTAssertEqual(address(a) / (2 << 20), address(b) / (2 << 20))
+            XCTAssertEqual(address(b) - address(a), 300 * 256 * 4, "cut end to end")
+            XCTAssertTrue(b.scalars.allSatisfy { $0 == 0 && $0.sign == .plus })
+            XCTAssertTrue(a.scalars.allSatisfy(\.isNaN))
+            // Seven more do not fit: a second slab.
+            let more = try (0..<7).map { _ in try Tensor(zeros: [1, 1, 300, 256]) }
+            XCTAssertEqual(BufferCache.slabBytes, 4 << 20)
+            XCTAssertEqual(more.count, 7)
+        }
+        // Freed, the blocks are cached (their slabs kept); purged, the slabs go back.
+        XCTAssertEqual(BufferCache.slabBytes, 4 << 20)
+        BufferCache.purge()
+        XCTAssertEqual(BufferCache.slabBytes, 0)
+        #endif
+    }
+
     private func address(_ t: Tensor) -> Int {
         t.withUnsafeBufferPointer { Int(bitPattern: $0.baseAddress) }
     }

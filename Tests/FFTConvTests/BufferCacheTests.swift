@@ -83,7 +83,7 @@ final class BufferCacheTests: XCTestCase {
             XCTAssertEqual(address(b) - address(a), 300 * 256 * 4, "cut end to end")
             XCTAssertTrue(b.scalars.allSatisfy { $0 == 0 && $0.sign == .plus })
             XCTAssertTrue(a.scalars.allSatisfy(\.isNaN))
-            // Seven more do not fit: a second slab.
+            // Six such blocks fit in a slab: seven more take a second one.
             let more = try (0..<7).map { _ in try Tensor(zeros: [1, 1, 300, 256]) }
             XCTAssertEqual(BufferCache.slabBytes, 4 << 20)
             XCTAssertEqual(more.count, 7)

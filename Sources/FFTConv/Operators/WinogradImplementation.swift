@@ -42,14 +42,18 @@ final class WinogradImplementation: ConvolutionImplementation, @unchecked Sendab
     /// Depth of one micro-kernel call in the GEMMs (input channels summed before adding to the partial result).
     static let depthBlock = 256
 
-    /// Tile-row chunks aim at about this many tiles (the GEMMs' column count): 128, or 256 when a group has at
-    /// most 64 input and 64 output channels — there each tile element's GEMM is small (64×64 weights) and
-    /// longer rows amortize its calls: F4 on 64→64 at 224² 13.6 → 11.7 ms, at 112² 2.30 → 2.21, at 56² 0.640 →
-    /// 0.631; with 128 channels or more 256 is slower (128→256 at 56²: 3.27 → 3.69 ms). Measured with the packed
-    /// GEMM; rechecked with the in-place one (128, 256, 512 on five VGG16 layers): the same ranking.
-    static func targetColumns(inputChannels: Int, outputChannels: Int) -> Int {
-        inputChannels <= 64 && outputChannels <= 64 ? 256 : 128
-    }
+    /// Tile-row chunks aim at about this many tiles (the GEMMs' column count): 128. With 128 channels or more 256
+    /// is slower (128→256 at 56²: 3.27 → 3.69 ms). Alone, layers of at most 64 input and 64 output channels ran
+    /// faster at 256 — each tile element's GEMM is small and longer rows amortize its calls (F4 on 64→64 at 224²
+    /// 13.6 → 11.7 ms, at 56² 0.640 → 0.631, on the Zen-5-like host; on the Zen 4 host 16→64 at 55² 0.29–0.30 →
+    /// 0.274, 64→64 at 56² 0.855–0.863 → 0.807–0.832, but 64→64 at 112² 3.00–3.11 at 98 tiles against 3.25–3.40)
+    /// — yet in a network the larger chunk's scratch (16→64 at 55²: 2.3 MB of transformed inputs and products) is
+    /// written into lines the rest of the call pushed out of the caches: SqueezeNet's first expand3x3 took 0.46–0.57
+    /// ms against 0.30–0.40 for the identical second one, and with 128 everywhere SqueezeNet at 1 thread ran
+    /// 5.54–5.75 → 5.41–5.54 ms (4 rounds alternated), ResNet-18 20.54–20.76 → 20.31–20.60 (3) and 11.14–11.77 →
+    /// 10.77–10.99 at 2 threads (2), VGG16 and SqueezeNet at 2 threads within noise (Zen 4 host). The packed and
+    /// the in-place GEMM ranked 128, 256 and 512 alike on five VGG16 layers.
+    static func targetColumns(inputChannels: Int, outputChannels: Int) -> Int { 128 }
 
     static func check(_ d: ConvolutionDescriptor) throws {
         guard ConvolutionAlgorithm.winograd.supports(d) else {

@@ -259,7 +259,7 @@ final class PointwiseDepthwiseFusion: PointwiseDepthwisePair, @unchecked Sendabl
     }
 
     /// Bands `bands` of one image, in one worker's scratch `ws`: per band, the input rows it adds are packed (every
-    /// channel, `PointwiseTransposedImplementation.packTiles`), then for each panel its two band planes get the rows
+    /// channel, `PointwiseTransposedImplementation.pack`), then for each panel its two band planes get the rows
     /// carried over from the band above (kept per panel in `carry`; at the worker's first band they are computed
     /// instead), the new rows' 1x1 products, and zero rows above or below the image; the panel's blocks are then
     /// computed and transposed out into the band's output rows. Workers take runs of bands.
@@ -289,7 +289,7 @@ final class PointwiseDepthwiseFusion: PointwiseDepthwisePair, @unchecked Sendabl
             let from = fresh ? 0 : overlap
             let lo = Swift.min(Swift.max(first + from, 0), first + rows), hi = Swift.max(Swift.min(first + rows, inputSize.height), lo)
             let tiles = (lo * perRow)..<(hi * perRow)
-            if lo < hi { PointwiseTransposedImplementation.packTiles(x, positions: positions, k: k, tiles: tiles, into: packed) }
+            if lo < hi { PointwiseTransposedImplementation.pack(x, positions: positions, k: k, channels: 0..<k, tiles: tiles, into: packed) }
             for j in 0..<panelCount {
                 let saved = carry + j * 2 * overlap * rowFloats
                 for h in 0..<2 {

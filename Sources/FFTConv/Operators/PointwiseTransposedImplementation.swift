@@ -131,47 +131,28 @@ final class PointwiseTransposedImplementation: ConvolutionImplementation, @unche
         }
     }
 
-    /// Input channels `channels` of every tile, each tile channel-major: tile `t`'s block (at `into + t·7k`)
-    /// holds `into[t·7k + c·7 + i] = x[c·P + 7t + i]`, zero past the last position. Each input row is read
-    /// once, front to back.
-    static func pack(_ x: UnsafePointer<Float>, positions: Int, k: Int, channels: Range<Int>, into a: UnsafeMutablePointer<Float>) {
-        let full = positions / rows, tiles = (positions + rows - 1) / rows
+    /// Input channels `channels` of the tiles `tiles` (nil: every tile), each tile channel-major: tile `t`'s block
+    /// (at `into + (t − tiles.lowerBound)·7k`) holds `x[c·P + 7t + i]` at `c·7 + i`, zero past the last position.
+    /// Each input row is read once, front to back.
+    static func pack(_ x: UnsafePointer<Float>, positions: Int, k: Int, channels: Range<Int>, tiles: Range<Int>? = nil,
+                     into a: UnsafeMutablePointer<Float>) {
+        let full = positions / rows, tiles = tiles ?? 0..<((positions + rows - 1) / rows), t0 = tiles.lowerBound
+        let whole = t0..<Swift.max(t0, Swift.min(full, tiles.upperBound)), partial = whole.upperBound..<tiles.upperBound
         for c in channels {
             let row = x + c * positions
             // Eight-float copies, each overlapping the next channel's first float of the tile (rewritten when
             // that channel is packed); a range's last channel is copied by itself, so that no write reaches
-            // another worker's channel and no read leaves the input.
+            // another worker's channel or a tile block already packed, and no read leaves the input.
             if c + 1 < channels.upperBound {
-                for t in 0..<full {
-                    UnsafeMutableRawPointer(a + (t * k + c) * rows)
-                        .storeBytes(of: UnsafeRawPointer(row + t * rows).loadUnaligned(as: SIMD8<Float>.self), as: SIMD8<Float>.self)
-                }
-            } else {
-                for t in 0..<full { for i in 0..<rows { a[(t * k + c) * rows + i] = row[t * rows + i] } }
-            }
-            for t in full..<tiles {
-                for i in 0..<rows { a[(t * k + c) * rows + i] = t * rows + i < positions ? row[t * rows + i] : 0 }
-            }
-        }
-    }
-
-    /// Every input channel of the tiles `tiles`, tile by tile from `into` on: tile `t`'s block (at
-    /// `into + (t − tiles.lowerBound)·7k`) holds `x[c·P + 7t + i]` at `c·7 + i` — `pack`'s layout for a range of tiles
-    /// (whole tiles inside the plane: `7·tiles.upperBound ≤ positions`). Each channel's rows are read once, in order.
-    static func packTiles(_ x: UnsafePointer<Float>, positions: Int, k: Int, tiles: Range<Int>, into a: UnsafeMutablePointer<Float>) {
-        let t0 = tiles.lowerBound
-        for c in 0..<k {
-            let row = x + c * positions
-            // Eight-float copies, each overlapping the next channel's first float of the tile (rewritten when that
-            // channel is packed); the last channel is copied by itself, so that no write reaches the next tile's
-            // block, already packed, and no read leaves the input.
-            if c + 1 < k {
-                for t in tiles {
+                for t in whole {
                     UnsafeMutableRawPointer(a + ((t - t0) * k + c) * rows)
                         .storeBytes(of: UnsafeRawPointer(row + t * rows).loadUnaligned(as: SIMD8<Float>.self), as: SIMD8<Float>.self)
                 }
             } else {
-                for t in tiles { for i in 0..<rows { a[((t - t0) * k + c) * rows + i] = row[t * rows + i] } }
+                for t in whole { for i in 0..<rows { a[((t - t0) * k + c) * rows + i] = row[t * rows + i] } }
+            }
+            for t in partial {
+                for i in 0..<rows { a[((t - t0) * k + c) * rows + i] = t * rows + i < positions ? row[t * rows + i] : 0 }
             }
         }
     }

@@ -173,4 +173,137 @@ static inline void fftconv_transpose16x16(const float *src, long src_stride, flo
     for (int i = 0; i < 16; i++) __builtin_memcpy(dst + i * dst_stride, &r[i], 64);
 }
 
+// BEGIN gen_shuffle6 (Bench/scripts/gen_shuffle6.py; do not edit by hand)
+typedef float fftconv_f32 __attribute__((ext_vector_type(32)));
+
+/// Splits `6·n` floats into their six phases (`dst[s·stride + i] = src[6·i + s]`, i < n): F(6×6)'s tiles are six
+/// floats apart, and the phases make every tile-strided read of its input stage a contiguous one. Two-level
+/// shuffles of clang's vector extensions (x86 permutes, NEON table lookups). `src` and `dst` must not overlap.
+static inline void fftconv_split6x16(const float *src, float *dst, long stride) {
+    fftconv_f16 y0, y1, y2, y3, y4, y5;
+    __builtin_memcpy(&y0, src + 0, 64);
+    __builtin_memcpy(&y1, src + 16, 64);
+    __builtin_memcpy(&y2, src + 32, 64);
+    __builtin_memcpy(&y3, src + 48, 64);
+    __builtin_memcpy(&y4, src + 64, 64);
+    __builtin_memcpy(&y5, src + 80, 64);
+    fftconv_f32 c01 = __builtin_shufflevector(y0, y1, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31);
+    fftconv_f32 c23 = __builtin_shufflevector(y2, y3, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31);
+    fftconv_f32 c45 = __builtin_shufflevector(y4, y5, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31);
+    fftconv_f32 t0 = __builtin_shufflevector(c01, c23, 0, 6, 12, 18, 24, 30, 36, 42, 48, 54, 60, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
+    fftconv_f16 r0 = __builtin_shufflevector(t0, c45, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 34, 40, 46, 52, 58);
+    __builtin_memcpy(dst + 0 * stride, &r0, 64);
+    fftconv_f32 t1 = __builtin_shufflevector(c01, c23, 1, 7, 13, 19, 25, 31, 37, 43, 49, 55, 61, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
+    fftconv_f16 r1 = __builtin_shufflevector(t1, c45, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 35, 41, 47, 53, 59);
+    __builtin_memcpy(dst + 1 * stride, &r1, 64);
+    fftconv_f32 t2 = __builtin_shufflevector(c01, c23, 2, 8, 14, 20, 26, 32, 38, 44, 50, 56, 62, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
+    fftconv_f16 r2 = __builtin_shufflevector(t2, c45, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 36, 42, 48, 54, 60);
+    __builtin_memcpy(dst + 2 * stride, &r2, 64);
+    fftconv_f32 t3 = __builtin_shufflevector(c01, c23, 3, 9, 15, 21, 27, 33, 39, 45, 51, 57, 63, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
+    fftconv_f16 r3 = __builtin_shufflevector(t3, c45, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 37, 43, 49, 55, 61);
+    __builtin_memcpy(dst + 3 * stride, &r3, 64);
+    fftconv_f32 t4 = __builtin_shufflevector(c01, c23, 4, 10, 16, 22, 28, 34, 40, 46, 52, 58, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
+    fftconv_f16 r4 = __builtin_shufflevector(t4, c45, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 32, 38, 44, 50, 56, 62);
+    __builtin_memcpy(dst + 4 * stride, &r4, 64);
+    fftconv_f32 t5 = __builtin_shufflevector(c01, c23, 5, 11, 17, 23, 29, 35, 41, 47, 53, 59, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
+    fftconv_f16 r5 = __builtin_shufflevector(t5, c45, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 33, 39, 45, 51, 57, 63);
+    __builtin_memcpy(dst + 5 * stride, &r5, 64);
+}
+
+static inline void fftconv_split6x8(const float *src, float *dst, long stride) {
+    fftconv_f8 y0, y1, y2, y3, y4, y5;
+    __builtin_memcpy(&y0, src + 0, 32);
+    __builtin_memcpy(&y1, src + 8, 32);
+    __builtin_memcpy(&y2, src + 16, 32);
+    __builtin_memcpy(&y3, src + 24, 32);
+    __builtin_memcpy(&y4, src + 32, 32);
+    __builtin_memcpy(&y5, src + 40, 32);
+    fftconv_f16 c01 = __builtin_shufflevector(y0, y1, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    fftconv_f16 c23 = __builtin_shufflevector(y2, y3, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    fftconv_f16 c45 = __builtin_shufflevector(y4, y5, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    fftconv_f16 t0 = __builtin_shufflevector(c01, c23, 0, 6, 12, 18, 24, 30, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
+    fftconv_f8 r0 = __builtin_shufflevector(t0, c45, 0, 1, 2, 3, 4, 5, 20, 26);
+    __builtin_memcpy(dst + 0 * stride, &r0, 32);
+    fftconv_f16 t1 = __builtin_shufflevector(c01, c23, 1, 7, 13, 19, 25, 31, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
+    fftconv_f8 r1 = __builtin_shufflevector(t1, c45, 0, 1, 2, 3, 4, 5, 21, 27);
+    __builtin_memcpy(dst + 1 * stride, &r1, 32);
+    fftconv_f16 t2 = __builtin_shufflevector(c01, c23, 2, 8, 14, 20, 26, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
+    fftconv_f8 r2 = __builtin_shufflevector(t2, c45, 0, 1, 2, 3, 4, 16, 22, 28);
+    __builtin_memcpy(dst + 2 * stride, &r2, 32);
+    fftconv_f16 t3 = __builtin_shufflevector(c01, c23, 3, 9, 15, 21, 27, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
+    fftconv_f8 r3 = __builtin_shufflevector(t3, c45, 0, 1, 2, 3, 4, 17, 23, 29);
+    __builtin_memcpy(dst + 3 * stride, &r3, 32);
+    fftconv_f16 t4 = __builtin_shufflevector(c01, c23, 4, 10, 16, 22, 28, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
+    fftconv_f8 r4 = __builtin_shufflevector(t4, c45, 0, 1, 2, 3, 4, 18, 24, 30);
+    __builtin_memcpy(dst + 4 * stride, &r4, 32);
+    fftconv_f16 t5 = __builtin_shufflevector(c01, c23, 5, 11, 17, 23, 29, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
+    fftconv_f8 r5 = __builtin_shufflevector(t5, c45, 0, 1, 2, 3, 4, 19, 25, 31);
+    __builtin_memcpy(dst + 5 * stride, &r5, 32);
+}
+
+/// The inverse, for F(6×6)'s outputs: interleaves six rows of `n` floats (row `j` at `rows + j·n`) into
+/// `out[6·t + j] = rows[j·n + t]`. `rows` and `out` must not overlap.
+static inline void fftconv_interleave6x16(const float *rows, float *out) {
+    fftconv_f16 y0, y1, y2, y3, y4, y5;
+    __builtin_memcpy(&y0, rows + 0, 64);
+    __builtin_memcpy(&y1, rows + 16, 64);
+    __builtin_memcpy(&y2, rows + 32, 64);
+    __builtin_memcpy(&y3, rows + 48, 64);
+    __builtin_memcpy(&y4, rows + 64, 64);
+    __builtin_memcpy(&y5, rows + 80, 64);
+    fftconv_f32 c01 = __builtin_shufflevector(y0, y1, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31);
+    fftconv_f32 c23 = __builtin_shufflevector(y2, y3, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31);
+    fftconv_f32 c45 = __builtin_shufflevector(y4, y5, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31);
+    fftconv_f32 t0 = __builtin_shufflevector(c01, c23, 0, 16, 32, 48, -1, -1, 1, 17, 33, 49, -1, -1, 2, 18, 34, 50, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
+    fftconv_f16 r0 = __builtin_shufflevector(t0, c45, 0, 1, 2, 3, 32, 48, 6, 7, 8, 9, 33, 49, 12, 13, 14, 15);
+    __builtin_memcpy(out + 0, &r0, 64);
+    fftconv_f32 t1 = __builtin_shufflevector(c01, c23, -1, -1, 3, 19, 35, 51, -1, -1, 4, 20, 36, 52, -1, -1, 5, 21, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
+    fftconv_f16 r1 = __builtin_shufflevector(t1, c45, 34, 50, 2, 3, 4, 5, 35, 51, 8, 9, 10, 11, 36, 52, 14, 15);
+    __builtin_memcpy(out + 16, &r1, 64);
+    fftconv_f32 t2 = __builtin_shufflevector(c01, c23, 37, 53, -1, -1, 6, 22, 38, 54, -1, -1, 7, 23, 39, 55, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
+    fftconv_f16 r2 = __builtin_shufflevector(t2, c45, 0, 1, 37, 53, 4, 5, 6, 7, 38, 54, 10, 11, 12, 13, 39, 55);
+    __builtin_memcpy(out + 32, &r2, 64);
+    fftconv_f32 t3 = __builtin_shufflevector(c01, c23, 8, 24, 40, 56, -1, -1, 9, 25, 41, 57, -1, -1, 10, 26, 42, 58, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
+    fftconv_f16 r3 = __builtin_shufflevector(t3, c45, 0, 1, 2, 3, 40, 56, 6, 7, 8, 9, 41, 57, 12, 13, 14, 15);
+    __builtin_memcpy(out + 48, &r3, 64);
+    fftconv_f32 t4 = __builtin_shufflevector(c01, c23, -1, -1, 11, 27, 43, 59, -1, -1, 12, 28, 44, 60, -1, -1, 13, 29, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
+    fftconv_f16 r4 = __builtin_shufflevector(t4, c45, 42, 58, 2, 3, 4, 5, 43, 59, 8, 9, 10, 11, 44, 60, 14, 15);
+    __builtin_memcpy(out + 64, &r4, 64);
+    fftconv_f32 t5 = __builtin_shufflevector(c01, c23, 45, 61, -1, -1, 14, 30, 46, 62, -1, -1, 15, 31, 47, 63, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
+    fftconv_f16 r5 = __builtin_shufflevector(t5, c45, 0, 1, 45, 61, 4, 5, 6, 7, 46, 62, 10, 11, 12, 13, 47, 63);
+    __builtin_memcpy(out + 80, &r5, 64);
+}
+
+static inline void fftconv_interleave6x8(const float *rows, float *out) {
+    fftconv_f8 y0, y1, y2, y3, y4, y5;
+    __builtin_memcpy(&y0, rows + 0, 32);
+    __builtin_memcpy(&y1, rows + 8, 32);
+    __builtin_memcpy(&y2, rows + 16, 32);
+    __builtin_memcpy(&y3, rows + 24, 32);
+    __builtin_memcpy(&y4, rows + 32, 32);
+    __builtin_memcpy(&y5, rows + 40, 32);
+    fftconv_f16 c01 = __builtin_shufflevector(y0, y1, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    fftconv_f16 c23 = __builtin_shufflevector(y2, y3, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    fftconv_f16 c45 = __builtin_shufflevector(y4, y5, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    fftconv_f16 t0 = __builtin_shufflevector(c01, c23, 0, 8, 16, 24, -1, -1, 1, 9, -1, -1, -1, -1, -1, -1, -1, -1);
+    fftconv_f8 r0 = __builtin_shufflevector(t0, c45, 0, 1, 2, 3, 16, 24, 6, 7);
+    __builtin_memcpy(out + 0, &r0, 32);
+    fftconv_f16 t1 = __builtin_shufflevector(c01, c23, 17, 25, -1, -1, 2, 10, 18, 26, -1, -1, -1, -1, -1, -1, -1, -1);
+    fftconv_f8 r1 = __builtin_shufflevector(t1, c45, 0, 1, 17, 25, 4, 5, 6, 7);
+    __builtin_memcpy(out + 8, &r1, 32);
+    fftconv_f16 t2 = __builtin_shufflevector(c01, c23, -1, -1, 3, 11, 19, 27, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
+    fftconv_f8 r2 = __builtin_shufflevector(t2, c45, 18, 26, 2, 3, 4, 5, 19, 27);
+    __builtin_memcpy(out + 16, &r2, 32);
+    fftconv_f16 t3 = __builtin_shufflevector(c01, c23, 4, 12, 20, 28, -1, -1, 5, 13, -1, -1, -1, -1, -1, -1, -1, -1);
+    fftconv_f8 r3 = __builtin_shufflevector(t3, c45, 0, 1, 2, 3, 20, 28, 6, 7);
+    __builtin_memcpy(out + 24, &r3, 32);
+    fftconv_f16 t4 = __builtin_shufflevector(c01, c23, 21, 29, -1, -1, 6, 14, 22, 30, -1, -1, -1, -1, -1, -1, -1, -1);
+    fftconv_f8 r4 = __builtin_shufflevector(t4, c45, 0, 1, 21, 29, 4, 5, 6, 7);
+    __builtin_memcpy(out + 32, &r4, 32);
+    fftconv_f16 t5 = __builtin_shufflevector(c01, c23, -1, -1, 7, 15, 23, 31, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
+    fftconv_f8 r5 = __builtin_shufflevector(t5, c45, 22, 30, 2, 3, 4, 5, 23, 31);
+    __builtin_memcpy(out + 40, &r5, 32);
+}
+// END gen_shuffle6
+
 #endif

@@ -122,7 +122,7 @@ final class WinogradImplementation: ConvolutionImplementation, @unchecked Sendab
         let gemm = kernel.mr * kernel.nr  // the tile of an edge panel or column tile
         plan = WinogradStagePlan(transform: transform, tilesPerRow: tilesPerRow,
                                  wideVectors: BuildInfo.compiledFor.contains(.avx512f) && tilesPerRow >= 12)
-        let transforms = Swift.max(plan.scratchSize, WinogradKernels.outputScratchFloats(columns: columns))
+        let transforms = Swift.max(plan.scratchSize, WinogradKernels.outputScratchFloats(columns: columns, m: m))
         layout = (v, products, gemm, transforms)
         workerStride = roundUp(v, 16) + roundUp(products, 16) + roundUp(gemm, 16) + roundUp(transforms, 16)
         scratchFloats = threads * workerStride

@@ -47,7 +47,7 @@ extension WinogradKernels {
             // The eight rows' phases are a ring: a tile row's last four input rows are the next one's first four.
             var rot = 0
             for tr in tileRows {
-                splitRingRows(alpha: 8, plane: plane, height: height, width: width, padTop: padTop, padLeft: padLeft,
+                splitRingRows(alpha: 8, m: 4, plane: plane, height: height, width: width, padTop: padTop, padLeft: padLeft,
                               tileRows: tileRows, tr: tr, hasNextChannel: c + 1 < channels, phases: phases, phaseLength: pl,
                               rot: &rot, work: work)
                 let col0 = (tr - tileRows.lowerBound) * tilesPerRow

@@ -51,26 +51,25 @@ extension WinogradKernels {
         }
     }
 
-    /// Splits into a ring of `alpha` phase rows (each 4 phases of `phaseLength` floats; input row `r` of tile row `tr`
+    /// Splits into a ring of `alpha` phase rows (each `m` phases of `phaseLength` floats; input row `r` of tile row `tr`
     /// in slot `(rot + r) mod alpha`) the input rows tile row `tr` adds — all `alpha` at the chunk's first tile row,
-    /// the last four after it (tiles 4 apart: F(4×4) with 3×3 or 5×5 filters) — and advances `rot` (0 for a channel's
-    /// first tile row). The input comes from memory (64→64 at 224²: half the input stage's time waited on the row
-    /// copy): the row the next tile row splits in each place is asked for now, or at the chunk's last tile row the
-    /// next channel's (when `hasNextChannel`).
+    /// the last `m` after it (tiles `m` apart) — and advances `rot` (0 for a channel's first tile row). The input comes
+    /// from memory (64→64 at 224²: half the input stage's time waited on the row copy): the row the next tile row
+    /// splits in each place is asked for now, or at the chunk's last tile row the next channel's (when `hasNextChannel`).
     @inline(__always)
-    static func splitRingRows(alpha: Int, plane: UnsafePointer<Float>, height: Int, width: Int, padTop: Int, padLeft: Int,
+    static func splitRingRows(alpha: Int, m: Int, plane: UnsafePointer<Float>, height: Int, width: Int, padTop: Int, padLeft: Int,
                               tileRows: Range<Int>, tr: Int, hasNextChannel: Bool, phases: UnsafeMutablePointer<Float>,
                               phaseLength pl: Int, rot: inout Int, work: UnsafeMutablePointer<Float>) {
         let first = tr == tileRows.lowerBound, last = tr + 1 == tileRows.upperBound
-        if !first { rot = (rot + 4) % alpha }
-        for r in (first ? 0 : alpha - 4)..<alpha {
-            let y = tr * 4 - padTop + r
-            let (nextPlane, nextY) = last ? (plane + height * width, tileRows.lowerBound * 4 - padTop + r) : (plane, y + 4)
+        if !first { rot = (rot + m) % alpha }
+        for r in (first ? 0 : alpha - m)..<alpha {
+            let y = tr * m - padTop + r
+            let (nextPlane, nextY) = last ? (plane + height * width, tileRows.lowerBound * m - padTop + r) : (plane, y + m)
             if (!last || hasNextChannel) && nextY >= 0 && nextY < height {
                 Prefetch.toL2(nextPlane + nextY * width, bytes: width * 4)
             }
-            splitRow(plane, y: y, height: height, width: width, padLeft: padLeft, m: 4,
-                     phaseLength: pl, into: phases + (rot + r) % alpha * 4 * pl, work: work)
+            splitRow(plane, y: y, height: height, width: width, padLeft: padLeft, m: m,
+                     phaseLength: pl, into: phases + (rot + r) % alpha * m * pl, work: work)
         }
     }
 
@@ -88,7 +87,7 @@ extension WinogradKernels {
             // The six rows' phases are a ring: a tile row's last two input rows are the next one's first two, split once.
             var rot = 0
             for tr in tileRows {
-                splitRingRows(alpha: 6, plane: plane, height: height, width: width, padTop: padTop, padLeft: padLeft,
+                splitRingRows(alpha: 6, m: 4, plane: plane, height: height, width: width, padTop: padTop, padLeft: padLeft,
                               tileRows: tileRows, tr: tr, hasNextChannel: c + 1 < channels, phases: phases, phaseLength: pl,
                               rot: &rot, work: work)
                 let col0 = (tr - tileRows.lowerBound) * tilesPerRow

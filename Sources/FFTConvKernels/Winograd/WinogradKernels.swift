@@ -1,3 +1,5 @@
+import CFFTConvShim
+
 /// The run-time stages of Winograd convolution around the batched GEMM: input tiles → `Bᵀ d B`, and
 /// products → `Aᵀ M A` with the fused epilogue.
 ///
@@ -18,12 +20,12 @@ public struct WinogradStagePlan: Sendable {
     public let tilesPerRow: Int, paddedTiles: Int
     /// Tiles per vector in the straight-line stages: 8 or 16.
     public let vectorLanes: Int
-    /// Whether the transform has straight-line stages (F(2×2) and F(4×4) with 3×3 filters, F(4×4) with 5×5; the
-    /// rest use the term lists).
+    /// Whether the transform has straight-line stages (F(2×2), F(4×4) and F(6×6) with 3×3 filters, F(4×4) with
+    /// 5×5; the rest use the term lists).
     public var straightLine: Bool { Self.hasStraightLine(transform) }
 
     static func hasStraightLine(_ t: WinogradTransform) -> Bool {
-        (t.r == 3 && (t.m == 2 || t.m == 4)) || (t.r == 5 && t.m == 4)
+        (t.r == 3 && (t.m == 2 || t.m == 4 || t.m == 6)) || (t.r == 5 && t.m == 4)
     }
     /// Floats per phase of the split input row.
     public let phaseLength: Int
@@ -42,7 +44,8 @@ public struct WinogradStagePlan: Sendable {
         vectorLanes = wideVectors && Self.hasStraightLine(t) ? 16 : 8
         let tp = (tilesPerRow + vectorLanes - 1) / vectorLanes * vectorLanes
         paddedTiles = tp
-        phaseLength = tp + a / m + 2
+        // F(6×6)'s rows are split into phases by whole 16-float vectors (`splitRow`): phases a multiple of 16 long.
+        phaseLength = m == 6 && Self.hasStraightLine(t) ? (tp + a / m + 2 + 15) / 16 * 16 : tp + a / m + 2
         func terms(_ matrix: [Double], rows: Int, _ offset: (Int) -> Int) -> ([Float], [Int], [Int]) {
             var c: [Float] = [], o: [Int] = [], start = [0]
             for i in 0..<rows {
@@ -67,9 +70,9 @@ public struct WinogradStagePlan: Sendable {
         let m = transform.m, a = transform.alpha
         let input = m * phaseLength + a * a * paddedTiles  // phases + row transforms
         let output = (m * a + m * m) * paddedTiles          // column pass + row pass
-        // (40 rows of phases: `transformInputF4Pairs`' ten input rows; the one-row stages use 24, F(4×4, 5×5)'s 32
-        // with 64 vectors of row transforms.)
-        let specialised = 40 * phaseLength + 64 * vectorLanes + WinogradKernels.splitWorkFloats(phaseLength: phaseLength)
+        // (48 rows of phases: F(6×6)'s eight input rows of six phases; `transformInputF4Pairs`' ten input rows use
+        // 40, the one-row F(4×4) stage 24, F(4×4, 5×5)'s 32 — with up to 64 vectors of row transforms.)
+        let specialised = 48 * phaseLength + 64 * vectorLanes + WinogradKernels.splitWorkFloats(phaseLength: phaseLength)
         return Swift.max(input, output, specialised) + WinogradKernels.maximumLanes
     }
 }
@@ -107,9 +110,9 @@ public enum WinogradKernels {
     /// `phases[s · phaseLength + q] = row[q·m + s − padLeft]`, zero outside the plane (rows above or below it
     /// included). This turns the tile-strided reads of every stage into contiguous ones.
     ///
-    /// With `work` (`splitWorkFloats(phaseLength:)` floats) and `m` 2 or 4 — the straight-line F(2x2) and F(4x4)
-    /// stages — the row is copied once, zero-padded, and split by vector even/odd splits (two levels for m = 4);
-    /// otherwise one float at a time. (F(4x4) on 64→64 at 224², splitting one float at a time: the input stage was
+    /// With `work` (`splitWorkFloats(phaseLength:)` floats) and `m` 2, 4 or 6 — the straight-line stages — the row
+    /// is copied once, zero-padded, and split by vector even/odd splits (two levels for m = 4) or six-phase shuffles
+    /// (m = 6, `phaseLength` a multiple of 16); otherwise one float at a time. (F(4x4) on 64→64 at 224², splitting one float at a time: the input stage was
     /// 39% of the Winograd time in `perf`, as much as the GEMMs.)
     @inline(__always)
     static func splitRow(_ plane: UnsafePointer<Float>, y: Int, height: Int, width: Int, padLeft: Int, m: Int,
@@ -119,7 +122,7 @@ public enum WinogradKernels {
             return
         }
         let src = plane + y * width
-        if let work, m == 2 || m == 4 {
+        if let work, m == 2 || m == 4 || m == 6 {
             // The padded row: `padLeft` zeros, the row, zeros up to m·phaseLength floats.
             let n = m * phaseLength, pad = Swift.min(padLeft, n), count = Swift.max(0, Swift.min(width, n - pad))
             if pad > 0 { work.update(repeating: 0, count: pad) }
@@ -127,6 +130,17 @@ public enum WinogradKernels {
             if pad + count < n { (work + pad + count).update(repeating: 0, count: n - pad - count) }
             if m == 2 {
                 Copy.splitEvenOdd(work, even: phases, odd: phases + phaseLength, count: phaseLength)
+            } else if m == 6 {
+                var q = 0
+                while q < phaseLength {
+                    if KernelTarget.wideRegisters {
+                        fftconv_split6x16(work + 6 * q, phases + q, phaseLength)
+                    } else {
+                        fftconv_split6x8(work + 6 * q, phases + q, phaseLength)
+                        fftconv_split6x8(work + 6 * q + 48, phases + q + 8, phaseLength)
+                    }
+                    q += 16
+                }
             } else {
                 // Even and odd floats, then each of those split again: phases 0 and 2 from the even ones, 1 and 3
                 // from the odd.
@@ -170,6 +184,10 @@ public enum WinogradKernels {
                     transformInputF45(V.self, plan: plan, input: input, channels: channels, height: height, width: width,
                                       padTop: padTop, padLeft: padLeft, tileRows: tileRows, v: v, matrixStride: matrixStride,
                                       columns: columns, scratch: scratch)
+                } else if plan.transform.m == 6 {
+                    transformInputF6(V.self, plan: plan, input: input, channels: channels, height: height, width: width,
+                                     padTop: padTop, padLeft: padLeft, tileRows: tileRows, v: v, matrixStride: matrixStride,
+                                     columns: columns, scratch: scratch)
                 } else if plan.transform.m == 4 {
                     transformInputF4(V.self, plan: plan, input: input, channels: channels, height: height, width: width,
                                      padTop: padTop, padLeft: padLeft, tileRows: tileRows, v: v, matrixStride: matrixStride,
@@ -245,10 +263,11 @@ public enum WinogradKernels {
         }
     }
 
-    /// Scratch floats `transformOutput` needs for chunks of `columns` tiles (besides `WinogradStagePlan.scratchSize`):
-    /// the straight-line stages' output-row buffers and their staging vectors.
-    public static func outputScratchFloats(columns: Int) -> Int {
-        4 * outputRowBufferFloats(columns: columns, lanes: maximumLanes, m: 4) + 36 * maximumLanes
+    /// Scratch floats `transformOutput` needs for chunks of `columns` tiles of `m × m` outputs (besides
+    /// `WinogradStagePlan.scratchSize`): the straight-line stages' `m` output-row buffers and their staging vectors
+    /// (`α·m + m` of them, α ≤ 8).
+    public static func outputScratchFloats(columns: Int, m: Int) -> Int {
+        m * outputRowBufferFloats(columns: columns, lanes: maximumLanes, m: m) + (8 * m + m) * maximumLanes
     }
 
     /// Turns the products of tile rows `tileRows` into output rows for output channels `0..<channels`:
@@ -259,7 +278,7 @@ public enum WinogradKernels {
     ///     for `maximumLanes` floats past its last element.
     ///   - output: the first output channel's plane; channel `o` at `output + o * outputHeight * outputWidth`.
     ///   - bias: one value per output channel, or nil; `residual`: planes laid out like `output`, or nil.
-    ///   - scratch: `max(plan.scratchSize, outputScratchFloats(columns:))` floats.
+    ///   - scratch: `max(plan.scratchSize, outputScratchFloats(columns:m:))` floats.
     public static func transformOutput(plan: WinogradStagePlan, products: UnsafePointer<Float>, matrixStride: Int, columns: Int,
                                        channels: Int, tileRows: Range<Int>,
                                        output: UnsafeMutablePointer<Float>, outputHeight: Int, outputWidth: Int,
@@ -271,6 +290,10 @@ public enum WinogradKernels {
                     transformOutputF45(V.self, plan: plan, products: products, matrixStride: matrixStride, columns: columns,
                                        channels: channels, tileRows: tileRows, output: output, outputHeight: outputHeight,
                                        outputWidth: outputWidth, bias: bias, residual: residual, activation: activation, scratch: scratch)
+                } else if plan.transform.m == 6 {
+                    transformOutputF6(V.self, plan: plan, products: products, matrixStride: matrixStride, columns: columns,
+                                      channels: channels, tileRows: tileRows, output: output, outputHeight: outputHeight,
+                                      outputWidth: outputWidth, bias: bias, residual: residual, activation: activation, scratch: scratch)
                 } else if plan.transform.m == 4 {
                     transformOutputF4(V.self, plan: plan, products: products, matrixStride: matrixStride, columns: columns,
                                       channels: channels, tileRows: tileRows, output: output, outputHeight: outputHeight,

@@ -55,6 +55,38 @@ final class WinogradImplementation: ConvolutionImplementation, @unchecked Sendab
     /// the in-place GEMM ranked 128, 256 and 512 alike on five VGG16 layers.
     static func targetColumns(inputChannels: Int, outputChannels: Int) -> Int { 128 }
 
+    /// Prepared weights up to this size may be read once per chunk; above it, chunks are not made smaller than
+    /// `target` asks (every chunk reads all the weights: VGG16's 512→512 layers on 28², 38 MB in F(4×4), ran 12.6
+    /// → 14.0 ms in the network in two chunks of 42 tiles instead of one of 49).
+    static let rereadableWeightBytes = 8 << 20
+
+    /// Prepared weights above this size are shared by the threads stage by stage (each thread multiplies half the
+    /// tile elements of every chunk, reading half the weights) rather than chunk by chunk (each thread reading them
+    /// all). VGG16 at 2 threads, in the network (`net … --profile --threads 2`, ms, chunks / stages): 64→128 on
+    /// 112² (1.2 MB) 3.83 / 3.44, 128→128 on 112² (2.4 MB; 7 chunks, 4 against 3) 7.26 / 5.70, 128→256 on 56² 3.68 /
+    /// 3.11, 256→256 on 56² 6.69–6.72 / 6.16–5.74; 64→64 on 224² (0.6 MB, 28 chunks) 7.50 / 8.22 stays by chunks.
+    static let stagedWeightBytes = 1 << 20
+
+    /// Tile rows per chunk: near `target` tiles, choosing among 2/3 to 3/2 of that (without more chunks unless
+    /// `moreChunks`) the count whose tiles waste the least of the GEMM's column tiles (`nr` wide, a last one of at
+    /// most `narrow` columns on the narrow twin), then the one nearest `target`. F(6×6) on 112² (19 tiles a row):
+    /// 7 rows are 133 columns, computed as 144; 5 rows are 95, computed as 96 — 12.3–16.4 → 9.8–12.2 ms alone
+    /// (128→128, 4 rounds alternated); F(4×4) there 140 → 112 tiles, 12.1–13.3 → 10.6–11.1 ms.
+    static func chunkRows(target: Int, tileRows: Int, tilesPerRow: Int, nr: Int, narrow: Int?, moreChunks: Bool) -> Int {
+        let nearest = Swift.max(1, Swift.min(tileRows, (target + tilesPerRow / 2) / tilesPerRow))
+        let chunks = (tileRows + nearest - 1) / nearest
+        func computed(_ columns: Int) -> Int {
+            let rest = columns % nr
+            return columns - rest + (rest == 0 ? 0 : narrow.map { rest <= $0 ? $0 : nr } ?? nr)
+        }
+        let lowest = Swift.max(1, nearest * 2 / 3), highest = Swift.max(lowest, Swift.min(tileRows, nearest * 3 / 2))
+        return (lowest...highest).filter { moreChunks || (tileRows + $0 - 1) / $0 <= chunks }.min { a, b in
+            let (ca, cb) = (a * tilesPerRow, b * tilesPerRow)
+            let (wa, wb) = (Double(computed(ca)) / Double(ca), Double(computed(cb)) / Double(cb))
+            return wa != wb ? wa < wb : abs(ca - target) < abs(cb - target)
+        } ?? nearest
+    }
+
     static func check(_ d: ConvolutionDescriptor) throws {
         guard ConvolutionAlgorithm.winograd.supports(d) else {
             throw ConvolutionError.unsupported(algorithm: "winograd",
@@ -106,10 +138,11 @@ final class WinogradImplementation: ConvolutionImplementation, @unchecked Sendab
         // At least one chunk per thread when the image has the tile rows for it (chunking never changes the bits:
         // every tile is transformed alone and every GEMM element sums its K terms in the same order).
         let target = Self.targetColumns(inputChannels: d.inputChannelsPerGroup, outputChannels: d.outputChannelsPerGroup)
-        let byColumns = Swift.max(1, Swift.min(tileRows, (target + tilesPerRow / 2) / tilesPerRow))
-        // Few tile rows (small images) cannot be shared evenly as whole chunks: then every chunk is computed by
-        // all threads together, stage by stage (`runStaged`).
-        staged = threads > 1 && tileRows < 4 * threads
+        let byColumns = Self.chunkRows(target: target, tileRows: tileRows, tilesPerRow: tilesPerRow, nr: kernel.nr,
+                                       narrow: narrow?.nr, moreChunks: packed.count * 4 <= Self.rereadableWeightBytes)
+        // Few tile rows (small images) cannot be shared evenly as whole chunks, and whole chunks per thread read all
+        // the weights once per thread: then every chunk is computed by all threads together, stage by stage.
+        staged = threads > 1 && (tileRows < 4 * threads || packed.count * 4 > Self.stagedWeightBytes)
         rowsPerChunk = staged ? byColumns : Swift.max(1, Swift.min(byColumns, (tileRows + threads - 1) / threads))
         let columns = rowsPerChunk * tilesPerRow
         // V's rows are padded by a vector so the input transform always stores whole vectors (Winograd kernels).

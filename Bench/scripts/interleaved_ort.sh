@@ -5,7 +5,9 @@
 #
 #   bash Bench/scripts/interleaved_ort.sh [ROUNDS] [MODELS...]     (default: 3 rounds, every model)
 #
-# Prints "round model threads ours ORT ratio" lines. FFTConv: `net --planner estimate`, 0.3 s warm-up, 100 calls
+# PEER=openvino or PEER=ncnn times that runtime instead of ONNX Runtime (the aim is set against the fastest peer:
+# on the Zen 4 host kind ncnn runs VGG16 twice as fast as ORT, OpenVINO MobileNetV2 at 2 threads faster).
+# Prints "round model threads ours PEER ratio" lines. FFTConv: `net --planner estimate`, 0.3 s warm-up, 100 calls
 # (30 for alexnet, resnet18; 10 for vgg16); ORT: ../shared/peers/bench_peers.py --target-s 1 (0.3 s warm-up, ≥ 1 s).
 # Build first: swift build -c release.
 set -euo pipefail
@@ -15,6 +17,7 @@ DATA="${PEERS_DATA:-/work/peers-data}/models"
 PY="${PEERS_PYTHON:-/work/peers-venv/bin/python}"
 PEERS="$(dirname "$0")/../../../shared/peers/bench_peers.py"
 BENCH="$(dirname "$0")/../../.build/release/fftconv-bench"
+PEER="${PEER:-onnxruntime}"
 OUT="$(mktemp)"
 for round in $(seq "$ROUNDS"); do
   for model in ${MODELS[*]}; do
@@ -22,12 +25,13 @@ for round in $(seq "$ROUNDS"); do
     for threads in 1 2; do
       ours=$("$BENCH" net "$DATA/$model/model.onnx" --threads "$threads" --loops "$loops" --warmup 3 --warmup-seconds 0.3 --json \
         | python3 -c "import json,sys; print(json.load(sys.stdin)[0]['median_ms'])")
-      "$PY" "$PEERS" --runtimes onnxruntime --target-s 1 --models "$model" --threads "$threads" --no-wait --out "$OUT" > /dev/null 2>&1
-      python3 - "$OUT" "$round" "$model" "$threads" "$ours" <<'PY'
+      "$PY" "$PEERS" --runtimes "$PEER" --target-s 1 --models "$model" --threads "$threads" --no-wait --out "$OUT" > /dev/null 2>&1
+      python3 - "$OUT" "$round" "$model" "$threads" "$ours" "$PEER" <<'PY'
 import json, sys
-out, rnd, model, threads, ours = sys.argv[1:]
-ort = json.load(open(out))['latency']['onnxruntime'][threads][model]['median_ms']
-print(f"{rnd} {model} {threads}T ours {float(ours):.3f} ORT {ort:.3f} ratio {float(ours) / ort:.2f}")
+out, rnd, model, threads, ours, peer = sys.argv[1:]
+theirs = json.load(open(out))['latency'][peer][threads][model]['median_ms']
+label = {'onnxruntime': 'ORT', 'openvino': 'OpenVINO'}.get(peer, peer)
+print(f"{rnd} {model} {threads}T ours {float(ours):.3f} {label} {theirs:.3f} ratio {float(ours) / theirs:.2f}")
 PY
     done
   done

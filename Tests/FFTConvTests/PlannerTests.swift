@@ -10,7 +10,9 @@ final class PlannerTests: XCTestCase {
         XCTAssertEqual(choice(try .init(inputChannels: 32, outputChannels: 32, kernel: 3, padding: 1, groups: 32), Size2D(56, 56)).algorithm, .depthwise)
         // 3x3 stride-1 layers: (input channels, output channels, output side, Winograd tile or nil for direct).
         let threeByThree: [(Int, Int, Int, Int?)] = [
-            (256, 256, 56, 4),
+            // 24² and more: F(6x6) where its GEMMs compute ≥ 10% less than F(4x4)'s, from 64 → 128 channels.
+            (256, 256, 56, 4), (128, 128, 56, 4), (64, 64, 56, 4), (512, 512, 28, 6), (128, 128, 28, 6), (64, 192, 27, 6),
+            (64, 128, 112, 6), (128, 128, 112, 6), (64, 64, 224, 4), (16, 64, 55, 4),
             // 13²–23²: F(4x4) from 32 input channels and 32·128 channel pairs; 12²: F(4x4) from 48 → 192 channels,
             // F(2x2) from 64 → 128 below that; smaller layers stay direct.
             (512, 512, 14, 4), (384, 256, 13, 4), (64, 256, 13, 4), (48, 192, 13, 4), (96, 208, 14, 4), (128, 128, 14, 4),

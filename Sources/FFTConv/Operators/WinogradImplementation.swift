@@ -68,23 +68,44 @@ final class WinogradImplementation: ConvolutionImplementation, @unchecked Sendab
     static let stagedWeightBytes = 1 << 20
 
     /// Tile rows per chunk: near `target` tiles, choosing among 2/3 to 3/2 of that (without more chunks unless
-    /// `moreChunks`) the count whose tiles waste the least of the GEMM's column tiles (`nr` wide, a last one of at
-    /// most `narrow` columns on the narrow twin), then the one nearest `target`. F(6×6) on 112² (19 tiles a row):
-    /// 7 rows are 133 columns, computed as 144; 5 rows are 95, computed as 96 — 12.3–16.4 → 9.8–12.2 ms alone
-    /// (128→128, 4 rounds alternated); F(4×4) there 140 → 112 tiles, 12.1–13.3 → 10.6–11.1 ms.
+    /// `moreChunks`) the count whose chunks compute the fewest GEMM columns in all (`nr`-column tiles, a last one of
+    /// at most `narrow` columns on the narrow twin), then the one nearest `target`, then the fewest chunks. F(6×6) on
+    /// 112² (19 tiles a row): chunks of 7 rows are 133 columns, computed as 144; of 5 rows 95, computed as 96 —
+    /// 12.3–16.4 → 9.8–12.2 ms alone (128→128, 4 rounds alternated); F(4×4) there 140 → 112 tiles, 12.1–13.3 →
+    /// 10.6–11.1 ms.
     static func chunkRows(target: Int, tileRows: Int, tilesPerRow: Int, nr: Int, narrow: Int?, moreChunks: Bool) -> Int {
         let nearest = Swift.max(1, Swift.min(tileRows, (target + tilesPerRow / 2) / tilesPerRow))
         let chunks = (tileRows + nearest - 1) / nearest
-        func computed(_ columns: Int) -> Int {
-            let rest = columns % nr
-            return columns - rest + (rest == 0 ? 0 : narrow.map { rest <= $0 ? $0 : nr } ?? nr)
+        func cost(_ rows: Int) -> (computed: Int, distance: Int, chunks: Int) {
+            let full = tileRows / rows, rest = tileRows % rows
+            let computed = full * computedColumns(rows * tilesPerRow, nr: nr, narrow: narrow)
+                + (rest > 0 ? computedColumns(rest * tilesPerRow, nr: nr, narrow: narrow) : 0)
+            return (computed, abs(rows * tilesPerRow - target), full + (rest > 0 ? 1 : 0))
         }
         let lowest = Swift.max(1, nearest * 2 / 3), highest = Swift.max(lowest, Swift.min(tileRows, nearest * 3 / 2))
-        return (lowest...highest).filter { moreChunks || (tileRows + $0 - 1) / $0 <= chunks }.min { a, b in
-            let (ca, cb) = (a * tilesPerRow, b * tilesPerRow)
-            let (wa, wb) = (Double(computed(ca)) / Double(ca), Double(computed(cb)) / Double(cb))
-            return wa != wb ? wa < wb : abs(ca - target) < abs(cb - target)
-        } ?? nearest
+        return (lowest...highest).filter { moreChunks || (tileRows + $0 - 1) / $0 <= chunks }.min { cost($0) < cost($1) } ?? nearest
+    }
+
+    /// Columns the GEMM computes for `columns` tiles: whole `nr`-column tiles, a last one of at most `narrow` columns
+    /// on the narrow twin.
+    static func computedColumns(_ columns: Int, nr: Int, narrow: Int?) -> Int {
+        let rest = columns % nr
+        return columns - rest + (rest == 0 ? 0 : narrow.map { rest <= $0 ? $0 : nr } ?? nr)
+    }
+
+    /// The multiply-adds per input and output channel pair that F(m×m, 3×3) spends in its GEMMs on a `output` plane
+    /// — α² times the columns its chunks compute (32-column micro-kernels with a 16-column twin, as the registry's
+    /// families have) — for the planner to compare tile sizes without preparing them.
+    static func gemmWork(m: Int, output: Size2D, inputChannels: Int, outputChannels: Int) -> Int {
+        let alpha = m + 2, tileRows = (output.height + m - 1) / m, tilesPerRow = (output.width + m - 1) / m
+        let weightBytes = alpha * alpha * inputChannels * outputChannels * 4
+        let rows = chunkRows(target: targetColumns(inputChannels: inputChannels, outputChannels: outputChannels),
+                             tileRows: tileRows, tilesPerRow: tilesPerRow, nr: 32, narrow: 16,
+                             moreChunks: weightBytes <= rereadableWeightBytes)
+        let full = tileRows / rows, rest = tileRows % rows
+        let columns = full * computedColumns(rows * tilesPerRow, nr: 32, narrow: 16)
+            + (rest > 0 ? computedColumns(rest * tilesPerRow, nr: 32, narrow: 16) : 0)
+        return alpha * alpha * columns
     }
 
     static func check(_ d: ConvolutionDescriptor) throws {

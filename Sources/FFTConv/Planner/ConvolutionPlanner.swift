@@ -131,8 +131,21 @@ public final class ConvolutionPlanner: @unchecked Sendable {
         if ConvolutionAlgorithm.winograd.supports(d), d.kernel == Size2D(3, 3), d.inputChannelsPerGroup >= 16,
            d.outputChannelsPerGroup >= 64 {
             let area = out.height * out.width
-            if area >= 24 * 24 { return .init(.winograd, winogradTile: 4) }
             let (cin, cout) = (d.inputChannelsPerGroup, d.outputChannelsPerGroup)
+            if area >= 24 * 24 {
+                // F(6x6) where its GEMMs compute ≥ 10% fewer columns × tile elements than F(4x4)'s, from 64 input and
+                // 128 output channels (sixteenth session, `fftconv-bench layer … --winograd-tiles 4,6`, 1 thread, ms,
+                // F(4x4) / F(6x6), Zen 4): 128→128 on 28² 0.940 / 0.822, 512→512 12.67 / 12.36, 256→512 6.64 / 6.13,
+                // 64→192 on 27² 0.680 / 0.641, 64→128 on 112² 5.97 / 5.49, 128→128 11.43 / 10.39; F(4x4) where the
+                // work is within 10% — on 56² (128→128 2.79 / 2.93, 256→256 11.80 / 11.90, 64→64 0.82 / 0.87), 16→64
+                // on 55² — or the channels fewer (64→64 on 224² 12.84 / 12.90, 32→128 on 27² 0.267 / 0.266).
+                // VGG16 with `measure`, which took F(6x6) on 112² and 28²: 116.7 ms at 1 thread.
+                if cin >= 64 && cout >= 128 && 10 * WinogradImplementation.gemmWork(m: 6, output: out, inputChannels: cin, outputChannels: cout)
+                    <= 9 * WinogradImplementation.gemmWork(m: 4, output: out, inputChannels: cin, outputChannels: cout) {
+                    return .init(.winograd, winogradTile: 6)
+                }
+                return .init(.winograd, winogradTile: 4)
+            }
             // `fftconv-bench layer … --algorithm direct,winograd --winograd-tiles 2,4`, 1 thread, ms (direct / F(2x2) /
             // F(4x4)). 12×12 to 23×23 outputs, measured again in the eighth session after Winograd's matrices were
             // skewed across cache sets: F(4x4) from 48 input and 192 output channels (256→256 on 14² 1.071 / 0.689 /

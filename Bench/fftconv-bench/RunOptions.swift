@@ -30,7 +30,7 @@ struct RunOptions: ParsableArguments {
     var memoryBudget: Double?
 
     @Option(help: "Winograd tiles to time (outputs per tile side), comma separated: 2, 4, 6.")
-    var winogradTiles: String = "2,4"
+    var winogradTiles: String = "2,4,6"
 
     func winogradTileList() throws -> [Int] {
         let tiles = winogradTiles.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }

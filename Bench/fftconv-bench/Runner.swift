@@ -1,5 +1,6 @@
 import ArgumentParser
 import FFTConv
+import FFTConvKernels
 import Foundation
 
 /// One convolution to time: a descriptor at an input size and batch.
@@ -92,7 +93,9 @@ struct Runner {
         var rows: [BenchRow] = []
         var runs: [(ConvolutionAlgorithm, Int?)] = []
         for a in try options.algorithms() {
-            if a == .winograd { runs += try options.winogradTileList().map { (a, $0) } } else { runs.append((a, nil)) }
+            // Tiles the registry lacks for this filter size (6 for 5x5) are left out unless asked for alone.
+            let tiles = try options.winogradTileList().filter { !skipUnsupported || WinogradRegistry.tiles(filter: d.kernel.height).contains($0) }
+            if a == .winograd { runs += tiles.map { (a, $0) } } else { runs.append((a, nil)) }
         }
         for (algorithm, tile) in runs {
             progress("\(layer.name): \(algorithm)")

@@ -7,57 +7,40 @@
 import os, re
 
 
-def split(n):
-    """Six n-vectors in, phase s (elements s, s + 6, ...) out; the inputs are paired into 2n-vectors c01, c23, c45,
-    each phase gathered from the first two pairs, then completed from the third."""
+def gather(name, signature, loads, n, source, stores):
+    """A function that loads six n-vectors y0..y5 and forms output vectors r0..r5, element e of r_k being element
+    source(k, e) of the 6n-float run y0 y1 ... y5: the inputs are paired into 2n-vectors c01, c23, c45, each output
+    gathered from the first two pairs, then completed from the third."""
     T, C = f"fftconv_f{n}", f"fftconv_f{2*n}"
-    L = []
-    L.append(f"static inline void fftconv_split6x{n}(const float *src, float *dst, long stride) {{")
-    L.append(f"    {T} y0, y1, y2, y3, y4, y5;")
-    for j in range(6): L.append(f"    __builtin_memcpy(&y{j}, src + {j*n}, {4*n});")
+    L = [f"static inline void {name}({signature}) {{", f"    {T} y0, y1, y2, y3, y4, y5;"]
+    for j in range(6): L.append(f"    __builtin_memcpy(&y{j}, {loads} + {j*n}, {4*n});")
     cat = ", ".join(str(i) for i in range(2*n))
-    L.append(f"    {C} c01 = __builtin_shufflevector(y0, y1, {cat});")
-    L.append(f"    {C} c23 = __builtin_shufflevector(y2, y3, {cat});")
-    L.append(f"    {C} c45 = __builtin_shufflevector(y4, y5, {cat});")
-    for s in range(6):
-        ti = []; ri = []
-        for j in range(n):
-            g = s + 6*j; b, w = divmod(g, 2*n)
-            ti.append(str(w if b == 0 else 2*n + w if b == 1 else -1))
-            ri.append(str(j if b < 2 else 2*n + w))
-        ti += ["-1"] * n
-        L.append(f"    {C} t{s} = __builtin_shufflevector(c01, c23, {', '.join(ti)});")
-        L.append(f"    {T} r{s} = __builtin_shufflevector(t{s}, c45, {', '.join(ri)});")
-        L.append(f"    __builtin_memcpy(dst + {s} * stride, &r{s}, {4*n});")
-    L.append("}")
-    return "\n".join(L)
-
-
-
-def inter(n):
-    """Six n-vectors in, output vector k (elements 6t + j of the interleaved run) out, gathered as in split()."""
-    T, C = f"fftconv_f{n}", f"fftconv_f{2*n}"
-    L = []
-    L.append(f"static inline void fftconv_interleave6x{n}(const float *rows, float *out) {{")
-    L.append(f"    {T} y0, y1, y2, y3, y4, y5;")
-    for j in range(6): L.append(f"    __builtin_memcpy(&y{j}, rows + {j*n}, {4*n});")
-    cat = ", ".join(str(i) for i in range(2*n))
-    L.append(f"    {C} c01 = __builtin_shufflevector(y0, y1, {cat});")
-    L.append(f"    {C} c23 = __builtin_shufflevector(y2, y3, {cat});")
-    L.append(f"    {C} c45 = __builtin_shufflevector(y4, y5, {cat});")
+    for a, b in ((0, 1), (2, 3), (4, 5)):
+        L.append(f"    {C} c{a}{b} = __builtin_shufflevector(y{a}, y{b}, {cat});")
     for k in range(6):
-        ti = []; ri = []
+        ti, ri = [], []
         for e in range(n):
-            g = k*n + e; j, t = g % 6, g // 6
-            f = j*n + t; b, w = divmod(f, 2*n)
+            b, w = divmod(source(k, e), 2*n)
             ti.append(str(w if b == 0 else 2*n + w if b == 1 else -1))
             ri.append(str(e if b < 2 else 2*n + w))
         ti += ["-1"] * n
         L.append(f"    {C} t{k} = __builtin_shufflevector(c01, c23, {', '.join(ti)});")
         L.append(f"    {T} r{k} = __builtin_shufflevector(t{k}, c45, {', '.join(ri)});")
-        L.append(f"    __builtin_memcpy(out + {k*n}, &r{k}, {4*n});")
+        L.append(f"    __builtin_memcpy({stores(k)}, &r{k}, {4*n});")
     L.append("}")
     return "\n".join(L)
+
+
+def split(n):
+    """Phase s (output s) is elements s, s + 6, ... of the run."""
+    return gather(f"fftconv_split6x{n}", "const float *src, float *dst, long stride", "src", n,
+                  lambda s, j: s + 6*j, lambda s: f"dst + {s} * stride")
+
+
+def inter(n):
+    """Output vector k holds run positions 6t + j = kn + e, taken from element t of input row j."""
+    return gather(f"fftconv_interleave6x{n}", "const float *rows, float *out", "rows", n,
+                  lambda k, e: (k*n + e) % 6 * n + (k*n + e) // 6, lambda k: f"out + {k*n}")
 
 
 def generated():

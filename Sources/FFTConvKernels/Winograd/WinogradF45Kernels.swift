@@ -33,31 +33,37 @@ extension WinogradKernels {
                 (b1 + m7).addingProduct(V(repeating: 8), b2).addingProduct(V(repeating: 0.125), b3))
     }
 
-    static func transformInputF45<V: SIMD>(_: V.Type, plan: WinogradStagePlan, input: UnsafePointer<Float>, channels: Int,
-                                           height: Int, width: Int, padTop: Int, padLeft: Int, tileRows: Range<Int>,
-                                           v: UnsafeMutablePointer<Float>, matrixStride: Int, columns: Int,
-                                           scratch: UnsafeMutablePointer<Float>) where V.Scalar == Float {
+    /// The input stage of both α = 8 variants — F(4×4, 5×5) (tiles `m` = 4 apart) and F(6×6, 3×3) (6 apart), which
+    /// share their points and so `Bᵀ` (`inputF45`): each input row split into `m` phases, column `k` of tile `t` read
+    /// as phase `k mod m` at `t + k / m`.
+    static func transformInputAlpha8<V: SIMD>(_: V.Type, m: Int, plan: WinogradStagePlan, input: UnsafePointer<Float>, channels: Int,
+                                              height: Int, width: Int, padTop: Int, padLeft: Int, tileRows: Range<Int>,
+                                              v: UnsafeMutablePointer<Float>, matrixStride: Int, columns: Int,
+                                              scratch: UnsafeMutablePointer<Float>) where V.Scalar == Float {
         let lanes = V.scalarCount
         let tilesPerRow = plan.tilesPerRow, tp = plan.paddedTiles, pl = plan.phaseLength
-        let phases = scratch               // [r][s][q], 8 × 4 × pl: the tile row's eight input rows split into phases
-        let tmp = scratch + 32 * pl        // [r][ν] × lanes: d·B of one vector of tiles
-        let work = tmp + 64 * lanes        // splitRow's padded row and halves
+        let phases = scratch               // [r][s][q], 8 × m × pl: the tile row's eight input rows split into phases
+        let tmp = scratch + 8 * m * pl     // [r][ν] × lanes: d·B of one vector of tiles
+        let work = tmp + 64 * lanes        // splitRow's padded row (and halves)
+        // Where column k of a tile row's phases starts (phase k mod m, k / m tiles on).
+        let (o0, o1, o2, o3) = (0, 1 % m * pl + 1 / m, 2 % m * pl + 2 / m, 3 % m * pl + 3 / m)
+        let (o4, o5, o6, o7) = (4 % m * pl + 4 / m, 5 % m * pl + 5 / m, 6 % m * pl + 6 / m, 7 % m * pl + 7 / m)
         for c in 0..<channels {
             let plane = input + c * height * width
-            // The eight rows' phases are a ring: a tile row's last four input rows are the next one's first four.
+            // The eight rows' phases are a ring: a tile row's last 8 − m input rows are the next one's first ones.
             var rot = 0
             for tr in tileRows {
-                splitRingRows(alpha: 8, m: 4, plane: plane, height: height, width: width, padTop: padTop, padLeft: padLeft,
+                splitRingRows(alpha: 8, m: m, plane: plane, height: height, width: width, padTop: padTop, padLeft: padLeft,
                               tileRows: tileRows, tr: tr, hasNextChannel: c + 1 < channels, phases: phases, phaseLength: pl,
                               rot: &rot, work: work)
                 let col0 = (tr - tileRows.lowerBound) * tilesPerRow
                 var t = 0
                 while t < tp {
-                    // Row pass: column k of tile t is phase k mod 4 at t + k / 4.
+                    // Row pass.
                     for r in 0..<8 {
-                        let p = phases + (rot + r) % 8 * 4 * pl + t
-                        let w = inputF45(load(p, as: V.self), load(p + pl), load(p + 2 * pl), load(p + 3 * pl),
-                                         load(p + 1), load(p + pl + 1), load(p + 2 * pl + 1), load(p + 3 * pl + 1))
+                        let p = phases + (rot + r) % 8 * m * pl + t
+                        let w = inputF45(load(p + o0, as: V.self), load(p + o1), load(p + o2), load(p + o3),
+                                         load(p + o4), load(p + o5), load(p + o6), load(p + o7))
                         let o = tmp + r * 8 * lanes
                         store(w.0, o); store(w.1, o + lanes); store(w.2, o + 2 * lanes); store(w.3, o + 3 * lanes)
                         store(w.4, o + 4 * lanes); store(w.5, o + 5 * lanes); store(w.6, o + 6 * lanes); store(w.7, o + 7 * lanes)
@@ -78,40 +84,58 @@ extension WinogradKernels {
         }
     }
 
-    static func transformOutputF45<V: SIMD>(_: V.Type, plan: WinogradStagePlan, products: UnsafePointer<Float>, matrixStride: Int,
-                                            columns: Int, channels: Int, tileRows: Range<Int>,
-                                            output: UnsafeMutablePointer<Float>, outputHeight: Int, outputWidth: Int,
-                                            bias: UnsafePointer<Float>?, residual: UnsafePointer<Float>?,
-                                            activation: Epilogue, scratch: UnsafeMutablePointer<Float>) where V.Scalar == Float {
+    /// `Aᵀ` applied to the eight vectors at `p`, `p + step`, …, `p + 7·step` — F(4×4, 5×5)'s rows (`m` = 4) or F(6×6,
+    /// 3×3)'s (`m` = 6) — and the `m` results stored at `dst`, `dst + stride`, ….
+    @inline(__always)
+    static func outputAlpha8<V: SIMD>(_: V.Type, m: Int, _ p: UnsafePointer<Float>, step: Int, into dst: UnsafeMutablePointer<Float>,
+                                      stride: Int) where V.Scalar == Float {
+        let x = (load(p, as: V.self), load(p + step, as: V.self), load(p + 2 * step, as: V.self), load(p + 3 * step, as: V.self),
+                 load(p + 4 * step, as: V.self), load(p + 5 * step, as: V.self), load(p + 6 * step, as: V.self),
+                 load(p + 7 * step, as: V.self))
+        if m == 6 {
+            let y = outputF6(x.0, x.1, x.2, x.3, x.4, x.5, x.6, x.7)
+            store(y.0, dst); store(y.1, dst + stride); store(y.2, dst + 2 * stride)
+            store(y.3, dst + 3 * stride); store(y.4, dst + 4 * stride); store(y.5, dst + 5 * stride)
+        } else {
+            let y = outputF45(x.0, x.1, x.2, x.3, x.4, x.5, x.6, x.7)
+            store(y.0, dst); store(y.1, dst + stride); store(y.2, dst + 2 * stride); store(y.3, dst + 3 * stride)
+        }
+    }
+
+    /// The output stage of both α = 8 variants (`m` = 4: F(4×4, 5×5), `m` = 6: F(6×6, 3×3)), as `transformOutputF4`:
+    /// vectors over all the chunk's tiles, each interleaved whole into `m` output-row buffers that bias, residual and
+    /// activation then copy out. Callers pass `m` as a literal (the stage inlines and the branches on it fold).
+    @inline(__always)
+    static func transformOutputAlpha8<V: SIMD>(_: V.Type, m: Int, plan: WinogradStagePlan, products: UnsafePointer<Float>,
+                                               matrixStride: Int, columns: Int, channels: Int, tileRows: Range<Int>,
+                                               output: UnsafeMutablePointer<Float>, outputHeight: Int, outputWidth: Int,
+                                               bias: UnsafePointer<Float>?, residual: UnsafePointer<Float>?,
+                                               activation: Epilogue, scratch: UnsafeMutablePointer<Float>) where V.Scalar == Float {
         let lanes = V.scalarCount
         let plane = outputHeight * outputWidth
-        // As `transformOutputF4`: vectors over all the chunk's tiles, interleaved into four output-row buffers.
-        let rowLength = outputRowBufferFloats(columns: columns, lanes: lanes, m: 4)
-        let rows = scratch, tmp = scratch + 4 * rowLength
+        let rowLength = outputRowBufferFloats(columns: columns, lanes: lanes, m: m)
+        let rows = scratch, tmp = scratch + m * rowLength  // tmp: [i][ν] × lanes (Aᵀ down the columns), then m staged vectors
+        let staged = tmp + 8 * m * lanes
         for o in 0..<channels {
             var t = 0
             while t < columns {
                 let base = products + o * columns + t
-                let step = 8 * matrixStride
                 for nu in 0..<8 {
-                    let p = base + nu * matrixStride
-                    let s = outputF45(load(p, as: V.self), load(p + step), load(p + 2 * step), load(p + 3 * step),
-                                      load(p + 4 * step), load(p + 5 * step), load(p + 6 * step), load(p + 7 * step))
-                    store(s.0, tmp + nu * lanes); store(s.1, tmp + (8 + nu) * lanes)
-                    store(s.2, tmp + (16 + nu) * lanes); store(s.3, tmp + (24 + nu) * lanes)
+                    outputAlpha8(V.self, m: m, base + nu * matrixStride, step: 8 * matrixStride, into: tmp + nu * lanes, stride: 8 * lanes)
                 }
-                for i in 0..<4 {
-                    let q = tmp + i * 8 * lanes
-                    let y = outputF45(load(q, as: V.self), load(q + lanes), load(q + 2 * lanes), load(q + 3 * lanes),
-                                      load(q + 4 * lanes), load(q + 5 * lanes), load(q + 6 * lanes), load(q + 7 * lanes))
-                    let staged = tmp + 32 * lanes
-                    store(y.0, staged); store(y.1, staged + lanes); store(y.2, staged + 2 * lanes); store(y.3, staged + 3 * lanes)
-                    let dst = rows + i * rowLength + t * 4
-                    if lanes == 16 { fftconv_interleave4x16(staged, dst) } else { fftconv_interleave4x8(staged, dst) }
+                for i in 0..<m {
+                    outputAlpha8(V.self, m: m, tmp + i * 8 * lanes, step: lanes, into: staged, stride: lanes)
+                    let dst = rows + i * rowLength + t * m
+                    switch (m, lanes) {
+                    case (6, 16): fftconv_interleave6x16(staged, dst)
+                    case (6, _): fftconv_interleave6x8(staged, dst)
+                    case (_, 16): fftconv_interleave4x16(staged, dst)
+                    default: fftconv_interleave4x8(staged, dst)
+                    }
                 }
                 t += lanes
             }
-            finishOutputRows(m: 4, rows: rows, rowLength: rowLength, tilesPerRow: plan.tilesPerRow, tileRows: tileRows,
+            finishOutputRows(m: m, rows: rows, rowLength: rowLength, tilesPerRow: plan.tilesPerRow, tileRows: tileRows,
                              output: output + o * plane, outputHeight: outputHeight, outputWidth: outputWidth,
                              bias: bias?[o] ?? 0, residual: residual.map { $0 + o * plane }, activation: activation)
         }

@@ -180,14 +180,10 @@ public enum WinogradKernels {
         if plan.straightLine {
             // Straight-line F(2x2)/F(4x4) and F(4x4, 5x5) stages, 16 or 8 tiles per vector.
             func run<V: SIMD>(_: V.Type) where V.Scalar == Float {
-                if plan.transform.r == 5 {
-                    transformInputF45(V.self, plan: plan, input: input, channels: channels, height: height, width: width,
-                                      padTop: padTop, padLeft: padLeft, tileRows: tileRows, v: v, matrixStride: matrixStride,
-                                      columns: columns, scratch: scratch)
-                } else if plan.transform.m == 6 {
-                    transformInputF6(V.self, plan: plan, input: input, channels: channels, height: height, width: width,
-                                     padTop: padTop, padLeft: padLeft, tileRows: tileRows, v: v, matrixStride: matrixStride,
-                                     columns: columns, scratch: scratch)
+                if plan.transform.r == 5 || plan.transform.m == 6 {
+                    transformInputAlpha8(V.self, m: plan.transform.m, plan: plan, input: input, channels: channels, height: height,
+                                         width: width, padTop: padTop, padLeft: padLeft, tileRows: tileRows, v: v,
+                                         matrixStride: matrixStride, columns: columns, scratch: scratch)
                 } else if plan.transform.m == 4 {
                     transformInputF4(V.self, plan: plan, input: input, channels: channels, height: height, width: width,
                                      padTop: padTop, padLeft: padLeft, tileRows: tileRows, v: v, matrixStride: matrixStride,
@@ -287,13 +283,13 @@ public enum WinogradKernels {
         if plan.straightLine {
             func run<V: SIMD>(_: V.Type) where V.Scalar == Float {
                 if plan.transform.r == 5 {
-                    transformOutputF45(V.self, plan: plan, products: products, matrixStride: matrixStride, columns: columns,
-                                       channels: channels, tileRows: tileRows, output: output, outputHeight: outputHeight,
-                                       outputWidth: outputWidth, bias: bias, residual: residual, activation: activation, scratch: scratch)
+                    transformOutputAlpha8(V.self, m: 4, plan: plan, products: products, matrixStride: matrixStride, columns: columns,
+                                          channels: channels, tileRows: tileRows, output: output, outputHeight: outputHeight,
+                                          outputWidth: outputWidth, bias: bias, residual: residual, activation: activation, scratch: scratch)
                 } else if plan.transform.m == 6 {
-                    transformOutputF6(V.self, plan: plan, products: products, matrixStride: matrixStride, columns: columns,
-                                      channels: channels, tileRows: tileRows, output: output, outputHeight: outputHeight,
-                                      outputWidth: outputWidth, bias: bias, residual: residual, activation: activation, scratch: scratch)
+                    transformOutputAlpha8(V.self, m: 6, plan: plan, products: products, matrixStride: matrixStride, columns: columns,
+                                          channels: channels, tileRows: tileRows, output: output, outputHeight: outputHeight,
+                                          outputWidth: outputWidth, bias: bias, residual: residual, activation: activation, scratch: scratch)
                 } else if plan.transform.m == 4 {
                     transformOutputF4(V.self, plan: plan, products: products, matrixStride: matrixStride, columns: columns,
                                       channels: channels, tileRows: tileRows, output: output, outputHeight: outputHeight,

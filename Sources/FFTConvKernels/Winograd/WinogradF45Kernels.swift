@@ -4,7 +4,8 @@ import CFFTConvShim
 /// whose algebra `testTransformMatricesComputeTheCorrelation` checks), `V.scalarCount` tiles per vector, like
 /// `WinogradF4Kernels.swift`: an 8×8 input tile per 4×4 outputs, tiles 4 apart, so a tile row reads eight input rows
 /// of which the next tile row shares four. (With the generic term lists, AlexNet's 64→192 5x5 layer on 27² spent
-/// 56% of its time in the two stages — `perf`, `fftconv-bench layer … --winograd-tiles 4`.)
+/// 56% of its time in the two stages — `perf`, `fftconv-bench layer … --winograd-tiles 4`.) Its input and output
+/// stages serve F(6×6, 3×3) too, which has the same α and points (`WinogradF6Kernels.swift`).
 extension WinogradKernels {
     /// `Bᵀ d` for one 8-vector: the rows of `Bᵀ` for points 0, 1, −1, 2, −2, ½, −½, ∞ — pairs of rows for ±p share
     /// their even and odd parts.

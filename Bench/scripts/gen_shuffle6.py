@@ -54,6 +54,7 @@ def generated():
             inter(16), "", inter(8)]
     return "\n".join(text)
 
+
 header = os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../Sources/CFFTConvShim/include/fftconv_shim.h")
 source = open(header).read()
 begin, end = "// BEGIN gen_shuffle6 (Bench/scripts/gen_shuffle6.py; do not edit by hand)\n", "// END gen_shuffle6\n"

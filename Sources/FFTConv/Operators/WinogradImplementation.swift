@@ -93,7 +93,7 @@ final class WinogradImplementation: ConvolutionImplementation, @unchecked Sendab
         return columns - rest + (rest == 0 ? 0 : narrow.map { rest <= $0 ? $0 : nr } ?? nr)
     }
 
-    /// The multiply-adds per input and output channel pair that F(m×m, 3×3) spends in its GEMMs on a `output` plane
+    /// The multiply-adds per input and output channel pair that F(m×m, 3×3) spends in its GEMMs on an `output` plane
     /// — α² times the columns its chunks compute (32-column micro-kernels with a 16-column twin, as the registry's
     /// families have) — for the planner to compare tile sizes without preparing them.
     static func gemmWork(m: Int, output: Size2D, inputChannels: Int, outputChannels: Int) -> Int {

@@ -112,8 +112,8 @@ public enum WinogradKernels {
     ///
     /// With `work` (`splitWorkFloats(phaseLength:)` floats) and `m` 2, 4 or 6 — the straight-line stages — the row
     /// is copied once, zero-padded, and split by vector even/odd splits (two levels for m = 4) or six-phase shuffles
-    /// (m = 6, `phaseLength` a multiple of 16); otherwise one float at a time. (F(4x4) on 64→64 at 224², splitting one float at a time: the input stage was
-    /// 39% of the Winograd time in `perf`, as much as the GEMMs.)
+    /// (m = 6, `phaseLength` a multiple of 16); otherwise one float at a time. (F(4x4) on 64→64 at 224², splitting
+    /// one float at a time: the input stage was 39% of the Winograd time in `perf`, as much as the GEMMs.)
     @inline(__always)
     static func splitRow(_ plane: UnsafePointer<Float>, y: Int, height: Int, width: Int, padLeft: Int, m: Int,
                          phaseLength: Int, into phases: UnsafeMutablePointer<Float>, work: UnsafeMutablePointer<Float>? = nil) {
@@ -178,7 +178,7 @@ public enum WinogradKernels {
                                       v: UnsafeMutablePointer<Float>, matrixStride: Int, columns: Int,
                                       scratch: UnsafeMutablePointer<Float>) {
         if plan.straightLine {
-            // Straight-line F(2x2)/F(4x4) and F(4x4, 5x5) stages, 16 or 8 tiles per vector.
+            // Straight-line F(2x2)/F(4x4)/F(6x6) and F(4x4, 5x5) stages, 16 or 8 tiles per vector.
             func run<V: SIMD>(_: V.Type) where V.Scalar == Float {
                 if plan.transform.r == 5 || plan.transform.m == 6 {
                     transformInputAlpha8(V.self, m: plan.transform.m, plan: plan, input: input, channels: channels, height: height,

@@ -44,6 +44,7 @@ final class WinogradTests: XCTestCase {
             try c(8, 16, Size2D(13, 15), batch: 2),                               // rows of 4 F(4x4) tiles: two per 8-lane vector
             try c(5, 9, Size2D(10, 16), activation: .relu),                        // rows of 4 tiles, a last unpaired tile row
             try c(16, 12, Size2D(27, 27), batch: 2),                              // AlexNet's 5x5 plane: rows of 7 F(4x4) tiles
+            try c(4, 8, Size2D(9, 110)),                                          // rows of 19 F(6x6) tiles: a 16- and an 8-lane vector
         ]
     }
 

@@ -42,7 +42,7 @@ extension WinogradKernels {
                                               v: UnsafeMutablePointer<Float>, matrixStride: Int, columns: Int,
                                               scratch: UnsafeMutablePointer<Float>) where V.Scalar == Float {
         let lanes = V.scalarCount
-        let tilesPerRow = plan.tilesPerRow, tp = plan.paddedTiles, pl = plan.phaseLength
+        let tilesPerRow = plan.tilesPerRow, pl = plan.phaseLength
         let phases = scratch               // [r][s][q], 8 × m × pl: the tile row's eight input rows split into phases
         let tmp = scratch + 8 * m * pl     // [r][ν] × lanes: d·B of one vector of tiles
         let work = tmp + 64 * lanes        // splitRow's padded row (and halves)
@@ -58,12 +58,12 @@ extension WinogradKernels {
                               tileRows: tileRows, tr: tr, hasNextChannel: c + 1 < channels, phases: phases, phaseLength: pl,
                               rot: &rot, work: work)
                 let col0 = (tr - tileRows.lowerBound) * tilesPerRow
-                var t = 0
-                while t < tp {
+                @inline(__always) func tiles<W: SIMD>(_: W.Type, from t: Int) where W.Scalar == Float {
+                    let lanes = W.scalarCount
                     // Row pass.
                     for r in 0..<8 {
                         let p = phases + (rot + r) % 8 * m * pl + t
-                        let w = inputF45(load(p + o0, as: V.self), load(p + o1), load(p + o2), load(p + o3),
+                        let w = inputF45(load(p + o0, as: W.self), load(p + o1), load(p + o2), load(p + o3),
                                          load(p + o4), load(p + o5), load(p + o6), load(p + o7))
                         let o = tmp + r * 8 * lanes
                         store(w.0, o); store(w.1, o + lanes); store(w.2, o + 2 * lanes); store(w.3, o + 3 * lanes)
@@ -73,13 +73,17 @@ extension WinogradKernels {
                     let dst = v + c * columns + col0 + t, step = 8 * matrixStride
                     for nu in 0..<8 {
                         let q = tmp + nu * lanes
-                        let x = inputF45(load(q, as: V.self), load(q + 8 * lanes), load(q + 16 * lanes), load(q + 24 * lanes),
+                        let x = inputF45(load(q, as: W.self), load(q + 8 * lanes), load(q + 16 * lanes), load(q + 24 * lanes),
                                          load(q + 32 * lanes), load(q + 40 * lanes), load(q + 48 * lanes), load(q + 56 * lanes))
                         let d = dst + nu * matrixStride
                         store(x.0, d); store(x.1, d + step); store(x.2, d + 2 * step); store(x.3, d + 3 * step)
                         store(x.4, d + 4 * step); store(x.5, d + 5 * step); store(x.6, d + 6 * step); store(x.7, d + 7 * step)
                     }
-                    t += lanes
+                }
+                // A row's last ≤ 8 tiles on an 8-lane vector when the stage runs 16 (F(6x6) on 112²: 19 tiles, 32 → 24).
+                var t = 0
+                while t < tilesPerRow {
+                    if lanes > 8 && tilesPerRow - t <= 8 { tiles(SIMD8<Float>.self, from: t); t += 8 } else { tiles(V.self, from: t); t += lanes }
                 }
             }
         }

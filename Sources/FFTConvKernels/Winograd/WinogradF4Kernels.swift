@@ -78,7 +78,7 @@ extension WinogradKernels {
                                           v: UnsafeMutablePointer<Float>, matrixStride: Int, columns: Int,
                                           scratch: UnsafeMutablePointer<Float>) where V.Scalar == Float {
         let lanes = V.scalarCount
-        let tilesPerRow = plan.tilesPerRow, tp = plan.paddedTiles, pl = plan.phaseLength
+        let tilesPerRow = plan.tilesPerRow, pl = plan.phaseLength
         let phases = scratch               // [r][s][q], 6 × 4 × pl: the tile row's six input rows split into phases
         let tmp = scratch + 24 * pl        // [r][ν] × lanes: d·B of one vector of tiles
         let work = tmp + 36 * lanes        // splitRow's padded row and halves
@@ -91,18 +91,22 @@ extension WinogradKernels {
                               tileRows: tileRows, tr: tr, hasNextChannel: c + 1 < channels, phases: phases, phaseLength: pl,
                               rot: &rot, work: work)
                 let col0 = (tr - tileRows.lowerBound) * tilesPerRow
-                var t = 0
-                while t < tp {
+                @inline(__always) func tiles<W: SIMD>(_: W.Type, from t: Int) where W.Scalar == Float {
+                    let lanes = W.scalarCount
                     for r in 0..<6 {
                         let p = phases + (rot + r) % 6 * 4 * pl + t
-                        let w = inputF4(load(p, as: V.self), load(p + pl), load(p + 2 * pl), load(p + 3 * pl), load(p + 1), load(p + pl + 1))
+                        let w = inputF4(load(p, as: W.self), load(p + pl), load(p + 2 * pl), load(p + 3 * pl), load(p + 1), load(p + pl + 1))
                         let o = tmp + r * 6 * lanes
                         store(w.0, o); store(w.1, o + lanes); store(w.2, o + 2 * lanes)
                         store(w.3, o + 3 * lanes); store(w.4, o + 4 * lanes); store(w.5, o + 5 * lanes)
                     }
                     // Whole vectors, also past the row's last tile (V rows are padded; see transformInput).
-                    inputColumnsF4(V.self, tmp: tmp, into: v + c * columns + col0 + t, matrixStride: matrixStride)
-                    t += lanes
+                    inputColumnsF4(W.self, tmp: tmp, into: v + c * columns + col0 + t, matrixStride: matrixStride)
+                }
+                // A row's last ≤ 8 tiles on an 8-lane vector when the stage runs 16 (56 tiles: 64 → 56 computed).
+                var t = 0
+                while t < tilesPerRow {
+                    if lanes > 8 && tilesPerRow - t <= 8 { tiles(SIMD8<Float>.self, from: t); t += 8 } else { tiles(V.self, from: t); t += lanes }
                 }
             }
         }

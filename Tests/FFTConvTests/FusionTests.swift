@@ -313,6 +313,82 @@ final class FusionTests: XCTestCase {
         }
     }
 
+    // MARK: Winograd convolution + 2x2 max pool (`NetworkOptions.fusesConvolutionPool`)
+
+    /// A convolution the planner's `estimate` puts on Winograd, read only by a max pool: the network, its input, and
+    /// the reference convolution then the naive pool.
+    func buildWinogradPool(cin: Int, cout: Int, kernel: Int = 3, input: Size2D, batch: Int = 1, activation: Activation,
+                           pool: PoolingAttributes = PoolingAttributes(kernel: Size2D(2, 2), stride: Size2D(2, 2)),
+                           convolutionIsOutput: Bool = false, seed: UInt64, threads: Int, fused: Bool) throws -> (Network, Tensor, Tensor) {
+        let p = kernel / 2
+        let d = try ConvolutionDescriptor(inputChannels: cin, outputChannels: cout, kernel: Size2D(kernel, kernel),
+                                          padding: Padding(top: p, left: p, bottom: p, right: p), activation: activation)
+        var rng = SeededGenerator(seed: seed)
+        let x = try Tensor.random(shape: [batch, cin, input.height, input.width], using: &rng)
+        let w = try Tensor.random(shape: d.weightShape, using: &rng), b = try Tensor.random(shape: [cout], using: &rng)
+        let nodes = [Graph.Node(name: "conv", operation: .convolution(d, autoPad: .explicit), inputs: ["x", "w", "b"], outputs: ["c"]),
+                     Graph.Node(name: "pool", operation: .maxPool(pool), inputs: ["c"], outputs: ["y"])]
+        let graph = Graph(inputs: [Graph.Value(name: "x", shape: x.shape)], outputs: convolutionIsOutput ? ["y", "c"] : ["y"],
+                          constants: ["w": w, "b": b], nodes: nodes)
+        let network = try Network(graph: graph, options: NetworkOptions(threads: threads, fusesConvolutionPool: fused))
+        let reference = try naiveMaxPool(try ReferenceConvolution.run(descriptor: d, input: x, weights: w, bias: b), pool)
+        return (network, x, reference)
+    }
+
+    /// The pool in Winograd's output stage gives the bits of the two steps apart, on every even tile the planner picks
+    /// (F(2×2), F(4×4), F(6×6), F(4×4, 5×5)), odd output sides (the last row and column dropped), batch 2, 1–3
+    /// threads, and weights above 1 MB (shared stage by stage at 2 threads).
+    func testWinogradConvolutionWithPoolGivesTheSameBitsAsTheLayersApart() throws {
+        let cases: [(cin: Int, cout: Int, kernel: Int, input: Size2D, batch: Int, activation: Activation, tile: String)] = [
+            (48, 128, 3, Size2D(13, 15), 1, .relu, "wino4x4_3x3"),  // 432 taps: above the stem fusion's 400
+            (128, 256, 3, Size2D(14, 17), 1, .relu, "wino4x4_3x3"),     // 4.7 MB of weights
+            (64, 128, 3, Size2D(27, 31), 2, .none, "wino6x6_3x3"),
+            (96, 128, 3, Size2D(7, 9), 1, .relu6, "wino2x2_3x3"),
+            (8, 16, 5, Size2D(14, 13), 1, .leakyReLU(alpha: 0.1), "wino4x4_5x5"),  // not a clamp: not a stem fusion
+        ]
+        for (i, c) in cases.enumerated() {
+            for threads in [1, 2, 3] {
+                let what = "case \(i), \(threads) threads"
+                let build = { (fused: Bool) in
+                    try self.buildWinogradPool(cin: c.cin, cout: c.cout, kernel: c.kernel, input: c.input, batch: c.batch,
+                                               activation: c.activation, seed: UInt64(90 + i), threads: threads, fused: fused)
+                }
+                let (fused, x, reference) = try build(true)
+                let (apart, _, _) = try build(false)
+                XCTAssertEqual(fused.layers.count, 1, what)
+                XCTAssertTrue(fused.layers.first.map { $0.algorithm.contains(c.tile) && $0.algorithm.contains("2x2 max pool") } ?? false,
+                              "\(what): \(fused.layers.map(\.algorithm))")
+                XCTAssertEqual(apart.layers.count, 2, what)
+                let y = try fused(x), z = try apart(x)
+                XCTAssertEqual(y.shape, [c.batch, c.cout, c.input.height / 2, c.input.width / 2], what)
+                try assertSameBits(y, z, nearReference: reference, what)
+            }
+        }
+    }
+
+    func testWinogradConvolutionsAndPoolsThatCannotFuseRunApart() throws {
+        let pools = [
+            PoolingAttributes(kernel: Size2D(3, 3), stride: Size2D(2, 2)),
+            PoolingAttributes(kernel: Size2D(2, 2), stride: Size2D(1, 1)),
+            PoolingAttributes(kernel: Size2D(2, 2), stride: Size2D(2, 2), padding: Padding(top: 1, left: 1, bottom: 1, right: 1)),
+            PoolingAttributes(kernel: Size2D(2, 2), stride: Size2D(2, 2), ceilMode: true),  // 13 → 7 rows: not floor sizes
+        ]
+        for (i, pool) in pools.enumerated() {
+            let (network, x, reference) = try buildWinogradPool(cin: 48, cout: 128, input: Size2D(13, 13), activation: .relu, pool: pool,
+                                                                seed: UInt64(100 + i), threads: 1, fused: true)
+            XCTAssertEqual(network.layers.count, 2, "pool \(i)")
+            let y = try XCTUnwrap(network.predict(["x": x])["y"])
+            XCTAssertEqual(y.shape, reference.shape, "pool \(i)")
+            XCTAssertLessThanOrEqual(try XCTUnwrap(y.maxAbsoluteDifference(reference)), 1e-4 * max(1, reference.maxAbsolute), "pool \(i)")
+        }
+        // The convolution's result is also a graph output.
+        let (network, x, reference) = try buildWinogradPool(cin: 48, cout: 128, input: Size2D(14, 14), activation: .relu,
+                                                            convolutionIsOutput: true, seed: 110, threads: 1, fused: true)
+        XCTAssertEqual(network.layers.count, 2)
+        let y = try XCTUnwrap(network.predict(["x": x])["y"])
+        XCTAssertLessThanOrEqual(try XCTUnwrap(y.maxAbsoluteDifference(reference)), 1e-4 * max(1, reference.maxAbsolute))
+    }
+
     // MARK: depthwise + 1x1 (`NetworkOptions.fusesDepthwisePointwise`)
 
     /// A 3x3 depthwise layer read only by a 1x1 layer: the network, its input, and the chained reference convolutions.

@@ -424,6 +424,12 @@ struct NetworkBuilder {
                     summary.multiplyAccumulates = try d.multiplyAccumulates(batch: x[0], input: input)
                     summary.algorithm = "\(conv.algorithm) (\(conv.summary))"
                     summary.weightBytes = conv.preparedBytes
+                    if let step = pooledStep(p, conv: conv, next: index, summary: summary) {
+                        weightBytes += conv.preparedBytes
+                        steps.append(step)
+                        index += 1
+                        continue
+                    }
                     inputs = [p.inputs[0]] + (p.residual.map { [$0] } ?? [])
                     let hasResidual = p.residual != nil
                     run = { args in try conv(args[0], residual: hasResidual ? args[1] : nil) }
@@ -515,6 +521,25 @@ struct NetworkBuilder {
         let run = made.run
         steps.append(Network.Step(summary: summary, inputs: [p.inputs[0]], output: q.output, run: { args in try run(args[0]) }))
         return true
+    }
+
+    /// A convolution prepared on Winograd with an even tile, and the 2×2 stride-2 max pool (no padding) that alone
+    /// reads it, as one step: the pool in the output stage (`Convolution2D.pooled2x2`, the same bits as the two
+    /// steps), under the `auto` policy with `options.fusesConvolutionPool`. VGG16's five pools, a U-Net encoder's.
+    /// Nil where that does not apply.
+    func pooledStep(_ p: Pending, conv: Convolution2D, next: Int, summary s: LayerSummary) -> Network.Step? {
+        guard case .auto = options.algorithm, options.fusesConvolutionPool, conv.fusesMaxPool2x2, next < pending.count,
+              p.residual == nil, p.concatInto == nil, p.shape.count == 4 else { return nil }
+        let q = pending[next]
+        guard case .maxPool(let a) = q.op, q.inputs == [p.output], q.residual == nil, q.concatInto == nil,
+              consumers(of: p.output) == [next], !graph.outputs.contains(where: { ids[$0] == p.output }),
+              a.kernel == Size2D(2, 2), a.stride == Size2D(2, 2), a.padding == .zero, a.dilation == Size2D(1, 1),
+              q.shape == [p.shape[0], p.shape[1], p.shape[2] / 2, p.shape[3] / 2] else { return nil }
+        var summary = s
+        summary.operation = (p.operations + q.operations).joined(separator: "+")
+        summary.outputShape = q.shape
+        summary.algorithm = "\(conv.algorithm) (\(conv.summary), 2x2 max pool in the output stage)"
+        return Network.Step(summary: summary, inputs: [p.inputs[0]], output: q.output, run: { args in try conv.pooled2x2(args[0]) })
     }
 
     /// Preparation of a non-convolution step: matrix products with constant weights become `FullyConnected`.

@@ -257,23 +257,45 @@ final class WinogradImplementation: ConvolutionImplementation, @unchecked Sendab
         }
     }
 
-    /// Output transform, bias, residual and activation for output channels `channels` of the chunk's group.
+    /// Output transform, bias, residual and activation for output channels `channels` of the chunk's group (with
+    /// `pool`, then the 2×2 stride-2 max pool into planes of `pooledSize`).
     func transformOutput(_ k: Chunk, channels: Range<Int>, products: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
-                         residual: UnsafePointer<Float>?, bias: UnsafeBufferPointer<Float>?, scratch: UnsafeMutablePointer<Float>) {
+                         residual: UnsafePointer<Float>?, bias: UnsafeBufferPointer<Float>?, scratch: UnsafeMutablePointer<Float>,
+                         pool: Bool) {
         let p = problem, d = p.descriptor, og = d.outputChannelsPerGroup
         let o0 = k.group * og + channels.lowerBound  // first output channel of the image
+        let outputPlane = pool ? pooledSize.height * pooledSize.width : p.outputPlane
         WinogradKernels.transformOutput(
             plan: plan, products: products + channels.lowerBound * k.columns, matrixStride: oddLineStride(og * k.columns),
             columns: k.columns, channels: channels.count, tileRows: k.rows,
-            output: output + (k.image * d.outputChannels + o0) * p.outputPlane,
+            output: output + (k.image * d.outputChannels + o0) * outputPlane,
             outputHeight: p.output.height, outputWidth: p.output.width,
             bias: bias.map { $0.baseAddress! + o0 },
             residual: residual.map { $0 + (k.image * d.outputChannels + o0) * p.outputPlane },
-            activation: epilogue, scratch: scratch)
+            activation: epilogue, scratch: scratch, pool: pool)
+    }
+
+    /// Whether `runPooled` can run: the output stage is a straight-line one with an even tile (F(2×2), F(4×4),
+    /// F(6×6), F(4×4, 5×5)) — its tile rows then hold whole pairs of output rows — and the pooled planes are not empty.
+    var poolsOutput: Bool { WinogradKernels.canPool(plan) && pooledSize.height >= 1 && pooledSize.width >= 1 }
+
+    /// The output size after a 2×2 stride-2 max pool without padding (floor sizes).
+    var pooledSize: Size2D { Size2D(problem.output.height / 2, problem.output.width / 2) }
+
+    /// The layer followed by a 2×2 stride-2 max pool (no padding, floor sizes), the pool applied to each pair of
+    /// output rows as the output stage finishes it: `output` holds `pooledSize` planes, the full-size output is never
+    /// written. Same bits as `run` followed by the pool. Needs `poolsOutput`.
+    func runPooled(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, batch: Int, threads: Int) {
+        execute(input: input, output: output, residual: nil, batch: batch, threads: threads, pool: true)
     }
 
     func run(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, residual: UnsafePointer<Float>?,
              batch: Int, threads: Int) {
+        execute(input: input, output: output, residual: residual, batch: batch, threads: threads, pool: false)
+    }
+
+    func execute(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, residual: UnsafePointer<Float>?,
+                 batch: Int, threads: Int, pool: Bool) {
         let d = problem.descriptor
         let og = d.outputChannelsPerGroup, cg = d.inputChannelsPerGroup
         let a2 = transform.alpha * transform.alpha
@@ -292,7 +314,7 @@ final class WinogradImplementation: ConvolutionImplementation, @unchecked Sendab
                             transformInput(k, channels: 0..<cg, input: input, v: b.v, scratch: b.transforms)
                             for e in 0..<a2 { multiply(k, element: e, v: b.v, products: b.products, scratch: b.gemm) }
                             transformOutput(k, channels: 0..<og, products: b.products, output: output, residual: residual,
-                                            bias: bias, scratch: b.transforms)
+                                            bias: bias, scratch: b.transforms, pool: pool)
                         }
                     }
                     return
@@ -314,7 +336,7 @@ final class WinogradImplementation: ConvolutionImplementation, @unchecked Sendab
                     }
                     Parallel.forEachRange(count: og, threads: threads) { worker, channels in
                         transformOutput(k, channels: channels, products: shared.products, output: output, residual: residual,
-                                        bias: bias, scratch: buffers(ws, worker: worker).transforms)
+                                        bias: bias, scratch: buffers(ws, worker: worker).transforms, pool: pool)
                     }
                 }
             }

@@ -63,10 +63,12 @@ extension WinogradKernels {
                                            columns: Int, channels: Int, tileRows: Range<Int>,
                                            output: UnsafeMutablePointer<Float>, outputHeight: Int, outputWidth: Int,
                                            bias: UnsafePointer<Float>?, residual: UnsafePointer<Float>?,
-                                           activation: Epilogue, scratch: UnsafeMutablePointer<Float>) where V.Scalar == Float {
+                                           activation: Epilogue, scratch: UnsafeMutablePointer<Float>,
+                                           pool: Bool = false) where V.Scalar == Float {
         let lanes = V.scalarCount
         let tilesPerRow = plan.tilesPerRow
         let plane = outputHeight * outputWidth
+        let outputPlane = pool ? (outputHeight / 2) * (outputWidth / 2) : plane
         // Vectors over all the chunk's tiles into two output-row buffers, as in `transformOutputF4`.
         let rowLength = outputRowBufferFloats(columns: columns, lanes: lanes, m: 2)
         let rows = scratch, tmp = scratch + 2 * rowLength
@@ -90,9 +92,15 @@ extension WinogradKernels {
                 }
                 t += lanes
             }
-            finishOutputRows(m: 2, rows: rows, rowLength: rowLength, tilesPerRow: tilesPerRow, tileRows: tileRows,
-                             output: output + o * plane, outputHeight: outputHeight, outputWidth: outputWidth,
-                             bias: bias?[o] ?? 0, residual: residual.map { $0 + o * plane }, activation: activation)
+            if pool {
+                finishPooledOutputRows(m: 2, rows: rows, rowLength: rowLength, tilesPerRow: tilesPerRow, tileRows: tileRows,
+                                       output: output + o * outputPlane, outputHeight: outputHeight, outputWidth: outputWidth,
+                                       bias: bias?[o] ?? 0, residual: residual.map { $0 + o * plane }, activation: activation)
+            } else {
+                finishOutputRows(m: 2, rows: rows, rowLength: rowLength, tilesPerRow: tilesPerRow, tileRows: tileRows,
+                                 output: output + o * plane, outputHeight: outputHeight, outputWidth: outputWidth,
+                                 bias: bias?[o] ?? 0, residual: residual.map { $0 + o * plane }, activation: activation)
+            }
         }
     }
 }

@@ -115,9 +115,11 @@ extension WinogradKernels {
                                                matrixStride: Int, columns: Int, channels: Int, tileRows: Range<Int>,
                                                output: UnsafeMutablePointer<Float>, outputHeight: Int, outputWidth: Int,
                                                bias: UnsafePointer<Float>?, residual: UnsafePointer<Float>?,
-                                               activation: Epilogue, scratch: UnsafeMutablePointer<Float>) where V.Scalar == Float {
+                                               activation: Epilogue, scratch: UnsafeMutablePointer<Float>,
+                                               pool: Bool = false) where V.Scalar == Float {
         let lanes = V.scalarCount
         let plane = outputHeight * outputWidth
+        let outputPlane = pool ? (outputHeight / 2) * (outputWidth / 2) : plane
         let rowLength = outputRowBufferFloats(columns: columns, lanes: lanes, m: m)
         let rows = scratch, tmp = scratch + m * rowLength  // tmp: [i][ν] × lanes (Aᵀ down the columns), then m staged vectors
         let staged = tmp + 8 * m * lanes
@@ -140,9 +142,15 @@ extension WinogradKernels {
                 }
                 t += lanes
             }
-            finishOutputRows(m: m, rows: rows, rowLength: rowLength, tilesPerRow: plan.tilesPerRow, tileRows: tileRows,
-                             output: output + o * plane, outputHeight: outputHeight, outputWidth: outputWidth,
-                             bias: bias?[o] ?? 0, residual: residual.map { $0 + o * plane }, activation: activation)
+            if pool {
+                finishPooledOutputRows(m: m, rows: rows, rowLength: rowLength, tilesPerRow: plan.tilesPerRow, tileRows: tileRows,
+                                       output: output + o * outputPlane, outputHeight: outputHeight, outputWidth: outputWidth,
+                                       bias: bias?[o] ?? 0, residual: residual.map { $0 + o * plane }, activation: activation)
+            } else {
+                finishOutputRows(m: m, rows: rows, rowLength: rowLength, tilesPerRow: plan.tilesPerRow, tileRows: tileRows,
+                                 output: output + o * plane, outputHeight: outputHeight, outputWidth: outputWidth,
+                                 bias: bias?[o] ?? 0, residual: residual.map { $0 + o * plane }, activation: activation)
+            }
         }
     }
 }

@@ -159,10 +159,12 @@ extension WinogradKernels {
                                            columns: Int, channels: Int, tileRows: Range<Int>,
                                            output: UnsafeMutablePointer<Float>, outputHeight: Int, outputWidth: Int,
                                            bias: UnsafePointer<Float>?, residual: UnsafePointer<Float>?,
-                                           activation: Epilogue, scratch: UnsafeMutablePointer<Float>) where V.Scalar == Float {
+                                           activation: Epilogue, scratch: UnsafeMutablePointer<Float>,
+                                           pool: Bool = false) where V.Scalar == Float {
         let lanes = V.scalarCount
         let tilesPerRow = plan.tilesPerRow
         let plane = outputHeight * outputWidth
+        let outputPlane = pool ? (outputHeight / 2) * (outputWidth / 2) : plane
         // The chunk's tiles are consecutive columns of M, tile row after tile row: vectors run over them all
         // (not row by row, which left lanes idle on rows of 4 or 7 tiles), each interleaved whole into four
         // output-row buffers of `4 · columns` floats (rounded up to vectors) — a tile row's tiles land next to each
@@ -192,9 +194,15 @@ extension WinogradKernels {
                 }
                 t += lanes
             }
-            finishOutputRows(m: 4, rows: rows, rowLength: rowLength, tilesPerRow: tilesPerRow, tileRows: tileRows,
-                             output: output + o * plane, outputHeight: outputHeight, outputWidth: outputWidth,
-                             bias: bias?[o] ?? 0, residual: residual.map { $0 + o * plane }, activation: activation)
+            if pool {
+                finishPooledOutputRows(m: 4, rows: rows, rowLength: rowLength, tilesPerRow: tilesPerRow, tileRows: tileRows,
+                                       output: output + o * outputPlane, outputHeight: outputHeight, outputWidth: outputWidth,
+                                       bias: bias?[o] ?? 0, residual: residual.map { $0 + o * plane }, activation: activation)
+            } else {
+                finishOutputRows(m: 4, rows: rows, rowLength: rowLength, tilesPerRow: tilesPerRow, tileRows: tileRows,
+                                 output: output + o * plane, outputHeight: outputHeight, outputWidth: outputWidth,
+                                 bias: bias?[o] ?? 0, residual: residual.map { $0 + o * plane }, activation: activation)
+            }
         }
     }
 }

@@ -259,6 +259,36 @@ public enum WinogradKernels {
         }
     }
 
+    /// As `finishOutputRows`, then a 2×2 stride-2 max pool (no padding, floor sizes) into `output`, whose planes are
+    /// `outputHeight / 2 × outputWidth / 2`: each pair of rows is finished in place in `rows`, reduced into its first
+    /// row (`PoolingKernels.verticalMax`), and its column pairs into pooled row `y / 2` (`PoolingKernels.horizontalMax`)
+    /// — the functions the unfused pool runs, in its order, so the same bits. `m` is even; the row buffers are read up
+    /// to 17 floats past a row's first `outputWidth` (the callers' buffers run on into further rows or scratch).
+    @inline(__always)
+    static func finishPooledOutputRows(m: Int, rows: UnsafeMutablePointer<Float>, rowLength: Int, tilesPerRow: Int,
+                                       tileRows: Range<Int>, output: UnsafeMutablePointer<Float>, outputHeight: Int,
+                                       outputWidth: Int, bias: Float, residual: UnsafePointer<Float>?, activation: Epilogue) {
+        let pooledHeight = outputHeight / 2, pooledWidth = outputWidth / 2
+        guard pooledWidth > 0 else { return }
+        for tr in tileRows {
+            let run = rows + (tr - tileRows.lowerBound) * tilesPerRow * m, y = tr * m
+            for i in 0..<Swift.min(m / 2, pooledHeight - y / 2) {
+                let first = run + 2 * i * rowLength
+                for r in 0..<2 {
+                    let row = first + r * rowLength
+                    activation.finishRows(1, src: row, srcStride: rowLength, dst: row, dstStride: rowLength, count: outputWidth,
+                                          bias: bias, residual: residual.map { $0 + (y + 2 * i + r) * outputWidth })
+                }
+                PoolingKernels.verticalMax(rows: first, rowStride: rowLength, count: 2, width: outputWidth, into: first)
+                PoolingKernels.horizontalMax(row: first, stride: 2, kernel: 2, outputs: pooledWidth,
+                                             into: output + (y / 2 + i) * pooledWidth)
+            }
+        }
+    }
+
+    /// Whether `transformOutput` can pool its output (`pool: true`): the straight-line stages with an even tile.
+    public static func canPool(_ plan: WinogradStagePlan) -> Bool { plan.straightLine && plan.transform.m % 2 == 0 }
+
     /// Scratch floats `transformOutput` needs for chunks of `columns` tiles of `m × m` outputs (besides
     /// `WinogradStagePlan.scratchSize`): the straight-line stages' `m` output-row buffers and their staging vectors
     /// (`α·m + m` of them, α ≤ 8).
@@ -275,29 +305,36 @@ public enum WinogradKernels {
     ///   - output: the first output channel's plane; channel `o` at `output + o * outputHeight * outputWidth`.
     ///   - bias: one value per output channel, or nil; `residual`: planes laid out like `output`, or nil.
     ///   - scratch: `max(plan.scratchSize, outputScratchFloats(columns:m:))` floats.
+    ///   - pool: a 2×2 stride-2 max pool (no padding, floor sizes) after the activation: `output`'s planes are then
+    ///     `outputHeight / 2 × outputWidth / 2` (`residual`'s stay full size). Only where `canPool(plan)`.
     public static func transformOutput(plan: WinogradStagePlan, products: UnsafePointer<Float>, matrixStride: Int, columns: Int,
                                        channels: Int, tileRows: Range<Int>,
                                        output: UnsafeMutablePointer<Float>, outputHeight: Int, outputWidth: Int,
                                        bias: UnsafePointer<Float>?, residual: UnsafePointer<Float>?,
-                                       activation: Epilogue, scratch: UnsafeMutablePointer<Float>) {
+                                       activation: Epilogue, scratch: UnsafeMutablePointer<Float>, pool: Bool = false) {
+        assert(!pool || canPool(plan), "pooled Winograd output needs a straight-line stage with an even tile")
         if plan.straightLine {
             func run<V: SIMD>(_: V.Type) where V.Scalar == Float {
                 if plan.transform.r == 5 {
                     transformOutputAlpha8(V.self, m: 4, plan: plan, products: products, matrixStride: matrixStride, columns: columns,
                                           channels: channels, tileRows: tileRows, output: output, outputHeight: outputHeight,
-                                          outputWidth: outputWidth, bias: bias, residual: residual, activation: activation, scratch: scratch)
+                                          outputWidth: outputWidth, bias: bias, residual: residual, activation: activation, scratch: scratch,
+                                          pool: pool)
                 } else if plan.transform.m == 6 {
                     transformOutputAlpha8(V.self, m: 6, plan: plan, products: products, matrixStride: matrixStride, columns: columns,
                                           channels: channels, tileRows: tileRows, output: output, outputHeight: outputHeight,
-                                          outputWidth: outputWidth, bias: bias, residual: residual, activation: activation, scratch: scratch)
+                                          outputWidth: outputWidth, bias: bias, residual: residual, activation: activation, scratch: scratch,
+                                          pool: pool)
                 } else if plan.transform.m == 4 {
                     transformOutputF4(V.self, plan: plan, products: products, matrixStride: matrixStride, columns: columns,
                                       channels: channels, tileRows: tileRows, output: output, outputHeight: outputHeight,
-                                      outputWidth: outputWidth, bias: bias, residual: residual, activation: activation, scratch: scratch)
+                                      outputWidth: outputWidth, bias: bias, residual: residual, activation: activation, scratch: scratch,
+                                          pool: pool)
                 } else {
                     transformOutputF2(V.self, plan: plan, products: products, matrixStride: matrixStride, columns: columns,
                                       channels: channels, tileRows: tileRows, output: output, outputHeight: outputHeight,
-                                      outputWidth: outputWidth, bias: bias, residual: residual, activation: activation, scratch: scratch)
+                                      outputWidth: outputWidth, bias: bias, residual: residual, activation: activation, scratch: scratch,
+                                          pool: pool)
                 }
             }
             // Vectors run over the chunk's tiles, not a row's: 16 lanes whenever there are 16 tiles and registers for them.

@@ -18,7 +18,7 @@ struct NetCommand: ParsableCommand {
     @Option(help: "Convolution algorithm: auto or one of \(ConvolutionAlgorithm.allCases.map(\.rawValue).joined(separator: ", ")).") var algorithm: String = "auto"
     @Option(help: "How auto chooses per layer: estimate (rules), measure or exhaustive (time candidates at load).") var planner: String = "estimate"
     @Option(help: "Tuning file: measured choices are read from it (when it exists) and written back.") var tuning: String?
-    @Flag(help: "Run every layer as its own step: no fused 1x1 + depthwise pairs (fused by default where dw_blocked16 serves the depthwise layer), no fused stem convolution + max pool, no fused depthwise + 1x1.")
+    @Flag(help: "Run every layer as its own step: no fused 1x1 + depthwise pairs (fused by default where dw_blocked16 serves the depthwise layer), no fused stem convolution + max pool, no 2x2 max pool in a Winograd layer's output stage, no fused depthwise + 1x1.")
     var noFusion = false
     @Flag(help: "Print per-layer times (medians of --loops extra profiled calls) with the planner's runners-up.") var profile = false
     @Flag(help: "Print JSON.") var json = false

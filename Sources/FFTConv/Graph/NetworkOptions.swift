@@ -38,9 +38,11 @@ public struct NetworkOptions: Sendable {
     /// stride-2 layer on `dw_s2direct16`; the same bits as the two layers on those kernels).
     /// Off: each layer is its own step (for comparisons).
     public var fusesPointwiseDepthwise: Bool
-    /// Whether a stem convolution (few input channels) read only by a max pool runs fused with it, without writing
-    /// the convolution's output (`ConvolutionPoolFusion`: under the `auto` policy, with any planner; the same bits
-    /// as the two layers on the direct kernels). Off: each layer is its own step.
+    /// Whether a convolution read only by a max pool runs fused with it, without writing the convolution's output
+    /// (under the `auto` policy, with any planner): a stem convolution (few input channels) on the direct kernels'
+    /// sums (`ConvolutionPoolFusion`), and a layer the planner put on an even Winograd tile followed by a 2×2 stride-2
+    /// pool without padding, pooled in Winograd's output stage (VGG16's five pools); the same bits as the two layers
+    /// apart. Off: each layer is its own step.
     public var fusesConvolutionPool: Bool
     /// Whether a 3x3 depthwise layer read only by a 1x1 layer runs fused with it, band by band
     /// (`DepthwisePointwiseFusion`: under the `auto` policy, on planes of 112 and more; results equal to the layers

@@ -67,8 +67,6 @@ extension WinogradKernels {
                                            pool: Bool = false) where V.Scalar == Float {
         let lanes = V.scalarCount
         let tilesPerRow = plan.tilesPerRow
-        let plane = outputHeight * outputWidth
-        let outputPlane = pool ? (outputHeight / 2) * (outputWidth / 2) : plane
         // Vectors over all the chunk's tiles into two output-row buffers, as in `transformOutputF4`.
         let rowLength = outputRowBufferFloats(columns: columns, lanes: lanes, m: 2)
         let rows = scratch, tmp = scratch + 2 * rowLength
@@ -92,15 +90,9 @@ extension WinogradKernels {
                 }
                 t += lanes
             }
-            if pool {
-                finishPooledOutputRows(m: 2, rows: rows, rowLength: rowLength, tilesPerRow: tilesPerRow, tileRows: tileRows,
-                                       output: output + o * outputPlane, outputHeight: outputHeight, outputWidth: outputWidth,
-                                       bias: bias?[o] ?? 0, residual: residual.map { $0 + o * plane }, activation: activation)
-            } else {
-                finishOutputRows(m: 2, rows: rows, rowLength: rowLength, tilesPerRow: tilesPerRow, tileRows: tileRows,
-                                 output: output + o * plane, outputHeight: outputHeight, outputWidth: outputWidth,
-                                 bias: bias?[o] ?? 0, residual: residual.map { $0 + o * plane }, activation: activation)
-            }
+            finishChannel(o, m: 2, rows: rows, rowLength: rowLength, tilesPerRow: tilesPerRow, tileRows: tileRows, output: output,
+                          outputHeight: outputHeight, outputWidth: outputWidth, bias: bias, residual: residual,
+                          activation: activation, pool: pool)
         }
     }
 }

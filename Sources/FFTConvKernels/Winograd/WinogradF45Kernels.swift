@@ -118,8 +118,6 @@ extension WinogradKernels {
                                                activation: Epilogue, scratch: UnsafeMutablePointer<Float>,
                                                pool: Bool = false) where V.Scalar == Float {
         let lanes = V.scalarCount
-        let plane = outputHeight * outputWidth
-        let outputPlane = pool ? (outputHeight / 2) * (outputWidth / 2) : plane
         let rowLength = outputRowBufferFloats(columns: columns, lanes: lanes, m: m)
         let rows = scratch, tmp = scratch + m * rowLength  // tmp: [i][ν] × lanes (Aᵀ down the columns), then m staged vectors
         let staged = tmp + 8 * m * lanes
@@ -142,15 +140,9 @@ extension WinogradKernels {
                 }
                 t += lanes
             }
-            if pool {
-                finishPooledOutputRows(m: m, rows: rows, rowLength: rowLength, tilesPerRow: plan.tilesPerRow, tileRows: tileRows,
-                                       output: output + o * outputPlane, outputHeight: outputHeight, outputWidth: outputWidth,
-                                       bias: bias?[o] ?? 0, residual: residual.map { $0 + o * plane }, activation: activation)
-            } else {
-                finishOutputRows(m: m, rows: rows, rowLength: rowLength, tilesPerRow: plan.tilesPerRow, tileRows: tileRows,
-                                 output: output + o * plane, outputHeight: outputHeight, outputWidth: outputWidth,
-                                 bias: bias?[o] ?? 0, residual: residual.map { $0 + o * plane }, activation: activation)
-            }
+            finishChannel(o, m: m, rows: rows, rowLength: rowLength, tilesPerRow: plan.tilesPerRow, tileRows: tileRows, output: output,
+                          outputHeight: outputHeight, outputWidth: outputWidth, bias: bias, residual: residual,
+                          activation: activation, pool: pool)
         }
     }
 }

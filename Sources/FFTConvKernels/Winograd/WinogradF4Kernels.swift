@@ -163,8 +163,6 @@ extension WinogradKernels {
                                            pool: Bool = false) where V.Scalar == Float {
         let lanes = V.scalarCount
         let tilesPerRow = plan.tilesPerRow
-        let plane = outputHeight * outputWidth
-        let outputPlane = pool ? (outputHeight / 2) * (outputWidth / 2) : plane
         // The chunk's tiles are consecutive columns of M, tile row after tile row: vectors run over them all
         // (not row by row, which left lanes idle on rows of 4 or 7 tiles), each interleaved whole into four
         // output-row buffers of `4 · columns` floats (rounded up to vectors) — a tile row's tiles land next to each
@@ -194,15 +192,9 @@ extension WinogradKernels {
                 }
                 t += lanes
             }
-            if pool {
-                finishPooledOutputRows(m: 4, rows: rows, rowLength: rowLength, tilesPerRow: tilesPerRow, tileRows: tileRows,
-                                       output: output + o * outputPlane, outputHeight: outputHeight, outputWidth: outputWidth,
-                                       bias: bias?[o] ?? 0, residual: residual.map { $0 + o * plane }, activation: activation)
-            } else {
-                finishOutputRows(m: 4, rows: rows, rowLength: rowLength, tilesPerRow: tilesPerRow, tileRows: tileRows,
-                                 output: output + o * plane, outputHeight: outputHeight, outputWidth: outputWidth,
-                                 bias: bias?[o] ?? 0, residual: residual.map { $0 + o * plane }, activation: activation)
-            }
+            finishChannel(o, m: 4, rows: rows, rowLength: rowLength, tilesPerRow: tilesPerRow, tileRows: tileRows, output: output,
+                          outputHeight: outputHeight, outputWidth: outputWidth, bias: bias, residual: residual,
+                          activation: activation, pool: pool)
         }
     }
 }

@@ -286,6 +286,25 @@ public enum WinogradKernels {
         }
     }
 
+    /// Output channel `o`'s rows out of the straight-line output stages' row buffers: `finishOutputRows` into its plane
+    /// of `output`, or with `pool` `finishPooledOutputRows` into its plane of `⌊outputHeight/2⌋ × ⌊outputWidth/2⌋`
+    /// (`residual`'s planes full size either way).
+    @inline(__always)
+    static func finishChannel(_ o: Int, m: Int, rows: UnsafeMutablePointer<Float>, rowLength: Int, tilesPerRow: Int,
+                              tileRows: Range<Int>, output: UnsafeMutablePointer<Float>, outputHeight: Int, outputWidth: Int,
+                              bias: UnsafePointer<Float>?, residual: UnsafePointer<Float>?, activation: Epilogue, pool: Bool) {
+        let plane = outputHeight * outputWidth, b = bias?[o] ?? 0, r = residual.map { $0 + o * plane }
+        if pool {
+            finishPooledOutputRows(m: m, rows: rows, rowLength: rowLength, tilesPerRow: tilesPerRow, tileRows: tileRows,
+                                   output: output + o * (outputHeight / 2) * (outputWidth / 2), outputHeight: outputHeight,
+                                   outputWidth: outputWidth, bias: b, residual: r, activation: activation)
+        } else {
+            finishOutputRows(m: m, rows: rows, rowLength: rowLength, tilesPerRow: tilesPerRow, tileRows: tileRows,
+                             output: output + o * plane, outputHeight: outputHeight, outputWidth: outputWidth, bias: b,
+                             residual: r, activation: activation)
+        }
+    }
+
     /// Whether `transformOutput` can pool its output (`pool: true`): the straight-line stages with an even tile.
     public static func canPool(_ plan: WinogradStagePlan) -> Bool { plan.straightLine && plan.transform.m % 2 == 0 }
 

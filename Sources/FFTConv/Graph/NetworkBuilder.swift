@@ -475,10 +475,7 @@ struct NetworkBuilder {
     /// - a stem convolution and the max pool it feeds (`ConvolutionPoolFusion`, `options.fusesConvolutionPool`).
     /// The step is named after `p`; its operations are both nodes'.
     mutating func prepareFusedStep(_ p: Pending, next: Int, into summary: inout LayerSummary) throws -> Bool {
-        guard case .auto = options.algorithm, next < pending.count else { return false }
-        let q = pending[next]
-        guard case .convolution(let d, _) = p.op, p.residual == nil, p.concatInto == nil, q.residual == nil, q.concatInto == nil,
-              q.inputs.first == p.output, consumers(of: p.output) == [next], !graph.outputs.contains(where: { ids[$0] == p.output }),
+        guard case .auto = options.algorithm, case .convolution(let d, _) = p.op, let q = soleReader(of: p, next: next),
               let x = shapes[p.inputs[0]], x.count == 4 else { return false }
         let input = Size2D(x[2], x[3]), threads = options.threads
         let macs = try d.multiplyAccumulates(batch: x[0], input: input)
@@ -523,16 +520,23 @@ struct NetworkBuilder {
         return true
     }
 
+    /// The node after `p` (`pending[next]`) when it is the only reader of `p`'s output, which is not a graph output,
+    /// and neither node adds a residual or writes into a Concat — when the two may run as one step; else nil.
+    func soleReader(of p: Pending, next: Int) -> Pending? {
+        guard next < pending.count, p.residual == nil, p.concatInto == nil else { return nil }
+        let q = pending[next]
+        guard q.residual == nil, q.concatInto == nil, q.inputs.first == p.output, consumers(of: p.output) == [next],
+              !graph.outputs.contains(where: { ids[$0] == p.output }) else { return nil }
+        return q
+    }
+
     /// A convolution prepared on Winograd with an even tile, and the 2×2 stride-2 max pool (no padding) that alone
     /// reads it, as one step: the pool in the output stage (`Convolution2D.pooled2x2`, the same bits as the two
-    /// steps), under the `auto` policy with `options.fusesConvolutionPool`. VGG16's five pools, a U-Net encoder's.
-    /// Nil where that does not apply.
+    /// steps), under the `auto` policy with `options.fusesConvolutionPool` — VGG16's five pools (a U-Net encoder's
+    /// convolution also feeds its skip connection, so it stays whole). Nil where that does not apply.
     func pooledStep(_ p: Pending, conv: Convolution2D, next: Int, summary s: LayerSummary) -> Network.Step? {
-        guard case .auto = options.algorithm, options.fusesConvolutionPool, conv.fusesMaxPool2x2, next < pending.count,
-              p.residual == nil, p.concatInto == nil, p.shape.count == 4 else { return nil }
-        let q = pending[next]
-        guard case .maxPool(let a) = q.op, q.inputs == [p.output], q.residual == nil, q.concatInto == nil,
-              consumers(of: p.output) == [next], !graph.outputs.contains(where: { ids[$0] == p.output }),
+        guard case .auto = options.algorithm, options.fusesConvolutionPool, conv.fusesMaxPool2x2, p.shape.count == 4,
+              let q = soleReader(of: p, next: next), case .maxPool(let a) = q.op, q.inputs.count == 1,
               a.kernel == Size2D(2, 2), a.stride == Size2D(2, 2), a.padding == .zero, a.dilation == Size2D(1, 1),
               q.shape == [p.shape[0], p.shape[1], p.shape[2] / 2, p.shape[3] / 2] else { return nil }
         var summary = s

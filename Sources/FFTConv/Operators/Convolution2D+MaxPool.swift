@@ -1,7 +1,7 @@
 import FFTConvKernels
 
-/// A convolution and the 2×2 stride-2 max pool after it in one pass (VGG's and U-Net's encoder blocks: 3x3
-/// convolution, ReLU, 2×2 pool), where the layer runs on Winograd with an even tile: each output stage finishes a
+/// A convolution and the 2×2 stride-2 max pool after it in one pass (VGG's blocks end in a 3x3 convolution, ReLU
+/// and a 2×2 pool), where the layer runs on Winograd with an even tile: each output stage finishes a
 /// tile row's output rows in a row buffer, so the pool takes them from there, and the full-size output — four times
 /// the pooled one — is never written nor read back.
 extension Convolution2D {

@@ -338,22 +338,22 @@ public enum WinogradKernels {
                     transformOutputAlpha8(V.self, m: 4, plan: plan, products: products, matrixStride: matrixStride, columns: columns,
                                           channels: channels, tileRows: tileRows, output: output, outputHeight: outputHeight,
                                           outputWidth: outputWidth, bias: bias, residual: residual, activation: activation, scratch: scratch,
-                                          pool: pool)
+                                      pool: pool)
                 } else if plan.transform.m == 6 {
                     transformOutputAlpha8(V.self, m: 6, plan: plan, products: products, matrixStride: matrixStride, columns: columns,
                                           channels: channels, tileRows: tileRows, output: output, outputHeight: outputHeight,
                                           outputWidth: outputWidth, bias: bias, residual: residual, activation: activation, scratch: scratch,
-                                          pool: pool)
+                                      pool: pool)
                 } else if plan.transform.m == 4 {
                     transformOutputF4(V.self, plan: plan, products: products, matrixStride: matrixStride, columns: columns,
                                       channels: channels, tileRows: tileRows, output: output, outputHeight: outputHeight,
                                       outputWidth: outputWidth, bias: bias, residual: residual, activation: activation, scratch: scratch,
-                                          pool: pool)
+                                      pool: pool)
                 } else {
                     transformOutputF2(V.self, plan: plan, products: products, matrixStride: matrixStride, columns: columns,
                                       channels: channels, tileRows: tileRows, output: output, outputHeight: outputHeight,
                                       outputWidth: outputWidth, bias: bias, residual: residual, activation: activation, scratch: scratch,
-                                          pool: pool)
+                                      pool: pool)
                 }
             }
             // Vectors run over the chunk's tiles, not a row's: 16 lanes whenever there are 16 tiles and registers for them.

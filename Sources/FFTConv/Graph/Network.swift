@@ -1,4 +1,5 @@
 import Dispatch
+import Foundation
 
 /// A prepared network: a `Graph` validated, shape-inferred for its input shapes, constant-folded, fused
 /// (Conv + BatchNorm + residual Add + activation become one convolution), with an algorithm chosen and
@@ -38,6 +39,11 @@ public final class Network: @unchecked Sendable {
     let outputIDs: [Int]
     /// Values to release after each step.
     let releases: [[Int]]
+    /// Diagnostic: with the environment's `FFTCONV_KEEP_TENSORS` set, no intermediate tensor is released before the
+    /// call ends, so no two tensors of a call share memory — more memory, and the same addresses written by the same
+    /// step's threads from call to call (what reusing memory costs when the cores' caches are far apart: Docs/Kernels.md,
+    /// seventeenth session).
+    static let keepsTensors = ProcessInfo.processInfo.environment["FFTCONV_KEEP_TENSORS"] != nil
     let valueCount: Int
 
     /// Prepares `graph`. `inputShapes` fixes the shapes of inputs whose graph shape has unknown (-1)
@@ -121,7 +127,7 @@ public final class Network: @unchecked Sendable {
                 values[step.output] = try step.run(args)
             }
             if let timings { timings.pointee[k] = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6 }
-            for id in releases[k] { values[id] = nil }
+            if !Self.keepsTensors { for id in releases[k] { values[id] = nil } }
         }
         var result: [String: Tensor] = [:]
         for (name, id) in zip(outputNames, outputIDs) {

@@ -28,7 +28,8 @@ struct NetCommand: ParsableCommand {
         var planner: String
         var layers: [LayerRow]?
     }
-    /// One convolution's choice in `--profile --json` output.
+    /// One step in `--profile --json` output (pools and other steps without a convolution: empty `algorithm` and
+    /// `candidates`).
     struct LayerRow: Encodable { var name: String, operation: String, ms: Double, algorithm: String, candidates: [CandidateTiming] }
 
     func validate() throws {
@@ -84,7 +85,8 @@ struct NetCommand: ParsableCommand {
                 return LayerTiming(layer: runs[0][k].layer, milliseconds: ms[ms.count / 2])
             }
             let total = timings.reduce(0) { $0 + $1.milliseconds }
-            row.layers = timings.filter { !$0.layer.algorithm.isEmpty }.map {
+            // Every step (a sum over the JSON rows is then the call's; the printout below leaves out those under 0.5%).
+            row.layers = timings.map {
                 LayerRow(name: $0.layer.name, operation: $0.layer.operation, ms: $0.milliseconds, algorithm: $0.layer.algorithm,
                          candidates: $0.layer.candidates)
             }

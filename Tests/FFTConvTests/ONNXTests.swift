@@ -5,7 +5,7 @@ import FFTConvONNX
 import Foundation
 import XCTest
 
-/// Models exported from PyTorch (`Scripts/make_onnx_fixtures.py`, committed), run through the loader and the
+/// Models exported from PyTorch (`Bench/scripts/make_onnx_fixtures.py`, committed), run through the loader and the
 /// network runtime and compared with PyTorch's outputs.
 final class ONNXTests: XCTestCase {
     /// Outputs left unzeroed are NaN-filled, so an element a kernel misses fails the comparison.

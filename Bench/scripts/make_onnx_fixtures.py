@@ -4,7 +4,7 @@
 Writes Tests/FFTConvTests/Fixtures/NAME.onnx, NAME.input.npy, NAME.output.npy (float32). The tests do not need
 Python: these files are committed. Rerun after changing a model (needs torch; the peers' venv has it):
 
-    /work/peers-venv/bin/python Scripts/make_onnx_fixtures.py
+    /work/peers-venv/bin/python Bench/scripts/make_onnx_fixtures.py
 
 TorchScript exporter (dynamo=False), opset 13 unless a model says otherwise. `do_constant_folding=False` for the
 models whose BatchNormalization nodes FFTConv must fold itself.
@@ -15,7 +15,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "Tests", "FFTConvTests", "Fixtures")
+OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "Tests", "FFTConvTests", "Fixtures")
 
 
 def randomize_bn(m, g):

@@ -93,9 +93,10 @@ struct Runner {
         var rows: [BenchRow] = []
         var runs: [(ConvolutionAlgorithm, Int?)] = []
         for a in try options.algorithms() {
+            guard a == .winograd else { runs.append((a, nil)); continue }
             // Tiles the registry lacks for this filter size (6 for 5x5) are left out unless asked for alone.
-            let tiles = try options.winogradTileList().filter { !skipUnsupported || WinogradRegistry.tiles(filter: d.kernel.height).contains($0) }
-            if a == .winograd { runs += tiles.map { (a, $0) } } else { runs.append((a, nil)) }
+            runs += try options.winogradTileList().filter { !skipUnsupported || WinogradRegistry.tiles(filter: d.kernel.height).contains($0) }
+                .map { (a, $0) }
         }
         for (algorithm, tile) in runs {
             progress("\(layer.name): \(algorithm)")

@@ -53,7 +53,7 @@ final class WinogradImplementation: ConvolutionImplementation, @unchecked Sendab
     /// 5.54–5.75 → 5.41–5.54 ms (4 rounds alternated), ResNet-18 20.54–20.76 → 20.31–20.60 (3) and 11.14–11.77 →
     /// 10.77–10.99 at 2 threads (2), VGG16 and SqueezeNet at 2 threads within noise (Zen 4 host). The packed and
     /// the in-place GEMM ranked 128, 256 and 512 alike on five VGG16 layers.
-    static func targetColumns(inputChannels: Int, outputChannels: Int) -> Int { 128 }
+    static let targetColumns = 128
 
     /// Prepared weights up to this size may be read once per chunk; above it, chunks are not made smaller than
     /// `target` asks (every chunk reads all the weights: VGG16's 512→512 layers on 28², 38 MB in F(4×4), ran 12.6
@@ -77,13 +77,19 @@ final class WinogradImplementation: ConvolutionImplementation, @unchecked Sendab
         let nearest = Swift.max(1, Swift.min(tileRows, (target + tilesPerRow / 2) / tilesPerRow))
         let chunks = (tileRows + nearest - 1) / nearest
         func cost(_ rows: Int) -> (computed: Int, distance: Int, chunks: Int) {
-            let full = tileRows / rows, rest = tileRows % rows
-            let computed = full * computedColumns(rows * tilesPerRow, nr: nr, narrow: narrow)
-                + (rest > 0 ? computedColumns(rest * tilesPerRow, nr: nr, narrow: narrow) : 0)
-            return (computed, abs(rows * tilesPerRow - target), full + (rest > 0 ? 1 : 0))
+            (planeColumns(rowsPerChunk: rows, tileRows: tileRows, tilesPerRow: tilesPerRow, nr: nr, narrow: narrow),
+             abs(rows * tilesPerRow - target), (tileRows + rows - 1) / rows)
         }
         let lowest = Swift.max(1, nearest * 2 / 3), highest = Swift.max(lowest, Swift.min(tileRows, nearest * 3 / 2))
         return (lowest...highest).filter { moreChunks || (tileRows + $0 - 1) / $0 <= chunks }.min { cost($0) < cost($1) } ?? nearest
+    }
+
+    /// Columns the GEMMs compute over a plane of `tileRows` tile rows in chunks of `rowsPerChunk` (the last one
+    /// shorter): `computedColumns` of every chunk.
+    static func planeColumns(rowsPerChunk rows: Int, tileRows: Int, tilesPerRow: Int, nr: Int, narrow: Int?) -> Int {
+        let full = tileRows / rows, rest = tileRows % rows
+        return full * computedColumns(rows * tilesPerRow, nr: nr, narrow: narrow)
+            + (rest > 0 ? computedColumns(rest * tilesPerRow, nr: nr, narrow: narrow) : 0)
     }
 
     /// Columns the GEMM computes for `columns` tiles: whole `nr`-column tiles, a last one of at most `narrow` columns
@@ -99,13 +105,9 @@ final class WinogradImplementation: ConvolutionImplementation, @unchecked Sendab
     static func gemmWork(m: Int, output: Size2D, inputChannels: Int, outputChannels: Int) -> Int {
         let alpha = m + 2, tileRows = (output.height + m - 1) / m, tilesPerRow = (output.width + m - 1) / m
         let weightBytes = alpha * alpha * inputChannels * outputChannels * 4
-        let rows = chunkRows(target: targetColumns(inputChannels: inputChannels, outputChannels: outputChannels),
-                             tileRows: tileRows, tilesPerRow: tilesPerRow, nr: 32, narrow: 16,
+        let rows = chunkRows(target: targetColumns, tileRows: tileRows, tilesPerRow: tilesPerRow, nr: 32, narrow: 16,
                              moreChunks: weightBytes <= rereadableWeightBytes)
-        let full = tileRows / rows, rest = tileRows % rows
-        let columns = full * computedColumns(rows * tilesPerRow, nr: 32, narrow: 16)
-            + (rest > 0 ? computedColumns(rest * tilesPerRow, nr: 32, narrow: 16) : 0)
-        return alpha * alpha * columns
+        return alpha * alpha * planeColumns(rowsPerChunk: rows, tileRows: tileRows, tilesPerRow: tilesPerRow, nr: 32, narrow: 16)
     }
 
     static func check(_ d: ConvolutionDescriptor) throws {
@@ -158,8 +160,7 @@ final class WinogradImplementation: ConvolutionImplementation, @unchecked Sendab
         tilesPerRow = (p.output.width + m - 1) / m
         // At least one chunk per thread when the image has the tile rows for it (chunking never changes the bits:
         // every tile is transformed alone and every GEMM element sums its K terms in the same order).
-        let target = Self.targetColumns(inputChannels: d.inputChannelsPerGroup, outputChannels: d.outputChannelsPerGroup)
-        let byColumns = Self.chunkRows(target: target, tileRows: tileRows, tilesPerRow: tilesPerRow, nr: kernel.nr,
+        let byColumns = Self.chunkRows(target: Self.targetColumns, tileRows: tileRows, tilesPerRow: tilesPerRow, nr: kernel.nr,
                                        narrow: narrow?.nr, moreChunks: packed.count * 4 <= Self.rereadableWeightBytes)
         // Few tile rows (small images) cannot be shared evenly as whole chunks, and whole chunks per thread read all
         // the weights once per thread: then every chunk is computed by all threads together, stage by stage.

@@ -136,7 +136,7 @@ final class PlannerTests: XCTestCase {
         let (cold, coldDecision) = try ConvolutionPlanner(mode: .measure, tuning: tuning, coldCaches: true)
             .prepare(descriptor: d, input: c.input, weights: w, bias: b)
         XCTAssertFalse(coldDecision.fromTuningFile)
-        XCTAssert(tuning.allEntries.first?.key.hasSuffix("| cold") == true, "\(tuning.allEntries.map(\.key))")
+        XCTAssert(tuning.allEntries.first?.key.hasSuffix("| cold weights") == true, "\(tuning.allEntries.map(\.key))")
         let ref = try ReferenceConvolution.run(descriptor: d, input: x, weights: w, bias: b)
         XCTAssertLessThanOrEqual(try XCTUnwrap(try cold(x).maxAbsoluteDifference(ref)), 1e-4 * max(1, ref.maxAbsolute))
         let (_, warmDecision) = try ConvolutionPlanner(mode: .measure, tuning: tuning).prepare(descriptor: d, input: c.input, weights: w, bias: b)

@@ -45,6 +45,14 @@ enum SharedScratch {
         return b
     }
 
+    /// Reads the buffer the next caller gets (the most recently returned) back into the caches — for the
+    /// planner's timing with cold weights: in a network the layer before has just used it.
+    static func readBack() {
+        lock.withLock {
+            if let b = free.last { CacheFlush.read(UnsafeBufferPointer(start: b.pointer, count: b.count)) }
+        }
+    }
+
     /// Calls `body` with a buffer of at least `count` floats whose contents are unspecified, held by no other caller.
     static func withBuffer<R>(count: Int, _ body: (UnsafeMutablePointer<Float>) throws -> R) rethrows -> R {
         let buffer: AlignedBuffer = lock.withLock {

@@ -304,8 +304,8 @@ public final class ConvolutionPlanner: @unchecked Sendable {
 
     /// Median of timed calls: at least `minimumCalls`, and more (up to 25) until `targetMilliseconds` have been
     /// spent; with `cold`, before each call and outside the timing, the caches are flushed (64 MB read) and then the
-    /// input, the output and the shared scratch read back in, so only the weights come from memory — as in a
-    /// network. (A flush of everything had ResNet-18's 64→64 layers on 56² at 1.39 ms in F(2×2) and 1.71 in
+    /// input, the output and the shared scratch read back in (`CacheFlush.readBack`), so only the weights come from
+    /// memory — as in a network. (A flush of everything had ResNet-18's 64→64 layers on 56² at 1.39 ms in F(2×2) and 1.71 in
     /// F(4×4), which run 1.2 and 0.86–1.1 ms in the network.)
     static func time(_ conv: Convolution2D, input x: Tensor, output y: inout Tensor, cold: Bool = false,
                      minimumCalls: Int = 3, targetMilliseconds: Double = 20) throws -> Double {
@@ -314,9 +314,7 @@ public final class ConvolutionPlanner: @unchecked Sendable {
         while times.count < minimumCalls || (total < targetMilliseconds && times.count < 25) {
             if cold {
                 CacheFlush.run()
-                CacheFlush.read(x)
-                CacheFlush.read(y)
-                SharedScratch.readBack()
+                CacheFlush.readBack(x, y, threads: conv.options.threads)
             }
             let t0 = DispatchTime.now().uptimeNanoseconds
             try conv.run(x, into: &y)
@@ -342,9 +340,24 @@ enum CacheFlush {
         sink = s
     }
 
-    /// Reads one float of every cache line of `t`, bringing it back into the caches.
-    static func read(_ t: Tensor) {
-        t.withUnsafeBufferPointer { read($0) }
+    /// Reads `x` and `y` back into the caches, split between `threads` workers as a layer's steps split them,
+    /// and the shared scratch on the calling thread. Run right before a timed call, it also has the worker pool's
+    /// helpers awake, as they are between the steps of a network (after the flush they would be asleep, and every
+    /// timed call at 2 threads paid their wake-up).
+    static func readBack(_ x: Tensor, _ y: Tensor, threads: Int) {
+        x.withUnsafeBufferPointer { xs in
+            y.withUnsafeBufferPointer { ys in
+                Parallel.forEachRange(count: threads, threads: threads) { _, workers in
+                    for w in workers {
+                        for b in [xs, ys] {
+                            let lo = b.count * w / threads, hi = b.count * (w + 1) / threads
+                            read(UnsafeBufferPointer(rebasing: b[lo..<hi]))
+                        }
+                    }
+                }
+            }
+        }
+        SharedScratch.readBack()
     }
 
     /// Reads one float of every cache line of `b`.
@@ -353,6 +366,6 @@ enum CacheFlush {
         var s: Float = 0
         var i = 0
         while i < b.count { s += p[i]; i += 16 }
-        sink += s
+        if s == .infinity { sink = s }  // keeps the reads; no shared write from several threads
     }
 }

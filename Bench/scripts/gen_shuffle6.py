@@ -43,6 +43,32 @@ def inter(n):
                   lambda k, e: (k*n + e) % 6 * n + (k*n + e) // 6, lambda k: f"out + {k*n}")
 
 
+def split4pad():
+    """F(4x4)'s rows of at most 16 floats (13x13 to 16x16 maps): the four phases of the row after `padLeft` zeros,
+    phase s lane q = row[4q + s - padLeft] (lane 16 of the pair, a zero, where that is outside the 16 loaded)."""
+    L = ["static inline void fftconv_split4pad16(const float *src, long padLeft, const int *masks, float *dst, long stride) {",
+         "    fftconv_f16 row, zero = 0.0f;",
+         "    __builtin_memcpy(&row, src, 64);",
+         "    fftconv_f8 p0, p1, p2, p3;",
+         "    switch (padLeft) {"]
+    for p in range(4):
+        L.append(f"    {'default' if p == 3 else f'case {p}'}:")
+        for ph in range(4):
+            idx = [4*q + ph - p for q in range(8)]
+            idx = [str(k) if 0 <= k < 16 else "16" for k in idx]
+            L.append(f"        p{ph} = __builtin_shufflevector(row, zero, {', '.join(idx)});")
+        L.append("        break;")
+    L.append("    }")
+    for ph in range(4):
+        L.append(f"    fftconv_i8 m{ph};")
+        L.append(f"    __builtin_memcpy(&m{ph}, masks + {8*ph}, 32);")
+        L.append(f"    p{ph} = (fftconv_f8)((fftconv_i8)p{ph} & m{ph});")
+    for ph in range(4):
+        L.append(f"    __builtin_memcpy(dst + {ph} * stride, &p{ph}, 32);")
+    L.append("}")
+    return "\n".join(L)
+
+
 def generated():
     text = ["typedef float fftconv_f32 __attribute__((ext_vector_type(32)));", "",
             """/// Splits `6·n` floats into their six phases (`dst[s·stride + i] = src[6·i + s]`, i < n): F(6×6)'s tiles are six
@@ -51,7 +77,14 @@ def generated():
             split(16), "", split(8), "",
             """/// The inverse, for F(6×6)'s outputs: interleaves six rows of `n` floats (row `j` at `rows + j·n`) into
 /// `out[6·t + j] = rows[j·n + t]`. `rows` and `out` must not overlap.""",
-            inter(16), "", inter(8)]
+            inter(16), "", inter(8), "",
+            "typedef int fftconv_i8 __attribute__((ext_vector_type(8)));", "",
+            """/// F(4×4)'s input rows of at most 16 floats (13×13 to 16×16 maps, `WinogradKernels.transformInputF4Pairs`): reads
+/// 16 floats at `src` (the caller guarantees they exist) and writes the four phases of the row after `padLeft`
+/// (0–3) zeros, eight floats each: `dst[s·stride + q] = src[4q + s − padLeft]` where `masks[8·s + q]` is all ones
+/// (the caller sets it where `0 ≤ 4q + s − padLeft < width`), else 0 — the bits cleared, whatever `src` held there.
+/// Each phase is one 8-float store, so the transform's 4-float loads of it are served from the store buffer.""",
+            split4pad()]
     return "\n".join(text)
 
 

@@ -43,6 +43,12 @@ final class WinogradTests: XCTestCase {
             try c(33, 17, Size2D(6, 6), activation: .clip(min: -0.3, max: 0.3)),  // channels past a micro-kernel tile
             try c(8, 16, Size2D(13, 15), batch: 2),                               // rows of 4 F(4x4) tiles: two per 8-lane vector
             try c(5, 9, Size2D(10, 16), activation: .relu),                        // rows of 4 tiles, a last unpaired tile row
+            // Rows of 4 F(4x4) tiles read with one 16-float load where the row allows (fftconv_split4pad16), every
+            // left padding it takes (0–3) and widths 13, 14 and 16 (AlexNet's 13², ResNet's 14²):
+            try c(3, 5, Size2D(14, 14), batch: 2),
+            try c(2, 4, Size2D(11, 16), padding: Padding(top: 1, left: 0, bottom: 1, right: 0)),
+            try c(2, 4, Size2D(9, 13), padding: Padding(top: 2, left: 2, bottom: 0, right: 0), activation: .none),
+            try c(2, 4, Size2D(10, 12), padding: Padding(top: 0, left: 3, bottom: 1, right: 0)),
             try c(16, 12, Size2D(27, 27), batch: 2),                              // AlexNet's 5x5 plane: rows of 7 F(4x4) tiles
             try c(4, 8, Size2D(9, 110)),                                          // rows of 19 F(6x6) tiles: a 16- and an 8-lane vector
         ]

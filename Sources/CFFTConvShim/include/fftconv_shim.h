@@ -304,6 +304,61 @@ static inline void fftconv_interleave6x8(const float *rows, float *out) {
     fftconv_f8 r5 = __builtin_shufflevector(t5, c45, 22, 30, 2, 3, 4, 5, 23, 31);
     __builtin_memcpy(out + 40, &r5, 32);
 }
+
+typedef int fftconv_i8 __attribute__((ext_vector_type(8)));
+
+/// F(4×4)'s input rows of at most 16 floats (13×13 to 16×16 maps, `WinogradKernels.transformInputF4Pairs`): reads
+/// 16 floats at `src` (the caller guarantees they exist) and writes the four phases of the row after `padLeft`
+/// (0–3) zeros, eight floats each: `dst[s·stride + q] = src[4q + s − padLeft]` where `masks[8·s + q]` is all ones
+/// (the caller sets it where `0 ≤ 4q + s − padLeft < width`), else 0 — the bits cleared, whatever `src` held there.
+/// Each phase is one 8-float store, so the transform's 4-float loads of it are served from the store buffer.
+static inline void fftconv_split4pad16(const float *src, long padLeft, const int *masks, float *dst, long stride) {
+    fftconv_f16 row, zero = 0.0f;
+    __builtin_memcpy(&row, src, 64);
+    fftconv_f8 p0, p1, p2, p3;
+    switch (padLeft) {
+    case 0:
+        p0 = __builtin_shufflevector(row, zero, 0, 4, 8, 12, 16, 16, 16, 16);
+        p1 = __builtin_shufflevector(row, zero, 1, 5, 9, 13, 16, 16, 16, 16);
+        p2 = __builtin_shufflevector(row, zero, 2, 6, 10, 14, 16, 16, 16, 16);
+        p3 = __builtin_shufflevector(row, zero, 3, 7, 11, 15, 16, 16, 16, 16);
+        break;
+    case 1:
+        p0 = __builtin_shufflevector(row, zero, 16, 3, 7, 11, 15, 16, 16, 16);
+        p1 = __builtin_shufflevector(row, zero, 0, 4, 8, 12, 16, 16, 16, 16);
+        p2 = __builtin_shufflevector(row, zero, 1, 5, 9, 13, 16, 16, 16, 16);
+        p3 = __builtin_shufflevector(row, zero, 2, 6, 10, 14, 16, 16, 16, 16);
+        break;
+    case 2:
+        p0 = __builtin_shufflevector(row, zero, 16, 2, 6, 10, 14, 16, 16, 16);
+        p1 = __builtin_shufflevector(row, zero, 16, 3, 7, 11, 15, 16, 16, 16);
+        p2 = __builtin_shufflevector(row, zero, 0, 4, 8, 12, 16, 16, 16, 16);
+        p3 = __builtin_shufflevector(row, zero, 1, 5, 9, 13, 16, 16, 16, 16);
+        break;
+    default:
+        p0 = __builtin_shufflevector(row, zero, 16, 1, 5, 9, 13, 16, 16, 16);
+        p1 = __builtin_shufflevector(row, zero, 16, 2, 6, 10, 14, 16, 16, 16);
+        p2 = __builtin_shufflevector(row, zero, 16, 3, 7, 11, 15, 16, 16, 16);
+        p3 = __builtin_shufflevector(row, zero, 0, 4, 8, 12, 16, 16, 16, 16);
+        break;
+    }
+    fftconv_i8 m0;
+    __builtin_memcpy(&m0, masks + 0, 32);
+    p0 = (fftconv_f8)((fftconv_i8)p0 & m0);
+    fftconv_i8 m1;
+    __builtin_memcpy(&m1, masks + 8, 32);
+    p1 = (fftconv_f8)((fftconv_i8)p1 & m1);
+    fftconv_i8 m2;
+    __builtin_memcpy(&m2, masks + 16, 32);
+    p2 = (fftconv_f8)((fftconv_i8)p2 & m2);
+    fftconv_i8 m3;
+    __builtin_memcpy(&m3, masks + 24, 32);
+    p3 = (fftconv_f8)((fftconv_i8)p3 & m3);
+    __builtin_memcpy(dst + 0 * stride, &p0, 32);
+    __builtin_memcpy(dst + 1 * stride, &p1, 32);
+    __builtin_memcpy(dst + 2 * stride, &p2, 32);
+    __builtin_memcpy(dst + 3 * stride, &p3, 32);
+}
 // END gen_shuffle6
 
 #endif

@@ -142,6 +142,15 @@ final class PlannerTests: XCTestCase {
         let (_, warmDecision) = try ConvolutionPlanner(mode: .measure, tuning: tuning).prepare(descriptor: d, input: c.input, weights: w, bias: b)
         XCTAssertFalse(warmDecision.fromTuningFile, "a warm plan must not reuse a cold measurement")
         XCTAssertEqual(tuning.count, 2)
+        // Cold timing at 2 threads reads the input and output back on both workers (an odd batch, so the halves are
+        // uneven); the layer it prepares still computes the convolution, and the entry is a third one.
+        let c3 = ConvolutionCase(descriptor: d, batch: 3, input: Size2D(10, 10))
+        let (x3, _, _) = try c3.data(seed: 6)
+        let (cold2, _) = try ConvolutionPlanner(mode: .measure, options: ConvolutionOptions(threads: 2), tuning: tuning, coldCaches: true)
+            .prepare(descriptor: d, input: c3.input, batch: 3, weights: w, bias: b)
+        let ref3 = try ReferenceConvolution.run(descriptor: d, input: x3, weights: w, bias: b)
+        XCTAssertLessThanOrEqual(try XCTUnwrap(try cold2(x3).maxAbsoluteDifference(ref3)), 1e-4 * max(1, ref3.maxAbsolute))
+        XCTAssertEqual(tuning.count, 3)
     }
 
     func testMemoryBudgetRejectsLargePreparedWeights() throws {

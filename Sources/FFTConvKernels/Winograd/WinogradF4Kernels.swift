@@ -133,42 +133,41 @@ extension WinogradKernels {
         // 1.25 ms), nearly all of it in loads that straddle its own stores, which store-to-load forwarding does not
         // serve; the whole-phase stores here contain every load the transform makes of them.
         let short = width <= 16 && (0...3).contains(padLeft) && pl >= 8
-        var masks = [Int32](repeating: 0, count: 32)
-        for s in 0..<4 {
-            for q in 0..<8 where (0..<width).contains(4 * q + s - padLeft) { masks[8 * s + q] = -1 }
-        }
-        masks.withUnsafeBufferPointer { masks in
-        var tr = tileRows.lowerBound
-        while tr + 1 < tileRows.upperBound {
-            for c in 0..<channels {
-                let plane = input + c * height * width
-                for r in 0..<10 {
-                    let y = tr * 4 - padTop + r
-                    if short && y >= 0 && y * width + 16 <= height * width {
-                        fftconv_split4pad16(plane + y * width, padLeft, masks.baseAddress, phases + r * 4 * pl, pl)
-                    } else {
-                        splitRow(plane, y: y, height: height, width: width, padLeft: padLeft, m: 4,
-                                 phaseLength: pl, into: phases + r * 4 * pl, work: work)
-                    }
-                }
-                for r in 0..<6 {
-                    let a = phases + r * 4 * pl, b = phases + (r + 4) * 4 * pl
-                    let w = inputF4(pairLoad(a, b), pairLoad(a + pl, b + pl), pairLoad(a + 2 * pl, b + 2 * pl),
-                                    pairLoad(a + 3 * pl, b + 3 * pl), pairLoad(a + 1, b + 1), pairLoad(a + pl + 1, b + pl + 1))
-                    let o = tmp + r * 6 * lanes
-                    store(w.0, o); store(w.1, o + lanes); store(w.2, o + 2 * lanes)
-                    store(w.3, o + 3 * lanes); store(w.4, o + 4 * lanes); store(w.5, o + 5 * lanes)
-                }
-                let col0 = (tr - tileRows.lowerBound) * 4
-                inputColumnsF4(V.self, tmp: tmp, into: v + c * columns + col0, matrixStride: matrixStride)
+        withUnsafeTemporaryAllocation(of: Int32.self, capacity: 32) { masks in
+            for s in 0..<4 {
+                for q in 0..<8 { masks[8 * s + q] = (0..<width).contains(4 * q + s - padLeft) ? -1 : 0 }
             }
-            tr += 2
-        }
-        if tr < tileRows.upperBound {
-            transformInputF4(V.self, plan: plan, input: input, channels: channels, height: height, width: width,
-                             padTop: padTop, padLeft: padLeft, tileRows: tr..<tileRows.upperBound,
-                             v: v + (tr - tileRows.lowerBound) * 4, matrixStride: matrixStride, columns: columns, scratch: scratch)
-        }
+            var tr = tileRows.lowerBound
+            while tr + 1 < tileRows.upperBound {
+                for c in 0..<channels {
+                    let plane = input + c * height * width
+                    for r in 0..<10 {
+                        let y = tr * 4 - padTop + r
+                        if short && y >= 0 && y * width + 16 <= height * width {
+                            fftconv_split4pad16(plane + y * width, padLeft, masks.baseAddress, phases + r * 4 * pl, pl)
+                        } else {
+                            splitRow(plane, y: y, height: height, width: width, padLeft: padLeft, m: 4,
+                                     phaseLength: pl, into: phases + r * 4 * pl, work: work)
+                        }
+                    }
+                    for r in 0..<6 {
+                        let a = phases + r * 4 * pl, b = phases + (r + 4) * 4 * pl
+                        let w = inputF4(pairLoad(a, b), pairLoad(a + pl, b + pl), pairLoad(a + 2 * pl, b + 2 * pl),
+                                        pairLoad(a + 3 * pl, b + 3 * pl), pairLoad(a + 1, b + 1), pairLoad(a + pl + 1, b + pl + 1))
+                        let o = tmp + r * 6 * lanes
+                        store(w.0, o); store(w.1, o + lanes); store(w.2, o + 2 * lanes)
+                        store(w.3, o + 3 * lanes); store(w.4, o + 4 * lanes); store(w.5, o + 5 * lanes)
+                    }
+                    let col0 = (tr - tileRows.lowerBound) * 4
+                    inputColumnsF4(V.self, tmp: tmp, into: v + c * columns + col0, matrixStride: matrixStride)
+                }
+                tr += 2
+            }
+            if tr < tileRows.upperBound {
+                transformInputF4(V.self, plan: plan, input: input, channels: channels, height: height, width: width,
+                                 padTop: padTop, padLeft: padLeft, tileRows: tr..<tileRows.upperBound,
+                                 v: v + (tr - tileRows.lowerBound) * 4, matrixStride: matrixStride, columns: columns, scratch: scratch)
+            }
         }
     }
 

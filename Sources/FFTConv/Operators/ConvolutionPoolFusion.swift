@@ -90,7 +90,8 @@ final class ConvolutionPoolFusion: @unchecked Sendable {
         taps = offsets
         imageFloats = padded ? d.inputChannels * plane : 0
         // The ring (one convolution row per pool-window row), the rows' maximum, the pooled row, the transpose's staging.
-        workerFloats = ((a.kernel.height + 1) * problem.output.width + outputSize.width) * cout + Transpose.stagingFloats
+        workerFloats = Parallel.workerStride(((a.kernel.height + 1) * problem.output.width + outputSize.width) * cout + Transpose.stagingFloats,
+                                             threads: threads)
         workspace = WorkspacePool(count: imageFloats + threads * workerFloats)
     }
 

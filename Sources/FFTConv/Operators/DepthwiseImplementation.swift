@@ -37,11 +37,11 @@ final class DepthwiseImplementation: ConvolutionImplementation, @unchecked Senda
                                                         taps: d.kernel.height * d.kernel.width)
             blocked = (l, packed, packedBias)
             flat = nil
-            workerStride = l.bufferSize
+            workerStride = Parallel.workerStride(l.bufferSize, threads: threads)
         } else if case .stride2 = kernel.form {
             flat = nil
             blocked = nil
-            workerStride = DepthwiseStride2Kernels.scratchFloats
+            workerStride = Parallel.workerStride(DepthwiseStride2Kernels.scratchFloats, threads: threads)
         } else if case .flat = kernel.form, let f = FlatPhaseLayout(geometry: p.geometry) {
             for kh in 0..<d.kernel.height {
                 for kw in 0..<d.kernel.width { offsets.append(f.tapOffset(kh: kh, kw: kw)) }
@@ -49,14 +49,14 @@ final class DepthwiseImplementation: ConvolutionImplementation, @unchecked Senda
             let (masks, masked) = f.columnMasks()
             flat = (f, masks, masked)
             blocked = nil
-            workerStride = f.bufferSize
+            workerStride = Parallel.workerStride(f.bufferSize, threads: threads)
         } else {
             for kh in 0..<d.kernel.height {
                 for kw in 0..<d.kernel.width { offsets.append(layout.tapOffset(channel: 0, channels: 1, kh: kh, kw: kw)) }
             }
             flat = nil
             blocked = nil
-            workerStride = layout.imageSize(channels: 1) + roundUp(layout.positions, kernel.lanes)
+            workerStride = Parallel.workerStride(layout.imageSize(channels: 1) + roundUp(layout.positions, kernel.lanes), threads: threads)
         }
         tapOffsets = offsets
         self.bias = bias?.scalars

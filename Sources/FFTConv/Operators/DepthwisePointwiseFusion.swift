@@ -71,7 +71,7 @@ final class DepthwisePointwiseFusion: @unchecked Sendable {
         pointwiseBounds = p.activation.epilogue.clipBounds ?? (-.infinity, .infinity)
         let bandPlane = Self.bandRows * input.width
         offsets = (0..<p.inputChannels).map { $0 * bandPlane }
-        workerFloats = p.inputChannels * bandPlane
+        workerFloats = Parallel.workerStride(p.inputChannels * bandPlane, threads: threads)
         scratchFloats = threads * workerFloats
     }
 

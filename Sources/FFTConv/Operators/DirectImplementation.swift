@@ -85,7 +85,7 @@ final class DirectImplementation: ConvolutionImplementation, @unchecked Sendable
         let longest = pointwise || flatLayout != nil ? 256 : 64
         tilesPerItem = Swift.max(1, Swift.min(longest / kernel.nr, (128 << 10) / (rows * kernel.nr)))
         // Per worker: the block's results, and (pointwise) the zero-padded last tile's input rows.
-        workerStride = rows * kernel.nr * tilesPerItem + (pointwise ? k * kernel.nr : 0)
+        workerStride = Parallel.workerStride(rows * kernel.nr * tilesPerItem + (pointwise ? k * kernel.nr : 0), threads: threads)
         imageFloats = pointwise ? 0 : flatLayout.map { d.inputChannels * $0.columnCopiesSize } ?? layout.imageSize(channels: d.inputChannels)
         workspace = WorkspacePool(count: imageFloats + threads * workerStride)
         let ow = p.geometry.outputWidth

@@ -134,7 +134,8 @@ final class FFTImplementation: ConvolutionImplementation, @unchecked Sendable {
         // Per worker: a chunk's tiles, real and complex, for a block of channels (each channel's tiles are
         // transformed in one batched call; blocks keep the per-bin scatter and gather on few cache lines).
         // Then the two full complex spectra (input and output of a pair's transform).
-        workerFloats = Self.channelBlock * chunkTiles * (realStride + complexStride) + 2 * chunkTiles * pairStride
+        workerFloats = Parallel.workerStride(Self.channelBlock * chunkTiles * (realStride + complexStride) + 2 * chunkTiles * pairStride,
+                                             threads: options.threads)
         let (rs, cs, ps) = (realStride, complexStride, pairStride)
         let batch = { (inverse: Bool, count: Int) in
             FFTPlan.Key(rows: t.height, cols: t.width, inverse: inverse, effort: options.fftPlanning,

@@ -178,7 +178,8 @@ final class PointwiseDepthwiseFusion: PointwiseDepthwisePair, @unchecked Sendabl
         (self.depthwiseWeights, self.depthwiseBias) = DepthwiseImplementation.packBlocked(
             weights: depthwiseWeights, bias: depthwiseBias, channels: mid, taps: d.kernel.height * d.kernel.width)
         depthwiseEpilogue = d.activation.epilogue
-        workerStride = 2 * planes.paddedFloats + planes.outputFloats + block * block + Self.rows * nr
+        workerStride = Parallel.workerStride(2 * planes.paddedFloats + planes.outputFloats + block * block + Self.rows * nr,
+                                             threads: threads)
             + (band.map { [panelCount] in $0.inputRows * input.width * k + panelCount * 2 * $0.overlap * $0.layout.paddedWidth * block } ?? 0)
     }
 

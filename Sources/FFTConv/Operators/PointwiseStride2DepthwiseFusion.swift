@@ -84,7 +84,8 @@ final class PointwiseStride2DepthwiseFusion: PointwiseDepthwisePair, @unchecked 
         self.depthwiseBias = depthwiseBias?.storage.copy()
         depthwiseEpilogue = d.activation.epilogue
         offsets = (0..<p.inputChannels).map { $0 * input.height * input.width }
-        workerFloats = p.outputChannels * Self.bufferRows * input.width + DepthwiseStride2Kernels.scratchFloats
+        workerFloats = Parallel.workerStride(p.outputChannels * Self.bufferRows * input.width + DepthwiseStride2Kernels.scratchFloats,
+                                             threads: threads)
         scratchFloats = threads * workerFloats
     }
 

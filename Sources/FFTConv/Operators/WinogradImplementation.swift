@@ -179,7 +179,8 @@ final class WinogradImplementation: ConvolutionImplementation, @unchecked Sendab
                                  wideVectors: BuildInfo.compiledFor.contains(.avx512f) && tilesPerRow >= 12)
         let transforms = Swift.max(plan.scratchSize, WinogradKernels.outputScratchFloats(columns: columns, m: m))
         layout = (v, products, gemm, transforms)
-        workerStride = roundUp(v, 16) + roundUp(products, 16) + roundUp(gemm, 16) + roundUp(transforms, 16)
+        workerStride = Parallel.workerStride(roundUp(v, 16) + roundUp(products, 16) + roundUp(gemm, 16) + roundUp(transforms, 16),
+                                             threads: threads)
         scratchFloats = threads * workerStride
     }
 

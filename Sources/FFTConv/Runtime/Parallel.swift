@@ -6,6 +6,19 @@ import Dispatch
 /// never changes what is computed: every item's arithmetic is the same for any thread count, and results
 /// are bit-identical across thread counts.
 enum Parallel {
+    /// Floats from one worker's scratch slice to the next: `floats` rounded up to whole cache lines and, with several
+    /// threads, `sliceGap` more. The hardware prefetchers run up to ~100 KB ahead of a worker's accesses; slices
+    /// back to back had them pull the start of the next worker's slice into the first core's cache, and the next
+    /// worker's stores then waited on the other core (MobileNetV2's depthwise + 1x1 step at 112², 112 KB bands per
+    /// worker, Zen 4 host: the second worker's depthwise part took 1.5× the first's; a gap of 32 KB 1.35×, 64 KB
+    /// 1.16×, 96 KB and more 1.0×, whichever thread had the second slice).
+    static func workerStride(_ floats: Int, threads: Int) -> Int {
+        threads > 1 ? roundUp(floats, 16) + sliceGap : floats
+    }
+
+    /// The gap `workerStride` leaves between workers' slices: 128 KB of floats.
+    static let sliceGap = 32 << 10
+
     /// Calls `body(worker, range)` for `workers = min(threads, count)` contiguous ranges covering
     /// `0..<count`, concurrently when `workers > 1`.
     static func forEachRange(count: Int, threads: Int, _ body: (_ worker: Int, _ items: Range<Int>) -> Void) {

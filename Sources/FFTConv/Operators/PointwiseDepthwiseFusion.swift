@@ -178,9 +178,9 @@ final class PointwiseDepthwiseFusion: PointwiseDepthwisePair, @unchecked Sendabl
         (self.depthwiseWeights, self.depthwiseBias) = DepthwiseImplementation.packBlocked(
             weights: depthwiseWeights, bias: depthwiseBias, channels: mid, taps: d.kernel.height * d.kernel.width)
         depthwiseEpilogue = d.activation.epilogue
-        workerStride = Parallel.workerStride(2 * planes.paddedFloats + planes.outputFloats + block * block + Self.rows * nr,
+        let bandFloats = band.map { [panelCount] in $0.inputRows * input.width * k + panelCount * 2 * $0.overlap * $0.layout.paddedWidth * block } ?? 0
+        workerStride = Parallel.workerStride(2 * planes.paddedFloats + planes.outputFloats + block * block + Self.rows * nr + bandFloats,
                                              threads: threads)
-            + (band.map { [panelCount] in $0.inputRows * input.width * k + panelCount * 2 * $0.overlap * $0.layout.paddedWidth * block } ?? 0)
     }
 
     /// Bytes of prepared weights: both layers'.

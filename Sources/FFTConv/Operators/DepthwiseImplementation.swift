@@ -31,17 +31,18 @@ final class DepthwiseImplementation: ConvolutionImplementation, @unchecked Senda
         layout = PhaseLayout(geometry: p.geometry, padBottom: d.padding.bottom, padRight: d.padding.right, lanes: kernel.lanes)
         self.weights = weights.storage
         var offsets: [Int] = []
+        let slice: Int  // one worker's scratch floats
         if case .blocked = kernel.form {
             let l = DepthwiseBlockedKernels.Layout(geometry: p.geometry)
             let (packed, packedBias) = Self.packBlocked(weights: weights, bias: bias, channels: d.outputChannels,
                                                         taps: d.kernel.height * d.kernel.width)
             blocked = (l, packed, packedBias)
             flat = nil
-            workerStride = Parallel.workerStride(l.bufferSize, threads: threads)
+            slice = l.bufferSize
         } else if case .stride2 = kernel.form {
             flat = nil
             blocked = nil
-            workerStride = Parallel.workerStride(DepthwiseStride2Kernels.scratchFloats, threads: threads)
+            slice = DepthwiseStride2Kernels.scratchFloats
         } else if case .flat = kernel.form, let f = FlatPhaseLayout(geometry: p.geometry) {
             for kh in 0..<d.kernel.height {
                 for kw in 0..<d.kernel.width { offsets.append(f.tapOffset(kh: kh, kw: kw)) }
@@ -49,15 +50,16 @@ final class DepthwiseImplementation: ConvolutionImplementation, @unchecked Senda
             let (masks, masked) = f.columnMasks()
             flat = (f, masks, masked)
             blocked = nil
-            workerStride = Parallel.workerStride(f.bufferSize, threads: threads)
+            slice = f.bufferSize
         } else {
             for kh in 0..<d.kernel.height {
                 for kw in 0..<d.kernel.width { offsets.append(layout.tapOffset(channel: 0, channels: 1, kh: kh, kw: kw)) }
             }
             flat = nil
             blocked = nil
-            workerStride = Parallel.workerStride(layout.imageSize(channels: 1) + roundUp(layout.positions, kernel.lanes), threads: threads)
+            slice = layout.imageSize(channels: 1) + roundUp(layout.positions, kernel.lanes)
         }
+        workerStride = Parallel.workerStride(slice, threads: threads)
         tapOffsets = offsets
         self.bias = bias?.scalars
         epilogue = d.activation.epilogue

@@ -333,11 +333,7 @@ enum CacheFlush {
     nonisolated(unsafe) static var sink: Float = 0
 
     static func run() {
-        var s: Float = 0
-        let p = buffer.pointer
-        var i = 0
-        while i < buffer.count { s += p[i]; i += 16 }  // one float per cache line
-        sink = s
+        read(UnsafeBufferPointer(start: buffer.pointer, count: buffer.count))
     }
 
     /// Reads `x` and `y` back into the caches, split between `threads` workers as a layer's steps split them,
@@ -360,7 +356,7 @@ enum CacheFlush {
         SharedScratch.readBack()
     }
 
-    /// Reads one float of every cache line of `b`.
+    /// Reads one float of every cache line of `b` (their sum kept from the optimizer by `sink`).
     static func read(_ b: UnsafeBufferPointer<Float>) {
         guard let p = b.baseAddress else { return }
         var s: Float = 0

@@ -338,12 +338,12 @@ public enum WinogradKernels {
                     transformOutputAlpha8(V.self, m: 4, plan: plan, products: products, matrixStride: matrixStride, columns: columns,
                                           channels: channels, tileRows: tileRows, output: output, outputHeight: outputHeight,
                                           outputWidth: outputWidth, bias: bias, residual: residual, activation: activation, scratch: scratch,
-                                      pool: pool)
+                                          pool: pool)
                 } else if plan.transform.m == 6 {
                     transformOutputAlpha8(V.self, m: 6, plan: plan, products: products, matrixStride: matrixStride, columns: columns,
                                           channels: channels, tileRows: tileRows, output: output, outputHeight: outputHeight,
                                           outputWidth: outputWidth, bias: bias, residual: residual, activation: activation, scratch: scratch,
-                                      pool: pool)
+                                          pool: pool)
                 } else if plan.transform.m == 4 {
                     transformOutputF4(V.self, plan: plan, products: products, matrixStride: matrixStride, columns: columns,
                                       channels: channels, tileRows: tileRows, output: output, outputHeight: outputHeight,

@@ -21,6 +21,8 @@ struct NetCommand: ParsableCommand {
     @Flag(help: "Run every layer as its own step: no fused 1x1 + depthwise pairs (fused by default where dw_blocked16 serves the depthwise layer), no fused stem convolution + max pool, no 2x2 max pool in a Winograd layer's output stage, no fused depthwise + 1x1.")
     var noFusion = false
     @Flag(help: "Print per-layer times (medians of --loops extra profiled calls) with the planner's runners-up.") var profile = false
+    @Option(help: "With --profile: run each step this many times in a row and time the last (the step with its weights in cache; the difference to the default profile is what the network's order costs it in memory traffic).")
+    var repeatEachStep: Int = 1
     @Flag(help: "Print JSON.") var json = false
 
     struct Row: Encodable {
@@ -34,6 +36,7 @@ struct NetCommand: ParsableCommand {
 
     func validate() throws {
         guard threads >= 1 && threads <= 1024, loops >= 1, warmup >= 0 else { throw ValidationError("bad --threads/--loops/--warmup") }
+        guard repeatEachStep >= 1 && repeatEachStep <= 1000 else { throw ValidationError("--repeat-each-step must be in 1...1000") }
         guard warmupSeconds >= 0 && warmupSeconds <= 600 else { throw ValidationError("--warmup-seconds must be in 0...600") }
     }
 
@@ -79,7 +82,7 @@ struct NetCommand: ParsableCommand {
         if profile {
             // Per-layer medians over `loops` profiled calls: one call's layer times vary by ±30% on a busy host.
             var runs: [[LayerTiming]] = []
-            for _ in 0..<max(loops, 1) { runs.append(try network.profile([name: x])) }
+            for _ in 0..<max(loops, 1) { runs.append(try network.profile([name: x], repeatingEachStep: repeatEachStep)) }
             let timings = runs[0].indices.map { k -> LayerTiming in
                 let ms = runs.map { $0[k].milliseconds }.sorted()
                 return LayerTiming(layer: runs[0][k].layer, milliseconds: ms[ms.count / 2])

@@ -86,9 +86,13 @@ public final class Network: @unchecked Sendable {
     }
 
     /// Runs once and returns each step's wall time.
-    public func profile(_ feeds: [String: Tensor]) throws -> [LayerTiming] {
+    ///
+    /// With `repeatingEachStep` n > 1 each step runs n times in a row and the last run is timed: the step with its
+    /// weights and tensors in the caches its own previous run left, where a network run finds what the steps before
+    /// it left. The difference between the two profiles is what a step pays for fetching from further away.
+    public func profile(_ feeds: [String: Tensor], repeatingEachStep repeats: Int = 1) throws -> [LayerTiming] {
         var times = [Double](repeating: 0, count: steps.count)
-        _ = try execute(feeds, timings: &times)
+        _ = try BufferCache.withActivationArena { try executeSteps(feeds, timings: &times, repeats: Swift.max(1, repeats)) }
         return zip(steps, times).map { LayerTiming(layer: $0.summary, milliseconds: $1) }
     }
 
@@ -97,7 +101,7 @@ public final class Network: @unchecked Sendable {
         try BufferCache.withActivationArena { try executeSteps(feeds, timings: timings) }
     }
 
-    private func executeSteps(_ feeds: [String: Tensor], timings: UnsafeMutablePointer<[Double]>?) throws -> [String: Tensor] {
+    private func executeSteps(_ feeds: [String: Tensor], timings: UnsafeMutablePointer<[Double]>?, repeats: Int = 1) throws -> [String: Tensor] {
         var values = [Tensor?](repeating: nil, count: valueCount)
         for (id, t) in constants { values[id] = t }
         for (value, id) in zip(inputs, inputIDs) {
@@ -115,16 +119,20 @@ public final class Network: @unchecked Sendable {
                 }
                 args.append(t)
             }
-            let t0 = timings == nil ? 0 : DispatchTime.now().uptimeNanoseconds
-            if let into = step.into, let runInto = step.runInto {
-                // Not zeroed: its producers write all its channels between them (each overwrites its own
-                // range; a test hands the Concat a NaN-filled block): SqueezeNet 3.18–3.30 → 3.12–3.17 ms at 1 thread.
-                var target = try values[into.value] ?? Tensor(uninitialized: into.shape)
-                values[into.value] = nil  // uniquely referenced while written
-                try runInto(args, &target)
-                values[into.value] = target
-            } else {
-                values[step.output] = try step.run(args)
+            var t0 = timings == nil ? 0 : DispatchTime.now().uptimeNanoseconds
+            for run in 0..<repeats {
+                if run == repeats - 1, run > 0 { t0 = DispatchTime.now().uptimeNanoseconds }
+                if let into = step.into, let runInto = step.runInto {
+                    // Not zeroed: its producers write all its channels between them (each overwrites its own
+                    // range; a test hands the Concat a NaN-filled block): SqueezeNet 3.18–3.30 → 3.12–3.17 ms at 1 thread.
+                    var target = try values[into.value] ?? Tensor(uninitialized: into.shape)
+                    values[into.value] = nil  // uniquely referenced while written
+                    try runInto(args, &target)
+                    values[into.value] = target
+                } else {
+                    if run > 0 { values[step.output] = nil }
+                    values[step.output] = try step.run(args)
+                }
             }
             if let timings { timings.pointee[k] = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6 }
             if !Self.keepsTensors { for id in releases[k] { values[id] = nil } }

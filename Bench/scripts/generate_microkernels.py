@@ -13,7 +13,10 @@ form (`igemm_MRxNR_fused`), which writes `clip(acc + bias[r] (+ residual), lo, h
 the same bits. The split packed form (`gemm_MRxNR_split`, only for the SPLIT_VARIANTS) has positions as its
 rows and channels as its columns: it writes `clip(acc + bias[col], lo, hi)`, each row's first 16 columns to
 `c0 + r * ldc` and the next 16 to `c1 + r * ldc` -- pixel vectors into two 16-channel blocked planes -- in the
-same order of operations as `Epilogue.biasRows` with a clip.
+same order of operations as `Epilogue.biasRows` with a clip. The strided form (`gemm_MRxNR_strided`, only for the
+STRIDED_VARIANTS) reads A in place instead of packed: row r's element k at `a + k * lda + r` (MR consecutive
+positions of an NCHW channel row, channels lda floats apart), B packed -- the 1x1 transposed path's input tiles
+without a packing pass.
 
 Run: python3 Bench/scripts/generate_microkernels.py   (no arguments; rewrites the file)
 """
@@ -25,14 +28,20 @@ VARIANTS = [(1, 16), (4, 16), (6, 16), (8, 32), (12, 32), (4, 32), (8, 16), (12,
 PREFETCH = 1536
 # Variants that also get the split packed form (the fused 1x1 + depthwise step's tile).
 SPLIT_VARIANTS = [(7, 32)]
+# Variants that also get the strided-A form (the transposed 1x1 path's tile, input read in place).
+STRIDED_VARIANTS = [(7, 32), (7, 16)]
 
 
-def kernel(mr, nr, indirect, fused=False, split=False):
+def kernel(mr, nr, indirect, fused=False, split=False, strided=False):
     units = nr // 16
-    name = f"{'igemm' if indirect else 'gemm'}_{mr}x{nr}{'_fused' if fused else ''}{'_split' if split else ''}"
+    name = f"{'igemm' if indirect else 'gemm'}_{mr}x{nr}{'_fused' if fused else ''}{'_split' if split else ''}{'_strided' if strided else ''}"
     acc = [[f"c{r}_{u}" for u in range(units)] for r in range(mr)]
     L = []
-    if split:
+    if strided:
+        L.append(f"    /// {mr}x{nr} tile, A read in place (row `r`'s element `k` at `a + k * lda + r`), B packed {nr} floats per k.")
+        L.append(f"    public static func {name}(kc: Int, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>,")
+        L.append(f"                              c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool) {{")
+    elif split:
         L.append(f"    /// {mr}x{nr} tile, B packed {nr} floats per k; writes `clip(acc + bias[col], lo, hi)`, row `r`'s columns")
         L.append(f"    /// `16u ..< 16u + 16` at `c[u] + r * ldc` (`c0`, `c1`, …: one 16-channel pixel vector per row and block).")
         L.append(f"    public static func {name}(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,")
@@ -60,7 +69,10 @@ def kernel(mr, nr, indirect, fused=False, split=False):
     else:
         L.append("        var bp = UnsafeRawPointer(b)")
     L.append("        for _ in 0..<kc {")
-    L.append(f"            fftconv_prefetch(ap + {PREFETCH})")
+    if strided:  # the rows eight channels ahead (the hardware's stride prefetcher covers the rest)
+        L.append("            fftconv_prefetch(ap + 8 &* lda)")
+    else:
+        L.append(f"            fftconv_prefetch(ap + {PREFETCH})")
     if indirect:
         L.append("            let row = UnsafeRawPointer(base + op.pointee)")
         for u in range(units):
@@ -72,7 +84,7 @@ def kernel(mr, nr, indirect, fused=False, split=False):
         L.append(f"            let a{r} = V(repeating: ap[{r}])")
         for u in range(units):
             L.append(f"            {acc[r][u]} = {acc[r][u]}.addingProduct(a{r}, b{u})")
-    L.append(f"            ap += {mr}")
+    L.append("            ap += lda" if strided else f"            ap += {mr}")
     if indirect:
         L.append("            op += 1")
     else:
@@ -152,6 +164,9 @@ def main():
         out.append("")
         if (mr, nr) in SPLIT_VARIANTS:
             out.append(kernel(mr, nr, False, split=True))
+            out.append("")
+        if (mr, nr) in STRIDED_VARIANTS:
+            out.append(kernel(mr, nr, False, strided=True))
             out.append("")
     out.append("}")
     path = pathlib.Path(__file__).resolve().parent.parent.parent / "Sources/FFTConvKernels/GEMM/MicroKernels.generated.swift"

@@ -306,11 +306,40 @@ final class KernelFamilyTests: XCTestCase {
         }
     }
 
-    /// The transposed 1x1 path (`gemm_7x32t`, `gemm_7x16t`: 7 positions × 32 or 16 channels per tile) against the
-    /// reference: positions that are and are not whole 7-position tiles, whole and partial channel panels, input
-    /// channels past one and several weight blocks (256 rows at 32 columns, 512 at 16), batch 2, a residual, every
-    /// activation, and 2 threads on an odd number of panels (one panel's tiles split between the workers, the channels
-    /// packed in two ranges).
+    /// Every variant with a strided-A form (`GEMMMicroKernel.strided`): A read in place at a row stride wider than the
+    /// tile (the floats between rows never read: NaN there would show), against the naive product, and the same bits
+    /// as the packed form on A packed from the same floats; accumulating into a tile adds to it.
+    func testEveryStridedGEMMVariantAgainstNaive() throws {
+        var rng = SeededGenerator(seed: 34)
+        let variants = MicroKernelRegistry.gemm.filter { $0.strided != nil }
+        XCTAssertEqual(variants.isEmpty, false, "no variant has a strided form")
+        for kernel in variants {
+            guard let strided = kernel.strided else { continue }
+            let (mr, nr) = (kernel.mr, kernel.nr)
+            for (k, lda) in [(1, mr), (5, 49), (64, 13), (300, 196)] {
+                let values = try Tensor.random(shape: [k, mr], using: &rng).scalars
+                var a = [Float](repeating: .nan, count: k * lda)
+                for kk in 0..<k { for r in 0..<mr { a[kk * lda + r] = values[kk * mr + r] } }
+                let b = try Tensor.random(shape: [k, nr], using: &rng).scalars
+                let start = try Tensor.random(shape: [mr, nr], using: &rng).scalars
+                for accumulate in [false, true] {
+                    var got = start, packed = start
+                    got.withUnsafeMutableBufferPointer { c in strided(k, a, lda, b, c.baseAddress!, nr, accumulate) }
+                    packed.withUnsafeMutableBufferPointer { c in kernel.packed(k, values, b, c.baseAddress!, nr, accumulate) }
+                    for r in 0..<mr {
+                        for col in 0..<nr {
+                            var s: Double = accumulate ? Double(start[r * nr + col]) : 0
+                            for kk in 0..<k { s += Double(values[kk * mr + r]) * Double(b[kk * nr + col]) }
+                            let v = got[r * nr + col]
+                            XCTAssertEqual(Double(v), s, accuracy: 1e-4 * Swift.max(1, abs(s)), "\(kernel) k \(k) lda \(lda) row \(r) col \(col)")
+                            XCTAssertEqual(v.bitPattern, packed[r * nr + col].bitPattern, "\(kernel) k \(k) lda \(lda): other bits than packed")
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     /// Every variant with a split packed form (`GEMMMicroKernel.split`): rows of pixel vectors into two planes at a
     /// row stride wider than 16 (gaps between rows stay untouched), against the naive product with the column bias
     /// and clip, and the same bits as the packed form followed by the bias and clip.
@@ -352,6 +381,11 @@ final class KernelFamilyTests: XCTestCase {
         }
     }
 
+    /// The transposed 1x1 path (`gemm_7x32t`, `gemm_7x16t`: 7 positions × 32 or 16 channels per tile) against the
+    /// reference: positions that are and are not whole 7-position tiles (whole tiles read in place, the last one
+    /// packed), whole and partial channel panels, input channels past one and several weight blocks (256 rows at 32
+    /// columns, 512 at 16), batch 2, a residual, every activation, and 2 threads on an odd number of panels (one
+    /// panel's tiles split between the workers, both computing a partial last tile).
     func testTransposedPointwiseOverEdgeShapes() throws {
         let activations: [Activation] = [.relu6, .leakyReLU(alpha: 0.1), .none, .relu]
         let shapes: [(cin: Int, cout: Int, input: Size2D, batch: Int)] = [

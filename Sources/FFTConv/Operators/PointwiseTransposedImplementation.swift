@@ -1,23 +1,24 @@
 import FFTConvKernels
 
 /// A 1x1 stride-1 convolution (one group) as the transposed GEMM `Yᵀ[P × Cout] = Xᵀ[P × Cin] · Wᵀ[Cin × Cout]`:
-/// tiles of 7 output positions × `nr` output channels (`gemm_7x32`; `gemm_7x16` when forced), the input packed per call
-/// into 7-position panels, the weights into `nr`-channel panels once at prepare; results transposed back into
-/// the NCHW output with bias, residual and activation.
+/// tiles of 7 output positions × `nr` output channels (`gemm_7x32`; `gemm_7x16` when forced), the input read in place
+/// by the kernels' strided form (7 consecutive positions of every channel row; only a last tile of fewer positions
+/// is packed), the weights packed into `nr`-channel panels once at prepare; results transposed back into the NCHW
+/// output with bias, residual and activation.
 ///
 /// The other 1x1 path (`DirectImplementation`, positions as the tile's columns) computes a plane in whole
 /// 32- or 16-position tiles: 49 positions (7²) cost 64, 196 (14²) cost 224 plus a zero-padded copy of the last
 /// tile's inputs. Every plane of a 224-pixel network is a multiple of 7 positions (7², 14², 28², …, 112²), so
-/// here no lane is wasted; the price is the packing and the transposed store (bias and activation on channel
-/// vectors, then 16×16 block transposes), about P·(Cin + Cout) floats moved against P·Cin·Cout multiply-adds.
+/// here no lane is wasted; the price is the transposed store (bias and activation on channel
+/// vectors, then 16×16 block transposes), about P·Cout floats moved against P·Cin·Cout multiply-adds.
 final class PointwiseTransposedImplementation: ConvolutionImplementation, @unchecked Sendable {
     let problem: ConvolutionProblem
     let kernel: GEMMMicroKernel
+    /// The kernel's strided-A form: whole input tiles read in place.
+    let strided: GEMMMicroKernel.PackedStrided
     /// Weights as panels of `nr` output channels: panel `j`, row `k` holds `W[j·nr ..< j·nr + nr][k]` (zero
     /// past the last channel), rows contiguous.
     let panels: AlignedBuffer
-    /// `offsets[k] = k·nr`: B row `k` of a panel.
-    let offsets: [Int]
     /// The bias per output channel, zero past the last and when the layer has none.
     let bias: AlignedBuffer
     let epilogue: Epilogue
@@ -40,9 +41,11 @@ final class PointwiseTransposedImplementation: ConvolutionImplementation, @unche
             throw ConvolutionError.unsupported(algorithm: "direct",
                                                reason: "the transposed 1x1 path (\(kernel.name)t) needs a 1x1 stride-1 unpadded convolution with one group, got \(d)")
         }
-        guard kernel.mr == Self.rows else {
-            throw ConvolutionError.unsupported(algorithm: "direct", reason: "the transposed 1x1 path needs a 7-row micro-kernel, got \(kernel.name)")
+        guard kernel.mr == Self.rows, let strided = kernel.strided else {
+            throw ConvolutionError.unsupported(algorithm: "direct",
+                                               reason: "the transposed 1x1 path needs a 7-row micro-kernel with a strided form, got \(kernel.name)")
         }
+        self.strided = strided
         problem = p
         self.kernel = kernel
         let nr = kernel.nr, k = d.inputChannels, cout = d.outputChannels
@@ -50,7 +53,6 @@ final class PointwiseTransposedImplementation: ConvolutionImplementation, @unche
         tiles = (p.outputPlane + Self.rows - 1) / Self.rows
         kc = Swift.max(1, Swift.min(k, 8192 / nr))
         (panels, self.bias) = Self.packPanels(weights: weights, bias: bias, outputs: cout, k: k, nr: nr)
-        offsets = (0..<k).map { $0 * nr }
         epilogue = d.activation.epilogue
     }
 
@@ -75,56 +77,66 @@ final class PointwiseTransposedImplementation: ConvolutionImplementation, @unche
              batch: Int, threads: Int) {
         let p = problem, d = p.descriptor
         let k = d.inputChannels, cout = d.outputChannels, positions = p.outputPlane
-        let mr = Self.rows, nr = kernel.nr
-        // Scratch (written before read): the packed input, then each worker's accumulator tiles for its share
-        // of one panel.
-        let packed = tiles * mr * k, perWorker = tiles * mr * nr + Transpose.stagingFloats
-        SharedScratch.withBuffer(count: packed + threads * perWorker) { ws in
-            offsets.withUnsafeBufferPointer { offsets in
-                for n in 0..<batch {
-                    let x = input + n * k * positions, y = output + n * cout * positions
-                    let res = residual.map { $0 + n * cout * positions }
-                    // The first four blocks of weights rows are fetched while the input is packed.
-                    Prefetch.toL2(panels.pointer, bytes: Swift.min(panels.count, 4 * kc * nr) * 4)
-                    // Workers pack channel ranges of every tile: each reads its input rows once, in order — and
-                    // first asks for the first blocks of the panel its share of the products starts with (worker 0's
-                    // are asked for above): MobileNetV2's 320→1280 on 7² at 2 threads 0.114–0.117 → 0.103–0.105 ms,
-                    // 960→320 0.082–0.086 → 0.079–0.080 (`net … --profile`, 3 rounds alternated).
-                    let items = panelCount * tiles, workers = Swift.min(threads, items)
-                    Parallel.forEachRange(count: k, threads: threads) { w, channels in
-                        if w > 0 && w < workers {
-                            let first = items * w / workers / tiles
-                            Prefetch.toL2(panels.pointer + first * k * nr, bytes: Swift.min(k, 4 * kc) * nr * 4)
+        let mr = Self.rows, nr = kernel.nr, tiles = tiles, panelCount = panelCount, kc = kc
+        // Whole tiles are read in place (`strided`: 7 positions of each channel row, channels `positions` floats
+        // apart); a last tile of fewer than 7 positions would read past the plane, so each worker that computes it
+        // packs it first (`pack`, zero past the last position) into its own scratch.
+        //
+        // Before: a packing pass, the input's channels split between the workers into one packed copy that every
+        // worker then read — at 2 threads each worker's writes invalidated the lines the other had read in the call
+        // before, and its reads fetched the half the other wrote (MobileNetV2's 960→160 on 7²: the pass took 9% of
+        // the time at 1 thread, 17% at 2, and its barrier more). A copy packed by each worker for itself, before
+        // shares of many panels, measured no better than reading in place (Docs/Kernels.md, nineteenth session).
+        let whole = positions / mr, workers = Swift.min(threads, panelCount * tiles)
+        let firstPacked = whole, packedTiles = tiles - whole
+        // Scratch (written before read), per worker: the accumulator tiles for its share of one panel, the
+        // transpose's staging, and the packed last tile.
+        let tileFloats = tiles * mr * nr
+        let perWorker = Parallel.workerStride(tileFloats + Transpose.stagingFloats + packedTiles * mr * k, threads: threads)
+        SharedScratch.withBuffer(count: workers * perWorker) { ws in
+            for n in 0..<batch {
+                let x = input + n * k * positions, y = output + n * cout * positions
+                let res = residual.map { $0 + n * cout * positions }
+                // Work items are (panel, tile) pairs, panel-major: a worker's share is whole panels plus at
+                // most a run of tiles at each end, so any panel count splits evenly (MobileNetV2's five
+                // 160-channel panels over 7² positions: 17 and 18 tiles instead of 3 and 4 tiles of each
+                // panel).
+                let items = panelCount * tiles
+                Parallel.forEachRange(count: items, threads: threads) { worker, items in
+                    let acc = ws + worker * perWorker, staging = acc + tileFloats, packed = staging + Transpose.stagingFloats
+                    // The first blocks of the worker's first panel, asked for before its first tile.
+                    let first = items.lowerBound / tiles
+                    Prefetch.toL2(panels.pointer + first * k * nr, bytes: Swift.min(k, 4 * kc) * nr * 4)
+                    var packedYet = false
+                    for j in (items.lowerBound / tiles)...((items.upperBound - 1) / tiles) {
+                        let t0 = Swift.max(items.lowerBound - j * tiles, 0), t1 = Swift.min(items.upperBound - j * tiles, tiles)
+                        if packedTiles > 0 && t1 > firstPacked && !packedYet {
+                            Self.pack(x, positions: positions, k: k, channels: 0..<k, tiles: firstPacked..<tiles, into: packed)
+                            packedYet = true
                         }
-                        Self.pack(x, positions: positions, k: k, channels: channels, into: ws)
-                    }
-                    // Work items are (panel, tile) pairs, panel-major: a worker's share is whole panels plus at
-                    // most a run of tiles at each end, so any panel count splits evenly (MobileNetV2's five
-                    // 160-channel panels over 7² positions: 17 and 18 tiles instead of 3 and 4 tiles of each
-                    // panel).
-                    Parallel.forEachRange(count: items, threads: threads) { worker, items in
-                        let acc = ws + packed + worker * perWorker
-                        for j in (items.lowerBound / tiles)...((items.upperBound - 1) / tiles) {
-                            let t0 = Swift.max(items.lowerBound - j * tiles, 0), t1 = Swift.min(items.upperBound - j * tiles, tiles)
-                            var k0 = 0
-                            while k0 < k {
-                                let n = Swift.min(kc, k - k0)
-                                // The weights are cold in a network (other layers ran since): while this block's
-                                // tiles run, the rows of the block four ahead (blocks are consecutive in memory) are
-                                // fetched into L2, a share before each tile. (One block ahead: MobileNetV2's f18
-                                // 0.214 ms in the network; four: 0.205–0.207, its 960→160 layers 0.094 → 0.090.)
-                                let next = UnsafeRawPointer(panels.pointer + (j * k + k0 + n + 3 * kc) * nr), bytes = kc * nr * 4
-                                for t in t0..<t1 {
-                                    let share = bytes / (t1 - t0), from = (t - t0) * share
-                                    Prefetch.toL2(next + from, bytes: t + 1 == t1 ? bytes - from : share)
-                                    kernel.indirect(n, ws + (t * k + k0) * mr, panels.pointer + j * k * nr, offsets.baseAddress! + k0,
-                                                    acc + (t - t0) * mr * nr, nr, k0 > 0)
+                        var k0 = 0
+                        while k0 < k {
+                            let n = Swift.min(kc, k - k0)
+                            // The weights are cold in a network (other layers ran since): while this block's
+                            // tiles run, the rows of the block four ahead (blocks are consecutive in memory) are
+                            // fetched into L2, a share before each tile. (One block ahead: MobileNetV2's f18
+                            // 0.214 ms in the network; four: 0.205–0.207, its 960→160 layers 0.094 → 0.090.)
+                            let next = UnsafeRawPointer(panels.pointer + (j * k + k0 + n + 3 * kc) * nr), bytes = kc * nr * 4
+                            let b = panels.pointer + (j * k + k0) * nr
+                            for t in t0..<t1 {
+                                let share = bytes / (t1 - t0), from = (t - t0) * share
+                                Prefetch.toL2(next + from, bytes: t + 1 == t1 ? bytes - from : share)
+                                let c = acc + (t - t0) * mr * nr
+                                if t < firstPacked {
+                                    strided(n, x + k0 * positions + t * mr, positions, b, c, nr, k0 > 0)
+                                } else {
+                                    kernel.packed(n, packed + ((t - firstPacked) * k + k0) * mr, b, c, nr, k0 > 0)
                                 }
-                                k0 += n
                             }
-                            store(acc, tiles: t0..<t1, panel: j, positions: positions, cout: cout, output: y, residual: res,
-                                  staging: acc + perWorker - Transpose.stagingFloats)
+                            k0 += n
                         }
+                        store(acc, tiles: t0..<t1, panel: j, positions: positions, cout: cout, output: y, residual: res,
+                              staging: staging)
                     }
                 }
             }

@@ -20,6 +20,11 @@ public struct GEMMMicroKernel: @unchecked Sendable, CustomStringConvertible {  /
     public typealias PackedSplit = (Int, UnsafePointer<Float>, UnsafePointer<Float>, UnsafeMutablePointer<Float>,
                                     UnsafeMutablePointer<Float>, Int, UnsafePointer<Float>, Float, Float) -> Void
 
+    /// Strided-A packed form: `(kc, a, lda, b, c, ldc, accumulate)`, A read in place — row `r`'s element `k` at
+    /// `a + k·lda + r` (`mr` consecutive positions of an NCHW channel row, channels `lda` floats apart) — B packed
+    /// `nr` floats per k: the same bits as the packed form on A packed from those floats.
+    public typealias PackedStrided = (Int, UnsafePointer<Float>, Int, UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int, Bool) -> Void
+
     /// The name says the tile: `gemm_6x16` computes 6 rows × 16 columns.
     public let name: String
     /// Rows of the tile (rows of A per panel).
@@ -36,6 +41,8 @@ public struct GEMMMicroKernel: @unchecked Sendable, CustomStringConvertible {  /
     public let note: String
     /// The split packed kernel, on the variants that have one (the fused 1x1 + depthwise step's `gemm_7x32`).
     public private(set) var split: PackedSplit? = nil
+    /// The strided-A kernel, on the variants that have one (the transposed 1x1 path's 7-row tiles).
+    public private(set) var strided: PackedStrided? = nil
 
     public var description: String { name }
 }
@@ -71,10 +78,11 @@ public enum MicroKernelRegistry {
         GEMMMicroKernel(name: "gemm_7x32", mr: 7, nr: 32, packed: MicroKernels.gemm_7x32, indirect: MicroKernels.igemm_7x32,
                         fused: MicroKernels.igemm_7x32_fused,
                         note: "7 positions × 32 output channels: the transposed 1x1 path on 7², 14², 28² … planes (AVX-512)",
-                        split: MicroKernels.gemm_7x32_split),
+                        split: MicroKernels.gemm_7x32_split, strided: MicroKernels.gemm_7x32_strided),
         GEMMMicroKernel(name: "gemm_7x16", mr: 7, nr: 16, packed: MicroKernels.gemm_7x16, indirect: MicroKernels.igemm_7x16,
                         fused: MicroKernels.igemm_7x16_fused,
-                        note: "gemm_7x32's narrow twin (on AVX2 its 14 accumulator ymm leave too few for B: it spills)"),
+                        note: "gemm_7x32's narrow twin (on AVX2 its 14 accumulator ymm leave too few for B: it spills)",
+                        strided: MicroKernels.gemm_7x16_strided),
     ]
 
     /// The variant with `k`'s rows (so it reads the same packed A) and 16 columns, for a last tile of at most

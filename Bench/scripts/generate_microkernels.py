@@ -16,7 +16,7 @@ rows and channels as its columns: it writes `clip(acc + bias[col], lo, hi)`, eac
 same order of operations as `Epilogue.biasRows` with a clip. The strided form (`gemm_MRxNR_strided`, only for the
 STRIDED_VARIANTS) reads A in place instead of packed: row r's element k at `a + k * lda + r` (MR consecutive
 positions of an NCHW channel row, channels lda floats apart), B packed -- the 1x1 transposed path's input tiles
-without a packing pass.
+without a packing pass. Variants in both lists also get the split form with strided A (`gemm_MRxNR_split_strided`).
 
 Run: python3 Bench/scripts/generate_microkernels.py   (no arguments; rewrites the file)
 """
@@ -37,7 +37,13 @@ def kernel(mr, nr, indirect, fused=False, split=False, strided=False):
     name = f"{'igemm' if indirect else 'gemm'}_{mr}x{nr}{'_fused' if fused else ''}{'_split' if split else ''}{'_strided' if strided else ''}"
     acc = [[f"c{r}_{u}" for u in range(units)] for r in range(mr)]
     L = []
-    if strided:
+    if split and strided:
+        L.append(f"    /// {mr}x{nr} tile, A read in place (row `r`'s element `k` at `a + k * lda + r`), B packed {nr} floats per k;")
+        L.append(f"    /// writes `clip(acc + bias[col], lo, hi)` as `gemm_{mr}x{nr}_split` does.")
+        L.append(f"    public static func {name}(kc: Int, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>,")
+        L.append(f"                              " + ", ".join(f"c{u}: UnsafeMutablePointer<Float>" for u in range(units)) + ", ldc: Int,")
+        L.append(f"                              bias: UnsafePointer<Float>, lo: Float, hi: Float) {{")
+    elif strided:
         L.append(f"    /// {mr}x{nr} tile, A read in place (row `r`'s element `k` at `a + k * lda + r`), B packed {nr} floats per k.")
         L.append(f"    public static func {name}(kc: Int, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>,")
         L.append(f"                              c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool) {{")
@@ -167,6 +173,9 @@ def main():
             out.append("")
         if (mr, nr) in STRIDED_VARIANTS:
             out.append(kernel(mr, nr, False, strided=True))
+            out.append("")
+        if (mr, nr) in SPLIT_VARIANTS and (mr, nr) in STRIDED_VARIANTS:
+            out.append(kernel(mr, nr, False, split=True, strided=True))
             out.append("")
     out.append("}")
     path = pathlib.Path(__file__).resolve().parent.parent.parent / "Sources/FFTConvKernels/GEMM/MicroKernels.generated.swift"

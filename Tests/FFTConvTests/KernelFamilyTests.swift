@@ -342,7 +342,8 @@ final class KernelFamilyTests: XCTestCase {
 
     /// Every variant with a split packed form (`GEMMMicroKernel.split`): rows of pixel vectors into two planes at a
     /// row stride wider than 16 (gaps between rows stay untouched), against the naive product with the column bias
-    /// and clip, and the same bits as the packed form followed by the bias and clip.
+    /// and clip, and the same bits as the packed form followed by the bias and clip; its strided-A twin
+    /// (`splitStrided`), where there is one, the same bits as the split form.
     func testEverySplitGEMMVariantAgainstNaive() throws {
         var rng = SeededGenerator(seed: 33)
         let variants = MicroKernelRegistry.gemm.filter { $0.split != nil }
@@ -361,6 +362,16 @@ final class KernelFamilyTests: XCTestCase {
                     split(k, a, b, p.baseAddress!, p.baseAddress! + mr * ldc, ldc, bias, lo, hi)
                 }
                 tile.withUnsafeMutableBufferPointer { t in kernel.packed(k, a, b, t.baseAddress!, nr, false) }
+                // The strided-A twin, on the same floats 49 apart (NaN between): the same bits.
+                if let splitStrided = kernel.splitStrided {
+                    var spread = [Float](repeating: .nan, count: k * 49)
+                    for kk in 0..<k { for r in 0..<mr { spread[kk * 49 + r] = a[kk * mr + r] } }
+                    var again = [Float](repeating: .nan, count: 2 * mr * ldc)
+                    again.withUnsafeMutableBufferPointer { p in
+                        splitStrided(k, spread, 49, b, p.baseAddress!, p.baseAddress! + mr * ldc, ldc, bias, lo, hi)
+                    }
+                    XCTAssert(zip(again, planes).allSatisfy { $0.bitPattern == $1.bitPattern }, "\(kernel) k \(k): strided split differs from split")
+                }
                 for r in 0..<mr {
                     for col in 0..<nr {
                         let got = planes[(col / 16) * mr * ldc + r * ldc + col % 16]

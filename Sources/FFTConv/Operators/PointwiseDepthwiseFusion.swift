@@ -44,6 +44,9 @@ final class PointwiseDepthwiseFusion: PointwiseDepthwisePair, @unchecked Sendabl
     /// image row (widths that are multiples of 7: every MobileNetV2 plane) and the activation is a clip: each tile
     /// is then stored with its bias and activation straight into the two padded planes, no tile buffer between.
     let split: (kernel: GEMMMicroKernel.PackedSplit, lo: Float, hi: Float)?
+    /// The split kernel's strided-A form (`gemm_7x32_split_strided`), with `split`: whole planes then read the
+    /// input's tiles in place, with no packing pass (bands still pack the rows each adds, in the worker's scratch).
+    let splitInPlace: GEMMMicroKernel.PackedSplitStrided?
     /// Whether panels' weights are prefetched ahead of their tiles: on planes of more than 7 tiles (on 7² planes it
     /// measured slower; figures in `fill`).
     let prefetchesPanels: Bool
@@ -167,8 +170,10 @@ final class PointwiseDepthwiseFusion: PointwiseDepthwisePair, @unchecked Sendabl
         pointwiseEpilogue = p.activation.epilogue
         if let splitKernel = kernel.split, let (lo, hi) = pointwiseEpilogue.clipBounds, input.width % Self.rows == 0 {
             split = (splitKernel, lo, hi)
+            splitInPlace = kernel.splitStrided
         } else {
             split = nil
+            splitInPlace = nil
         }
         prefetchesPanels = (input.height * input.width + Self.rows - 1) / Self.rows > 7
         layout = DepthwiseBlockedKernels.Layout(geometry: problem.geometry)
@@ -206,7 +211,7 @@ final class PointwiseDepthwiseFusion: PointwiseDepthwisePair, @unchecked Sendabl
     /// layer's bias and activation.
     private func fill(panel j: Int, tiles: Range<Int>, planes: UnsafeMutablePointer<Float>, tile: UnsafeMutablePointer<Float>,
                       packed a: UnsafePointer<Float>, packedFrom: Int = 0, plane: DepthwiseBlockedKernels.Layout, rowShift: Int,
-                      prefetches: Bool = true) {
+                      prefetches: Bool = true, inPlace x: UnsafePointer<Float>? = nil) {
         let k = pointwise.inputChannels, mr = Self.rows, nr = Self.columns, block = DepthwiseBlockedKernels.block
         let width = inputSize.width, positions = inputSize.height * width
         let padLeft = plane.geometry.padLeft, pw = plane.paddedWidth, second = planes + plane.paddedFloats
@@ -226,8 +231,13 @@ final class PointwiseDepthwiseFusion: PointwiseDepthwisePair, @unchecked Sendabl
                 prefetchShare(t)
                 let row = t * mr / width, column = t * mr % width
                 let at = ((row + rowShift) * pw + column + padLeft) * block
-                split.kernel(k, a + (t - packedFrom) * mr * k, panels.pointer + j * k * nr, planes + at, second + at, block,
-                             pointwiseBias.pointer + j * nr, split.lo, split.hi)
+                if let x, let splitInPlace {
+                    splitInPlace(k, x + t * mr, positions, panels.pointer + j * k * nr, planes + at, second + at, block,
+                                 pointwiseBias.pointer + j * nr, split.lo, split.hi)
+                } else {
+                    split.kernel(k, a + (t - packedFrom) * mr * k, panels.pointer + j * k * nr, planes + at, second + at, block,
+                                 pointwiseBias.pointer + j * nr, split.lo, split.hi)
+                }
             }
             return
         }
@@ -336,29 +346,40 @@ final class PointwiseDepthwiseFusion: PointwiseDepthwisePair, @unchecked Sendabl
             }
             return
         }
-        SharedScratch.withBuffer(count: tiles * mr * k) { a in
+        // With the split kernel's strided form the tiles are read in place; otherwise packed first, the channels
+        // split between the workers. (Packed at 2 threads, each worker's writes invalidated lines the other had read
+        // in the call before and its reads fetched the half the other wrote: Docs/Kernels.md, nineteenth session.)
+        let inPlace = splitInPlace != nil
+        func compute(packing: UnsafeMutablePointer<Float>?) {
             SharedScratch.withBuffer(count: threads * workerStride) { ws in
+                let a = UnsafePointer(packing ?? ws)  // (not read when the tiles are read in place)
                 for n in 0..<batch {
                     let x = input + n * k * positions, y = output + n * mid * outPlane
+                    let reads: UnsafePointer<Float>? = inPlace ? x : nil
                     // Whole panels per worker; with an odd count over several workers the last panel is shared (its
                     // tiles split, then its blocks), so that 144 channels (4½ panels) do not split 3 : 1½.
                     let whole = threads > 1 && panelCount % 2 == 1 ? panelCount - 1 : panelCount
                     // Each worker first asks for its first panel's weights, then packs its share of the channels.
                     let workers = Swift.min(threads, whole)
-                    Parallel.forEachRange(count: k, threads: threads) { w, channels in
-                        if w < workers && prefetchesPanels {
-                            Prefetch.toL2(panels.pointer + whole * w / workers * k * Self.columns, bytes: k * Self.columns * 4)
+                    if let packing {
+                        Parallel.forEachRange(count: k, threads: threads) { w, channels in
+                            if w < workers && prefetchesPanels {
+                                Prefetch.toL2(panels.pointer + whole * w / workers * k * Self.columns, bytes: k * Self.columns * 4)
+                            }
+                            PointwiseTransposedImplementation.pack(x, positions: positions, k: k, channels: channels, into: packing)
                         }
-                        PointwiseTransposedImplementation.pack(x, positions: positions, k: k, channels: channels, into: a)
                     }
                     Parallel.forEachRange(count: whole, threads: threads) { worker, items in
                         let planes = ws + worker * workerStride
                         let scratch = planes + 2 * paddedFloats, tile = scratch + layout.outputFloats + block * block
+                        if inPlace && prefetchesPanels {
+                            Prefetch.toL2(panels.pointer + items.lowerBound * k * Self.columns, bytes: k * Self.columns * 4)
+                        }
                         layout.zeroMargins(planes)
                         layout.zeroMargins(planes + paddedFloats)
                         for j in items {
                             fill(panel: j, tiles: 0..<tiles, planes: planes, tile: tile, packed: a, plane: layout,
-                                 rowShift: layout.geometry.padTop)
+                                 rowShift: layout.geometry.padTop, inPlace: reads)
                             for h in 0..<2 where 2 * j + h < blocks {
                                 depthwiseBlock(2 * j + h, plane: planes + h * paddedFloats, layout: layout, output: y, scratch: scratch)
                             }
@@ -370,7 +391,7 @@ final class PointwiseDepthwiseFusion: PointwiseDepthwisePair, @unchecked Sendabl
                         Parallel.forEachRange(count: tiles, threads: threads) { worker, range in
                             let tile = ws + worker * workerStride + 2 * paddedFloats + layout.outputFloats + block * block
                             fill(panel: j, tiles: range, planes: planes, tile: tile, packed: a, plane: layout,
-                                 rowShift: layout.geometry.padTop)
+                                 rowShift: layout.geometry.padTop, inPlace: reads)
                         }
                         Parallel.forEachRange(count: Swift.min(2, blocks - 2 * j), threads: threads) { worker, halves in
                             for h in halves {
@@ -381,6 +402,11 @@ final class PointwiseDepthwiseFusion: PointwiseDepthwisePair, @unchecked Sendabl
                     }
                 }
             }
+        }
+        if inPlace {
+            compute(packing: nil)
+        } else {
+            SharedScratch.withBuffer(count: tiles * mr * k) { compute(packing: $0) }
         }
     }
 }

@@ -25,6 +25,11 @@ public struct GEMMMicroKernel: @unchecked Sendable, CustomStringConvertible {  /
     /// `nr` floats per k: the same bits as the packed form on A packed from those floats.
     public typealias PackedStrided = (Int, UnsafePointer<Float>, Int, UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int, Bool) -> Void
 
+    /// Split form with strided A: `(kc, a, lda, b, c0, c1, ldc, bias, lo, hi)`, A read as the strided form reads it,
+    /// the tile written as the split form writes it — the same bits as the split form on A packed from those floats.
+    public typealias PackedSplitStrided = (Int, UnsafePointer<Float>, Int, UnsafePointer<Float>, UnsafeMutablePointer<Float>,
+                                           UnsafeMutablePointer<Float>, Int, UnsafePointer<Float>, Float, Float) -> Void
+
     /// The name says the tile: `gemm_6x16` computes 6 rows × 16 columns.
     public let name: String
     /// Rows of the tile (rows of A per panel).
@@ -43,6 +48,8 @@ public struct GEMMMicroKernel: @unchecked Sendable, CustomStringConvertible {  /
     public private(set) var split: PackedSplit? = nil
     /// The strided-A kernel, on the variants that have one (the transposed 1x1 path's 7-row tiles).
     public private(set) var strided: PackedStrided? = nil
+    /// The split kernel with strided A, on the variants that have both forms.
+    public private(set) var splitStrided: PackedSplitStrided? = nil
 
     public var description: String { name }
 }
@@ -78,7 +85,8 @@ public enum MicroKernelRegistry {
         GEMMMicroKernel(name: "gemm_7x32", mr: 7, nr: 32, packed: MicroKernels.gemm_7x32, indirect: MicroKernels.igemm_7x32,
                         fused: MicroKernels.igemm_7x32_fused,
                         note: "7 positions × 32 output channels: the transposed 1x1 path on 7², 14², 28² … planes (AVX-512)",
-                        split: MicroKernels.gemm_7x32_split, strided: MicroKernels.gemm_7x32_strided),
+                        split: MicroKernels.gemm_7x32_split, strided: MicroKernels.gemm_7x32_strided,
+                        splitStrided: MicroKernels.gemm_7x32_split_strided),
         GEMMMicroKernel(name: "gemm_7x16", mr: 7, nr: 16, packed: MicroKernels.gemm_7x16, indirect: MicroKernels.igemm_7x16,
                         fused: MicroKernels.igemm_7x16_fused,
                         note: "gemm_7x32's narrow twin (on AVX2 its 14 accumulator ymm leave too few for B: it spills)",

@@ -2098,6 +2098,95 @@ public enum MicroKernels {
         store(c6_1, c, 6 &* ldc &+ 16)
     }
 
+    /// 7x32 tile, A read in place (row `r`'s element `k` at `a + k * lda + r`), B packed 32 floats per k;
+    /// writes `clip(acc + bias[col], lo, hi)` as `gemm_7x32_split` does.
+    public static func gemm_7x32_split_strided(kc: Int, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>,
+                              c0: UnsafeMutablePointer<Float>, c1: UnsafeMutablePointer<Float>, ldc: Int,
+                              bias: UnsafePointer<Float>, lo: Float, hi: Float) {
+        var c0_0 = V(); var c0_1 = V()
+        var c1_0 = V(); var c1_1 = V()
+        var c2_0 = V(); var c2_1 = V()
+        var c3_0 = V(); var c3_1 = V()
+        var c4_0 = V(); var c4_1 = V()
+        var c5_0 = V(); var c5_1 = V()
+        var c6_0 = V(); var c6_1 = V()
+        var ap = a
+        var bp = UnsafeRawPointer(b)
+        for _ in 0..<kc {
+            fftconv_prefetch(ap + 8 &* lda)
+            let b0 = bp.loadUnaligned(fromByteOffset: 0, as: V.self)
+            let b1 = bp.loadUnaligned(fromByteOffset: 64, as: V.self)
+            let a0 = V(repeating: ap[0])
+            c0_0 = c0_0.addingProduct(a0, b0)
+            c0_1 = c0_1.addingProduct(a0, b1)
+            let a1 = V(repeating: ap[1])
+            c1_0 = c1_0.addingProduct(a1, b0)
+            c1_1 = c1_1.addingProduct(a1, b1)
+            let a2 = V(repeating: ap[2])
+            c2_0 = c2_0.addingProduct(a2, b0)
+            c2_1 = c2_1.addingProduct(a2, b1)
+            let a3 = V(repeating: ap[3])
+            c3_0 = c3_0.addingProduct(a3, b0)
+            c3_1 = c3_1.addingProduct(a3, b1)
+            let a4 = V(repeating: ap[4])
+            c4_0 = c4_0.addingProduct(a4, b0)
+            c4_1 = c4_1.addingProduct(a4, b1)
+            let a5 = V(repeating: ap[5])
+            c5_0 = c5_0.addingProduct(a5, b0)
+            c5_1 = c5_1.addingProduct(a5, b1)
+            let a6 = V(repeating: ap[6])
+            c6_0 = c6_0.addingProduct(a6, b0)
+            c6_1 = c6_1.addingProduct(a6, b1)
+            ap += lda
+            bp += 128
+        }
+        let vlo = V(repeating: lo), vhi = V(repeating: hi)
+        let bias0 = load(bias, 0)
+        let bias1 = load(bias, 16)
+        c0_0 += bias0
+        c0_0.replace(with: vlo, where: c0_0 .< vlo); c0_0.replace(with: vhi, where: c0_0 .> vhi)
+        store(c0_0, c0, 0 &* ldc)
+        c0_1 += bias1
+        c0_1.replace(with: vlo, where: c0_1 .< vlo); c0_1.replace(with: vhi, where: c0_1 .> vhi)
+        store(c0_1, c1, 0 &* ldc)
+        c1_0 += bias0
+        c1_0.replace(with: vlo, where: c1_0 .< vlo); c1_0.replace(with: vhi, where: c1_0 .> vhi)
+        store(c1_0, c0, 1 &* ldc)
+        c1_1 += bias1
+        c1_1.replace(with: vlo, where: c1_1 .< vlo); c1_1.replace(with: vhi, where: c1_1 .> vhi)
+        store(c1_1, c1, 1 &* ldc)
+        c2_0 += bias0
+        c2_0.replace(with: vlo, where: c2_0 .< vlo); c2_0.replace(with: vhi, where: c2_0 .> vhi)
+        store(c2_0, c0, 2 &* ldc)
+        c2_1 += bias1
+        c2_1.replace(with: vlo, where: c2_1 .< vlo); c2_1.replace(with: vhi, where: c2_1 .> vhi)
+        store(c2_1, c1, 2 &* ldc)
+        c3_0 += bias0
+        c3_0.replace(with: vlo, where: c3_0 .< vlo); c3_0.replace(with: vhi, where: c3_0 .> vhi)
+        store(c3_0, c0, 3 &* ldc)
+        c3_1 += bias1
+        c3_1.replace(with: vlo, where: c3_1 .< vlo); c3_1.replace(with: vhi, where: c3_1 .> vhi)
+        store(c3_1, c1, 3 &* ldc)
+        c4_0 += bias0
+        c4_0.replace(with: vlo, where: c4_0 .< vlo); c4_0.replace(with: vhi, where: c4_0 .> vhi)
+        store(c4_0, c0, 4 &* ldc)
+        c4_1 += bias1
+        c4_1.replace(with: vlo, where: c4_1 .< vlo); c4_1.replace(with: vhi, where: c4_1 .> vhi)
+        store(c4_1, c1, 4 &* ldc)
+        c5_0 += bias0
+        c5_0.replace(with: vlo, where: c5_0 .< vlo); c5_0.replace(with: vhi, where: c5_0 .> vhi)
+        store(c5_0, c0, 5 &* ldc)
+        c5_1 += bias1
+        c5_1.replace(with: vlo, where: c5_1 .< vlo); c5_1.replace(with: vhi, where: c5_1 .> vhi)
+        store(c5_1, c1, 5 &* ldc)
+        c6_0 += bias0
+        c6_0.replace(with: vlo, where: c6_0 .< vlo); c6_0.replace(with: vhi, where: c6_0 .> vhi)
+        store(c6_0, c0, 6 &* ldc)
+        c6_1 += bias1
+        c6_1.replace(with: vlo, where: c6_1 .< vlo); c6_1.replace(with: vhi, where: c6_1 .> vhi)
+        store(c6_1, c1, 6 &* ldc)
+    }
+
     /// 7x16 tile, B packed 16 floats per k.
     public static func gemm_7x16(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
                               c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool) {

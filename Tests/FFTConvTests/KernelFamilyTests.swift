@@ -415,9 +415,10 @@ final class KernelFamilyTests: XCTestCase {
                 XCTAssert(summary.contains("transposed"), "\(name) \(c): \(summary)")
             }
         }
-        // Unforced, the path serves a 7² plane and leaves a 14² one (1.14× the positions in whole tiles) to the other —
-        // on builds with 16-float registers; elsewhere it is never chosen.
-        for (side, expected) in [(7, KernelTarget.wideRegisters), (14, false)] {
+        // Unforced, the path serves 7² and 14² planes (the direct path's whole tiles 1.31× and 1.06× the positions)
+        // and leaves a 28² one (no waste there) to the other — on builds with 16-float registers; elsewhere it is
+        // never chosen.
+        for (side, expected) in [(7, KernelTarget.wideRegisters), (14, KernelTarget.wideRegisters), (28, false)] {
             let d = try ConvolutionDescriptor(inputChannels: 32, outputChannels: 64, kernel: 1)
             let w = try Tensor(zeros: d.weightShape), b = try Tensor(zeros: [64])
             let summary = try Convolution2D(descriptor: d, input: Size2D(side, side), weights: w, bias: b, algorithm: .direct).summary

@@ -35,10 +35,13 @@ enum KernelChoice {
     /// The 7-row micro-kernel for the transposed 1x1 path (`PointwiseTransposedImplementation`), or nil for the
     /// direct operator's own path. Forced by a name with a `t` suffix (`gemm_7x32t`): then a layer the path
     /// cannot compute is an `unsupported` error. Unforced: where the direct path's whole tiles compute at least
-    /// 20% more positions than 7-position tiles do (49 positions: 64 against 49; 196: 224 against 196 is not
-    /// enough) — the packing and the transposed store cost about 15% (sixth session, 1 thread, AVX-512,
-    /// `fftconv-bench layer … --algorithm direct [--micro-kernel gemm_7x32t]`: 960→320 on 7² 0.163 → 0.128 ms,
-    /// 320→1280 0.213 → 0.168, 160→960 0.083 → 0.065; 576→96 on 14² 0.093 → 0.101, 384→64 0.044 → 0.045).
+    /// 5% more positions than 7-position tiles do (49 positions: 64 against 49; 196: 208 against 196; 784 on 28²:
+    /// 784 against 784 is not) — the transposed store costs a few percent (sixth session, 1 thread, AVX-512, `fftconv-bench
+    /// layer … --algorithm direct [--micro-kernel gemm_7x32t]`: 960→320 on 7² 0.163 → 0.128 ms, 320→1280 0.213 →
+    /// 0.168, 160→960 0.083 → 0.065). With the input packed as well, 14² lost (576→96 0.093 → 0.101 ms); read in place
+    /// (nineteenth session, Zen 4, 1 / 2 threads) it gains: 576→96 0.203 / 0.107 → 0.192 / 0.098, 384→64 0.092 / 0.049
+    /// → 0.086 / 0.046, 1024→256 0.950 / 0.506 → 0.906 / 0.455, 256→1024 0.980 / 0.519 → 0.929 / 0.508; on 28² it
+    /// still loses (192→32 0.087 / 0.047 → 0.094 / 0.049).
     static func pointwiseTransposed(forced: String?, problem p: ConvolutionProblem) throws -> GEMMMicroKernel? {
         if let forced {
             guard forced.hasSuffix("t"), let k = MicroKernelRegistry.named(String(forced.dropLast())) else { return nil }
@@ -58,7 +61,7 @@ enum KernelChoice {
             return full + (rest == 0 ? 0 : rest <= 16 ? 16 : family.nr)
         } ?? positions
         let transposed = (positions + rows - 1) / rows * rows
-        guard direct * 5 >= transposed * 6 else { return nil }
+        guard direct * 20 >= transposed * 21 else { return nil }
         return MicroKernelRegistry.named("gemm_7x32")
     }
 

@@ -7,8 +7,9 @@ import FFTConvKernels
 /// 56² at stride 1 and 28² at stride 2) transposes them back, 16 channels at a time, into a zero-padded plane of
 /// 16-channel pixel vectors — that transpose was 35–60% of those layers' time (fftconv-bench layer with it left
 /// out: 144×56² 0.106 → 0.067 ms, 576×14² 0.030 → 0.018). Here the 1x1 product is computed with positions as the
-/// tile's rows and 32 output channels as its columns (`gemm_7x32`, the input packed into 7-position panels as
-/// `PointwiseTransposedImplementation` does, the weights into 32-channel panels at prepare), so each result row
+/// tile's rows and 32 output channels as its columns (`gemm_7x32`, the weights packed into 32-channel panels at
+/// prepare; the input read in place by the strided split form on whole planes, else packed into 7-position panels
+/// as `PointwiseTransposedImplementation.pack` does), so each result row
 /// is two 16-channel pixel vectors: with the 1x1 layer's bias and activation applied, they are stored straight
 /// into two blocks' padded planes — from the micro-kernel's registers (`gemm_7x32_split`) where a tile's 7
 /// positions lie in one image row and the activation is a clip (MobileNetV2's fused steps at 1 thread, two builds

@@ -7,7 +7,7 @@ import FFTConvKernels
 /// output with bias, residual and activation.
 ///
 /// The other 1x1 path (`DirectImplementation`, positions as the tile's columns) computes a plane in whole
-/// 32- or 16-position tiles: 49 positions (7²) cost 64, 196 (14²) cost 224 plus a zero-padded copy of the last
+/// 32- or 16-position tiles: 49 positions (7²) cost 64, 196 (14²) cost 208 plus a zero-padded copy of the last
 /// tile's inputs. Every plane of a 224-pixel network is a multiple of 7 positions (7², 14², 28², …, 112²), so
 /// here no lane is wasted; the price is the transposed store (bias and activation on channel
 /// vectors, then 16×16 block transposes), about P·Cout floats moved against P·Cin·Cout multiply-adds.
@@ -87,8 +87,7 @@ final class PointwiseTransposedImplementation: ConvolutionImplementation, @unche
         // before, and its reads fetched the half the other wrote (MobileNetV2's 960→160 on 7²: the pass took 9% of
         // the time at 1 thread, 17% at 2, and its barrier more). A copy packed by each worker for itself, before
         // shares of many panels, measured no better than reading in place (Docs/Kernels.md, nineteenth session).
-        let whole = positions / mr, workers = Swift.min(threads, panelCount * tiles)
-        let firstPacked = whole, packedTiles = tiles - whole
+        let whole = positions / mr, packedTiles = tiles - whole, workers = Swift.min(threads, panelCount * tiles)
         // Scratch (written before read), per worker: the accumulator tiles for its share of one panel, the
         // transpose's staging, and the packed last tile.
         let tileFloats = tiles * mr * nr
@@ -110,8 +109,8 @@ final class PointwiseTransposedImplementation: ConvolutionImplementation, @unche
                     var packedYet = false
                     for j in (items.lowerBound / tiles)...((items.upperBound - 1) / tiles) {
                         let t0 = Swift.max(items.lowerBound - j * tiles, 0), t1 = Swift.min(items.upperBound - j * tiles, tiles)
-                        if packedTiles > 0 && t1 > firstPacked && !packedYet {
-                            Self.pack(x, positions: positions, k: k, channels: 0..<k, tiles: firstPacked..<tiles, into: packed)
+                        if packedTiles > 0 && t1 > whole && !packedYet {
+                            Self.pack(x, positions: positions, k: k, channels: 0..<k, tiles: whole..<tiles, into: packed)
                             packedYet = true
                         }
                         var k0 = 0
@@ -127,10 +126,10 @@ final class PointwiseTransposedImplementation: ConvolutionImplementation, @unche
                                 let share = bytes / (t1 - t0), from = (t - t0) * share
                                 Prefetch.toL2(next + from, bytes: t + 1 == t1 ? bytes - from : share)
                                 let c = acc + (t - t0) * mr * nr
-                                if t < firstPacked {
+                                if t < whole {
                                     strided(n, x + k0 * positions + t * mr, positions, b, c, nr, k0 > 0)
                                 } else {
-                                    kernel.packed(n, packed + ((t - firstPacked) * k + k0) * mr, b, c, nr, k0 > 0)
+                                    kernel.packed(n, packed + ((t - whole) * k + k0) * mr, b, c, nr, k0 > 0)
                                 }
                             }
                             k0 += n

@@ -37,36 +37,31 @@ def kernel(mr, nr, indirect, fused=False, split=False, strided=False):
     name = f"{'igemm' if indirect else 'gemm'}_{mr}x{nr}{'_fused' if fused else ''}{'_split' if split else ''}{'_strided' if strided else ''}"
     acc = [[f"c{r}_{u}" for u in range(units)] for r in range(mr)]
     L = []
-    if split and strided:
-        L.append(f"    /// {mr}x{nr} tile, A read in place (row `r`'s element `k` at `a + k * lda + r`), B packed {nr} floats per k;")
-        L.append(f"    /// writes `clip(acc + bias[col], lo, hi)` as `gemm_{mr}x{nr}_split` does.")
-        L.append(f"    public static func {name}(kc: Int, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>,")
-        L.append(f"                              " + ", ".join(f"c{u}: UnsafeMutablePointer<Float>" for u in range(units)) + ", ldc: Int,")
-        L.append(f"                              bias: UnsafePointer<Float>, lo: Float, hi: Float) {{")
-    elif strided:
-        L.append(f"    /// {mr}x{nr} tile, A read in place (row `r`'s element `k` at `a + k * lda + r`), B packed {nr} floats per k.")
-        L.append(f"    public static func {name}(kc: Int, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>,")
-        L.append(f"                              c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool) {{")
-    elif split:
-        L.append(f"    /// {mr}x{nr} tile, B packed {nr} floats per k; writes `clip(acc + bias[col], lo, hi)`, row `r`'s columns")
-        L.append(f"    /// `16u ..< 16u + 16` at `c[u] + r * ldc` (`c0`, `c1`, …: one 16-channel pixel vector per row and block).")
-        L.append(f"    public static func {name}(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,")
-        L.append(f"                              " + ", ".join(f"c{u}: UnsafeMutablePointer<Float>" for u in range(units)) + ", ldc: Int,")
-        L.append(f"                              bias: UnsafePointer<Float>, lo: Float, hi: Float) {{")
+    if not indirect:  # B packed; A packed, or read in place (strided); the tile stored, or split and clipped
+        a_params = "a: UnsafePointer<Float>, lda: Int" if strided else "a: UnsafePointer<Float>"
+        doc = f"    /// {mr}x{nr} tile, " + ("A read in place (row `r`'s element `k` at `a + k * lda + r`), " if strided else "")
+        if split:
+            L.append(doc + f"B packed {nr} floats per k;")
+            L.append(f"    /// writes `clip(acc + bias[col], lo, hi)`, row `r`'s columns `16u ..< 16u + 16` at `c[u] + r * ldc`")
+            L.append(f"    /// (`c0`, `c1`, …: one 16-channel pixel vector per row and block).")
+        else:
+            L.append(doc + f"B packed {nr} floats per k.")
+        L.append(f"    public static func {name}(kc: Int, {a_params}, b: UnsafePointer<Float>,")
+        if split:
+            L.append(f"                              " + ", ".join(f"c{u}: UnsafeMutablePointer<Float>" for u in range(units)) + ", ldc: Int,")
+            L.append(f"                              bias: UnsafePointer<Float>, lo: Float, hi: Float) {{")
+        else:
+            L.append(f"                              c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool) {{")
     elif fused:
         L.append(f"    /// {mr}x{nr} tile, B rows read at `base + offsets[k]`; writes `clip(acc + bias[r] + residual, lo, hi)`")
         L.append(f"    /// (bias 0 when nil; no residual term when nil; `residual` has the row stride `ldc`).")
         L.append(f"    public static func {name}(kc: Int, a: UnsafePointer<Float>, base: UnsafePointer<Float>,")
         L.append(f"                              offsets: UnsafePointer<Int>, c: UnsafeMutablePointer<Float>, ldc: Int,")
         L.append(f"                              bias: UnsafePointer<Float>?, residual: UnsafePointer<Float>?, lo: Float, hi: Float) {{")
-    elif indirect:
+    else:
         L.append(f"    /// {mr}x{nr} tile, B rows read at `base + offsets[k]` (implicit im2col).")
         L.append(f"    public static func {name}(kc: Int, a: UnsafePointer<Float>, base: UnsafePointer<Float>,")
         L.append(f"                              offsets: UnsafePointer<Int>, c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool) {{")
-    else:
-        L.append(f"    /// {mr}x{nr} tile, B packed {nr} floats per k.")
-        L.append(f"    public static func {name}(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,")
-        L.append(f"                              c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool) {{")
     for r in range(mr):
         L.append("        " + "; ".join(f"var {v} = V()" for v in acc[r]))
     L.append("        var ap = a")

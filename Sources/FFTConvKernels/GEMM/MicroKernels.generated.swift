@@ -1937,8 +1937,9 @@ public enum MicroKernels {
         store(c6_1, c, 6 &* ldc &+ 16)
     }
 
-    /// 7x32 tile, B packed 32 floats per k; writes `clip(acc + bias[col], lo, hi)`, row `r`'s columns
-    /// `16u ..< 16u + 16` at `c[u] + r * ldc` (`c0`, `c1`, …: one 16-channel pixel vector per row and block).
+    /// 7x32 tile, B packed 32 floats per k;
+    /// writes `clip(acc + bias[col], lo, hi)`, row `r`'s columns `16u ..< 16u + 16` at `c[u] + r * ldc`
+    /// (`c0`, `c1`, …: one 16-channel pixel vector per row and block).
     public static func gemm_7x32_split(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
                               c0: UnsafeMutablePointer<Float>, c1: UnsafeMutablePointer<Float>, ldc: Int,
                               bias: UnsafePointer<Float>, lo: Float, hi: Float) {
@@ -2099,7 +2100,8 @@ public enum MicroKernels {
     }
 
     /// 7x32 tile, A read in place (row `r`'s element `k` at `a + k * lda + r`), B packed 32 floats per k;
-    /// writes `clip(acc + bias[col], lo, hi)` as `gemm_7x32_split` does.
+    /// writes `clip(acc + bias[col], lo, hi)`, row `r`'s columns `16u ..< 16u + 16` at `c[u] + r * ldc`
+    /// (`c0`, `c1`, …: one 16-channel pixel vector per row and block).
     public static func gemm_7x32_split_strided(kc: Int, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>,
                               c0: UnsafeMutablePointer<Float>, c1: UnsafeMutablePointer<Float>, ldc: Int,
                               bias: UnsafePointer<Float>, lo: Float, hi: Float) {

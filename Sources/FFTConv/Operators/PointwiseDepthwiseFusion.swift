@@ -48,8 +48,7 @@ final class PointwiseDepthwiseFusion: PointwiseDepthwisePair, @unchecked Sendabl
     /// The split kernel's strided-A form (`gemm_7x32_split_strided`), with `split`: whole planes then read the
     /// input's tiles in place, with no packing pass (bands still pack the rows each adds, in the worker's scratch).
     let splitInPlace: GEMMMicroKernel.PackedSplitStrided?
-    /// Whether panels' weights are prefetched ahead of their tiles: on planes of more than 7 tiles (on 7² planes it
-    /// measured slower; figures in `fill`).
+    /// Whether panels' weights are prefetched ahead of their tiles: on planes of 7 tiles or more (figures in `fill`).
     let prefetchesPanels: Bool
     let layout: DepthwiseBlockedKernels.Layout
     /// Bands of output rows, when whole padded planes would not stay in L2 (`Band.planeBudget`) or to split the rows
@@ -176,7 +175,7 @@ final class PointwiseDepthwiseFusion: PointwiseDepthwisePair, @unchecked Sendabl
             split = nil
             splitInPlace = nil
         }
-        prefetchesPanels = (input.height * input.width + Self.rows - 1) / Self.rows > 7
+        prefetchesPanels = (input.height * input.width + Self.rows - 1) / Self.rows >= 7
         layout = DepthwiseBlockedKernels.Layout(geometry: problem.geometry)
         band = Band.chosen(geometry: problem.geometry, threads: threads)
         let planes = band?.layout ?? layout
@@ -217,8 +216,10 @@ final class PointwiseDepthwiseFusion: PointwiseDepthwisePair, @unchecked Sendabl
         let width = inputSize.width, positions = inputSize.height * width
         let padLeft = plane.geometry.padLeft, pw = plane.paddedWidth, second = planes + plane.paddedFloats
         // The next panel's weights, cold in a network (other layers ran since), are fetched into L2 a share before
-        // each tile — on planes of more than 7 tiles: MobileNetV2's four 14² steps at 1 thread 0.238–0.244 →
-        // 0.216–0.224 ms, its three 7² steps (7 tiles a panel) 0.288–0.311 → 0.305–0.312 with it (4 rounds alternated).
+        // each tile — on planes of 7 tiles or more: MobileNetV2's four 14² steps at 1 thread 0.238–0.244 →
+        // 0.216–0.224 ms. Its three 7² steps (7 tiles a panel) measured slower with it while the input was packed
+        // (0.288–0.311 → 0.305–0.312, 4 rounds alternated); with the input read in place, faster: 0.183–0.188 →
+        // 0.177–0.184 ms each at 1 thread, level at 2 (`net --profile`, 3 rounds alternated, nineteenth session).
         let nextPanel = UnsafeRawPointer(panels.pointer + (j + 1) * k * nr)
         let panelBytes = j + 1 < panelCount && prefetchesPanels && prefetches ? k * nr * 4 : 0
         let share = (panelBytes / Swift.max(tiles.count, 1) + 63) / 64 * 64

@@ -208,7 +208,8 @@ final class PointwiseDepthwiseFusion: PointwiseDepthwisePair, @unchecked Sendabl
 
     /// Panel `j`'s 32 channels at the positions of `tiles`, as pixel vectors into its two padded planes (`planes`,
     /// `plane.paddedFloats` apart; input row `r` at plane row `r + rowShift`): the product of each tile with the 1x1
-    /// layer's bias and activation.
+    /// layer's bias and activation. The tiles are read from `packed` (tile `t` at `(t − packedFrom)·7k`), or — given
+    /// the image's input `x` and where the split kernel has its strided form — from `x` in place.
     private func fill(panel j: Int, tiles: Range<Int>, planes: UnsafeMutablePointer<Float>, tile: UnsafeMutablePointer<Float>,
                       packed a: UnsafePointer<Float>, packedFrom: Int = 0, plane: DepthwiseBlockedKernels.Layout, rowShift: Int,
                       prefetches: Bool = true, inPlace x: UnsafePointer<Float>? = nil) {
@@ -357,7 +358,6 @@ final class PointwiseDepthwiseFusion: PointwiseDepthwisePair, @unchecked Sendabl
                 let a = UnsafePointer(packing ?? ws)  // (not read when the tiles are read in place)
                 for n in 0..<batch {
                     let x = input + n * k * positions, y = output + n * mid * outPlane
-                    let reads: UnsafePointer<Float>? = inPlace ? x : nil
                     // Whole panels per worker; with an odd count over several workers the last panel is shared (its
                     // tiles split, then its blocks), so that 144 channels (4½ panels) do not split 3 : 1½.
                     let whole = threads > 1 && panelCount % 2 == 1 ? panelCount - 1 : panelCount
@@ -381,7 +381,7 @@ final class PointwiseDepthwiseFusion: PointwiseDepthwisePair, @unchecked Sendabl
                         layout.zeroMargins(planes + paddedFloats)
                         for j in items {
                             fill(panel: j, tiles: 0..<tiles, planes: planes, tile: tile, packed: a, plane: layout,
-                                 rowShift: layout.geometry.padTop, inPlace: reads)
+                                 rowShift: layout.geometry.padTop, inPlace: x)
                             for h in 0..<2 where 2 * j + h < blocks {
                                 depthwiseBlock(2 * j + h, plane: planes + h * paddedFloats, layout: layout, output: y, scratch: scratch)
                             }
@@ -393,7 +393,7 @@ final class PointwiseDepthwiseFusion: PointwiseDepthwisePair, @unchecked Sendabl
                         Parallel.forEachRange(count: tiles, threads: threads) { worker, range in
                             let tile = ws + worker * workerStride + 2 * paddedFloats + layout.outputFloats + block * block
                             fill(panel: j, tiles: range, planes: planes, tile: tile, packed: a, plane: layout,
-                                 rowShift: layout.geometry.padTop, inPlace: reads)
+                                 rowShift: layout.geometry.padTop, inPlace: x)
                         }
                         Parallel.forEachRange(count: Swift.min(2, blocks - 2 * j), threads: threads) { worker, halves in
                             for h in halves {

@@ -87,7 +87,11 @@ final class PointwiseTransposedImplementation: ConvolutionImplementation, @unche
         // before, and its reads fetched the half the other wrote (MobileNetV2's 960→160 on 7²: the pass took 9% of
         // the time at 1 thread, 17% at 2, and its barrier more). A copy packed by each worker for itself, before
         // shares of many panels, measured no better than reading in place (Docs/Kernels.md, nineteenth session).
-        let whole = positions / mr, packedTiles = tiles - whole, workers = Swift.min(threads, panelCount * tiles)
+        // Work items are (panel, tile) pairs, panel-major: a worker's share is whole panels plus at most a run of tiles
+        // at each end, so any panel count splits evenly (MobileNetV2's five 160-channel panels over 7² positions: 17
+        // and 18 tiles instead of 3 and 4 tiles of each panel).
+        let items = panelCount * tiles, workers = Swift.min(threads, items)
+        let whole = positions / mr, packedTiles = tiles - whole
         // Scratch (written before read), per worker: the accumulator tiles for its share of one panel, the
         // transpose's staging, and the packed last tile.
         let tileFloats = tiles * mr * nr
@@ -96,16 +100,10 @@ final class PointwiseTransposedImplementation: ConvolutionImplementation, @unche
             for n in 0..<batch {
                 let x = input + n * k * positions, y = output + n * cout * positions
                 let res = residual.map { $0 + n * cout * positions }
-                // Work items are (panel, tile) pairs, panel-major: a worker's share is whole panels plus at
-                // most a run of tiles at each end, so any panel count splits evenly (MobileNetV2's five
-                // 160-channel panels over 7² positions: 17 and 18 tiles instead of 3 and 4 tiles of each
-                // panel).
-                let items = panelCount * tiles
                 Parallel.forEachRange(count: items, threads: threads) { worker, items in
                     let acc = ws + worker * perWorker, staging = acc + tileFloats, packed = staging + Transpose.stagingFloats
                     // The first blocks of the worker's first panel, asked for before its first tile.
-                    let first = items.lowerBound / tiles
-                    Prefetch.toL2(panels.pointer + first * k * nr, bytes: Swift.min(k, 4 * kc) * nr * 4)
+                    Prefetch.toL2(panels.pointer + items.lowerBound / tiles * k * nr, bytes: Swift.min(k, 4 * kc) * nr * 4)
                     var packedYet = false
                     for j in (items.lowerBound / tiles)...((items.upperBound - 1) / tiles) {
                         let t0 = Swift.max(items.lowerBound - j * tiles, 0), t1 = Swift.min(items.upperBound - j * tiles, tiles)

@@ -16,20 +16,27 @@ rows and channels as its columns: it writes `clip(acc + bias[col], lo, hi)`, eac
 same order of operations as `Epilogue.biasRows` with a clip. The strided form (`gemm_MRxNR_strided`, only for the
 STRIDED_VARIANTS) reads A in place instead of packed: row r's element k at `a + k * lda + r` (MR consecutive
 positions of an NCHW channel row, channels lda floats apart), B packed -- the 1x1 transposed path's input tiles
-without a packing pass. Variants in both lists also get the split form with strided A (`gemm_MRxNR_split_strided`).
+and the transposed Winograd GEMM's V without a packing pass. There B is the layer's weights, streamed from memory:
+each k asks for B's two lines 256 k ahead (STRIDED_B_AHEAD bytes, one 256-deep block of 32 columns, the depth both
+callers block by) into L2, so each pass over a block brings in the next one. Variants in both lists also get the
+split form with strided A (`gemm_MRxNR_split_strided`).
 
 Run: python3 Bench/scripts/generate_microkernels.py   (no arguments; rewrites the file)
 """
 import pathlib
 
-VARIANTS = [(1, 16), (4, 16), (6, 16), (8, 32), (12, 32), (4, 32), (8, 16), (12, 16), (7, 32), (7, 16)]
+VARIANTS = [(1, 16), (4, 16), (6, 16), (8, 32), (12, 32), (4, 32), (8, 16), (12, 16), (7, 32), (7, 16), (13, 32)]
 # Floats of packed A ahead of the current k that each step asks the cache to fetch: A is the layer's weights,
 # usually cold when a network runs (evicted by the other layers), and read once in this stream.
 PREFETCH = 1536
 # Variants that also get the split packed form (the fused 1x1 + depthwise step's tile).
 SPLIT_VARIANTS = [(7, 32)]
-# Variants that also get the strided-A form (the transposed 1x1 path's tile, input read in place).
-STRIDED_VARIANTS = [(7, 32), (7, 16)]
+# Variants that also get the strided-A form (the transposed 1x1 path's tile, input read in place; the transposed
+# Winograd GEMM's 13- and 7-tile rows).
+STRIDED_VARIANTS = [(7, 32), (7, 16), (13, 32)]
+# Bytes of packed B ahead that the strided forms ask for into L2: one 256-deep block of 32 columns (VGG16's 512→512
+# F(6x6) on 28², weights streamed from memory: 13.2-13.5 ms with none, 12.9 at 6 KB into L1, 10.7 at this distance).
+STRIDED_B_AHEAD = 256 * 32 * 4
 
 
 def kernel(mr, nr, indirect, fused=False, split=False, strided=False):
@@ -70,8 +77,9 @@ def kernel(mr, nr, indirect, fused=False, split=False, strided=False):
     else:
         L.append("        var bp = UnsafeRawPointer(b)")
     L.append("        for _ in 0..<kc {")
-    if strided:  # the rows eight channels ahead (the hardware's stride prefetcher covers the rest)
+    if strided:  # A's rows eight channels ahead (the hardware's stride prefetcher covers the rest); B's lines a block ahead
         L.append("            fftconv_prefetch(ap + 8 &* lda)")
+        L.append("            " + "; ".join(f"fftconv_prefetch_l2(bp + {STRIDED_B_AHEAD + 64 * u})" for u in range(nr // 16)))
     else:
         L.append(f"            fftconv_prefetch(ap + {PREFETCH})")
     if indirect:

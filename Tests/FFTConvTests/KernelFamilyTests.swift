@@ -302,7 +302,10 @@ final class KernelFamilyTests: XCTestCase {
                 }
             }
             XCTAssertGreaterThanOrEqual(flat, 4, "\(kernel): too few cases on the flat layout")
-            XCTAssertGreaterThanOrEqual(rowTiles, 4, "\(kernel): too few cases on row-aligned tiles")
+            // A 32-column variant without a 16-column twin (gemm_13x32) shifts a whole tile over a short last one,
+            // which the 5% rule allows on fewer rows (32, 64 wide).
+            let twinless = kernel.nr > 16 && MicroKernelRegistry.narrowTwin(of: kernel) == nil
+            XCTAssertGreaterThanOrEqual(rowTiles, twinless ? 2 : 4, "\(kernel): too few cases on row-aligned tiles")
         }
     }
 

@@ -63,6 +63,58 @@ final class WinogradTests: XCTestCase {
         }
     }
 
+    /// The transposed GEMM (`gemm_13x32t`, `gemm_7x32t`: Winograd tiles as the micro-kernel's rows, `V` read in
+    /// place) against the reference and bit for bit against the column path (`gemm_12x32` forced): the same FMAs
+    /// in the same order. Shapes: tile counts that leave a last run short (its rows read `V`'s padding), output
+    /// channels past a 32-channel panel, groups, batch, residual, two depth blocks (300 input channels), threads
+    /// 1–3 (staged and by chunks). On a build without 16-float registers the names are `unsupported` errors.
+    func testTransposedGEMMMatchesTheColumnPathBitForBit() throws {
+        func c(_ cin: Int, _ cout: Int, _ side: Int, groups: Int = 1, batch: Int = 1) throws -> ConvolutionCase {
+            ConvolutionCase(descriptor: try ConvolutionDescriptor(inputChannels: cin, outputChannels: cout, kernel: 3, padding: 1,
+                                                                  groups: groups, activation: .relu),
+                            batch: batch, input: Size2D(side, side))
+        }
+        let cases = [try c(16, 40, 28), try c(8, 70, 9, batch: 2), try c(12, 36, 17, groups: 2), try c(300, 33, 12), try c(5, 3, 4)]
+        for name in ["gemm_13x32t", "gemm_7x32t"] {
+            guard KernelTarget.wideRegisters else {
+                XCTAssertThrowsError(try Convolution2D(descriptor: cases[0].descriptor, input: cases[0].input,
+                                                       weights: try Tensor(zeros: [40, 16, 3, 3]), bias: nil, algorithm: .winograd,
+                                                       options: ConvolutionOptions(microKernel: name))) {
+                    guard case .unsupported? = $0 as? ConvolutionError else { return XCTFail("\($0)") }
+                }
+                continue
+            }
+            for m in WinogradRegistry.tiles(filter: 3) {
+                for (i, k) in cases.enumerated() {
+                    let options = ConvolutionOptions(threads: i % 3 + 1, microKernel: name, winogradTile: m)
+                    XCTAssert(try assertMatchesReference(k, algorithm: .winograd, seed: UInt64(60 + i), options: options,
+                                                         withResidual: i % 2 == 0), "\(name) F\(m) \(k)")
+                    let (x, w, b) = try k.data(seed: UInt64(60 + i))
+                    let transposed = try Convolution2D(descriptor: k.descriptor, input: k.input, weights: w, bias: b,
+                                                       algorithm: .winograd, options: options)
+                    XCTAssert(transposed.summary.contains(name), transposed.summary)
+                    let columns = try Convolution2D(descriptor: k.descriptor, input: k.input, weights: w, bias: b, algorithm: .winograd,
+                                                    options: ConvolutionOptions(threads: i % 3 + 1, microKernel: "gemm_12x32", winogradTile: m))
+                    XCTAssertFalse(columns.summary.contains("32t"), columns.summary)
+                    XCTAssertEqual(try transposed(x), try columns(x), "\(name) F\(m) \(k): the two GEMM orientations differ")
+                }
+            }
+        }
+        // Unforced, F(6×6) on 28² (25 tiles, 32 columns on the column path) takes 13-tile rows from 128 input
+        // channels, not with 16 (the transposes back would cost more than the 6 lanes saved); F(4×4) on 16² (16
+        // tiles, one narrow column tile) keeps the column path.
+        func summary(_ k: ConvolutionCase, tile: Int) throws -> String {
+            let (_, w, b) = try k.data(seed: 1)
+            return try Convolution2D(descriptor: k.descriptor, input: k.input, weights: w, bias: b, algorithm: .winograd,
+                                     options: ConvolutionOptions(winogradTile: tile)).summary
+        }
+        let deep = try summary(try c(128, 32, 28), tile: 6), shallow = try summary(cases[0], tile: 6)
+        XCTAssertEqual(deep.contains("gemm_13x32t"), KernelTarget.wideRegisters, deep)
+        XCTAssertFalse(shallow.contains("32t"), shallow)
+        let narrow = try summary(try c(128, 64, 16), tile: 4)
+        XCTAssertFalse(narrow.contains("32t"), narrow)
+    }
+
     /// Accuracy on a VGG-like layer (256 input channels): each variant's error against the double-precision
     /// reference stays within the library's tolerance, and grows with the tile as the theory says (for each filter
     /// size, F(2×2) against the variant with the largest tile, α = 8).

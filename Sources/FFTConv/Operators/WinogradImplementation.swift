@@ -6,7 +6,10 @@ import FFTConvKernels
 /// `U[ξν]` of `outputChannels × inputChannels` per group and packed for the GEMM micro-kernel.
 /// Run, per chunk of whole tile rows: input tiles → `V[ξν]` (`WinogradKernels.transformInput`), α² GEMMs
 /// `M[ξν] = U[ξν] · V[ξν]` on the micro-kernel's indirect form reading `V`'s rows where they are (no B
-/// packing; a last column tile of at most 16 on the 16-column twin), then `Aᵀ M A` with bias, residual and activation
+/// packing; a last column tile of at most 16 on the 16-column twin) — or, where a chunk's tile count wastes
+/// lanes of 32-column tiles (25 tiles of F(6×6) on 28² cost 32), transposed: `M[ξν]ᵀ = V[ξν]ᵀ · U[ξν]ᵀ` in tiles of
+/// 13 or 7 Winograd tiles × 32 output channels, `V` read in place by the strided form, `Uᵀ` packed as panels,
+/// each panel's result transposed back — then `Aᵀ M A` with bias, residual and activation
 /// (`WinogradKernels.transformOutput`). Chunks are independent, so threads split them and every output is
 /// computed the same way for any thread count.
 final class WinogradImplementation: ConvolutionImplementation, @unchecked Sendable {
@@ -15,7 +18,12 @@ final class WinogradImplementation: ConvolutionImplementation, @unchecked Sendab
     let kernel: GEMMMicroKernel
     /// `kernel`'s 16-column twin, for a last column tile of at most 16 tiles.
     let narrow: GEMMMicroKernel?
-    /// `U`, packed: group g, element ξν at `(g * α² + ξν) * packedStride`.
+    /// The transposed GEMM's micro-kernel (tiles as its rows, `V` read by its strided form), where the layer's chunks
+    /// compute enough fewer columns that way (`transposedChoice`); nil: `kernel` on `U` packed as A.
+    let transposed: (kernel: GEMMMicroKernel, strided: GEMMMicroKernel.PackedStrided)?
+    /// `U`, packed: group g, element ξν at `(g * α² + ξν) * packedStride` — as A panels of `kernel.mr` output
+    /// channels, or with `transposed` as `Uᵀ` in panels of `nr` output channels (panel `j`, row `c` holds
+    /// `U[j·nr ..< j·nr + nr][c]`, zero past the last channel).
     let packed: AlignedBuffer
     let packedStride: Int
     let plan: WinogradStagePlan
@@ -99,9 +107,46 @@ final class WinogradImplementation: ConvolutionImplementation, @unchecked Sendab
         return columns - rest + (rest == 0 ? 0 : narrow.map { rest <= $0 ? $0 : nr } ?? nr)
     }
 
+    /// The strided micro-kernels the transposed GEMM chooses from (13 and 7 tiles × 32 output channels): only on
+    /// builds with 16-float registers, as the transposed 1x1 path (on AVX2 a 7x16 tile already spills).
+    static var transposedKernels: [GEMMMicroKernel] {
+        KernelTarget.wideRegisters ? ["gemm_13x32", "gemm_7x32"].compactMap(MicroKernelRegistry.named).filter {
+            $0.strided != nil && $0.mr <= WinogradKernels.maximumLanes
+        } : []
+    }
+
+    /// The transposed GEMM's kernel for a plane chunked as given, and the rows (tiles) it computes, when the lanes
+    /// it saves outweigh the transposes back: each tile and output channel costs `depth` multiply-adds in the GEMM
+    /// and one float moved by a 16×16 block transpose, worth about `transposeDepth` of them — so the column path must
+    /// compute more than `1 + transposeDepth / depth` times the rows. The 25 tiles of F(6×6) on 28² are 26 in
+    /// 13-tile rows against 32 columns; F(4×4)'s 126 + 70 tiles on 56² are 196 in 7-tile rows against 208 columns.
+    /// Ties go to the larger tile.
+    static func transposedChoice(rowsPerChunk rows: Int, tileRows: Int, tilesPerRow: Int, nr: Int, narrow: Int?,
+                                 depth: Int) -> (GEMMMicroKernel, Int)? {
+        let direct = planeColumns(rowsPerChunk: rows, tileRows: tileRows, tilesPerRow: tilesPerRow, nr: nr, narrow: narrow)
+        var best: (GEMMMicroKernel, Int)?
+        for k in transposedKernels {
+            let computed = planeColumns(rowsPerChunk: rows, tileRows: tileRows, tilesPerRow: tilesPerRow, nr: k.mr, narrow: nil)
+            if best.map({ computed < $0.1 }) ?? true { best = (k, computed) }
+        }
+        guard let best, direct * depth >= best.1 * (depth + transposeDepth) else { return nil }
+        return best
+    }
+
+    /// A float moved by the transposes back, in multiply-adds of the GEMM (twentieth session, 1 thread, Zen 4, `net …
+    /// --profile`, ms, column path → transposed): with 64 input channels F(4×4)'s 196 tiles on 56² against 208 lost
+    /// (ResNet-18's layer1 0.83–1.00 → 0.89–1.10), with 256 they won (VGG16's 256→256 11.2–11.7 → 10.4–11.3); F(6×6)'s
+    /// 26 against 32 on 28² won from 128 channels (ResNet-18's layer2 0.80–0.83 → 0.74–0.79, VGG16's 512→512 11.1–11.6
+    /// → 9.6–10.2).
+    static let transposeDepth = 12
+
     /// The multiply-adds per input and output channel pair that F(m×m, 3×3) spends in its GEMMs on an `output` plane
     /// — α² times the columns its chunks compute (32-column micro-kernels with a 16-column twin, as the registry's
-    /// families have) — for the planner to compare tile sizes without preparing them.
+    /// families have) — for the planner to compare tile sizes without preparing them. The transposed GEMM's
+    /// tile counts are left out on purpose: the rule built on this comparison was measured before it, and with it
+    /// still ranks the tiles as measured (twentieth session: F(6×6) on 28², 1664 against F(4×4)'s 1764 columns ×
+    /// elements transposed, 2048 against 2304 here, ran 10.30 against 10.92 ms on 512→512; F(4×4) on 56², 6656
+    /// against 7056 transposed, 7168 against 7488 here, ran 5.16 against 6.18 ms on 256→256 at 2 threads).
     static func gemmWork(m: Int, output: Size2D, inputChannels: Int, outputChannels: Int) -> Int {
         let alpha = m + 2, tileRows = (output.height + m - 1) / m, tilesPerRow = (output.width + m - 1) / m
         let weightBytes = alpha * alpha * inputChannels * outputChannels * 4
@@ -127,13 +172,41 @@ final class WinogradImplementation: ConvolutionImplementation, @unchecked Sendab
         problem = p
         self.transform = transform
         let og = d.outputChannelsPerGroup, cg = d.inputChannelsPerGroup
-        let kernel = try KernelChoice.gemm(rows: og, forced: forcedKernel)
+        // A name with a `t` suffix (`gemm_13x32t`) forces the transposed GEMM on that strided kernel.
+        let forcedTransposed = try forcedKernel.flatMap { name -> GEMMMicroKernel? in
+            guard name.hasSuffix("t"), let k = MicroKernelRegistry.named(String(name.dropLast())) else { return nil }
+            guard Self.transposedKernels.contains(where: { $0.name == k.name }) else {
+                throw ConvolutionError.unsupported(algorithm: "winograd",
+                                                   reason: "\(name) needs one of \(Self.transposedKernels.map { $0.name + "t" }) (strided kernels on a build with 16-float registers)")
+            }
+            return k
+        }
+        let kernel = try KernelChoice.gemm(rows: og, forced: forcedTransposed == nil ? forcedKernel : nil)
         self.kernel = kernel
         narrow = MicroKernelRegistry.narrowTwin(of: kernel)
         let alpha = transform.alpha, a2 = alpha * alpha
 
+        tileRows = (p.output.height + m - 1) / m
+        tilesPerRow = (p.output.width + m - 1) / m
+        // At least one chunk per thread when the image has the tile rows for it (chunking never changes the bits:
+        // every tile is transformed alone and every GEMM element sums its K terms in the same order).
+        let weightBytes = d.groups * a2 * og * cg * 4
+        let byColumns = Self.chunkRows(target: Self.targetColumns, tileRows: tileRows, tilesPerRow: tilesPerRow, nr: kernel.nr,
+                                       narrow: narrow?.nr, moreChunks: weightBytes <= Self.rereadableWeightBytes)
+        // Few tile rows (small images) cannot be shared evenly as whole chunks, and whole chunks per thread read all
+        // the weights once per thread: then every chunk is computed by all threads together, stage by stage.
+        staged = threads > 1 && (tileRows < 4 * threads || weightBytes > Self.stagedWeightBytes)
+        rowsPerChunk = staged ? byColumns : Swift.max(1, Swift.min(byColumns, (tileRows + threads - 1) / threads))
+        let columns = rowsPerChunk * tilesPerRow
+        let transposedKernel = forcedTransposed ?? (forcedKernel != nil ? nil
+            : Self.transposedChoice(rowsPerChunk: rowsPerChunk, tileRows: tileRows, tilesPerRow: tilesPerRow,
+                                    nr: kernel.nr, narrow: narrow?.nr, depth: cg)?.0)
+        let transposed = transposedKernel.flatMap { k in k.strided.map { (kernel: k, strided: $0) } }
+        self.transposed = transposed
+
         // Kernel transform, once: U[g][ξν][o][c] = (G g_{o,c} Gᵀ)[ξν].
-        let packedStride = GEMM.packedASize(m: og, k: cg, mr: kernel.mr)
+        let packedStride = transposed.map { (og + $0.kernel.nr - 1) / $0.kernel.nr * $0.kernel.nr * cg }
+            ?? GEMM.packedASize(m: og, k: cg, mr: kernel.mr)
         let packed = AlignedBuffer(count: d.groups * a2 * packedStride)
         self.packedStride = packedStride
         self.packed = packed
@@ -148,25 +221,19 @@ final class WinogradImplementation: ConvolutionImplementation, @unchecked Sendab
                     }
                 }
                 for e in 0..<a2 {
-                    GEMM.packA(m: og, k: cg, a: u.pointer + e * og * cg, rowStride: cg, colStride: 1, mr: kernel.mr,
-                               into: packed.pointer + (g * a2 + e) * packedStride)
+                    let ue = u.pointer + e * og * cg, into = packed.pointer + (g * a2 + e) * packedStride
+                    if let nr = transposed?.kernel.nr {
+                        // Uᵀ as panels of nr output channels (AlignedBuffer starts zeroed: the lanes past the last stay 0).
+                        for o in 0..<og { for c in 0..<cg { into[(o / nr * cg + c) * nr + o % nr] = ue[o * cg + c] } }
+                    } else {
+                        GEMM.packA(m: og, k: cg, a: ue, rowStride: cg, colStride: 1, mr: kernel.mr, into: into)
+                    }
                 }
             }
         }
         self.bias = bias?.scalars
         epilogue = d.activation.epilogue
 
-        tileRows = (p.output.height + m - 1) / m
-        tilesPerRow = (p.output.width + m - 1) / m
-        // At least one chunk per thread when the image has the tile rows for it (chunking never changes the bits:
-        // every tile is transformed alone and every GEMM element sums its K terms in the same order).
-        let byColumns = Self.chunkRows(target: Self.targetColumns, tileRows: tileRows, tilesPerRow: tilesPerRow, nr: kernel.nr,
-                                       narrow: narrow?.nr, moreChunks: packed.count * 4 <= Self.rereadableWeightBytes)
-        // Few tile rows (small images) cannot be shared evenly as whole chunks, and whole chunks per thread read all
-        // the weights once per thread: then every chunk is computed by all threads together, stage by stage.
-        staged = threads > 1 && (tileRows < 4 * threads || packed.count * 4 > Self.stagedWeightBytes)
-        rowsPerChunk = staged ? byColumns : Swift.max(1, Swift.min(byColumns, (tileRows + threads - 1) / threads))
-        let columns = rowsPerChunk * tilesPerRow
         // V's rows are padded by a vector so the input transform always stores whole vectors (Winograd kernels).
         let rowStride = columns + WinogradKernels.maximumLanes
         vStride = rowStride
@@ -174,7 +241,9 @@ final class WinogradImplementation: ConvolutionImplementation, @unchecked Sendab
         vMatrixStride = oddLineStride(cg * rowStride)
         let v = a2 * vMatrixStride
         let products = a2 * oddLineStride(og * columns) + WinogradKernels.maximumLanes
-        let gemm = kernel.mr * kernel.nr  // the tile of an edge panel or column tile
+        // The tile of an edge panel or column tile; transposed, one panel's tiles and the transpose's staging.
+        let gemm = transposed.map { (columns + $0.kernel.mr - 1) / $0.kernel.mr * $0.kernel.mr * $0.kernel.nr + Transpose.stagingFloats }
+            ?? kernel.mr * kernel.nr
         plan = WinogradStagePlan(transform: transform, tilesPerRow: tilesPerRow,
                                  wideVectors: BuildInfo.compiledFor.contains(.avx512f) && tilesPerRow >= 12)
         let transforms = Swift.max(plan.scratchSize, WinogradKernels.outputScratchFloats(columns: columns, m: m))
@@ -185,7 +254,10 @@ final class WinogradImplementation: ConvolutionImplementation, @unchecked Sendab
     }
 
     var preparedBytes: Int { packed.count * 4 }
-    var summary: String { "\(transform.name), \(kernel.name), \(rowsPerChunk * tilesPerRow) tiles/chunk\(staged ? ", staged" : "")" }
+    var summary: String {
+        let gemm = transposed.map { "\($0.kernel.name)t (\($0.kernel.mr) tiles × \($0.kernel.nr) channels)" } ?? kernel.name
+        return "\(transform.name), \(gemm), \(rowsPerChunk * tilesPerRow) tiles/chunk\(staged ? ", staged" : "")"
+    }
 
     /// One work item: a chunk of tile rows of one image and group.
     struct Chunk {
@@ -227,6 +299,7 @@ final class WinogradImplementation: ConvolutionImplementation, @unchecked Sendab
     /// panels); an edge panel or tile goes through `scratch` (`mr × nr` floats).
     func multiply(_ k: Chunk, element e: Int, v: UnsafePointer<Float>, products: UnsafeMutablePointer<Float>,
                   scratch: UnsafeMutablePointer<Float>) {
+        if let transposed { return multiplyTransposed(k, element: e, v: v, products: products, scratch: scratch, transposed) }
         let d = problem.descriptor
         let og = d.outputChannelsPerGroup, cg = d.inputChannelsPerGroup, a2 = transform.alpha * transform.alpha
         let a = packed.pointer + (k.group * a2 + e) * packedStride
@@ -256,6 +329,38 @@ final class WinogradImplementation: ConvolutionImplementation, @unchecked Sendab
                 }
                 j0 += width
             }
+        }
+    }
+
+    /// `M[ξν]ᵀ = V[ξν]ᵀ · U[ξν]ᵀ` for tile element `element`: for each panel of `nr` output channels, every run of
+    /// `mr` tiles on the strided kernel (tile `t`'s input channel `c` at `V + c·vStride + t`; a last run reads up to
+    /// `mr − 1` floats into `V`'s row padding, into accumulator rows that are never stored), the panel's depth
+    /// blocks outermost so each block of `Uᵀ` stays in L1 across the runs; then the panel transposed into `M[ξν]`'s
+    /// rows. The same FMAs in the same order as `multiply`'s: the same bits.
+    func multiplyTransposed(_ k: Chunk, element e: Int, v: UnsafePointer<Float>, products: UnsafeMutablePointer<Float>,
+                            scratch: UnsafeMutablePointer<Float>, _ t: (kernel: GEMMMicroKernel, strided: GEMMMicroKernel.PackedStrided)) {
+        let d = problem.descriptor
+        let og = d.outputChannelsPerGroup, cg = d.inputChannelsPerGroup, a2 = transform.alpha * transform.alpha
+        let mr = t.kernel.mr, nr = t.kernel.nr, runs = (k.columns + mr - 1) / mr, panels = (og + nr - 1) / nr
+        let b = packed.pointer + (k.group * a2 + e) * packedStride
+        let a = v + e * vMatrixStride
+        let c = products + e * oddLineStride(og * k.columns), ldc = k.columns
+        let staging = scratch + runs * mr * nr
+        for j in 0..<panels {
+            let panel = b + j * cg * nr
+            var k0 = 0
+            while k0 < cg {
+                let kc = Swift.min(Self.depthBlock, cg - k0)
+                // The weights stream from memory (VGG16's 512→512 F(6×6): 67 MB a call); the strided kernel asks
+                // for B's lines one 256-deep block ahead into L2 as it goes (panels, then elements, are
+                // consecutive), so every run over this block also brings in the next.
+                for run in 0..<runs {
+                    t.strided(kc, a + k0 * vStride + run * mr, vStride, panel + k0 * nr, scratch + run * mr * nr, nr, k0 > 0)
+                }
+                k0 += kc
+            }
+            Transpose.floats(scratch, sourceStride: nr, c + j * nr * ldc, destinationStride: ldc, rows: k.columns,
+                             columns: Swift.min(nr, og - j * nr), staging: staging)
         }
     }
 

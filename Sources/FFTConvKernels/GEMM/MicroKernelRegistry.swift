@@ -46,7 +46,8 @@ public struct GEMMMicroKernel: @unchecked Sendable, CustomStringConvertible {  /
     public let note: String
     /// The split packed kernel, on the variants that have one (the fused 1x1 + depthwise step's `gemm_7x32`).
     public private(set) var split: PackedSplit? = nil
-    /// The strided-A kernel, on the variants that have one (the transposed 1x1 path's 7-row tiles).
+    /// The strided-A kernel, on the variants that have one (the transposed 1x1 path's 7-row tiles, the transposed
+    /// Winograd GEMM's 7- and 13-row tiles).
     public private(set) var strided: PackedStrided? = nil
     /// The split kernel with strided A, on the variants that have both forms.
     public private(set) var splitStrided: PackedSplitStrided? = nil
@@ -91,6 +92,10 @@ public enum MicroKernelRegistry {
                         fused: MicroKernels.igemm_7x16_fused,
                         note: "gemm_7x32's narrow twin (on AVX2 its 14 accumulator ymm leave too few for B: it spills)",
                         strided: MicroKernels.gemm_7x16_strided),
+        GEMMMicroKernel(name: "gemm_13x32", mr: 13, nr: 32, packed: MicroKernels.gemm_13x32, indirect: MicroKernels.igemm_13x32,
+                        fused: MicroKernels.igemm_13x32_fused,
+                        note: "13 Winograd tiles × 32 output channels: the transposed Winograd GEMM on 25-tile chunks (AVX-512, 26 of 32 zmm)",
+                        strided: MicroKernels.gemm_13x32_strided),
     ]
 
     /// The variant with `k`'s rows (so it reads the same packed A) and 16 columns, for a last tile of at most

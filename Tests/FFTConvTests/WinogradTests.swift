@@ -78,7 +78,7 @@ final class WinogradTests: XCTestCase {
         for name in ["gemm_13x32t", "gemm_7x32t"] {
             guard KernelTarget.wideRegisters else {
                 XCTAssertThrowsError(try Convolution2D(descriptor: cases[0].descriptor, input: cases[0].input,
-                                                       weights: try Tensor(zeros: [40, 16, 3, 3]), bias: nil, algorithm: .winograd,
+                                                       weights: try Tensor(zeros: [40, 16, 3, 3]), bias: try Tensor(zeros: [40]), algorithm: .winograd,
                                                        options: ConvolutionOptions(microKernel: name))) {
                     guard case .unsupported? = $0 as? ConvolutionError else { return XCTFail("\($0)") }
                 }

@@ -67,11 +67,12 @@ final class WinogradTests: XCTestCase {
     /// place) against the reference and bit for bit against the column path (`gemm_12x32` forced): the same FMAs
     /// in the same order. Shapes: tile counts that leave a last run short (its rows read `V`'s padding), output
     /// channels past a 32-channel panel, groups, batch, residual, two depth blocks (300 input channels), threads
-    /// 1–3 (staged and by chunks). On a build without 16-float registers the names are `unsupported` errors.
+    /// 1–3 (staged and by chunks), every variant (3x3 and 5x5). On a build without 16-float registers the names are
+    /// `unsupported` errors.
     func testTransposedGEMMMatchesTheColumnPathBitForBit() throws {
-        func c(_ cin: Int, _ cout: Int, _ side: Int, groups: Int = 1, batch: Int = 1) throws -> ConvolutionCase {
-            ConvolutionCase(descriptor: try ConvolutionDescriptor(inputChannels: cin, outputChannels: cout, kernel: 3, padding: 1,
-                                                                  groups: groups, activation: .relu),
+        func c(_ cin: Int, _ cout: Int, _ side: Int, groups: Int = 1, batch: Int = 1, filter r: Int = 3) throws -> ConvolutionCase {
+            ConvolutionCase(descriptor: try ConvolutionDescriptor(inputChannels: cin, outputChannels: cout, kernel: Size2D(r, r),
+                                                                  padding: Padding(integerLiteral: r / 2), groups: groups, activation: .relu),
                             batch: batch, input: Size2D(side, side))
         }
         let cases = [try c(16, 40, 28), try c(8, 70, 9, batch: 2), try c(12, 36, 17, groups: 2), try c(300, 33, 12), try c(5, 3, 4)]
@@ -84,8 +85,10 @@ final class WinogradTests: XCTestCase {
                 }
                 continue
             }
-            for m in WinogradRegistry.tiles(filter: 3) {
-                for (i, k) in cases.enumerated() {
+            for t in WinogradRegistry.all {
+                let m = t.m
+                for (i, k) in try cases.map({ try c($0.descriptor.inputChannels, $0.descriptor.outputChannels, $0.input.height,
+                                                    groups: $0.descriptor.groups, batch: $0.batch, filter: t.r) }).enumerated() {
                     let options = ConvolutionOptions(threads: i % 3 + 1, microKernel: name, winogradTile: m)
                     XCTAssert(try assertMatchesReference(k, algorithm: .winograd, seed: UInt64(60 + i), options: options,
                                                          withResidual: i % 2 == 0), "\(name) F\(m) \(k)")

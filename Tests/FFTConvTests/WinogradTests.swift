@@ -104,8 +104,8 @@ final class WinogradTests: XCTestCase {
             }
         }
         // Unforced, F(6×6) on 28² (25 tiles, 32 columns on the column path) takes 13-tile rows from 128 input
-        // channels, not with 16 (the transposes back would cost more than the 6 lanes saved); F(4×4) on 16² (16
-        // tiles, one narrow column tile) keeps the column path.
+        // channels, not with 16 (below `transposeMinimumDepth`); F(4×4) on 16² (16 tiles, one narrow column tile)
+        // keeps the column path.
         func summary(_ k: ConvolutionCase, tile: Int) throws -> String {
             let (_, w, b) = try k.data(seed: 1)
             return try Convolution2D(descriptor: k.descriptor, input: k.input, weights: w, bias: b, algorithm: .winograd,
@@ -116,6 +116,11 @@ final class WinogradTests: XCTestCase {
         XCTAssertFalse(shallow.contains("32t"), shallow)
         let narrow = try summary(try c(128, 64, 16), tile: 4)
         XCTAssertFalse(narrow.contains("32t"), narrow)
+        // F(4×4) on 56² (14 tile rows of 14): 196 rows in chunks of 56 tiles against 208 columns from 128 channels,
+        // the column path with 64.
+        let wide = try summary(try c(128, 32, 56), tile: 4), thin = try summary(try c(64, 32, 56), tile: 4)
+        XCTAssertEqual(wide.contains("gemm_7x32t") && wide.contains("56 tiles/chunk"), KernelTarget.wideRegisters, wide)
+        XCTAssertFalse(thin.contains("32t"), thin)
     }
 
     /// Accuracy on a VGG-like layer (256 input channels): each variant's error against the double-precision

@@ -115,30 +115,58 @@ final class WinogradImplementation: ConvolutionImplementation, @unchecked Sendab
         } : []
     }
 
-    /// The transposed GEMM's kernel for a plane chunked as given, and the rows (tiles) it computes, when the lanes
-    /// it saves outweigh the transposes back: each tile and output channel costs `depth` multiply-adds in the GEMM
-    /// and one float moved by a 16×16 block transpose, worth about `transposeDepth` of them — so the column path must
-    /// compute more than `1 + transposeDepth / depth` times the rows. The 25 tiles of F(6×6) on 28² are 26 in
-    /// 13-tile rows against 32 columns; F(4×4)'s 126 + 70 tiles on 56² are 196 in 7-tile rows against 208 columns.
-    /// Ties go to the larger tile.
-    static func transposedChoice(rowsPerChunk rows: Int, tileRows: Int, tilesPerRow: Int, nr: Int, narrow: Int?,
-                                 depth: Int) -> (GEMMMicroKernel, Int)? {
-        let direct = planeColumns(rowsPerChunk: rows, tileRows: tileRows, tilesPerRow: tilesPerRow, nr: nr, narrow: narrow)
-        var best: (GEMMMicroKernel, Int)?
-        for k in transposedKernels {
-            let computed = planeColumns(rowsPerChunk: rows, tileRows: tileRows, tilesPerRow: tilesPerRow, nr: k.mr, narrow: nil)
-            if best.map({ computed < $0.1 }) ?? true { best = (k, computed) }
+    /// How a plane of tile rows may be cut into chunks: the chunk rows nearest a target column count for a given
+    /// micro-tile (`chunkRows`), at most a thread's share of the rows when threads take whole chunks.
+    struct ChunkShape {
+        let tileRows: Int, tilesPerRow: Int, threads: Int, moreChunks: Bool
+
+        func rows(target: Int, nr: Int, narrow: Int?) -> Int {
+            let rows = WinogradImplementation.chunkRows(target: target, tileRows: tileRows, tilesPerRow: tilesPerRow, nr: nr,
+                                                        narrow: narrow, moreChunks: moreChunks)
+            return threads > 1 ? Swift.max(1, Swift.min(rows, (tileRows + threads - 1) / threads)) : rows
         }
-        guard let best, direct * depth >= best.1 * (depth + transposeDepth) else { return nil }
-        return best
+
+        func computed(rows: Int, nr: Int, narrow: Int?) -> Int {
+            WinogradImplementation.planeColumns(rowsPerChunk: rows, tileRows: tileRows, tilesPerRow: tilesPerRow, nr: nr, narrow: narrow)
+        }
     }
 
-    /// A float moved by the transposes back, in multiply-adds of the GEMM (twentieth session, 1 thread, Zen 4, `net …
-    /// --profile`, ms, column path → transposed): with 64 input channels F(4×4)'s 196 tiles on 56² against 208 lost
-    /// (ResNet-18's layer1 0.83–1.00 → 0.89–1.10), with 256 they won (VGG16's 256→256 11.2–11.7 → 10.4–11.3); F(6×6)'s
-    /// 26 against 32 on 28² won from 128 channels (ResNet-18's layer2 0.80–0.83 → 0.74–0.79, VGG16's 512→512 11.1–11.6
-    /// → 9.6–10.2).
-    static let transposeDepth = 12
+    /// The transposed GEMM's kernel and chunk rows (chunks near `transposedTargetColumns` tiles), when the lanes it
+    /// saves outweigh the transposes back: from `transposeMinimumDepth` input channels, where each tile and output
+    /// channel costs `depth` multiply-adds in the GEMM and one float moved by a 16×16 block transpose, worth about
+    /// `transposeDepth` of them — so the column path (chunk rows `columnRows`) must compute more than
+    /// `1 + transposeDepth / depth` times the rows. The 25 tiles of F(6×6) on 28² are 26 in 13-tile rows against 32
+    /// columns; F(4×4)'s 14 tile rows of 14 on 56² are 196 in 7-tile rows (chunks of 56) against 208 columns (chunks
+    /// of 126 and 70). Ties go to the larger tile.
+    static func transposedChoice(_ chunking: ChunkShape, columnRows: Int, nr: Int, narrow: Int?, depth: Int) -> (GEMMMicroKernel, Int)? {
+        guard depth >= transposeMinimumDepth else { return nil }
+        let direct = chunking.computed(rows: columnRows, nr: nr, narrow: narrow)
+        var best: (kernel: GEMMMicroKernel, rows: Int, computed: Int)?
+        for k in transposedKernels {
+            let rows = chunking.rows(target: transposedTargetColumns, nr: k.mr, narrow: nil)
+            let computed = chunking.computed(rows: rows, nr: k.mr, narrow: nil)
+            if best.map({ computed < $0.computed }) ?? true { best = (k, rows, computed) }
+        }
+        guard let best, direct * depth >= best.computed * (depth + transposeDepth) else { return nil }
+        return (best.kernel, best.rows)
+    }
+
+    /// Tiles per chunk the transposed GEMM aims at: 56. It reads each element's `V` once per 32-channel panel, and a
+    /// smaller `V` stays nearer (twentieth session, F(4×4) on 56², 1 / 2 threads, ms, chunks of 126 → 56 tiles:
+    /// 256→256 10.55 → 10.03 / 5.34 → 4.94, 128→256 5.73 → 5.48 / 2.79 → 2.65; 42 tiles no better than 126; the column
+    /// path on 56-tile chunks slower, 12.55 → 13.61).
+    static let transposedTargetColumns = 56
+
+    /// A float moved by the transposes back, in multiply-adds of the GEMM, and the fewest input channels the
+    /// transposed GEMM is used with (twentieth session, Zen 4, ms, column path → transposed): F(6×6)'s 26 rows against
+    /// 32 columns on 28² won from 128 channels (ResNet-18's layer2 0.80–0.83 → 0.74–0.79 in the network, VGG16's
+    /// 512→512 11.1–11.6 → 9.6–10.2), F(4×4)'s 196 against 208 on 56² with 128 and 256 (alone, 1 / 2 threads:
+    /// 128→256 5.73 / 2.79 → 5.48 / 2.65, 256→256 12.45 / 6.52 → 10.03 / 4.94); with 64 channels it lost even at 224
+    /// columns against 196 (ResNet-18's layer1 at 2 threads alone 0.434 → 0.481; at 1 thread in the network 0.83–1.00
+    /// → 0.89–1.10), with 32 it was level (SqueezeNet's 32→128 on 27², 49 rows against 64 columns: 0.262 / 0.149 →
+    /// 0.256 / 0.155), and AlexNet's 64→192 5×5 no better (1.50–1.57 → 1.47–1.62).
+    static let transposeDepth = 6
+    static let transposeMinimumDepth = 128
 
     /// The multiply-adds per input and output channel pair that F(m×m, 3×3) spends in its GEMMs on an `output` plane
     /// — α² times the columns its chunks compute (32-column micro-kernels with a 16-column twin, as the registry's
@@ -186,23 +214,25 @@ final class WinogradImplementation: ConvolutionImplementation, @unchecked Sendab
         narrow = MicroKernelRegistry.narrowTwin(of: kernel)
         let alpha = transform.alpha, a2 = alpha * alpha
 
-        tileRows = (p.output.height + m - 1) / m
-        tilesPerRow = (p.output.width + m - 1) / m
+        let tileRows = (p.output.height + m - 1) / m, tilesPerRow = (p.output.width + m - 1) / m
+        (self.tileRows, self.tilesPerRow) = (tileRows, tilesPerRow)
         // At least one chunk per thread when the image has the tile rows for it (chunking never changes the bits:
         // every tile is transformed alone and every GEMM element sums its K terms in the same order).
         let weightBytes = d.groups * a2 * og * cg * 4
-        let byColumns = Self.chunkRows(target: Self.targetColumns, tileRows: tileRows, tilesPerRow: tilesPerRow, nr: kernel.nr,
-                                       narrow: narrow?.nr, moreChunks: weightBytes <= Self.rereadableWeightBytes)
         // Few tile rows (small images) cannot be shared evenly as whole chunks, and whole chunks per thread read all
         // the weights once per thread: then every chunk is computed by all threads together, stage by stage.
-        staged = threads > 1 && (tileRows < 4 * threads || weightBytes > Self.stagedWeightBytes)
-        rowsPerChunk = staged ? byColumns : Swift.max(1, Swift.min(byColumns, (tileRows + threads - 1) / threads))
-        let columns = rowsPerChunk * tilesPerRow
-        let transposedKernel = forcedTransposed ?? (forcedKernel != nil ? nil
-            : Self.transposedChoice(rowsPerChunk: rowsPerChunk, tileRows: tileRows, tilesPerRow: tilesPerRow,
-                                    nr: kernel.nr, narrow: narrow?.nr, depth: cg)?.0)
-        let transposed = transposedKernel.flatMap { k in k.strided.map { (kernel: k, strided: $0) } }
+        let staged = threads > 1 && (tileRows < 4 * threads || weightBytes > Self.stagedWeightBytes)
+        self.staged = staged
+        let chunking = ChunkShape(tileRows: tileRows, tilesPerRow: tilesPerRow, threads: staged ? 1 : threads,
+                                  moreChunks: weightBytes <= Self.rereadableWeightBytes)
+        let columnRows = chunking.rows(target: Self.targetColumns, nr: kernel.nr, narrow: narrow?.nr)
+        let transposedKernel = forcedTransposed.map { ($0, chunking.rows(target: Self.transposedTargetColumns, nr: $0.mr, narrow: nil)) }
+            ?? (forcedKernel != nil ? nil
+                : Self.transposedChoice(chunking, columnRows: columnRows, nr: kernel.nr, narrow: narrow?.nr, depth: cg))
+        let transposed = transposedKernel.flatMap { k, _ in k.strided.map { (kernel: k, strided: $0) } }
         self.transposed = transposed
+        rowsPerChunk = transposedKernel?.1 ?? columnRows
+        let columns = rowsPerChunk * tilesPerRow
 
         // Kernel transform, once: U[g][ξν][o][c] = (G g_{o,c} Gᵀ)[ξν].
         let packedStride = transposed.map { (og + $0.kernel.nr - 1) / $0.kernel.nr * $0.kernel.nr * cg }

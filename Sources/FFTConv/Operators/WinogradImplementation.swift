@@ -164,7 +164,7 @@ final class WinogradImplementation: ConvolutionImplementation, @unchecked Sendab
     /// 128→256 5.73 / 2.79 → 5.48 / 2.65, 256→256 12.45 / 6.52 → 10.03 / 4.94); with 64 channels it lost even at 224
     /// columns against 196 (ResNet-18's layer1 at 2 threads alone 0.434 → 0.481; at 1 thread in the network 0.83–1.00
     /// → 0.89–1.10), with 32 it was level (SqueezeNet's 32→128 on 27², 49 rows against 64 columns: 0.262 / 0.149 →
-    /// 0.256 / 0.155), and AlexNet's 64→192 5×5 no better (1.50–1.57 → 1.47–1.62).
+    /// 0.256 / 0.155), and AlexNet's 64→192 5×5 no better (1.46–1.57 → 1.47–1.62).
     static let transposeDepth = 6
     static let transposeMinimumDepth = 128
 

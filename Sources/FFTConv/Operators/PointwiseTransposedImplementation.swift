@@ -61,11 +61,8 @@ final class PointwiseTransposedImplementation: ConvolutionImplementation, @unche
     static func packPanels(weights: Tensor, bias: Tensor?, outputs: Int, k: Int, nr: Int) -> (AlignedBuffer, AlignedBuffer) {
         let count = (outputs + nr - 1) / nr
         let panels = AlignedBuffer(count: count * k * nr), padded = AlignedBuffer(count: count * nr)
-        let w = weights.storage.pointer
-        for co in 0..<outputs {
-            let j = co / nr, lane = co % nr
-            for c in 0..<k { panels.pointer[(j * k + c) * nr + lane] = w[co * k + c] }
-        }
+        // Wᵀ in panels of nr channels is W packed as A with nr rows a panel.
+        GEMM.packA(m: outputs, k: k, a: weights.storage.pointer, rowStride: k, colStride: 1, mr: nr, into: panels.pointer)
         if let bias { for co in 0..<outputs { padded.pointer[co] = bias.storage.pointer[co] } }
         return (panels, padded)
     }

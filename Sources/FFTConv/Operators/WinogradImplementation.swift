@@ -216,13 +216,13 @@ final class WinogradImplementation: ConvolutionImplementation, @unchecked Sendab
 
         let tileRows = (p.output.height + m - 1) / m, tilesPerRow = (p.output.width + m - 1) / m
         (self.tileRows, self.tilesPerRow) = (tileRows, tilesPerRow)
-        // At least one chunk per thread when the image has the tile rows for it (chunking never changes the bits:
-        // every tile is transformed alone and every GEMM element sums its K terms in the same order).
         let weightBytes = d.groups * a2 * og * cg * 4
         // Few tile rows (small images) cannot be shared evenly as whole chunks, and whole chunks per thread read all
         // the weights once per thread: then every chunk is computed by all threads together, stage by stage.
         let staged = threads > 1 && (tileRows < 4 * threads || weightBytes > Self.stagedWeightBytes)
         self.staged = staged
+        // At least one chunk per thread when the image has the tile rows for it (chunking never changes the bits:
+        // every tile is transformed alone and every GEMM element sums its K terms in the same order).
         let chunking = ChunkShape(tileRows: tileRows, tilesPerRow: tilesPerRow, threads: staged ? 1 : threads,
                                   moreChunks: weightBytes <= Self.rereadableWeightBytes)
         let columnRows = chunking.rows(target: Self.targetColumns, nr: kernel.nr, narrow: narrow?.nr)
@@ -234,9 +234,10 @@ final class WinogradImplementation: ConvolutionImplementation, @unchecked Sendab
         rowsPerChunk = transposedKernel?.1 ?? columnRows
         let columns = rowsPerChunk * tilesPerRow
 
-        // Kernel transform, once: U[g][ξν][o][c] = (G g_{o,c} Gᵀ)[ξν].
-        let packedStride = transposed.map { (og + $0.kernel.nr - 1) / $0.kernel.nr * $0.kernel.nr * cg }
-            ?? GEMM.packedASize(m: og, k: cg, mr: kernel.mr)
+        // Kernel transform, once: U[g][ξν][o][c] = (G g_{o,c} Gᵀ)[ξν]. Packed as A in panels of `kernel.mr` output
+        // channels, or for the transposed GEMM as Uᵀ in panels of `nr` — the same packing with `nr` rows a panel.
+        let panelRows = transposed?.kernel.nr ?? kernel.mr
+        let packedStride = GEMM.packedASize(m: og, k: cg, mr: panelRows)
         let packed = AlignedBuffer(count: d.groups * a2 * packedStride)
         self.packedStride = packedStride
         self.packed = packed
@@ -251,13 +252,8 @@ final class WinogradImplementation: ConvolutionImplementation, @unchecked Sendab
                     }
                 }
                 for e in 0..<a2 {
-                    let ue = u.pointer + e * og * cg, into = packed.pointer + (g * a2 + e) * packedStride
-                    if let nr = transposed?.kernel.nr {
-                        // Uᵀ as panels of nr output channels (AlignedBuffer starts zeroed: the lanes past the last stay 0).
-                        for o in 0..<og { for c in 0..<cg { into[(o / nr * cg + c) * nr + o % nr] = ue[o * cg + c] } }
-                    } else {
-                        GEMM.packA(m: og, k: cg, a: ue, rowStride: cg, colStride: 1, mr: kernel.mr, into: into)
-                    }
+                    GEMM.packA(m: og, k: cg, a: u.pointer + e * og * cg, rowStride: cg, colStride: 1, mr: panelRows,
+                               into: packed.pointer + (g * a2 + e) * packedStride)
                 }
             }
         }

@@ -395,27 +395,59 @@ final class KernelFamilyTests: XCTestCase {
         }
     }
 
-    /// The transposed 1x1 path (`gemm_7x32t`, `gemm_7x16t`: 7 positions × 32 or 16 channels per tile) against the
-    /// reference: positions that are and are not whole 7-position tiles (whole tiles read in place, the last one
-    /// packed), whole and partial channel panels, input channels past one and several weight blocks (256 rows at 32
-    /// columns, 512 at 16), batch 2, a residual, every activation, and 2 threads on an odd number of panels (one
-    /// panel's tiles split between the workers, both computing a partial last tile).
-    func testTransposedPointwiseOverEdgeShapes() throws {
+    /// The transposed path (`gemm_7x32t`, `gemm_7x16t`: 7 positions × 32 or 16 channels per tile) against the
+    /// reference. 1x1 stride-1 layers read their input in place: positions that are and are not whole 7-position
+    /// tiles (whole tiles read in place, the last one packed), whole and partial channel panels, input channels past
+    /// one and several weight blocks (256 rows at 32 columns, 512 at 16), batch 2, a residual, every activation, and
+    /// 2 threads on an odd number of panels (one panel's tiles split between the workers, both computing a partial
+    /// last tile). Every other layer with one group goes through its im2col: 3x3 at strides 1 and 2 with and without
+    /// padding, asymmetric padding, dilation, 1x1 at stride 2, 5x5 and 7x2 kernels, rectangular planes, output rows
+    /// narrower and wider than a copy's 8 floats, depths past a weight block, batch 2 (each image's X written anew).
+    func testTransposedPathOverEdgeShapes() throws {
         let activations: [Activation] = [.relu6, .leakyReLU(alpha: 0.1), .none, .relu]
         let shapes: [(cin: Int, cout: Int, input: Size2D, batch: Int)] = [
             (1, 1, Size2D(1, 1), 1), (3, 5, Size2D(7, 7), 1), (17, 33, Size2D(7, 7), 2), (8, 40, Size2D(5, 3), 1),
             (64, 96, Size2D(14, 14), 2), (300, 17, Size2D(3, 11), 1), (600, 64, Size2D(4, 4), 1), (40, 160, Size2D(7, 7), 1),
         ]
+        let gathered: [(d: ConvolutionDescriptor, input: Size2D, batch: Int)] = [
+            (try ConvolutionDescriptor(inputChannels: 16, outputChannels: 40, kernel: 3, stride: 2, padding: 1), Size2D(14, 14), 1),
+            (try ConvolutionDescriptor(inputChannels: 40, outputChannels: 64, kernel: 3, padding: 1), Size2D(7, 7), 2),
+            (try ConvolutionDescriptor(inputChannels: 30, outputChannels: 33, kernel: 3), Size2D(9, 12), 1),
+            (try ConvolutionDescriptor(inputChannels: 24, outputChannels: 48, kernel: 1, stride: 2), Size2D(15, 13), 1),
+            (try ConvolutionDescriptor(inputChannels: 5, outputChannels: 20, kernel: 5, stride: 2, padding: 2), Size2D(23, 21), 2),
+            (try ConvolutionDescriptor(inputChannels: 8, outputChannels: 16, kernel: 3, dilation: 2, padding: 2), Size2D(10, 10), 1),
+            (try ConvolutionDescriptor(inputChannels: 4, outputChannels: 12, kernel: Size2D(7, 2), stride: Size2D(1, 3),
+                                       padding: Padding(top: 0, left: 1, bottom: 3, right: 0)), Size2D(12, 40), 1),
+            (try ConvolutionDescriptor(inputChannels: 64, outputChannels: 70, kernel: 3, stride: 2, padding: 1), Size2D(8, 8), 1),
+        ]
         for name in ["gemm_7x32t", "gemm_7x16t"] {
-            for (i, s) in shapes.enumerated() {
-                let d = try ConvolutionDescriptor(inputChannels: s.cin, outputChannels: s.cout, kernel: 1,
-                                                  activation: activations[i % activations.count])
-                let c = ConvolutionCase(descriptor: d, batch: s.batch, input: s.input)
+            var cases: [(ConvolutionCase, String)] = []
+            for s in shapes {
+                let d = try ConvolutionDescriptor(inputChannels: s.cin, outputChannels: s.cout, kernel: 1)
+                cases.append((ConvolutionCase(descriptor: d, batch: s.batch, input: s.input), "1x1 transposed"))
+            }
+            cases += gathered.map { (ConvolutionCase(descriptor: $0.d, batch: $0.batch, input: $0.input), "im2col transposed") }
+            for (i, (c0, expected)) in cases.enumerated() {
+                var c = c0
+                c.descriptor = try ConvolutionDescriptor(
+                    inputChannels: c.descriptor.inputChannels, outputChannels: c.descriptor.outputChannels, kernel: c.descriptor.kernel,
+                    stride: c.descriptor.stride, dilation: c.descriptor.dilation, padding: c.descriptor.padding,
+                    activation: activations[i % activations.count])
                 let options = ConvolutionOptions(threads: i % 2 + 1, microKernel: name)
-                try assertMatchesReference(c, algorithm: .direct, seed: UInt64(40 + i), options: options, withResidual: i % 3 == 0)
+                XCTAssert(try assertMatchesReference(c, algorithm: .direct, seed: UInt64(40 + i), options: options, withResidual: i % 3 == 0))
                 let (_, w, b) = try c.data(seed: 0)
-                let summary = try Convolution2D(descriptor: d, input: s.input, weights: w, bias: b, algorithm: .direct, options: options).summary
-                XCTAssert(summary.contains("transposed"), "\(name) \(c): \(summary)")
+                let summary = try Convolution2D(descriptor: c.descriptor, input: c.input, weights: w, bias: b, algorithm: .direct,
+                                                options: options).summary
+                XCTAssert(summary.contains(expected), "\(name) \(c): \(summary)")
+                if expected.hasPrefix("im2col") {
+                    // Through the im2col, one chain in the direct path's order: its bits (forced to its own kernel).
+                    let (x, _, _) = try c.data(seed: 7)
+                    let mine = try Convolution2D(descriptor: c.descriptor, input: c.input, weights: w, bias: b, algorithm: .direct,
+                                                 options: options)(x)
+                    let direct = try Convolution2D(descriptor: c.descriptor, input: c.input, weights: w, bias: b, algorithm: .direct,
+                                                   options: ConvolutionOptions(threads: 1, microKernel: "gemm_8x16"))(x)
+                    XCTAssertEqual(mine, direct, "\(name) \(c): not the direct path's bits")
+                }
             }
         }
         // Unforced, the path serves 7² and 14² planes (the direct path's whole tiles 1.31× and 1.06× the positions)
@@ -427,10 +459,20 @@ final class KernelFamilyTests: XCTestCase {
             let summary = try Convolution2D(descriptor: d, input: Size2D(side, side), weights: w, bias: b, algorithm: .direct).summary
             XCTAssertEqual(summary.contains("transposed"), expected, "\(side)²: \(summary)")
         }
-        // A layer the path cannot compute, or a kernel without 7 rows, is an `unsupported` error when forced.
-        let k3 = try ConvolutionDescriptor(inputChannels: 4, outputChannels: 8, kernel: 3, padding: 1)
+        // Through the im2col where the direct path computes ≥ 10% more positions: ResNet's 3x3 stride-2 layers onto 7²
+        // (64 for 49) and 14² (224 for 196), not onto 28² (832 for 784), nor a 13² plane on the flat layout (176 for 175).
+        for (cin, side, stride, expected) in [(64, 14, 2, KernelTarget.wideRegisters), (32, 28, 2, KernelTarget.wideRegisters),
+                                              (16, 56, 2, false), (16, 13, 1, false)] {
+            let d = try ConvolutionDescriptor(inputChannels: cin, outputChannels: 64, kernel: 3, stride: Size2D(stride, stride), padding: 1,
+                                              activation: .relu)
+            let w = try Tensor(zeros: d.weightShape), b = try Tensor(zeros: [64])
+            let summary = try Convolution2D(descriptor: d, input: Size2D(side, side), weights: w, bias: b, algorithm: .direct).summary
+            XCTAssertEqual(summary.contains("im2col transposed"), expected, "\(cin)→64 3x3/\(stride) on \(side)²: \(summary)")
+        }
+        // A grouped layer, or a kernel without 7 rows, is an `unsupported` error when forced.
+        let grouped = try ConvolutionDescriptor(inputChannels: 4, outputChannels: 8, kernel: 3, padding: 1, groups: 2)
         let k1 = try ConvolutionDescriptor(inputChannels: 4, outputChannels: 8, kernel: 1)
-        for (d, name) in [(k3, "gemm_7x32t"), (k1, "gemm_8x32t")] {
+        for (d, name) in [(grouped, "gemm_7x32t"), (k1, "gemm_8x32t")] {
             XCTAssertThrowsError(try Convolution2D(descriptor: d, input: Size2D(7, 7), weights: try Tensor(zeros: d.weightShape),
                                                    bias: try Tensor(zeros: [8]), algorithm: .direct,
                                                    options: ConvolutionOptions(microKernel: name))) { error in

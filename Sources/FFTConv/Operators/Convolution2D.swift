@@ -115,8 +115,8 @@ public final class Convolution2D: @unchecked Sendable {
         case .plain:
             implementation = PlainDirectImplementation(problem: problem, weights: weights, bias: bias)
         case .direct:
-            if let transposed = try KernelChoice.pointwiseTransposed(forced: options.microKernel, problem: problem) {
-                implementation = try PointwiseTransposedImplementation(problem: problem, weights: weights, bias: bias, kernel: transposed)
+            if let transposed = try KernelChoice.transposed(forced: options.microKernel, problem: problem) {
+                implementation = try TransposedImplementation(problem: problem, weights: weights, bias: bias, kernel: transposed)
             } else {
                 implementation = try DirectImplementation(problem: problem, weights: weights, bias: bias,
                                                           forcedKernel: options.microKernel, threads: options.threads)

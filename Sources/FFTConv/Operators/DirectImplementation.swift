@@ -49,15 +49,7 @@ final class DirectImplementation: ConvolutionImplementation, @unchecked Sendable
         packed = weights.withUnsafeBufferPointer { w in
             PackedGroupWeights(weights: w.baseAddress!, groups: d.groups, rows: d.outputChannelsPerGroup, k: k, kernel: kernel)
         }
-        // The flat layout costs a copy of the input per kernel column; it pays where the padded layout's
-        // discarded columns cost at least 1/16 of the position tiles (small maps: 13×13, 27×27), not on 55×55,
-        // and while the copies stay cache-sized (≤ 2 MB: 64 channels of 56×56 with 5 or more columns are not).
-        var flatLayout = pointwise ? nil : FlatPhaseLayout(geometry: p.geometry)
-        if let f = flatLayout {
-            let flatTiles = (f.positions + kernel.nr - 1) / kernel.nr, paddedTiles = (layout.positions + kernel.nr - 1) / kernel.nr
-            let copyBytes = d.inputChannels * f.columnCopiesSize * 4
-            if flatTiles * 16 > paddedTiles * 15 || copyBytes > 2 << 20 { flatLayout = nil }
-        }
+        let flatLayout = pointwise ? nil : Self.flatLayout(p, padded: layout, nr: kernel.nr)
         var offsets: [Int] = []
         offsets.reserveCapacity(k)
         for c in 0..<d.inputChannelsPerGroup {
@@ -103,6 +95,39 @@ final class DirectImplementation: ConvolutionImplementation, @unchecked Sendable
         } else {
             rowTiles = nil
         }
+    }
+
+    /// The unpadded layout where it pays: its per-column copies cost a copy of the input per kernel column; they pay
+    /// where the padded layout's discarded columns cost at least 1/16 of the position tiles (small maps: 13×13,
+    /// 27×27), not on 55×55, and while the copies stay cache-sized (≤ 2 MB: 64 channels of 56×56 with 5 or more
+    /// columns are not).
+    static func flatLayout(_ p: ConvolutionProblem, padded: PhaseLayout, nr: Int) -> FlatPhaseLayout? {
+        guard let f = FlatPhaseLayout(geometry: p.geometry) else { return nil }
+        let flatTiles = (f.positions + nr - 1) / nr, paddedTiles = (padded.positions + nr - 1) / nr
+        let copyBytes = p.descriptor.inputChannels * f.columnCopiesSize * 4
+        return flatTiles * 16 > paddedTiles * 15 || copyBytes > 2 << 20 ? nil : f
+    }
+
+    /// The positions the micro-kernel computes per image and group for a layer that is not 1x1-in-place with `kernel`
+    /// (as `init` lays it out): the flat layout's in whole `nr` tiles with a 16-column last one where at most 16
+    /// remain, else the padded layout's flat positions (discarded columns included) in whole tiles — or, where
+    /// whole output rows are tiled, their tiles' columns — for the transposed path's rule (`KernelChoice.transposed`).
+    static func computedPositions(_ p: ConvolutionProblem, kernel: GEMMMicroKernel) -> Int {
+        let d = p.descriptor, nr = kernel.nr
+        let layout = PhaseLayout(geometry: p.geometry, padBottom: d.padding.bottom, padRight: d.padding.right, lanes: nr)
+        if let f = flatLayout(p, padded: layout, nr: nr) {
+            let rest = f.positions % nr, twin = MicroKernelRegistry.narrowTwin(of: kernel)
+            return f.positions - rest + (rest == 0 ? 0 : twin.map { rest <= $0.nr ? $0.nr : nr } ?? nr)
+        }
+        let ow = p.geometry.outputWidth
+        if d.activation.epilogue.clipBounds != nil, ow >= nr {
+            // Row tiles (the last one overlapping, on the narrow twin where at most 16 columns remain), where they
+            // replace the padded rows.
+            let rest = ow % nr, twin = MicroKernelRegistry.narrowTwin(of: kernel)
+            let computed = ow - rest + (rest == 0 ? 0 : twin.map { rest <= $0.nr ? $0.nr : nr } ?? nr)
+            if computed * 20 <= layout.phaseWidth * 21 { return computed * p.geometry.outputHeight }
+        }
+        return (layout.positions + nr - 1) / nr * nr
     }
 
     /// The row-aligned tiles write every output row whole, row after row (all channels' rows of one output row,

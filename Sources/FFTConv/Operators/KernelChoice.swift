@@ -32,38 +32,54 @@ enum KernelChoice {
         return best?.kernel ?? MicroKernelRegistry.gemm[0]
     }
 
-    /// The 7-row micro-kernel for the transposed 1x1 path (`PointwiseTransposedImplementation`), or nil for the
-    /// direct operator's own path. Forced by a name with a `t` suffix (`gemm_7x32t`): then a layer the path
-    /// cannot compute is an `unsupported` error. Unforced: where the direct path's whole tiles compute at least
-    /// 5% more positions than 7-position tiles do (49 positions: 64 against 49; 196: 208 against 196; 784 on 28²:
-    /// 784 against 784 is not) — the transposed store costs a few percent (sixth session, 1 thread, AVX-512, `fftconv-bench
-    /// layer … --algorithm direct [--micro-kernel gemm_7x32t]`: 960→320 on 7² 0.163 → 0.128 ms, 320→1280 0.213 →
-    /// 0.168, 160→960 0.083 → 0.065). With the input packed as well, 14² lost (576→96 0.093 → 0.101 ms); read in place
-    /// (nineteenth session, Zen 4, 1 / 2 threads) it gains: 576→96 0.203 / 0.107 → 0.192 / 0.098, 384→64 0.092 / 0.049
-    /// → 0.086 / 0.046, 1024→256 0.950 / 0.506 → 0.906 / 0.455, 256→1024 0.980 / 0.519 → 0.929 / 0.508; on 28² it
-    /// still loses (192→32 0.087 / 0.047 → 0.094 / 0.049).
-    static func pointwiseTransposed(forced: String?, problem p: ConvolutionProblem) throws -> GEMMMicroKernel? {
+    /// The 7-row micro-kernel for the transposed path (`TransposedImplementation`), or nil for the direct operator's
+    /// own path. Forced by a name with a `t` suffix (`gemm_7x32t`): then a layer the path cannot compute (grouped) is
+    /// an `unsupported` error. Unforced, only with 16-float registers, where the direct path computes enough more
+    /// positions than 7-position tiles do:
+    ///
+    /// - 1x1 stride-1 layers (input read in place): 5% more (49 positions: 64 against 49; 196: 208 against 196; 784
+    ///   on 28²: 784 against 784 is not) — the transposed store costs a few percent (sixth session, 1 thread, AVX-512,
+    ///   `fftconv-bench layer … --algorithm direct [--micro-kernel gemm_7x32t]`: 960→320 on 7² 0.163 → 0.128 ms,
+    ///   320→1280 0.213 → 0.168, 160→960 0.083 → 0.065). With the input packed as well, 14² lost (576→96 0.093 →
+    ///   0.101 ms); read in place (nineteenth session, Zen 4, 1 / 2 threads) it gains: 576→96 0.203 / 0.107 → 0.192 /
+    ///   0.098, 384→64 0.092 / 0.049 → 0.086 / 0.046, 1024→256 0.950 / 0.506 → 0.906 / 0.455, 256→1024 0.980 / 0.519 →
+    ///   0.929 / 0.508; on 28² it still loses (192→32 0.087 / 0.047 → 0.094 / 0.049).
+    /// - Other layers with one group (through their im2col): 10% more (`transposedGatherMargin`).
+    static func transposed(forced: String?, problem p: ConvolutionProblem) throws -> GEMMMicroKernel? {
         if let forced {
             guard forced.hasSuffix("t"), let k = MicroKernelRegistry.named(String(forced.dropLast())) else { return nil }
-            guard k.mr == PointwiseTransposedImplementation.rows, PointwiseTransposedImplementation.applies(to: p.descriptor) else {
+            guard k.mr == TransposedImplementation.rows, TransposedImplementation.applies(to: p.descriptor) else {
                 throw ConvolutionError.unsupported(algorithm: "direct",
-                                                   reason: "\(forced) needs a 7-row micro-kernel and a 1x1 stride-1 unpadded convolution with one group")
+                                                   reason: "\(forced) needs a 7-row micro-kernel and a convolution with one group")
             }
             return k
         }
         // Only with 16-float registers: on the AVX2 build a 7x16 tile is 14 of 16 ymm accumulators plus two
         // for each B vector — it spills, and ran 1.46× the direct path's time on 960→320 at 7² (0.454 vs 0.310 ms).
-        guard KernelTarget.wideRegisters, PointwiseTransposedImplementation.applies(to: p.descriptor) else { return nil }
-        let positions = p.outputPlane, rows = PointwiseTransposedImplementation.rows
-        let direct = gemmFamily.first.map { family -> Int in
+        guard KernelTarget.wideRegisters, TransposedImplementation.applies(to: p.descriptor),
+              let family = gemmFamily.first else { return nil }
+        let positions = p.outputPlane, rows = TransposedImplementation.rows
+        let transposed = (positions + rows - 1) / rows * rows
+        if TransposedImplementation.readsInPlace(p.descriptor) {
             // Whole tiles of `nr` positions, the last one on a 16-wide twin when at most 16 remain.
             let full = positions / family.nr * family.nr, rest = positions - full
-            return full + (rest == 0 ? 0 : rest <= 16 ? 16 : family.nr)
-        } ?? positions
-        let transposed = (positions + rows - 1) / rows * rows
-        guard direct * 20 >= transposed * 21 else { return nil }
+            let direct = full + (rest == 0 ? 0 : rest <= 16 ? 16 : family.nr)
+            guard direct * 20 >= transposed * 21 else { return nil }
+        } else {
+            let direct = DirectImplementation.computedPositions(p, kernel: try gemm(rows: p.descriptor.outputChannels, forced: nil))
+            guard direct * 100 >= transposed * (100 + transposedGatherMargin) else { return nil }
+        }
         return MicroKernelRegistry.named("gemm_7x32")
     }
+
+    /// How many percent more positions the direct path must compute than the transposed path's 7-position tiles before
+    /// a layer that is not 1x1-in-place goes through its im2col instead: 10. Twenty-first session (Zen 4, `fftconv-bench
+    /// layer … --algorithm direct [--micro-kernel gemm_7x32t]`, 1 / 2 threads, ms): ResNet-18's 3x3 stride-2 layers
+    /// 128→256 from 28² (224 columns for 196) 1.281 / 0.745 → 1.146 / 0.638 and 256→512 from 14² (64 for 49) 1.437 /
+    /// 0.757 → 1.177 / 0.652; 512→512 3x3 on 7² (64 for 49) 2.898 → 2.296; but 64→128 from 56² (832 for 784) 1.212 /
+    /// 0.634 → 1.244 / 0.665, and where the direct path wastes nothing it loses (64→256 on 13², flat layout 176 for
+    /// 175: 0.456 → 0.482; 128→128 on 28² 2.127 → 2.295).
+    static let transposedGatherMargin = 10
 
     /// The depthwise variant, or the one named `forced`: the channel-blocked kernel on small planes of 16
     /// channels or more without dilation (input planes up to 56² at stride 1, 28² at larger strides), else the

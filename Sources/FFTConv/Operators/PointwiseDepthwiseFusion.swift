@@ -9,7 +9,7 @@ import FFTConvKernels
 /// out: 144×56² 0.106 → 0.067 ms, 576×14² 0.030 → 0.018). Here the 1x1 product is computed with positions as the
 /// tile's rows and 32 output channels as its columns (`gemm_7x32`, the weights packed into 32-channel panels at
 /// prepare; the input read in place by the strided split form on whole planes, else packed into 7-position panels
-/// as `PointwiseTransposedImplementation.pack` does), so each result row
+/// as `TransposedImplementation.pack` does), so each result row
 /// is two 16-channel pixel vectors: with the 1x1 layer's bias and activation applied, they are stored straight
 /// into two blocks' padded planes — from the micro-kernel's registers (`gemm_7x32_split`) where a tile's 7
 /// positions lie in one image row and the activation is a clip (MobileNetV2's fused steps at 1 thread, two builds
@@ -136,7 +136,7 @@ final class PointwiseDepthwiseFusion: PointwiseDepthwisePair, @unchecked Sendabl
     /// or that this step runs in bands (`Band.chosen`: planes too large for L2, or split by rows between threads),
     /// on a build with 16-float registers (the only one `dw_blocked16` is chosen on).
     static func applies(pointwise p: ConvolutionDescriptor, depthwise d: ConvolutionDescriptor, input: Size2D, threads: Int) -> Bool {
-        guard KernelTarget.wideRegisters, PointwiseTransposedImplementation.applies(to: p), p.inputChannels <= maxInputChannels,
+        guard KernelTarget.wideRegisters, TransposedImplementation.applies(to: p), p.inputChannels <= maxInputChannels,
               d.isDepthwise, d.inputChannels == p.outputChannels,
               let problem = try? ConvolutionProblem(descriptor: d, input: input) else { return false }
         if let k = try? KernelChoice.depthwise(forced: nil, geometry: problem.geometry, channels: d.outputChannels), case .blocked = k.form {
@@ -165,7 +165,7 @@ final class PointwiseDepthwiseFusion: PointwiseDepthwisePair, @unchecked Sendabl
         self.kernel = kernel
         let k = p.inputChannels, mid = p.outputChannels, nr = Self.columns
         panelCount = (mid + nr - 1) / nr
-        (panels, self.pointwiseBias) = PointwiseTransposedImplementation.packPanels(weights: pointwiseWeights, bias: pointwiseBias,
+        (panels, self.pointwiseBias) = TransposedImplementation.packPanels(weights: pointwiseWeights, bias: pointwiseBias,
                                                                                    outputs: mid, k: k, nr: nr)
         pointwiseEpilogue = p.activation.epilogue
         if let splitKernel = kernel.split, let (lo, hi) = pointwiseEpilogue.clipBounds, input.width % Self.rows == 0 {
@@ -273,7 +273,7 @@ final class PointwiseDepthwiseFusion: PointwiseDepthwisePair, @unchecked Sendabl
     }
 
     /// Bands `bands` of one image, in one worker's scratch `ws`: per band, the input rows it adds are packed (every
-    /// channel, `PointwiseTransposedImplementation.pack`), then for each panel its two band planes get the rows
+    /// channel, `TransposedImplementation.pack`), then for each panel its two band planes get the rows
     /// carried over from the band above (kept per panel in `carry`; at the worker's first band they are computed
     /// instead), the new rows' 1x1 products, and zero rows above or below the image; the panel's blocks are then
     /// computed and transposed out into the band's output rows. Workers take runs of bands.
@@ -303,7 +303,7 @@ final class PointwiseDepthwiseFusion: PointwiseDepthwisePair, @unchecked Sendabl
             let from = fresh ? 0 : overlap
             let lo = Swift.min(Swift.max(first + from, 0), first + rows), hi = Swift.max(Swift.min(first + rows, inputSize.height), lo)
             let tiles = (lo * perRow)..<(hi * perRow)
-            if lo < hi { PointwiseTransposedImplementation.pack(x, positions: positions, k: k, channels: 0..<k, tiles: tiles, into: packed) }
+            if lo < hi { TransposedImplementation.pack(x, positions: positions, k: k, channels: 0..<k, tiles: tiles, into: packed) }
             for j in 0..<panelCount {
                 let saved = carry + j * 2 * overlap * rowFloats
                 for h in 0..<2 {
@@ -368,7 +368,7 @@ final class PointwiseDepthwiseFusion: PointwiseDepthwisePair, @unchecked Sendabl
                             if w < workers && prefetchesPanels {
                                 Prefetch.toL2(panels.pointer + whole * w / workers * k * Self.columns, bytes: k * Self.columns * 4)
                             }
-                            PointwiseTransposedImplementation.pack(x, positions: positions, k: k, channels: channels, into: packing)
+                            TransposedImplementation.pack(x, positions: positions, k: k, channels: channels, into: packing)
                         }
                     }
                     Parallel.forEachRange(count: whole, threads: threads) { worker, items in

@@ -32,4 +32,34 @@ public enum Im2Col {
             }
         }
     }
+
+    /// Writes the im2col rows of channels `channelRange` — rows `(c · kH + kh) · kW + kw`, the weights' order — from
+    /// `layout` filled at `buffer` (all `channels` of one image): row `k`'s output position `oh · outW + ow` at
+    /// `out + k · rowStride + oh · outW + ow`, padding taps zero (the layout's). Each output row of a tap is one
+    /// contiguous run of the layout's phase row, copied in 8-float vectors front to back: a run's last vector
+    /// overwrites up to 7 floats after it — the next run's, rewritten next — so the last run leaves copies of layout
+    /// floats (finite, never NaN from padding) in up to 7 floats past the row's positions (`rowStride ≥ outH · outW + 7`).
+    /// The layout's planes must allow 16-float loads at every computed position (`lanes: 16`).
+    public static func rows(layout: PhaseLayout, buffer: UnsafePointer<Float>, channels: Int, channelRange: Range<Int>,
+                            rowStride: Int, into out: UnsafeMutablePointer<Float>) {
+        let g = layout.geometry, ow = g.outputWidth, oh = g.outputHeight, pw = layout.phaseWidth
+        let kh = g.kernelHeight, kw = g.kernelWidth
+        for c in channelRange {
+            for i in 0..<kh {
+                for j in 0..<kw {
+                    let src = buffer + layout.tapOffset(channel: c, channels: channels, kh: i, kw: j)
+                    let dst = out + ((c * kh + i) * kw + j) * rowStride
+                    for y in 0..<oh {
+                        let from = UnsafeRawPointer(src + y * pw), to = UnsafeMutableRawPointer(dst + y * ow)
+                        var x = 0
+                        repeat {
+                            to.storeBytes(of: from.loadUnaligned(fromByteOffset: x * 4, as: SIMD8<Float>.self), toByteOffset: x * 4,
+                                          as: SIMD8<Float>.self)
+                            x += 8
+                        } while x < ow
+                    }
+                }
+            }
+        }
+    }
 }

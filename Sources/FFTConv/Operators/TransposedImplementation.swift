@@ -1,17 +1,22 @@
 import FFTConvKernels
 
-/// A 1x1 stride-1 convolution (one group) as the transposed GEMM `Yᵀ[P × Cout] = Xᵀ[P × Cin] · Wᵀ[Cin × Cout]`:
-/// tiles of 7 output positions × `nr` output channels (`gemm_7x32`; `gemm_7x16` when forced), the input read in place
-/// by the kernels' strided form (7 consecutive positions of every channel row; only a last tile of fewer positions
-/// is packed), the weights packed into `nr`-channel panels once at prepare; results transposed back into the NCHW
-/// output with bias, residual and activation.
+/// A convolution with one group as the transposed GEMM `Yᵀ[P × Cout] = Xᵀ[P × K] · Wᵀ[K × Cout]`: tiles of 7 output
+/// positions × `nr` output channels (`gemm_7x32`; `gemm_7x16` when forced), A read by the kernels' strided form
+/// (7 consecutive positions of every row of X), the weights packed into `nr`-channel panels once at prepare; results
+/// transposed back into the NCHW output with bias, residual and activation.
 ///
-/// The other 1x1 path (`DirectImplementation`, positions as the tile's columns) computes a plane in whole
-/// 32- or 16-position tiles: 49 positions (7²) cost 64, 196 (14²) cost 208 plus a zero-padded copy of the last
-/// tile's inputs. Every plane of a 224-pixel network is a multiple of 7 positions (7², 14², 28², …, 112²), so
-/// here no lane is wasted; the price is the transposed store (bias and activation on channel
-/// vectors, then 16×16 block transposes), about P·Cout floats moved against P·Cin·Cout multiply-adds.
-final class PointwiseTransposedImplementation: ConvolutionImplementation, @unchecked Sendable {
+/// X is the input itself for a 1x1 stride-1 unpadded layer (read in place; only a last tile of fewer than 7
+/// positions is packed), else the layer's im2col — `K = Cin·kH·kW` rows of every output position, each row padded
+/// with zeros to whole tiles — written once per image by all threads together (`Im2Col.rows`) and then read in
+/// place like an input.
+///
+/// The direct path (positions as the tile's columns) computes a plane in whole 32- or 16-position tiles: 49
+/// positions (7²) cost 64, 196 (14²) cost 208 plus a zero-padded copy of the last tile's inputs; at stride 2 its
+/// padded phase rows add a discarded column per row (7² out: 56 positions in 64 columns). Every plane of a
+/// 224-pixel network is a multiple of 7 positions (7², 14², 28², …, 112²), so here no lane is wasted; the price is
+/// the transposed store (bias and activation on channel vectors, then 16×16 block transposes), about P·Cout floats
+/// moved against P·K·Cout multiply-adds, and for a gathered X its P·K floats written.
+final class TransposedImplementation: ConvolutionImplementation, @unchecked Sendable {
     let problem: ConvolutionProblem
     let kernel: GEMMMicroKernel
     /// The kernel's strided-A form: whole input tiles read in place.
@@ -24,34 +29,51 @@ final class PointwiseTransposedImplementation: ConvolutionImplementation, @unche
     let epilogue: Epilogue
     let tiles: Int
     let panelCount: Int
-    /// Input channels per pass over a tile (the weight panel's rows that pass reads, ~32 KB of them).
+    /// Rows of X (input channels × kernel taps).
+    let depth: Int
+    /// Rows of X per pass over a tile: on the input read in place the weight panel's rows that pass reads, ~32 KB of
+    /// them (each pass's sum added to the last, as the packed GEMM sums); through an im2col all of them, one chain in
+    /// the direct path's order — the same bits as `DirectImplementation` (ResNet-18's 128→256 stride-2 layer 1.156 /
+    /// 1.140 ms with 256-row passes / one, `ab.sh 5`).
     let kc: Int
+    /// With an im2col X, the floats from one of its rows to the next (whole tiles and the copies' 7-float overrun,
+    /// an odd number of cache lines so that a pass's rows spread over the L1 sets); nil: the input is X.
+    let gatherStride: Int?
+    /// With an im2col X, the zero-padded phase layout it is copied from (`Im2Col.rows`).
+    let layout: PhaseLayout?
 
     /// Positions per tile (the micro-kernel's rows).
     static let rows = 7
 
-    /// Whether the layer is one this path computes: 1x1, stride 1, no padding or dilation, one group.
-    static func applies(to d: ConvolutionDescriptor) -> Bool {
+    /// Whether the input is X itself: 1x1, stride 1, no padding or dilation, one group.
+    static func readsInPlace(_ d: ConvolutionDescriptor) -> Bool {
         d.kernel == Size2D(1, 1) && d.stride == Size2D(1, 1) && d.padding == .zero && d.dilation == Size2D(1, 1) && d.groups == 1
     }
+
+    /// Whether the layer is one this path computes: one group (any kernel, stride, padding, dilation).
+    static func applies(to d: ConvolutionDescriptor) -> Bool { d.groups == 1 }
 
     init(problem p: ConvolutionProblem, weights: Tensor, bias: Tensor?, kernel: GEMMMicroKernel) throws {
         let d = p.descriptor
         guard Self.applies(to: d) else {
             throw ConvolutionError.unsupported(algorithm: "direct",
-                                               reason: "the transposed 1x1 path (\(kernel.name)t) needs a 1x1 stride-1 unpadded convolution with one group, got \(d)")
+                                               reason: "the transposed path (\(kernel.name)t) needs a convolution with one group, got \(d)")
         }
         guard kernel.mr == Self.rows, let strided = kernel.strided else {
             throw ConvolutionError.unsupported(algorithm: "direct",
-                                               reason: "the transposed 1x1 path needs a 7-row micro-kernel with a strided form, got \(kernel.name)")
+                                               reason: "the transposed path needs a 7-row micro-kernel with a strided form, got \(kernel.name)")
         }
         self.strided = strided
         problem = p
         self.kernel = kernel
-        let nr = kernel.nr, k = d.inputChannels, cout = d.outputChannels
+        let nr = kernel.nr, k = d.inputChannels * d.kernel.height * d.kernel.width, cout = d.outputChannels
+        depth = k
         panelCount = (cout + nr - 1) / nr
         tiles = (p.outputPlane + Self.rows - 1) / Self.rows
-        kc = Swift.max(1, Swift.min(k, 8192 / nr))
+        let inPlace = Self.readsInPlace(d)
+        kc = inPlace ? Swift.max(1, Swift.min(k, 8192 / nr)) : k
+        gatherStride = inPlace ? nil : oddLineStride(Swift.max(tiles * Self.rows, p.outputPlane + 7))
+        layout = inPlace ? nil : PhaseLayout(geometry: p.geometry, padBottom: d.padding.bottom, padRight: d.padding.right, lanes: 16)
         (panels, self.bias) = Self.packPanels(weights: weights, bias: bias, outputs: cout, k: k, nr: nr)
         epilogue = d.activation.epilogue
     }
@@ -68,16 +90,18 @@ final class PointwiseTransposedImplementation: ConvolutionImplementation, @unche
     }
 
     var preparedBytes: Int { (panels.count + bias.count) * 4 }
-    var summary: String { "\(kernel.name)t, 1x1 transposed (\(Self.rows) positions × \(kernel.nr) channels)" }
+    var summary: String {
+        "\(kernel.name)t, \(gatherStride == nil ? "1x1" : "im2col") transposed (\(Self.rows) positions × \(kernel.nr) channels)"
+    }
 
     func run(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, residual: UnsafePointer<Float>?,
              batch: Int, threads: Int) {
         let p = problem, d = p.descriptor
-        let k = d.inputChannels, cout = d.outputChannels, positions = p.outputPlane
+        let k = depth, cout = d.outputChannels, positions = p.outputPlane
         let mr = Self.rows, nr = kernel.nr, tiles = tiles, panelCount = panelCount, kc = kc
-        // Whole tiles are read in place (`strided`: 7 positions of each channel row, channels `positions` floats
-        // apart); a last tile of fewer than 7 positions would read past the plane, so each worker that computes it
-        // packs it first (`pack`, zero past the last position) into its own scratch.
+        // Whole tiles are read in place (`strided`: 7 positions of each row of X, rows `lda` floats apart); on the
+        // input itself a last tile of fewer than 7 positions would read past the plane, so each worker that computes
+        // it packs it first (`pack`, zero past the last position) into its own scratch. An im2col X has whole tiles.
         //
         // Before: a packing pass, the input's channels split between the workers into one packed copy that every
         // worker then read — at 2 threads each worker's writes invalidated the lines the other had read in the call
@@ -88,15 +112,31 @@ final class PointwiseTransposedImplementation: ConvolutionImplementation, @unche
         // at each end, so any panel count splits evenly (MobileNetV2's five 160-channel panels over 7² positions: 17
         // and 18 tiles instead of 3 and 4 tiles of each panel).
         let items = panelCount * tiles, workers = Swift.min(threads, items)
-        let whole = positions / mr, packedTiles = tiles - whole
-        // Scratch (written before read), per worker: the accumulator tiles for its share of one panel, the
-        // transpose's staging, and the packed last tile.
+        let lda = gatherStride ?? positions
+        let whole = gatherStride == nil ? positions / mr : tiles, packedTiles = tiles - whole
+        // Scratch (written before read): the im2col X and the phase layout it is copied from, then per worker the
+        // accumulator tiles for its share of one panel, the transpose's staging, and the packed last tile.
+        let gathered = gatherStride.map { roundUp(k * $0, 16) } ?? 0, layoutFloats = layout.map { $0.imageSize(channels: d.inputChannels) } ?? 0
         let tileFloats = tiles * mr * nr
         let perWorker = Parallel.workerStride(tileFloats + Transpose.stagingFloats + packedTiles * mr * k, threads: threads)
-        SharedScratch.withBuffer(count: workers * perWorker) { ws in
+        SharedScratch.withBuffer(count: gathered + layoutFloats + workers * perWorker) { scratch in
+            let ws = scratch + gathered + layoutFloats
             for n in 0..<batch {
-                let x = input + n * k * positions, y = output + n * cout * positions
+                let image = input + n * d.inputChannels * p.inputPlane, y = output + n * cout * positions
                 let res = residual.map { $0 + n * cout * positions }
+                let x: UnsafePointer<Float>
+                if let stride = gatherStride, let layout {
+                    // Input channels split between the workers, each filling its channels' planes of the layout
+                    // and copying their rows of X; each then reads every row (a pass is all of a tile's rows).
+                    let phases = scratch + gathered, channels = d.inputChannels
+                    Parallel.forEachRange(count: channels, threads: threads) { _, range in
+                        layout.fill(input: image, channels: channels, channelRange: range, buffer: phases)
+                        Im2Col.rows(layout: layout, buffer: phases, channels: channels, channelRange: range, rowStride: stride, into: scratch)
+                    }
+                    x = UnsafePointer(scratch)
+                } else {
+                    x = image
+                }
                 Parallel.forEachRange(count: items, threads: threads) { worker, items in
                     let acc = ws + worker * perWorker, staging = acc + tileFloats, packed = staging + Transpose.stagingFloats
                     // The first blocks of the worker's first panel, asked for before its first tile.
@@ -122,7 +162,7 @@ final class PointwiseTransposedImplementation: ConvolutionImplementation, @unche
                                 Prefetch.toL2(next + from, bytes: t + 1 == t1 ? bytes - from : share)
                                 let c = acc + (t - t0) * mr * nr
                                 if t < whole {
-                                    strided(n, x + k0 * positions + t * mr, positions, b, c, nr, k0 > 0)
+                                    strided(n, x + k0 * lda + t * mr, lda, b, c, nr, k0 > 0)
                                 } else {
                                     kernel.packed(n, packed + ((t - whole) * k + k0) * mr, b, c, nr, k0 > 0)
                                 }

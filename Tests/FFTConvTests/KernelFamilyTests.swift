@@ -282,12 +282,16 @@ final class KernelFamilyTests: XCTestCase {
             try c(2, 16, 3, Size2D(5, 34), batch: 2), try c(4, 20, 3, Size2D(6, 50)), try c(3, 9, 5, Size2D(7, 64), padding: 1),
             try c(6, 8, 3, Size2D(9, 49), groups: 2), try c(2, 16, 3, Size2D(5, 34), batch: 2),
             try c(5, 14, 3, Size2D(9, 94), stride: 2, padding: 1),
+            // The im2col copied from the padded layout (stride 2, odd sides so that no flat layout serves them, output
+            // rows under a tile wide): 14², 20² and 28² outputs, groups, batch 2.
+            try c(6, 20, 3, Size2D(27, 27), stride: 2, padding: 1), try c(8, 16, 3, Size2D(39, 39), stride: 2, padding: 1, groups: 2),
+            try c(4, 24, 3, Size2D(55, 55), stride: 2, padding: 1, batch: 2),
         ]
     }
 
     func testEveryDirectVariantOverEdgeShapes() throws {
         for kernel in MicroKernelRegistry.gemm {
-            var flat = 0, rowTiles = 0
+            var flat = 0, rowTiles = 0, gathered = 0
             for (i, c) in try Self.convolutionEdgeCases().enumerated() {
                 for algorithm in [ConvolutionAlgorithm.direct, .gemm] {
                     let options = ConvolutionOptions(threads: i % 3 + 1, microKernel: kernel.name)
@@ -299,6 +303,9 @@ final class KernelFamilyTests: XCTestCase {
                     if algorithm == .direct,
                        try Convolution2D(descriptor: c.descriptor, input: c.input, weights: w, bias: b, algorithm: .direct,
                                          options: options).summary.contains("tiles per row") { rowTiles += 1 }
+                    if algorithm == .direct,
+                       try Convolution2D(descriptor: c.descriptor, input: c.input, weights: w, bias: b, algorithm: .direct,
+                                         options: options).summary.contains("im2col from phase layout") { gathered += 1 }
                 }
             }
             XCTAssertGreaterThanOrEqual(flat, 4, "\(kernel): too few cases on the flat layout")
@@ -306,6 +313,7 @@ final class KernelFamilyTests: XCTestCase {
             // which the 5% rule allows on fewer rows (32, 64 wide).
             let twinless = kernel.nr > 16 && MicroKernelRegistry.narrowTwin(of: kernel) == nil
             XCTAssertGreaterThanOrEqual(rowTiles, twinless ? 2 : 4, "\(kernel): too few cases on row-aligned tiles")
+            XCTAssertGreaterThanOrEqual(gathered, 2, "\(kernel): too few cases on the im2col")
         }
     }
 

@@ -26,6 +26,9 @@ final class DirectImplementation: ConvolutionImplementation, @unchecked Sendable
     let pointwise: Bool
     /// The unpadded layout, read as per-kernel-column copies (`nil`: the padded `PhaseLayout`).
     let flat: FlatPhaseLayout?
+    /// With the layer's im2col as the layout, the floats from one of its rows to the next (`nil`: not gathered).
+    /// Row `k` (input channel × tap) holds every output position, copied from the padded `layout` (`Im2Col.rows`).
+    let gatherStride: Int?
     /// Most position tiles computed before their outputs are written (a block).
     let tilesPerItem: Int
     let workerStride: Int
@@ -50,6 +53,8 @@ final class DirectImplementation: ConvolutionImplementation, @unchecked Sendable
             PackedGroupWeights(weights: w.baseAddress!, groups: d.groups, rows: d.outputChannelsPerGroup, k: k, kernel: kernel)
         }
         let flatLayout = pointwise ? nil : Self.flatLayout(p, padded: layout, nr: kernel.nr)
+        let rowTiles = pointwise || flatLayout != nil ? nil : Self.rowTiles(p, layout: layout, kernel: kernel)
+        let gatherStride = pointwise || flatLayout != nil || rowTiles != nil ? nil : Self.gatherStride(p, layout: layout, kernel: kernel)
         var offsets: [Int] = []
         offsets.reserveCapacity(k)
         for c in 0..<d.inputChannelsPerGroup {
@@ -57,6 +62,8 @@ final class DirectImplementation: ConvolutionImplementation, @unchecked Sendable
                 for kw in 0..<d.kernel.width {
                     if let f = flatLayout {
                         offsets.append(c * f.columnCopiesSize + kw * f.bufferSize + f.tapOffset(kh: kh, kw: kw))
+                    } else if let stride = gatherStride {
+                        offsets.append(offsets.count * stride)
                     } else {
                         offsets.append(pointwise ? c * p.inputPlane : layout.tapOffset(channel: c, channels: d.inputChannels, kh: kh, kw: kw))
                     }
@@ -65,36 +72,58 @@ final class DirectImplementation: ConvolutionImplementation, @unchecked Sendable
         }
         self.offsets = offsets
         flat = flatLayout
-        narrow = pointwise || flatLayout != nil ? MicroKernelRegistry.narrowTwin(of: kernel) : nil
+        self.gatherStride = gatherStride
+        let contiguous = pointwise || flatLayout != nil || gatherStride != nil
+        narrow = contiguous ? MicroKernelRegistry.narrowTwin(of: kernel) : nil
         self.bias = bias?.scalars
         epilogue = d.activation.epilogue
-        // Where positions are the output's own (1x1, flat layout): blocks of up to 256 positions, fewer when a
+        // Where positions are the output's own (1x1, flat layout, im2col): blocks of up to 256 positions, fewer when a
         // block's outputs for all of a group's channels would pass 512 KB (they stay in L2 until written) —
         // longer runs per output row than 64 positions: the 1x1 16→96 on 112² (a 4.8 MB output) 0.301 → 0.269 ms
         // at 1 thread, 0.159 → 0.140 at 2. On the padded layout 64: there the next layer (SqueezeNet's first
         // max pool) read the output 1.7× slower after 256-position blocks, for no gain in the convolution.
         let rows = roundUp(d.outputChannelsPerGroup, kernel.mr)
-        let longest = pointwise || flatLayout != nil ? 256 : 64
+        let longest = contiguous ? 256 : 64
         tilesPerItem = Swift.max(1, Swift.min(longest / kernel.nr, (128 << 10) / (rows * kernel.nr)))
         // Per worker: the block's results, and (pointwise) the zero-padded last tile's input rows.
         workerStride = Parallel.workerStride(rows * kernel.nr * tilesPerItem + (pointwise ? k * kernel.nr : 0), threads: threads)
-        imageFloats = pointwise ? 0 : flatLayout.map { d.inputChannels * $0.columnCopiesSize } ?? layout.imageSize(channels: d.inputChannels)
+        // The im2col is followed by the padded layout it is copied from.
+        let layoutFloats = layout.imageSize(channels: d.inputChannels)
+        imageFloats = pointwise ? 0 : flatLayout.map { d.inputChannels * $0.columnCopiesSize }
+            ?? gatherStride.map { roundUp(d.groups * k * $0, 16) + layoutFloats } ?? layoutFloats
         workspace = WorkspacePool(count: imageFloats + threads * workerStride)
-        let ow = p.geometry.outputWidth
-        if !pointwise, flatLayout == nil, d.activation.epilogue.clipBounds != nil, ow >= kernel.nr {
-            let nr = kernel.nr, twin = MicroKernelRegistry.narrowTwin(of: kernel)
-            var tiles: [(Int, GEMMMicroKernel)] = []
-            var c = 0
-            while ow - c >= nr { tiles.append((c, kernel)); c += nr }
-            if let twin, ow > c, ow - c <= twin.nr { tiles.append((ow - twin.nr, twin)) } else if ow > c { tiles.append((ow - nr, kernel)) }
-            // Only where the overlap computes at most ~5% more columns than position tiles over the padded rows
-            // (their discarded columns): 111 or 112 wide (stems: 3.7 + 1 tiles, 0.466 → 0.353 ms for SqueezeNet's
-            // inside the network), not 55 (64 columns computed for 57: measured no faster, 0.281 ms both ways).
-            let computed = tiles.reduce(0) { $0 + $1.1.nr }
-            rowTiles = computed * 20 <= layout.phaseWidth * 21 ? tiles : nil
-        } else {
-            rowTiles = nil
-        }
+        self.rowTiles = rowTiles
+    }
+
+    /// On the padded layout with a clip activation and output rows of `kernel.nr` or more, the row-aligned tiles
+    /// (`rowTiles`) where their overlap computes at most ~5% more columns than position tiles over the padded rows
+    /// (their discarded columns): 111 or 112 wide (stems: 3.7 + 1 tiles, 0.466 → 0.353 ms for SqueezeNet's inside the
+    /// network), not 55 (64 columns computed for 57: measured no faster, 0.281 ms both ways).
+    static func rowTiles(_ p: ConvolutionProblem, layout: PhaseLayout, kernel: GEMMMicroKernel) -> [(column: Int, kernel: GEMMMicroKernel)]? {
+        let ow = p.geometry.outputWidth, nr = kernel.nr
+        guard p.descriptor.activation.epilogue.clipBounds != nil, ow >= nr else { return nil }
+        let twin = MicroKernelRegistry.narrowTwin(of: kernel)
+        var tiles: [(column: Int, kernel: GEMMMicroKernel)] = []
+        var c = 0
+        while ow - c >= nr { tiles.append((c, kernel)); c += nr }
+        if let twin, ow > c, ow - c <= twin.nr { tiles.append((ow - twin.nr, twin)) } else if ow > c { tiles.append((ow - nr, kernel)) }
+        let computed = tiles.reduce(0) { $0 + $1.kernel.nr }
+        return computed * 20 <= layout.phaseWidth * 21 ? tiles : nil
+    }
+
+    /// The im2col's row stride where the layer reads its im2col instead of the padded layout (`nil`: it does not):
+    /// whole `nr` tiles and `Im2Col.rows`' 7-float overrun, an odd number of cache lines. Only at strides of 2 and more
+    /// (the im2col is kH·kW / (sH·sW) times the input: 2.25 for 3x3 stride 2, 9 at stride 1) where the padded layout's
+    /// discarded columns and whole tiles compute ≥ 5% more columns than the output's own positions do (whole tiles,
+    /// a 16-column last one). Twenty-first session (Zen 4, `ab.sh 5`, 1 thread, ms): ResNet-18's 64→128 from 56² to 28²
+    /// (832 columns against 784) 1.222 → 1.147, 128→128 there 2.550 → 2.457; but 32→64 from 112² to 56² (3200 against
+    /// 3136) 1.207 → 1.266 and, at stride 1, 64→64 on 56² (3264 against 3136) 2.318 → 2.538.
+    static func gatherStride(_ p: ConvolutionProblem, layout: PhaseLayout, kernel: GEMMMicroKernel) -> Int? {
+        let d = p.descriptor, positions = p.outputPlane, nr = kernel.nr
+        guard d.stride.height >= 2, d.stride.width >= 2 else { return nil }
+        let gathered = WinogradImplementation.computedColumns(positions, nr: nr, narrow: MicroKernelRegistry.narrowTwin(of: kernel)?.nr)
+        guard roundUp(layout.positions, nr) * 100 >= gathered * 105 else { return nil }
+        return oddLineStride(Swift.max(roundUp(positions, nr), positions + 7))
     }
 
     /// The unpadded layout where it pays: its per-column copies cost a copy of the input per kernel column; they pay
@@ -109,25 +138,16 @@ final class DirectImplementation: ConvolutionImplementation, @unchecked Sendable
     }
 
     /// The positions the micro-kernel computes per image and group for a layer that is not 1x1-in-place with `kernel`
-    /// (as `init` lays it out): the flat layout's in whole `nr` tiles with a 16-column last one where at most 16
-    /// remain, else the padded layout's flat positions (discarded columns included) in whole tiles — or, where
-    /// whole output rows are tiled, their tiles' columns — for the transposed path's rule (`KernelChoice.transposed`).
+    /// (as `init` lays it out): on the flat layout or the im2col (the output's own positions) whole `nr` tiles with a
+    /// 16-column last one where at most 16 remain; with row tiles their columns; else the padded layout's flat positions
+    /// (discarded columns included) in whole tiles — for the transposed path's rule (`KernelChoice.transposed`).
     static func computedPositions(_ p: ConvolutionProblem, kernel: GEMMMicroKernel) -> Int {
-        let d = p.descriptor, nr = kernel.nr
+        let d = p.descriptor, nr = kernel.nr, twin = MicroKernelRegistry.narrowTwin(of: kernel)?.nr
         let layout = PhaseLayout(geometry: p.geometry, padBottom: d.padding.bottom, padRight: d.padding.right, lanes: nr)
-        if let f = flatLayout(p, padded: layout, nr: nr) {
-            let rest = f.positions % nr, twin = MicroKernelRegistry.narrowTwin(of: kernel)
-            return f.positions - rest + (rest == 0 ? 0 : twin.map { rest <= $0.nr ? $0.nr : nr } ?? nr)
-        }
-        let ow = p.geometry.outputWidth
-        if d.activation.epilogue.clipBounds != nil, ow >= nr {
-            // Row tiles (the last one overlapping, on the narrow twin where at most 16 columns remain), where they
-            // replace the padded rows.
-            let rest = ow % nr, twin = MicroKernelRegistry.narrowTwin(of: kernel)
-            let computed = ow - rest + (rest == 0 ? 0 : twin.map { rest <= $0.nr ? $0.nr : nr } ?? nr)
-            if computed * 20 <= layout.phaseWidth * 21 { return computed * p.geometry.outputHeight }
-        }
-        return (layout.positions + nr - 1) / nr * nr
+        if let f = flatLayout(p, padded: layout, nr: nr) { return WinogradImplementation.computedColumns(f.positions, nr: nr, narrow: twin) }
+        if let tiles = rowTiles(p, layout: layout, kernel: kernel) { return tiles.reduce(0) { $0 + $1.kernel.nr } * p.geometry.outputHeight }
+        if gatherStride(p, layout: layout, kernel: kernel) != nil { return WinogradImplementation.computedColumns(p.outputPlane, nr: nr, narrow: twin) }
+        return roundUp(layout.positions, nr)
     }
 
     /// The row-aligned tiles write every output row whole, row after row (all channels' rows of one output row,
@@ -140,6 +160,7 @@ final class DirectImplementation: ConvolutionImplementation, @unchecked Sendable
     var summary: String {
         if pointwise { return "\(kernel.name), 1x1 in place" }
         if let f = flat { return "\(kernel.name), flat layout \(f.phases)x\(f.phaseHeight)x\(f.phaseWidth) x\(f.geometry.kernelWidth) column copies" }
+        if gatherStride != nil { return "\(kernel.name), im2col from phase layout \(layout.phases)x\(layout.phaseHeight)x\(layout.phaseWidth)" }
         return "\(kernel.name), phase layout \(layout.phases)x\(layout.phaseHeight)x\(layout.phaseWidth)"
             + (rowTiles.map { ", \($0.count) tiles per row" } ?? "")
     }
@@ -150,14 +171,14 @@ final class DirectImplementation: ConvolutionImplementation, @unchecked Sendable
         let og = d.outputChannelsPerGroup, cg = d.inputChannelsPerGroup
         let mr = kernel.mr, nr = kernel.nr
         let panels = (og + mr - 1) / mr
-        let positions = pointwise ? p.inputPlane : flat?.positions ?? layout.positions
+        let positions = pointwise ? p.inputPlane : flat?.positions ?? (gatherStride != nil ? p.outputPlane : layout.positions)
         let tiles = (positions + nr - 1) / nr
         // Tiles whose vector loads stay inside the input (pointwise reads the caller's buffer directly).
         let safeTiles = pointwise ? positions / nr : tiles
         // Where positions are the output's own and the activation is a clip, whole tiles of whole panels are
         // written straight into the output by the fused micro-kernel (no trip through the block buffer); the
         // last partial panel and the last partial tile still go through it.
-        let fusedClip = pointwise || flat != nil ? epilogue.clipBounds : nil
+        let fusedClip = pointwise || flat != nil || gatherStride != nil ? epilogue.clipBounds : nil
         let wholeTiles = positions / nr, wholeRows = og / mr * mr, plane = p.outputPlane
         let k = offsets.count
         let width = nr * tilesPerItem
@@ -182,6 +203,16 @@ final class DirectImplementation: ConvolutionImplementation, @unchecked Sendable
                                 for c in channels { f.fillColumnCopies(input: x + c * p.inputPlane, buffer: ws + c * f.columnCopiesSize) }
                             }
                             image = UnsafePointer(ws)
+                        } else if let stride = gatherStride {
+                            // The im2col: each worker fills its input channels' planes of the padded layout (after the
+                            // im2col in `ws`) and copies their rows.
+                            let x = input + n * d.inputChannels * p.inputPlane, phases = ws + (imageFloats - layout.imageSize(channels: d.inputChannels))
+                            Parallel.forEachRange(count: d.inputChannels, threads: threads) { _, channels in
+                                layout.fill(input: x, channels: d.inputChannels, channelRange: channels, buffer: phases)
+                                Im2Col.rows(layout: layout, buffer: phases, channels: d.inputChannels, channelRange: channels,
+                                            rowStride: stride, into: ws)
+                            }
+                            image = UnsafePointer(ws)
                         } else {
                             let x = input + n * d.inputChannels * p.inputPlane
                             if d.inputChannels >= 4 * threads {
@@ -199,7 +230,8 @@ final class DirectImplementation: ConvolutionImplementation, @unchecked Sendable
                             }
                             image = UnsafePointer(ws)
                         }
-                        let planeStride = pointwise ? p.inputPlane : flat?.columnCopiesSize ?? layout.planeStride
+                        let planeStride = pointwise ? p.inputPlane : flat?.columnCopiesSize
+                            ?? gatherStride.map { $0 * d.kernel.height * d.kernel.width } ?? layout.planeStride
                         let y = output + n * d.outputChannels * p.outputPlane
                         let res = residual.map { $0 + n * d.outputChannels * p.outputPlane }
                         if let rowTiles, let (lo, hi) = epilogue.clipBounds {
@@ -284,7 +316,7 @@ final class DirectImplementation: ConvolutionImplementation, @unchecked Sendable
                                     }
                                 }
                                 let r0 = panelRange.lowerBound * mr, r1 = Swift.min(og, panelRange.upperBound * mr)
-                                let contiguous = pointwise || flat != nil
+                                let contiguous = pointwise || flat != nil || gatherStride != nil
                                 if fusedClip == nil {
                                     layout.storeRows(contiguous: contiguous, tile: results + r0 * width, tileStride: width, rows: r1 - r0,
                                                      lanes: (t1 - t0) * nr, f0: t0 * nr, row0: g * og + r0, output: y, residual: res,

@@ -44,7 +44,8 @@ enum KernelChoice {
     ///   0.101 ms); read in place (nineteenth session, Zen 4, 1 / 2 threads) it gains: 576→96 0.203 / 0.107 → 0.192 /
     ///   0.098, 384→64 0.092 / 0.049 → 0.086 / 0.046, 1024→256 0.950 / 0.506 → 0.906 / 0.455, 256→1024 0.980 / 0.519 →
     ///   0.929 / 0.508; on 28² it still loses (192→32 0.087 / 0.047 → 0.094 / 0.049).
-    /// - Other layers with one group (through their im2col): 10% more (`transposedGatherMargin`).
+    /// - Other layers with one group (through their im2col): 5% more (`transposedGatherMargin`), with an im2col of at
+    ///   most `transposedGatherBytes`.
     static func transposed(forced: String?, problem p: ConvolutionProblem) throws -> GEMMMicroKernel? {
         if let forced {
             guard forced.hasSuffix("t"), let k = MicroKernelRegistry.named(String(forced.dropLast())) else { return nil }
@@ -66,20 +67,27 @@ enum KernelChoice {
             let direct = full + (rest == 0 ? 0 : rest <= 16 ? 16 : family.nr)
             guard direct * 20 >= transposed * 21 else { return nil }
         } else {
-            let direct = DirectImplementation.computedPositions(p, kernel: try gemm(rows: p.descriptor.outputChannels, forced: nil))
-            guard direct * 100 >= transposed * (100 + transposedGatherMargin) else { return nil }
+            let d = p.descriptor, depth = d.inputChannels * d.kernel.height * d.kernel.width
+            let direct = DirectImplementation.computedPositions(p, kernel: try gemm(rows: d.outputChannels, forced: nil))
+            guard direct * 100 >= transposed * (100 + transposedGatherMargin), depth * transposed * 4 <= transposedGatherBytes else { return nil }
         }
         return MicroKernelRegistry.named("gemm_7x32")
     }
 
     /// How many percent more positions the direct path must compute than the transposed path's 7-position tiles before
-    /// a layer that is not 1x1-in-place goes through its im2col instead: 10. Twenty-first session (Zen 4, `fftconv-bench
+    /// a layer that is not 1x1-in-place goes through its im2col instead: 5. Twenty-first session (Zen 4, `fftconv-bench
     /// layer … --algorithm direct [--micro-kernel gemm_7x32t]`, 1 / 2 threads, ms): ResNet-18's 3x3 stride-2 layers
-    /// 128→256 from 28² (224 columns for 196) 1.281 / 0.745 → 1.146 / 0.638 and 256→512 from 14² (64 for 49) 1.437 /
-    /// 0.757 → 1.177 / 0.652; 512→512 3x3 on 7² (64 for 49) 2.898 → 2.296; but 64→128 from 56² (832 for 784) 1.212 /
-    /// 0.634 → 1.244 / 0.665, and where the direct path wastes nothing it loses (64→256 on 13², flat layout 176 for
-    /// 175: 0.456 → 0.482; 128→128 on 28² 2.127 → 2.295).
-    static let transposedGatherMargin = 10
+    /// 128→256 from 28² (224 columns for 196 on the padded layout, 208 on the direct path's own im2col) 1.281 / 0.745 →
+    /// 1.146 / 0.638 (the direct path on its im2col 1.185 / 0.637) and 256→512 from 14² (64 for 49) 1.437 / 0.757 →
+    /// 1.177 / 0.652 (on its im2col 1.421 / 0.733); 512→512 3x3 on 7² (64 for 49) 2.898 → 2.296. Where the direct path
+    /// wastes nothing it loses: 64→128 from 56² (784 for 784 on the im2col; on the padded layout, 832, it lost 3% too),
+    /// 64→256 on 13² (flat layout, 176 for 175) 0.456 → 0.482, 128→128 on 28² (784) 2.127 → 2.295.
+    static let transposedGatherMargin = 5
+
+    /// The largest im2col the transposed path takes: 2 MB. Each 32-channel panel reads all of it, so it must stay near:
+    /// 256→256 3x3 on 14² (1.8 MB) gained (2.446 → 2.185 ms), on 28² (7.2 MB, 10% more columns on the padded layout)
+    /// it lost (9.28–9.40 → 9.61–13.58 ms, `ab.sh 4`).
+    static let transposedGatherBytes = 2 << 20
 
     /// The depthwise variant, or the one named `forced`: the channel-blocked kernel on small planes of 16
     /// channels or more without dilation (input planes up to 56² at stride 1, 28² at larger strides), else the

@@ -345,7 +345,10 @@ final class FusionTests: XCTestCase {
             (64, 128, 3, Size2D(27, 31), 2, .none, "wino6x6_3x3"),
             (96, 128, 3, Size2D(7, 9), 1, .relu6, "wino2x2_3x3"),
             (8, 16, 5, Size2D(14, 13), 1, .leakyReLU(alpha: 0.1), "wino4x4_5x5"),  // not a clamp: not a stem fusion
+            // 128 input channels, 56 tiles: the transposed GEMM, its products pooled with the channels as lanes.
+            (128, 64, 3, Size2D(28, 30), 2, .relu, "wino4x4_3x3"),
         ]
+        var transposedCases = 0
         for (i, c) in cases.enumerated() {
             for threads in [1, 2, 3] {
                 let what = "case \(i), \(threads) threads"
@@ -359,11 +362,13 @@ final class FusionTests: XCTestCase {
                 XCTAssertTrue(fused.layers.first.map { $0.algorithm.contains(c.tile) && $0.algorithm.contains("2x2 max pool") } ?? false,
                               "\(what): \(fused.layers.map(\.algorithm))")
                 XCTAssertEqual(apart.layers.count, 2, what)
+                if fused.layers.first?.algorithm.contains("32t") == true { transposedCases += 1 }
                 let y = try fused(x), z = try apart(x)
                 XCTAssertEqual(y.shape, [c.batch, c.cout, c.input.height / 2, c.input.width / 2], what)
                 try assertSameBits(y, z, nearReference: reference, what)
             }
         }
+        XCTAssertEqual(transposedCases > 0, KernelTarget.wideRegisters, "no case on the transposed GEMM")
     }
 
     func testWinogradConvolutionsAndPoolsThatCannotFuseRunApart() throws {

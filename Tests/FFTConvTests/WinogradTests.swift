@@ -64,8 +64,9 @@ final class WinogradTests: XCTestCase {
     }
 
     /// The transposed GEMM (`gemm_13x32t`, `gemm_7x32t`: Winograd tiles as the micro-kernel's rows, `V` read in
-    /// place) against the reference and bit for bit against the column path (`gemm_12x32` forced): the same FMAs
-    /// in the same order. Shapes: tile counts that leave a last run short (its rows read `V`'s padding), output
+    /// place; the products kept transposed for the channel-lane output stage, or transposed back for the stage of a
+    /// variant without straight-line stages) against the reference and bit for bit against the column path
+    /// (`gemm_12x32` forced): the same FMAs in the same order, the same output formulas. Shapes: tile counts that leave a last run short (its rows read `V`'s padding), output
     /// channels past a 32-channel panel, groups, batch, residual, two depth blocks (300 input channels), threads
     /// 1–3 (staged and by chunks), every variant (3x3 and 5x5). On a build without 16-float registers the names are
     /// `unsupported` errors.
@@ -104,23 +105,27 @@ final class WinogradTests: XCTestCase {
             }
         }
         // Unforced, F(6×6) on 28² (25 tiles, 32 columns on the column path) takes 13-tile rows from 128 input
-        // channels, not with 16 (below `transposeMinimumDepth`); F(4×4) on 16² (16 tiles, one narrow column tile)
-        // keeps the column path.
+        // channels, and on a plane up to 64² from 16 (its products kept transposed), not with 8; F(4×4) on 16² (16
+        // tiles, one narrow column tile) keeps the column path.
         func summary(_ k: ConvolutionCase, tile: Int) throws -> String {
             let (_, w, b) = try k.data(seed: 1)
             return try Convolution2D(descriptor: k.descriptor, input: k.input, weights: w, bias: b, algorithm: .winograd,
                                      options: ConvolutionOptions(winogradTile: tile)).summary
         }
         let deep = try summary(try c(128, 32, 28), tile: 6), shallow = try summary(cases[0], tile: 6)
+        let tooShallow = try summary(try c(8, 32, 28), tile: 6)
         XCTAssertEqual(deep.contains("gemm_13x32t"), KernelTarget.wideRegisters, deep)
-        XCTAssertFalse(shallow.contains("32t"), shallow)
+        XCTAssertEqual(shallow.contains("gemm_13x32t"), KernelTarget.wideRegisters, shallow)
+        XCTAssertFalse(tooShallow.contains("32t"), tooShallow)
         let narrow = try summary(try c(128, 64, 16), tile: 4)
         XCTAssertFalse(narrow.contains("32t"), narrow)
-        // F(4×4) on 56² (14 tile rows of 14): 196 rows in chunks of 56 tiles against 208 columns from 128 channels,
-        // the column path with 64.
+        // F(4×4) on 56² (14 tile rows of 14): 196 rows in chunks of 56 tiles against 208 columns, with 128 channels
+        // and with 64; on 112² (a plane above 64²) only from 128.
         let wide = try summary(try c(128, 32, 56), tile: 4), thin = try summary(try c(64, 32, 56), tile: 4)
         XCTAssertEqual(wide.contains("gemm_7x32t") && wide.contains("56 tiles/chunk"), KernelTarget.wideRegisters, wide)
-        XCTAssertFalse(thin.contains("32t"), thin)
+        XCTAssertEqual(thin.contains("gemm_7x32t"), KernelTarget.wideRegisters, thin)
+        let large = try summary(try c(64, 32, 110), tile: 4)
+        XCTAssertFalse(large.contains("32t"), large)
     }
 
     /// Accuracy on a VGG-like layer (256 input channels): each variant's error against the double-precision

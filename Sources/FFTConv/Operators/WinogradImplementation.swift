@@ -21,6 +21,14 @@ final class WinogradImplementation: ConvolutionImplementation, @unchecked Sendab
     /// The transposed GEMM's micro-kernel (tiles as its rows, `V` read by its strided form), where the layer's chunks
     /// compute enough fewer columns that way (`transposedChoice`); nil: `kernel` on `U` packed as A.
     let transposed: (kernel: GEMMMicroKernel, strided: GEMMMicroKernel.PackedStrided)?
+    /// With `transposed` and a straight-line output stage, the products stay transposed — `Mᵀ[ξν]`, tile `t`'s row of
+    /// every output channel at `t · productRowStride`, matrices `productMatrixStride` apart — and the output stage reads
+    /// them with the channels as lanes (`WinogradKernels.transformOutputTransposed`); else each panel's result is
+    /// transposed back into `M[ξν]`.
+    let keepsProductsTransposed: Bool
+    let productRowStride: Int, productMatrixStride: Int
+    /// The bias padded with zeros for whole 16-channel vectors (the transposed output stage's).
+    let paddedBias: AlignedBuffer
     /// `U`, packed: group g, element ξν at `(g * α² + ξν) * packedStride` — as A panels of `kernel.mr` output
     /// channels, or with `transposed` as `Uᵀ` in panels of `nr` output channels (panel `j`, row `c` holds
     /// `U[j·nr ..< j·nr + nr][c]`, zero past the last channel).
@@ -131,15 +139,29 @@ final class WinogradImplementation: ConvolutionImplementation, @unchecked Sendab
         }
     }
 
-    /// The transposed GEMM's kernel and chunk rows (chunks near `transposedTargetColumns` tiles), when the lanes it
-    /// saves outweigh the transposes back: from `transposeMinimumDepth` input channels, where each tile and output
-    /// channel costs `depth` multiply-adds in the GEMM and one float moved by a 16×16 block transpose, worth about
-    /// `transposeDepth` of them — so the column path (chunk rows `columnRows`) must compute more than
-    /// `1 + transposeDepth / depth` times the rows. The 25 tiles of F(6×6) on 28² are 26 in 13-tile rows against 32
-    /// columns; F(4×4)'s 14 tile rows of 14 on 56² are 196 in 7-tile rows (chunks of 56) against 208 columns (chunks
-    /// of 126 and 70). Ties go to the larger tile.
-    static func transposedChoice(_ chunking: ChunkShape, columnRows: Int, nr: Int, narrow: Int?, depth: Int) -> (GEMMMicroKernel, Int)? {
-        guard depth >= transposeMinimumDepth else { return nil }
+    /// The transposed GEMM's kernel and chunk rows (chunks near `transposedTargetColumns` tiles), where it pays.
+    ///
+    /// With a straight-line output stage the products stay transposed and that stage reads them with the channels
+    /// as lanes (twenty-first session): then wherever the transposed tiles compute no more rows than the column
+    /// path's columns, from `transposeMinimumDepth` input channels — or from `transposeShallowDepth` on outputs up to
+    /// `transposeShallowArea` positions. Zen 4, `fftconv-bench layer … --algorithm winograd [--micro-kernel
+    /// gemm_7x32t|gemm_13x32t]`, ms, 1 / 2 threads, column → transposed: SqueezeNet's 32→128 on 27² 0.266 / 0.177 →
+    /// 0.210 / 0.143, 16→64 on 55² 0.308 / 0.212 → 0.278 / 0.161, ResNet-18's 64→64 on 56² 0.813 / 0.435 → 0.777 /
+    /// 0.443; but on larger planes it lost at 2 threads — VGG16's 64→64 on 224² 12.70 / 6.29 → 11.97 / 7.30, 128→128
+    /// on 112² (F(6×6)) 10.91 / 4.68 → 9.43 / 5.79 — and where the column path's tiles fit (64→256 on 13², 16 tiles
+    /// on the 16-column twin, against 21 rows: 0.206 → 0.262). The 13-tile kernel where it computes no more rows than
+    /// the 7-tile one (ties to the larger tile).
+    ///
+    /// Else (each panel transposed back into `M`) where the lanes it saves outweigh the transposes: from
+    /// `transposeMinimumDepth` input channels, where each tile and output channel costs `depth` multiply-adds in the
+    /// GEMM and one float moved by a 16×16 block transpose, worth about `transposeDepth` of them — so the column path
+    /// (chunk rows `columnRows`) must compute more than `1 + transposeDepth / depth` times the rows. The 25 tiles of
+    /// F(6×6) on 28² are 26 in 13-tile rows against 32 columns; F(4×4)'s 14 tile rows of 14 on 56² are 196 in 7-tile
+    /// rows (chunks of 56) against 208 columns (chunks of 126 and 70).
+    static func transposedChoice(_ chunking: ChunkShape, columnRows: Int, nr: Int, narrow: Int?, depth: Int, outputArea: Int,
+                                 keepsProductsTransposed: Bool) -> (GEMMMicroKernel, Int)? {
+        let shallow = keepsProductsTransposed && depth >= transposeShallowDepth && outputArea <= transposeShallowArea
+        guard depth >= transposeMinimumDepth || shallow else { return nil }
         let direct = chunking.computed(rows: columnRows, nr: nr, narrow: narrow)
         var best: (kernel: GEMMMicroKernel, rows: Int, computed: Int)?
         for k in transposedKernels {
@@ -147,7 +169,9 @@ final class WinogradImplementation: ConvolutionImplementation, @unchecked Sendab
             let computed = chunking.computed(rows: rows, nr: k.mr, narrow: nil)
             if best.map({ computed < $0.computed }) ?? true { best = (k, rows, computed) }
         }
-        guard let best, direct * depth >= best.computed * (depth + transposeDepth) else { return nil }
+        guard let best else { return nil }
+        let extra = keepsProductsTransposed ? 0 : transposeDepth
+        guard direct * depth >= best.computed * (depth + extra) else { return nil }
         return (best.kernel, best.rows)
     }
 
@@ -167,6 +191,11 @@ final class WinogradImplementation: ConvolutionImplementation, @unchecked Sendab
     /// 0.256 / 0.155), and AlexNet's 64→192 5×5 no better (1.46–1.57 → 1.47–1.62).
     static let transposeDepth = 6
     static let transposeMinimumDepth = 128
+
+    /// With the products kept transposed, the fewest input channels on outputs of at most `transposeShallowArea`
+    /// positions (64²): see `transposedChoice`.
+    static let transposeShallowDepth = 16
+    static let transposeShallowArea = 64 * 64
 
     /// The multiply-adds per input and output channel pair that F(m×m, 3×3) spends in its GEMMs on an `output` plane
     /// — α² times the columns its chunks compute (32-column micro-kernels with a 16-column twin, as the registry's
@@ -216,6 +245,9 @@ final class WinogradImplementation: ConvolutionImplementation, @unchecked Sendab
 
         let tileRows = (p.output.height + m - 1) / m, tilesPerRow = (p.output.width + m - 1) / m
         (self.tileRows, self.tilesPerRow) = (tileRows, tilesPerRow)
+        let plan = WinogradStagePlan(transform: transform, tilesPerRow: tilesPerRow,
+                                     wideVectors: BuildInfo.compiledFor.contains(.avx512f) && tilesPerRow >= 12)
+        self.plan = plan
         let weightBytes = d.groups * a2 * og * cg * 4
         // Few tile rows (small images) cannot be shared evenly as whole chunks, and whole chunks per thread read all
         // the weights once per thread: then every chunk is computed by all threads together, stage by stage.
@@ -228,7 +260,8 @@ final class WinogradImplementation: ConvolutionImplementation, @unchecked Sendab
         let columnRows = chunking.rows(target: Self.targetColumns, nr: kernel.nr, narrow: narrow?.nr)
         let transposedKernel = forcedTransposed.map { ($0, chunking.rows(target: Self.transposedTargetColumns, nr: $0.mr, narrow: nil)) }
             ?? (forcedKernel != nil ? nil
-                : Self.transposedChoice(chunking, columnRows: columnRows, nr: kernel.nr, narrow: narrow?.nr, depth: cg))
+                : Self.transposedChoice(chunking, columnRows: columnRows, nr: kernel.nr, narrow: narrow?.nr, depth: cg,
+                                        outputArea: p.outputPlane, keepsProductsTransposed: WinogradKernels.canTransformTransposed(plan)))
         let transposed = transposedKernel.flatMap { k, _ in k.strided.map { (kernel: k, strided: $0) } }
         self.transposed = transposed
         rowsPerChunk = transposedKernel?.1 ?? columnRows
@@ -266,13 +299,19 @@ final class WinogradImplementation: ConvolutionImplementation, @unchecked Sendab
         rowOffsets = (0..<cg).map { $0 * rowStride }
         vMatrixStride = oddLineStride(cg * rowStride)
         let v = a2 * vMatrixStride
-        let products = a2 * oddLineStride(og * columns) + WinogradKernels.maximumLanes
-        // The tile of an edge panel or column tile; transposed, one panel's tiles and the transpose's staging.
-        let gemm = transposed.map { (columns + $0.kernel.mr - 1) / $0.kernel.mr * $0.kernel.mr * $0.kernel.nr + Transpose.stagingFloats }
-            ?? kernel.mr * kernel.nr
-        plan = WinogradStagePlan(transform: transform, tilesPerRow: tilesPerRow,
-                                 wideVectors: BuildInfo.compiledFor.contains(.avx512f) && tilesPerRow >= 12)
-        let transforms = Swift.max(plan.scratchSize, WinogradKernels.outputScratchFloats(columns: columns, m: m))
+        keepsProductsTransposed = transposed != nil && WinogradKernels.canTransformTransposed(plan)
+        // Transposed products: every run's rows (a last run's past the chunk's tiles are written, never read), every
+        // panel's channels.
+        let runRows = transposed.map { (columns + $0.kernel.mr - 1) / $0.kernel.mr * $0.kernel.mr } ?? 0
+        productRowStride = transposed.map { (og + $0.kernel.nr - 1) / $0.kernel.nr * $0.kernel.nr } ?? 0
+        productMatrixStride = oddLineStride(runRows * productRowStride)
+        let products = keepsProductsTransposed ? a2 * productMatrixStride + 16 : a2 * oddLineStride(og * columns) + WinogradKernels.maximumLanes
+        // The tile of an edge panel or column tile; transposed back, one panel's tiles and the transpose's staging.
+        let gemm = keepsProductsTransposed ? 0 : transposed.map { runRows * $0.kernel.nr + Transpose.stagingFloats } ?? kernel.mr * kernel.nr
+        let transforms = Swift.max(plan.scratchSize, WinogradKernels.outputScratchFloats(columns: columns, m: m),
+                                   keepsProductsTransposed ? WinogradKernels.transposedOutputScratchFloats(plan: plan) : 0)
+        paddedBias = AlignedBuffer(count: keepsProductsTransposed ? d.outputChannels + 16 : 0)
+        if keepsProductsTransposed, let bias { for o in 0..<d.outputChannels { paddedBias.pointer[o] = bias.storage.pointer[o] } }
         layout = (v, products, gemm, transforms)
         workerStride = Parallel.workerStride(roundUp(v, 16) + roundUp(products, 16) + roundUp(gemm, 16) + roundUp(transforms, 16),
                                              threads: threads)
@@ -370,6 +409,22 @@ final class WinogradImplementation: ConvolutionImplementation, @unchecked Sendab
         let mr = t.kernel.mr, nr = t.kernel.nr, runs = (k.columns + mr - 1) / mr, panels = (og + nr - 1) / nr
         let b = packed.pointer + (k.group * a2 + e) * packedStride
         let a = v + e * vMatrixStride
+        if keepsProductsTransposed {
+            // Each run's tile written straight into Mᵀ[ξν] (rows of every channel).
+            let c = products + e * productMatrixStride, ldc = productRowStride
+            for j in 0..<panels {
+                let panel = b + j * cg * nr
+                var k0 = 0
+                while k0 < cg {
+                    let kc = Swift.min(Self.depthBlock, cg - k0)
+                    for run in 0..<runs {
+                        t.strided(kc, a + k0 * vStride + run * mr, vStride, panel + k0 * nr, c + run * mr * ldc + j * nr, ldc, k0 > 0)
+                    }
+                    k0 += kc
+                }
+            }
+            return
+        }
         let c = products + e * oddLineStride(og * k.columns), ldc = k.columns
         let staging = scratch + runs * mr * nr
         for j in 0..<panels {
@@ -398,6 +453,15 @@ final class WinogradImplementation: ConvolutionImplementation, @unchecked Sendab
         let p = problem, d = p.descriptor, og = d.outputChannelsPerGroup
         let o0 = k.group * og + channels.lowerBound  // first output channel of the image
         let outputPlane = pool ? pooledSize.height * pooledSize.width : p.outputPlane
+        if keepsProductsTransposed {
+            let g0 = k.image * d.outputChannels + k.group * og  // the group's first channel in the batch
+            WinogradKernels.transformOutputTransposed(
+                plan: plan, products: products, matrixStride: productMatrixStride, rowStride: productRowStride, channels: channels,
+                tileRows: k.rows, output: output + g0 * outputPlane, outputHeight: p.output.height, outputWidth: p.output.width,
+                bias: paddedBias.pointer + k.group * og, residual: residual.map { $0 + g0 * p.outputPlane }, activation: epilogue,
+                scratch: scratch, pool: pool)
+            return
+        }
         WinogradKernels.transformOutput(
             plan: plan, products: products + channels.lowerBound * k.columns, matrixStride: oddLineStride(og * k.columns),
             columns: k.columns, channels: channels.count, tileRows: k.rows,
@@ -467,7 +531,10 @@ final class WinogradImplementation: ConvolutionImplementation, @unchecked Sendab
                             multiply(k, element: e, v: shared.v, products: shared.products, scratch: buffers(ws, worker: worker).gemm)
                         }
                     }
-                    Parallel.forEachRange(count: og, threads: threads) { worker, channels in
+                    // Transposed products: whole 16-channel vectors per worker.
+                    let block = keepsProductsTransposed ? 16 : 1
+                    Parallel.forEachRange(count: (og + block - 1) / block, threads: threads) { worker, blocks in
+                        let channels = (blocks.lowerBound * block)..<Swift.min(og, blocks.upperBound * block)
                         transformOutput(k, channels: channels, products: shared.products, output: output, residual: residual,
                                         bias: bias, scratch: buffers(ws, worker: worker).transforms, pool: pool)
                     }

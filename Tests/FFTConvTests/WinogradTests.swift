@@ -107,10 +107,10 @@ final class WinogradTests: XCTestCase {
         // Unforced, F(6×6) on 28² (25 tiles, 32 columns on the column path) takes 13-tile rows from 128 input
         // channels, and on a plane up to 64² from 16 (its products kept transposed), not with 8; F(4×4) on 16² (16
         // tiles, one narrow column tile) keeps the column path.
-        func summary(_ k: ConvolutionCase, tile: Int) throws -> String {
+        func summary(_ k: ConvolutionCase, tile: Int, threads: Int = 2) throws -> String {
             let (_, w, b) = try k.data(seed: 1)
             return try Convolution2D(descriptor: k.descriptor, input: k.input, weights: w, bias: b, algorithm: .winograd,
-                                     options: ConvolutionOptions(winogradTile: tile)).summary
+                                     options: ConvolutionOptions(threads: threads, winogradTile: tile)).summary
         }
         let deep = try summary(try c(128, 32, 28), tile: 6), shallow = try summary(cases[0], tile: 6)
         let tooShallow = try summary(try c(8, 32, 28), tile: 6)
@@ -120,12 +120,16 @@ final class WinogradTests: XCTestCase {
         let narrow = try summary(try c(128, 64, 16), tile: 4)
         XCTAssertFalse(narrow.contains("32t"), narrow)
         // F(4×4) on 56² (14 tile rows of 14): 196 rows in chunks of 56 tiles against 208 columns, with 128 channels
-        // and with 64; on 112² (a plane above 64²) only from 128.
+        // and with 64 (at 2 threads); on 110² (a plane above 64²: 28 tiles a row, chunks of 56 in whole 7-tile rows
+        // against the column path's 112 in 3½ 32-column tiles) with 64 only at 1 thread; on 13² (16 tiles, 21 rows
+        // against one 16-column tile) not even at 1 thread.
         let wide = try summary(try c(128, 32, 56), tile: 4), thin = try summary(try c(64, 32, 56), tile: 4)
         XCTAssertEqual(wide.contains("gemm_7x32t") && wide.contains("56 tiles/chunk"), KernelTarget.wideRegisters, wide)
         XCTAssertEqual(thin.contains("gemm_7x32t"), KernelTarget.wideRegisters, thin)
-        let large = try summary(try c(64, 32, 110), tile: 4)
+        let large = try summary(try c(64, 32, 110), tile: 4), single = try summary(try c(64, 32, 110), tile: 4, threads: 1)
         XCTAssertFalse(large.contains("32t"), large)
+        XCTAssertEqual(single.contains("32t"), KernelTarget.wideRegisters, single)
+        XCTAssertFalse(try summary(try c(64, 256, 13), tile: 4, threads: 1).contains("32t"))
     }
 
     /// Accuracy on a VGG-like layer (256 input channels): each variant's error against the double-precision

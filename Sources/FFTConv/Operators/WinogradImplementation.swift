@@ -142,15 +142,18 @@ final class WinogradImplementation: ConvolutionImplementation, @unchecked Sendab
     /// The transposed GEMM's kernel and chunk rows (chunks near `transposedTargetColumns` tiles), where it pays.
     ///
     /// With a straight-line output stage the products stay transposed and that stage reads them with the channels
-    /// as lanes (twenty-first session): then wherever the transposed tiles compute no more rows than the column
-    /// path's columns, from `transposeMinimumDepth` input channels — or from `transposeShallowDepth` on outputs up to
-    /// `transposeShallowArea` positions. Zen 4, `fftconv-bench layer … --algorithm winograd [--micro-kernel
-    /// gemm_7x32t|gemm_13x32t]`, ms, 1 / 2 threads, column → transposed: SqueezeNet's 32→128 on 27² 0.266 / 0.177 →
-    /// 0.210 / 0.143, 16→64 on 55² 0.308 / 0.212 → 0.278 / 0.161, ResNet-18's 64→64 on 56² 0.813 / 0.435 → 0.777 /
-    /// 0.443; but on larger planes it lost at 2 threads — VGG16's 64→64 on 224² 12.70 / 6.29 → 11.97 / 7.30, 128→128
-    /// on 112² (F(6×6)) 10.91 / 4.68 → 9.43 / 5.79 — and where the column path's tiles fit (64→256 on 13², 16 tiles
-    /// on the 16-column twin, against 21 rows: 0.206 → 0.262). The 13-tile kernel where it computes no more rows than
-    /// the 7-tile one (ties to the larger tile).
+    /// as lanes (twenty-first session): then at 1 thread from `transposeShallowDepth` input channels wherever the
+    /// transposed tiles compute at most `transposeSingleMargin` percent more rows than the column path's columns; at
+    /// more threads where they compute no more, from `transposeMinimumDepth` input channels — or from
+    /// `transposeShallowDepth` on outputs up to `transposeShallowArea` positions. Zen 4, `fftconv-bench layer …
+    /// --algorithm winograd [--micro-kernel gemm_7x32t|gemm_13x32t]`, ms, 1 / 2 threads, column → transposed:
+    /// SqueezeNet's 32→128 on 27² 0.266 / 0.177 → 0.210 / 0.143, 16→64 on 55² 0.308 / 0.212 → 0.278 / 0.161,
+    /// ResNet-18's 64→64 on 56² 0.813 / 0.435 → 0.777 / 0.443; on larger planes it won at 1 thread but lost at 2 —
+    /// VGG16's 64→64 on 224² 12.70 / 6.29 → 11.97 / 7.30, 128→128 on 112² (F(6×6), 77 rows for 76 tiles against 96
+    /// columns for 95) 10.91 / 4.68 → 9.43–10.18 / 5.79 (in VGG16 at 1 thread, `net … --profile`: 13.0 → 12.2 and 10.7
+    /// → 9.4 ms) — and where the column path's tiles fit it lost (64→256 on 13², 16 tiles on the 16-column twin,
+    /// against 21 rows: 0.206 → 0.262). The 13-tile kernel where it computes no more rows than the 7-tile one (ties
+    /// to the larger tile).
     ///
     /// Else (each panel transposed back into `M`) where the lanes it saves outweigh the transposes: from
     /// `transposeMinimumDepth` input channels, where each tile and output channel costs `depth` multiply-adds in the
@@ -159,9 +162,10 @@ final class WinogradImplementation: ConvolutionImplementation, @unchecked Sendab
     /// F(6×6) on 28² are 26 in 13-tile rows against 32 columns; F(4×4)'s 14 tile rows of 14 on 56² are 196 in 7-tile
     /// rows (chunks of 56) against 208 columns (chunks of 126 and 70).
     static func transposedChoice(_ chunking: ChunkShape, columnRows: Int, nr: Int, narrow: Int?, depth: Int, outputArea: Int,
-                                 keepsProductsTransposed: Bool) -> (GEMMMicroKernel, Int)? {
+                                 threads: Int, keepsProductsTransposed: Bool) -> (GEMMMicroKernel, Int)? {
+        let single = keepsProductsTransposed && threads == 1 && depth >= transposeShallowDepth
         let shallow = keepsProductsTransposed && depth >= transposeShallowDepth && outputArea <= transposeShallowArea
-        guard depth >= transposeMinimumDepth || shallow else { return nil }
+        guard depth >= transposeMinimumDepth || shallow || single else { return nil }
         let direct = chunking.computed(rows: columnRows, nr: nr, narrow: narrow)
         var best: (kernel: GEMMMicroKernel, rows: Int, computed: Int)?
         for k in transposedKernels {
@@ -170,6 +174,7 @@ final class WinogradImplementation: ConvolutionImplementation, @unchecked Sendab
             if best.map({ computed < $0.computed }) ?? true { best = (k, rows, computed) }
         }
         guard let best else { return nil }
+        if single { return best.computed * 100 <= direct * (100 + transposeSingleMargin) ? (best.kernel, best.rows) : nil }
         let extra = keepsProductsTransposed ? 0 : transposeDepth
         guard direct * depth >= best.computed * (depth + extra) else { return nil }
         return (best.kernel, best.rows)
@@ -192,10 +197,12 @@ final class WinogradImplementation: ConvolutionImplementation, @unchecked Sendab
     static let transposeDepth = 6
     static let transposeMinimumDepth = 128
 
-    /// With the products kept transposed, the fewest input channels on outputs of at most `transposeShallowArea`
-    /// positions (64²): see `transposedChoice`.
+    /// With the products kept transposed: the fewest input channels at 1 thread and on outputs of at most
+    /// `transposeShallowArea` positions (64²), and at 1 thread how many percent more rows than the column path's
+    /// columns the transposed tiles may compute: see `transposedChoice`.
     static let transposeShallowDepth = 16
     static let transposeShallowArea = 64 * 64
+    static let transposeSingleMargin = 15
 
     /// The multiply-adds per input and output channel pair that F(m×m, 3×3) spends in its GEMMs on an `output` plane
     /// — α² times the columns its chunks compute (32-column micro-kernels with a 16-column twin, as the registry's
@@ -261,7 +268,8 @@ final class WinogradImplementation: ConvolutionImplementation, @unchecked Sendab
         let transposedKernel = forcedTransposed.map { ($0, chunking.rows(target: Self.transposedTargetColumns, nr: $0.mr, narrow: nil)) }
             ?? (forcedKernel != nil ? nil
                 : Self.transposedChoice(chunking, columnRows: columnRows, nr: kernel.nr, narrow: narrow?.nr, depth: cg,
-                                        outputArea: p.outputPlane, keepsProductsTransposed: WinogradKernels.canTransformTransposed(plan)))
+                                        outputArea: p.outputPlane, threads: threads,
+                                        keepsProductsTransposed: WinogradKernels.canTransformTransposed(plan)))
         let transposed = transposedKernel.flatMap { k, _ in k.strided.map { (kernel: k, strided: $0) } }
         self.transposed = transposed
         rowsPerChunk = transposedKernel?.1 ?? columnRows

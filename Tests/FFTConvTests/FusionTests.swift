@@ -16,9 +16,13 @@ final class FusionTests: XCTestCase {
         var pointwiseBias = true
         /// Also a graph output: the 1x1 result is read twice, so it must be kept (never fused).
         var pointwiseIsOutput = false
+        /// The first layer's kernel side and stride (padded to keep its size at stride 1): 1 for a 1x1 layer.
+        var firstKernel = 1, firstStride = 1
 
         func descriptors() throws -> (ConvolutionDescriptor, ConvolutionDescriptor) {
-            (try ConvolutionDescriptor(inputChannels: cin, outputChannels: mid, kernel: 1, hasBias: pointwiseBias, activation: pointwiseActivation),
+            (try ConvolutionDescriptor(inputChannels: cin, outputChannels: mid, kernel: Size2D(firstKernel, firstKernel),
+                                       stride: Size2D(firstStride, firstStride), padding: Padding(integerLiteral: firstKernel / 2),
+                                       hasBias: pointwiseBias, activation: pointwiseActivation),
              try ConvolutionDescriptor(inputChannels: mid, outputChannels: mid, kernel: Size2D(kernel, kernel), stride: Size2D(stride, stride),
                                        dilation: Size2D(dilation, dilation), padding: Padding(top: padding, left: padding, bottom: padding, right: padding), groups: mid,
                                        activation: depthwiseActivation))
@@ -191,6 +195,10 @@ final class FusionTests: XCTestCase {
             // tiles, which bands need.
             Pair(cin: 4, mid: 16, input: Size2D(112, 110), batch: 1, kernel: 3, stride: 1, padding: 1,
                  pointwiseActivation: .relu6, depthwiseActivation: .relu6),
+            // MobileNetV2's stem: a 3x3 stride-2 layer, not a 1x1 one, before the depthwise layer (its output a 14²
+            // plane of 32 channels, as the fused steps take).
+            Pair(cin: 3, mid: 32, input: Size2D(28, 28), batch: 1, kernel: 3, stride: 1, padding: 1,
+                 pointwiseActivation: .relu6, depthwiseActivation: .relu6, firstKernel: 3, firstStride: 2),
         ]
         for (i, c) in pairs.enumerated() {
             let (network, x, reference) = try build(c, seed: UInt64(30 + i), threads: 1, fused: true)

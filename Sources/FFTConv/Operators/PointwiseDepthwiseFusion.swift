@@ -136,7 +136,7 @@ final class PointwiseDepthwiseFusion: PointwiseDepthwisePair, @unchecked Sendabl
     /// or that this step runs in bands (`Band.chosen`: planes too large for L2, or split by rows between threads),
     /// on a build with 16-float registers (the only one `dw_blocked16` is chosen on).
     static func applies(pointwise p: ConvolutionDescriptor, depthwise d: ConvolutionDescriptor, input: Size2D, threads: Int) -> Bool {
-        guard KernelTarget.wideRegisters, TransposedImplementation.applies(to: p), p.inputChannels <= maxInputChannels,
+        guard KernelTarget.wideRegisters, TransposedImplementation.readsInPlace(p), p.inputChannels <= maxInputChannels,
               d.isDepthwise, d.inputChannels == p.outputChannels,
               let problem = try? ConvolutionProblem(descriptor: d, input: input) else { return false }
         if let k = try? KernelChoice.depthwise(forced: nil, geometry: problem.geometry, channels: d.outputChannels), case .blocked = k.form {

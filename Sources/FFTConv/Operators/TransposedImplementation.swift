@@ -6,9 +6,10 @@ import FFTConvKernels
 /// transposed back into the NCHW output with bias, residual and activation.
 ///
 /// X is the input itself for a 1x1 stride-1 unpadded layer (read in place; only a last tile of fewer than 7
-/// positions is packed), else the layer's im2col — `K = Cin·kH·kW` rows of every output position, each row padded
-/// with zeros to whole tiles — written once per image by all threads together (`Im2Col.rows`) and then read in
-/// place like an input.
+/// positions is packed), else the layer's im2col — `K = Cin·kH·kW` rows of every output position, each row running
+/// on to whole tiles (floats past the last position are the copies' overrun or stale scratch, read only into
+/// accumulator rows that are never stored) — written once per image by all threads together (`Im2Col.rows`) and then
+/// read in place like an input.
 ///
 /// The direct path (positions as the tile's columns) computes a plane in whole 32- or 16-position tiles: 49
 /// positions (7²) cost 64, 196 (14²) cost 208 plus a zero-padded copy of the last tile's inputs; at stride 2 its

@@ -407,9 +407,10 @@ final class WinogradImplementation: ConvolutionImplementation, @unchecked Sendab
 
     /// `M[ξν]ᵀ = V[ξν]ᵀ · U[ξν]ᵀ` for tile element `element`: for each panel of `nr` output channels, every run of
     /// `mr` tiles on the strided kernel (tile `t`'s input channel `c` at `V + c·vStride + t`; a last run reads up to
-    /// `mr − 1` floats into `V`'s row padding, into accumulator rows that are never stored), the panel's depth
-    /// blocks outermost so each block of `Uᵀ` stays in L1 across the runs; then the panel transposed into `M[ξν]`'s
-    /// rows. The same FMAs in the same order as `multiply`'s: the same bits.
+    /// `mr − 1` floats into `V`'s row padding, into accumulator rows that are never read), the panel's depth blocks
+    /// outermost so each block of `Uᵀ` stays in L1 across the runs. With `keepsProductsTransposed` each run's tile goes
+    /// straight into `Mᵀ[ξν]` (a row of every channel per tile); else into `scratch`, and the panel is then transposed
+    /// into `M[ξν]`'s rows. The same FMAs in the same order as `multiply`'s: the same bits.
     func multiplyTransposed(_ k: Chunk, element e: Int, v: UnsafePointer<Float>, products: UnsafeMutablePointer<Float>,
                             scratch: UnsafeMutablePointer<Float>, _ t: (kernel: GEMMMicroKernel, strided: GEMMMicroKernel.PackedStrided)) {
         let d = problem.descriptor
@@ -417,26 +418,11 @@ final class WinogradImplementation: ConvolutionImplementation, @unchecked Sendab
         let mr = t.kernel.mr, nr = t.kernel.nr, runs = (k.columns + mr - 1) / mr, panels = (og + nr - 1) / nr
         let b = packed.pointer + (k.group * a2 + e) * packedStride
         let a = v + e * vMatrixStride
-        if keepsProductsTransposed {
-            // Each run's tile written straight into Mᵀ[ξν] (rows of every channel).
-            let c = products + e * productMatrixStride, ldc = productRowStride
-            for j in 0..<panels {
-                let panel = b + j * cg * nr
-                var k0 = 0
-                while k0 < cg {
-                    let kc = Swift.min(Self.depthBlock, cg - k0)
-                    for run in 0..<runs {
-                        t.strided(kc, a + k0 * vStride + run * mr, vStride, panel + k0 * nr, c + run * mr * ldc + j * nr, ldc, k0 > 0)
-                    }
-                    k0 += kc
-                }
-            }
-            return
-        }
-        let c = products + e * oddLineStride(og * k.columns), ldc = k.columns
-        let staging = scratch + runs * mr * nr
+        let m = products + e * (keepsProductsTransposed ? productMatrixStride : oddLineStride(og * k.columns))
         for j in 0..<panels {
             let panel = b + j * cg * nr
+            // Run `run`'s tile: in Mᵀ (row stride `productRowStride`, this panel's columns), or in `scratch`.
+            let (tile, ld) = keepsProductsTransposed ? (m + j * nr, productRowStride) : (scratch, nr)
             var k0 = 0
             while k0 < cg {
                 let kc = Swift.min(Self.depthBlock, cg - k0)
@@ -444,12 +430,14 @@ final class WinogradImplementation: ConvolutionImplementation, @unchecked Sendab
                 // for B's lines one 256-deep block ahead into L2 as it goes (panels, then elements, are
                 // consecutive), so every run over this block also brings in the next.
                 for run in 0..<runs {
-                    t.strided(kc, a + k0 * vStride + run * mr, vStride, panel + k0 * nr, scratch + run * mr * nr, nr, k0 > 0)
+                    t.strided(kc, a + k0 * vStride + run * mr, vStride, panel + k0 * nr, tile + run * mr * ld, ld, k0 > 0)
                 }
                 k0 += kc
             }
-            Transpose.floats(scratch, sourceStride: nr, c + j * nr * ldc, destinationStride: ldc, rows: k.columns,
-                             columns: Swift.min(nr, og - j * nr), staging: staging)
+            if !keepsProductsTransposed {
+                Transpose.floats(scratch, sourceStride: nr, m + j * nr * k.columns, destinationStride: k.columns, rows: k.columns,
+                                 columns: Swift.min(nr, og - j * nr), staging: scratch + runs * mr * nr)
+            }
         }
     }
 

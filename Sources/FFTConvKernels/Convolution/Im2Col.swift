@@ -38,7 +38,7 @@ public enum Im2Col {
     /// `out + k · rowStride + oh · outW + ow`, padding taps zero (the layout's). Each output row of a tap is one
     /// contiguous run of the layout's phase row, copied in 8-float vectors front to back: a run's last vector
     /// overwrites up to 7 floats after it — the next run's, rewritten next — so the last run leaves copies of layout
-    /// floats (finite, never NaN from padding) in up to 7 floats past the row's positions (`rowStride ≥ outH · outW + 7`).
+    /// floats in up to 7 floats past the row's positions (`rowStride ≥ outH · outW + 7`).
     /// The layout's planes must allow 16-float loads at every computed position (`lanes: 16`).
     public static func rows(layout: PhaseLayout, buffer: UnsafePointer<Float>, channels: Int, channelRange: Range<Int>,
                             rowStride: Int, into out: UnsafeMutablePointer<Float>) {

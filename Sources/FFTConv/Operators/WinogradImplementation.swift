@@ -148,10 +148,11 @@ final class WinogradImplementation: ConvolutionImplementation, @unchecked Sendab
     /// `transposeShallowDepth` on outputs up to `transposeShallowArea` positions. Zen 4, `fftconv-bench layer …
     /// --algorithm winograd [--micro-kernel gemm_7x32t|gemm_13x32t]`, ms, 1 / 2 threads, column → transposed:
     /// SqueezeNet's 32→128 on 27² 0.266 / 0.177 → 0.210 / 0.143, 16→64 on 55² 0.308 / 0.212 → 0.278 / 0.161,
-    /// ResNet-18's 64→64 on 56² 0.813 / 0.435 → 0.777 / 0.443; on larger planes it won at 1 thread but lost at 2 —
+    /// ResNet-18's 64→64 on 56² 0.813 / 0.435 → 0.777 / 0.443; on larger planes it won at 1 thread but not at 2 —
     /// VGG16's 64→64 on 224² 12.70 / 6.29 → 11.97 / 7.30, 128→128 on 112² (F(6×6), 77 rows for 76 tiles against 96
-    /// columns for 95) 10.91 / 4.68 → 9.43–10.18 / 5.79 (in VGG16 at 1 thread, `net … --profile`: 13.0 → 12.2 and 10.7
-    /// → 9.4 ms) — and where the column path's tiles fit it lost (64→256 on 13², 16 tiles on the 16-column twin,
+    /// columns for 95) 10.91 / 4.68 → 9.43–10.18 / 5.79 (3 rounds; 5 later rounds at 2 threads: 6.20 → 6.15 and 5.19 →
+    /// 4.79–6.03, level) (in VGG16 at 1 thread, `net … --profile`: 13.0 → 12.2 and 10.7 → 9.4 ms) — and where the
+    /// column path's tiles fit it lost (64→256 on 13², 16 tiles on the 16-column twin,
     /// against 21 rows: 0.206 → 0.262). The 13-tile kernel where it computes no more rows than the 7-tile one (ties
     /// to the larger tile).
     ///

@@ -273,6 +273,8 @@ final class KernelFamilyTests: XCTestCase {
             // Layers whose taps never read some stride phase rows (fill skips them): 1x1 stride 2 (ResNet's
             // downsampling), dilation 2 at stride 2.
             try c(6, 10, 1, Size2D(9, 12), stride: 2), try c(3, 4, 3, Size2D(13, 12), stride: 2, dilation: 2, padding: 2),
+            // Phase rows that are output rows (the positions the output's own on the padded layout): 2x2 stride 2.
+            try c(4, 20, 2, Size2D(10, 14), stride: 2, batch: 2),
             // 1x1 in place with whole tiles, whole and partial panels and a partial last tile (the fused write-out
             // beside the buffered one), grouped too.
             try c(16, 30, 1, Size2D(9, 20)), try c(12, 20, 1, Size2D(8, 9), groups: 2), try c(8, 26, 1, Size2D(7, 7), batch: 2),

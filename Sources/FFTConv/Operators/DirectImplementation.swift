@@ -83,7 +83,7 @@ final class DirectImplementation: ConvolutionImplementation, @unchecked Sendable
         narrow = contiguous ? MicroKernelRegistry.narrowTwin(of: kernel) : nil
         self.bias = bias?.scalars
         epilogue = d.activation.epilogue
-        // Where positions are the output's own (1x1, flat layout, im2col): blocks of up to 256 positions, fewer when a
+        // Where positions are the output's own (`contiguous`): blocks of up to 256 positions, fewer when a
         // block's outputs for all of a group's channels would pass 512 KB (they stay in L2 until written) —
         // longer runs per output row than 64 positions: the 1x1 16→96 on 112² (a 4.8 MB output) 0.301 → 0.269 ms
         // at 1 thread, 0.159 → 0.140 at 2. On the padded layout 64: there the next layer (SqueezeNet's first

@@ -56,10 +56,8 @@ final class DirectImplementation: ConvolutionImplementation, @unchecked Sendable
         packed = weights.withUnsafeBufferPointer { w in
             PackedGroupWeights(weights: w.baseAddress!, groups: d.groups, rows: d.outputChannelsPerGroup, k: k, kernel: kernel)
         }
-        let flatLayout = pointwise ? nil : Self.flatLayout(p, padded: layout, nr: kernel.nr)
-        let ownRows = !pointwise && flatLayout == nil && Self.phaseRowsAreOutputRows(p, layout: layout)
-        let rowTiles = pointwise || flatLayout != nil || ownRows ? nil : Self.rowTiles(p, layout: layout, kernel: kernel)
-        let gatherStride = pointwise || flatLayout != nil || ownRows || rowTiles != nil ? nil : Self.gatherStride(p, layout: layout, kernel: kernel)
+        let choice = pointwise ? LayoutChoice() : Self.layoutChoice(p, layout: layout, kernel: kernel)
+        let (flatLayout, ownRows, rowTiles, gatherStride) = (choice.flat, choice.ownRows, choice.rowTiles, choice.gatherStride)
         var offsets: [Int] = []
         offsets.reserveCapacity(k)
         for c in 0..<d.inputChannelsPerGroup {
@@ -152,17 +150,36 @@ final class DirectImplementation: ConvolutionImplementation, @unchecked Sendable
         return flatTiles * 16 > paddedTiles * 15 || copyBytes > 2 << 20 ? nil : f
     }
 
+    /// Which layout a layer that is not 1x1-in-place reads (at most one of them; none: the padded layout's position
+    /// tiles across rows).
+    struct LayoutChoice {
+        var flat: FlatPhaseLayout? = nil
+        var ownRows = false
+        var rowTiles: [(column: Int, kernel: GEMMMicroKernel)]? = nil
+        var gatherStride: Int? = nil
+    }
+
+    /// `init`'s choice of layout for `p` with `kernel`, in order of preference: the flat layout where it pays, the padded
+    /// layout read as the output's own positions where its phase rows are output rows, row-aligned tiles, the im2col.
+    static func layoutChoice(_ p: ConvolutionProblem, layout: PhaseLayout, kernel: GEMMMicroKernel) -> LayoutChoice {
+        if let f = flatLayout(p, padded: layout, nr: kernel.nr) { return LayoutChoice(flat: f) }
+        if phaseRowsAreOutputRows(p, layout: layout) { return LayoutChoice(ownRows: true) }
+        if let tiles = rowTiles(p, layout: layout, kernel: kernel) { return LayoutChoice(rowTiles: tiles) }
+        return LayoutChoice(gatherStride: gatherStride(p, layout: layout, kernel: kernel))
+    }
+
     /// The positions the micro-kernel computes per image and group for a layer that is not 1x1-in-place with `kernel`
-    /// (as `init` lays it out): on the flat layout or the im2col (the output's own positions) whole `nr` tiles with a
-    /// 16-column last one where at most 16 remain; with row tiles their columns; else the padded layout's flat positions
-    /// (discarded columns included) in whole tiles — for the transposed path's rule (`KernelChoice.transposed`).
+    /// (as `init` lays it out, `layoutChoice`): on the flat layout, the im2col or phase rows that are output rows (the
+    /// output's own positions) whole `nr` tiles with a 16-column last one where at most 16 remain; with row tiles their
+    /// columns; else the padded layout's flat positions (discarded columns included) in whole tiles — for the transposed
+    /// path's rule (`KernelChoice.transposed`).
     static func computedPositions(_ p: ConvolutionProblem, kernel: GEMMMicroKernel) -> Int {
         let d = p.descriptor, nr = kernel.nr, twin = MicroKernelRegistry.narrowTwin(of: kernel)?.nr
         let layout = PhaseLayout(geometry: p.geometry, padBottom: d.padding.bottom, padRight: d.padding.right, lanes: nr)
-        if let f = flatLayout(p, padded: layout, nr: nr) { return WinogradImplementation.computedColumns(f.positions, nr: nr, narrow: twin) }
-        if phaseRowsAreOutputRows(p, layout: layout) { return WinogradImplementation.computedColumns(p.outputPlane, nr: nr, narrow: twin) }
-        if let tiles = rowTiles(p, layout: layout, kernel: kernel) { return tiles.reduce(0) { $0 + $1.kernel.nr } * p.geometry.outputHeight }
-        if gatherStride(p, layout: layout, kernel: kernel) != nil { return WinogradImplementation.computedColumns(p.outputPlane, nr: nr, narrow: twin) }
+        let choice = layoutChoice(p, layout: layout, kernel: kernel)
+        if let f = choice.flat { return WinogradImplementation.computedColumns(f.positions, nr: nr, narrow: twin) }
+        if let tiles = choice.rowTiles { return tiles.reduce(0) { $0 + $1.kernel.nr } * p.geometry.outputHeight }
+        if choice.ownRows || choice.gatherStride != nil { return WinogradImplementation.computedColumns(p.outputPlane, nr: nr, narrow: twin) }
         return roundUp(layout.positions, nr)
     }
 
@@ -221,14 +238,10 @@ final class DirectImplementation: ConvolutionImplementation, @unchecked Sendable
                             }
                             image = UnsafePointer(ws)
                         } else if let stride = gatherStride {
-                            // The im2col: each worker fills its input channels' planes of the padded layout (after the
-                            // im2col in `ws`) and copies their rows.
-                            let x = input + n * d.inputChannels * p.inputPlane, phases = ws + (imageFloats - layout.imageSize(channels: d.inputChannels))
-                            Parallel.forEachRange(count: d.inputChannels, threads: threads) { _, channels in
-                                layout.fill(input: x, channels: d.inputChannels, channelRange: channels, buffer: phases)
-                                Im2Col.rows(layout: layout, buffer: phases, channels: d.inputChannels, channelRange: channels,
-                                            rowStride: stride, into: ws)
-                            }
+                            // The im2col in `ws`, copied from the padded layout after it.
+                            layout.writeIm2Col(input: input + n * d.inputChannels * p.inputPlane, channels: d.inputChannels,
+                                               phases: ws + (imageFloats - layout.imageSize(channels: d.inputChannels)),
+                                               rowStride: stride, into: ws, threads: threads)
                             image = UnsafePointer(ws)
                         } else {
                             let x = input + n * d.inputChannels * p.inputPlane
@@ -429,6 +442,17 @@ final class DirectImplementation: ConvolutionImplementation, @unchecked Sendable
 }
 
 extension PhaseLayout {
+    /// One image's im2col (`Im2Col.rows`: row `(c · kH + kh) · kW + kw` at `im2col + row · rowStride`), copied from
+    /// this layout filled at `phases`: the input channels split between the workers, each filling its channels' planes
+    /// and copying their rows (the direct path's and the transposed path's im2col).
+    func writeIm2Col(input: UnsafePointer<Float>, channels: Int, phases: UnsafeMutablePointer<Float>, rowStride: Int,
+                     into im2col: UnsafeMutablePointer<Float>, threads: Int) {
+        Parallel.forEachRange(count: channels, threads: threads) { _, range in
+            fill(input: input, channels: channels, channelRange: range, buffer: phases)
+            Im2Col.rows(layout: self, buffer: phases, channels: channels, channelRange: range, rowStride: rowStride, into: im2col)
+        }
+    }
+
     /// `store` for the direct operator: when the positions are the output's own (`contiguous`: a pointwise layer, the
     /// flat layout, the im2col, phase rows that are output rows — no discarded columns), it writes rows of the block
     /// straight through.

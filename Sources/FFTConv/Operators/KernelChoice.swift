@@ -62,9 +62,8 @@ enum KernelChoice {
         let positions = p.outputPlane, rows = TransposedImplementation.rows
         let transposed = (positions + rows - 1) / rows * rows
         if TransposedImplementation.readsInPlace(p.descriptor) {
-            // Whole tiles of `nr` positions, the last one on a 16-wide twin when at most 16 remain.
-            let full = positions / family.nr * family.nr, rest = positions - full
-            let direct = full + (rest == 0 ? 0 : rest <= 16 ? 16 : family.nr)
+            // Whole tiles of `nr` positions, the last one on the 16-wide twin when at most 16 remain.
+            let direct = WinogradImplementation.computedColumns(positions, nr: family.nr, narrow: MicroKernelRegistry.narrowTwin(of: family)?.nr)
             guard direct * 20 >= transposed * 21 else { return nil }
         } else {
             let d = p.descriptor, depth = d.inputChannels * d.kernel.height * d.kernel.width

@@ -127,13 +127,9 @@ final class TransposedImplementation: ConvolutionImplementation, @unchecked Send
                 let res = residual.map { $0 + n * cout * positions }
                 let x: UnsafePointer<Float>
                 if let stride = gatherStride, let layout {
-                    // Input channels split between the workers, each filling its channels' planes of the layout
-                    // and copying their rows of X; each then reads every row (a pass is all of a tile's rows).
-                    let phases = scratch + gathered, channels = d.inputChannels
-                    Parallel.forEachRange(count: channels, threads: threads) { _, range in
-                        layout.fill(input: image, channels: channels, channelRange: range, buffer: phases)
-                        Im2Col.rows(layout: layout, buffer: phases, channels: channels, channelRange: range, rowStride: stride, into: scratch)
-                    }
+                    // Written by all the workers; each then reads every row (a pass is all of a tile's rows).
+                    layout.writeIm2Col(input: image, channels: d.inputChannels, phases: scratch + gathered, rowStride: stride,
+                                       into: scratch, threads: threads)
                     x = UnsafePointer(scratch)
                 } else {
                     x = image

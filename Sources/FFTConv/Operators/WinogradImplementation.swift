@@ -256,6 +256,7 @@ final class WinogradImplementation: ConvolutionImplementation, @unchecked Sendab
         let plan = WinogradStagePlan(transform: transform, tilesPerRow: tilesPerRow,
                                      wideVectors: BuildInfo.compiledFor.contains(.avx512f) && tilesPerRow >= 12)
         self.plan = plan
+        let channelLaneOutput = WinogradKernels.canTransformTransposed(plan)
         let weightBytes = d.groups * a2 * og * cg * 4
         // Few tile rows (small images) cannot be shared evenly as whole chunks, and whole chunks per thread read all
         // the weights once per thread: then every chunk is computed by all threads together, stage by stage.
@@ -270,7 +271,7 @@ final class WinogradImplementation: ConvolutionImplementation, @unchecked Sendab
             ?? (forcedKernel != nil ? nil
                 : Self.transposedChoice(chunking, columnRows: columnRows, nr: kernel.nr, narrow: narrow?.nr, depth: cg,
                                         outputArea: p.outputPlane, threads: threads,
-                                        keepsProductsTransposed: WinogradKernels.canTransformTransposed(plan)))
+                                        keepsProductsTransposed: channelLaneOutput))
         let transposed = transposedKernel.flatMap { k, _ in k.strided.map { (kernel: k, strided: $0) } }
         self.transposed = transposed
         rowsPerChunk = transposedKernel?.1 ?? columnRows
@@ -308,7 +309,7 @@ final class WinogradImplementation: ConvolutionImplementation, @unchecked Sendab
         rowOffsets = (0..<cg).map { $0 * rowStride }
         vMatrixStride = oddLineStride(cg * rowStride)
         let v = a2 * vMatrixStride
-        keepsProductsTransposed = transposed != nil && WinogradKernels.canTransformTransposed(plan)
+        keepsProductsTransposed = transposed != nil && channelLaneOutput
         // Transposed products: every run's rows (a last run's past the chunk's tiles are written, never read), every
         // panel's channels.
         let runRows = transposed.map { (columns + $0.kernel.mr - 1) / $0.kernel.mr * $0.kernel.mr } ?? 0

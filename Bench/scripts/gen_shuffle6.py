@@ -7,13 +7,33 @@
 import os, re
 
 
+def row_loads(m, n):
+    """Loads m n-vectors y0.. of a row from column `col`; where the run reaches past either end of the row's
+    `width` columns, the lanes outside it cleared (their bits, whatever was read there)."""
+    T, I = f"fftconv_f{n}", f"fftconv_i{n}"
+    L = [f"    {T} {', '.join(f'y{j}' for j in range(m))};"]
+    for j in range(m): L.append(f"    __builtin_memcpy(&y{j}, row + col + {j*n}, {4*n});")
+    L.append(f"    if (col < 0 || col + {m*n} > width) {{")
+    L.append(f"        const {I} iota = {{{', '.join(str(i) for i in range(n))}}};")
+    for j in range(m):
+        L.append(f"        {I} c{j} = iota + (int)(col + {j*n});")
+        L.append(f"        y{j} = ({T})(({I})y{j} & ((c{j} >= 0) & (c{j} < (int)width)));")
+    L.append("    }")
+    return L
+
+
 def gather(name, signature, loads, n, source, stores):
-    """A function that loads six n-vectors y0..y5 and forms output vectors r0..r5, element e of r_k being element
-    source(k, e) of the 6n-float run y0 y1 ... y5: the inputs are paired into 2n-vectors c01, c23, c45, each output
-    gathered from the first two pairs, then completed from the third."""
+    """A function that loads six n-vectors y0..y5 (from `loads` + j·n, or with the lines `loads` when it is a
+    list) and forms output vectors r0..r5, element e of r_k being element source(k, e) of the 6n-float run y0 y1 ...
+    y5: the inputs are paired into 2n-vectors c01, c23, c45, each output gathered from the first two pairs, then
+    completed from the third."""
     T, C = f"fftconv_f{n}", f"fftconv_f{2*n}"
-    L = [f"static inline void {name}({signature}) {{", f"    {T} y0, y1, y2, y3, y4, y5;"]
-    for j in range(6): L.append(f"    __builtin_memcpy(&y{j}, {loads} + {j*n}, {4*n});")
+    L = [f"static inline void {name}({signature}) {{"]
+    if isinstance(loads, list):
+        L += loads
+    else:
+        L.append(f"    {T} y0, y1, y2, y3, y4, y5;")
+        for j in range(6): L.append(f"    __builtin_memcpy(&y{j}, {loads} + {j*n}, {4*n});")
     cat = ", ".join(str(i) for i in range(2*n))
     for a, b in ((0, 1), (2, 3), (4, 5)):
         L.append(f"    {C} c{a}{b} = __builtin_shufflevector(y{a}, y{b}, {cat});")
@@ -35,6 +55,31 @@ def split(n):
     """Phase s (output s) is elements s, s + 6, ... of the run."""
     return gather(f"fftconv_split6x{n}", "const float *src, float *dst, long stride", "src", n,
                   lambda s, j: s + 6*j, lambda s: f"dst + {s} * stride")
+
+
+def split_row(n):
+    """F(6x6)'s input row straight from the plane: phase s lane i = row[col + 6i + s], zero outside the row."""
+    return gather(f"fftconv_split6row{n}", "const float *row, long col, long width, float *dst, long stride",
+                  row_loads(6, n), n, lambda s, j: s + 6*j, lambda s: f"dst + {s} * stride")
+
+
+def split4_row(n):
+    """F(4x4)'s: phase s lane i = row[col + 4i + s], zero outside the row — even and odd lanes of the two halves,
+    then of those (phases 0 and 2 from the even lanes, 1 and 3 from the odd)."""
+    T = f"fftconv_f{n}"
+    even = ", ".join(str(2*i) for i in range(n))
+    odd = ", ".join(str(2*i + 1) for i in range(n))
+    L = [f"static inline void fftconv_split4row{n}(const float *row, long col, long width, float *dst, long stride) {{"]
+    L += row_loads(4, n)
+    L.append(f"    {T} e01 = __builtin_shufflevector(y0, y1, {even});")
+    L.append(f"    {T} o01 = __builtin_shufflevector(y0, y1, {odd});")
+    L.append(f"    {T} e23 = __builtin_shufflevector(y2, y3, {even});")
+    L.append(f"    {T} o23 = __builtin_shufflevector(y2, y3, {odd});")
+    for s, (a, b, sel) in enumerate((("e01", "e23", even), ("o01", "o23", even), ("e01", "e23", odd), ("o01", "o23", odd))):
+        L.append(f"    {T} p{s} = __builtin_shufflevector({a}, {b}, {sel});")
+        L.append(f"    __builtin_memcpy(dst + {s} * stride, &p{s}, {4*n});")
+    L.append("}")
+    return "\n".join(L)
 
 
 def inter(n):
@@ -75,10 +120,18 @@ def generated():
 /// floats apart, and the phases make every tile-strided read of its input stage a contiguous one. Two-level
 /// shuffles of clang's vector extensions (x86 permutes, NEON table lookups). `src` and `dst` must not overlap.""",
             split(16), "", split(8), "",
+            "typedef int fftconv_i16 __attribute__((ext_vector_type(16)));",
+            "typedef int fftconv_i8 __attribute__((ext_vector_type(8)));", "",
+            """/// Splits the run of a plane's row from column `col` into its six (`fftconv_split6row…`) or four
+/// (`fftconv_split4row…`) phases of `n` floats — `dst[s·stride + i] = row[col + m·i + s]` — straight from the
+/// plane, without a padded copy: lanes whose column is outside `0..<width` (the left padding, past the row's end)
+/// are cleared. Reads the `m·n` floats at `row + col` (the caller guarantees they can be read: inside the plane).
+/// The stores are whole vectors no load of the run was forwarded from (a padded copy's were, partly: loads
+/// straddling two of its stores wait for both to retire).""",
+            split_row(16), "", split_row(8), "", split4_row(16), "", split4_row(8), "",
             """/// The inverse, for F(6×6)'s outputs: interleaves six rows of `n` floats (row `j` at `rows + j·n`) into
 /// `out[6·t + j] = rows[j·n + t]`. `rows` and `out` must not overlap.""",
             inter(16), "", inter(8), "",
-            "typedef int fftconv_i8 __attribute__((ext_vector_type(8)));", "",
             """/// F(4×4)'s input rows of at most 16 floats (13×13 to 16×16 maps, `WinogradKernels.transformInputF4Pairs`): reads
 /// 16 floats at `src` (the caller guarantees they exist) and writes the four phases of the row after `padLeft`
 /// (0–3) zeros, eight floats each: `dst[s·stride + q] = src[4q + s − padLeft]` where `masks[8·s + q]` is all ones

@@ -51,6 +51,9 @@ final class WinogradTests: XCTestCase {
             try c(2, 4, Size2D(10, 12), padding: Padding(top: 0, left: 3, bottom: 1, right: 0)),
             try c(16, 12, Size2D(27, 27), batch: 2),                              // AlexNet's 5x5 plane: rows of 7 F(4x4) tiles
             try c(4, 8, Size2D(9, 110)),                                          // rows of 19 F(6x6) tiles: a 16- and an 8-lane vector
+            // The row's last tile reads phase position 16 from a block of the split with no column of the row (stored
+            // as zeros): 16 F(4x4) tiles on 63 columns, 16 F(6x6) tiles on 95.
+            try c(3, 4, Size2D(5, 63)), try c(2, 3, Size2D(4, 95), activation: .none),
         ]
     }
 

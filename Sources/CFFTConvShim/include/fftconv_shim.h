@@ -241,6 +241,169 @@ static inline void fftconv_split6x8(const float *src, float *dst, long stride) {
     __builtin_memcpy(dst + 5 * stride, &r5, 32);
 }
 
+typedef int fftconv_i16 __attribute__((ext_vector_type(16)));
+typedef int fftconv_i8 __attribute__((ext_vector_type(8)));
+
+/// Splits the run of a plane's row from column `col` into its six (`fftconv_split6row…`) or four
+/// (`fftconv_split4row…`) phases of `n` floats — `dst[s·stride + i] = row[col + m·i + s]` — straight from the
+/// plane, without a padded copy: lanes whose column is outside `0..<width` (the left padding, past the row's end)
+/// are cleared. Reads the `m·n` floats at `row + col` (the caller guarantees they can be read: inside the plane).
+/// The stores are whole vectors no load of the run was forwarded from (a padded copy's were, partly: loads
+/// straddling two of its stores wait for both to retire).
+static inline void fftconv_split6row16(const float *row, long col, long width, float *dst, long stride) {
+    fftconv_f16 y0, y1, y2, y3, y4, y5;
+    __builtin_memcpy(&y0, row + col + 0, 64);
+    __builtin_memcpy(&y1, row + col + 16, 64);
+    __builtin_memcpy(&y2, row + col + 32, 64);
+    __builtin_memcpy(&y3, row + col + 48, 64);
+    __builtin_memcpy(&y4, row + col + 64, 64);
+    __builtin_memcpy(&y5, row + col + 80, 64);
+    if (col < 0 || col + 96 > width) {
+        const fftconv_i16 iota = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+        fftconv_i16 c0 = iota + (int)(col + 0);
+        y0 = (fftconv_f16)((fftconv_i16)y0 & ((c0 >= 0) & (c0 < (int)width)));
+        fftconv_i16 c1 = iota + (int)(col + 16);
+        y1 = (fftconv_f16)((fftconv_i16)y1 & ((c1 >= 0) & (c1 < (int)width)));
+        fftconv_i16 c2 = iota + (int)(col + 32);
+        y2 = (fftconv_f16)((fftconv_i16)y2 & ((c2 >= 0) & (c2 < (int)width)));
+        fftconv_i16 c3 = iota + (int)(col + 48);
+        y3 = (fftconv_f16)((fftconv_i16)y3 & ((c3 >= 0) & (c3 < (int)width)));
+        fftconv_i16 c4 = iota + (int)(col + 64);
+        y4 = (fftconv_f16)((fftconv_i16)y4 & ((c4 >= 0) & (c4 < (int)width)));
+        fftconv_i16 c5 = iota + (int)(col + 80);
+        y5 = (fftconv_f16)((fftconv_i16)y5 & ((c5 >= 0) & (c5 < (int)width)));
+    }
+    fftconv_f32 c01 = __builtin_shufflevector(y0, y1, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31);
+    fftconv_f32 c23 = __builtin_shufflevector(y2, y3, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31);
+    fftconv_f32 c45 = __builtin_shufflevector(y4, y5, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31);
+    fftconv_f32 t0 = __builtin_shufflevector(c01, c23, 0, 6, 12, 18, 24, 30, 36, 42, 48, 54, 60, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
+    fftconv_f16 r0 = __builtin_shufflevector(t0, c45, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 34, 40, 46, 52, 58);
+    __builtin_memcpy(dst + 0 * stride, &r0, 64);
+    fftconv_f32 t1 = __builtin_shufflevector(c01, c23, 1, 7, 13, 19, 25, 31, 37, 43, 49, 55, 61, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
+    fftconv_f16 r1 = __builtin_shufflevector(t1, c45, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 35, 41, 47, 53, 59);
+    __builtin_memcpy(dst + 1 * stride, &r1, 64);
+    fftconv_f32 t2 = __builtin_shufflevector(c01, c23, 2, 8, 14, 20, 26, 32, 38, 44, 50, 56, 62, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
+    fftconv_f16 r2 = __builtin_shufflevector(t2, c45, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 36, 42, 48, 54, 60);
+    __builtin_memcpy(dst + 2 * stride, &r2, 64);
+    fftconv_f32 t3 = __builtin_shufflevector(c01, c23, 3, 9, 15, 21, 27, 33, 39, 45, 51, 57, 63, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
+    fftconv_f16 r3 = __builtin_shufflevector(t3, c45, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 37, 43, 49, 55, 61);
+    __builtin_memcpy(dst + 3 * stride, &r3, 64);
+    fftconv_f32 t4 = __builtin_shufflevector(c01, c23, 4, 10, 16, 22, 28, 34, 40, 46, 52, 58, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
+    fftconv_f16 r4 = __builtin_shufflevector(t4, c45, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 32, 38, 44, 50, 56, 62);
+    __builtin_memcpy(dst + 4 * stride, &r4, 64);
+    fftconv_f32 t5 = __builtin_shufflevector(c01, c23, 5, 11, 17, 23, 29, 35, 41, 47, 53, 59, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
+    fftconv_f16 r5 = __builtin_shufflevector(t5, c45, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 33, 39, 45, 51, 57, 63);
+    __builtin_memcpy(dst + 5 * stride, &r5, 64);
+}
+
+static inline void fftconv_split6row8(const float *row, long col, long width, float *dst, long stride) {
+    fftconv_f8 y0, y1, y2, y3, y4, y5;
+    __builtin_memcpy(&y0, row + col + 0, 32);
+    __builtin_memcpy(&y1, row + col + 8, 32);
+    __builtin_memcpy(&y2, row + col + 16, 32);
+    __builtin_memcpy(&y3, row + col + 24, 32);
+    __builtin_memcpy(&y4, row + col + 32, 32);
+    __builtin_memcpy(&y5, row + col + 40, 32);
+    if (col < 0 || col + 48 > width) {
+        const fftconv_i8 iota = {0, 1, 2, 3, 4, 5, 6, 7};
+        fftconv_i8 c0 = iota + (int)(col + 0);
+        y0 = (fftconv_f8)((fftconv_i8)y0 & ((c0 >= 0) & (c0 < (int)width)));
+        fftconv_i8 c1 = iota + (int)(col + 8);
+        y1 = (fftconv_f8)((fftconv_i8)y1 & ((c1 >= 0) & (c1 < (int)width)));
+        fftconv_i8 c2 = iota + (int)(col + 16);
+        y2 = (fftconv_f8)((fftconv_i8)y2 & ((c2 >= 0) & (c2 < (int)width)));
+        fftconv_i8 c3 = iota + (int)(col + 24);
+        y3 = (fftconv_f8)((fftconv_i8)y3 & ((c3 >= 0) & (c3 < (int)width)));
+        fftconv_i8 c4 = iota + (int)(col + 32);
+        y4 = (fftconv_f8)((fftconv_i8)y4 & ((c4 >= 0) & (c4 < (int)width)));
+        fftconv_i8 c5 = iota + (int)(col + 40);
+        y5 = (fftconv_f8)((fftconv_i8)y5 & ((c5 >= 0) & (c5 < (int)width)));
+    }
+    fftconv_f16 c01 = __builtin_shufflevector(y0, y1, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    fftconv_f16 c23 = __builtin_shufflevector(y2, y3, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    fftconv_f16 c45 = __builtin_shufflevector(y4, y5, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    fftconv_f16 t0 = __builtin_shufflevector(c01, c23, 0, 6, 12, 18, 24, 30, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
+    fftconv_f8 r0 = __builtin_shufflevector(t0, c45, 0, 1, 2, 3, 4, 5, 20, 26);
+    __builtin_memcpy(dst + 0 * stride, &r0, 32);
+    fftconv_f16 t1 = __builtin_shufflevector(c01, c23, 1, 7, 13, 19, 25, 31, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
+    fftconv_f8 r1 = __builtin_shufflevector(t1, c45, 0, 1, 2, 3, 4, 5, 21, 27);
+    __builtin_memcpy(dst + 1 * stride, &r1, 32);
+    fftconv_f16 t2 = __builtin_shufflevector(c01, c23, 2, 8, 14, 20, 26, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
+    fftconv_f8 r2 = __builtin_shufflevector(t2, c45, 0, 1, 2, 3, 4, 16, 22, 28);
+    __builtin_memcpy(dst + 2 * stride, &r2, 32);
+    fftconv_f16 t3 = __builtin_shufflevector(c01, c23, 3, 9, 15, 21, 27, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
+    fftconv_f8 r3 = __builtin_shufflevector(t3, c45, 0, 1, 2, 3, 4, 17, 23, 29);
+    __builtin_memcpy(dst + 3 * stride, &r3, 32);
+    fftconv_f16 t4 = __builtin_shufflevector(c01, c23, 4, 10, 16, 22, 28, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
+    fftconv_f8 r4 = __builtin_shufflevector(t4, c45, 0, 1, 2, 3, 4, 18, 24, 30);
+    __builtin_memcpy(dst + 4 * stride, &r4, 32);
+    fftconv_f16 t5 = __builtin_shufflevector(c01, c23, 5, 11, 17, 23, 29, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
+    fftconv_f8 r5 = __builtin_shufflevector(t5, c45, 0, 1, 2, 3, 4, 19, 25, 31);
+    __builtin_memcpy(dst + 5 * stride, &r5, 32);
+}
+
+static inline void fftconv_split4row16(const float *row, long col, long width, float *dst, long stride) {
+    fftconv_f16 y0, y1, y2, y3;
+    __builtin_memcpy(&y0, row + col + 0, 64);
+    __builtin_memcpy(&y1, row + col + 16, 64);
+    __builtin_memcpy(&y2, row + col + 32, 64);
+    __builtin_memcpy(&y3, row + col + 48, 64);
+    if (col < 0 || col + 64 > width) {
+        const fftconv_i16 iota = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+        fftconv_i16 c0 = iota + (int)(col + 0);
+        y0 = (fftconv_f16)((fftconv_i16)y0 & ((c0 >= 0) & (c0 < (int)width)));
+        fftconv_i16 c1 = iota + (int)(col + 16);
+        y1 = (fftconv_f16)((fftconv_i16)y1 & ((c1 >= 0) & (c1 < (int)width)));
+        fftconv_i16 c2 = iota + (int)(col + 32);
+        y2 = (fftconv_f16)((fftconv_i16)y2 & ((c2 >= 0) & (c2 < (int)width)));
+        fftconv_i16 c3 = iota + (int)(col + 48);
+        y3 = (fftconv_f16)((fftconv_i16)y3 & ((c3 >= 0) & (c3 < (int)width)));
+    }
+    fftconv_f16 e01 = __builtin_shufflevector(y0, y1, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    fftconv_f16 o01 = __builtin_shufflevector(y0, y1, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    fftconv_f16 e23 = __builtin_shufflevector(y2, y3, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    fftconv_f16 o23 = __builtin_shufflevector(y2, y3, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    fftconv_f16 p0 = __builtin_shufflevector(e01, e23, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    __builtin_memcpy(dst + 0 * stride, &p0, 64);
+    fftconv_f16 p1 = __builtin_shufflevector(o01, o23, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    __builtin_memcpy(dst + 1 * stride, &p1, 64);
+    fftconv_f16 p2 = __builtin_shufflevector(e01, e23, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    __builtin_memcpy(dst + 2 * stride, &p2, 64);
+    fftconv_f16 p3 = __builtin_shufflevector(o01, o23, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    __builtin_memcpy(dst + 3 * stride, &p3, 64);
+}
+
+static inline void fftconv_split4row8(const float *row, long col, long width, float *dst, long stride) {
+    fftconv_f8 y0, y1, y2, y3;
+    __builtin_memcpy(&y0, row + col + 0, 32);
+    __builtin_memcpy(&y1, row + col + 8, 32);
+    __builtin_memcpy(&y2, row + col + 16, 32);
+    __builtin_memcpy(&y3, row + col + 24, 32);
+    if (col < 0 || col + 32 > width) {
+        const fftconv_i8 iota = {0, 1, 2, 3, 4, 5, 6, 7};
+        fftconv_i8 c0 = iota + (int)(col + 0);
+        y0 = (fftconv_f8)((fftconv_i8)y0 & ((c0 >= 0) & (c0 < (int)width)));
+        fftconv_i8 c1 = iota + (int)(col + 8);
+        y1 = (fftconv_f8)((fftconv_i8)y1 & ((c1 >= 0) & (c1 < (int)width)));
+        fftconv_i8 c2 = iota + (int)(col + 16);
+        y2 = (fftconv_f8)((fftconv_i8)y2 & ((c2 >= 0) & (c2 < (int)width)));
+        fftconv_i8 c3 = iota + (int)(col + 24);
+        y3 = (fftconv_f8)((fftconv_i8)y3 & ((c3 >= 0) & (c3 < (int)width)));
+    }
+    fftconv_f8 e01 = __builtin_shufflevector(y0, y1, 0, 2, 4, 6, 8, 10, 12, 14);
+    fftconv_f8 o01 = __builtin_shufflevector(y0, y1, 1, 3, 5, 7, 9, 11, 13, 15);
+    fftconv_f8 e23 = __builtin_shufflevector(y2, y3, 0, 2, 4, 6, 8, 10, 12, 14);
+    fftconv_f8 o23 = __builtin_shufflevector(y2, y3, 1, 3, 5, 7, 9, 11, 13, 15);
+    fftconv_f8 p0 = __builtin_shufflevector(e01, e23, 0, 2, 4, 6, 8, 10, 12, 14);
+    __builtin_memcpy(dst + 0 * stride, &p0, 32);
+    fftconv_f8 p1 = __builtin_shufflevector(o01, o23, 0, 2, 4, 6, 8, 10, 12, 14);
+    __builtin_memcpy(dst + 1 * stride, &p1, 32);
+    fftconv_f8 p2 = __builtin_shufflevector(e01, e23, 1, 3, 5, 7, 9, 11, 13, 15);
+    __builtin_memcpy(dst + 2 * stride, &p2, 32);
+    fftconv_f8 p3 = __builtin_shufflevector(o01, o23, 1, 3, 5, 7, 9, 11, 13, 15);
+    __builtin_memcpy(dst + 3 * stride, &p3, 32);
+}
+
 /// The inverse, for F(6×6)'s outputs: interleaves six rows of `n` floats (row `j` at `rows + j·n`) into
 /// `out[6·t + j] = rows[j·n + t]`. `rows` and `out` must not overlap.
 static inline void fftconv_interleave6x16(const float *rows, float *out) {
@@ -304,8 +467,6 @@ static inline void fftconv_interleave6x8(const float *rows, float *out) {
     fftconv_f8 r5 = __builtin_shufflevector(t5, c45, 22, 30, 2, 3, 4, 5, 23, 31);
     __builtin_memcpy(out + 40, &r5, 32);
 }
-
-typedef int fftconv_i8 __attribute__((ext_vector_type(8)));
 
 /// F(4×4)'s input rows of at most 16 floats (13×13 to 16×16 maps, `WinogradKernels.transformInputF4Pairs`): reads
 /// 16 floats at `src` (the caller guarantees they exist) and writes the four phases of the row after `padLeft`

@@ -44,8 +44,9 @@ public struct WinogradStagePlan: Sendable {
         vectorLanes = wideVectors && Self.hasStraightLine(t) ? 16 : 8
         let tp = (tilesPerRow + vectorLanes - 1) / vectorLanes * vectorLanes
         paddedTiles = tp
-        // F(6×6)'s rows are split into phases by whole 16-float vectors (`splitRow`): phases a multiple of 16 long.
-        phaseLength = m == 6 && Self.hasStraightLine(t) ? (tp + a / m + 2 + 15) / 16 * 16 : tp + a / m + 2
+        // F(4×4)'s and F(6×6)'s rows are split into phases by whole 16-float vectors (`splitRow`): phases a multiple
+        // of 16 long.
+        phaseLength = (m == 4 || m == 6) && Self.hasStraightLine(t) ? (tp + a / m + 2 + 15) / 16 * 16 : tp + a / m + 2
         func terms(_ matrix: [Double], rows: Int, _ offset: (Int) -> Int) -> ([Float], [Int], [Int]) {
             var c: [Float] = [], o: [Int] = [], start = [0]
             for i in 0..<rows {
@@ -83,8 +84,8 @@ public enum WinogradKernels {
     /// The most lanes any stage reads past a row (callers pad `products` by this many floats).
     public static let maximumLanes = 16
 
-    /// Floats of `work` `splitRow` needs for rows of `phaseLength`-float phases (the padded row and, for m = 4,
-    /// its even and odd halves).
+    /// Floats of `work` `splitRow` needs for rows of `phaseLength`-float phases (m = 2's padded row, m = 4's and 6's
+    /// zero-padded block of at most 96 floats).
     static func splitWorkFloats(phaseLength: Int) -> Int { 8 * phaseLength }
 
     /// Tiles per row rounded up to whole vectors.
@@ -110,10 +111,10 @@ public enum WinogradKernels {
     /// `phases[s · phaseLength + q] = row[q·m + s − padLeft]`, zero outside the plane (rows above or below it
     /// included). This turns the tile-strided reads of every stage into contiguous ones.
     ///
-    /// With `work` (`splitWorkFloats(phaseLength:)` floats) and `m` 2, 4 or 6 — the straight-line stages — the row
-    /// is copied once, zero-padded, and split by vector even/odd splits (two levels for m = 4) or six-phase shuffles
-    /// (m = 6, `phaseLength` a multiple of 16); otherwise one float at a time. (F(4x4) on 64→64 at 224², splitting
-    /// one float at a time: the input stage was 39% of the Winograd time in `perf`, as much as the GEMMs.)
+    /// With `work` (`splitWorkFloats(phaseLength:)` floats) and `m` 2, 4 or 6 — the straight-line stages — by
+    /// vectors: m = 4 and 6 (`phaseLength` a multiple of 16) straight from the plane (`splitRowByBlocks`), m = 2
+    /// from a zero-padded copy by even/odd splits; otherwise one float at a time. (F(4x4) on 64→64 at 224²,
+    /// splitting one float at a time: the input stage was 39% of the Winograd time in `perf`, as much as the GEMMs.)
     @inline(__always)
     static func splitRow(_ plane: UnsafePointer<Float>, y: Int, height: Int, width: Int, padLeft: Int, m: Int,
                          phaseLength: Int, into phases: UnsafeMutablePointer<Float>, work: UnsafeMutablePointer<Float>? = nil) {
@@ -122,33 +123,18 @@ public enum WinogradKernels {
             return
         }
         let src = plane + y * width
-        if let work, m == 2 || m == 4 || m == 6 {
-            // The padded row: `padLeft` zeros, the row, zeros up to m·phaseLength floats.
+        if let work, m == 4 || m == 6, phaseLength % 16 == 0 {
+            splitRowByBlocks(plane, y: y, height: height, width: width, padLeft: padLeft, m: m, phaseLength: phaseLength,
+                             into: phases, work: work)
+            return
+        }
+        if let work, m == 2 {
+            // The padded row: `padLeft` zeros, the row, zeros up to 2·phaseLength floats.
             let n = m * phaseLength, pad = Swift.min(padLeft, n), count = Swift.max(0, Swift.min(width, n - pad))
             if pad > 0 { work.update(repeating: 0, count: pad) }
             Copy.floats(work + pad, src, count)
             if pad + count < n { (work + pad + count).update(repeating: 0, count: n - pad - count) }
-            if m == 2 {
-                Copy.splitEvenOdd(work, even: phases, odd: phases + phaseLength, count: phaseLength)
-            } else if m == 6 {
-                var q = 0
-                while q < phaseLength {
-                    if KernelTarget.wideRegisters {
-                        fftconv_split6x16(work + 6 * q, phases + q, phaseLength)
-                    } else {
-                        fftconv_split6x8(work + 6 * q, phases + q, phaseLength)
-                        fftconv_split6x8(work + 6 * q + 48, phases + q + 8, phaseLength)
-                    }
-                    q += 16
-                }
-            } else {
-                // Even and odd floats, then each of those split again: phases 0 and 2 from the even ones, 1 and 3
-                // from the odd.
-                let even = work + n, odd = even + 2 * phaseLength
-                Copy.splitEvenOdd(work, even: even, odd: odd, count: 2 * phaseLength)
-                Copy.splitEvenOdd(even, even: phases, odd: phases + 2 * phaseLength, count: phaseLength)
-                Copy.splitEvenOdd(odd, even: phases + phaseLength, odd: phases + 3 * phaseLength, count: phaseLength)
-            }
+            Copy.splitEvenOdd(work, even: phases, odd: phases + phaseLength, count: phaseLength)
             return
         }
         for s in 0..<m {
@@ -160,6 +146,44 @@ public enum WinogradKernels {
             var from = src + (lo * m + s - padLeft)
             for q in lo..<hi { ph[q] = from.pointee; from += m }
             if hi < phaseLength { (ph + hi).update(repeating: 0, count: phaseLength - hi) }
+        }
+    }
+
+    /// `splitRow` for m = 4 and 6 by blocks of `m` vectors (16 floats on builds with 16-float registers, else 8): each
+    /// block — phase positions `q ..< q + lanes`, row columns from `m·q − padLeft` — is read straight from the plane
+    /// and split by shuffles (`fftconv_split4row…`, `fftconv_split6row…`), the lanes outside the row cleared; a
+    /// block with no column of the row is stored as zeros, and one that would read outside the plane (the left
+    /// padding of its first row, the end of its last) goes through `work`, zero-padded. `phaseLength` must be a
+    /// multiple of 16. The padded copy of the whole row this replaced (F(4×4): three rounds of even/odd splits after
+    /// it) cost 125 cycles a 56-float row — 70% of the input stage's samples on 64→64 at 56² — mostly loads that
+    /// straddle two of the copy's stores, which the store buffer does not forward.
+    @inline(__always)
+    static func splitRowByBlocks(_ plane: UnsafePointer<Float>, y: Int, height: Int, width: Int, padLeft: Int, m: Int,
+                                 phaseLength: Int, into phases: UnsafeMutablePointer<Float>, work: UnsafeMutablePointer<Float>) {
+        let lanes = KernelTarget.wideRegisters ? 16 : 8, block = m * lanes
+        let row = plane + y * width, rowOffset = y * width, planeSize = height * width
+        @inline(__always) func split(_ from: UnsafePointer<Float>, _ col: Int, _ width: Int, _ dst: UnsafeMutablePointer<Float>) {
+            switch (m, lanes) {
+            case (4, 16): fftconv_split4row16(from, col, width, dst, phaseLength)
+            case (4, _): fftconv_split4row8(from, col, width, dst, phaseLength)
+            case (_, 16): fftconv_split6row16(from, col, width, dst, phaseLength)
+            default: fftconv_split6row8(from, col, width, dst, phaseLength)
+            }
+        }
+        var q = 0
+        while q < phaseLength {
+            let col = m * q - padLeft, dst = phases + q
+            if col >= width || col + block <= 0 {
+                for s in 0..<m { (dst + s * phaseLength).update(repeating: 0, count: lanes) }
+            } else if rowOffset + col >= 0 && rowOffset + col + block <= planeSize {
+                split(row, col, width, dst)
+            } else {
+                let lo = Swift.max(col, 0), hi = Swift.min(col + block, width)
+                work.update(repeating: 0, count: block)
+                Copy.floats(work + (lo - col), row + lo, hi - lo)
+                split(work, 0, block, dst)
+            }
+            q += lanes
         }
     }
 

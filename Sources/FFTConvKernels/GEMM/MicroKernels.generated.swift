@@ -25,7 +25,7 @@ public enum MicroKernels {
         var ap = a
         var bp = UnsafeRawPointer(b)
         for _ in 0..<kc {
-            fftconv_prefetch(ap + 1536)
+            fftconv_prefetch(ap + 1536); fftconv_prefetch_l2(ap + 8192)
             let b0 = bp.loadUnaligned(fromByteOffset: 0, as: V.self)
             let a0 = V(repeating: ap[0])
             c0_0 = c0_0.addingProduct(a0, b0)
@@ -45,7 +45,7 @@ public enum MicroKernels {
         var ap = a
         var op = offsets
         for _ in 0..<kc {
-            fftconv_prefetch(ap + 1536)
+            fftconv_prefetch(ap + 1536); fftconv_prefetch_l2(ap + 8192)
             let row = UnsafeRawPointer(base + op.pointee)
             let b0 = row.loadUnaligned(fromByteOffset: 0, as: V.self)
             let a0 = V(repeating: ap[0])
@@ -68,7 +68,7 @@ public enum MicroKernels {
         var ap = a
         var op = offsets
         for _ in 0..<kc {
-            fftconv_prefetch(ap + 1536)
+            fftconv_prefetch(ap + 1536); fftconv_prefetch_l2(ap + 8192)
             let row = UnsafeRawPointer(base + op.pointee)
             let b0 = row.loadUnaligned(fromByteOffset: 0, as: V.self)
             let a0 = V(repeating: ap[0])
@@ -96,7 +96,7 @@ public enum MicroKernels {
         var ap = a
         var bp = UnsafeRawPointer(b)
         for _ in 0..<kc {
-            fftconv_prefetch(ap + 1536)
+            fftconv_prefetch(ap + 1536); fftconv_prefetch_l2(ap + 8192)
             let b0 = bp.loadUnaligned(fromByteOffset: 0, as: V.self)
             let a0 = V(repeating: ap[0])
             c0_0 = c0_0.addingProduct(a0, b0)
@@ -131,7 +131,7 @@ public enum MicroKernels {
         var ap = a
         var op = offsets
         for _ in 0..<kc {
-            fftconv_prefetch(ap + 1536)
+            fftconv_prefetch(ap + 1536); fftconv_prefetch_l2(ap + 8192)
             let row = UnsafeRawPointer(base + op.pointee)
             let b0 = row.loadUnaligned(fromByteOffset: 0, as: V.self)
             let a0 = V(repeating: ap[0])
@@ -169,7 +169,7 @@ public enum MicroKernels {
         var ap = a
         var op = offsets
         for _ in 0..<kc {
-            fftconv_prefetch(ap + 1536)
+            fftconv_prefetch(ap + 1536); fftconv_prefetch_l2(ap + 8192)
             let row = UnsafeRawPointer(base + op.pointee)
             let b0 = row.loadUnaligned(fromByteOffset: 0, as: V.self)
             let a0 = V(repeating: ap[0])
@@ -220,7 +220,7 @@ public enum MicroKernels {
         var ap = a
         var bp = UnsafeRawPointer(b)
         for _ in 0..<kc {
-            fftconv_prefetch(ap + 1536)
+            fftconv_prefetch(ap + 1536); fftconv_prefetch_l2(ap + 8192)
             let b0 = bp.loadUnaligned(fromByteOffset: 0, as: V.self)
             let a0 = V(repeating: ap[0])
             c0_0 = c0_0.addingProduct(a0, b0)
@@ -265,7 +265,7 @@ public enum MicroKernels {
         var ap = a
         var op = offsets
         for _ in 0..<kc {
-            fftconv_prefetch(ap + 1536)
+            fftconv_prefetch(ap + 1536); fftconv_prefetch_l2(ap + 8192)
             let row = UnsafeRawPointer(base + op.pointee)
             let b0 = row.loadUnaligned(fromByteOffset: 0, as: V.self)
             let a0 = V(repeating: ap[0])
@@ -313,7 +313,7 @@ public enum MicroKernels {
         var ap = a
         var op = offsets
         for _ in 0..<kc {
-            fftconv_prefetch(ap + 1536)
+            fftconv_prefetch(ap + 1536); fftconv_prefetch_l2(ap + 8192)
             let row = UnsafeRawPointer(base + op.pointee)
             let b0 = row.loadUnaligned(fromByteOffset: 0, as: V.self)
             let a0 = V(repeating: ap[0])
@@ -380,7 +380,7 @@ public enum MicroKernels {
         var ap = a
         var bp = UnsafeRawPointer(b)
         for _ in 0..<kc {
-            fftconv_prefetch(ap + 1536)
+            fftconv_prefetch(ap + 1536); fftconv_prefetch_l2(ap + 8192)
             let b0 = bp.loadUnaligned(fromByteOffset: 0, as: V.self)
             let b1 = bp.loadUnaligned(fromByteOffset: 64, as: V.self)
             let a0 = V(repeating: ap[0])
@@ -460,7 +460,7 @@ public enum MicroKernels {
         var ap = a
         var op = offsets
         for _ in 0..<kc {
-            fftconv_prefetch(ap + 1536)
+            fftconv_prefetch(ap + 1536); fftconv_prefetch_l2(ap + 8192)
             let row = UnsafeRawPointer(base + op.pointee)
             let b0 = row.loadUnaligned(fromByteOffset: 0, as: V.self)
             let b1 = row.loadUnaligned(fromByteOffset: 64, as: V.self)
@@ -543,7 +543,7 @@ public enum MicroKernels {
         var ap = a
         var op = offsets
         for _ in 0..<kc {
-            fftconv_prefetch(ap + 1536)
+            fftconv_prefetch(ap + 1536); fftconv_prefetch_l2(ap + 8192)
             let row = UnsafeRawPointer(base + op.pointee)
             let b0 = row.loadUnaligned(fromByteOffset: 0, as: V.self)
             let b1 = row.loadUnaligned(fromByteOffset: 64, as: V.self)
@@ -669,7 +669,7 @@ public enum MicroKernels {
         var ap = a
         var bp = UnsafeRawPointer(b)
         for _ in 0..<kc {
-            fftconv_prefetch(ap + 1536)
+            fftconv_prefetch(ap + 1536); fftconv_prefetch_l2(ap + 8192)
             let b0 = bp.loadUnaligned(fromByteOffset: 0, as: V.self)
             let b1 = bp.loadUnaligned(fromByteOffset: 64, as: V.self)
             let a0 = V(repeating: ap[0])
@@ -781,7 +781,7 @@ public enum MicroKernels {
         var ap = a
         var op = offsets
         for _ in 0..<kc {
-            fftconv_prefetch(ap + 1536)
+            fftconv_prefetch(ap + 1536); fftconv_prefetch_l2(ap + 8192)
             let row = UnsafeRawPointer(base + op.pointee)
             let b0 = row.loadUnaligned(fromByteOffset: 0, as: V.self)
             let b1 = row.loadUnaligned(fromByteOffset: 64, as: V.self)
@@ -896,7 +896,7 @@ public enum MicroKernels {
         var ap = a
         var op = offsets
         for _ in 0..<kc {
-            fftconv_prefetch(ap + 1536)
+            fftconv_prefetch(ap + 1536); fftconv_prefetch_l2(ap + 8192)
             let row = UnsafeRawPointer(base + op.pointee)
             let b0 = row.loadUnaligned(fromByteOffset: 0, as: V.self)
             let b1 = row.loadUnaligned(fromByteOffset: 64, as: V.self)
@@ -1062,7 +1062,7 @@ public enum MicroKernels {
         var ap = a
         var bp = UnsafeRawPointer(b)
         for _ in 0..<kc {
-            fftconv_prefetch(ap + 1536)
+            fftconv_prefetch(ap + 1536); fftconv_prefetch_l2(ap + 8192)
             let b0 = bp.loadUnaligned(fromByteOffset: 0, as: V.self)
             let b1 = bp.loadUnaligned(fromByteOffset: 64, as: V.self)
             let a0 = V(repeating: ap[0])
@@ -1110,7 +1110,7 @@ public enum MicroKernels {
         var ap = a
         var op = offsets
         for _ in 0..<kc {
-            fftconv_prefetch(ap + 1536)
+            fftconv_prefetch(ap + 1536); fftconv_prefetch_l2(ap + 8192)
             let row = UnsafeRawPointer(base + op.pointee)
             let b0 = row.loadUnaligned(fromByteOffset: 0, as: V.self)
             let b1 = row.loadUnaligned(fromByteOffset: 64, as: V.self)
@@ -1161,7 +1161,7 @@ public enum MicroKernels {
         var ap = a
         var op = offsets
         for _ in 0..<kc {
-            fftconv_prefetch(ap + 1536)
+            fftconv_prefetch(ap + 1536); fftconv_prefetch_l2(ap + 8192)
             let row = UnsafeRawPointer(base + op.pointee)
             let b0 = row.loadUnaligned(fromByteOffset: 0, as: V.self)
             let b1 = row.loadUnaligned(fromByteOffset: 64, as: V.self)
@@ -1235,7 +1235,7 @@ public enum MicroKernels {
         var ap = a
         var bp = UnsafeRawPointer(b)
         for _ in 0..<kc {
-            fftconv_prefetch(ap + 1536)
+            fftconv_prefetch(ap + 1536); fftconv_prefetch_l2(ap + 8192)
             let b0 = bp.loadUnaligned(fromByteOffset: 0, as: V.self)
             let a0 = V(repeating: ap[0])
             c0_0 = c0_0.addingProduct(a0, b0)
@@ -1290,7 +1290,7 @@ public enum MicroKernels {
         var ap = a
         var op = offsets
         for _ in 0..<kc {
-            fftconv_prefetch(ap + 1536)
+            fftconv_prefetch(ap + 1536); fftconv_prefetch_l2(ap + 8192)
             let row = UnsafeRawPointer(base + op.pointee)
             let b0 = row.loadUnaligned(fromByteOffset: 0, as: V.self)
             let a0 = V(repeating: ap[0])
@@ -1348,7 +1348,7 @@ public enum MicroKernels {
         var ap = a
         var op = offsets
         for _ in 0..<kc {
-            fftconv_prefetch(ap + 1536)
+            fftconv_prefetch(ap + 1536); fftconv_prefetch_l2(ap + 8192)
             let row = UnsafeRawPointer(base + op.pointee)
             let b0 = row.loadUnaligned(fromByteOffset: 0, as: V.self)
             let a0 = V(repeating: ap[0])
@@ -1433,7 +1433,7 @@ public enum MicroKernels {
         var ap = a
         var bp = UnsafeRawPointer(b)
         for _ in 0..<kc {
-            fftconv_prefetch(ap + 1536)
+            fftconv_prefetch(ap + 1536); fftconv_prefetch_l2(ap + 8192)
             let b0 = bp.loadUnaligned(fromByteOffset: 0, as: V.self)
             let a0 = V(repeating: ap[0])
             c0_0 = c0_0.addingProduct(a0, b0)
@@ -1508,7 +1508,7 @@ public enum MicroKernels {
         var ap = a
         var op = offsets
         for _ in 0..<kc {
-            fftconv_prefetch(ap + 1536)
+            fftconv_prefetch(ap + 1536); fftconv_prefetch_l2(ap + 8192)
             let row = UnsafeRawPointer(base + op.pointee)
             let b0 = row.loadUnaligned(fromByteOffset: 0, as: V.self)
             let a0 = V(repeating: ap[0])
@@ -1586,7 +1586,7 @@ public enum MicroKernels {
         var ap = a
         var op = offsets
         for _ in 0..<kc {
-            fftconv_prefetch(ap + 1536)
+            fftconv_prefetch(ap + 1536); fftconv_prefetch_l2(ap + 8192)
             let row = UnsafeRawPointer(base + op.pointee)
             let b0 = row.loadUnaligned(fromByteOffset: 0, as: V.self)
             let a0 = V(repeating: ap[0])
@@ -1694,7 +1694,7 @@ public enum MicroKernels {
         var ap = a
         var bp = UnsafeRawPointer(b)
         for _ in 0..<kc {
-            fftconv_prefetch(ap + 1536)
+            fftconv_prefetch(ap + 1536); fftconv_prefetch_l2(ap + 8192)
             let b0 = bp.loadUnaligned(fromByteOffset: 0, as: V.self)
             let b1 = bp.loadUnaligned(fromByteOffset: 64, as: V.self)
             let a0 = V(repeating: ap[0])
@@ -1766,7 +1766,7 @@ public enum MicroKernels {
         var ap = a
         var op = offsets
         for _ in 0..<kc {
-            fftconv_prefetch(ap + 1536)
+            fftconv_prefetch(ap + 1536); fftconv_prefetch_l2(ap + 8192)
             let row = UnsafeRawPointer(base + op.pointee)
             let b0 = row.loadUnaligned(fromByteOffset: 0, as: V.self)
             let b1 = row.loadUnaligned(fromByteOffset: 64, as: V.self)
@@ -1841,7 +1841,7 @@ public enum MicroKernels {
         var ap = a
         var op = offsets
         for _ in 0..<kc {
-            fftconv_prefetch(ap + 1536)
+            fftconv_prefetch(ap + 1536); fftconv_prefetch_l2(ap + 8192)
             let row = UnsafeRawPointer(base + op.pointee)
             let b0 = row.loadUnaligned(fromByteOffset: 0, as: V.self)
             let b1 = row.loadUnaligned(fromByteOffset: 64, as: V.self)
@@ -1953,7 +1953,7 @@ public enum MicroKernels {
         var ap = a
         var bp = UnsafeRawPointer(b)
         for _ in 0..<kc {
-            fftconv_prefetch(ap + 1536)
+            fftconv_prefetch(ap + 1536); fftconv_prefetch_l2(ap + 8192)
             let b0 = bp.loadUnaligned(fromByteOffset: 0, as: V.self)
             let b1 = bp.loadUnaligned(fromByteOffset: 64, as: V.self)
             let a0 = V(repeating: ap[0])
@@ -2204,7 +2204,7 @@ public enum MicroKernels {
         var ap = a
         var bp = UnsafeRawPointer(b)
         for _ in 0..<kc {
-            fftconv_prefetch(ap + 1536)
+            fftconv_prefetch(ap + 1536); fftconv_prefetch_l2(ap + 8192)
             let b0 = bp.loadUnaligned(fromByteOffset: 0, as: V.self)
             let a0 = V(repeating: ap[0])
             c0_0 = c0_0.addingProduct(a0, b0)
@@ -2254,7 +2254,7 @@ public enum MicroKernels {
         var ap = a
         var op = offsets
         for _ in 0..<kc {
-            fftconv_prefetch(ap + 1536)
+            fftconv_prefetch(ap + 1536); fftconv_prefetch_l2(ap + 8192)
             let row = UnsafeRawPointer(base + op.pointee)
             let b0 = row.loadUnaligned(fromByteOffset: 0, as: V.self)
             let a0 = V(repeating: ap[0])
@@ -2307,7 +2307,7 @@ public enum MicroKernels {
         var ap = a
         var op = offsets
         for _ in 0..<kc {
-            fftconv_prefetch(ap + 1536)
+            fftconv_prefetch(ap + 1536); fftconv_prefetch_l2(ap + 8192)
             let row = UnsafeRawPointer(base + op.pointee)
             let b0 = row.loadUnaligned(fromByteOffset: 0, as: V.self)
             let a0 = V(repeating: ap[0])
@@ -2437,7 +2437,7 @@ public enum MicroKernels {
         var ap = a
         var bp = UnsafeRawPointer(b)
         for _ in 0..<kc {
-            fftconv_prefetch(ap + 1536)
+            fftconv_prefetch(ap + 1536); fftconv_prefetch_l2(ap + 8192)
             let b0 = bp.loadUnaligned(fromByteOffset: 0, as: V.self)
             let b1 = bp.loadUnaligned(fromByteOffset: 64, as: V.self)
             let a0 = V(repeating: ap[0])
@@ -2557,7 +2557,7 @@ public enum MicroKernels {
         var ap = a
         var op = offsets
         for _ in 0..<kc {
-            fftconv_prefetch(ap + 1536)
+            fftconv_prefetch(ap + 1536); fftconv_prefetch_l2(ap + 8192)
             let row = UnsafeRawPointer(base + op.pointee)
             let b0 = row.loadUnaligned(fromByteOffset: 0, as: V.self)
             let b1 = row.loadUnaligned(fromByteOffset: 64, as: V.self)
@@ -2680,7 +2680,7 @@ public enum MicroKernels {
         var ap = a
         var op = offsets
         for _ in 0..<kc {
-            fftconv_prefetch(ap + 1536)
+            fftconv_prefetch(ap + 1536); fftconv_prefetch_l2(ap + 8192)
             let row = UnsafeRawPointer(base + op.pointee)
             let b0 = row.loadUnaligned(fromByteOffset: 0, as: V.self)
             let b1 = row.loadUnaligned(fromByteOffset: 64, as: V.self)

@@ -522,4 +522,43 @@ static inline void fftconv_split4pad16(const float *src, long padLeft, const int
 }
 // END gen_shuffle6
 
+/// Splits row `y` of a `height × width` plane into `M` phases of `pl` floats (`pl` a multiple of 16):
+/// `phases[s·pl + q] = row[M·q + s − padLeft]`, zero outside the plane — by blocks of `M` vectors, each read
+/// straight from the plane (`fftconv_split4row…`/`fftconv_split6row…`, the lanes outside the row cleared), a block
+/// with no column of the row stored as zeros, and one that would read outside the plane (the left padding of its
+/// first row, the end of its last) copied through `work` (`M · 16` floats), zero-padded. In C: the same loop in
+/// Swift cost four times the shuffles' time in overflow checks and spills (`WinogradKernels.splitRowByBlocks`).
+#define FFTCONV_SPLIT_ROW(M)                                                                                        \
+static inline void fftconv_split_row##M(const float *plane, long y, long height, long width, long padLeft,         \
+                                        float *phases, long pl, float *work) {                                    \
+    const long lanes = fftconv_build_has_wide_registers() ? 16 : 8, block = M * lanes;                           \
+    if (y < 0 || y >= height) {                                                                                   \
+        __builtin_memset(phases, 0, sizeof(float) * M * pl);                                                      \
+        return;                                                                                                   \
+    }                                                                                                             \
+    const float *row = plane + y * width;                                                                         \
+    const long rowOffset = y * width, planeSize = height * width;                                                 \
+    for (long q = 0; q < pl; q += lanes) {                                                                        \
+        const long col = M * q - padLeft;                                                                         \
+        float *dst = phases + q;                                                                                  \
+        const float *from = row;                                                                                  \
+        long at = col, limit = width;                                                                             \
+        if (col >= width || col + block <= 0) {                                                                   \
+            for (int s = 0; s < M; s++) __builtin_memset(dst + s * pl, 0, sizeof(float) * lanes);                 \
+            continue;                                                                                             \
+        }                                                                                                         \
+        if (rowOffset + col < 0 || rowOffset + col + block > planeSize) {                                         \
+            const long lo = col > 0 ? col : 0, hi = col + block < width ? col + block : width;                    \
+            __builtin_memset(work, 0, sizeof(float) * block);                                                     \
+            __builtin_memcpy(work + (lo - col), row + lo, sizeof(float) * (hi - lo));                             \
+            from = work; at = 0; limit = block;                                                                   \
+        }                                                                                                         \
+        if (lanes == 16) fftconv_split##M##row16(from, at, limit, dst, pl);                                       \
+        else fftconv_split##M##row8(from, at, limit, dst, pl);                                                    \
+    }                                                                                                             \
+}
+FFTCONV_SPLIT_ROW(4)
+FFTCONV_SPLIT_ROW(6)
+#undef FFTCONV_SPLIT_ROW
+
 #endif

@@ -149,41 +149,22 @@ public enum WinogradKernels {
         }
     }
 
-    /// `splitRow` for m = 4 and 6 by blocks of `m` vectors (16 floats on builds with 16-float registers, else 8): each
-    /// block — phase positions `q ..< q + lanes`, row columns from `m·q − padLeft` — is read straight from the plane
-    /// and split by shuffles (`fftconv_split4row…`, `fftconv_split6row…`), the lanes outside the row cleared; a
-    /// block with no column of the row is stored as zeros, and one that would read outside the plane (the left
-    /// padding of its first row, the end of its last) goes through `work`, zero-padded. `phaseLength` must be a
+    /// `splitRow` for m = 4 and 6 by blocks of `m` vectors (16 floats on builds with 16-float registers, else 8), in
+    /// C (`fftconv_split_row4`, `fftconv_split_row6`): each block — phase positions `q ..< q + lanes`, row columns
+    /// from `m·q − padLeft` — is read straight from the plane and split by shuffles, the lanes outside the row
+    /// cleared; a block with no column of the row is stored as zeros, and one that would read outside the plane (the
+    /// left padding of its first row, the end of its last) goes through `work`, zero-padded. `phaseLength` must be a
     /// multiple of 16. The padded copy of the whole row this replaced (F(4×4): three rounds of even/odd splits after
     /// it) cost 125 cycles a 56-float row — 70% of the input stage's samples on 64→64 at 56² — mostly loads that
-    /// straddle two of the copy's stores, which the store buffer does not forward.
+    /// straddle two of the copy's stores, which the store buffer does not forward. (This loop written in Swift took
+    /// 60 cycles a row where the shuffles alone take 16: overflow checks and spilled registers.)
     @inline(__always)
     static func splitRowByBlocks(_ plane: UnsafePointer<Float>, y: Int, height: Int, width: Int, padLeft: Int, m: Int,
                                  phaseLength: Int, into phases: UnsafeMutablePointer<Float>, work: UnsafeMutablePointer<Float>) {
-        let lanes = KernelTarget.wideRegisters ? 16 : 8, block = m * lanes
-        let row = plane + y * width, rowOffset = y * width, planeSize = height * width
-        @inline(__always) func split(_ from: UnsafePointer<Float>, _ col: Int, _ width: Int, _ dst: UnsafeMutablePointer<Float>) {
-            switch (m, lanes) {
-            case (4, 16): fftconv_split4row16(from, col, width, dst, phaseLength)
-            case (4, _): fftconv_split4row8(from, col, width, dst, phaseLength)
-            case (_, 16): fftconv_split6row16(from, col, width, dst, phaseLength)
-            default: fftconv_split6row8(from, col, width, dst, phaseLength)
-            }
-        }
-        var q = 0
-        while q < phaseLength {
-            let col = m * q - padLeft, dst = phases + q
-            if col >= width || col + block <= 0 {
-                for s in 0..<m { (dst + s * phaseLength).update(repeating: 0, count: lanes) }
-            } else if rowOffset + col >= 0 && rowOffset + col + block <= planeSize {
-                split(row, col, width, dst)
-            } else {
-                let lo = Swift.max(col, 0), hi = Swift.min(col + block, width)
-                work.update(repeating: 0, count: block)
-                Copy.floats(work + (lo - col), row + lo, hi - lo)
-                split(work, 0, block, dst)
-            }
-            q += lanes
+        if m == 4 {
+            fftconv_split_row4(plane, y, height, width, padLeft, phases, phaseLength, work)
+        } else {
+            fftconv_split_row6(plane, y, height, width, padLeft, phases, phaseLength, work)
         }
     }
 

@@ -51,12 +51,6 @@ def gather(name, signature, loads, n, source, stores):
     return "\n".join(L)
 
 
-def split(n):
-    """Phase s (output s) is elements s, s + 6, ... of the run."""
-    return gather(f"fftconv_split6x{n}", "const float *src, float *dst, long stride", "src", n,
-                  lambda s, j: s + 6*j, lambda s: f"dst + {s} * stride")
-
-
 def split_row(n):
     """F(6x6)'s input row straight from the plane: phase s lane i = row[col + 6i + s], zero outside the row."""
     return gather(f"fftconv_split6row{n}", "const float *row, long col, long width, float *dst, long stride",
@@ -116,18 +110,15 @@ def split4pad():
 
 def generated():
     text = ["typedef float fftconv_f32 __attribute__((ext_vector_type(32)));", "",
-            """/// Splits `6·n` floats into their six phases (`dst[s·stride + i] = src[6·i + s]`, i < n): F(6×6)'s tiles are six
-/// floats apart, and the phases make every tile-strided read of its input stage a contiguous one. Two-level
-/// shuffles of clang's vector extensions (x86 permutes, NEON table lookups). `src` and `dst` must not overlap.""",
-            split(16), "", split(8), "",
             "typedef int fftconv_i16 __attribute__((ext_vector_type(16)));",
             "typedef int fftconv_i8 __attribute__((ext_vector_type(8)));", "",
             """/// Splits the run of a plane's row from column `col` into its six (`fftconv_split6row…`) or four
 /// (`fftconv_split4row…`) phases of `n` floats — `dst[s·stride + i] = row[col + m·i + s]` — straight from the
 /// plane, without a padded copy: lanes whose column is outside `0..<width` (the left padding, past the row's end)
 /// are cleared. Reads the `m·n` floats at `row + col` (the caller guarantees they can be read: inside the plane).
-/// The stores are whole vectors no load of the run was forwarded from (a padded copy's were, partly: loads
-/// straddling two of its stores wait for both to retire).""",
+/// F(4×4)'s and F(6×6)'s tiles are four and six floats apart; the phases make every tile-strided read of their
+/// input stages a contiguous one. Two-level shuffles of clang's vector extensions (x86 permutes, NEON table
+/// lookups). `row` and `dst` must not overlap.""",
             split_row(16), "", split_row(8), "", split4_row(16), "", split4_row(8), "",
             """/// The inverse, for F(6×6)'s outputs: interleaves six rows of `n` floats (row `j` at `rows + j·n`) into
 /// `out[6·t + j] = rows[j·n + t]`. `rows` and `out` must not overlap.""",

@@ -176,71 +176,6 @@ static inline void fftconv_transpose16x16(const float *src, long src_stride, flo
 // BEGIN gen_shuffle6 (Bench/scripts/gen_shuffle6.py; do not edit by hand)
 typedef float fftconv_f32 __attribute__((ext_vector_type(32)));
 
-/// Splits `6·n` floats into their six phases (`dst[s·stride + i] = src[6·i + s]`, i < n): F(6×6)'s tiles are six
-/// floats apart, and the phases make every tile-strided read of its input stage a contiguous one. Two-level
-/// shuffles of clang's vector extensions (x86 permutes, NEON table lookups). `src` and `dst` must not overlap.
-static inline void fftconv_split6x16(const float *src, float *dst, long stride) {
-    fftconv_f16 y0, y1, y2, y3, y4, y5;
-    __builtin_memcpy(&y0, src + 0, 64);
-    __builtin_memcpy(&y1, src + 16, 64);
-    __builtin_memcpy(&y2, src + 32, 64);
-    __builtin_memcpy(&y3, src + 48, 64);
-    __builtin_memcpy(&y4, src + 64, 64);
-    __builtin_memcpy(&y5, src + 80, 64);
-    fftconv_f32 c01 = __builtin_shufflevector(y0, y1, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31);
-    fftconv_f32 c23 = __builtin_shufflevector(y2, y3, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31);
-    fftconv_f32 c45 = __builtin_shufflevector(y4, y5, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31);
-    fftconv_f32 t0 = __builtin_shufflevector(c01, c23, 0, 6, 12, 18, 24, 30, 36, 42, 48, 54, 60, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
-    fftconv_f16 r0 = __builtin_shufflevector(t0, c45, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 34, 40, 46, 52, 58);
-    __builtin_memcpy(dst + 0 * stride, &r0, 64);
-    fftconv_f32 t1 = __builtin_shufflevector(c01, c23, 1, 7, 13, 19, 25, 31, 37, 43, 49, 55, 61, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
-    fftconv_f16 r1 = __builtin_shufflevector(t1, c45, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 35, 41, 47, 53, 59);
-    __builtin_memcpy(dst + 1 * stride, &r1, 64);
-    fftconv_f32 t2 = __builtin_shufflevector(c01, c23, 2, 8, 14, 20, 26, 32, 38, 44, 50, 56, 62, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
-    fftconv_f16 r2 = __builtin_shufflevector(t2, c45, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 36, 42, 48, 54, 60);
-    __builtin_memcpy(dst + 2 * stride, &r2, 64);
-    fftconv_f32 t3 = __builtin_shufflevector(c01, c23, 3, 9, 15, 21, 27, 33, 39, 45, 51, 57, 63, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
-    fftconv_f16 r3 = __builtin_shufflevector(t3, c45, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 37, 43, 49, 55, 61);
-    __builtin_memcpy(dst + 3 * stride, &r3, 64);
-    fftconv_f32 t4 = __builtin_shufflevector(c01, c23, 4, 10, 16, 22, 28, 34, 40, 46, 52, 58, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
-    fftconv_f16 r4 = __builtin_shufflevector(t4, c45, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 32, 38, 44, 50, 56, 62);
-    __builtin_memcpy(dst + 4 * stride, &r4, 64);
-    fftconv_f32 t5 = __builtin_shufflevector(c01, c23, 5, 11, 17, 23, 29, 35, 41, 47, 53, 59, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
-    fftconv_f16 r5 = __builtin_shufflevector(t5, c45, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 33, 39, 45, 51, 57, 63);
-    __builtin_memcpy(dst + 5 * stride, &r5, 64);
-}
-
-static inline void fftconv_split6x8(const float *src, float *dst, long stride) {
-    fftconv_f8 y0, y1, y2, y3, y4, y5;
-    __builtin_memcpy(&y0, src + 0, 32);
-    __builtin_memcpy(&y1, src + 8, 32);
-    __builtin_memcpy(&y2, src + 16, 32);
-    __builtin_memcpy(&y3, src + 24, 32);
-    __builtin_memcpy(&y4, src + 32, 32);
-    __builtin_memcpy(&y5, src + 40, 32);
-    fftconv_f16 c01 = __builtin_shufflevector(y0, y1, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-    fftconv_f16 c23 = __builtin_shufflevector(y2, y3, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-    fftconv_f16 c45 = __builtin_shufflevector(y4, y5, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-    fftconv_f16 t0 = __builtin_shufflevector(c01, c23, 0, 6, 12, 18, 24, 30, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
-    fftconv_f8 r0 = __builtin_shufflevector(t0, c45, 0, 1, 2, 3, 4, 5, 20, 26);
-    __builtin_memcpy(dst + 0 * stride, &r0, 32);
-    fftconv_f16 t1 = __builtin_shufflevector(c01, c23, 1, 7, 13, 19, 25, 31, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
-    fftconv_f8 r1 = __builtin_shufflevector(t1, c45, 0, 1, 2, 3, 4, 5, 21, 27);
-    __builtin_memcpy(dst + 1 * stride, &r1, 32);
-    fftconv_f16 t2 = __builtin_shufflevector(c01, c23, 2, 8, 14, 20, 26, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
-    fftconv_f8 r2 = __builtin_shufflevector(t2, c45, 0, 1, 2, 3, 4, 16, 22, 28);
-    __builtin_memcpy(dst + 2 * stride, &r2, 32);
-    fftconv_f16 t3 = __builtin_shufflevector(c01, c23, 3, 9, 15, 21, 27, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
-    fftconv_f8 r3 = __builtin_shufflevector(t3, c45, 0, 1, 2, 3, 4, 17, 23, 29);
-    __builtin_memcpy(dst + 3 * stride, &r3, 32);
-    fftconv_f16 t4 = __builtin_shufflevector(c01, c23, 4, 10, 16, 22, 28, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
-    fftconv_f8 r4 = __builtin_shufflevector(t4, c45, 0, 1, 2, 3, 4, 18, 24, 30);
-    __builtin_memcpy(dst + 4 * stride, &r4, 32);
-    fftconv_f16 t5 = __builtin_shufflevector(c01, c23, 5, 11, 17, 23, 29, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
-    fftconv_f8 r5 = __builtin_shufflevector(t5, c45, 0, 1, 2, 3, 4, 19, 25, 31);
-    __builtin_memcpy(dst + 5 * stride, &r5, 32);
-}
-
 typedef int fftconv_i16 __attribute__((ext_vector_type(16)));
 typedef int fftconv_i8 __attribute__((ext_vector_type(8)));
 
@@ -248,8 +183,9 @@ typedef int fftconv_i8 __attribute__((ext_vector_type(8)));
 /// (`fftconv_split4row…`) phases of `n` floats — `dst[s·stride + i] = row[col + m·i + s]` — straight from the
 /// plane, without a padded copy: lanes whose column is outside `0..<width` (the left padding, past the row's end)
 /// are cleared. Reads the `m·n` floats at `row + col` (the caller guarantees they can be read: inside the plane).
-/// The stores are whole vectors no load of the run was forwarded from (a padded copy's were, partly: loads
-/// straddling two of its stores wait for both to retire).
+/// F(4×4)'s and F(6×6)'s tiles are four and six floats apart; the phases make every tile-strided read of their
+/// input stages a contiguous one. Two-level shuffles of clang's vector extensions (x86 permutes, NEON table
+/// lookups). `row` and `dst` must not overlap.
 static inline void fftconv_split6row16(const float *row, long col, long width, float *dst, long stride) {
     fftconv_f16 y0, y1, y2, y3, y4, y5;
     __builtin_memcpy(&y0, row + col + 0, 64);
@@ -526,8 +462,8 @@ static inline void fftconv_split4pad16(const float *src, long padLeft, const int
 /// `phases[s·pl + q] = row[M·q + s − padLeft]`, zero outside the plane — by blocks of `M` vectors, each read
 /// straight from the plane (`fftconv_split4row…`/`fftconv_split6row…`, the lanes outside the row cleared), a block
 /// with no column of the row stored as zeros, and one that would read outside the plane (the left padding of its
-/// first row, the end of its last) copied through `work` (`M · 16` floats), zero-padded. In C: the same loop in
-/// Swift cost four times the shuffles' time in overflow checks and spills (`WinogradKernels.splitRowByBlocks`).
+/// first row, the end of its last) copied through `work` (`M · 16` floats), zero-padded. In C because the same loop
+/// in Swift measured 1–2% slower on F(6×6) on 28² (`WinogradKernels.splitRowByBlocks`).
 #define FFTCONV_SPLIT_ROW(M)                                                                                        \
 static inline void fftconv_split_row##M(const float *plane, long y, long height, long width, long padLeft,         \
                                         float *phases, long pl, float *work) {                                    \

@@ -154,10 +154,9 @@ public enum WinogradKernels {
     /// from `m·q − padLeft` — is read straight from the plane and split by shuffles, the lanes outside the row
     /// cleared; a block with no column of the row is stored as zeros, and one that would read outside the plane (the
     /// left padding of its first row, the end of its last) goes through `work`, zero-padded. `phaseLength` must be a
-    /// multiple of 16. The padded copy of the whole row this replaced (F(4×4): three rounds of even/odd splits after
-    /// it) cost 125 cycles a 56-float row — 70% of the input stage's samples on 64→64 at 56² — mostly loads that
-    /// straddle two of the copy's stores, which the store buffer does not forward. (This loop written in Swift took
-    /// 60 cycles a row where the shuffles alone take 16: overflow checks and spilled registers.)
+    /// multiple of 16. It replaced a zero-padded copy of the whole row split afterwards (F(4×4): three rounds of
+    /// even/odd splits; about 70% of the input stage's samples on 64→64 at 56²): that layer 0.782 → 0.722 ms. The
+    /// same loop in Swift was level with the copy on F(6×6) on 28²; in C 1–2% faster (twenty-second session).
     @inline(__always)
     static func splitRowByBlocks(_ plane: UnsafePointer<Float>, y: Int, height: Int, width: Int, padLeft: Int, m: Int,
                                  phaseLength: Int, into phases: UnsafeMutablePointer<Float>, work: UnsafeMutablePointer<Float>) {

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Generates the six-phase split and interleave shuffles of Sources/CFFTConvShim/include/fftconv_shim.h (F(6x6,
-3x3)'s Winograd stages) and rewrites them in place, between the "BEGIN gen_shuffle6" and "END gen_shuffle6" lines:
+"""Generates the Winograd shuffles of Sources/CFFTConvShim/include/fftconv_shim.h — the input rows' split into
+F(6x6)'s six and F(4x4)'s four phases straight from the plane, F(6x6)'s six-row interleave, F(4x4)'s short-row split —
+and rewrites them in place, between the "BEGIN gen_shuffle6" and "END gen_shuffle6" lines:
 
     python3 Bench/scripts/gen_shuffle6.py
 """

@@ -8,17 +8,26 @@ and rewrites them in place, between the "BEGIN gen_shuffle6" and "END gen_shuffl
 import os, re
 
 
+def clear_outside(n):
+    """The lanes of an n-vector of a row read from column `col` whose column is outside the row's `width` columns,
+    cleared (their bits, whatever was read there)."""
+    T, I = f"fftconv_f{n}", f"fftconv_i{n}"
+    return "\n".join([
+        f"static inline {T} fftconv_clear_outside{n}({T} y, long col, long width) {{",
+        f"    const {I} iota = {{{', '.join(str(i) for i in range(n))}}};",
+        f"    {I} c = iota + (int)col;",
+        f"    return ({T})(({I})y & ((c >= 0) & (c < (int)width)));",
+        "}"])
+
+
 def row_loads(m, n):
     """Loads m n-vectors y0.. of a row from column `col`; where the run reaches past either end of the row's
-    `width` columns, the lanes outside it cleared (their bits, whatever was read there)."""
-    T, I = f"fftconv_f{n}", f"fftconv_i{n}"
+    `width` columns, the lanes outside it cleared (`fftconv_clear_outside…`, one test for the whole run)."""
+    T = f"fftconv_f{n}"
     L = [f"    {T} {', '.join(f'y{j}' for j in range(m))};"]
     for j in range(m): L.append(f"    __builtin_memcpy(&y{j}, row + col + {j*n}, {4*n});")
     L.append(f"    if (col < 0 || col + {m*n} > width) {{")
-    L.append(f"        const {I} iota = {{{', '.join(str(i) for i in range(n))}}};")
-    for j in range(m):
-        L.append(f"        {I} c{j} = iota + (int)(col + {j*n});")
-        L.append(f"        y{j} = ({T})(({I})y{j} & ((c{j} >= 0) & (c{j} < (int)width)));")
+    for j in range(m): L.append(f"        y{j} = fftconv_clear_outside{n}(y{j}, col + {j*n}, width);")
     L.append("    }")
     return L
 
@@ -113,6 +122,8 @@ def generated():
     text = ["typedef float fftconv_f32 __attribute__((ext_vector_type(32)));", "",
             "typedef int fftconv_i16 __attribute__((ext_vector_type(16)));",
             "typedef int fftconv_i8 __attribute__((ext_vector_type(8)));", "",
+            """/// `y`, read from a plane's row at column `col`, with the lanes whose column is outside `0..<width` cleared.""",
+            clear_outside(16), "", clear_outside(8), "",
             """/// Splits the run of a plane's row from column `col` into its six (`fftconv_split6row…`) or four
 /// (`fftconv_split4row…`) phases of `n` floats — `dst[s·stride + i] = row[col + m·i + s]` — straight from the
 /// plane, without a padded copy: lanes whose column is outside `0..<width` (the left padding, past the row's end)

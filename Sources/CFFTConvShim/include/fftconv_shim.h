@@ -179,6 +179,19 @@ typedef float fftconv_f32 __attribute__((ext_vector_type(32)));
 typedef int fftconv_i16 __attribute__((ext_vector_type(16)));
 typedef int fftconv_i8 __attribute__((ext_vector_type(8)));
 
+/// `y`, read from a plane's row at column `col`, with the lanes whose column is outside `0..<width` cleared.
+static inline fftconv_f16 fftconv_clear_outside16(fftconv_f16 y, long col, long width) {
+    const fftconv_i16 iota = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+    fftconv_i16 c = iota + (int)col;
+    return (fftconv_f16)((fftconv_i16)y & ((c >= 0) & (c < (int)width)));
+}
+
+static inline fftconv_f8 fftconv_clear_outside8(fftconv_f8 y, long col, long width) {
+    const fftconv_i8 iota = {0, 1, 2, 3, 4, 5, 6, 7};
+    fftconv_i8 c = iota + (int)col;
+    return (fftconv_f8)((fftconv_i8)y & ((c >= 0) & (c < (int)width)));
+}
+
 /// Splits the run of a plane's row from column `col` into its six (`fftconv_split6row…`) or four
 /// (`fftconv_split4row…`) phases of `n` floats — `dst[s·stride + i] = row[col + m·i + s]` — straight from the
 /// plane, without a padded copy: lanes whose column is outside `0..<width` (the left padding, past the row's end)
@@ -195,19 +208,12 @@ static inline void fftconv_split6row16(const float *row, long col, long width, f
     __builtin_memcpy(&y4, row + col + 64, 64);
     __builtin_memcpy(&y5, row + col + 80, 64);
     if (col < 0 || col + 96 > width) {
-        const fftconv_i16 iota = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
-        fftconv_i16 c0 = iota + (int)(col + 0);
-        y0 = (fftconv_f16)((fftconv_i16)y0 & ((c0 >= 0) & (c0 < (int)width)));
-        fftconv_i16 c1 = iota + (int)(col + 16);
-        y1 = (fftconv_f16)((fftconv_i16)y1 & ((c1 >= 0) & (c1 < (int)width)));
-        fftconv_i16 c2 = iota + (int)(col + 32);
-        y2 = (fftconv_f16)((fftconv_i16)y2 & ((c2 >= 0) & (c2 < (int)width)));
-        fftconv_i16 c3 = iota + (int)(col + 48);
-        y3 = (fftconv_f16)((fftconv_i16)y3 & ((c3 >= 0) & (c3 < (int)width)));
-        fftconv_i16 c4 = iota + (int)(col + 64);
-        y4 = (fftconv_f16)((fftconv_i16)y4 & ((c4 >= 0) & (c4 < (int)width)));
-        fftconv_i16 c5 = iota + (int)(col + 80);
-        y5 = (fftconv_f16)((fftconv_i16)y5 & ((c5 >= 0) & (c5 < (int)width)));
+        y0 = fftconv_clear_outside16(y0, col + 0, width);
+        y1 = fftconv_clear_outside16(y1, col + 16, width);
+        y2 = fftconv_clear_outside16(y2, col + 32, width);
+        y3 = fftconv_clear_outside16(y3, col + 48, width);
+        y4 = fftconv_clear_outside16(y4, col + 64, width);
+        y5 = fftconv_clear_outside16(y5, col + 80, width);
     }
     fftconv_f32 c01 = __builtin_shufflevector(y0, y1, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31);
     fftconv_f32 c23 = __builtin_shufflevector(y2, y3, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31);
@@ -241,19 +247,12 @@ static inline void fftconv_split6row8(const float *row, long col, long width, fl
     __builtin_memcpy(&y4, row + col + 32, 32);
     __builtin_memcpy(&y5, row + col + 40, 32);
     if (col < 0 || col + 48 > width) {
-        const fftconv_i8 iota = {0, 1, 2, 3, 4, 5, 6, 7};
-        fftconv_i8 c0 = iota + (int)(col + 0);
-        y0 = (fftconv_f8)((fftconv_i8)y0 & ((c0 >= 0) & (c0 < (int)width)));
-        fftconv_i8 c1 = iota + (int)(col + 8);
-        y1 = (fftconv_f8)((fftconv_i8)y1 & ((c1 >= 0) & (c1 < (int)width)));
-        fftconv_i8 c2 = iota + (int)(col + 16);
-        y2 = (fftconv_f8)((fftconv_i8)y2 & ((c2 >= 0) & (c2 < (int)width)));
-        fftconv_i8 c3 = iota + (int)(col + 24);
-        y3 = (fftconv_f8)((fftconv_i8)y3 & ((c3 >= 0) & (c3 < (int)width)));
-        fftconv_i8 c4 = iota + (int)(col + 32);
-        y4 = (fftconv_f8)((fftconv_i8)y4 & ((c4 >= 0) & (c4 < (int)width)));
-        fftconv_i8 c5 = iota + (int)(col + 40);
-        y5 = (fftconv_f8)((fftconv_i8)y5 & ((c5 >= 0) & (c5 < (int)width)));
+        y0 = fftconv_clear_outside8(y0, col + 0, width);
+        y1 = fftconv_clear_outside8(y1, col + 8, width);
+        y2 = fftconv_clear_outside8(y2, col + 16, width);
+        y3 = fftconv_clear_outside8(y3, col + 24, width);
+        y4 = fftconv_clear_outside8(y4, col + 32, width);
+        y5 = fftconv_clear_outside8(y5, col + 40, width);
     }
     fftconv_f16 c01 = __builtin_shufflevector(y0, y1, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
     fftconv_f16 c23 = __builtin_shufflevector(y2, y3, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
@@ -285,15 +284,10 @@ static inline void fftconv_split4row16(const float *row, long col, long width, f
     __builtin_memcpy(&y2, row + col + 32, 64);
     __builtin_memcpy(&y3, row + col + 48, 64);
     if (col < 0 || col + 64 > width) {
-        const fftconv_i16 iota = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
-        fftconv_i16 c0 = iota + (int)(col + 0);
-        y0 = (fftconv_f16)((fftconv_i16)y0 & ((c0 >= 0) & (c0 < (int)width)));
-        fftconv_i16 c1 = iota + (int)(col + 16);
-        y1 = (fftconv_f16)((fftconv_i16)y1 & ((c1 >= 0) & (c1 < (int)width)));
-        fftconv_i16 c2 = iota + (int)(col + 32);
-        y2 = (fftconv_f16)((fftconv_i16)y2 & ((c2 >= 0) & (c2 < (int)width)));
-        fftconv_i16 c3 = iota + (int)(col + 48);
-        y3 = (fftconv_f16)((fftconv_i16)y3 & ((c3 >= 0) & (c3 < (int)width)));
+        y0 = fftconv_clear_outside16(y0, col + 0, width);
+        y1 = fftconv_clear_outside16(y1, col + 16, width);
+        y2 = fftconv_clear_outside16(y2, col + 32, width);
+        y3 = fftconv_clear_outside16(y3, col + 48, width);
     }
     fftconv_f16 e01 = __builtin_shufflevector(y0, y1, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     fftconv_f16 o01 = __builtin_shufflevector(y0, y1, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
@@ -316,15 +310,10 @@ static inline void fftconv_split4row8(const float *row, long col, long width, fl
     __builtin_memcpy(&y2, row + col + 16, 32);
     __builtin_memcpy(&y3, row + col + 24, 32);
     if (col < 0 || col + 32 > width) {
-        const fftconv_i8 iota = {0, 1, 2, 3, 4, 5, 6, 7};
-        fftconv_i8 c0 = iota + (int)(col + 0);
-        y0 = (fftconv_f8)((fftconv_i8)y0 & ((c0 >= 0) & (c0 < (int)width)));
-        fftconv_i8 c1 = iota + (int)(col + 8);
-        y1 = (fftconv_f8)((fftconv_i8)y1 & ((c1 >= 0) & (c1 < (int)width)));
-        fftconv_i8 c2 = iota + (int)(col + 16);
-        y2 = (fftconv_f8)((fftconv_i8)y2 & ((c2 >= 0) & (c2 < (int)width)));
-        fftconv_i8 c3 = iota + (int)(col + 24);
-        y3 = (fftconv_f8)((fftconv_i8)y3 & ((c3 >= 0) & (c3 < (int)width)));
+        y0 = fftconv_clear_outside8(y0, col + 0, width);
+        y1 = fftconv_clear_outside8(y1, col + 8, width);
+        y2 = fftconv_clear_outside8(y2, col + 16, width);
+        y3 = fftconv_clear_outside8(y3, col + 24, width);
     }
     fftconv_f8 e01 = __builtin_shufflevector(y0, y1, 0, 2, 4, 6, 8, 10, 12, 14);
     fftconv_f8 o01 = __builtin_shufflevector(y0, y1, 1, 3, 5, 7, 9, 11, 13, 15);
@@ -463,7 +452,7 @@ static inline void fftconv_split4pad16(const float *src, long padLeft, const int
 /// straight from the plane (`fftconv_split4row…`/`fftconv_split6row…`, the lanes outside the row cleared), a block
 /// with no column of the row stored as zeros, and one that would read outside the plane (the left padding of its
 /// first row, the end of its last) copied through `work` (`M · 16` floats), zero-padded. In C because the same loop
-/// in Swift measured 1–2% slower on F(6×6) on 28² (`WinogradKernels.splitRowByBlocks`).
+/// in Swift measured 1–2% slower on F(6×6) on 28² (its caller: `WinogradKernels.splitRow`).
 #define FFTCONV_SPLIT_ROW(M)                                                                                        \
 static inline void fftconv_split_row##M(const float *plane, long y, long height, long width, long padLeft,         \
                                         float *phases, long pl, float *work) {                                    \

@@ -112,9 +112,16 @@ public enum WinogradKernels {
     /// included). This turns the tile-strided reads of every stage into contiguous ones.
     ///
     /// With `work` (`splitWorkFloats(phaseLength:)` floats) and `m` 2, 4 or 6 — the straight-line stages — by
-    /// vectors: m = 4 and 6 (`phaseLength` a multiple of 16) straight from the plane (`splitRowByBlocks`), m = 2
-    /// from a zero-padded copy by even/odd splits; otherwise one float at a time. (F(4x4) on 64→64 at 224²,
-    /// splitting one float at a time: the input stage was 39% of the Winograd time in `perf`, as much as the GEMMs.)
+    /// vectors; otherwise one float at a time. (F(4x4) on 64→64 at 224², splitting one float at a time: the input
+    /// stage was 39% of the Winograd time in `perf`, as much as the GEMMs.) m = 4 and 6 (`phaseLength` a multiple of
+    /// 16) go by blocks of `m` vectors, in C (`fftconv_split_row4`, `fftconv_split_row6`): each block — phase
+    /// positions `q ..< q + lanes`, row columns from `m·q − padLeft` — is read straight from the plane and split by
+    /// shuffles, the lanes outside the row cleared; a block with no column of the row is stored as zeros, one that
+    /// would read outside the plane (the left padding of its first row, the end of its last) goes through `work`,
+    /// zero-padded. That replaced a zero-padded copy of the whole row split afterwards (F(4×4): three rounds of
+    /// even/odd splits; about 70% of the input stage's samples on 64→64 at 56²): that layer 0.782 → 0.722 ms. The
+    /// same loop in Swift was level with the copy on F(6×6) on 28²; in C 1–2% faster (twenty-second session). m = 2
+    /// goes from a zero-padded copy by even/odd splits.
     @inline(__always)
     static func splitRow(_ plane: UnsafePointer<Float>, y: Int, height: Int, width: Int, padLeft: Int, m: Int,
                          phaseLength: Int, into phases: UnsafeMutablePointer<Float>, work: UnsafeMutablePointer<Float>? = nil) {
@@ -124,8 +131,11 @@ public enum WinogradKernels {
         }
         let src = plane + y * width
         if let work, m == 4 || m == 6, phaseLength % 16 == 0 {
-            splitRowByBlocks(plane, y: y, height: height, width: width, padLeft: padLeft, m: m, phaseLength: phaseLength,
-                             into: phases, work: work)
+            if m == 4 {
+                fftconv_split_row4(plane, y, height, width, padLeft, phases, phaseLength, work)
+            } else {
+                fftconv_split_row6(plane, y, height, width, padLeft, phases, phaseLength, work)
+            }
             return
         }
         if let work, m == 2 {
@@ -146,24 +156,6 @@ public enum WinogradKernels {
             var from = src + (lo * m + s - padLeft)
             for q in lo..<hi { ph[q] = from.pointee; from += m }
             if hi < phaseLength { (ph + hi).update(repeating: 0, count: phaseLength - hi) }
-        }
-    }
-
-    /// `splitRow` for m = 4 and 6 by blocks of `m` vectors (16 floats on builds with 16-float registers, else 8), in
-    /// C (`fftconv_split_row4`, `fftconv_split_row6`): each block — phase positions `q ..< q + lanes`, row columns
-    /// from `m·q − padLeft` — is read straight from the plane and split by shuffles, the lanes outside the row
-    /// cleared; a block with no column of the row is stored as zeros, and one that would read outside the plane (the
-    /// left padding of its first row, the end of its last) goes through `work`, zero-padded. `phaseLength` must be a
-    /// multiple of 16. It replaced a zero-padded copy of the whole row split afterwards (F(4×4): three rounds of
-    /// even/odd splits; about 70% of the input stage's samples on 64→64 at 56²): that layer 0.782 → 0.722 ms. The
-    /// same loop in Swift was level with the copy on F(6×6) on 28²; in C 1–2% faster (twenty-second session).
-    @inline(__always)
-    static func splitRowByBlocks(_ plane: UnsafePointer<Float>, y: Int, height: Int, width: Int, padLeft: Int, m: Int,
-                                 phaseLength: Int, into phases: UnsafeMutablePointer<Float>, work: UnsafeMutablePointer<Float>) {
-        if m == 4 {
-            fftconv_split_row4(plane, y, height, width, padLeft, phases, phaseLength, work)
-        } else {
-            fftconv_split_row6(plane, y, height, width, padLeft, phases, phaseLength, work)
         }
     }
 

@@ -134,12 +134,11 @@ final class KernelFamilyTests: XCTestCase {
         let positions = 13, channels = 80
         let outputs = 7
         var pooled = [Float](repeating: .nan, count: outputs * channels)
-        var scratch = [Float](repeating: .nan, count: positions * channels)
         rows[0].withUnsafeBufferPointer { a in
             rows[1].withUnsafeBufferPointer { b in
                 let pointers = [UnsafePointer(a.baseAddress!), UnsafePointer(b.baseAddress!)]
                 ConvolutionRowKernels.maxPoolRow(rows: pointers, rowCount: 2, positions: positions, channels: channels, kernel: 3,
-                                                 stride: 2, padLeft: 1, outputs: outputs, scratch: &scratch, into: &pooled)
+                                                 stride: 2, padLeft: 1, outputs: outputs, into: &pooled)
             }
         }
         for j in 0..<outputs {

@@ -31,8 +31,8 @@ final class ConvolutionPoolFusion: @unchecked Sendable {
     /// The zero-padded input's size (the input itself when the convolution has no padding).
     let paddedSize: Size2D
     let padded: Bool
-    /// Per call: the padded image (when padded); per worker: the ring of convolution rows, their maximum, the pooled
-    /// row, the transpose's staging.
+    /// Per call: the padded image (when padded); per worker: the ring of convolution rows, the pooled row, the
+    /// transpose's staging.
     let workspace: WorkspacePool
     let workerFloats: Int, imageFloats: Int
 
@@ -89,8 +89,8 @@ final class ConvolutionPoolFusion: @unchecked Sendable {
         for c in 0..<d.inputChannels { for i in 0..<kh { for j in 0..<kw { offsets.append(c * plane + i * paddedSize.width + j) } } }
         taps = offsets
         imageFloats = padded ? d.inputChannels * plane : 0
-        // The ring (one convolution row per pool-window row), the rows' maximum, the pooled row, the transpose's staging.
-        workerFloats = Parallel.workerStride(((a.kernel.height + 1) * problem.output.width + outputSize.width) * cout + Transpose.stagingFloats,
+        // The ring (one convolution row per pool-window row), the pooled row, the transpose's staging.
+        workerFloats = Parallel.workerStride((a.kernel.height * problem.output.width + outputSize.width) * cout + Transpose.stagingFloats,
                                              threads: threads)
         workspace = WorkspacePool(count: imageFloats + threads * workerFloats)
     }
@@ -148,7 +148,7 @@ final class ConvolutionPoolFusion: @unchecked Sendable {
                           buffer: UnsafeMutablePointer<Float>) {
         let d = convolution, cout = d.outputChannels, cw = convolutionSize.width, ch = convolutionSize.height
         let slots = pool.kernel.height, rowFloats = cw * cout
-        let columns = buffer + slots * rowFloats, pooled = columns + rowFloats, staging = pooled + outputSize.width * cout
+        let pooled = buffer + slots * rowFloats, staging = pooled + outputSize.width * cout
         let outPlane = outputSize.height * outputSize.width, ow = outputSize.width
         var slotRow = [Int](repeating: -1, count: slots)
         taps.withUnsafeBufferPointer { taps in
@@ -171,7 +171,7 @@ final class ConvolutionPoolFusion: @unchecked Sendable {
                     }
                     ConvolutionRowKernels.maxPoolRow(rows: window, rowCount: r1 - r0, positions: cw, channels: cout,
                                                      kernel: pool.kernel.width, stride: pool.stride.width,
-                                                     padLeft: pool.padding.left, outputs: ow, scratch: columns, into: pooled)
+                                                     padLeft: pool.padding.left, outputs: ow, into: pooled)
                     // pooled[j][o] → y[o][i][j]
                     Transpose.floats(pooled, sourceStride: cout, y + i * ow, destinationStride: outPlane, rows: ow, columns: cout,
                                      staging: staging)

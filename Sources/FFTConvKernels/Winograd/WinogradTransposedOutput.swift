@@ -75,14 +75,14 @@ extension WinogradKernels {
             while c < channels.upperBound {
                 let count = Swift.min(16, channels.upperBound - c)
                 for tx in 0..<tilesPerRow {
-                    let base = products + (firstTile + tx) * rowStride + c
+                    let base = products + ((firstTile &+ tx) &* rowStride &+ c)
                     for nu in 0..<alpha {
-                        outputChannelVectors(alpha: alpha, m: m, { xi in ld(base + (xi * alpha + nu) * matrixStride) },
-                                             { i, v in st(v, tmp + (i * alpha + nu) * 16) })
+                        outputChannelVectors(alpha: alpha, m: m, { xi in ld(base + (xi &* alpha &+ nu) &* matrixStride) },
+                                             { i, v in st(v, tmp + (i &* alpha &+ nu) &* 16) })
                     }
                     for i in 0..<m {
-                        let row = tmp + i * alpha * 16, out = staged + (i * width + tx * m) * 16
-                        outputChannelVectors(alpha: alpha, m: m, { nu in ld(row + nu * 16) }, { j, v in st(v, out + j * 16) })
+                        let row = tmp + i &* alpha &* 16, out = staged + (i &* width &+ tx &* m) &* 16
+                        outputChannelVectors(alpha: alpha, m: m, { nu in ld(row + nu &* 16) }, { j, v in st(v, out + j &* 16) })
                     }
                 }
                 if pool {

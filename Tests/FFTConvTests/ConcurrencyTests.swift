@@ -82,6 +82,48 @@ final class ConcurrencyTests: XCTestCase {
         }
     }
 
+    /// The transposed 1x1 with its input channels summed in halves (`splitsInputChannels`, a MobileNet projection's):
+    /// 32- and 16-channel panels, depths that split at a panel boundary and past one weight block (384 at 32
+    /// columns: halves of 192), output channels in a partial panel, batch 2, a residual — the same bits for 1, 2, 3
+    /// and 8 threads (one worker adds each tile's halves itself, several keep them apart and add them after), every
+    /// element of a NaN-filled output written, within 1e-4 of the reference. A plane that is not whole 7-position
+    /// tiles keeps one chain of sums.
+    func testInputChannelsSummedInHalvesGiveTheSameBitsForEveryThreadCount() throws {
+        let cases: [(ConvolutionDescriptor, Size2D, String, Int)] = [
+            (try ConvolutionDescriptor(inputChannels: 96, outputChannels: 160, kernel: 1, activation: .relu6), Size2D(7, 7), "gemm_7x32t", 32),
+            (try ConvolutionDescriptor(inputChannels: 384, outputChannels: 64, kernel: 1), Size2D(14, 14), "gemm_7x32t", 192),
+            (try ConvolutionDescriptor(inputChannels: 200, outputChannels: 40, kernel: 1, activation: .relu), Size2D(7, 14), "gemm_7x16t", 96),
+        ]
+        for (d, input, name, half) in cases {
+            let c = ConvolutionCase(descriptor: d, batch: 2, input: input)
+            let (x, w, b) = try c.data(seed: 31)
+            var rng = SeededGenerator(seed: 32)
+            let out = try d.outputSize(input: input)
+            let residual = try Tensor.random(shape: [2, d.outputChannels, out.height, out.width], using: &rng)
+            var outputs: [Tensor] = []
+            for threads in [1, 2, 3, 8] {
+                let options = ConvolutionOptions(threads: threads, microKernel: name, splitsInputChannels: true)
+                let conv = try Convolution2D(descriptor: d, input: input, weights: w, bias: b, algorithm: .direct, options: options)
+                XCTAssert(conv.summary.contains("input channels summed in halves at \(half)"), "\(name) \(d): \(conv.summary)")
+                var y = try Tensor(shape: conv.outputShape(batch: 2), repeating: .nan)
+                try conv.run(x, residual: residual, into: &y)
+                XCTAssertFalse(y.scalars.contains { $0.isNaN }, "\(name) threads \(threads)")
+                outputs.append(y)
+            }
+            for o in outputs.dropFirst() { XCTAssertEqual(o, outputs[0], "\(name) \(d)") }
+            let reference = try ReferenceConvolution.run(descriptor: d, input: x, weights: w, bias: b, residual: residual)
+            let diff = try XCTUnwrap(outputs[0].maxAbsoluteDifference(reference))
+            XCTAssertLessThanOrEqual(diff, 1e-4 * max(1, reference.maxAbsolute), "\(name) \(d)")
+            try assertMatchesReference(c, algorithm: .direct, seed: 33,
+                                       options: ConvolutionOptions(threads: 2, microKernel: name, splitsInputChannels: true))
+        }
+        let d = try ConvolutionDescriptor(inputChannels: 96, outputChannels: 32, kernel: 1)
+        let w = try Tensor(zeros: d.weightShape), b = try Tensor(zeros: [32])
+        let conv = try Convolution2D(descriptor: d, input: Size2D(5, 3), weights: w, bias: b, algorithm: .direct,
+                                     options: ConvolutionOptions(threads: 2, microKernel: "gemm_7x32t", splitsInputChannels: true))
+        XCTAssertFalse(conv.summary.contains("halves"), conv.summary)
+    }
+
     func testEveryAlgorithmWritesEveryOutputElement() throws {
         // `run(into:)` overwrites whatever the caller's output holds: a NaN-filled output must come back without
         // a NaN, equal to a fresh call's, for every algorithm and edge shape.

@@ -81,6 +81,45 @@ final class FusionTests: XCTestCase {
         }
     }
 
+    /// A MobileNet block (1x1 expansion, 3x3 depthwise, 1x1 projection, then a 1x1 reading the projection): the network
+    /// sums the projection's input channels in halves — it reads a depthwise layer's output — and not the last 1x1's,
+    /// on builds where those layers take the transposed path (14², 16-float registers); the output is the same for 1,
+    /// 2 and 3 threads and, fused or not, within 1e-4 of the chained reference layers.
+    func testProjectionAfterADepthwiseLayerSumsItsInputChannelsInHalves() throws {
+        let c = Pair(cin: 32, mid: 192, input: Size2D(14, 14), batch: 1, kernel: 3, stride: 1, padding: 1,
+                     pointwiseActivation: .relu6, depthwiseActivation: .relu6)
+        let (pd, dd) = try c.descriptors()
+        let (x, wp, bp, wd, bd) = try tensors(c, seed: 41)
+        let project = try ConvolutionDescriptor(inputChannels: 192, outputChannels: 64, kernel: 1)
+        let last = try ConvolutionDescriptor(inputChannels: 64, outputChannels: 64, kernel: 1, activation: .relu)
+        var rng = SeededGenerator(seed: 42)
+        let wj = try Tensor.random(shape: project.weightShape, using: &rng), bj = try Tensor.random(shape: [64], using: &rng)
+        let wl = try Tensor.random(shape: last.weightShape, using: &rng), bl = try Tensor.random(shape: [64], using: &rng)
+        let graph = Graph(inputs: [Graph.Value(name: "x", shape: x.shape)], outputs: ["z"],
+                          constants: ["wp": wp, "bp": bp, "wd": wd, "bd": bd, "wj": wj, "bj": bj, "wl": wl, "bl": bl],
+                          nodes: [Graph.Node(name: "expand", operation: .convolution(pd, autoPad: .explicit), inputs: ["x", "wp", "bp"], outputs: ["e"]),
+                                  Graph.Node(name: "dw", operation: .convolution(dd, autoPad: .explicit), inputs: ["e", "wd", "bd"], outputs: ["d"]),
+                                  Graph.Node(name: "project", operation: .convolution(project, autoPad: .explicit), inputs: ["d", "wj", "bj"], outputs: ["p"]),
+                                  Graph.Node(name: "last", operation: .convolution(last, autoPad: .explicit), inputs: ["p", "wl", "bl"], outputs: ["z"])])
+        var reference = try ReferenceConvolution.run(descriptor: pd, input: x, weights: wp, bias: bp)
+        reference = try ReferenceConvolution.run(descriptor: dd, input: reference, weights: wd, bias: bd)
+        reference = try ReferenceConvolution.run(descriptor: project, input: reference, weights: wj, bias: bj)
+        reference = try ReferenceConvolution.run(descriptor: last, input: reference, weights: wl, bias: bl)
+        for fused in [true, false] {
+            var outputs: [Tensor] = []
+            for threads in [1, 2, 3] {
+                let network = try Network(graph: graph, options: NetworkOptions(threads: threads, fusesPointwiseDepthwise: fused))
+                let halves = network.layers.map { $0.algorithm.contains("input channels summed in halves") }
+                XCTAssertEqual(halves, network.layers.map { $0.name == "project" && KernelTarget.wideRegisters },
+                               "\(network.layers.map(\.algorithm))")
+                outputs.append(try network(x))
+            }
+            for o in outputs.dropFirst() { XCTAssertEqual(o, outputs[0], "fused \(fused)") }
+            let diff = try XCTUnwrap(outputs[0].maxAbsoluteDifference(reference))
+            XCTAssertLessThanOrEqual(diff, 1e-4 * max(1, reference.maxAbsolute), "fused \(fused)")
+        }
+    }
+
     /// The network `build(true)` makes has a step whose algorithm starts with `marker` (when `expectFused`), the one
     /// `build(false)` makes has no fused step; both give the same bits, within 1e-4 of the reference.
     func assertFusedMatchesApart(_ what: String, marker: String, expectFused: Bool,

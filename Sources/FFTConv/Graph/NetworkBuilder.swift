@@ -412,13 +412,16 @@ struct NetworkBuilder {
                     let (w, b) = try convolutionWeights(p)
                     let input = Size2D(x[2], x[3])
                     let conv: Convolution2D
+                    let splits = readsDepthwiseOutput(p)
                     if case .fixed(let a) = options.algorithm, a.supports(d) {
+                        var o = planner.options
+                        o.splitsInputChannels = splits
                         conv = try Convolution2D(descriptor: d, input: input, weights: w, bias: d.hasBias ? b : nil, algorithm: a,
-                                                 options: planner.options)
+                                                 options: o)
                     } else {
                         let decision: PlanDecision
                         (conv, decision) = try planner.prepare(descriptor: d, input: input, batch: x[0], weights: w,
-                                                               bias: d.hasBias ? b : nil)
+                                                               bias: d.hasBias ? b : nil, splitsInputChannels: splits)
                         summary.candidates = decision.timings
                     }
                     summary.multiplyAccumulates = try d.multiplyAccumulates(batch: x[0], input: input)
@@ -518,6 +521,16 @@ struct NetworkBuilder {
         let run = made.run
         steps.append(Network.Step(summary: summary, inputs: [p.inputs[0]], output: q.output, run: { args in try run(args[0]) }))
         return true
+    }
+
+    /// Whether `p` is a 1x1 layer whose input a depthwise layer of the graph writes (MobileNet's projections): its
+    /// input channels are then summed in halves (`ConvolutionOptions.splitsInputChannels`). From the graph alone, so
+    /// the same for any thread count.
+    func readsDepthwiseOutput(_ p: Pending) -> Bool {
+        guard case .convolution(let d, _) = p.op, d.kernel == Size2D(1, 1), let source = p.inputs.first,
+              let producer = pending.first(where: { $0.output == source && !$0.removed }),
+              case .convolution(let w, _) = producer.op else { return false }
+        return w.groups > 1 && w.groups == w.inputChannels && w.groups == w.outputChannels
     }
 
     /// The node after `p` (`pending[next]`) when it is the only reader of `p`'s output, which is not a graph output,

@@ -52,10 +52,17 @@ public struct ConvolutionOptions: Sendable, Hashable {
     /// Outputs per tile side for `winograd`: 2, 4 or 6 for 3x3 filters, 2 or 4 for 5x5 (`WinogradRegistry`);
     /// `nil` means 4.
     public var winogradTile: Int?
+    /// For a 1x1 layer on the transposed path whose input a depthwise layer wrote (a MobileNet block's projection):
+    /// sum the input channels in two halves, each half's workers reading the channels the depthwise step's workers
+    /// wrote (`TransposedImplementation.split`). Changes the order of the sums, the same for any thread count;
+    /// ignored by every other path. The network sets it from the graph.
+    public var splitsInputChannels: Bool
 
     /// Creates options; see each property.
     public init(threads: Int = 1, fftTile: Size2D? = nil, fftPlanning: FFTPlanningEffort = .estimate,
-                fftMemoryBudget: Int? = nil, microKernel: String? = nil, winogradTile: Int? = nil) {
+                fftMemoryBudget: Int? = nil, microKernel: String? = nil, winogradTile: Int? = nil,
+                splitsInputChannels: Bool = false) {
+        self.splitsInputChannels = splitsInputChannels
         self.winogradTile = winogradTile
         self.threads = threads
         self.fftTile = fftTile
@@ -116,7 +123,8 @@ public final class Convolution2D: @unchecked Sendable {
             implementation = PlainDirectImplementation(problem: problem, weights: weights, bias: bias)
         case .direct:
             if let transposed = try KernelChoice.transposed(forced: options.microKernel, problem: problem) {
-                implementation = try TransposedImplementation(problem: problem, weights: weights, bias: bias, kernel: transposed)
+                implementation = try TransposedImplementation(problem: problem, weights: weights, bias: bias, kernel: transposed,
+                                                              splitsInputChannels: options.splitsInputChannels)
             } else {
                 implementation = try DirectImplementation(problem: problem, weights: weights, bias: bias,
                                                           forcedKernel: options.microKernel, threads: options.threads)

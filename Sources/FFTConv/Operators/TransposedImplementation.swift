@@ -17,6 +17,10 @@ import FFTConvKernels
 /// 224-pixel network is a multiple of 7 positions (7², 14², 28², …, 112²), so here no lane is wasted; the price is
 /// the transposed store (bias and activation on channel vectors, then 16×16 block transposes), about P·Cout floats
 /// moved against P·K·Cout multiply-adds, and for a gathered X its P·K floats written.
+///
+/// A 1x1 layer reading a depthwise layer's output (`ConvolutionOptions.splitsInputChannels`) sums its input channels
+/// in two halves and adds them (`split`): at several threads each half is one half of the workers' — the channels
+/// the depthwise step's workers wrote.
 final class TransposedImplementation: ConvolutionImplementation, @unchecked Sendable {
     let problem: ConvolutionProblem
     let kernel: GEMMMicroKernel
@@ -37,6 +41,15 @@ final class TransposedImplementation: ConvolutionImplementation, @unchecked Send
     /// the direct path's order — the same bits as `DirectImplementation` (ResNet-18's 128→256 stride-2 layer 1.156 /
     /// 1.140 ms with 256-row passes / one, `ab.sh 5`).
     let kc: Int
+    /// On the input read in place with whole tiles: the input channel at which the sums split in two — each tile's
+    /// products of channels below it and of those from it on are summed apart (each in `kc`-row passes from zero)
+    /// and then added, for any thread count. With several threads the halves are computed by different workers:
+    /// the first half of the workers reads the channels below the split, the second half the rest — the channels
+    /// the workers of a fused 1x1 + depthwise step before it wrote, split the same way (half its panels each), so
+    /// that no worker reads what the other core wrote or writes lines the other core read (MobileNetV2's 14²
+    /// expansion + depthwise pairs ran 0.056–0.065 ms at 2 threads alone and 0.084–0.087 between such layers).
+    /// nil: one chain of passes over every channel.
+    let split: Int?
     /// With an im2col X, the floats from one of its rows to the next (whole tiles and the copies' 7-float overrun,
     /// an odd number of cache lines so that a pass's rows spread over the L1 sets); nil: the input is X.
     let gatherStride: Int?
@@ -54,7 +67,7 @@ final class TransposedImplementation: ConvolutionImplementation, @unchecked Send
     /// Whether the layer is one this path computes: one group (any kernel, stride, padding, dilation).
     static func applies(to d: ConvolutionDescriptor) -> Bool { d.groups == 1 }
 
-    init(problem p: ConvolutionProblem, weights: Tensor, bias: Tensor?, kernel: GEMMMicroKernel) throws {
+    init(problem p: ConvolutionProblem, weights: Tensor, bias: Tensor?, kernel: GEMMMicroKernel, splitsInputChannels: Bool = false) throws {
         let d = p.descriptor
         guard Self.applies(to: d) else {
             throw ConvolutionError.unsupported(algorithm: "direct",
@@ -73,6 +86,7 @@ final class TransposedImplementation: ConvolutionImplementation, @unchecked Send
         tiles = (p.outputPlane + Self.rows - 1) / Self.rows
         let inPlace = Self.readsInPlace(d)
         kc = inPlace ? Swift.max(1, Swift.min(k, 8192 / nr)) : k
+        split = splitsInputChannels && inPlace && p.outputPlane % Self.rows == 0 && k >= 2 * nr ? k / nr / 2 * nr : nil
         gatherStride = inPlace ? nil : oddLineStride(Swift.max(tiles * Self.rows, p.outputPlane + 7))
         layout = inPlace ? nil : PhaseLayout(geometry: p.geometry, padBottom: d.padding.bottom, padRight: d.padding.right, lanes: 16)
         (panels, self.bias) = Self.packPanels(weights: weights, bias: bias, outputs: cout, k: k, nr: nr)
@@ -93,6 +107,7 @@ final class TransposedImplementation: ConvolutionImplementation, @unchecked Send
     var preparedBytes: Int { (panels.count + bias.count) * 4 }
     var summary: String {
         "\(kernel.name)t, \(gatherStride == nil ? "1x1" : "im2col") transposed (\(Self.rows) positions × \(kernel.nr) channels)"
+            + (split.map { ", input channels summed in halves at \($0)" } ?? "")
     }
 
     func run(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, residual: UnsafePointer<Float>?,
@@ -119,9 +134,14 @@ final class TransposedImplementation: ConvolutionImplementation, @unchecked Send
         // accumulator tiles for its share of one panel, the transpose's staging, and the packed last tile.
         let gathered = gatherStride.map { roundUp(k * $0, 16) } ?? 0, layoutFloats = layout.map { $0.imageSize(channels: d.inputChannels) } ?? 0
         let tileFloats = tiles * mr * nr
-        let perWorker = Parallel.workerStride(tileFloats + Transpose.stagingFloats + packedTiles * mr * k, threads: threads)
-        SharedScratch.withBuffer(count: gathered + layoutFloats + workers * perWorker) { scratch in
-            let ws = scratch + gathered + layoutFloats
+        // With a split: at one worker a second accumulator block (the upper channels' sums); at several, both
+        // halves' sums of every (panel, tile) in `halves`, then added tile by tile.
+        let splitWorkers = split != nil && workers > 1
+        let halfFloats = splitWorkers ? panelCount * tileFloats : 0
+        let perWorker = Parallel.workerStride((split != nil ? 2 : 1) * tileFloats + Transpose.stagingFloats + packedTiles * mr * k,
+                                              threads: threads)
+        SharedScratch.withBuffer(count: gathered + layoutFloats + 2 * halfFloats + workers * perWorker) { scratch in
+            let halves = scratch + gathered + layoutFloats, ws = halves + 2 * halfFloats
             for n in 0..<batch {
                 let image = input + n * d.inputChannels * p.inputPlane, y = output + n * cout * positions
                 let res = residual.map { $0 + n * cout * positions }
@@ -134,6 +154,33 @@ final class TransposedImplementation: ConvolutionImplementation, @unchecked Send
                 } else {
                     x = image
                 }
+                if let split, splitWorkers {
+                    // Items (half, panel, tile), half-major: each worker's share lies in one half's channels (or
+                    // two runs, with an odd worker count). Then the halves are added and stored by (panel, tile).
+                    Parallel.forEachRange(count: 2 * items, threads: threads) { _, share in
+                        for h in (share.lowerBound / items)...((share.upperBound - 1) / items) {
+                            let lo = Swift.max(share.lowerBound - h * items, 0), hi = Swift.min(share.upperBound - h * items, items)
+                            let channels = h == 0 ? 0..<split : split..<k
+                            for j in (lo / tiles)...((hi - 1) / tiles) {
+                                let t0 = Swift.max(lo - j * tiles, 0), t1 = Swift.min(hi - j * tiles, tiles)
+                                // (`split` needs whole tiles: nothing is read from `packed`.)
+                                sums(x: x, lda: lda, panel: j, tiles: t0..<t1, channels: channels, whole: whole, packed: x,
+                                     into: halves + h * halfFloats + j * tileFloats + t0 * mr * nr)
+                            }
+                        }
+                    }
+                    Parallel.forEachRange(count: items, threads: threads) { worker, items in
+                        let acc = ws + worker * perWorker, staging = acc + tileFloats
+                        for j in (items.lowerBound / tiles)...((items.upperBound - 1) / tiles) {
+                            let t0 = Swift.max(items.lowerBound - j * tiles, 0), t1 = Swift.min(items.upperBound - j * tiles, tiles)
+                            let lower = halves + j * tileFloats + t0 * mr * nr
+                            Self.add(lower, lower + halfFloats, into: acc, count: (t1 - t0) * mr * nr)
+                            store(acc, tiles: t0..<t1, panel: j, positions: positions, cout: cout, output: y, residual: res,
+                                  staging: staging)
+                        }
+                    }
+                    continue
+                }
                 Parallel.forEachRange(count: items, threads: threads) { worker, items in
                     let acc = ws + worker * perWorker, staging = acc + tileFloats, packed = staging + Transpose.stagingFloats
                     // The first blocks of the worker's first panel, asked for before its first tile.
@@ -145,32 +192,58 @@ final class TransposedImplementation: ConvolutionImplementation, @unchecked Send
                             Self.pack(x, positions: positions, k: k, channels: 0..<k, tiles: whole..<tiles, into: packed)
                             packedYet = true
                         }
-                        var k0 = 0
-                        while k0 < k {
-                            let n = Swift.min(kc, k - k0)
-                            // The weights are cold in a network (other layers ran since): while this block's
-                            // tiles run, the rows of the block four ahead (blocks are consecutive in memory) are
-                            // fetched into L2, a share before each tile. (One block ahead: MobileNetV2's f18
-                            // 0.214 ms in the network; four: 0.205–0.207, its 960→160 layers 0.094 → 0.090.)
-                            let next = UnsafeRawPointer(panels.pointer + (j * k + k0 + n + 3 * kc) * nr), bytes = kc * nr * 4
-                            let b = panels.pointer + (j * k + k0) * nr
-                            for t in t0..<t1 {
-                                let share = bytes / (t1 - t0), from = (t - t0) * share
-                                Prefetch.toL2(next + from, bytes: t + 1 == t1 ? bytes - from : share)
-                                let c = acc + (t - t0) * mr * nr
-                                if t < whole {
-                                    strided(n, x + k0 * lda + t * mr, lda, b, c, nr, k0 > 0)
-                                } else {
-                                    kernel.packed(n, packed + ((t - whole) * k + k0) * mr, b, c, nr, k0 > 0)
-                                }
-                            }
-                            k0 += n
+                        if let split {
+                            // One worker: both halves' sums for each tile, then added as the workers' halves are.
+                            let upper = staging + Transpose.stagingFloats + packedTiles * mr * k
+                            sums(x: x, lda: lda, panel: j, tiles: t0..<t1, channels: 0..<split, whole: whole, packed: packed, into: acc)
+                            sums(x: x, lda: lda, panel: j, tiles: t0..<t1, channels: split..<k, whole: whole, packed: packed, into: upper)
+                            Self.add(acc, upper, into: acc, count: (t1 - t0) * mr * nr)
+                        } else {
+                            sums(x: x, lda: lda, panel: j, tiles: t0..<t1, channels: 0..<k, whole: whole, packed: packed, into: acc)
                         }
                         store(acc, tiles: t0..<t1, panel: j, positions: positions, cout: cout, output: y, residual: res,
                               staging: staging)
                     }
                 }
             }
+        }
+    }
+
+    /// Panel `j`'s sums over the input channels `channels` for the tiles `tiles`, in passes of `kc` rows (the first
+    /// from zero) into `acc` (tile `t` at `acc + (t − tiles.lowerBound)·7·nr`): whole tiles read in place from `x`
+    /// (rows `lda` apart), the tiles from `whole` on from `packed`. While a pass's tiles run, the weight rows of the
+    /// pass four ahead (passes are consecutive in memory) are asked for into L2, a share before each tile. (One pass
+    /// ahead: MobileNetV2's f18 0.214 ms in the network; four: 0.205–0.207, its 960→160 layers 0.094 → 0.090.)
+    private func sums(x: UnsafePointer<Float>, lda: Int, panel j: Int, tiles: Range<Int>, channels: Range<Int>, whole: Int,
+                      packed: UnsafePointer<Float>, into acc: UnsafeMutablePointer<Float>) {
+        let mr = Self.rows, nr = kernel.nr, k = depth, kc = kc
+        var k0 = channels.lowerBound
+        while k0 < channels.upperBound {
+            let n = Swift.min(kc, channels.upperBound - k0)
+            let next = UnsafeRawPointer(panels.pointer + (j * k + k0 + n + 3 * kc) * nr), bytes = kc * nr * 4
+            let b = panels.pointer + (j * k + k0) * nr
+            for t in tiles {
+                let share = bytes / tiles.count, from = (t - tiles.lowerBound) * share
+                Prefetch.toL2(next + from, bytes: t + 1 == tiles.upperBound ? bytes - from : share)
+                let c = acc + (t - tiles.lowerBound) * mr * nr
+                if t < whole {
+                    strided(n, x + k0 * lda + t * mr, lda, b, c, nr, k0 > channels.lowerBound)
+                } else {
+                    kernel.packed(n, packed + ((t - whole) * k + k0) * mr, b, c, nr, k0 > channels.lowerBound)
+                }
+            }
+            k0 += n
+        }
+    }
+
+    /// `into[i] = lower[i] + upper[i]` for `count` floats, a multiple of 16 (whole accumulator tiles).
+    static func add(_ lower: UnsafePointer<Float>, _ upper: UnsafePointer<Float>, into: UnsafeMutablePointer<Float>, count: Int) {
+        var i = 0
+        while i < count {
+            let a = UnsafeRawPointer(lower + i).loadUnaligned(as: SIMD16<Float>.self)
+            let b = UnsafeRawPointer(upper + i).loadUnaligned(as: SIMD16<Float>.self)
+            UnsafeMutableRawPointer(into + i).storeBytes(of: a + b, as: SIMD16<Float>.self)
+            i += 16
         }
     }
 

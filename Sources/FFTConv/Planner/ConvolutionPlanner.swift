@@ -199,9 +199,13 @@ public final class ConvolutionPlanner: @unchecked Sendable {
     ///
     /// - Parameters:
     ///   - batch: the batch size the layer will run at (timing uses it).
+    ///   - splitsInputChannels: `ConvolutionOptions.splitsInputChannels` for the prepared layer (a 1x1 layer reading
+    ///     a depthwise layer's output; the network sets it).
     /// - Throws: `ConvolutionError` when the layer is invalid or no candidate can run it.
     public func prepare(descriptor d: ConvolutionDescriptor, input: Size2D, batch: Int = 1, weights: Tensor,
-                        bias: Tensor?) throws -> (Convolution2D, PlanDecision) {
+                        bias: Tensor?, splitsInputChannels: Bool = false) throws -> (Convolution2D, PlanDecision) {
+        var options = options
+        options.splitsInputChannels = splitsInputChannels
         if mode == .estimate {
             let c = estimate(d, input: input)
             let conv = try Convolution2D(descriptor: d, input: input, weights: weights, bias: bias, algorithm: c.algorithm,
@@ -214,13 +218,13 @@ public final class ConvolutionPlanner: @unchecked Sendable {
                                          options: e.chosen.options(options)) {
             return (conv, PlanDecision(chosen: e.chosen, timings: e.timings, fromTuningFile: true))
         }
-        let decision = try measure(d, input: input, batch: batch, weights: weights, bias: bias)
+        let decision = try measure(d, input: input, batch: batch, weights: weights, bias: bias, options: options)
         tuning?.record(TuningFile.Entry(key: key, chosen: decision.1.chosen, timings: decision.1.timings))
         return decision
     }
 
     func measure(_ d: ConvolutionDescriptor, input: Size2D, batch: Int, weights: Tensor,
-                 bias: Tensor?) throws -> (Convolution2D, PlanDecision) {
+                 bias: Tensor?, options: ConvolutionOptions) throws -> (Convolution2D, PlanDecision) {
         var rng = SeededGenerator(seed: 0x7e57)
         let x = try Tensor.random(shape: [batch, d.inputChannels, input.height, input.width], using: &rng)
         var baseline: (output: Tensor, scale: Float)?

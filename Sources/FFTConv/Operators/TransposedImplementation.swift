@@ -158,24 +158,21 @@ final class TransposedImplementation: ConvolutionImplementation, @unchecked Send
                     // Items (half, panel, tile), half-major: each worker's share lies in one half's channels (or
                     // two runs, with an odd worker count). Then the halves are added and stored by (panel, tile).
                     Parallel.forEachRange(count: 2 * items, threads: threads) { _, share in
-                        for h in (share.lowerBound / items)...((share.upperBound - 1) / items) {
-                            let lo = Swift.max(share.lowerBound - h * items, 0), hi = Swift.min(share.upperBound - h * items, items)
+                        Self.forEachRun(share, per: items) { h, pairs in
                             let channels = h == 0 ? 0..<split : split..<k
-                            for j in (lo / tiles)...((hi - 1) / tiles) {
-                                let t0 = Swift.max(lo - j * tiles, 0), t1 = Swift.min(hi - j * tiles, tiles)
+                            Self.forEachRun(pairs, per: tiles) { j, run in
                                 // (`split` needs whole tiles: nothing is read from `packed`.)
-                                sums(x: x, lda: lda, panel: j, tiles: t0..<t1, channels: channels, whole: whole, packed: x,
-                                     into: halves + h * halfFloats + j * tileFloats + t0 * mr * nr)
+                                sums(x: x, lda: lda, panel: j, tiles: run, channels: channels, whole: whole, packed: x,
+                                     into: halves + h * halfFloats + j * tileFloats + run.lowerBound * mr * nr)
                             }
                         }
                     }
                     Parallel.forEachRange(count: items, threads: threads) { worker, items in
                         let acc = ws + worker * perWorker, staging = acc + tileFloats
-                        for j in (items.lowerBound / tiles)...((items.upperBound - 1) / tiles) {
-                            let t0 = Swift.max(items.lowerBound - j * tiles, 0), t1 = Swift.min(items.upperBound - j * tiles, tiles)
-                            let lower = halves + j * tileFloats + t0 * mr * nr
-                            Self.add(lower, lower + halfFloats, into: acc, count: (t1 - t0) * mr * nr)
-                            store(acc, tiles: t0..<t1, panel: j, positions: positions, cout: cout, output: y, residual: res,
+                        Self.forEachRun(items, per: tiles) { j, run in
+                            let lower = halves + j * tileFloats + run.lowerBound * mr * nr
+                            GEMM.addPartials(lower, lower + halfFloats, into: acc, count: run.count * mr * nr)
+                            store(acc, tiles: run, panel: j, positions: positions, cout: cout, output: y, residual: res,
                                   staging: staging)
                         }
                     }
@@ -186,22 +183,21 @@ final class TransposedImplementation: ConvolutionImplementation, @unchecked Send
                     // The first blocks of the worker's first panel, asked for before its first tile.
                     Prefetch.toL2(panels.pointer + items.lowerBound / tiles * k * nr, bytes: Swift.min(k, 4 * kc) * nr * 4)
                     var packedYet = false
-                    for j in (items.lowerBound / tiles)...((items.upperBound - 1) / tiles) {
-                        let t0 = Swift.max(items.lowerBound - j * tiles, 0), t1 = Swift.min(items.upperBound - j * tiles, tiles)
-                        if packedTiles > 0 && t1 > whole && !packedYet {
+                    Self.forEachRun(items, per: tiles) { j, run in
+                        if packedTiles > 0 && run.upperBound > whole && !packedYet {
                             Self.pack(x, positions: positions, k: k, channels: 0..<k, tiles: whole..<tiles, into: packed)
                             packedYet = true
                         }
                         if let split {
                             // One worker: both halves' sums for each tile, then added as the workers' halves are.
                             let upper = staging + Transpose.stagingFloats + packedTiles * mr * k
-                            sums(x: x, lda: lda, panel: j, tiles: t0..<t1, channels: 0..<split, whole: whole, packed: packed, into: acc)
-                            sums(x: x, lda: lda, panel: j, tiles: t0..<t1, channels: split..<k, whole: whole, packed: packed, into: upper)
-                            Self.add(acc, upper, into: acc, count: (t1 - t0) * mr * nr)
+                            sums(x: x, lda: lda, panel: j, tiles: run, channels: 0..<split, whole: whole, packed: packed, into: acc)
+                            sums(x: x, lda: lda, panel: j, tiles: run, channels: split..<k, whole: whole, packed: packed, into: upper)
+                            GEMM.addPartials(acc, upper, into: acc, count: run.count * mr * nr)
                         } else {
-                            sums(x: x, lda: lda, panel: j, tiles: t0..<t1, channels: 0..<k, whole: whole, packed: packed, into: acc)
+                            sums(x: x, lda: lda, panel: j, tiles: run, channels: 0..<k, whole: whole, packed: packed, into: acc)
                         }
-                        store(acc, tiles: t0..<t1, panel: j, positions: positions, cout: cout, output: y, residual: res,
+                        store(acc, tiles: run, panel: j, positions: positions, cout: cout, output: y, residual: res,
                               staging: staging)
                     }
                 }
@@ -236,14 +232,13 @@ final class TransposedImplementation: ConvolutionImplementation, @unchecked Send
         }
     }
 
-    /// `into[i] = lower[i] + upper[i]` for `count` floats, a multiple of 16 (whole accumulator tiles).
-    static func add(_ lower: UnsafePointer<Float>, _ upper: UnsafePointer<Float>, into: UnsafeMutablePointer<Float>, count: Int) {
-        var i = 0
-        while i < count {
-            let a = UnsafeRawPointer(lower + i).loadUnaligned(as: SIMD16<Float>.self)
-            let b = UnsafeRawPointer(upper + i).loadUnaligned(as: SIMD16<Float>.self)
-            UnsafeMutableRawPointer(into + i).storeBytes(of: a + b, as: SIMD16<Float>.self)
-            i += 16
+    /// Calls `body(i, run)` for each block `i` of `n` consecutive items that `items` (not empty) touches, `run` the
+    /// items of block `i` it holds, counted from the block's start — a share of (panel, tile) pairs as each panel's
+    /// run of tiles.
+    @inline(__always)
+    static func forEachRun(_ items: Range<Int>, per n: Int, _ body: (_ block: Int, _ run: Range<Int>) -> Void) {
+        for i in (items.lowerBound / n)...((items.upperBound - 1) / n) {
+            body(i, Swift.max(items.lowerBound - i * n, 0)..<Swift.min(items.upperBound - i * n, n))
         }
     }
 

@@ -27,6 +27,19 @@ public enum GEMM {
     /// Floats needed by `packA` for an `m × k` matrix.
     public static func packedASize(m: Int, k: Int, mr: Int) -> Int { (m + mr - 1) / mr * mr * k }
 
+    /// `into[i] = lower[i] + upper[i]` for `count` floats, a multiple of 16: two partial sums of the same result
+    /// tiles (a depth split in two) added, `lower` first. `into` may be `lower`.
+    public static func addPartials(_ lower: UnsafePointer<Float>, _ upper: UnsafePointer<Float>, into: UnsafeMutablePointer<Float>,
+                                   count: Int) {
+        var i = 0
+        while i < count {
+            let a = UnsafeRawPointer(lower + i).loadUnaligned(as: SIMD16<Float>.self)
+            let b = UnsafeRawPointer(upper + i).loadUnaligned(as: SIMD16<Float>.self)
+            UnsafeMutableRawPointer(into + i).storeBytes(of: a + b, as: SIMD16<Float>.self)
+            i += 16
+        }
+    }
+
     /// Floats of B-packing scratch one `run` caller needs.
     public static func packedBSize(kernel: GEMMMicroKernel, blocking: Blocking) -> Int {
         blocking.kc * blocking.nc + kernel.mr * kernel.nr

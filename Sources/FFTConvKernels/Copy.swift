@@ -30,6 +30,35 @@ public enum Copy {
         while i < count { dst[i] = 0; i += 1 }
     }
 
+    /// `even[j] = src[2j]` for `j` in `0..<count`, reading no float past `src[2·count − 2]`: sixteen (or, without
+    /// 16-float registers, eight) at a time from whole vectors of pairs, the last step's loads shifted back one float
+    /// so that they end at `src[2·count − 2]` (its even floats are then the loads' odd lanes). Short rows go one by one.
+    public static func even(_ src: UnsafePointer<Float>, into even: UnsafeMutablePointer<Float>, count: Int) {
+        typealias W = SIMD16<Float>
+        @inline(__always) func load(_ i: Int) -> W { UnsafeRawPointer(src + i).loadUnaligned(as: W.self) }
+        if KernelTarget.wideRegisters && count >= 17 {
+            var j = 0
+            while j + 17 <= count {  // reads 2j ..< 2j + 32, inside the row
+                UnsafeMutableRawPointer(even + j).storeBytes(of: fftconv_even32(load(2 * j), load(2 * j + 16)), as: W.self)
+                j += 16
+            }
+            let t = count - 16  // reads 2t − 1 ..< 2t + 31 = 2·count − 1
+            UnsafeMutableRawPointer(even + t).storeBytes(of: fftconv_odd32(load(2 * t - 1), load(2 * t + 15)), as: W.self)
+            return
+        }
+        if count >= 9 {
+            var j = 0
+            while j + 9 <= count {  // reads 2j ..< 2j + 16
+                UnsafeMutableRawPointer(even + j).storeBytes(of: fftconv_even16(load(2 * j)), as: SIMD8<Float>.self)
+                j += 8
+            }
+            let t = count - 8  // reads 2t − 1 ..< 2t + 15 = 2·count − 1
+            UnsafeMutableRawPointer(even + t).storeBytes(of: fftconv_odd16(load(2 * t - 1)), as: SIMD8<Float>.self)
+            return
+        }
+        for j in 0..<count { even[j] = src[2 * j] }
+    }
+
     /// `even[j] = src[2j]`, `odd[j] = src[2j + 1]` for `j` in `0..<count` (the column split of a stride-2
     /// phase layout): eight pairs per step from one sixteen-float load, the last eight again (overlapping)
     /// when `count` is not a multiple of eight, one at a time only when `count < 8`.

@@ -210,6 +210,22 @@ final class KernelFamilyTests: XCTestCase {
         }
     }
 
+    /// `Copy.even` (a 1x1 stride-2 layer's phase layout) against its definition for every count up to 70, from a
+    /// buffer of exactly the `2·count − 1` floats it may read (an address-sanitizer run catches a load past them): a
+    /// missed or wrong lane, or a write past `count`, fails the comparison.
+    func testEvenColumnsAgainstDefinition() {
+        for count in 1...70 {
+            let n = 2 * count - 1
+            let buffer = UnsafeMutablePointer<Float>.allocate(capacity: n)
+            defer { buffer.deallocate() }
+            for i in 0..<n { buffer[i] = Float(i) + 0.5 }
+            var out = [Float](repeating: .nan, count: count + 1)
+            out.withUnsafeMutableBufferPointer { Copy.even(buffer, into: $0.baseAddress!, count: count) }
+            for j in 0..<count { XCTAssertEqual(out[j], Float(2 * j) + 0.5, "count \(count), column \(j)") }
+            XCTAssertTrue(out[count].isNaN, "count \(count): written past the end")
+        }
+    }
+
     func testEveryGEMMVariantOverEdgeShapes() throws {
         // Sizes 1, primes, non-multiples of every tile, and K past the 256-deep cache block.
         let shapes: [(Int, Int, Int)] = [(1, 1, 1), (1, 17, 3), (7, 1, 5), (6, 16, 8), (12, 32, 4), (13, 31, 29),

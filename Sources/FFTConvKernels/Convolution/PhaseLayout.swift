@@ -21,6 +21,8 @@ public struct PhaseLayout: Sendable, Hashable {
     public var phases: Int { geometry.strideHeight * geometry.strideWidth }
     /// The row phases some tap reads (a 1x1 stride-2 layer reads only phase row 0): `fill` skips the others.
     public let usedRowPhases: [Bool]
+    /// The column phases some tap reads (a 1x1 stride-2 layer reads only phase column 0): `fill` skips the others.
+    public let usedColumnPhases: [Bool]
 
     /// A layout whose planes allow vector loads of `lanes` floats at every computed position rounded up to `lanes`.
     public init(geometry g: ConvolutionGeometry, padBottom: Int, padRight: Int, lanes: Int) {
@@ -34,6 +36,7 @@ public struct PhaseLayout: Sendable, Hashable {
         let needed = Swift.max(phaseHeight * phaseWidth, (positions + lanes - 1) / lanes * lanes + maxOffset)
         planeStride = (needed + 15) / 16 * 16
         usedRowPhases = (0..<g.strideHeight).map { a in (0..<g.kernelHeight).contains { $0 * g.dilationHeight % g.strideHeight == a } }
+        usedColumnPhases = (0..<g.strideWidth).map { b in (0..<g.kernelWidth).contains { $0 * g.dilationWidth % g.strideWidth == b } }
     }
 
     /// Floats of one image in this layout (`phases × channels × planeStride`).
@@ -79,7 +82,7 @@ public struct PhaseLayout: Sendable, Hashable {
                     Prefetch.toL2(src + ahead * g.inputWidth, bytes: Swift.min(sh * g.inputWidth, planeFloats - ahead * g.inputWidth) * 4)
                 }
                 for a in 0..<sh where usedRowPhases[a] {
-                    for b in 0..<sw {
+                    for b in 0..<sw where usedColumnPhases[b] {
                         let row = buffer + ((a * sw + b) * channels + c) * planeStride + i * phaseWidth
                         let iy = i * sh + a - g.padTop
                         if iy < 0 || iy >= g.inputHeight {
@@ -109,12 +112,13 @@ public struct PhaseLayout: Sendable, Hashable {
         guard rows.upperBound == phaseHeight else { return }
         let used = phaseHeight * phaseWidth
         for a in 0..<sh where usedRowPhases[a] {
-            for b in 0..<sw { Copy.zero(buffer + ((a * sw + b) * channels + c) * planeStride + used, planeStride - used) }
+            for b in 0..<sw where usedColumnPhases[b] { Copy.zero(buffer + ((a * sw + b) * channels + c) * planeStride + used, planeStride - used) }
         }
     }
 
     /// `fill` for column stride 2 (MobileNet's and ResNet's stride-2 layers): both column phases of a row come
-    /// from one pass over it, sixteen floats split into their even and odd halves at a time.
+    /// from one pass over it, sixteen floats split into their even and odd halves at a time; a layer whose taps read
+    /// only the even phase (1x1 stride 2: ResNet's downsamples) gets that one alone.
     func fillStrideTwoColumns(src: UnsafePointer<Float>, channels: Int, channel c: Int, phaseRows: Range<Int>,
                               buffer: UnsafeMutablePointer<Float>) {
         let g = geometry
@@ -135,12 +139,20 @@ public struct PhaseLayout: Sendable, Hashable {
                 let iy = i * sh + a - g.padTop
                 if iy < 0 || iy >= g.inputHeight {
                     Copy.zero(e, phaseWidth)
-                    Copy.zero(o, phaseWidth)
+                    if usedColumnPhases[1] { Copy.zero(o, phaseWidth) }
                     continue
                 }
                 let srow = src + iy * w
                 // Padded column q = 2j + b holds input x = q − pad (zero outside the row).
                 @inline(__always) func value(_ q: Int) -> Float { let x = q - pad; return x >= 0 && x < w ? srow[x] : 0 }
+                if !usedColumnPhases[1] {
+                    // Even columns only: j with 0 <= 2j − pad < w read in one strided pass.
+                    let lo = Swift.min(phaseWidth, (pad + 1) / 2), hi = Swift.max(lo, Swift.min(phaseWidth, (w + pad + 1) / 2))
+                    for j in 0..<lo { e[j] = value(2 * j) }
+                    Copy.even(srow + 2 * lo - pad, into: e + lo, count: hi - lo)
+                    for j in hi..<phaseWidth { e[j] = 0 }
+                    continue
+                }
                 // Inside the row: j in [j0, j1) with 0 <= 2j − pad and 2j − pad + 16 <= w (vector loads stay in it).
                 let j0 = Swift.min(phaseWidth, (pad + 1) / 2)
                 let j1 = Swift.max(j0, Swift.min(phaseWidth, (w + pad - 16) / 2 + 1))

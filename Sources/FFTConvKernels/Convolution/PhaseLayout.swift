@@ -146,11 +146,11 @@ public struct PhaseLayout: Sendable, Hashable {
                 // Padded column q = 2j + b holds input x = q − pad (zero outside the row).
                 @inline(__always) func value(_ q: Int) -> Float { let x = q - pad; return x >= 0 && x < w ? srow[x] : 0 }
                 if !usedColumnPhases[1] {
-                    // Even columns only: j with 0 <= 2j − pad < w read in one strided pass.
+                    // Even columns only: those with 0 <= 2j − pad < w copied, the padding around them zero.
                     let lo = Swift.min(phaseWidth, (pad + 1) / 2), hi = Swift.max(lo, Swift.min(phaseWidth, (w + pad + 1) / 2))
-                    for j in 0..<lo { e[j] = value(2 * j) }
+                    Copy.zero(e, lo)
                     Copy.even(srow + 2 * lo - pad, into: e + lo, count: hi - lo)
-                    for j in hi..<phaseWidth { e[j] = 0 }
+                    Copy.zero(e + hi, phaseWidth - hi)
                     continue
                 }
                 // Inside the row: j in [j0, j1) with 0 <= 2j − pad and 2j − pad + 16 <= w (vector loads stay in it).

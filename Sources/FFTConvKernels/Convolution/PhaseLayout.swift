@@ -145,16 +145,17 @@ public struct PhaseLayout: Sendable, Hashable {
                 let srow = src + iy * w
                 // Padded column q = 2j + b holds input x = q − pad (zero outside the row).
                 @inline(__always) func value(_ q: Int) -> Float { let x = q - pad; return x >= 0 && x < w ? srow[x] : 0 }
+                // The first column inside the row: j0 with 0 <= 2·j0 − pad.
+                let j0 = Swift.min(phaseWidth, (pad + 1) / 2)
                 if !usedColumnPhases[1] {
                     // Even columns only: those with 0 <= 2j − pad < w copied, the padding around them zero.
-                    let lo = Swift.min(phaseWidth, (pad + 1) / 2), hi = Swift.max(lo, Swift.min(phaseWidth, (w + pad + 1) / 2))
-                    Copy.zero(e, lo)
-                    Copy.even(srow + 2 * lo - pad, into: e + lo, count: hi - lo)
+                    let hi = Swift.max(j0, Swift.min(phaseWidth, (w + pad + 1) / 2))
+                    Copy.zero(e, j0)
+                    Copy.even(srow + 2 * j0 - pad, into: e + j0, count: hi - j0)
                     Copy.zero(e + hi, phaseWidth - hi)
                     continue
                 }
-                // Inside the row: j in [j0, j1) with 0 <= 2j − pad and 2j − pad + 16 <= w (vector loads stay in it).
-                let j0 = Swift.min(phaseWidth, (pad + 1) / 2)
+                // Inside the row: j in [j0, j1) with 2j − pad + 16 <= w (vector loads stay in it).
                 let j1 = Swift.max(j0, Swift.min(phaseWidth, (w + pad - 16) / 2 + 1))
                 for j in 0..<j0 { e[j] = value(2 * j); o[j] = value(2 * j + 1) }
                 Copy.splitEvenOdd(srow + 2 * j0 - pad, even: e + j0, odd: o + j0, count: j1 - j0)

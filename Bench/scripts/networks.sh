@@ -6,15 +6,26 @@
 #
 # One JSON object per line (fftconv-bench net --json). Build first: swift build -c release.
 # Each row warms for 0.3 s first, as ../shared/peers/bench_peers.py warms ONNX Runtime.
+# Each 2-thread row also carries "probe_before_us" and "probe_after_us": cross_step_probe.c's "both-cross" µs per
+# step just before and after it (~43 normal, 250–300 in a slow spell on the Zen 4 host kind; Docs/Design.md,
+# "Threads"), so that rows timed in a spell can be told apart (PROBE=0 leaves them out).
 set -euo pipefail
 MODELS="${1:-${PEERS_DATA:-/work/peers-data}/models}"
 BENCH="$(dirname "$0")/../../.build/release/fftconv-bench"
+PROBE_BIN=""
+if [ "${PROBE:-1}" != 0 ]; then
+  PROBE_BIN="$(mktemp)"; trap 'rm -f "$PROBE_BIN"' EXIT
+  "${CC:-cc}" -O3 -march=native -pthread -o "$PROBE_BIN" "$(dirname "$0")/cross_step_probe.c"
+fi
+probe() { if [ -n "$PROBE_BIN" ] && [ "$1" -gt 1 ]; then "$PROBE_BIN" | sed 's/.*both-cross \([0-9.]*\),.*/\1/'; else echo None; fi; }
 for model in alexnet vgg16 resnet18 mobilenet_v2 squeezenet1_1; do
   for threads in 1 2; do
     for config in "--planner estimate" "--planner measure" "--algorithm direct" "--algorithm gemm" "--algorithm fft" "--algorithm winograd"; do
+      before=$(probe "$threads")
       # shellcheck disable=SC2086
-      "$BENCH" net "$MODELS/$model/model.onnx" --threads "$threads" --loops 15 --warmup 3 --warmup-seconds 0.3 $config --json \
-        | python3 -c "import json,sys; r=json.load(sys.stdin)[0]; r['model']='$model'; r['config']='$config'; print(json.dumps(r))"
+      row=$("$BENCH" net "$MODELS/$model/model.onnx" --threads "$threads" --loops 15 --warmup 3 --warmup-seconds 0.3 $config --json)
+      after=$(probe "$threads")
+      echo "$row" | python3 -c "import json,sys; r=json.load(sys.stdin)[0]; r['model']='$model'; r['config']='$config'; r['probe_before_us']=$before; r['probe_after_us']=$after; print(json.dumps(r))"
     done
   done
 done

@@ -9,7 +9,10 @@
 # on the Zen 4 host kind ncnn runs VGG16 twice as fast as ORT, OpenVINO MobileNetV2 at 2 threads faster).
 # Prints "round model threads ours PEER ratio" lines. FFTConv: `net --planner estimate`, 0.3 s warm-up, 100 calls
 # (30 for alexnet, resnet18; 10 for vgg16); ORT: ../shared/peers/bench_peers.py --target-s 1 (0.3 s warm-up, ≥ 1 s).
-# Build first: swift build -c release.
+# Build first: swift build -c release. Each 2-thread line ends with "probe B A": cross_step_probe.c's "both-cross" µs
+# per step before our run and after the peer's (~43 normal, 250–300 in one of the host's slow spells, which slow
+# every runtime's 2-thread runs: a pair with a spell on one side only compares two states, not two runtimes —
+# spell_pairs.sh compares them state with state). PROBE=0 leaves it out.
 set -euo pipefail
 ROUNDS="${1:-3}"; shift || true
 MODELS=("${@:-alexnet vgg16 resnet18 mobilenet_v2 squeezenet1_1}")
@@ -19,21 +22,30 @@ PEERS="$(dirname "$0")/../../../shared/peers/bench_peers.py"
 BENCH="$(dirname "$0")/../../.build/release/fftconv-bench"
 PEER="${PEER:-onnxruntime}"
 OUT="$(mktemp)"
+PROBE_BIN=""
+if [ "${PROBE:-1}" != 0 ]; then
+  PROBE_BIN="$(mktemp)"
+  "${CC:-cc}" -O3 -march=native -pthread -o "$PROBE_BIN" "$(dirname "$0")/cross_step_probe.c"
+fi
+probe() { if [ -n "$PROBE_BIN" ] && [ "$1" -gt 1 ]; then "$PROBE_BIN" | sed 's/.*both-cross \([0-9.]*\),.*/\1/'; fi; }
 for round in $(seq "$ROUNDS"); do
   for model in ${MODELS[*]}; do
     loops=100; case "$model" in alexnet|resnet18) loops=30;; vgg16) loops=10;; esac
     for threads in 1 2; do
+      before=$(probe "$threads")
       ours=$("$BENCH" net "$DATA/$model/model.onnx" --threads "$threads" --loops "$loops" --warmup 3 --warmup-seconds 0.3 --json \
         | python3 -c "import json,sys; print(json.load(sys.stdin)[0]['median_ms'])")
       "$PY" "$PEERS" --runtimes "$PEER" --target-s 1 --models "$model" --threads "$threads" --no-wait --out "$OUT" > /dev/null 2>&1
-      python3 - "$OUT" "$round" "$model" "$threads" "$ours" "$PEER" <<'PY'
+      after=$(probe "$threads")
+      python3 - "$OUT" "$round" "$model" "$threads" "$ours" "$PEER" "$before" "$after" <<'PY'
 import json, sys
-out, rnd, model, threads, ours, peer = sys.argv[1:]
+out, rnd, model, threads, ours, peer, before, after = sys.argv[1:]
 theirs = json.load(open(out))['latency'][peer][threads][model]['median_ms']
 label = {'onnxruntime': 'ORT', 'openvino': 'OpenVINO'}.get(peer, peer)
-print(f"{rnd} {model} {threads}T ours {float(ours):.3f} {label} {theirs:.3f} ratio {float(ours) / theirs:.2f}")
+probe = f" probe {before} {after}" if before else ""
+print(f"{rnd} {model} {threads}T ours {float(ours):.3f} {label} {theirs:.3f} ratio {float(ours) / theirs:.2f}{probe}")
 PY
     done
   done
 done
-rm -f "$OUT"
+rm -f "$OUT" "$PROBE_BIN"

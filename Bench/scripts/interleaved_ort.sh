@@ -22,12 +22,9 @@ PEERS="$(dirname "$0")/../../../shared/peers/bench_peers.py"
 BENCH="$(dirname "$0")/../../.build/release/fftconv-bench"
 PEER="${PEER:-onnxruntime}"
 OUT="$(mktemp)"
-PROBE_BIN=""
-if [ "${PROBE:-1}" != 0 ]; then
-  PROBE_BIN="$(mktemp)"
-  "${CC:-cc}" -O3 -march=native -pthread -o "$PROBE_BIN" "$(dirname "$0")/cross_step_probe.c"
-fi
-probe() { if [ -n "$PROBE_BIN" ] && [ "$1" -gt 1 ]; then "$PROBE_BIN" | sed 's/.*both-cross \([0-9.]*\),.*/\1/'; fi; }
+HOST_PROBE_BIN=""
+if [ "${PROBE:-1}" != 0 ]; then source "$(dirname "$0")/host_probe.sh"; fi
+probe() { if [ -n "$HOST_PROBE_BIN" ] && [ "$1" -gt 1 ]; then host_probe; fi; }
 for round in $(seq "$ROUNDS"); do
   for model in ${MODELS[*]}; do
     loops=100; case "$model" in alexnet|resnet18) loops=30;; vgg16) loops=10;; esac
@@ -48,4 +45,4 @@ PY
     done
   done
 done
-rm -f "$OUT" "$PROBE_BIN"
+rm -f "$OUT" "$HOST_PROBE_BIN"

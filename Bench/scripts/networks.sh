@@ -12,12 +12,9 @@
 set -euo pipefail
 MODELS="${1:-${PEERS_DATA:-/work/peers-data}/models}"
 BENCH="$(dirname "$0")/../../.build/release/fftconv-bench"
-PROBE_BIN=""
-if [ "${PROBE:-1}" != 0 ]; then
-  PROBE_BIN="$(mktemp)"; trap 'rm -f "$PROBE_BIN"' EXIT
-  "${CC:-cc}" -O3 -march=native -pthread -o "$PROBE_BIN" "$(dirname "$0")/cross_step_probe.c"
-fi
-probe() { if [ -n "$PROBE_BIN" ] && [ "$1" -gt 1 ]; then "$PROBE_BIN" | sed 's/.*both-cross \([0-9.]*\),.*/\1/'; else echo None; fi; }
+HOST_PROBE_BIN=""
+if [ "${PROBE:-1}" != 0 ]; then source "$(dirname "$0")/host_probe.sh"; trap 'rm -f "$HOST_PROBE_BIN"' EXIT; fi
+probe() { if [ -n "$HOST_PROBE_BIN" ] && [ "$1" -gt 1 ]; then host_probe; else echo None; fi; }
 for model in alexnet vgg16 resnet18 mobilenet_v2 squeezenet1_1; do
   for threads in 1 2; do
     for config in "--planner estimate" "--planner measure" "--algorithm direct" "--algorithm gemm" "--algorithm fft" "--algorithm winograd"; do

@@ -14,17 +14,16 @@ BENCH="$DIR/../../.build/release/fftconv-bench"
 DATA="${PEERS_DATA:-/work/peers-data}/models"
 PY="${PEERS_PYTHON:-/work/peers-venv/bin/python}"
 PEERS="$DIR/../../../shared/peers/bench_peers.py"
-PROBE="$(mktemp)"; OUT="$(mktemp)"; LOG="$(mktemp)"
-trap 'rm -f "$PROBE" "$OUT" "$LOG"' EXIT
-"${CC:-cc}" -O3 -march=native -pthread -o "$PROBE" "$DIR/cross_step_probe.c"
-probe() { "$PROBE" | sed 's/.*both-cross \([0-9.]*\),.*/\1/'; }
+source "$DIR/host_probe.sh"
+OUT="$(mktemp)"; LOG="$(mktemp)"
+trap 'rm -f "$HOST_PROBE_BIN" "$OUT" "$LOG"' EXIT
 ours() { "$BENCH" net "$DATA/$MODEL/model.onnx" --threads 2 --loops 150 --warmup-seconds 0.1 --json \
   | python3 -c "import json,sys; print(round(json.load(sys.stdin)[0]['median_ms'], 3))"; }
 for _ in $(seq "$ROUNDS"); do
-  before=$(probe); a=$(ours)
+  before=$(host_probe); a=$(ours)
   "$PY" "$PEERS" --runtimes "$PEER" --target-s 1 --models "$MODEL" --threads 2 --no-wait --out "$OUT" > /dev/null 2>&1
   p=$(python3 -c "import json,sys; print(round(json.load(open(sys.argv[1]))['latency'][sys.argv[2]]['2'][sys.argv[3]]['median_ms'], 3))" "$OUT" "$PEER" "$MODEL")
-  b=$(ours); after=$(probe)
+  b=$(ours); after=$(host_probe)
   echo "$(date +%T) probe $before $after | ours $a $PEER $p ours $b" | tee -a "$LOG"
 done
 python3 - "$LOG" "$PEER" <<'PY'

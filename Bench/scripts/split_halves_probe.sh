@@ -12,18 +12,17 @@ ROUNDS="${1:-20}"; NET="${2:-mobilenet_v2}"; SIZE="${3:-224x224}"
 H="${SIZE%x*}"; W="${SIZE#*x}"
 DIR="$(cd "$(dirname "$0")" && pwd)"
 BENCH="$DIR/../../.build/release/fftconv-bench"
-PROBE="$(mktemp)"; A="$(mktemp)"; B="$(mktemp)"
-trap 'rm -f "$PROBE" "$A" "$B"' EXIT
-"${CC:-cc}" -O3 -march=native -pthread -o "$PROBE" "$DIR/cross_step_probe.c"
+source "$DIR/host_probe.sh"
+A="$(mktemp)"; B="$(mktemp)"
+trap 'rm -f "$HOST_PROBE_BIN" "$A" "$B"' EXIT
 median() { python3 -c "import json,sys; print(round(json.load(sys.stdin)[0]['median_ms'], 3))"; }
-probe() { "$PROBE" | sed 's/.*both-cross \([0-9.]*\),.*/\1/'; }
 for _ in $(seq "$ROUNDS"); do
-  before=$(probe)
+  before=$(host_probe)
   two=$("$BENCH" net "$NET" --input-shape "1x3x${H}x${W}" --threads 2 --loops 150 --warmup-seconds 0.1 --json | median)
   taskset -c 0 "$BENCH" net "$NET" --input-shape "1x3x$((H / 2))x${W}" --threads 1 --loops 150 --warmup-seconds 0.1 --json > "$A" &
   taskset -c 1 "$BENCH" net "$NET" --input-shape "1x3x$((H / 2))x${W}" --threads 1 --loops 150 --warmup-seconds 0.1 --json > "$B"
   wait
   one=$("$BENCH" net "$NET" --input-shape "1x3x${H}x${W}" --threads 1 --loops 80 --warmup-seconds 0.1 --json | median)
-  after=$(probe)
+  after=$(host_probe)
   echo "$(date +%T) $before $after | 2T $two | halves-at-once $(median < "$A") $(median < "$B") | 1T $one"
 done

@@ -23,6 +23,7 @@ BENCH="$(dirname "$0")/../../.build/release/fftconv-bench"
 PEER="${PEER:-onnxruntime}"
 OUT="$(mktemp)"
 HOST_PROBE_BIN=""
+trap 'rm -f "$OUT" "$HOST_PROBE_BIN"' EXIT
 if [ "${PROBE:-1}" != 0 ]; then source "$(dirname "$0")/host_probe.sh"; fi
 probe() { if [ -n "$HOST_PROBE_BIN" ] && [ "$1" -gt 1 ]; then host_probe; fi; }
 for round in $(seq "$ROUNDS"); do
@@ -45,4 +46,3 @@ PY
     done
   done
 done
-rm -f "$OUT" "$HOST_PROBE_BIN"

@@ -13,13 +13,17 @@ public struct Epilogue: Sendable, Hashable {
         case clip
         /// `y = x` for `x >= 0`, `alpha * x` otherwise.
         case leakyReLU
+        /// `y = min(max(alpha * x + beta, 0), 1)` (ONNX HardSigmoid; PyTorch's `hardsigmoid` is alpha = 1/6, beta = 0.5).
+        case hardSigmoid
+        /// `y = x * min(max(alpha * x + beta, 0), 1)` with alpha = 1/6, beta = 0.5 (ONNX HardSwish, MobileNetV3).
+        case hardSwish
     }
 
     /// Which activation.
     public var kind: Kind
-    /// `lower` for `.clip`, `alpha` for `.leakyReLU`, unused otherwise.
+    /// `lower` for `.clip`, `alpha` for `.leakyReLU`, `.hardSigmoid` and `.hardSwish`, unused otherwise.
     public var a: Float
-    /// `upper` for `.clip`, unused otherwise.
+    /// `upper` for `.clip`, `beta` for `.hardSigmoid` and `.hardSwish`, unused otherwise.
     public var b: Float
 
     /// Creates an epilogue; the meaning of `a` and `b` depends on `kind`.
@@ -41,6 +45,8 @@ public struct Epilogue: Sendable, Hashable {
         case .relu: return x > 0 ? x : 0
         case .clip: return Swift.min(Swift.max(x, a), b)
         case .leakyReLU: return x >= 0 ? x : a * x
+        case .hardSigmoid: return Swift.min(Swift.max(x * a + b, 0), 1)
+        case .hardSwish: return x * Swift.min(Swift.max(x * a + b, 0), 1)
         }
     }
 
@@ -54,17 +60,22 @@ public struct Epilogue: Sendable, Hashable {
             let y = x.replacing(with: a, where: x .< a)
             return y.replacing(with: b, where: y .> b)
         case .leakyReLU: return x.replacing(with: x * a, where: x .< 0)
+        case .hardSigmoid, .hardSwish:
+            // Not fused (`x * a + b`), as in the scalar form and `EpilogueLoops`' functions: the same bits in every path.
+            let t = x * a + b
+            let g = t.replacing(with: 0, where: t .< 0).replacing(with: 1, where: t .> 1)
+            return kind == .hardSwish ? x * g : g
         }
     }
 
-    /// The activation as `clip(x, lo, hi)` — identity, ReLU and clip are — or `nil` (leaky ReLU): what the fused
+    /// The activation as `clip(x, lo, hi)` — identity, ReLU and clip are — or `nil` (the others): what the fused
     /// micro-kernels (`GEMMMicroKernel.fused`) apply on their store.
     public var clipBounds: (lo: Float, hi: Float)? {
         switch kind {
         case .identity: return (-.infinity, .infinity)
         case .relu: return (0, .infinity)
         case .clip: return (a, b)
-        case .leakyReLU: return nil
+        case .leakyReLU, .hardSigmoid, .hardSwish: return nil
         }
     }
 

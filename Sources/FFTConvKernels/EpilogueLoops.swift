@@ -41,6 +41,29 @@ protocol ActivationFunction {
     @inline(__always) @usableFromInline func callAsFunction(_ x: Float) -> Float { x >= 0 ? x : alpha * x }
 }
 
+/// `min(max(alpha·x + beta, 0), 1)`, the product not fused (the same bits as `Epilogue.activate`).
+@usableFromInline struct HardSigmoidFunction: ActivationFunction {
+    let alpha: Float, beta: Float
+    @inline(__always) @usableFromInline func callAsFunction(_ x: SIMD8<Float>) -> SIMD8<Float> {
+        let t = x * alpha + beta
+        return t.replacing(with: 0, where: t .< 0).replacing(with: 1, where: t .> 1)
+    }
+    @inline(__always) @usableFromInline func callAsFunction(_ x: SIMD16<Float>) -> SIMD16<Float> {
+        let t = x * alpha + beta
+        return t.replacing(with: 0, where: t .< 0).replacing(with: 1, where: t .> 1)
+    }
+    @inline(__always) @usableFromInline func callAsFunction(_ x: Float) -> Float { Swift.min(Swift.max(x * alpha + beta, 0), 1) }
+}
+
+/// `x · min(max(alpha·x + beta, 0), 1)` (HardSwish: alpha = 1/6, beta = 0.5).
+@usableFromInline struct HardSwishFunction: ActivationFunction {
+    let gate: HardSigmoidFunction
+    init(alpha: Float, beta: Float) { gate = HardSigmoidFunction(alpha: alpha, beta: beta) }
+    @inline(__always) @usableFromInline func callAsFunction(_ x: SIMD8<Float>) -> SIMD8<Float> { x * gate(x) }
+    @inline(__always) @usableFromInline func callAsFunction(_ x: SIMD16<Float>) -> SIMD16<Float> { x * gate(x) }
+    @inline(__always) @usableFromInline func callAsFunction(_ x: Float) -> Float { x * gate(x) }
+}
+
 extension Epilogue {
     /// `dst[i] = activate(src[i] + bias + residual[i])` for `i` in `0..<count` (`residual` optional);
     /// `src` and `dst` may be the same pointer.
@@ -63,6 +86,8 @@ extension Epilogue {
         case .relu: each(ClipFunction(lo: 0, hi: .infinity))
         case .clip: each(ClipFunction(lo: a, hi: b))
         case .leakyReLU: each(LeakyFunction(alpha: a))
+        case .hardSigmoid: each(HardSigmoidFunction(alpha: a, beta: b))
+        case .hardSwish: each(HardSwishFunction(alpha: a, beta: b))
         }
     }
 
@@ -116,6 +141,8 @@ extension Epilogue {
         case .relu: Self.rowsLoop(ClipFunction(lo: 0, hi: .infinity), p, rows, width, bias)
         case .clip: Self.rowsLoop(ClipFunction(lo: a, hi: b), p, rows, width, bias)
         case .leakyReLU: Self.rowsLoop(LeakyFunction(alpha: a), p, rows, width, bias)
+        case .hardSigmoid: Self.rowsLoop(HardSigmoidFunction(alpha: a, beta: b), p, rows, width, bias)
+        case .hardSwish: Self.rowsLoop(HardSwishFunction(alpha: a, beta: b), p, rows, width, bias)
         }
     }
 

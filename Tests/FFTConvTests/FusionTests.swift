@@ -69,6 +69,9 @@ final class FusionTests: XCTestCase {
             // 7² plane, many input channels (one long chain of 200 products per output), batch 2.
             Pair(cin: 200, mid: 64, input: Size2D(7, 7), batch: 2, kernel: 3, stride: 1, padding: 1,
                  pointwiseActivation: .none, depthwiseActivation: .relu),
+            // MobileNetV3's 40→120 expansion with hard swish into a 5x5 depthwise layer with hard swish, 14² plane.
+            Pair(cin: 40, mid: 120, input: Size2D(14, 14), batch: 1, kernel: 5, stride: 1, padding: 2,
+                 pointwiseActivation: .hardSwish, depthwiseActivation: .hardSwish),
         ]
         for (i, c) in pairs.enumerated() {
             for threads in [1, 2] {
@@ -208,6 +211,9 @@ final class FusionTests: XCTestCase {
             // Five bands of 4 output rows, 40-wide rows, a leaky depthwise activation.
             Pair(cin: 8, mid: 24, input: Size2D(40, 40), batch: 1, kernel: 3, stride: 2, padding: 1,
                  pointwiseActivation: .none, depthwiseActivation: .leakyReLU(alpha: 0.1)),
+            // A hard-swish depthwise layer (MobileNetV3) after a ReLU expansion.
+            Pair(cin: 16, mid: 64, input: Size2D(40, 40), batch: 1, kernel: 3, stride: 2, padding: 1,
+                 pointwiseActivation: .relu, depthwiseActivation: .hardSwish),
         ]
         for (i, c) in pairs.enumerated() {
             for threads in [1, i == 1 ? 3 : 2] {

@@ -264,7 +264,7 @@ final class KernelFamilyTests: XCTestCase {
     /// turns: leaky ReLU goes through the block buffer's write-out, the clips (none, ReLU, ReLU6) through the
     /// fused micro-kernels where positions are the output's own.
     static func convolutionEdgeCases() throws -> [ConvolutionCase] {
-        let activations: [Activation] = [.leakyReLU(alpha: 0.1), .relu, .none, .clip(min: 0, max: 6)]
+        let activations: [Activation] = [.leakyReLU(alpha: 0.1), .relu, .none, .clip(min: 0, max: 6), .hardSwish]
         var made = 0
         func c(_ cin: Int, _ cout: Int, _ k: Size2D, _ input: Size2D, stride: Size2D = 1, dilation: Size2D = 1,
                padding: Padding = 0, groups: Int = 1, batch: Int = 1) throws -> ConvolutionCase {
@@ -429,7 +429,7 @@ final class KernelFamilyTests: XCTestCase {
     /// padding, asymmetric padding, dilation, 1x1 at stride 2, 5x5 and 7x2 kernels, rectangular planes, output rows
     /// narrower and wider than a copy's 8 floats, depths past a weight block, batch 2 (each image's X written anew).
     func testTransposedPathOverEdgeShapes() throws {
-        let activations: [Activation] = [.relu6, .leakyReLU(alpha: 0.1), .none, .relu]
+        let activations: [Activation] = [.relu6, .leakyReLU(alpha: 0.1), .none, .relu, .hardSwish]
         let shapes: [(cin: Int, cout: Int, input: Size2D, batch: Int)] = [
             (1, 1, Size2D(1, 1), 1), (3, 5, Size2D(7, 7), 1), (17, 33, Size2D(7, 7), 2), (8, 40, Size2D(5, 3), 1),
             (64, 96, Size2D(14, 14), 2), (300, 17, Size2D(3, 11), 1), (600, 64, Size2D(4, 4), 1), (40, 160, Size2D(7, 7), 1),

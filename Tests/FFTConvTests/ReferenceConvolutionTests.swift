@@ -25,13 +25,18 @@ final class ReferenceConvolutionTests: XCTestCase {
             (.relu, [0, 0, 0, 0, 0, 0]),
             (.leakyReLU(alpha: 0.5), [-1.5, -3, -6, -1, -2, -4]),
             (.clip(min: -5, max: -2.5), [-3, -5, -5, -2.5, -4, -5]),
+            // x · min(max(x/6 + 1/2, 0), 1): 0 at and below −3, −2 · 1/6 = −1/3.
+            (.hardSwish, [0, 0, 0, -1.0 / 3, 0, 0]),
+            // min(max(−0.1 x + 0.2, 0), 1).
+            (.hardSigmoid(alpha: -0.1, beta: 0.2), [0.5, 0.8, 1, 0.4, 0.6, 1]),
         ]
         for (activation, expected) in expectations {
             let d = try ConvolutionDescriptor(inputChannels: 2, outputChannels: 2, kernel: Size2D(1, 2),
                                               dilation: Size2D(1, 2), groups: 2, hasBias: false, activation: activation)
             let y = try ReferenceConvolution.run(descriptor: d, input: x, weights: w, bias: nil)
             XCTAssertEqual(y.shape, [1, 2, 1, 3])
-            XCTAssertEqual(y.scalars, expected, "\(activation)")
+            for (v, e) in zip(y.scalars, expected) { XCTAssertEqual(v, e, accuracy: 1e-6, "\(activation)") }
+            XCTAssertEqual(y.count, expected.count)
         }
     }
 

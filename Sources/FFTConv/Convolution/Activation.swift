@@ -10,6 +10,10 @@ public enum Activation: Sendable, Hashable, CustomStringConvertible {
     case clip(min: Float, max: Float)
     /// `x` for `x >= 0`, `alpha * x` otherwise.
     case leakyReLU(alpha: Float)
+    /// `min(max(alpha * x + beta, 0), 1)` (ONNX HardSigmoid; PyTorch's `Hardsigmoid` is alpha = 1/6, beta = 0.5).
+    case hardSigmoid(alpha: Float, beta: Float)
+    /// `x * min(max(x / 6 + 0.5, 0), 1)` (ONNX HardSwish, PyTorch's `Hardswish`, MobileNetV3).
+    case hardSwish
 
     /// ReLU6, as in MobileNet: `clip(min: 0, max: 6)`.
     public static let relu6 = Activation.clip(min: 0, max: 6)
@@ -17,7 +21,7 @@ public enum Activation: Sendable, Hashable, CustomStringConvertible {
     /// Throws `ConvolutionError.invalidActivation` when a parameter is not finite or `min > max`.
     public func validate() throws {
         switch self {
-        case .none, .relu: return
+        case .none, .relu, .hardSwish: return
         case .clip(let lo, let hi):
             guard lo.isFinite || lo == -.infinity, hi.isFinite || hi == .infinity, !lo.isNaN, !hi.isNaN else {
                 throw ConvolutionError.invalidActivation("clip bounds must not be NaN or +inf/-inf on the wrong side, got [\(lo), \(hi)]")
@@ -25,6 +29,10 @@ public enum Activation: Sendable, Hashable, CustomStringConvertible {
             guard lo <= hi else { throw ConvolutionError.invalidActivation("clip lower bound \(lo) exceeds upper bound \(hi)") }
         case .leakyReLU(let a):
             guard a.isFinite else { throw ConvolutionError.invalidActivation("leaky ReLU alpha must be finite, got \(a)") }
+        case .hardSigmoid(let a, let b):
+            guard a.isFinite, b.isFinite else {
+                throw ConvolutionError.invalidActivation("hard sigmoid alpha and beta must be finite, got \(a) and \(b)")
+            }
         }
     }
 
@@ -35,6 +43,8 @@ public enum Activation: Sendable, Hashable, CustomStringConvertible {
         case .relu: return Swift.max(x, 0)
         case .clip(let lo, let hi): return Swift.min(Swift.max(x, Double(lo)), Double(hi))
         case .leakyReLU(let a): return x >= 0 ? x : Double(a) * x
+        case .hardSigmoid(let a, let b): return Swift.min(Swift.max(Double(a) * x + Double(b), 0), 1)
+        case .hardSwish: return x * Swift.min(Swift.max(x / 6 + 0.5, 0), 1)
         }
     }
 
@@ -45,6 +55,8 @@ public enum Activation: Sendable, Hashable, CustomStringConvertible {
         case .relu: return Epilogue(kind: .relu)
         case .clip(let lo, let hi): return Epilogue(kind: .clip, a: lo, b: hi)
         case .leakyReLU(let a): return Epilogue(kind: .leakyReLU, a: a)
+        case .hardSigmoid(let a, let b): return Epilogue(kind: .hardSigmoid, a: a, b: b)
+        case .hardSwish: return Epilogue(kind: .hardSwish, a: 1 / 6, b: 0.5)
         }
     }
 
@@ -54,6 +66,8 @@ public enum Activation: Sendable, Hashable, CustomStringConvertible {
         case .relu: return "relu"
         case .clip(let lo, let hi): return lo == 0 && hi == 6 ? "relu6" : "clip(\(lo),\(hi))"
         case .leakyReLU(let a): return "leakyrelu(\(a))"
+        case .hardSigmoid(let a, let b): return "hardsigmoid(\(a),\(b))"
+        case .hardSwish: return "hardswish"
         }
     }
 }

@@ -90,6 +90,8 @@ public enum DepthwiseBlockedKernels {
         case .relu: blocks(ClipFunction(lo: 0, hi: .infinity), layout, items, channels, input, buffer, weights, bias, output, residual, activation)
         case .clip: blocks(ClipFunction(lo: activation.a, hi: activation.b), layout, items, channels, input, buffer, weights, bias, output, residual, activation)
         case .leakyReLU: blocks(LeakyFunction(alpha: activation.a), layout, items, channels, input, buffer, weights, bias, output, residual, activation)
+        case .hardSigmoid: blocks(HardSigmoidFunction(alpha: activation.a, beta: activation.b), layout, items, channels, input, buffer, weights, bias, output, residual, activation)
+        case .hardSwish: blocks(HardSwishFunction(alpha: activation.a, beta: activation.b), layout, items, channels, input, buffer, weights, bias, output, residual, activation)
         }
     }
 
@@ -157,6 +159,8 @@ public enum DepthwiseBlockedKernels {
         case .relu: computeBlock(ClipFunction(lo: 0, hi: .infinity), layout, padded, weights, vb, out)
         case .clip: computeBlock(ClipFunction(lo: activation.a, hi: activation.b), layout, padded, weights, vb, out)
         case .leakyReLU: computeBlock(LeakyFunction(alpha: activation.a), layout, padded, weights, vb, out)
+        case .hardSigmoid: computeBlock(HardSigmoidFunction(alpha: activation.a, beta: activation.b), layout, padded, weights, vb, out)
+        case .hardSwish: computeBlock(HardSwishFunction(alpha: activation.a, beta: activation.b), layout, padded, weights, vb, out)
         }
         transposeOut(UnsafePointer(out), layout.outputPixels, valid, output, staged, stride: outputStride ?? layout.outputPixels)
     }

@@ -37,6 +37,8 @@ public enum DepthwiseFlatKernels {
         case .relu: planes(ClipFunction(lo: 0, hi: .infinity), f, items, channels, input, buffer, tapOffsets, weights, masks, maskedColumns, output, bias, residual)
         case .clip: planes(ClipFunction(lo: activation.a, hi: activation.b), f, items, channels, input, buffer, tapOffsets, weights, masks, maskedColumns, output, bias, residual)
         case .leakyReLU: planes(LeakyFunction(alpha: activation.a), f, items, channels, input, buffer, tapOffsets, weights, masks, maskedColumns, output, bias, residual)
+        case .hardSigmoid: planes(HardSigmoidFunction(alpha: activation.a, beta: activation.b), f, items, channels, input, buffer, tapOffsets, weights, masks, maskedColumns, output, bias, residual)
+        case .hardSwish: planes(HardSwishFunction(alpha: activation.a, beta: activation.b), f, items, channels, input, buffer, tapOffsets, weights, masks, maskedColumns, output, bias, residual)
         }
     }
 

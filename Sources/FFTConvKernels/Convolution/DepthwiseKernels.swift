@@ -54,6 +54,8 @@ extension DepthwiseKernels {
         case .relu: rowsLoop(ClipFunction(lo: 0, hi: .infinity), plane, phaseWidth, outputHeight, outputWidth, tapOffsets, taps, weights, out, bias, residual)
         case .clip: rowsLoop(ClipFunction(lo: activation.a, hi: activation.b), plane, phaseWidth, outputHeight, outputWidth, tapOffsets, taps, weights, out, bias, residual)
         case .leakyReLU: rowsLoop(LeakyFunction(alpha: activation.a), plane, phaseWidth, outputHeight, outputWidth, tapOffsets, taps, weights, out, bias, residual)
+        case .hardSigmoid: rowsLoop(HardSigmoidFunction(alpha: activation.a, beta: activation.b), plane, phaseWidth, outputHeight, outputWidth, tapOffsets, taps, weights, out, bias, residual)
+        case .hardSwish: rowsLoop(HardSwishFunction(alpha: activation.a, beta: activation.b), plane, phaseWidth, outputHeight, outputWidth, tapOffsets, taps, weights, out, bias, residual)
         }
     }
 

@@ -46,6 +46,8 @@ public enum DepthwiseStride2Kernels {
         case .relu: planes(ClipFunction(lo: 0, hi: .infinity), g, strides, items, channels, input, weights, bias, output, residual, scratch)
         case .clip: planes(ClipFunction(lo: activation.a, hi: activation.b), g, strides, items, channels, input, weights, bias, output, residual, scratch)
         case .leakyReLU: planes(LeakyFunction(alpha: activation.a), g, strides, items, channels, input, weights, bias, output, residual, scratch)
+        case .hardSigmoid: planes(HardSigmoidFunction(alpha: activation.a, beta: activation.b), g, strides, items, channels, input, weights, bias, output, residual, scratch)
+        case .hardSwish: planes(HardSwishFunction(alpha: activation.a, beta: activation.b), g, strides, items, channels, input, weights, bias, output, residual, scratch)
         }
     }
 

@@ -147,6 +147,45 @@ class Mixed(nn.Module):
         return torch.matmul(y, self.w)
 
 
+class MobileNetV3Block(nn.Module):
+    """MobileNetV3's pieces: a hard-swish stem, an inverted residual with a 5x5 depthwise layer, squeeze-and-excitation
+    (global pool, 1x1, ReLU, 1x1, hard sigmoid, channel scale) and hard swish, a residual, a hard swish after an Add,
+    and a classifier with hard swish. Opset 13 writes hard swish as HardSigmoid + Mul, opset 14 as HardSwish."""
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, 16, 3, 2, 1, bias=False), nn.BatchNorm2d(16), nn.Hardswish())
+        self.expand = nn.Sequential(nn.Conv2d(16, 48, 1, bias=False), nn.BatchNorm2d(48), nn.Hardswish())
+        self.dw = nn.Sequential(nn.Conv2d(48, 48, 5, 1, 2, groups=48, bias=False), nn.BatchNorm2d(48), nn.Hardswish())
+        self.se = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(48, 16, 1), nn.ReLU(), nn.Conv2d(16, 48, 1), nn.Hardsigmoid())
+        self.project = nn.Sequential(nn.Conv2d(48, 16, 1, bias=False), nn.BatchNorm2d(16))
+        self.head = nn.Sequential(nn.Linear(16, 32), nn.Hardswish(), nn.Linear(32, 10))
+
+    def forward(self, x):
+        x = self.stem(x)
+        y = self.dw(self.expand(x))
+        y = self.project(y * self.se(y))
+        y = F.hardswish(x + y)
+        return self.head(y.mean([2, 3]))
+
+
+class ShuffleUnit(nn.Module):
+    """ShuffleNetV2's unit (channel split, a branch, concat, channel shuffle), then means over channels (ReduceMean on
+    a middle axis, keepdims) and over H and W (keepdims 0), as PyTorch's `mean` exports them."""
+    def __init__(self, c=24):
+        super().__init__()
+        h = c // 2
+        self.branch = nn.Sequential(nn.Conv2d(h, h, 1, bias=False), nn.BatchNorm2d(h), nn.ReLU(),
+                                    nn.Conv2d(h, h, 3, 1, 1, groups=h, bias=False), nn.BatchNorm2d(h),
+                                    nn.Conv2d(h, h, 1, bias=False), nn.BatchNorm2d(h), nn.ReLU())
+
+    def forward(self, x):
+        a, b = x.chunk(2, dim=1)
+        y = torch.cat((a, self.branch(b)), 1)
+        n, c, hh, ww = y.shape
+        y = y.view(n, 2, c // 2, hh, ww).transpose(1, 2).contiguous().view(n, c, hh, ww)
+        return torch.cat((y * y.mean(1, keepdim=True), y), 1).mean([2, 3])
+
+
 class Unsupported(nn.Module):
     """Two operators FFTConv does not translate (Erf from GELU, TopK), to check they are reported together."""
     def forward(self, x):
@@ -154,7 +193,7 @@ class Unsupported(nn.Module):
         return torch.topk(y.flatten(1), 3).values
 
 
-def export(name, model, shape, seed, folding=True, dynamic=None, check=True):
+def export(name, model, shape, seed, folding=True, dynamic=None, check=True, opset=13):
     g = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     for p in model.parameters():
@@ -166,7 +205,7 @@ def export(name, model, shape, seed, folding=True, dynamic=None, check=True):
     with torch.no_grad():
         y = model(x)
     path = os.path.join(OUT, name + ".onnx")
-    kwargs = dict(dynamo=False, opset_version=13, do_constant_folding=folding, input_names=["input"], output_names=["output"])
+    kwargs = dict(dynamo=False, opset_version=opset, do_constant_folding=folding, input_names=["input"], output_names=["output"])
     if dynamic:
         kwargs["dynamic_axes"] = dynamic
     torch.onnx.export(model, (x,), path, **kwargs)
@@ -193,6 +232,12 @@ def main():
     np.save(os.path.join(OUT, "unet.output2.npy"), y2.numpy().astype(np.float32))
     export("mixed", Mixed(), (1, 4, 23, 19), 6)
     export("unsupported", Unsupported(), (1, 2, 4, 4), 7, check=False)
+    block, _ = export("mobilenet_v3_block", MobileNetV3Block(), (1, 3, 24, 20), 8, folding=False)
+    # The same model, weights and input at opset 14, where hard swish is one HardSwish node.
+    x = torch.from_numpy(np.load(os.path.join(OUT, "mobilenet_v3_block.input.npy")))
+    torch.onnx.export(block, (x,), os.path.join(OUT, "mobilenet_v3_block_op14.onnx"), dynamo=False, opset_version=14,
+                      do_constant_folding=False, input_names=["input"], output_names=["output"])
+    export("shuffle_unit", ShuffleUnit(), (1, 24, 9, 11), 9, folding=False)
     # tiny_alexnet again, with its weights in an external data file next to the model.
     import onnx
     m = onnx.load(os.path.join(OUT, "tiny_alexnet.onnx"))

@@ -192,6 +192,8 @@ struct ONNXTranslator {
         case "Clip":
             if opset < 11 { return .activation(.clip(min: a.float("min", -.infinity), max: a.float("max", .infinity))) }
             return .clipInputs
+        case "HardSigmoid": return .activation(.hardSigmoid(alpha: a.float("alpha", 0.2), beta: a.float("beta", 0.5)))
+        case "HardSwish": return .activation(.hardSwish)
         case "Sigmoid": return .sigmoid
         case "Tanh": return .tanh
         case "MaxPool", "AveragePool":
@@ -205,6 +207,10 @@ struct ONNXTranslator {
                                           ceilMode: a.int("ceil_mode", 0) != 0, countIncludePad: a.int("count_include_pad", 0) != 0)
             return n.opType == "MaxPool" ? .maxPool(attrs) : .averagePool(attrs)
         case "GlobalAveragePool": return .globalAveragePool
+        case "ReduceMean":
+            // Opset 18 moved `axes` from an attribute to an optional constant input.
+            return .reduceMean(axes: a.ints("axes"), keepDims: a.int("keepdims", 1) != 0,
+                               noopWithEmptyAxes: a.int("noop_with_empty_axes", 0) != 0)
         case "LRN":
             return .localResponseNormalization(size: a.int("size", 1), alpha: a.float("alpha", 1e-4), beta: a.float("beta", 0.75), bias: a.float("bias", 1))
         case "BatchNormalization":

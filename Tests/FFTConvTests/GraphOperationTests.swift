@@ -29,6 +29,89 @@ final class GraphOperationTests: XCTestCase {
     }
 }
 
+/// ReduceMean and the broadcasting arithmetic against naive index walks.
+final class ReductionAndBroadcastTests: XCTestCase {
+    override func setUp() { BufferCache.fillsUnzeroedTensorsWithNaN = true }
+
+    func run(_ op: GraphOperation, _ inputs: [(String, Tensor)], constants: [String: Tensor] = [:]) throws -> Tensor {
+        let node = Graph.Node(name: "op", operation: op, inputs: inputs.map(\.0) + constants.keys.sorted(), outputs: ["y"])
+        let graph = Graph(inputs: inputs.map { Graph.Value(name: $0.0, shape: $0.1.shape) }, outputs: ["y"],
+                          constants: constants, nodes: [node])
+        let y = try Network(graph: graph).predict(Dictionary(uniqueKeysWithValues: inputs))["y"]
+        return try XCTUnwrap(y)
+    }
+
+    /// Strides of `shape` in elements, and the flat index of `index` broadcast onto a tensor of `shape`.
+    func flat(_ index: [Int], in shape: [Int]) -> Int {
+        let padded = [Int](repeating: 1, count: index.count - shape.count) + shape
+        var f = 0
+        for d in 0..<index.count { f = f * padded[d] + (padded[d] == 1 ? 0 : index[d]) }
+        return f
+    }
+
+    func indices(_ shape: [Int]) -> [[Int]] {
+        var all: [[Int]] = [[]]
+        for n in shape { all = all.flatMap { p in (0..<n).map { p + [$0] } } }
+        return all
+    }
+
+    func testReduceMeanOverAnyAxesMatchesANaiveMean() throws {
+        var rng = SeededGenerator(seed: 31)
+        let x = try Tensor.random(shape: [2, 3, 4, 5], using: &rng)
+        let cases: [([Int]?, [Int])] = [([2, 3], [2, 3]), ([-1, -2], [2, 3]), ([1], [1]), ([0, 2], [0, 2]), ([3], [3]),
+                                        (nil, [0, 1, 2, 3]), ([1, 2, 3], [1, 2, 3])]
+        for (axes, reduced) in cases {
+            for keepDims in [true, false] {
+                let y = try run(.reduceMean(axes: axes, keepDims: keepDims, noopWithEmptyAxes: false), [("x", x)])
+                let kept = x.shape.enumerated().map { reduced.contains($0.offset) ? 1 : $0.element }
+                XCTAssertEqual(y.shape, keepDims ? kept : x.shape.enumerated().filter { !reduced.contains($0.offset) }.map(\.element),
+                               "\(String(describing: axes)) keepDims \(keepDims)")
+                var sums = [Double](repeating: 0, count: kept.reduce(1, *))
+                for i in indices(x.shape) { sums[flat(i.enumerated().map { reduced.contains($0.offset) ? 0 : $0.element }, in: kept)] += Double(x.scalars[flat(i, in: x.shape)]) }
+                let n = Double(reduced.map { x.shape[$0] }.reduce(1, *))
+                for (k, s) in sums.enumerated() {
+                    XCTAssertEqual(Double(y.scalars[k]), s / n, accuracy: 1e-6, "\(String(describing: axes)) keepDims \(keepDims) at \(k)")
+                }
+            }
+        }
+        // Axes as a constant input (opset 18), and the no-op form.
+        let y = try run(.reduceMean(axes: nil, keepDims: true, noopWithEmptyAxes: false), [("x", x)],
+                        constants: ["axes": try Tensor(shape: [1], values: [1])])
+        XCTAssertEqual(y.shape, [2, 1, 4, 5])
+        let same = try run(.reduceMean(axes: [], keepDims: true, noopWithEmptyAxes: true), [("x", x)])
+        XCTAssertEqual(same.scalars, x.scalars)
+        XCTAssertThrowsError(try run(.reduceMean(axes: [4], keepDims: true, noopWithEmptyAxes: false), [("x", x)]))
+        XCTAssertThrowsError(try run(.reduceMean(axes: [1, -3], keepDims: true, noopWithEmptyAxes: false), [("x", x)]))
+    }
+
+    /// Same shapes, one value per plane or per row of the other operand (either side: the squeeze-and-excitation
+    /// scale), and broadcasts that need the general walk.
+    func testBroadcastArithmeticMatchesANaiveWalk() throws {
+        var rng = SeededGenerator(seed: 32)
+        let shapes: [([Int], [Int])] = [([2, 3, 4, 5], [2, 3, 4, 5]), ([2, 3, 4, 5], [2, 3, 1, 1]), ([2, 3, 1, 1], [2, 3, 4, 5]),
+                                        ([2, 3, 4, 5], [3, 1, 1]), ([1, 3, 4, 5], [1, 3, 1, 1]), ([2, 3, 4, 5], [1, 3, 1, 1]),
+                                        ([2, 3, 4, 5], [5]), ([2, 3, 4, 5], [2, 3, 4, 1]), ([2, 3, 4, 5], []), ([1, 7, 3, 3], [1, 7, 3, 3])]
+        let ops: [(GraphOperation, (Float, Float) -> Float)] = [(.add, +), (.sub, -), (.mul, *), (.div, /)]
+        for (sa, sb) in shapes {
+            let a = try Tensor.random(shape: sa, using: &rng)
+            let b = try Tensor(shape: sb, values: try Tensor.random(shape: sb, using: &rng).scalars.map { $0 + 2 })  // no zero divisors
+            let shape = (0..<max(sa.count, sb.count)).map { d -> Int in
+                let x = d < max(sa.count, sb.count) - sa.count ? 1 : sa[d - (max(sa.count, sb.count) - sa.count)]
+                let y = d < max(sa.count, sb.count) - sb.count ? 1 : sb[d - (max(sa.count, sb.count) - sb.count)]
+                return max(x, y)
+            }
+            for (op, f) in ops {
+                let y = try run(op, [("a", a), ("b", b)])
+                XCTAssertEqual(y.shape, shape, "\(sa) \(op.name) \(sb)")
+                for i in indices(shape) {
+                    let expected = f(a.scalars[flat(i, in: sa)], b.scalars[flat(i, in: sb)])
+                    XCTAssertEqual(y.scalars[flat(i, in: shape)], expected, "\(sa) \(op.name) \(sb) at \(i)")
+                }
+            }
+        }
+    }
+}
+
 /// A channel Concat whose inputs are convolutions read by nothing else is filled in place by them.
 final class ConcatenationPlacementTests: XCTestCase {
     /// Outputs left unzeroed are NaN-filled, so an element a kernel misses fails the comparison.

@@ -30,9 +30,11 @@ final class ONNXTests: XCTestCase {
     }
 
     func testPyTorchExportsMatchPyTorch() throws {
-        for model in ["tiny_alexnet", "caffe_alexnet", "resnet_block", "inverted_residual", "unet", "mixed", "tiny_alexnet_external"] {
-            let expectedOutput = model == "tiny_alexnet_external" ? "tiny_alexnet.output.npy" : nil
-            let input = model == "tiny_alexnet_external" ? "tiny_alexnet.input.npy" : nil
+        let sameAs = ["tiny_alexnet_external": "tiny_alexnet", "mobilenet_v3_block_op14": "mobilenet_v3_block"]
+        for model in ["tiny_alexnet", "caffe_alexnet", "resnet_block", "inverted_residual", "unet", "mixed", "tiny_alexnet_external",
+                      "mobilenet_v3_block", "mobilenet_v3_block_op14", "shuffle_unit"] {
+            let expectedOutput = sameAs[model].map { "\($0).output.npy" }
+            let input = sameAs[model].map { "\($0).input.npy" }
             for policy in [AlgorithmPolicy.auto, .fixed(.fft), .fixed(.gemm), .fixed(.winograd)] {
                 _ = try check(model, input: input, output: expectedOutput, options: NetworkOptions(threads: 2, algorithm: policy))
             }
@@ -76,6 +78,22 @@ final class ONNXTests: XCTestCase {
         let apart = try check("inverted_residual", options: NetworkOptions(fusesPointwiseDepthwise: false))
         XCTAssert(apart.layers.contains { $0.algorithm.hasPrefix("depthwise") }, "\(apart.layers.map(\.algorithm))")
         XCTAssertGreaterThan(mobile.peakActivationBytes, 0)
+    }
+
+    /// MobileNetV3's hard swish, written as HardSigmoid + Mul below opset 14 and as HardSwish from 14: one activation
+    /// in the convolutions' write-outs either way (the same steps), hard sigmoid in the squeeze-and-excitation's
+    /// second 1x1; the channel scale is the one Mul left. Both match PyTorch (`check`).
+    func testHardSwishRunsInTheConvolutionsInBothExportForms() throws {
+        let forms = try ["mobilenet_v3_block", "mobilenet_v3_block_op14"].map {
+            try check($0, input: "mobilenet_v3_block.input.npy", output: "mobilenet_v3_block.output.npy").layers.map(\.operation)
+        }
+        XCTAssertEqual(forms[0], forms[1])
+        let ops = forms[0]
+        XCTAssert(ops.contains("Conv+BatchNormalization+hardswish"), "\(ops)")  // the stem
+        XCTAssert(ops.contains("Conv+BatchNormalization+Add+hardswish"), "\(ops)")  // the projection, its residual, hard swish
+        XCTAssert(ops.contains { $0.hasPrefix("Conv+hardsigmoid(0.16666") }, "\(ops)")
+        XCTAssertEqual(ops.filter { $0 == "Mul" }.count, 1, "\(ops)")
+        XCTAssertFalse(ops.contains { $0.hasPrefix("hardsigmoid") || $0 == "HardSigmoid" }, "\(ops)")
     }
 
     func testUnsupportedOperatorsAreReportedTogether() {

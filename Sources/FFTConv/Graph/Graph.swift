@@ -77,7 +77,7 @@ public enum GraphOperation: Sendable {
     case convolution(ConvolutionDescriptor, autoPad: AutoPad)
     /// `x, W, [B]`: transposed convolution, weights `[Cin, Cout/groups, kH, kW]`.
     case convolutionTranspose(stride: Size2D, padding: Padding, dilation: Size2D, outputPadding: Size2D, groups: Int)
-    /// `x`: ReLU, clip (ReLU6) or leaky ReLU.
+    /// `x`: ReLU, clip (ReLU6), leaky ReLU, hard sigmoid or hard swish.
     case activation(Activation)
     /// `x, [min], [max]`: clip with bounds given as constant inputs (ONNX opset ≥ 11).
     case clipInputs
@@ -91,6 +91,9 @@ public enum GraphOperation: Sendable {
     case averagePool(PoolingAttributes)
     /// `x`: mean over H and W, keeping them as 1.
     case globalAveragePool
+    /// `x, [axes]`: mean over `axes` (attribute, or a constant input when nil; none given: every axis, or no
+    /// reduction at all when `noopWithEmptyAxes`), keeping them as 1 when `keepDims`.
+    case reduceMean(axes: [Int]?, keepDims: Bool, noopWithEmptyAxes: Bool)
     /// `x`: local response normalisation across channels.
     case localResponseNormalization(size: Int, alpha: Float, beta: Float, bias: Float)
     /// `x, scale, B, mean, var`: inference-mode batch normalisation.
@@ -161,6 +164,7 @@ extension GraphOperation {
         case .maxPool: return "MaxPool"
         case .averagePool: return "AveragePool"
         case .globalAveragePool: return "GlobalAveragePool"
+        case .reduceMean: return "ReduceMean"
         case .localResponseNormalization: return "LRN"
         case .batchNormalization: return "BatchNormalization"
         case .gemm: return "Gemm"

@@ -222,6 +222,12 @@ struct NetworkBuilder {
             let x = try shape(0)
             guard x.count >= 3 else { throw TensorOperations.fail("needs N, C and spatial dimensions, got \(x)") }
             return (op, [x[0], x[1]] + [Int](repeating: 1, count: x.count - 2))
+        case .reduceMean(let axes, let keepDims, let noop):
+            let a = try axes ?? optionalConstant(1).map(ints)
+            let x = try shape(0)
+            let reduced = try TensorOperations.reducedAxes(rank: x.count, a, noopWithEmptyAxes: noop)
+            return (.reduceMean(axes: reduced, keepDims: keepDims, noopWithEmptyAxes: noop),
+                    try TensorOperations.reduceShape(x, axes: reduced, keepDims: keepDims))
         case .gemm(let ta, let tb, _, _):
             let a = try shape(0), b = try shape(1)
             guard a.count == 2, b.count == 2 else { throw TensorOperations.fail("Gemm needs 2-D operands, got \(a) and \(b)") }
@@ -292,6 +298,7 @@ struct NetworkBuilder {
 
     mutating func fuse() throws {
         let outputs = Set(graph.outputs.compactMap { ids[$0] })
+        fuseHardSwish(outputs: outputs)
         for i in pending.indices {
             guard case .convolution(var d, _) = pending[i].op, !pending[i].removed else { continue }
             func single(_ value: Int) -> Int? {
@@ -360,6 +367,25 @@ struct NetworkBuilder {
             }
         }
         pending.removeAll { $0.removed }
+    }
+
+    /// `Mul(x, HardSigmoid(x))` with PyTorch's hard sigmoid (alpha 1/6, beta 1/2) is `HardSwish(x)`: how exports
+    /// below opset 14 (which has no HardSwish) write MobileNetV3's activation. Rewritten into one activation node,
+    /// which the convolution producing `x` then takes into its write-out.
+    mutating func fuseHardSwish(outputs: Set<Int>) {
+        for j in pending.indices where !pending[j].removed && pending[j].inputs.count == 2 {
+            guard case .mul = pending[j].op else { continue }
+            for (h, x) in [(pending[j].inputs[0], pending[j].inputs[1]), (pending[j].inputs[1], pending[j].inputs[0])] {
+                guard !outputs.contains(h), let k = pending.indices.first(where: { !pending[$0].removed && pending[$0].output == h }),
+                      case .activation(.hardSigmoid(let alpha, let beta)) = pending[k].op,
+                      pending[k].inputs == [x], abs(alpha - 1 / 6) <= 1e-7, beta == 0.5, consumers(of: h) == [j] else { continue }
+                pending[j].op = .activation(.hardSwish)
+                pending[j].inputs = [x]
+                pending[j].operations = [pending[j].op.name]
+                pending[k].removed = true
+                break
+            }
+        }
     }
 
     /// A Concat over channels (batch 1) whose every input is a convolution's output read by nothing else: the
@@ -621,6 +647,9 @@ struct NetworkBuilder {
             let threads = options.threads
             return { args in try TensorOperations.pool(args[0], a, max: false, threads: threads) }
         case .globalAveragePool: return { args in try TensorOperations.globalAveragePool(args[0]) }
+        case .reduceMean(let axes, let keepDims, _):
+            let reduced = axes ?? []
+            return { args in try TensorOperations.reduceMean(args[0], axes: reduced, keepDims: keepDims) }
         case .localResponseNormalization(let size, let alpha, let beta, let bias):
             return { args in try TensorOperations.localResponseNormalization(args[0], size: size, alpha: alpha, beta: beta, bias: bias) }
         case .batchNormalization(let eps):
@@ -637,10 +666,10 @@ struct NetworkBuilder {
                 return y
             }
         case .matMul: return { args in try TensorOperations.matMul(args[0], args[1]) }
-        case .add: return { args in try TensorOperations.binary(args[0], args[1], +) }
-        case .sub: return { args in try TensorOperations.binary(args[0], args[1], -) }
-        case .mul: return { args in try TensorOperations.binary(args[0], args[1], *) }
-        case .div: return { args in try TensorOperations.binary(args[0], args[1], /) }
+        case .add: return { args in try TensorOperations.binary(args[0], args[1], .add) }
+        case .sub: return { args in try TensorOperations.binary(args[0], args[1], .sub) }
+        case .mul: return { args in try TensorOperations.binary(args[0], args[1], .mul) }
+        case .div: return { args in try TensorOperations.binary(args[0], args[1], .div) }
         case .concat(let axis):
             let threads = options.threads
             return { args in try TensorOperations.concat(args, axis: axis, threads: threads) }

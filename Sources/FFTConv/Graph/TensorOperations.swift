@@ -30,11 +30,91 @@ enum TensorOperations {
         }
     }
 
+    /// The four arithmetic operators, with vector forms for the common layouts of `binary`.
+    enum Arithmetic {
+        case add, sub, mul, div
+
+        @inline(__always) func callAsFunction(_ x: Float, _ y: Float) -> Float {
+            switch self {
+            case .add: return x + y
+            case .sub: return x - y
+            case .mul: return x * y
+            case .div: return x / y
+            }
+        }
+
+        /// `out[i] = a[i] ∘ b[i]` for `i < count`, or `a[i] ∘ b[0]` when `bScalar` (`a[0] ∘ b[i]` when `aScalar`).
+        func run(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, count: Int,
+                 aScalar: Bool = false, bScalar: Bool = false) {
+            switch self {
+            case .add: Self.loop(a, b, out, count, aScalar, bScalar) { $0 + $1 } _: { $0 + $1 }
+            case .sub: Self.loop(a, b, out, count, aScalar, bScalar) { $0 - $1 } _: { $0 - $1 }
+            case .mul: Self.loop(a, b, out, count, aScalar, bScalar) { $0 * $1 } _: { $0 * $1 }
+            case .div: Self.loop(a, b, out, count, aScalar, bScalar) { $0 / $1 } _: { $0 / $1 }
+            }
+        }
+
+        @inline(__always)
+        private static func loop(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>,
+                                 _ count: Int, _ aScalar: Bool, _ bScalar: Bool,
+                                 _ v: (SIMD8<Float>, SIMD8<Float>) -> SIMD8<Float>, _ f: (Float, Float) -> Float) {
+            typealias V = SIMD8<Float>
+            let va = V(repeating: a[0]), vb = V(repeating: b[0])
+            var i = 0
+            while i + 8 <= count {
+                let x = aScalar ? va : UnsafeRawPointer(a + i).loadUnaligned(as: V.self)
+                let y = bScalar ? vb : UnsafeRawPointer(b + i).loadUnaligned(as: V.self)
+                UnsafeMutableRawPointer(out + i).storeBytes(of: v(x, y), as: V.self)
+                i += 8
+            }
+            while i < count {
+                out[i] = f(aScalar ? a[0] : a[i], bScalar ? b[0] : b[i])
+                i += 1
+            }
+        }
+    }
+
+    /// `a ∘ b` with numpy broadcasting. Operands of the output's shape, and an operand holding one value per
+    /// leading index (`[N, C, 1, 1]` against `[N, C, H, W]`: a squeeze-and-excitation scale) run as vector loops
+    /// over contiguous rows; any other broadcast walks the output once.
+    static func binary(_ a: Tensor, _ b: Tensor, _ op: Arithmetic) throws -> Tensor {
+        let shape = try broadcastShape(a.shape, b.shape)
+        let out = try Tensor(uninitialized: shape)  // every element written below
+        let pa = a.storage.pointer, pb = b.storage.pointer, po = out.storage.pointer
+        if a.shape == b.shape {
+            op.run(pa, pb, po, count: out.count)
+            return out
+        }
+        // One value of one operand per row of the other (rows: the trailing dimensions where it has size 1).
+        func rowLength(_ small: [Int], _ large: [Int]) -> Int? {
+            guard large == shape, small.count <= shape.count else { return nil }
+            let padded = [Int](repeating: 1, count: shape.count - small.count) + small
+            var k = shape.count
+            while k > 0 && padded[k - 1] == 1 { k -= 1 }
+            guard k < shape.count, Array(padded[..<k]) == Array(shape[..<k]) else { return nil }
+            return count(Array(shape[k...]))
+        }
+        if let row = rowLength(b.shape, a.shape) {
+            for r in 0..<(row == 0 ? 0 : out.count / row) { op.run(pa + r * row, pb + r, po + r * row, count: row, bScalar: true) }
+            return out
+        }
+        if let row = rowLength(a.shape, b.shape) {
+            for r in 0..<(row == 0 ? 0 : out.count / row) { op.run(pa + r, pb + r * row, po + r * row, count: row, aScalar: true) }
+            return out
+        }
+        return try binary(a, b, into: out) { op($0, $1) }
+    }
+
     /// `op(a, b)` with numpy broadcasting.
     static func binary(_ a: Tensor, _ b: Tensor, _ op: (Float, Float) -> Float) throws -> Tensor {
-        let shape = try broadcastShape(a.shape, b.shape)
+        try binary(a, b, into: try Tensor(zeros: try broadcastShape(a.shape, b.shape)), op)
+    }
+
+    private static func binary(_ a: Tensor, _ b: Tensor, into out: Tensor, _ op: (Float, Float) -> Float) throws -> Tensor {
+        let shape = out.shape
         if a.shape == b.shape {
-            return try Tensor(shape: shape) { i in op(a.storage.pointer[i], b.storage.pointer[i]) }
+            for i in 0..<out.count { out.storage.pointer[i] = op(a.storage.pointer[i], b.storage.pointer[i]) }
+            return out
         }
         let rank = shape.count
         func strides(_ s: [Int]) -> [Int] {
@@ -44,7 +124,6 @@ enum TensorOperations {
             return st
         }
         let sa = strides(a.shape), sb = strides(b.shape)
-        let out = try Tensor(zeros: shape)
         let pa = a.storage.pointer, pb = b.storage.pointer, po = out.storage.pointer
         var index = [Int](repeating: 0, count: rank)
         var ia = 0, ib = 0
@@ -198,6 +277,60 @@ enum TensorOperations {
         for p in 0..<planes {
             y.storage.pointer[p] = Float(PoolingKernels.sum(x.storage.pointer + p * size, count: size) / Double(size))
         }
+        return y
+    }
+
+    /// The axes a ReduceMean averages over, normalised and sorted: `axes` (nil or empty: every axis, or none when
+    /// `noopWithEmptyAxes`).
+    static func reducedAxes(rank: Int, _ axes: [Int]?, noopWithEmptyAxes: Bool) throws -> [Int] {
+        guard let axes, !axes.isEmpty else { return noopWithEmptyAxes ? [] : Array(0..<rank) }
+        let normalised = try axes.map { try axis($0, rank: rank) }
+        guard Set(normalised).count == normalised.count else { throw fail("repeated ReduceMean axes \(axes)") }
+        return normalised.sorted()
+    }
+
+    static func reduceShape(_ s: [Int], axes: [Int], keepDims: Bool) throws -> [Int] {
+        for a in axes where s[a] == 0 { throw fail("cannot average over axis \(a) of size 0 in \(s)") }
+        let set = Set(axes)
+        return keepDims ? s.enumerated().map { set.contains($0.offset) ? 1 : $0.element }
+                        : s.enumerated().filter { !set.contains($0.offset) }.map(\.element)
+    }
+
+    /// The mean over `axes` (normalised and sorted, as `reducedAxes` gives them), summed in double precision.
+    /// Trailing axes (H and W of an NCHW tensor: `x.mean([2, 3])` in PyTorch) are contiguous planes, averaged as
+    /// GlobalAveragePool averages them; any other set walks the tensor once.
+    static func reduceMean(_ x: Tensor, axes: [Int], keepDims: Bool) throws -> Tensor {
+        let shape = try reduceShape(x.shape, axes: axes, keepDims: keepDims)
+        guard !axes.isEmpty else { return Tensor(reshaping: x, to: shape) }
+        let rank = x.rank, reduced = Set(axes)
+        let size = axes.reduce(1) { $0 * x.shape[$1] }
+        let y = try Tensor(zeros: shape)
+        if axes == Array((rank - axes.count)..<rank) {
+            for p in 0..<count(shape) {
+                y.storage.pointer[p] = Float(PoolingKernels.sum(x.storage.pointer + p * size, count: size) / Double(size))
+            }
+            return y
+        }
+        // Output strides laid over the input's dimensions (0 on reduced axes), walked with an odometer.
+        var outStrides = [Int](repeating: 0, count: rank), stride = 1
+        for d in (0..<rank).reversed() where !reduced.contains(d) {
+            outStrides[d] = stride
+            stride *= x.shape[d]
+        }
+        var sums = [Double](repeating: 0, count: count(shape)), index = [Int](repeating: 0, count: rank), o = 0
+        for i in 0..<x.count {
+            sums[o] += Double(x.storage.pointer[i])
+            var d = rank - 1
+            while d >= 0 {
+                index[d] += 1
+                o += outStrides[d]
+                if index[d] < x.shape[d] { break }
+                o -= outStrides[d] * index[d]
+                index[d] = 0
+                d -= 1
+            }
+        }
+        for p in sums.indices { y.storage.pointer[p] = Float(sums[p] / Double(size)) }
         return y
     }
 

@@ -168,6 +168,22 @@ class MobileNetV3Block(nn.Module):
         return self.head(y.mean([2, 3]))
 
 
+class EfficientNetBlock(nn.Module):
+    """EfficientNet's MBConv: SiLU stem, a 1x1 expansion with SiLU, a 5x5 stride-2 depthwise layer with SiLU,
+    squeeze-and-excitation with a sigmoid gate, a 1x1 projection; exported as Sigmoid + Mul for every SiLU."""
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, 16, 3, 1, 1, bias=False), nn.BatchNorm2d(16), nn.SiLU())
+        self.expand = nn.Sequential(nn.Conv2d(16, 64, 1, bias=False), nn.BatchNorm2d(64), nn.SiLU())
+        self.dw = nn.Sequential(nn.Conv2d(64, 64, 5, 2, 2, groups=64, bias=False), nn.BatchNorm2d(64), nn.SiLU())
+        self.se = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(64, 8, 1), nn.SiLU(), nn.Conv2d(8, 64, 1), nn.Sigmoid())
+        self.project = nn.Sequential(nn.Conv2d(64, 24, 1, bias=False), nn.BatchNorm2d(24))
+
+    def forward(self, x):
+        y = self.dw(self.expand(self.stem(x)))
+        return torch.sigmoid(self.project(y * self.se(y)))
+
+
 class ShuffleUnit(nn.Module):
     """ShuffleNetV2's unit (channel split, a branch, concat, channel shuffle), then means over channels (ReduceMean on
     a middle axis, keepdims) and over H and W (keepdims 0), as PyTorch's `mean` exports them."""
@@ -238,6 +254,7 @@ def main():
     torch.onnx.export(block, (x,), os.path.join(OUT, "mobilenet_v3_block_op14.onnx"), dynamo=False, opset_version=14,
                       do_constant_folding=False, input_names=["input"], output_names=["output"])
     export("shuffle_unit", ShuffleUnit(), (1, 24, 9, 11), 9, folding=False)
+    export("efficientnet_block", EfficientNetBlock(), (1, 3, 30, 26), 10, folding=False)
     # tiny_alexnet again, with its weights in an external data file next to the model.
     import onnx
     m = onnx.load(os.path.join(OUT, "tiny_alexnet.onnx"))

@@ -17,6 +17,10 @@ public struct Epilogue: Sendable, Hashable {
         case hardSigmoid
         /// `y = x * min(max(alpha * x + beta, 0), 1)` with alpha = 1/6, beta = 0.5 (ONNX HardSwish, MobileNetV3).
         case hardSwish
+        /// `y = 1 / (1 + exp(-x))`, `exp` by `VectorMath`.
+        case sigmoid
+        /// `y = x / (1 + exp(-x))` (SiLU, swish: EfficientNet), `exp` by `VectorMath`.
+        case silu
     }
 
     /// Which activation.
@@ -47,6 +51,8 @@ public struct Epilogue: Sendable, Hashable {
         case .leakyReLU: return x >= 0 ? x : a * x
         case .hardSigmoid: return Swift.min(Swift.max(x * a + b, 0), 1)
         case .hardSwish: return x * Swift.min(Swift.max(x * a + b, 0), 1)
+        case .sigmoid: return activate(SIMD8<Float>(repeating: x))[0]
+        case .silu: return activate(SIMD8<Float>(repeating: x))[0]
         }
     }
 
@@ -65,6 +71,8 @@ public struct Epilogue: Sendable, Hashable {
             let t = x * a + b
             let g = t.replacing(with: 0, where: t .< 0).replacing(with: 1, where: t .> 1)
             return kind == .hardSwish ? x * g : g
+        case .sigmoid: return 1 / (1 + VectorMath.exp(-x))
+        case .silu: return x / (1 + VectorMath.exp(-x))
         }
     }
 
@@ -75,7 +83,7 @@ public struct Epilogue: Sendable, Hashable {
         case .identity: return (-.infinity, .infinity)
         case .relu: return (0, .infinity)
         case .clip: return (a, b)
-        case .leakyReLU, .hardSigmoid, .hardSwish: return nil
+        case .leakyReLU, .hardSigmoid, .hardSwish, .sigmoid, .silu: return nil
         }
     }
 

@@ -64,6 +64,20 @@ protocol ActivationFunction {
     @inline(__always) @usableFromInline func callAsFunction(_ x: Float) -> Float { x * gate(x) }
 }
 
+/// `1 / (1 + exp(−x))`, `exp` by `VectorMath` (the scalar by its eight-lane form: the same bits).
+@usableFromInline struct SigmoidFunction: ActivationFunction {
+    @inline(__always) @usableFromInline func callAsFunction(_ x: SIMD8<Float>) -> SIMD8<Float> { 1 / (1 + VectorMath.exp(-x)) }
+    @inline(__always) @usableFromInline func callAsFunction(_ x: SIMD16<Float>) -> SIMD16<Float> { 1 / (1 + VectorMath.exp(-x)) }
+    @inline(__always) @usableFromInline func callAsFunction(_ x: Float) -> Float { self(SIMD8<Float>(repeating: x))[0] }
+}
+
+/// `x / (1 + exp(−x))`: SiLU (swish).
+@usableFromInline struct SiLUFunction: ActivationFunction {
+    @inline(__always) @usableFromInline func callAsFunction(_ x: SIMD8<Float>) -> SIMD8<Float> { x / (1 + VectorMath.exp(-x)) }
+    @inline(__always) @usableFromInline func callAsFunction(_ x: SIMD16<Float>) -> SIMD16<Float> { x / (1 + VectorMath.exp(-x)) }
+    @inline(__always) @usableFromInline func callAsFunction(_ x: Float) -> Float { self(SIMD8<Float>(repeating: x))[0] }
+}
+
 extension Epilogue {
     /// `dst[i] = activate(src[i] + bias + residual[i])` for `i` in `0..<count` (`residual` optional);
     /// `src` and `dst` may be the same pointer.
@@ -88,6 +102,8 @@ extension Epilogue {
         case .leakyReLU: each(LeakyFunction(alpha: a))
         case .hardSigmoid: each(HardSigmoidFunction(alpha: a, beta: b))
         case .hardSwish: each(HardSwishFunction(alpha: a, beta: b))
+        case .sigmoid: each(SigmoidFunction())
+        case .silu: each(SiLUFunction())
         }
     }
 
@@ -143,6 +159,8 @@ extension Epilogue {
         case .leakyReLU: Self.rowsLoop(LeakyFunction(alpha: a), p, rows, width, bias)
         case .hardSigmoid: Self.rowsLoop(HardSigmoidFunction(alpha: a, beta: b), p, rows, width, bias)
         case .hardSwish: Self.rowsLoop(HardSwishFunction(alpha: a, beta: b), p, rows, width, bias)
+        case .sigmoid: Self.rowsLoop(SigmoidFunction(), p, rows, width, bias)
+        case .silu: Self.rowsLoop(SiLUFunction(), p, rows, width, bias)
         }
     }
 

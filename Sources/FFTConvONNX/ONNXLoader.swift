@@ -194,7 +194,7 @@ struct ONNXTranslator {
             return .clipInputs
         case "HardSigmoid": return .activation(.hardSigmoid(alpha: a.float("alpha", 0.2), beta: a.float("beta", 0.5)))
         case "HardSwish": return .activation(.hardSwish)
-        case "Sigmoid": return .sigmoid
+        case "Sigmoid": return .activation(.sigmoid)
         case "Tanh": return .tanh
         case "MaxPool", "AveragePool":
             // A MaxPool indices output is accepted only while nothing reads it (the network checks).

@@ -72,6 +72,9 @@ final class FusionTests: XCTestCase {
             // MobileNetV3's 40→120 expansion with hard swish into a 5x5 depthwise layer with hard swish, 14² plane.
             Pair(cin: 40, mid: 120, input: Size2D(14, 14), batch: 1, kernel: 5, stride: 1, padding: 2,
                  pointwiseActivation: .hardSwish, depthwiseActivation: .hardSwish),
+            // EfficientNet's SiLU on both layers, 3x3 on 28² (four 7-position tiles per row).
+            Pair(cin: 24, mid: 144, input: Size2D(28, 28), batch: 1, kernel: 3, stride: 1, padding: 1,
+                 pointwiseActivation: .silu, depthwiseActivation: .silu),
         ]
         for (i, c) in pairs.enumerated() {
             for threads in [1, 2] {

@@ -1,3 +1,4 @@
+import Foundation
 import FFTConv
 import FFTConvKernels
 import XCTest
@@ -262,16 +263,17 @@ final class KernelFamilyTests: XCTestCase {
 
     /// Edge shapes for the indirect (direct convolution) form of every GEMM variant. The activations take
     /// turns: leaky ReLU goes through the block buffer's write-out, the clips (none, ReLU, ReLU6) through the
-    /// fused micro-kernels where positions are the output's own.
+    /// fused micro-kernels where positions are the output's own; the last cases take hard swish and SiLU (block
+    /// buffer write-outs, as leaky ReLU).
     static func convolutionEdgeCases() throws -> [ConvolutionCase] {
-        let activations: [Activation] = [.leakyReLU(alpha: 0.1), .relu, .none, .clip(min: 0, max: 6), .hardSwish]
+        let activations: [Activation] = [.leakyReLU(alpha: 0.1), .relu, .none, .clip(min: 0, max: 6)]
         var made = 0
         func c(_ cin: Int, _ cout: Int, _ k: Size2D, _ input: Size2D, stride: Size2D = 1, dilation: Size2D = 1,
-               padding: Padding = 0, groups: Int = 1, batch: Int = 1) throws -> ConvolutionCase {
+               padding: Padding = 0, groups: Int = 1, batch: Int = 1, activation: Activation? = nil) throws -> ConvolutionCase {
             made += 1
             return ConvolutionCase(descriptor: try ConvolutionDescriptor(inputChannels: cin, outputChannels: cout, kernel: k, stride: stride,
                                                                          dilation: dilation, padding: padding, groups: groups,
-                                                                         activation: activations[made % activations.count]),
+                                                                         activation: activation ?? activations[made % activations.count]),
                                    batch: batch, input: input)
         }
         return [
@@ -303,6 +305,8 @@ final class KernelFamilyTests: XCTestCase {
             // rows under a tile wide): 14², 20² and 28² outputs, groups, batch 2.
             try c(6, 20, 3, Size2D(27, 27), stride: 2, padding: 1), try c(8, 16, 3, Size2D(39, 39), stride: 2, padding: 1, groups: 2),
             try c(4, 24, 3, Size2D(55, 55), stride: 2, padding: 1, batch: 2),
+            try c(3, 20, 3, Size2D(11, 40), padding: 1, activation: .hardSwish), try c(16, 30, 1, Size2D(9, 20), activation: .silu),
+            try c(5, 13, 3, Size2D(11, 13), stride: 2, padding: 1, activation: .sigmoid),
         ]
     }
 
@@ -429,7 +433,7 @@ final class KernelFamilyTests: XCTestCase {
     /// padding, asymmetric padding, dilation, 1x1 at stride 2, 5x5 and 7x2 kernels, rectangular planes, output rows
     /// narrower and wider than a copy's 8 floats, depths past a weight block, batch 2 (each image's X written anew).
     func testTransposedPathOverEdgeShapes() throws {
-        let activations: [Activation] = [.relu6, .leakyReLU(alpha: 0.1), .none, .relu, .hardSwish]
+        let activations: [Activation] = [.relu6, .leakyReLU(alpha: 0.1), .none, .relu, .hardSwish, .silu]
         let shapes: [(cin: Int, cout: Int, input: Size2D, batch: Int)] = [
             (1, 1, Size2D(1, 1), 1), (3, 5, Size2D(7, 7), 1), (17, 33, Size2D(7, 7), 2), (8, 40, Size2D(5, 3), 1),
             (64, 96, Size2D(14, 14), 2), (300, 17, Size2D(3, 11), 1), (600, 64, Size2D(4, 4), 1), (40, 160, Size2D(7, 7), 1),
@@ -583,6 +587,45 @@ final class KernelFamilyTests: XCTestCase {
                 covered += 1
             }
             XCTAssertGreaterThanOrEqual(covered, 12, "\(kernel) ran on too few shapes")
+        }
+    }
+
+    /// `VectorMath.exp` (the sigmoid and SiLU write-outs) within 3 ulp of `Foundation.exp` from −87 to 88, saturating
+    /// outside; the scalar, eight- and sixteen-lane forms give the same bits; and the write-out loops of sigmoid and
+    /// SiLU match their double-precision definitions on every length (vector body and tails).
+    func testVectorExpAndTheLogisticActivations() throws {
+        var worst: Float = 0
+        var x: Float = -87
+        while x < 88 {
+            let v = SIMD16<Float>((0..<16).map { x + Float($0) * 0.37 })
+            let e = VectorMath.exp(v), e8 = VectorMath.exp(SIMD8<Float>((0..<8).map { v[$0] }))
+            for i in 0..<16 where v[i] < 88 {
+                let exact = Foundation.exp(Double(v[i]))
+                worst = max(worst, Float(abs(Double(e[i]) - exact) / Double(Float(exact).ulp)))
+                XCTAssertEqual(e[i].bitPattern, VectorMath.exp(v[i]).bitPattern, "\(v[i])")
+                if i < 8 { XCTAssertEqual(e[i].bitPattern, e8[i].bitPattern, "\(v[i])") }
+            }
+            x += 16 * 0.37
+        }
+        XCTAssertLessThanOrEqual(worst, 3, "worst error in ulp")
+        XCTAssertEqual(VectorMath.exp(Float(-200)), VectorMath.exp(Float(-87.3365447504019)))
+        XCTAssert(VectorMath.exp(Float(200)).isFinite && VectorMath.exp(Float(200)) > 1e38)
+        for n in [1, 7, 8, 9, 16, 17, 40] {
+            let src = (0..<n).map { Float($0) * 1.7 - 30 }
+            let cases: [(Epilogue, (Double) -> Double)] = [(Epilogue(kind: .sigmoid), { t in 1 / (1 + Foundation.exp(-t)) }),
+                                                           (Epilogue(kind: .silu), { t in t / (1 + Foundation.exp(-t)) })]
+            for (a, f) in cases {
+                var dst = [Float](repeating: .nan, count: n)
+                src.withUnsafeBufferPointer { s in
+                    dst.withUnsafeMutableBufferPointer { d in
+                        a.finish(src: s.baseAddress!, dst: d.baseAddress!, count: n, bias: 0.25, residual: nil)
+                    }
+                }
+                for i in 0..<n {
+                    let e = f(Double(src[i]) + 0.25)
+                    XCTAssertEqual(Double(dst[i]), e, accuracy: 2e-7 * max(1, abs(e)), "\(a.kind) n \(n) at \(i)")
+                }
+            }
         }
     }
 

@@ -32,7 +32,7 @@ final class ONNXTests: XCTestCase {
     func testPyTorchExportsMatchPyTorch() throws {
         let sameAs = ["tiny_alexnet_external": "tiny_alexnet", "mobilenet_v3_block_op14": "mobilenet_v3_block"]
         for model in ["tiny_alexnet", "caffe_alexnet", "resnet_block", "inverted_residual", "unet", "mixed", "tiny_alexnet_external",
-                      "mobilenet_v3_block", "mobilenet_v3_block_op14", "shuffle_unit"] {
+                      "mobilenet_v3_block", "mobilenet_v3_block_op14", "shuffle_unit", "efficientnet_block"] {
             let expectedOutput = sameAs[model].map { "\($0).output.npy" }
             let input = sameAs[model].map { "\($0).input.npy" }
             for policy in [AlgorithmPolicy.auto, .fixed(.fft), .fixed(.gemm), .fixed(.winograd)] {
@@ -94,6 +94,19 @@ final class ONNXTests: XCTestCase {
         XCTAssert(ops.contains { $0.hasPrefix("Conv+hardsigmoid(0.16666") }, "\(ops)")
         XCTAssertEqual(ops.filter { $0 == "Mul" }.count, 1, "\(ops)")
         XCTAssertFalse(ops.contains { $0.hasPrefix("hardsigmoid") || $0 == "HardSigmoid" }, "\(ops)")
+    }
+
+    /// EfficientNet's SiLU, exported as `Mul(x, Sigmoid(x))`: one activation in the convolutions' write-outs (the
+    /// stride-2 5x5 depthwise layer's too), the squeeze-and-excitation's gate a sigmoid in its second 1x1, a sigmoid on
+    /// the projection; the channel scale the one Mul left. Matches PyTorch (`check`).
+    func testSiLURunsInTheConvolutions() throws {
+        let ops = try check("efficientnet_block").layers.map(\.operation)
+        XCTAssert(ops.contains("Conv+BatchNormalization+silu"), "\(ops)")
+        XCTAssert(ops.contains("Conv+silu"), "\(ops)")  // the squeeze 1x1
+        XCTAssert(ops.contains("Conv+sigmoid"), "\(ops)")  // the gate
+        XCTAssert(ops.contains("Conv+BatchNormalization+sigmoid"), "\(ops)")  // the projection and the final sigmoid
+        XCTAssertEqual(ops.filter { $0 == "Mul" }.count, 1, "\(ops)")
+        XCTAssertFalse(ops.contains { $0 == "sigmoid" || $0 == "Sigmoid" }, "\(ops)")
     }
 
     func testUnsupportedOperatorsAreReportedTogether() {

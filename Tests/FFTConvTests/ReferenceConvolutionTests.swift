@@ -1,3 +1,4 @@
+import Foundation
 import FFTConv
 import XCTest
 
@@ -29,6 +30,8 @@ final class ReferenceConvolutionTests: XCTestCase {
             (.hardSwish, [0, 0, 0, -1.0 / 3, 0, 0]),
             // min(max(−0.1 x + 0.2, 0), 1).
             (.hardSigmoid(alpha: -0.1, beta: 0.2), [0.5, 0.8, 1, 0.4, 0.6, 1]),
+            (.sigmoid, [Double]([-3, -6, -12, -2, -4, -8]).map { (t: Double) -> Float in Float(1 / (1 + Foundation.exp(-t))) }),
+            (.silu, [Double]([-3, -6, -12, -2, -4, -8]).map { (t: Double) -> Float in Float(t / (1 + Foundation.exp(-t))) }),
         ]
         for (activation, expected) in expectations {
             let d = try ConvolutionDescriptor(inputChannels: 2, outputChannels: 2, kernel: Size2D(1, 2),

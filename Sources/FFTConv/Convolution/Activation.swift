@@ -1,3 +1,4 @@
+import Foundation
 import FFTConvKernels
 
 /// The activation fused into a convolution's output write.
@@ -14,6 +15,10 @@ public enum Activation: Sendable, Hashable, CustomStringConvertible {
     case hardSigmoid(alpha: Float, beta: Float)
     /// `x * min(max(x / 6 + 0.5, 0), 1)` (ONNX HardSwish, PyTorch's `Hardswish`, MobileNetV3).
     case hardSwish
+    /// `1 / (1 + exp(-x))` (squeeze-and-excitation gates: EfficientNet, RegNetY).
+    case sigmoid
+    /// `x / (1 + exp(-x))` (SiLU or swish: EfficientNet; ONNX writes it as `Mul(x, Sigmoid(x))`).
+    case silu
 
     /// ReLU6, as in MobileNet: `clip(min: 0, max: 6)`.
     public static let relu6 = Activation.clip(min: 0, max: 6)
@@ -21,7 +26,7 @@ public enum Activation: Sendable, Hashable, CustomStringConvertible {
     /// Throws `ConvolutionError.invalidActivation` when a parameter is not finite or `min > max`.
     public func validate() throws {
         switch self {
-        case .none, .relu, .hardSwish: return
+        case .none, .relu, .hardSwish, .sigmoid, .silu: return
         case .clip(let lo, let hi):
             guard lo.isFinite || lo == -.infinity, hi.isFinite || hi == .infinity, !lo.isNaN, !hi.isNaN else {
                 throw ConvolutionError.invalidActivation("clip bounds must not be NaN or +inf/-inf on the wrong side, got [\(lo), \(hi)]")
@@ -45,6 +50,8 @@ public enum Activation: Sendable, Hashable, CustomStringConvertible {
         case .leakyReLU(let a): return x >= 0 ? x : Double(a) * x
         case .hardSigmoid(let a, let b): return Swift.min(Swift.max(Double(a) * x + Double(b), 0), 1)
         case .hardSwish: return x * Swift.min(Swift.max(x / 6 + 0.5, 0), 1)
+        case .sigmoid: return 1 / (1 + Foundation.exp(-x))
+        case .silu: return x / (1 + Foundation.exp(-x))
         }
     }
 
@@ -57,6 +64,8 @@ public enum Activation: Sendable, Hashable, CustomStringConvertible {
         case .leakyReLU(let a): return Epilogue(kind: .leakyReLU, a: a)
         case .hardSigmoid(let a, let b): return Epilogue(kind: .hardSigmoid, a: a, b: b)
         case .hardSwish: return Epilogue(kind: .hardSwish, a: 1 / 6, b: 0.5)
+        case .sigmoid: return Epilogue(kind: .sigmoid)
+        case .silu: return Epilogue(kind: .silu)
         }
     }
 
@@ -68,6 +77,8 @@ public enum Activation: Sendable, Hashable, CustomStringConvertible {
         case .leakyReLU(let a): return "leakyrelu(\(a))"
         case .hardSigmoid(let a, let b): return "hardsigmoid(\(a),\(b))"
         case .hardSwish: return "hardswish"
+        case .sigmoid: return "sigmoid"
+        case .silu: return "silu"
         }
     }
 }

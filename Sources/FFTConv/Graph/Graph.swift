@@ -77,11 +77,11 @@ public enum GraphOperation: Sendable {
     case convolution(ConvolutionDescriptor, autoPad: AutoPad)
     /// `x, W, [B]`: transposed convolution, weights `[Cin, Cout/groups, kH, kW]`.
     case convolutionTranspose(stride: Size2D, padding: Padding, dilation: Size2D, outputPadding: Size2D, groups: Int)
-    /// `x`: ReLU, clip (ReLU6), leaky ReLU, hard sigmoid or hard swish.
+    /// `x`: ReLU, clip (ReLU6), leaky ReLU, hard sigmoid, hard swish, sigmoid or SiLU.
     case activation(Activation)
     /// `x, [min], [max]`: clip with bounds given as constant inputs (ONNX opset ≥ 11).
     case clipInputs
-    /// `x`: logistic sigmoid.
+    /// `x`: logistic sigmoid (the same as `.activation(.sigmoid)`, which the ONNX loader writes).
     case sigmoid
     /// `x`: hyperbolic tangent.
     case tanh

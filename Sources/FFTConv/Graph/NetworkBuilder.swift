@@ -298,7 +298,7 @@ struct NetworkBuilder {
 
     mutating func fuse() throws {
         let outputs = Set(graph.outputs.compactMap { ids[$0] })
-        fuseHardSwish(outputs: outputs)
+        fuseGatedActivations(outputs: outputs)
         for i in pending.indices {
             guard case .convolution(var d, _) = pending[i].op, !pending[i].removed else { continue }
             func single(_ value: Int) -> Int? {
@@ -369,17 +369,23 @@ struct NetworkBuilder {
         pending.removeAll { $0.removed }
     }
 
-    /// `Mul(x, HardSigmoid(x))` with PyTorch's hard sigmoid (alpha 1/6, beta 1/2) is `HardSwish(x)`: how exports
-    /// below opset 14 (which has no HardSwish) write MobileNetV3's activation. Rewritten into one activation node,
-    /// which the convolution producing `x` then takes into its write-out.
-    mutating func fuseHardSwish(outputs: Set<Int>) {
+    /// `Mul(x, HardSigmoid(x))` with PyTorch's hard sigmoid (alpha 1/6, beta 1/2) is `HardSwish(x)` — how exports
+    /// below opset 14 (which has no HardSwish) write MobileNetV3's activation — and `Mul(x, Sigmoid(x))` is SiLU
+    /// (EfficientNet's swish). Each is rewritten into one activation node, which the convolution producing `x` then
+    /// takes into its write-out.
+    mutating func fuseGatedActivations(outputs: Set<Int>) {
         for j in pending.indices where !pending[j].removed && pending[j].inputs.count == 2 {
             guard case .mul = pending[j].op else { continue }
             for (h, x) in [(pending[j].inputs[0], pending[j].inputs[1]), (pending[j].inputs[1], pending[j].inputs[0])] {
                 guard !outputs.contains(h), let k = pending.indices.first(where: { !pending[$0].removed && pending[$0].output == h }),
-                      case .activation(.hardSigmoid(let alpha, let beta)) = pending[k].op,
-                      pending[k].inputs == [x], abs(alpha - 1 / 6) <= 1e-7, beta == 0.5, consumers(of: h) == [j] else { continue }
-                pending[j].op = .activation(.hardSwish)
+                      pending[k].inputs == [x], consumers(of: h) == [j] else { continue }
+                let gated: Activation
+                switch pending[k].op {
+                case .activation(.hardSigmoid(let alpha, let beta)) where abs(alpha - 1 / 6) <= 1e-7 && beta == 0.5: gated = .hardSwish
+                case .activation(.sigmoid), .sigmoid: gated = .silu
+                default: continue
+                }
+                pending[j].op = .activation(gated)
                 pending[j].inputs = [x]
                 pending[j].operations = [pending[j].op.name]
                 pending[k].removed = true
@@ -632,12 +638,12 @@ struct NetworkBuilder {
         switch p.op {
         case .activation(let a):
             let e = a.epilogue
-            return { args in try TensorOperations.map(args[0]) { e.activate($0) } }
+            return { args in try TensorOperations.activate(args[0], e) }
         case .clipInputs:
             let lo = p.inputs.count > 1 && p.inputs[1] >= 0 ? try constant(p.inputs[1], node: node).scalars.first ?? -.infinity : -.infinity
             let hi = p.inputs.count > 2 && p.inputs[2] >= 0 ? try constant(p.inputs[2], node: node).scalars.first ?? .infinity : .infinity
             return { args in try TensorOperations.map(args[0]) { Swift.min(Swift.max($0, lo), hi) } }
-        case .sigmoid: return { args in try TensorOperations.map(args[0]) { 1 / (1 + Foundation.exp(-$0)) } }
+        case .sigmoid: return { args in try TensorOperations.activate(args[0], Activation.sigmoid.epilogue) }
         case .tanh: return { args in try TensorOperations.map(args[0]) { Foundation.tanh($0) } }
         case .identity, .cast: return { args in args[0] }
         case .maxPool(let a):

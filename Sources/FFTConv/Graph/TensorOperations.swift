@@ -140,6 +140,13 @@ enum TensorOperations {
         return out
     }
 
+    /// An activation on its own (not after a convolution), by the kernels' vector write-out loop.
+    static func activate(_ x: Tensor, _ e: Epilogue) throws -> Tensor {
+        let y = try Tensor(uninitialized: x.shape)
+        if x.count > 0 { e.finish(src: x.storage.pointer, dst: y.storage.pointer, count: x.count, bias: 0, residual: nil) }
+        return y
+    }
+
     static func map(_ x: Tensor, _ f: (Float) -> Float) throws -> Tensor {
         try Tensor(shape: x.shape) { i in f(x.storage.pointer[i]) }
     }

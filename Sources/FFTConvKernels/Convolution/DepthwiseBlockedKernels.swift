@@ -92,6 +92,8 @@ public enum DepthwiseBlockedKernels {
         case .leakyReLU: blocks(LeakyFunction(alpha: activation.a), layout, items, channels, input, buffer, weights, bias, output, residual, activation)
         case .hardSigmoid: blocks(HardSigmoidFunction(alpha: activation.a, beta: activation.b), layout, items, channels, input, buffer, weights, bias, output, residual, activation)
         case .hardSwish: blocks(HardSwishFunction(alpha: activation.a, beta: activation.b), layout, items, channels, input, buffer, weights, bias, output, residual, activation)
+        case .sigmoid: blocks(SigmoidFunction(), layout, items, channels, input, buffer, weights, bias, output, residual, activation)
+        case .silu: blocks(SiLUFunction(), layout, items, channels, input, buffer, weights, bias, output, residual, activation)
         }
     }
 
@@ -161,6 +163,8 @@ public enum DepthwiseBlockedKernels {
         case .leakyReLU: computeBlock(LeakyFunction(alpha: activation.a), layout, padded, weights, vb, out)
         case .hardSigmoid: computeBlock(HardSigmoidFunction(alpha: activation.a, beta: activation.b), layout, padded, weights, vb, out)
         case .hardSwish: computeBlock(HardSwishFunction(alpha: activation.a, beta: activation.b), layout, padded, weights, vb, out)
+        case .sigmoid: computeBlock(SigmoidFunction(), layout, padded, weights, vb, out)
+        case .silu: computeBlock(SiLUFunction(), layout, padded, weights, vb, out)
         }
         transposeOut(UnsafePointer(out), layout.outputPixels, valid, output, staged, stride: outputStride ?? layout.outputPixels)
     }

@@ -39,6 +39,8 @@ public enum DepthwiseFlatKernels {
         case .leakyReLU: planes(LeakyFunction(alpha: activation.a), f, items, channels, input, buffer, tapOffsets, weights, masks, maskedColumns, output, bias, residual)
         case .hardSigmoid: planes(HardSigmoidFunction(alpha: activation.a, beta: activation.b), f, items, channels, input, buffer, tapOffsets, weights, masks, maskedColumns, output, bias, residual)
         case .hardSwish: planes(HardSwishFunction(alpha: activation.a, beta: activation.b), f, items, channels, input, buffer, tapOffsets, weights, masks, maskedColumns, output, bias, residual)
+        case .sigmoid: planes(SigmoidFunction(), f, items, channels, input, buffer, tapOffsets, weights, masks, maskedColumns, output, bias, residual)
+        case .silu: planes(SiLUFunction(), f, items, channels, input, buffer, tapOffsets, weights, masks, maskedColumns, output, bias, residual)
         }
     }
 

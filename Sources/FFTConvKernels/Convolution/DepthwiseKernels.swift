@@ -56,6 +56,8 @@ extension DepthwiseKernels {
         case .leakyReLU: rowsLoop(LeakyFunction(alpha: activation.a), plane, phaseWidth, outputHeight, outputWidth, tapOffsets, taps, weights, out, bias, residual)
         case .hardSigmoid: rowsLoop(HardSigmoidFunction(alpha: activation.a, beta: activation.b), plane, phaseWidth, outputHeight, outputWidth, tapOffsets, taps, weights, out, bias, residual)
         case .hardSwish: rowsLoop(HardSwishFunction(alpha: activation.a, beta: activation.b), plane, phaseWidth, outputHeight, outputWidth, tapOffsets, taps, weights, out, bias, residual)
+        case .sigmoid: rowsLoop(SigmoidFunction(), plane, phaseWidth, outputHeight, outputWidth, tapOffsets, taps, weights, out, bias, residual)
+        case .silu: rowsLoop(SiLUFunction(), plane, phaseWidth, outputHeight, outputWidth, tapOffsets, taps, weights, out, bias, residual)
         }
     }
 

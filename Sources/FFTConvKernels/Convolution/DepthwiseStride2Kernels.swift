@@ -48,6 +48,8 @@ public enum DepthwiseStride2Kernels {
         case .leakyReLU: planes(LeakyFunction(alpha: activation.a), g, strides, items, channels, input, weights, bias, output, residual, scratch)
         case .hardSigmoid: planes(HardSigmoidFunction(alpha: activation.a, beta: activation.b), g, strides, items, channels, input, weights, bias, output, residual, scratch)
         case .hardSwish: planes(HardSwishFunction(alpha: activation.a, beta: activation.b), g, strides, items, channels, input, weights, bias, output, residual, scratch)
+        case .sigmoid: planes(SigmoidFunction(), g, strides, items, channels, input, weights, bias, output, residual, scratch)
+        case .silu: planes(SiLUFunction(), g, strides, items, channels, input, weights, bias, output, residual, scratch)
         }
     }
 

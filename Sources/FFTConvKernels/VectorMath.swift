@@ -1,0 +1,60 @@
+/// `exp` on vectors of floats, for the sigmoid and SiLU write-outs: Cephes' `expf` (a degree-5 polynomial on
+/// `r = x − n·ln 2`, `|r| ≤ ln 2 / 2`, then `2ⁿ` built in the exponent bits), within 2 ulp of `exp` over the clamped
+/// range [−87.3, 88.3]. The same operations, in the same order, in the scalar and both vector widths: every path
+/// of a kernel gives the same bits. Portable Swift SIMD (the integer steps are lane-wise adds and shifts).
+public enum VectorMath {
+    // Constants as literals in the functions below (stored globals are read through an accessor). The clamps are
+    // in the concrete functions: a comparison inside a generic function (even once specialised) takes the generic
+    // `SIMD` implementation, a loop over the lanes, where the concrete types' compare whole vectors.
+
+    /// The polynomial part: `exp(r)` for the reduced argument.
+    @inline(__always) @usableFromInline
+    static func expReduced<V: SIMD>(_ r: V) -> V where V.Scalar == Float {
+        var p = V(repeating: 1.9875691500e-4)
+        p = p * r + 1.3981999507e-3
+        p = p * r + 8.3334519073e-3
+        p = p * r + 4.1665795894e-2
+        p = p * r + 1.6666665459e-1
+        p = p * r + 5.0000001201e-1
+        return p * (r * r) + r + 1
+    }
+
+    /// `(t, r)` for a clamped `c`: `c = n·ln 2 + r` and `t`, the float whose bits carry `n` (1.5 · 2²³ added, which
+    /// rounds a float below 2²² to an integer held in its low mantissa bits).
+    @inline(__always) @usableFromInline
+    static func reduce<V: SIMD>(_ c: V) -> (t: V, r: V) where V.Scalar == Float {
+        let magic = V(repeating: 12582912)
+        let t = c * V(repeating: 1.44269504088896341) + magic
+        let n = t - magic
+        return (t, c - n * V(repeating: 0.693359375) - n * V(repeating: -2.12194440e-4))
+    }
+
+    /// `eˣ` for eight floats.
+    @inlinable @inline(__always)
+    public static func exp(_ x: SIMD8<Float>) -> SIMD8<Float> {
+        let hi = SIMD8<Float>(repeating: 88.3762626647949), lo = SIMD8<Float>(repeating: -87.3365447504019)
+        let c = x.replacing(with: hi, where: x .> hi)
+        let (t, r) = reduce(c.replacing(with: lo, where: c .< lo))
+        // Bits of t are 0x4B400000 + n; 2ⁿ has the bits (n + 127) << 23.
+        let bits = unsafeBitCast(t, to: SIMD8<Int32>.self) &- SIMD8<Int32>(repeating: 0x4B3F_FF81)
+        let scale = unsafeBitCast(bits &<< SIMD8<Int32>(repeating: 23), to: SIMD8<Float>.self)
+        return expReduced(r) * scale
+    }
+
+    /// `eˣ` for sixteen floats.
+    @inlinable @inline(__always)
+    public static func exp(_ x: SIMD16<Float>) -> SIMD16<Float> {
+        let hi = SIMD16<Float>(repeating: 88.3762626647949), lo = SIMD16<Float>(repeating: -87.3365447504019)
+        let c = x.replacing(with: hi, where: x .> hi)
+        let (t, r) = reduce(c.replacing(with: lo, where: c .< lo))
+        let bits = unsafeBitCast(t, to: SIMD16<Int32>.self) &- SIMD16<Int32>(repeating: 0x4B3F_FF81)
+        let scale = unsafeBitCast(bits &<< SIMD16<Int32>(repeating: 23), to: SIMD16<Float>.self)
+        return expReduced(r) * scale
+    }
+
+    /// `eˣ` for one float, by the vector formula (so a kernel's scalar tail matches its vector body bit for bit).
+    @inlinable @inline(__always)
+    public static func exp(_ x: Float) -> Float {
+        exp(SIMD8<Float>(repeating: x))[0]
+    }
+}

@@ -29,7 +29,7 @@ final class GraphOperationTests: XCTestCase {
     }
 }
 
-/// ReduceMean and the broadcasting arithmetic against naive index walks.
+/// ReduceMean, broadcasting arithmetic, Slice and Transpose against naive index walks.
 final class ReductionAndBroadcastTests: XCTestCase {
     override func setUp() { BufferCache.fillsUnzeroedTensorsWithNaN = true }
 
@@ -82,6 +82,58 @@ final class ReductionAndBroadcastTests: XCTestCase {
         XCTAssertEqual(same.scalars, x.scalars)
         XCTAssertThrowsError(try run(.reduceMean(axes: [4], keepDims: true, noopWithEmptyAxes: false), [("x", x)]))
         XCTAssertThrowsError(try run(.reduceMean(axes: [1, -3], keepDims: true, noopWithEmptyAxes: false), [("x", x)]))
+    }
+
+    /// Slices that copy whole trailing runs (a channel split), runs of one row, strided and reversed axes.
+    func testSliceMatchesANaiveWalk() throws {
+        var rng = SeededGenerator(seed: 33)
+        let x = try Tensor.random(shape: [2, 6, 5, 7], using: &rng)
+        let cases: [(starts: [Int], ends: [Int], axes: [Int], steps: [Int])] = [
+            ([0], [3], [1], [1]), ([3], [6], [1], [1]), ([1], [2], [0], [1]), ([1, 2], [4, 6], [2, 3], [1, 1]),
+            ([0], [7], [3], [2]), ([-1], [-100], [1], [-1]), ([0, 1], [6, 5], [1, 2], [2, 2]), ([2], [100], [-1], [1]),
+            ([0, 0, 0, 0], [2, 6, 5, 7], [0, 1, 2, 3], [1, 1, 1, 1]), ([4], [1], [3], [-2]),
+        ]
+        for c in cases {
+            let constants = ["s": try Tensor(shape: [c.starts.count], values: c.starts.map(Float.init)),
+                             "e": try Tensor(shape: [c.ends.count], values: c.ends.map(Float.init)),
+                             "a": try Tensor(shape: [c.axes.count], values: c.axes.map(Float.init)),
+                             "t": try Tensor(shape: [c.steps.count], values: c.steps.map(Float.init))]
+            let node = Graph.Node(name: "slice", operation: .slice, inputs: ["x", "s", "e", "a", "t"], outputs: ["y"])
+            let graph = Graph(inputs: [Graph.Value(name: "x", shape: x.shape)], outputs: ["y"], constants: constants, nodes: [node])
+            let y = try XCTUnwrap(try Network(graph: graph).predict(["x": x])["y"])
+            // numpy's rule per axis.
+            var picks = x.shape.map { Array(0..<$0) }
+            for (i, a0) in c.axes.enumerated() {
+                let a = a0 < 0 ? a0 + 4 : a0, n = x.shape[a], step = c.steps[i]
+                var b = c.starts[i] < 0 ? c.starts[i] + n : c.starts[i], e = c.ends[i] < 0 ? c.ends[i] + n : c.ends[i]
+                b = step > 0 ? min(max(b, 0), n) : min(max(b, -1), n - 1)
+                e = step > 0 ? min(max(e, 0), n) : min(max(e, -1), n - 1)
+                picks[a] = Array(stride(from: b, to: e, by: step))
+            }
+            XCTAssertEqual(y.shape, picks.map(\.count), "\(c)")
+            var expected: [Float] = []
+            for i in picks[0] { for j in picks[1] { for k in picks[2] { for l in picks[3] { expected.append(x.scalars[flat([i, j, k, l], in: x.shape)]) } } } }
+            XCTAssertEqual(y.scalars, expected, "\(c)")
+        }
+    }
+
+    /// Every permutation of a rank-4 tensor and ShuffleNet's rank-5 channel shuffle.
+    func testTransposeMatchesANaiveWalk() throws {
+        var rng = SeededGenerator(seed: 34)
+        func permutations(_ a: [Int]) -> [[Int]] { a.count <= 1 ? [a] : a.indices.flatMap { i in permutations(Array(a[..<i] + a[(i + 1)...])).map { [a[i]] + $0 } } }
+        let x4 = try Tensor.random(shape: [2, 3, 4, 5], using: &rng), x5 = try Tensor.random(shape: [1, 2, 3, 4, 5], using: &rng)
+        for (x, perm) in permutations([0, 1, 2, 3]).map({ (x4, $0) }) + [(x5, [0, 2, 1, 3, 4]), (x5, [4, 3, 2, 1, 0])] {
+            let y = try run(.transpose(permutation: perm), [("x", x)])
+            let shape = perm.map { x.shape[$0] }
+            XCTAssertEqual(y.shape, shape, "\(perm)")
+            for i in indices(shape) {
+                var source = [Int](repeating: 0, count: perm.count)
+                for (d, p) in perm.enumerated() { source[p] = i[d] }
+                XCTAssertEqual(y.scalars[flat(i, in: shape)], x.scalars[flat(source, in: x.shape)], "\(perm) at \(i)")
+            }
+        }
+        let reversed = try run(.transpose(permutation: nil), [("x", x4)])
+        XCTAssertEqual(reversed.shape, [5, 4, 3, 2])
     }
 
     /// Same shapes, one value per plane or per row of the other operand (either side: the squeeze-and-excitation

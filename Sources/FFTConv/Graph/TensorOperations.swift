@@ -460,24 +460,42 @@ enum TensorOperations {
         return (p.map { s[$0] }, p)
     }
 
-    static func transpose(_ x: Tensor, _ perm: [Int]?) throws -> Tensor {
-        let (shape, p) = try transposeShape(x.shape, perm)
-        let y = try Tensor(zeros: shape)
-        var inStrides = [Int](repeating: 1, count: x.rank)
-        for d in stride(from: x.rank - 2, through: 0, by: -1) { inStrides[d] = inStrides[d + 1] * x.shape[d + 1] }
-        let strides = p.map { inStrides[$0] }
-        var index = [Int](repeating: 0, count: shape.count)
-        var src = 0
-        for i in 0..<y.count {
-            y.storage.pointer[i] = x.storage.pointer[src]
-            var d = shape.count - 1
+    /// Copies `runs` runs of `run` floats: run `i` from `src + offsets(i)` to `dst + i·run`, where the offsets walk
+    /// `dims` (outermost first) at `strides` — an odometer per run, not per element.
+    static func copyRuns(from src: UnsafePointer<Float>, to dst: UnsafeMutablePointer<Float>, run: Int, dims: [Int],
+                         strides: [Int], base: Int) {
+        let runs = dims.reduce(1, *)
+        guard runs > 0, run > 0 else { return }
+        var index = [Int](repeating: 0, count: dims.count), offset = base
+        for i in 0..<runs {
+            if run == 1 { dst[i] = src[offset] } else { (dst + i * run).update(from: src + offset, count: run) }
+            var d = dims.count - 1
             while d >= 0 {
-                index[d] += 1; src += strides[d]
-                if index[d] < shape[d] { break }
-                src -= strides[d] * shape[d]; index[d] = 0
+                index[d] += 1; offset += strides[d]
+                if index[d] < dims[d] { break }
+                offset -= strides[d] * dims[d]; index[d] = 0
                 d -= 1
             }
         }
+    }
+
+    /// Row-major strides of `shape`, in elements.
+    static func strides(of shape: [Int]) -> [Int] {
+        var s = [Int](repeating: 1, count: shape.count)
+        for d in stride(from: shape.count - 2, through: 0, by: -1) { s[d] = s[d + 1] * shape[d + 1] }
+        return s
+    }
+
+    /// The permuted tensor. Trailing dimensions the permutation leaves in place move as whole runs (ShuffleNet's
+    /// channel shuffle moves whole planes).
+    static func transpose(_ x: Tensor, _ perm: [Int]?) throws -> Tensor {
+        let (shape, p) = try transposeShape(x.shape, perm)
+        let y = try Tensor(uninitialized: shape)
+        var kept = shape.count
+        while kept > 0 && p[kept - 1] == kept - 1 { kept -= 1 }
+        let inStrides = strides(of: x.shape)
+        copyRuns(from: x.storage.pointer, to: y.storage.pointer, run: count(Array(shape[kept...])),
+                 dims: Array(shape[..<kept]), strides: p[..<kept].map { inStrides[$0] }, base: 0)
         return y
     }
 
@@ -580,20 +598,21 @@ enum TensorOperations {
         return ranges
     }
 
+    /// The slice. Trailing dimensions taken whole, and the one before them when its step is 1, are contiguous in
+    /// the input and move as one run (ShuffleNet's channel split: one copy per image).
     static func slice(_ x: Tensor, _ ranges: [(start: Int, step: Int, count: Int)]) throws -> Tensor {
         let shape = ranges.map(\.count)
-        let y = try Tensor(zeros: shape)
+        let y = try Tensor(uninitialized: shape)
         if y.count == 0 { return y }
-        var strides = [Int](repeating: 1, count: x.rank)
-        for d in stride(from: x.rank - 2, through: 0, by: -1) { strides[d] = strides[d + 1] * x.shape[d + 1] }
-        var index = [Int](repeating: 0, count: shape.count)
-        for i in 0..<y.count {
-            var src = 0
-            for d in 0..<shape.count { src += (ranges[d].start + index[d] * ranges[d].step) * strides[d] }
-            y.storage.pointer[i] = x.storage.pointer[src]
-            var d = shape.count - 1
-            while d >= 0 { index[d] += 1; if index[d] < shape[d] { break }; index[d] = 0; d -= 1 }
+        let inStrides = strides(of: x.shape)
+        var whole = shape.count
+        while whole > 0 && ranges[whole - 1].start == 0 && ranges[whole - 1].step == 1 && ranges[whole - 1].count == x.shape[whole - 1] {
+            whole -= 1
         }
+        let outer = whole > 0 && ranges[whole - 1].step == 1 ? whole - 1 : whole
+        let base = ranges.indices.reduce(0) { $0 + ranges[$1].start * inStrides[$1] }
+        copyRuns(from: x.storage.pointer, to: y.storage.pointer, run: count(Array(shape[outer...])), dims: Array(shape[..<outer]),
+                 strides: (0..<outer).map { ranges[$0].step * inStrides[$0] }, base: base)
         return y
     }
 

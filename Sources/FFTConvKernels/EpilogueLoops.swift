@@ -107,6 +107,32 @@ extension Epilogue {
         }
     }
 
+    /// `dst[i] = activate(src[i] · scale + shift)` for `i` in `0..<count` (the product not fused): a batch
+    /// normalisation's affine map on one channel's plane, with the activation that follows it.
+    public func finishScaled(src: UnsafePointer<Float>, dst: UnsafeMutablePointer<Float>, count: Int, scale: Float, shift: Float) {
+        @inline(__always) func each<F: ActivationFunction>(_ f: F) {
+            typealias V = SIMD8<Float>
+            let k = V(repeating: scale), b = V(repeating: shift)
+            var i = 0
+            while i + 8 <= count {
+                let v = UnsafeRawPointer(src + i).loadUnaligned(as: V.self) * k + b
+                UnsafeMutableRawPointer(dst + i).storeBytes(of: f(v), as: V.self)
+                i += 8
+            }
+            while i < count { dst[i] = f(src[i] * scale + shift); i += 1 }
+        }
+        switch kind {
+        case .identity: each(IdentityFunction())
+        case .relu: each(ClipFunction(lo: 0, hi: .infinity))
+        case .clip: each(ClipFunction(lo: a, hi: b))
+        case .leakyReLU: each(LeakyFunction(alpha: a))
+        case .hardSigmoid: each(HardSigmoidFunction(alpha: a, beta: b))
+        case .hardSwish: each(HardSwishFunction(alpha: a, beta: b))
+        case .sigmoid: each(SigmoidFunction())
+        case .silu: each(SiLUFunction())
+        }
+    }
+
     @inline(__always)
     static func loop<F: ActivationFunction>(_ f: F, _ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>,
                                             _ count: Int, _ bias: Float, _ residual: UnsafePointer<Float>?) {

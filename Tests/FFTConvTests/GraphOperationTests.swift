@@ -84,6 +84,35 @@ final class ReductionAndBroadcastTests: XCTestCase {
         XCTAssertThrowsError(try run(.reduceMean(axes: [1, -3], keepDims: true, noopWithEmptyAxes: false), [("x", x)]))
     }
 
+    /// A batch normalisation with no convolution before it (DenseNet's) runs as one step with the activation it feeds,
+    /// its statistics constant or given as inputs; a one-input Concat passes its input on.
+    func testStandaloneBatchNormalizationTakesItsActivation() throws {
+        var rng = SeededGenerator(seed: 35)
+        let x = try Tensor.random(shape: [2, 3, 5, 9], using: &rng)
+        let stats = try (0..<4).map { i in try Tensor(shape: [3], values: try Tensor.random(shape: [3], using: &rng).scalars.map { i == 3 ? abs($0) + 0.5 : $0 }) }
+        let names = ["scale", "bias", "mean", "var"]
+        for constantStatistics in [true, false] {
+            for activation in [Activation.relu, .silu] {
+                let nodes = [Graph.Node(name: "cat", operation: .concat(axis: 1), inputs: ["x"], outputs: ["c"]),
+                             Graph.Node(name: "bn", operation: .batchNormalization(epsilon: 1e-3), inputs: ["c"] + names, outputs: ["b"]),
+                             Graph.Node(name: "act", operation: .activation(activation), inputs: ["b"], outputs: ["y"])]
+                let statValues = Dictionary(uniqueKeysWithValues: zip(names, stats))
+                let graph = Graph(inputs: [Graph.Value(name: "x", shape: x.shape)] + (constantStatistics ? [] : names.map { Graph.Value(name: $0, shape: [3]) }),
+                                  outputs: ["y"], constants: constantStatistics ? statValues : [:], nodes: nodes)
+                let network = try Network(graph: graph)
+                XCTAssert(network.layers.contains { $0.operation == "BatchNormalization+\(activation == .relu ? "Relu" : "silu")" },
+                          "\(network.layers.map(\.operation))")
+                let y = try XCTUnwrap(try network.predict(["x": x].merging(constantStatistics ? [:] : statValues) { a, _ in a })["y"])
+                for i in indices(x.shape) {
+                    let c = i[1], v = Double(x.scalars[flat(i, in: x.shape)])
+                    let n = (v - Double(stats[2].scalars[c])) / (Double(stats[3].scalars[c]) + 1e-3).squareRoot() * Double(stats[0].scalars[c])
+                        + Double(stats[1].scalars[c])
+                    XCTAssertEqual(Double(y.scalars[flat(i, in: x.shape)]), activation.apply(n), accuracy: 1e-5, "\(activation) at \(i)")
+                }
+            }
+        }
+    }
+
     /// Slices that copy whole trailing runs (a channel split), runs of one row, strided and reversed axes.
     func testSliceMatchesANaiveWalk() throws {
         var rng = SeededGenerator(seed: 33)

@@ -27,6 +27,8 @@ struct NetworkBuilder {
         /// For a convolution feeding only a channel Concat: the concatenation's value, shape, and this
         /// convolution's first channel in it.
         var concatInto: (value: Int, shape: [Int], channel: Int)?
+        /// For a batch normalisation no convolution absorbed: the activation that read it alone, applied in its pass.
+        var activation: Activation?
     }
     var pending: [Pending] = []
 
@@ -366,6 +368,16 @@ struct NetworkBuilder {
                 }
             }
         }
+        // A batch normalisation left standing (no convolution before it: DenseNet's) takes the activation it feeds.
+        for i in pending.indices where !pending[i].removed && pending[i].activation == nil {
+            guard case .batchNormalization = pending[i].op else { continue }
+            let c = consumers(of: pending[i].output)
+            guard c.count == 1, !outputs.contains(pending[i].output), case .activation(let a) = pending[c[0]].op else { continue }
+            pending[i].activation = a
+            pending[i].output = pending[c[0]].output
+            pending[i].operations.append(pending[c[0]].op.name)
+            pending[c[0]].removed = true
+        }
         pending.removeAll { $0.removed }
     }
 
@@ -659,9 +671,19 @@ struct NetworkBuilder {
         case .localResponseNormalization(let size, let alpha, let beta, let bias):
             return { args in try TensorOperations.localResponseNormalization(args[0], size: size, alpha: alpha, beta: beta, bias: bias) }
         case .batchNormalization(let eps):
+            let e = p.activation?.epilogue ?? .identity
+            if p.inputs.count == 5, p.inputs.dropFirst().allSatisfy({ constants[$0] != nil }), let channels = shapes[p.inputs[0]]?.dropFirst().first {
+                // Constant statistics (every exported model): the affine map once, here.
+                let t = try p.inputs.dropFirst().map { try constant($0, node: node) }
+                let a = try TensorOperations.batchNormalizationAffine(channels: channels, scale: t[0], bias: t[1], mean: t[2], variance: t[3], epsilon: eps)
+                return { args in try TensorOperations.batchNormalization(args[0], k: a.k, shift: a.shift, activation: e) }
+            }
             return { args in
                 guard args.count == 5 else { throw TensorOperations.fail("BatchNormalization needs 5 inputs") }
-                return try TensorOperations.batchNormalization(args[0], scale: args[1], bias: args[2], mean: args[3], variance: args[4], epsilon: eps)
+                guard args[0].rank >= 2 else { throw TensorOperations.fail("BatchNormalization needs at least N and C dimensions, got \(args[0].shape)") }
+                let a = try TensorOperations.batchNormalizationAffine(channels: args[0].shape[1], scale: args[1], bias: args[2], mean: args[3],
+                                                                      variance: args[4], epsilon: eps)
+                return try TensorOperations.batchNormalization(args[0], k: a.k, shift: a.shift, activation: e)
             }
         case .gemm(let ta, let tb, let alpha, let beta):
             return { args in
@@ -678,7 +700,8 @@ struct NetworkBuilder {
         case .div: return { args in try TensorOperations.binary(args[0], args[1], .div) }
         case .concat(let axis):
             let threads = options.threads
-            return { args in try TensorOperations.concat(args, axis: axis, threads: threads) }
+            // One input (DenseNet's first `torch.cat`): the same values, no copy.
+            return { args in args.count == 1 ? args[0] : try TensorOperations.concat(args, axis: axis, threads: threads) }
         case .flatten, .reshape, .squeeze, .unsqueeze: return { args in Tensor(reshaping: args[0], to: shape) }
         case .transpose(let perm): return { args in try TensorOperations.transpose(args[0], perm) }
         case .softmax(let axis, let legacy): return { args in try TensorOperations.softmax(args[0], axis: axis, legacy: legacy) }

@@ -366,22 +366,34 @@ enum TensorOperations {
         return y
     }
 
-    static func batchNormalization(_ x: Tensor, scale: Tensor, bias: Tensor, mean: Tensor, variance: Tensor, epsilon: Float) throws -> Tensor {
-        guard x.rank >= 2 else { throw fail("BatchNormalization needs at least N and C dimensions, got \(x.shape)") }
-        let c = x.shape[1]
+    /// Inference batch normalisation's per-channel affine map, `(scale / √(variance + ε), bias − mean · that)`.
+    static func batchNormalizationAffine(channels c: Int, scale: Tensor, bias: Tensor, mean: Tensor, variance: Tensor,
+                                         epsilon: Float) throws -> (k: [Float], shift: [Float]) {
         for t in [scale, bias, mean, variance] where t.count != c {
             throw fail("BatchNormalization parameters must have \(c) values, got shape \(t.shape)")
         }
-        let plane = count(Array(x.shape[2...]))
-        let y = try Tensor(zeros: x.shape)
+        let k = (0..<c).map { scale.storage.pointer[$0] / (variance.storage.pointer[$0] + epsilon).squareRoot() }
+        return (k, (0..<c).map { bias.storage.pointer[$0] - mean.storage.pointer[$0] * k[$0] })
+    }
+
+    static func batchNormalization(_ x: Tensor, scale: Tensor, bias: Tensor, mean: Tensor, variance: Tensor, epsilon: Float) throws -> Tensor {
+        guard x.rank >= 2 else { throw fail("BatchNormalization needs at least N and C dimensions, got \(x.shape)") }
+        let a = try batchNormalizationAffine(channels: x.shape[1], scale: scale, bias: bias, mean: mean, variance: variance, epsilon: epsilon)
+        return try batchNormalization(x, k: a.k, shift: a.shift, activation: .identity)
+    }
+
+    /// `activation(x · k[c] + shift[c])` over every channel's plane: a batch normalisation that no convolution before
+    /// it could absorb (DenseNet's, before its ReLU and 1x1), with that activation.
+    static func batchNormalization(_ x: Tensor, k: [Float], shift: [Float], activation: Epilogue) throws -> Tensor {
+        guard x.rank >= 2, x.shape[1] == k.count else {
+            throw fail("BatchNormalization over \(k.count) channels cannot normalise a tensor of shape \(x.shape)")
+        }
+        let c = x.shape[1], plane = count(Array(x.shape[2...]))
+        let y = try Tensor(uninitialized: x.shape)
         for b in 0..<x.shape[0] {
             for ch in 0..<c {
-                let k = scale.storage.pointer[ch] / (variance.storage.pointer[ch] + epsilon).squareRoot()
-                let off = bias.storage.pointer[ch] - mean.storage.pointer[ch] * k
-                for i in 0..<plane {
-                    let idx = (b * c + ch) * plane + i
-                    y.storage.pointer[idx] = x.storage.pointer[idx] * k + off
-                }
+                let o = (b * c + ch) * plane
+                activation.finishScaled(src: x.storage.pointer + o, dst: y.storage.pointer + o, count: plane, scale: k[ch], shift: shift[ch])
             }
         }
         return y
@@ -427,7 +439,7 @@ enum TensorOperations {
         let shape = try concatShape(xs.map(\.shape), axis: a)
         let ax = try axis(a, rank: shape.count)
         let outer = count(Array(shape[..<ax])), inner = count(Array(shape[(ax + 1)...]))
-        let y = try Tensor(zeros: shape)
+        let y = try Tensor(uninitialized: shape)  // every element copied below
         // The copies as runs of at most 16 K floats, split over threads when there is enough to copy (each run
         // is copied by one thread, so the split does not matter).
         var runs: [(dst: UnsafeMutablePointer<Float>, src: UnsafePointer<Float>, count: Int)] = []

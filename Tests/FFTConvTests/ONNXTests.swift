@@ -94,6 +94,12 @@ final class ONNXTests: XCTestCase {
         XCTAssert(ops.contains { $0.hasPrefix("Conv+hardsigmoid(0.16666") }, "\(ops)")
         XCTAssertEqual(ops.filter { $0 == "Mul" }.count, 1, "\(ops)")
         XCTAssertFalse(ops.contains { $0.hasPrefix("hardsigmoid") || $0 == "HardSigmoid" }, "\(ops)")
+        // The squeeze-and-excitation's two 1x1 layers on a 1×1 plane run as matrix-vector products; forced to an
+        // algorithm, as convolutions (both match PyTorch).
+        let network = try check("mobilenet_v3_block")
+        XCTAssertEqual(network.layers.filter { $0.algorithm.contains("a 1x1 layer on a 1×1 plane") }.count, 2, "\(network.layers.map(\.algorithm))")
+        let forced = try check("mobilenet_v3_block", options: NetworkOptions(algorithm: .fixed(.direct)))
+        XCTAssertFalse(forced.layers.contains { $0.algorithm.contains("1×1 plane") }, "\(forced.layers.map(\.algorithm))")
     }
 
     /// EfficientNet's SiLU, exported as `Mul(x, Sigmoid(x))`: one activation in the convolutions' write-outs (the

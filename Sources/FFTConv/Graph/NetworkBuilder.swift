@@ -451,7 +451,11 @@ struct NetworkBuilder {
                     index += 1
                     continue
                 }
-                if case .convolution(let d, _) = p.op {
+                if case .convolution(let d, _) = p.op, let (run1, s1) = try pointwiseOnOnePosition(p, descriptor: d, summary: summary) {
+                    // A 1x1 layer on a 1×1 plane (squeeze-and-excitation): a matrix-vector product.
+                    (run, summary) = (run1, s1)
+                    inputs = [p.inputs[0]]
+                } else if case .convolution(let d, _) = p.op {
                     let x = shapes[p.inputs[0]] ?? []
                     let (w, b) = try convolutionWeights(p)
                     let input = Size2D(x[2], x[3])
@@ -601,6 +605,25 @@ struct NetworkBuilder {
         summary.outputShape = q.shape
         summary.algorithm = "\(conv.algorithm) (\(conv.summary), 2x2 max pool in the output stage)"
         return Network.Step(summary: summary, inputs: [p.inputs[0]], output: q.output, run: { args in try conv.pooled2x2(args[0]) })
+    }
+
+    /// A 1x1, one-group, unpadded convolution on a 1×1 plane — the squeeze-and-excitation layers of MobileNetV3,
+    /// EfficientNet and RegNetY — as a `FullyConnected` layer with the convolution's activation: the GEMV streams each
+    /// weight once where the convolution kernels would fill a 7-position tile with one position. Not when an algorithm
+    /// is forced, nor with a residual or a Concat to write into.
+    func pointwiseOnOnePosition(_ p: Pending, descriptor d: ConvolutionDescriptor,
+                                summary s: LayerSummary) throws -> (([Tensor]) throws -> Tensor, LayerSummary)? {
+        guard case .auto = options.algorithm, let x = shapes[p.inputs[0]], x.count == 4, x[2] == 1, x[3] == 1,
+              d.kernel == Size2D(1, 1), d.groups == 1, d.padding == .zero, p.residual == nil, p.concatInto == nil else { return nil }
+        let (w, b) = try convolutionWeights(p)
+        let fc = try FullyConnected(weights: Tensor(reshaping: w, to: [d.outputChannels, d.inputChannels]), bias: d.hasBias ? b : nil,
+                                    activation: d.activation, threads: options.threads)
+        var summary = s
+        summary.multiplyAccumulates = x[0] * d.outputChannels * d.inputChannels
+        summary.algorithm = "fully connected (\(x[0] == 1 ? "GEMV" : "GEMM"), a 1x1 layer on a 1×1 plane)"
+        summary.weightBytes = fc.preparedBytes
+        let n = x[0], k = d.inputChannels, outShape = p.shape
+        return ({ args in Tensor(reshaping: try fc(Tensor(reshaping: args[0], to: [n, k])), to: outShape) }, summary)
     }
 
     /// Preparation of a non-convolution step: matrix products with constant weights become `FullyConnected`.

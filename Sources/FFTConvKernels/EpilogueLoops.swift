@@ -78,6 +78,11 @@ protocol ActivationFunction {
     @inline(__always) @usableFromInline func callAsFunction(_ x: Float) -> Float { self(SIMD8<Float>(repeating: x))[0] }
 }
 
+/// A loop over one activation's function (`Epilogue.visit` picks the function).
+@usableFromInline protocol ActivationVisitor {
+    func visit<F: ActivationFunction>(_ f: F)
+}
+
 extension Epilogue {
     /// `dst[i] = activate(src[i] + bias + residual[i])` for `i` in `0..<count` (`residual` optional);
     /// `src` and `dst` may be the same pointer.
@@ -90,47 +95,52 @@ extension Epilogue {
     /// at `residual + r·dstStride` — one call and one `switch` for them all (Winograd's output rows of 13).
     public func finishRows(_ rows: Int, src: UnsafePointer<Float>, srcStride: Int, dst: UnsafeMutablePointer<Float>,
                            dstStride: Int, count: Int, bias: Float, residual: UnsafePointer<Float>?) {
-        @inline(__always) func each<F: ActivationFunction>(_ f: F) {
-            for r in 0..<rows {
-                Self.loop(f, src + r * srcStride, dst + r * dstStride, count, bias, residual.map { $0 + r * dstStride })
+        struct Rows: ActivationVisitor {
+            let rows: Int, src: UnsafePointer<Float>, srcStride: Int, dst: UnsafeMutablePointer<Float>, dstStride: Int
+            let count: Int, bias: Float, residual: UnsafePointer<Float>?
+            @inline(__always) func visit<F: ActivationFunction>(_ f: F) {
+                for r in 0..<rows {
+                    Epilogue.loop(f, src + r * srcStride, dst + r * dstStride, count, bias, residual.map { $0 + r * dstStride })
+                }
             }
         }
+        visit(Rows(rows: rows, src: src, srcStride: srcStride, dst: dst, dstStride: dstStride, count: count, bias: bias, residual: residual))
+    }
+
+    /// The one `switch` over the activations: `v.visit` with this epilogue's function, so that each loop built on it
+    /// is compiled once per activation, with the activation inlined.
+    @inline(__always)
+    func visit<V: ActivationVisitor>(_ v: V) {
         switch kind {
-        case .identity: each(IdentityFunction())
-        case .relu: each(ClipFunction(lo: 0, hi: .infinity))
-        case .clip: each(ClipFunction(lo: a, hi: b))
-        case .leakyReLU: each(LeakyFunction(alpha: a))
-        case .hardSigmoid: each(HardSigmoidFunction(alpha: a, beta: b))
-        case .hardSwish: each(HardSwishFunction(alpha: a, beta: b))
-        case .sigmoid: each(SigmoidFunction())
-        case .silu: each(SiLUFunction())
+        case .identity: v.visit(IdentityFunction())
+        case .relu: v.visit(ClipFunction(lo: 0, hi: .infinity))
+        case .clip: v.visit(ClipFunction(lo: a, hi: b))
+        case .leakyReLU: v.visit(LeakyFunction(alpha: a))
+        case .hardSigmoid: v.visit(HardSigmoidFunction(alpha: a, beta: b))
+        case .hardSwish: v.visit(HardSwishFunction(alpha: a, beta: b))
+        case .sigmoid: v.visit(SigmoidFunction())
+        case .silu: v.visit(SiLUFunction())
         }
     }
 
     /// `dst[i] = activate(src[i] · scale + shift)` for `i` in `0..<count` (the product not fused): a batch
     /// normalisation's affine map on one channel's plane, with the activation that follows it.
     public func finishScaled(src: UnsafePointer<Float>, dst: UnsafeMutablePointer<Float>, count: Int, scale: Float, shift: Float) {
-        @inline(__always) func each<F: ActivationFunction>(_ f: F) {
-            typealias V = SIMD8<Float>
-            let k = V(repeating: scale), b = V(repeating: shift)
-            var i = 0
-            while i + 8 <= count {
-                let v = UnsafeRawPointer(src + i).loadUnaligned(as: V.self) * k + b
-                UnsafeMutableRawPointer(dst + i).storeBytes(of: f(v), as: V.self)
-                i += 8
+        struct Scaled: ActivationVisitor {
+            let src: UnsafePointer<Float>, dst: UnsafeMutablePointer<Float>, count: Int, scale: Float, shift: Float
+            @inline(__always) func visit<F: ActivationFunction>(_ f: F) {
+                typealias V = SIMD8<Float>
+                let k = V(repeating: scale), b = V(repeating: shift)
+                var i = 0
+                while i + 8 <= count {
+                    let v = UnsafeRawPointer(src + i).loadUnaligned(as: V.self) * k + b
+                    UnsafeMutableRawPointer(dst + i).storeBytes(of: f(v), as: V.self)
+                    i += 8
+                }
+                while i < count { dst[i] = f(src[i] * scale + shift); i += 1 }
             }
-            while i < count { dst[i] = f(src[i] * scale + shift); i += 1 }
         }
-        switch kind {
-        case .identity: each(IdentityFunction())
-        case .relu: each(ClipFunction(lo: 0, hi: .infinity))
-        case .clip: each(ClipFunction(lo: a, hi: b))
-        case .leakyReLU: each(LeakyFunction(alpha: a))
-        case .hardSigmoid: each(HardSigmoidFunction(alpha: a, beta: b))
-        case .hardSwish: each(HardSwishFunction(alpha: a, beta: b))
-        case .sigmoid: each(SigmoidFunction())
-        case .silu: each(SiLUFunction())
-        }
+        visit(Scaled(src: src, dst: dst, count: count, scale: scale, shift: shift))
     }
 
     @inline(__always)
@@ -177,17 +187,11 @@ extension Epilogue {
     /// per column, as on tiles whose rows are positions and columns channels; without the activation when
     /// `activate` is false (a residual is still to be added). `width` is a multiple of 16.
     public func biasRows(_ p: UnsafeMutablePointer<Float>, rows: Int, width: Int, bias: UnsafePointer<Float>, activate: Bool) {
-        let kind = activate ? kind : .identity
-        switch kind {
-        case .identity: Self.rowsLoop(IdentityFunction(), p, rows, width, bias)
-        case .relu: Self.rowsLoop(ClipFunction(lo: 0, hi: .infinity), p, rows, width, bias)
-        case .clip: Self.rowsLoop(ClipFunction(lo: a, hi: b), p, rows, width, bias)
-        case .leakyReLU: Self.rowsLoop(LeakyFunction(alpha: a), p, rows, width, bias)
-        case .hardSigmoid: Self.rowsLoop(HardSigmoidFunction(alpha: a, beta: b), p, rows, width, bias)
-        case .hardSwish: Self.rowsLoop(HardSwishFunction(alpha: a, beta: b), p, rows, width, bias)
-        case .sigmoid: Self.rowsLoop(SigmoidFunction(), p, rows, width, bias)
-        case .silu: Self.rowsLoop(SiLUFunction(), p, rows, width, bias)
+        struct BiasRows: ActivationVisitor {
+            let p: UnsafeMutablePointer<Float>, rows: Int, width: Int, bias: UnsafePointer<Float>
+            @inline(__always) func visit<F: ActivationFunction>(_ f: F) { Epilogue.rowsLoop(f, p, rows, width, bias) }
         }
+        (activate ? self : .identity).visit(BiasRows(p: p, rows: rows, width: width, bias: bias))
     }
 
     @inline(__always)

@@ -353,6 +353,7 @@ struct NetworkBuilder {
                 var activation: Activation?
                 switch pending[j].op {
                 case .activation(let a): activation = a
+                case .sigmoid: activation = .sigmoid
                 case .clipInputs:
                     let lo = pending[j].inputs.count > 1 && pending[j].inputs[1] >= 0 ? constants[pending[j].inputs[1]]?.scalars.first : -.infinity
                     let hi = pending[j].inputs.count > 2 && pending[j].inputs[2] >= 0 ? constants[pending[j].inputs[2]]?.scalars.first : .infinity

@@ -57,6 +57,9 @@ struct ModelOptions: ParsableArguments {
             return dims.compactMap { $0 }
         }
         if let explicit, let first = graph.inputs.first { shapes[first.name] = explicit }
+        if explicit == nil, let symbolic = graph.inputs.first(where: { $0.shape.contains { $0 < 0 } }) {
+            throw ValidationError("input '\(symbolic.name)' has symbolic sizes \(symbolic.shape) (-1: any): give them with --input-shape, e.g. 1x3x224x224")
+        }
         return try Network(graph: graph, inputShapes: shapes,
                            options: NetworkOptions(threads: threads, algorithm: try policy(), planner: try forced ?? plannerMode(),
                                                    tuning: try tuning ?? tuningFile()))

@@ -107,6 +107,28 @@ extension Epilogue {
         visit(Rows(rows: rows, src: src, srcStride: srcStride, dst: dst, dstStride: dstStride, count: count, bias: bias, residual: residual))
     }
 
+    /// `p[i] = activate(p[i])` for `i` in `0..<count`, a multiple of 8 (no bias: the stored values are final but for
+    /// the activation — the fused pair's split store of a non-clamp activation).
+    public func activate(_ p: UnsafeMutablePointer<Float>, count: Int) {
+        struct InPlace: ActivationVisitor {
+            let p: UnsafeMutablePointer<Float>, count: Int
+            @inline(__always) func visit<F: ActivationFunction>(_ f: F) {
+                var i = 0
+                while i + 16 <= count {
+                    let q = UnsafeMutableRawPointer(p + i)
+                    q.storeBytes(of: f(q.loadUnaligned(as: SIMD16<Float>.self)), as: SIMD16<Float>.self)
+                    i += 16
+                }
+                while i < count {
+                    let q = UnsafeMutableRawPointer(p + i)
+                    q.storeBytes(of: f(q.loadUnaligned(as: SIMD8<Float>.self)), as: SIMD8<Float>.self)
+                    i += 8
+                }
+            }
+        }
+        visit(InPlace(p: p, count: count))
+    }
+
     /// The one `switch` over the activations: `v.visit` with this epilogue's function, so that each loop built on it
     /// is compiled once per activation, with the activation inlined.
     @inline(__always)

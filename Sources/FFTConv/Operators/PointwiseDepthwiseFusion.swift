@@ -42,9 +42,12 @@ final class PointwiseDepthwiseFusion: PointwiseDepthwisePair, @unchecked Sendabl
     let pointwiseBias: AlignedBuffer
     let pointwiseEpilogue: Epilogue
     /// The split micro-kernel (`gemm_7x32_split`) and the 1x1 activation as its clip, when every tile lies in one
-    /// image row (widths that are multiples of 7: every MobileNetV2 plane) and the activation is a clip: each tile
-    /// is then stored with its bias and activation straight into the two padded planes, no tile buffer between.
+    /// image row (widths that are multiples of 7: every MobileNetV2 plane): each tile is then stored with its bias
+    /// and a clamp-type activation straight into the two padded planes, no tile buffer between; any other
+    /// activation (`splitActivation`) is applied to the stored tile right after.
     let split: (kernel: GEMMMicroKernel.PackedSplit, lo: Float, hi: Float)?
+    /// With `split`, the 1x1 activation when it is not a clamp (hard swish, SiLU): the kernel stores with no clamp.
+    let splitActivation: Epilogue?
     /// The split kernel's strided-A form (`gemm_7x32_split_strided`), with `split`: whole planes then read the
     /// input's tiles in place, with no packing pass (bands still pack the rows each adds, in the worker's scratch).
     let splitInPlace: GEMMMicroKernel.PackedSplitStrided?
@@ -168,11 +171,15 @@ final class PointwiseDepthwiseFusion: PointwiseDepthwisePair, @unchecked Sendabl
         (panels, self.pointwiseBias) = TransposedImplementation.packPanels(weights: pointwiseWeights, bias: pointwiseBias,
                                                                                    outputs: mid, k: k, nr: nr)
         pointwiseEpilogue = p.activation.epilogue
-        if let splitKernel = kernel.split, let (lo, hi) = pointwiseEpilogue.clipBounds, input.width % Self.rows == 0 {
-            split = (splitKernel, lo, hi)
+        if let splitKernel = kernel.split, input.width % Self.rows == 0 {
+            // A clamp-type activation in the kernel's store; any other (hard swish, SiLU) on the stored tile after it.
+            let bounds = pointwiseEpilogue.clipBounds
+            split = (splitKernel, bounds?.lo ?? -.infinity, bounds?.hi ?? .infinity)
+            splitActivation = bounds == nil ? pointwiseEpilogue : nil
             splitInPlace = kernel.splitStrided
         } else {
             split = nil
+            splitActivation = nil
             splitInPlace = nil
         }
         prefetchesPanels = (input.height * input.width + Self.rows - 1) / Self.rows >= 7
@@ -240,6 +247,11 @@ final class PointwiseDepthwiseFusion: PointwiseDepthwisePair, @unchecked Sendabl
                 } else {
                     split.kernel(k, a + (t - packedFrom) * mr * k, panels.pointer + j * k * nr, planes + at, second + at, block,
                                  pointwiseBias.pointer + j * nr, split.lo, split.hi)
+                }
+                if let e = splitActivation {
+                    // The tile's 7 pixel vectors are contiguous in each plane, still in L1.
+                    e.activate(planes + at, count: mr * block)
+                    e.activate(second + at, count: mr * block)
                 }
             }
             return

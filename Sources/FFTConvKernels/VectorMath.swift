@@ -8,7 +8,7 @@ public enum VectorMath {
     // `SIMD` implementation, a loop over the lanes, where the concrete types' compare whole vectors.
 
     /// The polynomial part: `exp(r)` for the reduced argument.
-    @inline(__always) @usableFromInline
+    @inlinable @inline(__always)
     static func expReduced<V: SIMD>(_ r: V) -> V where V.Scalar == Float {
         var p = V(repeating: 1.9875691500e-4)
         p = p * r + 1.3981999507e-3
@@ -21,7 +21,7 @@ public enum VectorMath {
 
     /// `(t, r)` for a clamped `c`: `c = n·ln 2 + r` and `t`, the float whose bits carry `n` (1.5 · 2²³ added, which
     /// rounds a float below 2²² to an integer held in its low mantissa bits).
-    @inline(__always) @usableFromInline
+    @inlinable @inline(__always)
     static func reduce<V: SIMD>(_ c: V) -> (t: V, r: V) where V.Scalar == Float {
         let magic = V(repeating: 12582912)
         let t = c * V(repeating: 1.44269504088896341) + magic

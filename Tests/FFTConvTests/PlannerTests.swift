@@ -22,6 +22,10 @@ final class PlannerTests: XCTestCase {
             (512, 512, 7, 2), (256, 256, 7, 2), (128, 128, 7, 2), (512, 512, 5, nil), (64, 128, 7, nil),
             // SqueezeNet's expand layers: 16→64 on 55² and 32→128 on 27² take F(4x4); 8 input channels do not.
             (16, 64, 55, 4), (32, 128, 27, 4), (8, 64, 55, nil),
+            // 32 output channels (DenseNet's 128→32 bottlenecks, GoogLeNet's 16→32): F(4x4) from 24², on 13²–23² with
+            // 32·128 channel pairs, F(2x2) on 7²; 16 output channels stay direct.
+            (128, 32, 56, 4), (128, 32, 28, 4), (16, 32, 56, 4), (32, 32, 28, 4), (128, 32, 14, 4), (256, 32, 14, 4),
+            (32, 32, 14, nil), (128, 32, 7, 2), (64, 32, 7, nil), (128, 16, 28, nil),
         ]
         for (cin, cout, side, tile) in threeByThree {
             let d = try ConvolutionDescriptor(inputChannels: cin, outputChannels: cout, kernel: 3, padding: 1)

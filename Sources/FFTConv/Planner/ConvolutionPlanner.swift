@@ -104,12 +104,13 @@ public final class ConvolutionPlanner: @unchecked Sendable {
     /// The rule-based choice (`estimate`).
     ///
     /// Measured on x86-64 with AVX2 and AVX-512 (Docs/Planner.md): depthwise layers → `depthwise`;
-    /// 3x3 stride-1 layers with ≥ 16 input and ≥ 64 output channels per group and at least 24×24 outputs →
+    /// 3x3 stride-1 layers with ≥ 16 input and ≥ 32 output channels per group and at least 24×24 outputs →
     /// Winograd F(4x4) (4× fewer multiplications outweigh its transforms there; SqueezeNet's 16→64 on 55² and
     /// 32→128 on 27² since its scratch is shared: the network 3.62 → 3.38 ms); on 13×13 to 23×23 outputs F(4x4)
     /// from ≥ 32 input channels and ≥ 4096 channel pairs; on 12×12 F(4x4) from ≥ 48 input and ≥ 192 output
     /// channels, F(2x2) from ≥ 64 / ≥ 128 below that; and with ≥ 96 / ≥ 128
-    /// channels on 6×6 to 11×11 outputs F(2x2) as well (ResNet's last stage: 4×4 tiles waste too much of a 7² map);
+    /// channels (or ≥ 96 input channels and 4096 channel pairs: DenseNet's 128→32) on 6×6 to 11×11 outputs F(2x2) as
+    /// well (ResNet's last stage: 4×4 tiles waste too much of a 7² map);
     /// 5x5 stride-1 layers → Winograd F(4x4, 5x5) from 12×12 outputs and 8 input channels (and on 10×10 and 11×11
     /// from 64 input and output channels), else direct;
     /// 1x1 stride-2 layers on outputs up to 14×14 with ≤ 512 KB of weights → `gemm`; other kernels of
@@ -130,8 +131,13 @@ public final class ConvolutionPlanner: @unchecked Sendable {
             if side >= 12 && cin >= 8 || side >= 10 && cin >= 64 && cout >= 64 { return .init(.winograd, winogradTile: 4) }
             return .init(.direct)
         }
+        // From 32 output channels (twenty-sixth session, DenseNet's 128→32 bottlenecks; `fftconv-bench layer …
+        // --algorithm direct,winograd --winograd-tiles 2,4 --threads 1`, ms, direct / F(2x2) / F(4x4), Zen 4): 128→32 on
+        // 56² 2.314 / 1.426 / 0.812, 28² 0.627 / 0.382 / 0.228, 14² 0.187 / 0.106 / 0.070, 10² 0.138 / 0.082 / 0.077,
+        // 7² 0.086 / 0.062 / 0.068; 64→32 on 56² 1.164 / 0.751 / 0.464, 32→32 on 28² 0.138 / 0.106 / 0.065, 16→32 on
+        // 56² 0.313 / 0.234 / 0.149, 256→32 on 14² 0.376 / 0.208 / 0.141 — the rules below with 32 output channels.
         if ConvolutionAlgorithm.winograd.supports(d), d.kernel == Size2D(3, 3), d.inputChannelsPerGroup >= 16,
-           d.outputChannelsPerGroup >= 64 {
+           d.outputChannelsPerGroup >= 32 {
             let area = out.height * out.width
             let (cin, cout) = (d.inputChannelsPerGroup, d.outputChannelsPerGroup)
             if area >= 24 * 24 {
@@ -172,7 +178,7 @@ public final class ConvolutionPlanner: @unchecked Sendable {
             // AVX2 build 2.327 → 1.180; 192→384 0.363 → 0.266, 128→128 0.091 → 0.082, 96→192 0.099 → 0.089; 64→128
             // 0.047 / 0.047 and 64→192 0.078 / 0.088 stay direct; 512 on 5² 0.596 / 0.751 — below 6×6 the direct
             // kernel's single position tile wins).
-            if area >= 6 * 6 && cin >= 96 && cout >= 128 {
+            if area >= 6 * 6 && cin >= 96 && (cout >= 128 || cin * cout >= 128 * 32) {
                 return .init(.winograd, winogradTile: 2)
             }
         }

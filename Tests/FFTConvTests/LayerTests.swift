@@ -39,14 +39,17 @@ final class LayerTests: XCTestCase {
             }
         }
         var rng = SeededGenerator(seed: 4)
-        let w = try Tensor.random(shape: [70, 130], using: &rng), x = try Tensor.random(shape: [1, 130], using: &rng)
-        let fcs = try [1, 2, 3, 8].map { try FullyConnected(weights: w, bias: nil, threads: $0)(x) }
-        for o in fcs.dropFirst() { XCTAssertEqual(o, fcs[0]) }
+        // A small layer (one thread whatever is asked) and one past the GEMV's 1 MB threshold (its 64-row blocks split).
+        for (outputs, inputs) in [(70, 130), (700, 400)] {
+            let w = try Tensor.random(shape: [outputs, inputs], using: &rng), x = try Tensor.random(shape: [1, inputs], using: &rng)
+            let fcs = try [1, 2, 3, 8].map { try FullyConnected(weights: w, bias: nil, threads: $0)(x) }
+            for o in fcs.dropFirst() { XCTAssertEqual(o, fcs[0]) }
+        }
     }
 
     func testFullyConnectedMatchesNaive() throws {
         var rng = SeededGenerator(seed: 21)
-        for (inputs, outputs, batch) in [(1, 1, 1), (17, 5, 1), (130, 70, 1), (33, 19, 3), (300, 9, 2)] {
+        for (inputs, outputs, batch) in [(1, 1, 1), (17, 5, 1), (130, 70, 1), (33, 19, 3), (300, 9, 2), (400, 700, 1)] {
             let w = try Tensor.random(shape: [outputs, inputs], using: &rng), b = try Tensor.random(shape: [outputs], using: &rng)
             let x = try Tensor.random(shape: [batch, inputs], using: &rng)
             let y = try FullyConnected(weights: w, bias: b, activation: .leakyReLU(alpha: 0.5), threads: 2)(x)

@@ -161,8 +161,10 @@ public final class FullyConnected: @unchecked Sendable {
                         // 5 MB from DRAM in the network) 0.276–0.307 → 0.218–0.223 ms at 1 thread (`net --profile`,
                         // 3 rounds; 4 rows ahead 0.220–0.245, 16 rows 0.213–0.228), the network 7.12–7.33 → 7.05–7.17
                         // (4 rounds); AlexNet's within noise.
+                        // Split over threads from 1 MB of weights (~50 µs of streaming, more from memory): the
+                        // squeeze-and-excitation layers' 40–400 KB take a few µs, less than handing half to a worker.
                         let blocks = (outputs + 63) / 64
-                        Parallel.forEachRange(count: blocks, threads: threads) { _, items in
+                        Parallel.forEachRange(count: blocks, threads: outputs * inputs >= 1 << 18 ? threads : 1) { _, items in
                             GEMV.run(m: outputs, k: inputs, w: w, ldw: inputs, x: xb, y: yb, epilogue: e,
                                      rows: (items.lowerBound * 64)..<Swift.min(outputs, items.upperBound * 64), prefetchRows: 8)
                         }

@@ -307,6 +307,11 @@ final class KernelFamilyTests: XCTestCase {
             try c(4, 24, 3, Size2D(55, 55), stride: 2, padding: 1, batch: 2),
             try c(3, 20, 3, Size2D(11, 40), padding: 1, activation: .hardSwish), try c(16, 30, 1, Size2D(9, 20), activation: .silu),
             try c(5, 13, 3, Size2D(11, 13), stride: 2, padding: 1, activation: .sigmoid),
+            // Row-aligned tiles with a non-clamp activation (EfficientNet's and MobileNetV3's stems): rows of 111 (a
+            // shifted last tile overlapping the one before: both through the tile buffer) and 112 (none), stride 2.
+            try c(3, 16, 3, Size2D(4, 111), padding: 1, activation: .silu),
+            try c(3, 24, 3, Size2D(7, 224), stride: 2, padding: 1, activation: .hardSwish),
+            try c(3, 20, 3, Size2D(5, 222), stride: 2, padding: 1, batch: 2, activation: .silu),
         ]
     }
 

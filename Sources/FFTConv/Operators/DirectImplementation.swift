@@ -108,13 +108,13 @@ final class DirectImplementation: ConvolutionImplementation, @unchecked Sendable
         layout.phaseWidth == p.geometry.outputWidth
     }
 
-    /// On the padded layout with a clip activation and output rows of `kernel.nr` or more, the row-aligned tiles
+    /// On the padded layout with output rows of `kernel.nr` or more, the row-aligned tiles
     /// (`rowTiles`) where their overlap computes at most ~5% more columns than position tiles over the padded rows
     /// (their discarded columns): 111 or 112 wide (stems: 3.7 + 1 tiles, 0.466 → 0.353 ms for SqueezeNet's inside the
     /// network), not 55 (64 columns computed for 57: measured no faster, 0.281 ms both ways).
     static func rowTiles(_ p: ConvolutionProblem, layout: PhaseLayout, kernel: GEMMMicroKernel) -> [(column: Int, kernel: GEMMMicroKernel)]? {
         let ow = p.geometry.outputWidth, nr = kernel.nr
-        guard p.descriptor.activation.epilogue.clipBounds != nil, ow >= nr else { return nil }
+        guard ow >= nr else { return nil }
         let twin = MicroKernelRegistry.narrowTwin(of: kernel)
         var tiles: [(column: Int, kernel: GEMMMicroKernel)] = []
         var c = 0
@@ -264,9 +264,9 @@ final class DirectImplementation: ConvolutionImplementation, @unchecked Sendable
                             ?? gatherStride.map { $0 * d.kernel.height * d.kernel.width } ?? layout.planeStride
                         let y = output + n * d.outputChannels * p.outputPlane
                         let res = residual.map { $0 + n * d.outputChannels * p.outputPlane }
-                        if let rowTiles, let (lo, hi) = epilogue.clipBounds {
+                        if let rowTiles {
                             runRowTiles(rowTiles, image: image, planeStride: planeStride, output: y, residual: res, bias: bias?.baseAddress,
-                                        lo: lo, hi: hi, scratch: ws + imageFloats, threads: threads)
+                                        scratch: ws + imageFloats, threads: threads)
                             continue
                         }
                         // A 1x1 layer onto at most 16 channels (SqueezeNet's squeezes) whose input is more than 1 MB
@@ -386,12 +386,22 @@ final class DirectImplementation: ConvolutionImplementation, @unchecked Sendable
     /// whole panels go through the fused micro-kernel straight into the output, a partial last panel through a
     /// tile buffer and `Epilogue.finish`. A row's shifted last tile overlaps the one before: those columns are
     /// written twice, possibly by two workers at once, with the same values (the same computation, same bits).
+    /// A clamp-type activation is the fused kernel's clamp; any other (hard swish, SiLU: the stems of MobileNetV3 and
+    /// EfficientNet) is applied to the stored rows right after — except on the two overlapping tiles, which go
+    /// through the tile buffer (stored then activated in place, a second writer could leave a column activated twice).
     private func runRowTiles(_ rowTiles: [(column: Int, kernel: GEMMMicroKernel)], image: UnsafePointer<Float>, planeStride: Int,
                              output y: UnsafeMutablePointer<Float>, residual res: UnsafePointer<Float>?, bias: UnsafePointer<Float>?,
-                             lo: Float, hi: Float, scratch: UnsafeMutablePointer<Float>, threads: Int) {
+                             scratch: UnsafeMutablePointer<Float>, threads: Int) {
         let p = problem, d = p.descriptor, g = p.geometry
         let og = d.outputChannelsPerGroup, cg = d.inputChannelsPerGroup, mr = kernel.mr
         let panels = (og + mr - 1) / mr, perRow = rowTiles.count, tiles = g.outputHeight * perRow
+        let bounds = epilogue.clipBounds, lo = bounds?.lo ?? -.infinity, hi = bounds?.hi ?? .infinity
+        let after: Epilogue? = bounds == nil ? epilogue : nil
+        // Tiles sharing columns with a neighbour (the row's shifted last tile and the one before it).
+        let overlaps = rowTiles.indices.map { i in
+            (i > 0 && rowTiles[i - 1].column + rowTiles[i - 1].kernel.nr > rowTiles[i].column)
+                || (i + 1 < rowTiles.count && rowTiles[i].column + rowTiles[i].kernel.nr > rowTiles[i + 1].column)
+        }
         let plane = p.outputPlane, ow = g.outputWidth, k = offsets.count
         let parts = d.groups * ((tiles + 1) / 2) >= 2 * threads ? 1 : Swift.min(panels, 2 * threads)
         offsets.withUnsafeBufferPointer { offs in
@@ -409,12 +419,15 @@ final class DirectImplementation: ConvolutionImplementation, @unchecked Sendable
                         if ahead > 0 {
                             for c in row..<Swift.min(row + mr, grp * og + og) { Prefetch.toL2(y + c * plane + at + ahead, bytes: tk.nr * 4) }
                         }
-                        if (panel + 1) * mr <= og {
+                        if (panel + 1) * mr <= og && (after == nil || !overlaps[t % perRow]) {
                             tk.fused(k, a, b, offsets, y + row * plane + at, plane, bias.map { $0 + row },
                                      res.map { $0 + row * plane + at }, lo, hi)
+                            if let after {
+                                for c in row..<(row + mr) { after.activate(y + c * plane + at, count: tk.nr) }
+                            }
                         } else {
                             tk.indirect(k, a, b, offsets, results, tk.nr, false)
-                            for rr in 0..<(og - panel * mr) {
+                            for rr in 0..<Swift.min(mr, og - panel * mr) {
                                 let c = row + rr
                                 epilogue.finish(src: results + rr * tk.nr, dst: y + c * plane + at, count: tk.nr,
                                                 bias: bias?[c] ?? 0, residual: res.map { $0 + c * plane + at })

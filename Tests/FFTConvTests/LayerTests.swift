@@ -54,10 +54,11 @@ final class LayerTests: XCTestCase {
             let x = try Tensor.random(shape: [batch, inputs], using: &rng)
             let y = try FullyConnected(weights: w, bias: b, activation: .leakyReLU(alpha: 0.5), threads: 2)(x)
             XCTAssertEqual(y.shape, [batch, outputs])
+            let (ws, xs, bs) = (w.scalars, x.scalars, b.scalars)  // `scalars` copies: once, not per product
             for i in 0..<batch {
                 for o in 0..<outputs {
-                    var s = Double(b.scalars[o])
-                    for j in 0..<inputs { s += Double(w.scalars[o * inputs + j]) * Double(x.scalars[i * inputs + j]) }
+                    var s = Double(bs[o])
+                    for j in 0..<inputs { s += Double(ws[o * inputs + j]) * Double(xs[i * inputs + j]) }
                     let expected = Float(s >= 0 ? s : 0.5 * s)
                     XCTAssertEqual(y.scalars[i * outputs + o], expected, accuracy: 1e-4 * max(1, abs(expected)), "\(inputs)->\(outputs) batch \(batch)")
                 }

@@ -184,6 +184,18 @@ class EfficientNetBlock(nn.Module):
         return torch.sigmoid(self.project(y * self.se(y)))
 
 
+class PReluBlock(nn.Module):
+    """PReLU with one slope after a convolution (a leaky ReLU in its write-out) and with one slope per channel after
+    another (its own step), as face-recognition and segmentation models use them."""
+    def __init__(self):
+        super().__init__()
+        self.c1, self.a1 = nn.Conv2d(3, 16, 3, 1, 1), nn.PReLU()
+        self.c2, self.a2 = nn.Conv2d(16, 8, 3, 2, 1), nn.PReLU(8)
+
+    def forward(self, x):
+        return self.a2(self.c2(self.a1(self.c1(x))))
+
+
 class ShuffleUnit(nn.Module):
     """ShuffleNetV2's unit (channel split, a branch, concat, channel shuffle), then means over channels (ReduceMean on
     a middle axis, keepdims) and over H and W (keepdims 0), as PyTorch's `mean` exports them."""
@@ -255,6 +267,7 @@ def main():
                       do_constant_folding=False, input_names=["input"], output_names=["output"])
     export("shuffle_unit", ShuffleUnit(), (1, 24, 9, 11), 9, folding=False)
     export("efficientnet_block", EfficientNetBlock(), (1, 3, 30, 26), 10, folding=False)
+    prelu, _ = export("prelu_block", PReluBlock(), (2, 3, 17, 15), 11)
     # tiny_alexnet again, with its weights in an external data file next to the model.
     import onnx
     m = onnx.load(os.path.join(OUT, "tiny_alexnet.onnx"))

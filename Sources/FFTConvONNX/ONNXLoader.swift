@@ -189,6 +189,7 @@ struct ONNXTranslator {
                                          outputPadding: try pair(a.ints("output_padding"), 0, "output_padding"), groups: a.int("group", 1))
         case "Relu": return .activation(.relu)
         case "LeakyRelu": return .activation(.leakyReLU(alpha: a.float("alpha", 0.01)))
+        case "PRelu": return .prelu
         case "Clip":
             if opset < 11 { return .activation(.clip(min: a.float("min", -.infinity), max: a.float("max", .infinity))) }
             return .clipInputs

@@ -113,6 +113,23 @@ final class ReductionAndBroadcastTests: XCTestCase {
         }
     }
 
+    /// PRelu with one slope, one per channel (batch 2), one per row (a slope of shape `[H, 1]`) and a broadcast the
+    /// fast path does not take (`[W]`): against `x ≥ 0 ? x : slope · x` element by element.
+    func testPReluMatchesANaiveWalk() throws {
+        var rng = SeededGenerator(seed: 36)
+        let x = try Tensor.random(shape: [2, 3, 4, 5], using: &rng)
+        for slopeShape in [[1], [3, 1, 1], [1, 3, 1, 1], [4, 1], [5], [2, 3, 4, 5]] {
+            let slope = try Tensor.random(shape: slopeShape, using: &rng)
+            let y = try run(.prelu, [("x", x)], constants: ["s": slope])
+            XCTAssertEqual(y.shape, x.shape)
+            for i in indices(x.shape) {
+                let v = x.scalars[flat(i, in: x.shape)], a = slope.scalars[flat(i, in: slopeShape)]
+                XCTAssertEqual(y.scalars[flat(i, in: x.shape)], v >= 0 ? v : v * a, "\(slopeShape) at \(i)")
+            }
+        }
+        XCTAssertThrowsError(try run(.prelu, [("x", x)], constants: ["s": try Tensor(zeros: [7])]))
+    }
+
     /// Slices that copy whole trailing runs (a channel split), runs of one row, strided and reversed axes.
     func testSliceMatchesANaiveWalk() throws {
         var rng = SeededGenerator(seed: 33)

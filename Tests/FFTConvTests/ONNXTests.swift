@@ -32,7 +32,7 @@ final class ONNXTests: XCTestCase {
     func testPyTorchExportsMatchPyTorch() throws {
         let sameAs = ["tiny_alexnet_external": "tiny_alexnet", "mobilenet_v3_block_op14": "mobilenet_v3_block"]
         for model in ["tiny_alexnet", "caffe_alexnet", "resnet_block", "inverted_residual", "unet", "mixed", "tiny_alexnet_external",
-                      "mobilenet_v3_block", "mobilenet_v3_block_op14", "shuffle_unit", "efficientnet_block"] {
+                      "mobilenet_v3_block", "mobilenet_v3_block_op14", "shuffle_unit", "efficientnet_block", "prelu_block"] {
             let expectedOutput = sameAs[model].map { "\($0).output.npy" }
             let input = sameAs[model].map { "\($0).input.npy" }
             for policy in [AlgorithmPolicy.auto, .fixed(.fft), .fixed(.gemm), .fixed(.winograd)] {
@@ -113,6 +113,13 @@ final class ONNXTests: XCTestCase {
         XCTAssert(ops.contains("Conv+BatchNormalization+sigmoid"), "\(ops)")  // the projection and the final sigmoid
         XCTAssertEqual(ops.filter { $0 == "Mul" }.count, 1, "\(ops)")
         XCTAssertFalse(ops.contains { $0 == "sigmoid" || $0 == "Sigmoid" }, "\(ops)")
+    }
+
+    /// PRelu with one slope runs as a leaky ReLU in the convolution before it; with a slope per channel, as its own
+    /// step (batch 2). Matches PyTorch (`check`).
+    func testPReluWithOneSlopeRunsInTheConvolution() throws {
+        let ops = try check("prelu_block").layers.map(\.operation)
+        XCTAssertEqual(ops, ["Conv+PRelu", "Conv", "PRelu"])
     }
 
     func testUnsupportedOperatorsAreReportedTogether() {

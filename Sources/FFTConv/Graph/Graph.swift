@@ -136,6 +136,8 @@ public enum GraphOperation: Sendable {
     case slice
     /// `A, B`: element-wise power with broadcasting.
     case pow
+    /// `x, slope`: `x` where `x ≥ 0`, `slope · x` elsewhere, the slope broadcast (one value, or one per channel).
+    case prelu
     /// `x`: unchanged values, other element type (all values are floats here).
     case cast
 }
@@ -189,6 +191,7 @@ extension GraphOperation {
         case .constantOfShape: return "ConstantOfShape"
         case .slice: return "Slice"
         case .pow: return "Pow"
+        case .prelu: return "PRelu"
         case .cast: return "Cast"
         }
     }

@@ -282,6 +282,12 @@ struct NetworkBuilder {
             return (op, r.map(\.count))
         case .pow:
             return (op, try TensorOperations.broadcastShape(try shape(0), try shape(1)))
+        case .prelu:
+            let x = try shape(0)
+            guard try TensorOperations.broadcastShape(x, try shape(1)) == x else {
+                throw TensorOperations.fail("PRelu slope of shape \(try shape(1)) does not broadcast to the input's \(x)")
+            }
+            return (op, x)
         }
     }
 
@@ -354,6 +360,10 @@ struct NetworkBuilder {
                 switch pending[j].op {
                 case .activation(let a): activation = a
                 case .sigmoid: activation = .sigmoid
+                case .prelu:
+                    // One slope for every channel (PyTorch's `nn.PReLU()`): a leaky ReLU.
+                    if pending[j].inputs.count == 2, let slope = constants[pending[j].inputs[1]], slope.count == 1,
+                       let alpha = slope.scalars.first, alpha.isFinite { activation = .leakyReLU(alpha: alpha) }
                 case .clipInputs:
                     let lo = pending[j].inputs.count > 1 && pending[j].inputs[1] >= 0 ? constants[pending[j].inputs[1]]?.scalars.first : -.infinity
                     let hi = pending[j].inputs.count > 2 && pending[j].inputs[2] >= 0 ? constants[pending[j].inputs[2]]?.scalars.first : .infinity
@@ -742,6 +752,7 @@ struct NetworkBuilder {
             let ranges = try sliceParameters(node, inputs: p.inputs, shape: shapes[p.inputs[0]] ?? [])
             return { args in try TensorOperations.slice(args[0], ranges) }
         case .pow: return { args in try TensorOperations.binary(args[0], args[1]) { Foundation.pow($0, $1) } }
+        case .prelu: return { args in try TensorOperations.prelu(args[0], slope: args[1]) }
         case .convolutionTranspose(let s, let pd, let dl, let op, let g):
             let w = try constant(p.inputs[1], node: node)
             let b = p.inputs.count > 2 && p.inputs[2] >= 0 ? try constant(p.inputs[2], node: node) : nil

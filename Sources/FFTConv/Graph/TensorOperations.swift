@@ -140,6 +140,29 @@ enum TensorOperations {
         return out
     }
 
+    /// PRelu: `x` where `x ≥ 0`, `slope · x` elsewhere. One slope, or one per leading index (per channel: `[C, 1, 1]`
+    /// against `[N, C, H, W]`), runs as leaky-ReLU write-out loops; any other broadcast walks the output once.
+    static func prelu(_ x: Tensor, slope: Tensor) throws -> Tensor {
+        guard slope.rank <= x.rank, x.count > 0 else { return try binary(x, slope) { $0 >= 0 ? $0 : $0 * $1 } }
+        // The slope's dimensions other than 1 must be a run `j..<k` of the input's own: then each of its values covers
+        // a contiguous run of `row` floats, repeated `outer` times.
+        let padded = [Int](repeating: 1, count: x.rank - slope.rank) + slope.shape
+        var k = padded.count, j = 0
+        while k > 0 && padded[k - 1] == 1 { k -= 1 }
+        while j < k && padded[j] == 1 { j += 1 }
+        guard Array(padded[j..<k]) == Array(x.shape[j..<k]) else { return try binary(x, slope) { $0 >= 0 ? $0 : $0 * $1 } }
+        let y = try Tensor(uninitialized: x.shape)
+        let rows = slope.count, row = count(Array(x.shape[k...])), outer = count(Array(x.shape[..<j]))
+        for o in 0..<outer {
+            for r in 0..<rows {
+                let at = (o * rows + r) * row
+                Epilogue(kind: .leakyReLU, a: slope.storage.pointer[r]).finish(src: x.storage.pointer + at, dst: y.storage.pointer + at,
+                                                                              count: row, bias: 0, residual: nil)
+            }
+        }
+        return y
+    }
+
     /// An activation on its own (not after a convolution), by the kernels' vector write-out loop.
     static func activate(_ x: Tensor, _ e: Epilogue) throws -> Tensor {
         let y = try Tensor(uninitialized: x.shape)

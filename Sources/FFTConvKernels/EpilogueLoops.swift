@@ -109,8 +109,8 @@ extension Epilogue {
         visit(Rows(rows: rows, src: src, srcStride: srcStride, dst: dst, dstStride: dstStride, count: count, bias: bias, residual: residual))
     }
 
-    /// `p[i] = activate(p[i])` for `i` in `0..<count`, a multiple of 8 (no bias: the stored values are final but for
-    /// the activation — the fused pair's split store of a non-clamp activation).
+    /// `p[i] = activate(p[i])` for `i` in `0..<count` (no bias: the stored values are final but for the activation —
+    /// the split and row-tile stores of a non-clamp activation).
     public func activate(_ p: UnsafeMutablePointer<Float>, count: Int) {
         struct InPlace: ActivationVisitor {
             let p: UnsafeMutablePointer<Float>, count: Int
@@ -121,11 +121,12 @@ extension Epilogue {
                     q.storeBytes(of: f(q.loadUnaligned(as: SIMD16<Float>.self)), as: SIMD16<Float>.self)
                     i += 16
                 }
-                while i < count {
+                while i + 8 <= count {
                     let q = UnsafeMutableRawPointer(p + i)
                     q.storeBytes(of: f(q.loadUnaligned(as: SIMD8<Float>.self)), as: SIMD8<Float>.self)
                     i += 8
                 }
+                while i < count { p[i] = f(p[i]); i += 1 }
             }
         }
         visit(InPlace(p: p, count: count))

@@ -1,5 +1,5 @@
 /// `exp` on vectors of floats, for the sigmoid and SiLU write-outs: Cephes' `expf` (a degree-5 polynomial on
-/// `r = x − n·ln 2`, `|r| ≤ ln 2 / 2`, then `2ⁿ` built in the exponent bits), within 2 ulp of `exp` over the clamped
+/// `r = x − n·ln 2`, `|r| ≤ ln 2 / 2`, then `2ⁿ` built in the exponent bits), within 3 ulp of `exp` over the clamped
 /// range [−87.3, 88.3]. The same operations, in the same order, in the scalar and both vector widths: every path
 /// of a kernel gives the same bits. Portable Swift SIMD (the integer steps are lane-wise adds and shifts).
 public enum VectorMath {

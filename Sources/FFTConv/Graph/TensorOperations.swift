@@ -74,9 +74,23 @@ enum TensorOperations {
         }
     }
 
-    /// `a ∘ b` with numpy broadcasting. Operands of the output's shape, and an operand holding one value per
-    /// leading index (`[N, C, 1, 1]` against `[N, C, H, W]`: a squeeze-and-excitation scale) run as vector loops
-    /// over contiguous rows; any other broadcast walks the output once.
+    /// How a tensor of shape `small` broadcasts over one of shape `large` when each of its values covers a contiguous
+    /// run: its dimensions other than 1 are a run `j..<k` of `large`'s own, so value `v` covers `run` floats at
+    /// `(o · values + v) · run` for each of `outer` repetitions (`[C, 1, 1]` against `[N, C, H, W]`: per channel, `N`
+    /// times; one value: one run of everything). Nil for any other broadcast.
+    static func runsPerValue(_ small: [Int], over large: [Int]) -> (outer: Int, values: Int, run: Int)? {
+        guard small.count <= large.count else { return nil }
+        let padded = [Int](repeating: 1, count: large.count - small.count) + small
+        var k = padded.count, j = 0
+        while k > 0 && padded[k - 1] == 1 { k -= 1 }
+        while j < k && padded[j] == 1 { j += 1 }
+        guard Array(padded[j..<k]) == Array(large[j..<k]) else { return nil }
+        return (count(Array(large[..<j])), count(Array(padded[j..<k])), count(Array(large[k...])))
+    }
+
+    /// `a ∘ b` with numpy broadcasting. Operands of the output's shape, and an operand holding one value per run of
+    /// the other (`runsPerValue`: `[N, C, 1, 1]` against `[N, C, H, W]`, a squeeze-and-excitation scale) run as
+    /// vector loops over contiguous rows; any other broadcast walks the output once.
     static func binary(_ a: Tensor, _ b: Tensor, _ op: Arithmetic) throws -> Tensor {
         let shape = try broadcastShape(a.shape, b.shape)
         let out = try Tensor(uninitialized: shape)  // every element written below
@@ -85,21 +99,22 @@ enum TensorOperations {
             op.run(pa, pb, po, count: out.count)
             return out
         }
-        // One value of one operand per row of the other (rows: the trailing dimensions where it has size 1).
-        func rowLength(_ small: [Int], _ large: [Int]) -> Int? {
-            guard large == shape, small.count <= shape.count else { return nil }
-            let padded = [Int](repeating: 1, count: shape.count - small.count) + small
-            var k = shape.count
-            while k > 0 && padded[k - 1] == 1 { k -= 1 }
-            guard k < shape.count, Array(padded[..<k]) == Array(shape[..<k]) else { return nil }
-            return count(Array(shape[k...]))
-        }
-        if let row = rowLength(b.shape, a.shape) {
-            for r in 0..<(row == 0 ? 0 : out.count / row) { op.run(pa + r * row, pb + r, po + r * row, count: row, bScalar: true) }
+        if a.shape == shape, let r = runsPerValue(b.shape, over: shape) {
+            for o in 0..<r.outer {
+                for v in 0..<r.values {
+                    let at = (o * r.values + v) * r.run
+                    op.run(pa + at, pb + v, po + at, count: r.run, bScalar: true)
+                }
+            }
             return out
         }
-        if let row = rowLength(a.shape, b.shape) {
-            for r in 0..<(row == 0 ? 0 : out.count / row) { op.run(pa + r, pb + r * row, po + r * row, count: row, aScalar: true) }
+        if b.shape == shape, let r = runsPerValue(a.shape, over: shape) {
+            for o in 0..<r.outer {
+                for v in 0..<r.values {
+                    let at = (o * r.values + v) * r.run
+                    op.run(pa + v, pb + at, po + at, count: r.run, aScalar: true)
+                }
+            }
             return out
         }
         return try binary(a, b, into: out) { op($0, $1) }
@@ -140,24 +155,18 @@ enum TensorOperations {
         return out
     }
 
-    /// PRelu: `x` where `x ≥ 0`, `slope · x` elsewhere. One slope, or one per leading index (per channel: `[C, 1, 1]`
-    /// against `[N, C, H, W]`), runs as leaky-ReLU write-out loops; any other broadcast walks the output once.
+    /// PRelu: `x` where `x ≥ 0`, `slope · x` elsewhere. A slope whose values each cover a run of `x` (`runsPerValue`:
+    /// one slope, or one per channel) runs as leaky-ReLU write-out loops; any other broadcast walks the output once.
     static func prelu(_ x: Tensor, slope: Tensor) throws -> Tensor {
-        guard slope.rank <= x.rank, x.count > 0 else { return try binary(x, slope) { $0 >= 0 ? $0 : $0 * $1 } }
-        // The slope's dimensions other than 1 must be a run `j..<k` of the input's own: then each of its values covers
-        // a contiguous run of `row` floats, repeated `outer` times.
-        let padded = [Int](repeating: 1, count: x.rank - slope.rank) + slope.shape
-        var k = padded.count, j = 0
-        while k > 0 && padded[k - 1] == 1 { k -= 1 }
-        while j < k && padded[j] == 1 { j += 1 }
-        guard Array(padded[j..<k]) == Array(x.shape[j..<k]) else { return try binary(x, slope) { $0 >= 0 ? $0 : $0 * $1 } }
+        guard x.count > 0, let r = runsPerValue(slope.shape, over: x.shape) else {
+            return try binary(x, slope) { $0 >= 0 ? $0 : $0 * $1 }
+        }
         let y = try Tensor(uninitialized: x.shape)
-        let rows = slope.count, row = count(Array(x.shape[k...])), outer = count(Array(x.shape[..<j]))
-        for o in 0..<outer {
-            for r in 0..<rows {
-                let at = (o * rows + r) * row
-                Epilogue(kind: .leakyReLU, a: slope.storage.pointer[r]).finish(src: x.storage.pointer + at, dst: y.storage.pointer + at,
-                                                                              count: row, bias: 0, residual: nil)
+        for o in 0..<r.outer {
+            for v in 0..<r.values {
+                let at = (o * r.values + v) * r.run
+                Epilogue(kind: .leakyReLU, a: slope.storage.pointer[v]).finish(src: x.storage.pointer + at, dst: y.storage.pointer + at,
+                                                                              count: r.run, bias: 0, residual: nil)
             }
         }
         return y
@@ -328,39 +337,17 @@ enum TensorOperations {
 
     /// The mean over `axes` (normalised and sorted, as `reducedAxes` gives them), summed in double precision.
     /// Trailing axes (H and W of an NCHW tensor: `x.mean([2, 3])` in PyTorch) are contiguous planes, averaged as
-    /// GlobalAveragePool averages them; any other set walks the tensor once.
+    /// GlobalAveragePool averages them; any other set is transposed to the end first.
     static func reduceMean(_ x: Tensor, axes: [Int], keepDims: Bool) throws -> Tensor {
         let shape = try reduceShape(x.shape, axes: axes, keepDims: keepDims)
         guard !axes.isEmpty else { return Tensor(reshaping: x, to: shape) }
-        let rank = x.rank, reduced = Set(axes)
-        let size = axes.reduce(1) { $0 * x.shape[$1] }
+        let rank = x.rank, size = axes.reduce(1) { $0 * x.shape[$1] }
+        let kept = (0..<rank).filter { !axes.contains($0) }
+        let planes = kept == Array(0..<kept.count) ? x : try transpose(x, kept + axes)
         let y = try Tensor(zeros: shape)
-        if axes == Array((rank - axes.count)..<rank) {
-            for p in 0..<count(shape) {
-                y.storage.pointer[p] = Float(PoolingKernels.sum(x.storage.pointer + p * size, count: size) / Double(size))
-            }
-            return y
+        for p in 0..<count(shape) {
+            y.storage.pointer[p] = Float(PoolingKernels.sum(planes.storage.pointer + p * size, count: size) / Double(size))
         }
-        // Output strides laid over the input's dimensions (0 on reduced axes), walked with an odometer.
-        var outStrides = [Int](repeating: 0, count: rank), stride = 1
-        for d in (0..<rank).reversed() where !reduced.contains(d) {
-            outStrides[d] = stride
-            stride *= x.shape[d]
-        }
-        var sums = [Double](repeating: 0, count: count(shape)), index = [Int](repeating: 0, count: rank), o = 0
-        for i in 0..<x.count {
-            sums[o] += Double(x.storage.pointer[i])
-            var d = rank - 1
-            while d >= 0 {
-                index[d] += 1
-                o += outStrides[d]
-                if index[d] < x.shape[d] { break }
-                o -= outStrides[d] * index[d]
-                index[d] = 0
-                d -= 1
-            }
-        }
-        for p in sums.indices { y.storage.pointer[p] = Float(sums[p] / Double(size)) }
         return y
     }
 

@@ -99,20 +99,14 @@ enum TensorOperations {
             op.run(pa, pb, po, count: out.count)
             return out
         }
-        if a.shape == shape, let r = runsPerValue(b.shape, over: shape) {
+        // One operand of the output's shape, the other one value per run of it (`aScalar`: the value is `a`'s).
+        for aScalar in [false, true] where (aScalar ? b : a).shape == shape {
+            guard let r = runsPerValue((aScalar ? a : b).shape, over: shape) else { continue }
             for o in 0..<r.outer {
                 for v in 0..<r.values {
                     let at = (o * r.values + v) * r.run
-                    op.run(pa + at, pb + v, po + at, count: r.run, bScalar: true)
-                }
-            }
-            return out
-        }
-        if b.shape == shape, let r = runsPerValue(a.shape, over: shape) {
-            for o in 0..<r.outer {
-                for v in 0..<r.values {
-                    let at = (o * r.values + v) * r.run
-                    op.run(pa + v, pb + at, po + at, count: r.run, aScalar: true)
+                    op.run(aScalar ? pa + v : pa + at, aScalar ? pb + at : pb + v, po + at, count: r.run,
+                           aScalar: aScalar, bScalar: !aScalar)
                 }
             }
             return out

@@ -84,17 +84,17 @@ public enum DepthwiseBlockedKernels {
                                  output: UnsafeMutablePointer<Float>, residual: UnsafePointer<Float>?, activation: Epilogue) {
         // With a residual the activation must follow the add, which happens on the NCHW planes after the
         // transpose back: the block is computed without it.
-        struct Blocks: ActivationVisitor {
-            let l: Layout, items: Range<Int>, channels: Int, input: UnsafePointer<Float>, buffer: UnsafeMutablePointer<Float>
-            let weights: UnsafePointer<Float>, bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>
-            let residual: UnsafePointer<Float>?, activation: Epilogue
-            @inline(__always) func visit<F: ActivationFunction>(_ f: F) {
-                DepthwiseBlockedKernels.blocks(f, l, items, channels, input, buffer, weights, bias, output, residual, activation)
-            }
+        let kind = residual == nil ? activation.kind : .identity
+        switch kind {
+        case .identity: blocks(IdentityFunction(), layout, items, channels, input, buffer, weights, bias, output, residual, activation)
+        case .relu: blocks(ClipFunction(lo: 0, hi: .infinity), layout, items, channels, input, buffer, weights, bias, output, residual, activation)
+        case .clip: blocks(ClipFunction(lo: activation.a, hi: activation.b), layout, items, channels, input, buffer, weights, bias, output, residual, activation)
+        case .leakyReLU: blocks(LeakyFunction(alpha: activation.a), layout, items, channels, input, buffer, weights, bias, output, residual, activation)
+        case .hardSigmoid: blocks(HardSigmoidFunction(alpha: activation.a, beta: activation.b), layout, items, channels, input, buffer, weights, bias, output, residual, activation)
+        case .hardSwish: blocks(HardSwishFunction(alpha: activation.a, beta: activation.b), layout, items, channels, input, buffer, weights, bias, output, residual, activation)
+        case .sigmoid: blocks(SigmoidFunction(), layout, items, channels, input, buffer, weights, bias, output, residual, activation)
+        case .silu: blocks(SiLUFunction(), layout, items, channels, input, buffer, weights, bias, output, residual, activation)
         }
-        (residual == nil ? activation : .identity).visit(Blocks(l: layout, items: items, channels: channels, input: input, buffer: buffer,
-                                                                weights: weights, bias: bias, output: output, residual: residual,
-                                                                activation: activation))
     }
 
     typealias V = SIMD16<Float>
@@ -156,11 +156,16 @@ public enum DepthwiseBlockedKernels {
                                           outputStride: Int? = nil, scratch: UnsafeMutablePointer<Float>, activation: Epilogue) {
         let vb = bias.map { load($0) } ?? V()
         let out = scratch, staged = scratch + layout.outputFloats
-        struct Block: ActivationVisitor {
-            let l: Layout, padded: UnsafePointer<Float>, weights: UnsafePointer<Float>, vb: V, out: UnsafeMutablePointer<Float>
-            @inline(__always) func visit<F: ActivationFunction>(_ f: F) { DepthwiseBlockedKernels.computeBlock(f, l, padded, weights, vb, out) }
+        switch activation.kind {
+        case .identity: computeBlock(IdentityFunction(), layout, padded, weights, vb, out)
+        case .relu: computeBlock(ClipFunction(lo: 0, hi: .infinity), layout, padded, weights, vb, out)
+        case .clip: computeBlock(ClipFunction(lo: activation.a, hi: activation.b), layout, padded, weights, vb, out)
+        case .leakyReLU: computeBlock(LeakyFunction(alpha: activation.a), layout, padded, weights, vb, out)
+        case .hardSigmoid: computeBlock(HardSigmoidFunction(alpha: activation.a, beta: activation.b), layout, padded, weights, vb, out)
+        case .hardSwish: computeBlock(HardSwishFunction(alpha: activation.a, beta: activation.b), layout, padded, weights, vb, out)
+        case .sigmoid: computeBlock(SigmoidFunction(), layout, padded, weights, vb, out)
+        case .silu: computeBlock(SiLUFunction(), layout, padded, weights, vb, out)
         }
-        activation.visit(Block(l: layout, padded: padded, weights: weights, vb: vb, out: out))
         transposeOut(UnsafePointer(out), layout.outputPixels, valid, output, staged, stride: outputStride ?? layout.outputPixels)
     }
 

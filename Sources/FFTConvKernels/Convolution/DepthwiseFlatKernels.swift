@@ -32,18 +32,16 @@ public enum DepthwiseFlatKernels {
                                  buffer: UnsafeMutablePointer<Float>, tapOffsets: UnsafePointer<Int>, weights: UnsafePointer<Float>,
                                  masks: UnsafePointer<UInt32>, maskedColumns: UnsafePointer<Bool>, output: UnsafeMutablePointer<Float>,
                                  bias: UnsafePointer<Float>?, residual: UnsafePointer<Float>?, activation: Epilogue) {
-        struct Planes: ActivationVisitor {
-            let f: FlatPhaseLayout, items: Range<Int>, channels: Int, input: UnsafePointer<Float>, buffer: UnsafeMutablePointer<Float>
-            let tapOffsets: UnsafePointer<Int>, weights: UnsafePointer<Float>, masks: UnsafePointer<UInt32>
-            let maskedColumns: UnsafePointer<Bool>, output: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>?
-            let residual: UnsafePointer<Float>?
-            @inline(__always) func visit<F: ActivationFunction>(_ fn: F) {
-                DepthwiseFlatKernels.planes(fn, f, items, channels, input, buffer, tapOffsets, weights, masks, maskedColumns, output, bias, residual)
-            }
+        switch activation.kind {
+        case .identity: planes(IdentityFunction(), f, items, channels, input, buffer, tapOffsets, weights, masks, maskedColumns, output, bias, residual)
+        case .relu: planes(ClipFunction(lo: 0, hi: .infinity), f, items, channels, input, buffer, tapOffsets, weights, masks, maskedColumns, output, bias, residual)
+        case .clip: planes(ClipFunction(lo: activation.a, hi: activation.b), f, items, channels, input, buffer, tapOffsets, weights, masks, maskedColumns, output, bias, residual)
+        case .leakyReLU: planes(LeakyFunction(alpha: activation.a), f, items, channels, input, buffer, tapOffsets, weights, masks, maskedColumns, output, bias, residual)
+        case .hardSigmoid: planes(HardSigmoidFunction(alpha: activation.a, beta: activation.b), f, items, channels, input, buffer, tapOffsets, weights, masks, maskedColumns, output, bias, residual)
+        case .hardSwish: planes(HardSwishFunction(alpha: activation.a, beta: activation.b), f, items, channels, input, buffer, tapOffsets, weights, masks, maskedColumns, output, bias, residual)
+        case .sigmoid: planes(SigmoidFunction(), f, items, channels, input, buffer, tapOffsets, weights, masks, maskedColumns, output, bias, residual)
+        case .silu: planes(SiLUFunction(), f, items, channels, input, buffer, tapOffsets, weights, masks, maskedColumns, output, bias, residual)
         }
-        activation.visit(Planes(f: f, items: items, channels: channels, input: input, buffer: buffer, tapOffsets: tapOffsets,
-                                weights: weights, masks: masks, maskedColumns: maskedColumns, output: output, bias: bias,
-                                residual: residual))
     }
 
     @inline(__always)

@@ -49,15 +49,16 @@ extension DepthwiseKernels {
     public static func rows(plane: UnsafePointer<Float>, phaseWidth: Int, outputHeight: Int, outputWidth: Int,
                             tapOffsets: UnsafePointer<Int>, taps: Int, weights: UnsafePointer<Float>,
                             out: UnsafeMutablePointer<Float>, bias: Float, residual: UnsafePointer<Float>?, activation: Epilogue) {
-        struct Rows: ActivationVisitor {
-            let plane: UnsafePointer<Float>, phaseWidth: Int, outputHeight: Int, outputWidth: Int, tapOffsets: UnsafePointer<Int>
-            let taps: Int, weights: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, bias: Float, residual: UnsafePointer<Float>?
-            @inline(__always) func visit<F: ActivationFunction>(_ f: F) {
-                DepthwiseKernels.rowsLoop(f, plane, phaseWidth, outputHeight, outputWidth, tapOffsets, taps, weights, out, bias, residual)
-            }
+        switch activation.kind {
+        case .identity: rowsLoop(IdentityFunction(), plane, phaseWidth, outputHeight, outputWidth, tapOffsets, taps, weights, out, bias, residual)
+        case .relu: rowsLoop(ClipFunction(lo: 0, hi: .infinity), plane, phaseWidth, outputHeight, outputWidth, tapOffsets, taps, weights, out, bias, residual)
+        case .clip: rowsLoop(ClipFunction(lo: activation.a, hi: activation.b), plane, phaseWidth, outputHeight, outputWidth, tapOffsets, taps, weights, out, bias, residual)
+        case .leakyReLU: rowsLoop(LeakyFunction(alpha: activation.a), plane, phaseWidth, outputHeight, outputWidth, tapOffsets, taps, weights, out, bias, residual)
+        case .hardSigmoid: rowsLoop(HardSigmoidFunction(alpha: activation.a, beta: activation.b), plane, phaseWidth, outputHeight, outputWidth, tapOffsets, taps, weights, out, bias, residual)
+        case .hardSwish: rowsLoop(HardSwishFunction(alpha: activation.a, beta: activation.b), plane, phaseWidth, outputHeight, outputWidth, tapOffsets, taps, weights, out, bias, residual)
+        case .sigmoid: rowsLoop(SigmoidFunction(), plane, phaseWidth, outputHeight, outputWidth, tapOffsets, taps, weights, out, bias, residual)
+        case .silu: rowsLoop(SiLUFunction(), plane, phaseWidth, outputHeight, outputWidth, tapOffsets, taps, weights, out, bias, residual)
         }
-        activation.visit(Rows(plane: plane, phaseWidth: phaseWidth, outputHeight: outputHeight, outputWidth: outputWidth,
-                              tapOffsets: tapOffsets, taps: taps, weights: weights, out: out, bias: bias, residual: residual))
     }
 
     @inline(__always)

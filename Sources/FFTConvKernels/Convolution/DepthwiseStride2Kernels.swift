@@ -41,16 +41,16 @@ public enum DepthwiseStride2Kernels {
                                  output: UnsafeMutablePointer<Float>, outputStride: Int, residual: UnsafePointer<Float>?,
                                  activation: Epilogue, scratch: UnsafeMutablePointer<Float>) {
         let strides = (inputStride, outputStride)
-        struct Planes: ActivationVisitor {
-            let g: ConvolutionGeometry, strides: (input: Int, output: Int), items: Range<Int>, channels: Int
-            let input: UnsafePointer<Float>, weights: UnsafePointer<Float>, bias: UnsafePointer<Float>?
-            let output: UnsafeMutablePointer<Float>, residual: UnsafePointer<Float>?, scratch: UnsafeMutablePointer<Float>
-            @inline(__always) func visit<F: ActivationFunction>(_ f: F) {
-                DepthwiseStride2Kernels.planes(f, g, strides, items, channels, input, weights, bias, output, residual, scratch)
-            }
+        switch activation.kind {
+        case .identity: planes(IdentityFunction(), g, strides, items, channels, input, weights, bias, output, residual, scratch)
+        case .relu: planes(ClipFunction(lo: 0, hi: .infinity), g, strides, items, channels, input, weights, bias, output, residual, scratch)
+        case .clip: planes(ClipFunction(lo: activation.a, hi: activation.b), g, strides, items, channels, input, weights, bias, output, residual, scratch)
+        case .leakyReLU: planes(LeakyFunction(alpha: activation.a), g, strides, items, channels, input, weights, bias, output, residual, scratch)
+        case .hardSigmoid: planes(HardSigmoidFunction(alpha: activation.a, beta: activation.b), g, strides, items, channels, input, weights, bias, output, residual, scratch)
+        case .hardSwish: planes(HardSwishFunction(alpha: activation.a, beta: activation.b), g, strides, items, channels, input, weights, bias, output, residual, scratch)
+        case .sigmoid: planes(SigmoidFunction(), g, strides, items, channels, input, weights, bias, output, residual, scratch)
+        case .silu: planes(SiLUFunction(), g, strides, items, channels, input, weights, bias, output, residual, scratch)
         }
-        activation.visit(Planes(g: g, strides: strides, items: items, channels: channels, input: input, weights: weights, bias: bias,
-                                output: output, residual: residual, scratch: scratch))
     }
 
     typealias V = SIMD16<Float>

@@ -19,7 +19,7 @@ public struct Epilogue: Sendable, Hashable {
         case hardSwish
         /// `y = 1 / (1 + exp(-x))`, `exp` by `VectorMath`.
         case sigmoid
-        /// `y = x · (1 / (1 + exp(-x)))` (SiLU, swish: EfficientNet), `exp` by `VectorMath`.
+        /// `y = x / (1 + exp(-x))` (SiLU, swish: EfficientNet), `exp` by `VectorMath`.
         case silu
     }
 
@@ -72,7 +72,7 @@ public struct Epilogue: Sendable, Hashable {
             let g = t.replacing(with: 0, where: t .< 0).replacing(with: 1, where: t .> 1)
             return kind == .hardSwish ? x * g : g
         case .sigmoid: return 1 / (1 + VectorMath.exp(-x))
-        case .silu: return x * (1 / (1 + VectorMath.exp(-x)))
+        case .silu: return x / (1 + VectorMath.exp(-x))
         }
     }
 

@@ -71,12 +71,12 @@ protocol ActivationFunction {
     @inline(__always) @usableFromInline func callAsFunction(_ x: Float) -> Float { self(SIMD8<Float>(repeating: x))[0] }
 }
 
-/// `x · (1 / (1 + exp(−x)))`: SiLU (swish). Transparent, as the sigmoid: with `@inline(__always)` the sixteen-lane form
+/// `x / (1 + exp(−x))`: SiLU (swish), one division (was `x · (1 / …)`, a division and a product). Transparent, as the sigmoid: with `@inline(__always)` the sixteen-lane form
 /// was left out of line in the large depthwise kernels and `finishRows` — 33 calls, each a latency-bound chain with
 /// its vector passed in four pieces (EfficientNet-B0 at 1 thread 14.5–15.0 ms, inlined 13.3–13.6).
 @usableFromInline struct SiLUFunction: ActivationFunction {
-    @_transparent @usableFromInline func callAsFunction(_ x: SIMD8<Float>) -> SIMD8<Float> { x * (1 / (1 + VectorMath.exp(-x))) }
-    @_transparent @usableFromInline func callAsFunction(_ x: SIMD16<Float>) -> SIMD16<Float> { x * (1 / (1 + VectorMath.exp(-x))) }
+    @_transparent @usableFromInline func callAsFunction(_ x: SIMD8<Float>) -> SIMD8<Float> { x / (1 + VectorMath.exp(-x)) }
+    @_transparent @usableFromInline func callAsFunction(_ x: SIMD16<Float>) -> SIMD16<Float> { x / (1 + VectorMath.exp(-x)) }
     @inline(__always) @usableFromInline func callAsFunction(_ x: Float) -> Float { self(SIMD8<Float>(repeating: x))[0] }
 }
 

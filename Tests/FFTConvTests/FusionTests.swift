@@ -175,9 +175,13 @@ final class FusionTests: XCTestCase {
             // rows each), else `PointwiseStride2DepthwiseFusion`'s.
             Pair(cin: 24, mid: 144, input: Size2D(56, 56), batch: 1, kernel: 3, stride: 2, padding: 1,
                  pointwiseActivation: .relu6, depthwiseActivation: .relu6),
+            // MnasNet's 24→72 pair at 56² into a 5x5 stride-2 layer (flat alone): whole planes (two 59×59 padded
+            // planes fit the budget) at 1 and 3 threads, split by rows at 2; 72 channels: a partial panel and block.
+            Pair(cin: 24, mid: 72, input: Size2D(56, 56), batch: 1, kernel: 5, stride: 2, padding: 2,
+                 pointwiseActivation: .relu, depthwiseActivation: .relu),
         ]
         // Per pair and thread count: banded, whole planes, or another form (nil).
-        func expected(_ i: Int, _ threads: Int) -> Bool? { i < 4 || threads == 2 ? true : i == 4 ? false : nil }
+        func expected(_ i: Int, _ threads: Int) -> Bool? { i < 4 || threads == 2 ? true : i == 4 || i == 6 ? false : nil }
         for (i, c) in pairs.enumerated() {
             let (pd, dd) = try c.descriptors()
             for threads in [1, 2, 3] {
@@ -236,8 +240,9 @@ final class FusionTests: XCTestCase {
             // Dilation 2: not a dw_blocked16 layer.
             Pair(cin: 8, mid: 32, input: Size2D(12, 12), batch: 1, kernel: 3, stride: 1, padding: 2, dilation: 2,
                  pointwiseActivation: .relu, depthwiseActivation: .relu),
-            // Stride 2 on a plane of odd height: no whole row pairs for the stride-2 fusion.
-            Pair(cin: 8, mid: 24, input: Size2D(41, 40), batch: 1, kernel: 3, stride: 2, padding: 1,
+            // Stride 2 on a plane of odd height: no whole row pairs for the stride-2 fusion; two whole padded planes
+            // over `planeBudget` and rows of 120 (not whole 7-position tiles), so no whole-plane or banded pair either.
+            Pair(cin: 8, mid: 24, input: Size2D(121, 120), batch: 1, kernel: 3, stride: 2, padding: 1,
                  pointwiseActivation: .relu, depthwiseActivation: .relu),
             // A 112×110 plane: the depthwise layer runs on another kernel, and rows of 110 are not whole 7-position
             // tiles, which bands need.

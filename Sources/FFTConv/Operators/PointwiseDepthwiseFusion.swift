@@ -146,8 +146,15 @@ final class PointwiseDepthwiseFusion: PointwiseDepthwisePair, @unchecked Sendabl
             return true
         }
         // Planes too large for `dw_blocked16` alone (its transposes in and out cost more than the flat or stride-2
-        // kernels there) still take it in bands here: the 1x1 writes the pixel vectors, no transpose in.
-        return d.outputChannels >= DepthwiseBlockedKernels.block && Band.chosen(geometry: problem.geometry, threads: threads) != nil
+        // kernels there) still take it here: the 1x1 writes the pixel vectors, no transpose in — in bands, or as
+        // whole planes where a panel's two fit `Band.planeBudget` and the layer would otherwise run on the flat
+        // kernel (a 5x5 stride-2 layer at 56²: MnasNet's, EfficientNet's, MobileNetV3's; a 3x3 stride-2 one there
+        // keeps `PointwiseStride2DepthwiseFusion`'s `dw_s2direct16`).
+        let g = problem.geometry
+        guard d.outputChannels >= DepthwiseBlockedKernels.block else { return false }
+        if Band.chosen(geometry: g, threads: threads) != nil { return true }
+        return g.dilationHeight == 1 && g.dilationWidth == 1 && !DepthwiseStride2Kernels.supports(g)
+            && 2 * DepthwiseBlockedKernels.Layout(geometry: g).paddedFloats * MemoryLayout<Float>.size <= Band.planeBudget
     }
 
     /// Prepares the pair; throws `unsupported` when `applies` is false, or a shape error for mismatched weights.

@@ -34,6 +34,9 @@ enum Parse {
         throw ValidationError("--padding \(text): expected P, PH,PW or T,L,B,R")
     }
 
+    /// The forms `activation(_:)` reads, for help texts and errors.
+    static let activationForms = "none, relu, relu6, leakyrelu:ALPHA, clip:MIN:MAX, hardsigmoid:ALPHA:BETA, hardswish, sigmoid or silu"
+
     static func activation(_ text: String) throws -> Activation {
         let parts = text.lowercased().split(separator: ":").map(String.init)
         switch (parts.first ?? "", parts.count) {
@@ -42,8 +45,12 @@ enum Parse {
         case ("relu6", 1): return .relu6
         case ("leakyrelu", 2): if let a = Float(parts[1]) { return .leakyReLU(alpha: a) }
         case ("clip", 3): if let lo = Float(parts[1]), let hi = Float(parts[2]) { return .clip(min: lo, max: hi) }
+        case ("hardsigmoid", 3): if let a = Float(parts[1]), let b = Float(parts[2]) { return .hardSigmoid(alpha: a, beta: b) }
+        case ("hardswish", 1): return .hardSwish
+        case ("sigmoid", 1): return .sigmoid
+        case ("silu", 1): return .silu
         default: break
         }
-        throw ValidationError("--activation \(text): expected none, relu, relu6, leakyrelu:ALPHA or clip:MIN:MAX")
+        throw ValidationError("--activation \(text): expected \(activationForms)")
     }
 }

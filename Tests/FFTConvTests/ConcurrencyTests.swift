@@ -83,7 +83,7 @@ final class ConcurrencyTests: XCTestCase {
     }
 
     /// The transposed 1x1 with its input channels summed in halves (`splitsInputChannels`, a MobileNet projection's):
-    /// 32- and 16-channel panels, depths that split at a panel boundary and past one weight block (384 at 32
+    /// 32- and 16-channel panels (and a 16-channel last one after 32-channel ones), depths that split at a panel boundary and past one weight block (384 at 32
     /// columns: halves of 192), output channels in a partial panel, batch 2, a residual — the same bits for 1, 2, 3
     /// and 8 threads (one worker adds each tile's halves itself, several keep them apart and add them after), every
     /// element of a NaN-filled output written, within 1e-4 of the reference. A plane that is not whole 7-position
@@ -93,6 +93,8 @@ final class ConcurrencyTests: XCTestCase {
             (try ConvolutionDescriptor(inputChannels: 96, outputChannels: 160, kernel: 1, activation: .relu6), Size2D(7, 7), "gemm_7x32t", 32),
             (try ConvolutionDescriptor(inputChannels: 384, outputChannels: 64, kernel: 1), Size2D(14, 14), "gemm_7x32t", 192),
             (try ConvolutionDescriptor(inputChannels: 200, outputChannels: 40, kernel: 1, activation: .relu), Size2D(7, 14), "gemm_7x16t", 96),
+            // EfficientNet's 112-channel projections: three 32-channel panels and a last one on gemm_7x16.
+            (try ConvolutionDescriptor(inputChannels: 192, outputChannels: 112, kernel: 1, activation: .silu), Size2D(14, 14), "gemm_7x32t", 96),
         ]
         for (d, input, name, half) in cases {
             let c = ConvolutionCase(descriptor: d, batch: 2, input: input)

@@ -431,7 +431,8 @@ final class KernelFamilyTests: XCTestCase {
 
     /// The transposed path (`gemm_7x32t`, `gemm_7x16t`: 7 positions × 32 or 16 channels per tile) against the
     /// reference. 1x1 stride-1 layers read their input in place: positions that are and are not whole 7-position
-    /// tiles (whole tiles read in place, the last one packed), whole and partial channel panels, input channels past
+    /// tiles (whole tiles read in place, the last one packed), whole and partial channel panels (on `gemm_7x32t` a
+    /// last panel of at most 16 channels on `gemm_7x16t`: 1, 5, 33, 40 and 70 outputs; 17 not), input channels past
     /// one and several weight blocks (256 rows at 32 columns, 512 at 16), batch 2, a residual, every activation, and
     /// 2 threads on an odd number of panels (one panel's tiles split between the workers, both computing a partial
     /// last tile). Every other layer with one group goes through its im2col: 3x3 at strides 1 and 2 with and without
@@ -473,6 +474,10 @@ final class KernelFamilyTests: XCTestCase {
                 let summary = try Convolution2D(descriptor: c.descriptor, input: c.input, weights: w, bias: b, algorithm: .direct,
                                                 options: options).summary
                 XCTAssert(summary.contains(expected), "\(name) \(c): \(summary)")
+                // On gemm_7x32t, at most 16 channels past the last whole panel go on gemm_7x16t (17: one more 32).
+                let tail = c.descriptor.outputChannels % 32
+                XCTAssertEqual(summary.contains("channels on gemm_7x16t"), name == "gemm_7x32t" && tail > 0 && tail <= 16,
+                               "\(name) \(c): \(summary)")
                 if expected.hasPrefix("im2col") {
                     // Through the im2col, one chain in the direct path's order: its bits (forced to its own kernel).
                     let (x, _, _) = try c.data(seed: 7)

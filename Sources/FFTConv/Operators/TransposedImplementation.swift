@@ -26,8 +26,13 @@ final class TransposedImplementation: ConvolutionImplementation, @unchecked Send
     let kernel: GEMMMicroKernel
     /// The kernel's strided-A form: whole input tiles read in place.
     let strided: GEMMMicroKernel.PackedStrided
+    /// The last panel's kernel when at most half of `kernel`'s columns remain for it (`gemm_7x16` after
+    /// `gemm_7x32`: 112 output channels computed as 3 × 32 + 16, not 4 × 32) and its strided form; nil: every
+    /// panel on `kernel`.
+    let narrow: (kernel: GEMMMicroKernel, strided: GEMMMicroKernel.PackedStrided)?
     /// Weights as panels of `nr` output channels: panel `j`, row `k` holds `W[j·nr ..< j·nr + nr][k]` (zero
-    /// past the last channel), rows contiguous.
+    /// past the last channel), rows contiguous; with `narrow`, the last panel's rows are its `narrow.kernel.nr`
+    /// channels (it starts at `j·k·nr` all the same).
     let panels: AlignedBuffer
     /// The bias per output channel, zero past the last and when the layer has none.
     let bias: AlignedBuffer
@@ -89,17 +94,37 @@ final class TransposedImplementation: ConvolutionImplementation, @unchecked Send
         split = splitsInputChannels && inPlace && p.outputPlane % Self.rows == 0 && k >= 2 * nr ? k / nr / 2 * nr : nil
         gatherStride = inPlace ? nil : oddLineStride(Swift.max(tiles * Self.rows, p.outputPlane + 7))
         layout = inPlace ? nil : PhaseLayout(geometry: p.geometry, padBottom: d.padding.bottom, padRight: d.padding.right, lanes: 16)
-        (panels, self.bias) = Self.packPanels(weights: weights, bias: bias, outputs: cout, k: k, nr: nr)
+        let tail = cout % nr
+        if tail > 0, let twin = MicroKernelRegistry.narrowTwin(of: kernel), twin.mr == kernel.mr, tail <= twin.nr,
+           let twinStrided = twin.strided {
+            narrow = (twin, twinStrided)
+            let whole = cout / nr * nr
+            // Whole panels as usual, then the tail's channels packed `twin.nr` wide right after them.
+            (panels, self.bias) = Self.packPanels(weights: weights, bias: bias, outputs: cout, k: k, nr: nr, packing: whole)
+            GEMM.packA(m: tail, k: k, a: weights.storage.pointer + whole * k, rowStride: k, colStride: 1, mr: twin.nr,
+                       into: panels.pointer + whole * k)
+        } else {
+            narrow = nil
+            (panels, self.bias) = Self.packPanels(weights: weights, bias: bias, outputs: cout, k: k, nr: nr)
+        }
         epilogue = d.activation.epilogue
     }
 
+    /// Panel `j`'s width (`narrow`'s for the last panel when there is one), kernel and strided form.
+    @inline(__always)
+    private func panelKernel(_ j: Int) -> (nr: Int, kernel: GEMMMicroKernel, strided: GEMMMicroKernel.PackedStrided) {
+        if let narrow, j == panelCount - 1 { return (narrow.kernel.nr, narrow.kernel, narrow.strided) }
+        return (kernel.nr, kernel, strided)
+    }
+
     /// `[outputs, k]` weights as panels of `nr` output channels (panel `j`, row `c` holds `W[j·nr ..< j·nr + nr][c]`,
-    /// zero past the last channel, rows contiguous), and the bias padded to whole panels (zero when nil).
-    static func packPanels(weights: Tensor, bias: Tensor?, outputs: Int, k: Int, nr: Int) -> (AlignedBuffer, AlignedBuffer) {
+    /// zero past the last channel, rows contiguous), and the bias padded to whole panels (zero when nil). With
+    /// `packing`, only the first `packing` channels are packed (the rest of the buffer left zero, for the caller).
+    static func packPanels(weights: Tensor, bias: Tensor?, outputs: Int, k: Int, nr: Int, packing: Int? = nil) -> (AlignedBuffer, AlignedBuffer) {
         let count = (outputs + nr - 1) / nr
         let panels = AlignedBuffer(count: count * k * nr), padded = AlignedBuffer(count: count * nr)
         // Wᵀ in panels of nr channels is W packed as A with nr rows a panel.
-        GEMM.packA(m: outputs, k: k, a: weights.storage.pointer, rowStride: k, colStride: 1, mr: nr, into: panels.pointer)
+        GEMM.packA(m: packing ?? outputs, k: k, a: weights.storage.pointer, rowStride: k, colStride: 1, mr: nr, into: panels.pointer)
         if let bias { for co in 0..<outputs { padded.pointer[co] = bias.storage.pointer[co] } }
         return (panels, padded)
     }
@@ -107,6 +132,7 @@ final class TransposedImplementation: ConvolutionImplementation, @unchecked Send
     var preparedBytes: Int { (panels.count + bias.count) * 4 }
     var summary: String {
         "\(kernel.name)t, \(gatherStride == nil ? "1x1" : "im2col") transposed (\(Self.rows) positions × \(kernel.nr) channels)"
+            + (narrow.map { ", last \(problem.descriptor.outputChannels % kernel.nr) channels on \($0.kernel.name)t" } ?? "")
             + (split.map { ", input channels summed in halves at \($0)" } ?? "")
     }
 
@@ -163,15 +189,15 @@ final class TransposedImplementation: ConvolutionImplementation, @unchecked Send
                             Self.forEachRun(pairs, per: tiles) { j, run in
                                 // (`split` needs whole tiles: nothing is read from `packed`.)
                                 sums(x: x, lda: lda, panel: j, tiles: run, channels: channels, whole: whole, packed: x,
-                                     into: halves + h * halfFloats + j * tileFloats + run.lowerBound * mr * nr)
+                                     into: halves + h * halfFloats + j * tileFloats + run.lowerBound * mr * panelKernel(j).nr)
                             }
                         }
                     }
                     Parallel.forEachRange(count: items, threads: threads) { worker, items in
                         let acc = ws + worker * perWorker, staging = acc + tileFloats
                         Self.forEachRun(items, per: tiles) { j, run in
-                            let lower = halves + j * tileFloats + run.lowerBound * mr * nr
-                            GEMM.addPartials(lower, lower + halfFloats, into: acc, count: run.count * mr * nr)
+                            let nj = panelKernel(j).nr, lower = halves + j * tileFloats + run.lowerBound * mr * nj
+                            GEMM.addPartials(lower, lower + halfFloats, into: acc, count: run.count * mr * nj)
                             store(acc, tiles: run, panel: j, positions: positions, cout: cout, output: y, residual: res,
                                   staging: staging)
                         }
@@ -193,7 +219,7 @@ final class TransposedImplementation: ConvolutionImplementation, @unchecked Send
                             let upper = staging + Transpose.stagingFloats + packedTiles * mr * k
                             sums(x: x, lda: lda, panel: j, tiles: run, channels: 0..<split, whole: whole, packed: packed, into: acc)
                             sums(x: x, lda: lda, panel: j, tiles: run, channels: split..<k, whole: whole, packed: packed, into: upper)
-                            GEMM.addPartials(acc, upper, into: acc, count: run.count * mr * nr)
+                            GEMM.addPartials(acc, upper, into: acc, count: run.count * mr * panelKernel(j).nr)
                         } else {
                             sums(x: x, lda: lda, panel: j, tiles: run, channels: 0..<k, whole: whole, packed: packed, into: acc)
                         }
@@ -212,12 +238,12 @@ final class TransposedImplementation: ConvolutionImplementation, @unchecked Send
     /// ahead: MobileNetV2's f18 0.214 ms in the network; four: 0.205–0.207, its 960→160 layers 0.094 → 0.090.)
     private func sums(x: UnsafePointer<Float>, lda: Int, panel j: Int, tiles: Range<Int>, channels: Range<Int>, whole: Int,
                       packed: UnsafePointer<Float>, into acc: UnsafeMutablePointer<Float>) {
-        let mr = Self.rows, nr = kernel.nr, k = depth, kc = kc
+        let mr = Self.rows, k = depth, kc = kc, (nr, kernel, strided) = panelKernel(j), base = panels.pointer + j * k * self.kernel.nr
         var k0 = channels.lowerBound
         while k0 < channels.upperBound {
             let n = Swift.min(kc, channels.upperBound - k0)
-            let next = UnsafeRawPointer(panels.pointer + (j * k + k0 + n + 3 * kc) * nr), bytes = kc * nr * 4
-            let b = panels.pointer + (j * k + k0) * nr
+            let next = UnsafeRawPointer(base + (k0 + n + 3 * kc) * nr), bytes = kc * nr * 4
+            let b = base + k0 * nr
             for t in tiles {
                 let share = bytes / tiles.count, from = (t - tiles.lowerBound) * share
                 Prefetch.toL2(next + from, bytes: t + 1 == tiles.upperBound ? bytes - from : share)
@@ -274,7 +300,7 @@ final class TransposedImplementation: ConvolutionImplementation, @unchecked Send
     /// a residual the activation follows its add, on the output rows.
     private func store(_ acc: UnsafeMutablePointer<Float>, tiles: Range<Int>, panel j: Int, positions: Int, cout: Int,
                        output y: UnsafeMutablePointer<Float>, residual: UnsafePointer<Float>?, staging: UnsafeMutablePointer<Float>) {
-        let mr = Self.rows, nr = kernel.nr, c0 = j * nr, channels = Swift.min(nr, cout - c0)
+        let mr = Self.rows, nr = panelKernel(j).nr, c0 = j * kernel.nr, channels = Swift.min(nr, cout - c0)
         let p0 = tiles.lowerBound * mr, count = Swift.min(positions, tiles.upperBound * mr) - p0
         epilogue.biasRows(acc, rows: count, width: nr, bias: bias.pointer + c0, activate: residual == nil)
         Transpose.floats(acc, sourceStride: nr, y + c0 * positions + p0, destinationStride: positions, rows: count, columns: channels,

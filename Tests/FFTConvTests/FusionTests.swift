@@ -458,8 +458,11 @@ final class FusionTests: XCTestCase {
     // MARK: depthwise + 1x1 (`NetworkOptions.fusesDepthwisePointwise`)
 
     /// A 3x3 depthwise layer read only by a 1x1 layer: the network, its input, and the chained reference convolutions.
+    /// The depthwise + 1x1 pair's network, its input, and the chained reference convolutions' output; with `residual`,
+    /// the 1x1 output plus the pair's input (`"x"`, MobileNetV3's first block) or the depthwise output (`"d"`).
     func buildDepthwisePointwise(channels: Int, outputs: Int, input: Size2D, batch: Int, depthwiseActivation: Activation,
-                                 pointwiseActivation: Activation, seed: UInt64, threads: Int, fused: Bool) throws -> (Network, Tensor, Tensor) {
+                                 pointwiseActivation: Activation, seed: UInt64, threads: Int, fused: Bool,
+                                 residual: String? = nil) throws -> (Network, Tensor, Tensor) {
         let dd = try ConvolutionDescriptor(inputChannels: channels, outputChannels: channels, kernel: 3, padding: 1, groups: channels,
                                            activation: depthwiseActivation)
         let pd = try ConvolutionDescriptor(inputChannels: channels, outputChannels: outputs, kernel: 1, hasBias: false,
@@ -468,13 +471,18 @@ final class FusionTests: XCTestCase {
         let x = try Tensor.random(shape: [batch, channels, input.height, input.width], using: &rng)
         let wd = try Tensor.random(shape: dd.weightShape, using: &rng), bd = try Tensor.random(shape: [channels], using: &rng)
         let wp = try Tensor.random(shape: pd.weightShape, using: &rng)
-        let nodes = [Graph.Node(name: "dw", operation: .convolution(dd, autoPad: .explicit), inputs: ["x", "wd", "bd"], outputs: ["d"]),
-                     Graph.Node(name: "project", operation: .convolution(pd, autoPad: .explicit), inputs: ["d", "wp"], outputs: ["y"])]
+        var nodes = [Graph.Node(name: "dw", operation: .convolution(dd, autoPad: .explicit), inputs: ["x", "wd", "bd"], outputs: ["d"]),
+                     Graph.Node(name: "project", operation: .convolution(pd, autoPad: .explicit), inputs: ["d", "wp"],
+                                outputs: [residual == nil ? "y" : "p"])]
+        if let residual { nodes.append(Graph.Node(name: "add", operation: .add, inputs: ["p", residual], outputs: ["y"])) }
         let graph = Graph(inputs: [Graph.Value(name: "x", shape: x.shape)], outputs: ["y"], constants: ["wd": wd, "bd": bd, "wp": wp],
                           nodes: nodes)
         let network = try Network(graph: graph, options: NetworkOptions(threads: threads, fusesDepthwisePointwise: fused))
         let d = try ReferenceConvolution.run(descriptor: dd, input: x, weights: wd, bias: bd)
-        return (network, x, try ReferenceConvolution.run(descriptor: pd, input: d, weights: wp, bias: nil))
+        let y = try ReferenceConvolution.run(descriptor: pd, input: d, weights: wp, bias: nil)
+        guard let residual else { return (network, x, y) }
+        let r = residual == "x" ? x : d
+        return (network, x, try Tensor(shape: y.shape, values: zip(y.scalars, r.scalars).map { $0 + $1 }))
     }
 
     func testFusedDepthwisePointwiseMatchesTheLayersApart() throws {
@@ -487,11 +495,16 @@ final class FusionTests: XCTestCase {
         ]
         for (i, (c, m, size, batch, da, pa)) in cases.enumerated() {
             for threads in [1, 2, 3] {
-                let what = "case \(i), \(threads) threads"
+                // The 16 → 16 case also with the pair's input added after the 1x1 layer (MobileNetV3's first block).
+                for residual in m == c ? [nil, "x"] : [nil] {
+                let what = "case \(i), \(threads) threads, residual \(residual ?? "none")"
+                let pa = residual == nil ? pa : .none  // (an activation after the add is not the 1x1 layer's)
                 let (fused, x, reference) = try buildDepthwisePointwise(channels: c, outputs: m, input: size, batch: batch, depthwiseActivation: da,
-                                                                        pointwiseActivation: pa, seed: UInt64(90 + i), threads: threads, fused: true)
+                                                                        pointwiseActivation: pa, seed: UInt64(90 + i), threads: threads, fused: true,
+                                                                        residual: residual)
                 let (apart, _, _) = try buildDepthwisePointwise(channels: c, outputs: m, input: size, batch: batch, depthwiseActivation: da,
-                                                                pointwiseActivation: pa, seed: UInt64(90 + i), threads: threads, fused: false)
+                                                                pointwiseActivation: pa, seed: UInt64(90 + i), threads: threads, fused: false,
+                                                                residual: residual)
                 XCTAssertTrue(fused.layers.contains { $0.algorithm.hasPrefix("fused depthwise + 1x1") }, what)
                 XCTAssertFalse(apart.layers.contains { $0.algorithm.hasPrefix("fused") }, what)
                 let y = try fused(x), z = try apart(x)
@@ -500,6 +513,7 @@ final class FusionTests: XCTestCase {
                 XCTAssertLessThanOrEqual(try XCTUnwrap(y.maxAbsoluteDifference(reference)), scale, what)
                 XCTAssertLessThanOrEqual(try XCTUnwrap(y.maxAbsoluteDifference(z)), scale, what)
                 XCTAssertGreaterThan(reference.maxAbsolute, 0, what)
+                }
             }
         }
     }
@@ -514,5 +528,11 @@ final class FusionTests: XCTestCase {
             let y = try network(x)
             XCTAssertLessThanOrEqual(try XCTUnwrap(y.maxAbsoluteDifference(reference)), 1e-4 * max(1, reference.maxAbsolute), "case \(i)")
         }
+        // The 1x1 output plus the depthwise output itself: the pair's intermediate tensor is read twice, not fused.
+        let (network, x, reference) = try buildDepthwisePointwise(channels: 16, outputs: 16, input: Size2D(8, 112), batch: 1,
+                                                                  depthwiseActivation: .relu, pointwiseActivation: .none, seed: 99,
+                                                                  threads: 1, fused: true, residual: "d")
+        XCTAssertFalse(network.layers.contains { $0.algorithm.hasPrefix("fused") }, "residual d")
+        XCTAssertLessThanOrEqual(try XCTUnwrap(try network(x).maxAbsoluteDifference(reference)), 1e-4 * max(1, reference.maxAbsolute))
     }
 }

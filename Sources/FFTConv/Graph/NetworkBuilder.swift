@@ -527,24 +527,25 @@ struct NetworkBuilder {
     /// Prepares `p` and the node after it as one fused step, when they make one, and says whether it did. Under the
     /// `auto` policy (a fixed algorithm runs each layer on its own), with any planner — a measuring one does not time
     /// a fused step, the rule decides — when `p` is a convolution only that node reads (not a graph output, no
-    /// residual, no Concat target):
+    /// residual, no Concat target; the node after it adds no residual either, but for the depthwise + 1x1 pair):
     /// - a 1x1 layer and the depthwise layer it feeds, where that runs on `dw_blocked16` or its planes are too large
     ///   to stay in L2 (then in bands of output rows; `PointwiseDepthwiseFusion`, `options.fusesPointwiseDepthwise`),
     ///   or band by band where it is 3x3 stride 2 on `dw_s2direct16` (`PointwiseStride2DepthwiseFusion`, the same
     ///   option);
-    /// - a 3x3 depthwise layer and the 1x1 layer it feeds, on planes of 112 and more (`DepthwisePointwiseFusion`,
-    ///   `options.fusesDepthwisePointwise`);
+    /// - a 3x3 depthwise layer and the 1x1 layer it feeds, on planes of 112 and more, with the residual that 1x1 layer
+    ///   adds if any (`DepthwisePointwiseFusion`, `options.fusesDepthwisePointwise`);
     /// - a stem convolution and the max pool it feeds (`ConvolutionPoolFusion`, `options.fusesConvolutionPool`).
     /// The step is named after `p`; its operations are both nodes'.
     mutating func prepareFusedStep(_ p: Pending, next: Int, into summary: inout LayerSummary) throws -> Bool {
-        guard case .auto = options.algorithm, case .convolution(let d, _) = p.op, let q = soleReader(of: p, next: next),
-              let x = shapes[p.inputs[0]], x.count == 4 else { return false }
+        guard case .auto = options.algorithm, case .convolution(let d, _) = p.op,
+              let q = soleReader(of: p, next: next, allowingResidual: true), let x = shapes[p.inputs[0]], x.count == 4 else { return false }
         let input = Size2D(x[2], x[3]), threads = options.threads
         let macs = try d.multiplyAccumulates(batch: x[0], input: input)
-        let made: (algorithm: String, bytes: Int, macs: Int, run: (Tensor) throws -> Tensor)
+        // `run` takes the step's inputs: `p`'s input, then `q`'s residual when it has one.
+        let made: (algorithm: String, bytes: Int, macs: Int, run: ([Tensor]) throws -> Tensor)
         // The 1x1 + depthwise form that runs this pair, if `p` is such a 1x1 layer.
         var pairForm: (any PointwiseDepthwisePair.Type)?
-        if case .convolution(let dd, _) = q.op, options.fusesPointwiseDepthwise {
+        if case .convolution(let dd, _) = q.op, q.residual == nil, options.fusesPointwiseDepthwise {
             pairForm = FusedStep.pointwiseDepthwiseForm(pointwise: d, depthwise: dd, input: input, threads: options.threads)
         }
         switch (q.op, pairForm) {
@@ -554,20 +555,22 @@ struct NetworkBuilder {
                                       depthwise: dd, depthwiseWeights: wd, depthwiseBias: dd.hasBias ? bd : nil,
                                       input: input, threads: threads)
             made = ("\(form.label) (\(fused.summary))", fused.preparedBytes,
-                    macs + (try dd.multiplyAccumulates(batch: x[0], input: input)), { try fused($0) })
+                    macs + (try dd.multiplyAccumulates(batch: x[0], input: input)), { try fused($0[0]) })
         case (.convolution(let pd, _), _) where options.fusesDepthwisePointwise && DepthwisePointwiseFusion.applies(depthwise: d, pointwise: pd, input: input):
             let (wd, bd) = try convolutionWeights(p), (wp, bp) = try convolutionWeights(q)
             let fused = try DepthwisePointwiseFusion(depthwise: d, depthwiseWeights: wd, depthwiseBias: d.hasBias ? bd : nil,
                                                      pointwise: pd, pointwiseWeights: wp, pointwiseBias: pd.hasBias ? bp : nil,
                                                      input: input, threads: threads)
+            let hasResidual = q.residual != nil
             made = ("fused depthwise + 1x1 (\(fused.summary))", fused.preparedBytes,
-                    macs + (try pd.multiplyAccumulates(batch: x[0], input: input)), { try fused($0) })
-        case (.maxPool(let a), _) where q.inputs.count == 1 && options.fusesConvolutionPool
+                    macs + (try pd.multiplyAccumulates(batch: x[0], input: input)),
+                    { try fused($0[0], residual: hasResidual ? $0[1] : nil) })
+        case (.maxPool(let a), _) where q.inputs.count == 1 && q.residual == nil && options.fusesConvolutionPool
                                 && ConvolutionPoolFusion.applies(convolution: d, pool: a, input: input):
             let (w, b) = try convolutionWeights(p)
             let fused = try ConvolutionPoolFusion(convolution: d, weights: w, bias: d.hasBias ? b : nil, pool: a, input: input,
                                                   threads: threads)
-            made = ("fused convolution + max pool (\(fused.summary))", fused.preparedBytes, macs, { try fused($0) })
+            made = ("fused convolution + max pool (\(fused.summary))", fused.preparedBytes, macs, { try fused($0[0]) })
         default:
             return false
         }
@@ -578,7 +581,9 @@ struct NetworkBuilder {
         summary.weightBytes = made.bytes
         weightBytes += made.bytes
         let run = made.run
-        steps.append(Network.Step(summary: summary, inputs: [p.inputs[0]], output: q.output, run: { args in try run(args[0]) }))
+        // `q`'s residual was produced before `q`, and not by `p` (`soleReader`): before `p`, where this step runs.
+        steps.append(Network.Step(summary: summary, inputs: [p.inputs[0]] + (q.residual.map { [$0] } ?? []), output: q.output,
+                                  run: { args in try run(args) }))
         return true
     }
 
@@ -593,11 +598,13 @@ struct NetworkBuilder {
     }
 
     /// The node after `p` (`pending[next]`) when it is the only reader of `p`'s output, which is not a graph output,
-    /// and neither node adds a residual or writes into a Concat — when the two may run as one step; else nil.
-    func soleReader(of p: Pending, next: Int) -> Pending? {
+    /// and neither node adds a residual (`q` may with `allowingResidual`, one that `p` did not write) or writes into a
+    /// Concat — when the two may run as one step; else nil.
+    func soleReader(of p: Pending, next: Int, allowingResidual: Bool = false) -> Pending? {
         guard next < pending.count, p.residual == nil, p.concatInto == nil else { return nil }
         let q = pending[next]
-        guard q.residual == nil, q.concatInto == nil, q.inputs.first == p.output, consumers(of: p.output) == [next],
+        guard allowingResidual || q.residual == nil, q.residual != p.output,
+              q.concatInto == nil, q.inputs.first == p.output, consumers(of: p.output) == [next],
               !graph.outputs.contains(where: { ids[$0] == p.output }) else { return nil }
         return q
     }

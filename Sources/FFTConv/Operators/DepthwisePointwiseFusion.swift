@@ -7,7 +7,9 @@ import FFTConvKernels
 /// streams at once: 0.071 ms alone, 0.087–0.111 in the network. Here a worker computes `bandRows` rows of every
 /// channel's depthwise output into its band buffer (`DepthwiseRowKernels.rows3x3`, straight from the input
 /// planes), then runs the 1x1 product over those positions with the direct path's micro-kernel, written
-/// straight into the output rows with bias and activation. Bands are split between workers; the depthwise sums
+/// straight into the output rows with bias, residual and activation (a residual add after the 1x1 layer — MobileNetV3's
+/// first block, 16 channels at 112², 16→16 then + its input — is read by the micro-kernel's store: ORT's per-node
+/// profile put that block at 0.155 ms against our 0.306 apart). Bands are split between workers; the depthwise sums
 /// run in another order than `dw_flat32`'s, so results match the layers apart to rounding, not bit for bit.
 final class DepthwisePointwiseFusion: @unchecked Sendable {
     let depthwise: ConvolutionDescriptor
@@ -83,15 +85,20 @@ final class DepthwisePointwiseFusion: @unchecked Sendable {
         "depthwise 3x3 in bands of \(Self.bandRows) rows into \(kernel.name) 1x1, no intermediate tensor"
     }
 
-    /// The 1x1 layer's output for `input` (`[N, C, H, W]`); every output row is written by the bands' products.
-    func callAsFunction(_ input: Tensor) throws -> Tensor {
-        try FusedStep.run(input, channels: depthwise.inputChannels, size: inputSize,
-                          outputShape: [pointwise.outputChannels, inputSize.height, inputSize.width]) { x, y, batch in
-            run(input: x, output: y, batch: batch)
+    /// The 1x1 layer's output for `input` (`[N, C, H, W]`), plus `residual` (the output's shape) before the 1x1
+    /// layer's activation when given; every output row is written by the bands' products.
+    func callAsFunction(_ input: Tensor, residual: Tensor? = nil) throws -> Tensor {
+        let shape = [pointwise.outputChannels, inputSize.height, inputSize.width]
+        if let residual, residual.shape != [input.shape.first ?? 0] + shape {
+            throw ConvolutionError.residualShapeMismatch(expected: [input.shape.first ?? 0] + shape, actual: residual.shape)
+        }
+        return try FusedStep.run(input, channels: depthwise.inputChannels, size: inputSize, outputShape: shape) { x, y, batch in
+            guard let residual else { return run(input: x, output: y, residual: nil, batch: batch) }
+            residual.withUnsafeBufferPointer { r in run(input: x, output: y, residual: r.baseAddress, batch: batch) }
         }
     }
 
-    private func run(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, batch: Int) {
+    private func run(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, residual: UnsafePointer<Float>?, batch: Int) {
         let c = depthwise.outputChannels, m = pointwise.outputChannels
         let plane = inputSize.height * inputSize.width
         let bands = inputSize.height / Self.bandRows
@@ -99,19 +106,20 @@ final class DepthwisePointwiseFusion: @unchecked Sendable {
             offsets.withUnsafeBufferPointer { offs in
                 guard let offsets = offs.baseAddress else { return }
                 for n in 0..<batch {
-                    let x = input + n * c * plane, y = output + n * m * plane
+                    let x = input + n * c * plane, y = output + n * m * plane, r = residual.map { $0 + n * m * plane }
                     Parallel.forEachRange(count: bands, threads: threads) { worker, items in
                         let band = ws + worker * workerFloats
-                        for b in items { runBand(b, input: x, output: y, band: band, offsets: offsets) }
+                        for b in items { runBand(b, input: x, output: y, residual: r, band: band, offsets: offsets) }
                     }
                 }
             }
         }
     }
 
-    /// Band `b`: its depthwise rows for every channel into `band`, then the 1x1 product into the output rows.
+    /// Band `b`: its depthwise rows for every channel into `band`, then the 1x1 product (plus `residual`'s rows)
+    /// into the output rows.
     private func runBand(_ b: Int, input x: UnsafePointer<Float>, output y: UnsafeMutablePointer<Float>,
-                         band: UnsafeMutablePointer<Float>, offsets: UnsafePointer<Int>) {
+                         residual: UnsafePointer<Float>?, band: UnsafeMutablePointer<Float>, offsets: UnsafePointer<Int>) {
         let rows = Self.bandRows, width = inputSize.width, height = inputSize.height, plane = height * width
         let r0 = b * rows, bandPlane = rows * width
         let c = depthwise.outputChannels, m = pointwise.outputChannels
@@ -127,8 +135,8 @@ final class DepthwisePointwiseFusion: @unchecked Sendable {
         for t in 0..<(bandPlane / nr) {
             for panel in 0..<(m / mr) {
                 let row = panel * mr, at = row * plane + r0 * width + t * nr
-                kernel.fused(c, a + panel * c * mr, band + t * nr, offsets, y + at, plane, pointwiseBias.pointer + row, nil,
-                             pointwiseBounds.lo, pointwiseBounds.hi)
+                kernel.fused(c, a + panel * c * mr, band + t * nr, offsets, y + at, plane, pointwiseBias.pointer + row,
+                             residual.map { $0 + at }, pointwiseBounds.lo, pointwiseBounds.hi)
             }
         }
     }

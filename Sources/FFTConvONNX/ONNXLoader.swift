@@ -197,6 +197,8 @@ struct ONNXTranslator {
         case "HardSwish": return .activation(.hardSwish)
         case "Sigmoid": return .activation(.sigmoid)
         case "Tanh": return .tanh
+        case "Sqrt": return .sqrt
+        case "Erf": return .erf
         case "MaxPool", "AveragePool":
             // A MaxPool indices output is accepted only while nothing reads it (the network checks).
             if a.int("storage_order", 0) != 0 { throw Reason(text: "storage_order 1 is not supported") }

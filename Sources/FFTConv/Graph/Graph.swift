@@ -85,6 +85,10 @@ public enum GraphOperation: Sendable {
     case sigmoid
     /// `x`: hyperbolic tangent.
     case tanh
+    /// `x`: square root (a decomposed layer normalisation's, ConvNeXt's).
+    case sqrt
+    /// `x`: the error function (an exact GELU's `0.5·x·(1 + erf(x/√2))`, as PyTorch exports it below opset 20).
+    case erf
     /// `x`: max pooling.
     case maxPool(PoolingAttributes)
     /// `x`: average pooling.
@@ -163,6 +167,8 @@ extension GraphOperation {
         case .clipInputs: return "Clip"
         case .sigmoid: return "Sigmoid"
         case .tanh: return "Tanh"
+        case .sqrt: return "Sqrt"
+        case .erf: return "Erf"
         case .maxPool: return "MaxPool"
         case .averagePool: return "AveragePool"
         case .globalAveragePool: return "GlobalAveragePool"

@@ -1,3 +1,4 @@
+import FFTConvKernels
 import Foundation
 
 /// Turns a `Graph` into a `Network`'s steps. Phases: topological order (with validation), per node either
@@ -216,7 +217,7 @@ struct NetworkBuilder {
             let w = try constant(inputs[1], node: node)
             return (op, try TensorOperations.convolutionTransposeShape(try shape(0), weights: w.shape, stride: s, padding: p,
                                                                        dilation: dl, outputPadding: op2, groups: g))
-        case .activation, .clipInputs, .sigmoid, .tanh, .identity, .cast, .localResponseNormalization, .batchNormalization, .softmax:
+        case .activation, .clipInputs, .sigmoid, .tanh, .sqrt, .erf, .identity, .cast, .localResponseNormalization, .batchNormalization, .softmax:
             return (op, try shape(0))
         case .maxPool(let a), .averagePool(let a):
             return (op, try TensorOperations.poolShape(try shape(0), a))
@@ -698,6 +699,8 @@ struct NetworkBuilder {
             return { args in try TensorOperations.map(args[0]) { Swift.min(Swift.max($0, lo), hi) } }
         case .sigmoid: return { args in try TensorOperations.activate(args[0], Activation.sigmoid.epilogue) }
         case .tanh: return { args in try TensorOperations.map(args[0]) { Foundation.tanh($0) } }
+        case .sqrt: return { args in try TensorOperations.map(args[0], vector: { $0.squareRoot() }, scalar: { $0.squareRoot() }) }
+        case .erf: return { args in try TensorOperations.map(args[0], vector: { VectorMath.erf($0) }, scalar: { VectorMath.erf($0) }) }
         case .identity, .cast: return { args in args[0] }
         case .maxPool(let a):
             let threads = options.threads
@@ -758,7 +761,14 @@ struct NetworkBuilder {
         case .slice:
             let ranges = try sliceParameters(node, inputs: p.inputs, shape: shapes[p.inputs[0]] ?? [])
             return { args in try TensorOperations.slice(args[0], ranges) }
-        case .pow: return { args in try TensorOperations.binary(args[0], args[1]) { Foundation.pow($0, $1) } }
+        case .pow:
+            // A constant exponent of 2 (a decomposed layer normalisation's variance: ConvNeXt) or 0.5 as vector loops.
+            if p.inputs.count > 1, let e = constants[p.inputs[1]], e.count == 1, let k = e.scalars.first, k == 2 || k == 0.5,
+               shapes[p.inputs[0]] == shape {
+                return k == 2 ? { args in try TensorOperations.map(args[0], vector: { $0 * $0 }, scalar: { $0 * $0 }) }
+                    : { args in try TensorOperations.map(args[0], vector: { $0.squareRoot() }, scalar: { $0.squareRoot() }) }
+            }
+            return { args in try TensorOperations.binary(args[0], args[1]) { Foundation.pow($0, $1) } }
         case .prelu: return { args in try TensorOperations.prelu(args[0], slope: args[1]) }
         case .convolutionTranspose(let s, let pd, let dl, let op, let g):
             let w = try constant(p.inputs[1], node: node)

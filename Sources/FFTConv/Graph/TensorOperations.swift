@@ -102,6 +102,15 @@ enum TensorOperations {
         // One operand of the output's shape, the other one value per run of it (`aScalar`: the value is `a`'s).
         for aScalar in [false, true] where (aScalar ? b : a).shape == shape {
             guard let r = runsPerValue((aScalar ? a : b).shape, over: shape) else { continue }
+            if r.run == 1 {
+                // The small operand runs along the last dimensions (a bias `[C]` against `[N, H, W, C]`: ConvNeXt's
+                // channels-last linear layers): each outer row against all its values, a vector loop of `values`.
+                for o in 0..<r.outer {
+                    let at = o * r.values
+                    op.run(aScalar ? pa : pa + at, aScalar ? pb + at : pb, po + at, count: r.values)
+                }
+                return out
+            }
             for o in 0..<r.outer {
                 for v in 0..<r.values {
                     let at = (o * r.values + v) * r.run
@@ -175,6 +184,20 @@ enum TensorOperations {
 
     static func map(_ x: Tensor, _ f: (Float) -> Float) throws -> Tensor {
         try Tensor(shape: x.shape) { i in f(x.storage.pointer[i]) }
+    }
+
+    /// `f` over `x` eight floats at a time (`g` on a tail of fewer than eight).
+    static func map(_ x: Tensor, vector f: (SIMD8<Float>) -> SIMD8<Float>, scalar g: (Float) -> Float) throws -> Tensor {
+        let y = try Tensor(uninitialized: x.shape)
+        let src = x.storage.pointer, dst = y.storage.pointer, n = x.count
+        var i = 0
+        while i + 8 <= n {
+            UnsafeMutableRawPointer(dst + i).storeBytes(of: f(UnsafeRawPointer(src + i).loadUnaligned(as: SIMD8<Float>.self)),
+                                                        as: SIMD8<Float>.self)
+            i += 8
+        }
+        while i < n { dst[i] = g(src[i]); i += 1 }
+        return y
     }
 
     // MARK: Pooling
@@ -507,6 +530,28 @@ enum TensorOperations {
     static func transpose(_ x: Tensor, _ perm: [Int]?) throws -> Tensor {
         let (shape, p) = try transposeShape(x.shape, perm)
         let y = try Tensor(uninitialized: shape)
+        // Leading dimensions kept, then two groups of dimensions swapped (`[0, 2, 3, 1]`: NCHW to NHWC, and back with
+        // `[0, 3, 1, 2]` — ConvNeXt's channels-last blocks): a matrix transpose per leading index, in 16×16 blocks.
+        var lead = 0
+        while lead < p.count && p[lead] == lead { lead += 1 }
+        if lead < p.count, let cut = (lead + 1..<p.count).first(where: { p[$0] == lead }),
+           Array(p[lead..<cut]) == Array((p.count - (cut - lead))..<p.count), Array(p[cut...]) == Array(lead..<(lead + p.count - cut)) {
+            // Input `[lead…, R, C]` with R the dimensions `lead..<lead + (p.count − cut)` and C the rest.
+            let rows = count(Array(x.shape[lead..<(lead + p.count - cut)])), columns = count(Array(x.shape[(lead + p.count - cut)...]))
+            let batches = count(Array(x.shape[..<lead]))
+            if rows > 1 && columns > 1 {
+                var staging = [Float](repeating: 0, count: Transpose.stagingFloats)
+                staging.withUnsafeMutableBufferPointer { st in
+                    guard let st = st.baseAddress else { return }
+                    for b in 0..<batches {
+                        Transpose.floats(x.storage.pointer + b * rows * columns, sourceStride: columns,
+                                         y.storage.pointer + b * rows * columns, destinationStride: rows, rows: rows, columns: columns,
+                                         staging: st)
+                    }
+                }
+                return y
+            }
+        }
         var kept = shape.count
         while kept > 0 && p[kept - 1] == kept - 1 { kept -= 1 }
         let inStrides = strides(of: x.shape)

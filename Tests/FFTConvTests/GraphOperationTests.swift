@@ -1,4 +1,5 @@
 import FFTConv
+import Foundation
 import XCTest
 
 /// Graph operations other than convolution and pooling, where they split work over threads.
@@ -168,7 +169,10 @@ final class ReductionAndBroadcastTests: XCTestCase {
         var rng = SeededGenerator(seed: 34)
         func permutations(_ a: [Int]) -> [[Int]] { a.count <= 1 ? [a] : a.indices.flatMap { i in permutations(Array(a[..<i] + a[(i + 1)...])).map { [a[i]] + $0 } } }
         let x4 = try Tensor.random(shape: [2, 3, 4, 5], using: &rng), x5 = try Tensor.random(shape: [1, 2, 3, 4, 5], using: &rng)
-        for (x, perm) in permutations([0, 1, 2, 3]).map({ (x4, $0) }) + [(x5, [0, 2, 1, 3, 4]), (x5, [4, 3, 2, 1, 0])] {
+        // NCHW ↔ NHWC on planes of whole 16×16 blocks and edges (the block transposes: ConvNeXt's channels-last blocks).
+        let wide = try Tensor.random(shape: [2, 40, 6, 7], using: &rng), nhwc = try Tensor.random(shape: [1, 6, 7, 40], using: &rng)
+        for (x, perm) in permutations([0, 1, 2, 3]).map({ (x4, $0) }) + [(x5, [0, 2, 1, 3, 4]), (x5, [4, 3, 2, 1, 0]),
+                                                                         (wide, [0, 2, 3, 1]), (nhwc, [0, 3, 1, 2]), (wide, [1, 2, 3, 0])] {
             let y = try run(.transpose(permutation: perm), [("x", x)])
             let shape = perm.map { x.shape[$0] }
             XCTAssertEqual(y.shape, shape, "\(perm)")
@@ -182,13 +186,29 @@ final class ReductionAndBroadcastTests: XCTestCase {
         XCTAssertEqual(reversed.shape, [5, 4, 3, 2])
     }
 
+    /// Element-wise functions against Foundation's: Sqrt, Erf (the vector form, within 2.5e-7), Pow by a constant 2
+    /// and 0.5 (vector loops) and by another exponent (the general walk).
+    func testUnaryFunctionsMatchFoundation() throws {
+        let values = (0..<203).map { Float($0 - 101) / 17 }  // −5.9 … 5.9, with a tail past whole vectors
+        let x = try Tensor(shape: [1, 7, 29], values: values), positive = try Tensor(shape: [1, 7, 29], values: values.map { abs($0) })
+        XCTAssertEqual(try run(.sqrt, [("x", positive)]).scalars, positive.scalars.map { $0.squareRoot() })
+        let e = try run(.erf, [("x", x)]).scalars
+        for (v, y) in zip(values, e) { XCTAssertEqual(Double(y), Foundation.erf(Double(v)), accuracy: 2.5e-7, "erf(\(v))") }
+        for (k, f) in [(Float(2), { (v: Float) in v * v }), (0.5, { (v: Float) in v.squareRoot() }), (3, { (v: Float) in Foundation.pow(v, 3) })] {
+            let y = try run(.pow, [("x", positive)], constants: ["k": try Tensor(shape: [], values: [k])]).scalars
+            XCTAssertEqual(y, positive.scalars.map(f), "pow \(k)")
+        }
+    }
+
     /// Same shapes, one value per plane or per row of the other operand (either side: the squeeze-and-excitation
     /// scale), and broadcasts that need the general walk.
     func testBroadcastArithmeticMatchesANaiveWalk() throws {
         var rng = SeededGenerator(seed: 32)
         let shapes: [([Int], [Int])] = [([2, 3, 4, 5], [2, 3, 4, 5]), ([2, 3, 4, 5], [2, 3, 1, 1]), ([2, 3, 1, 1], [2, 3, 4, 5]),
                                         ([2, 3, 4, 5], [3, 1, 1]), ([1, 3, 4, 5], [1, 3, 1, 1]), ([2, 3, 4, 5], [1, 3, 1, 1]),
-                                        ([2, 3, 4, 5], [5]), ([2, 3, 4, 5], [2, 3, 4, 1]), ([2, 3, 4, 5], []), ([1, 7, 3, 3], [1, 7, 3, 3])]
+                                        ([2, 3, 4, 5], [5]), ([2, 3, 4, 5], [2, 3, 4, 1]), ([2, 3, 4, 5], []), ([1, 7, 3, 3], [1, 7, 3, 3]),
+                                        // A vector along the last dimensions, either side (vector rows and a tail).
+                                        ([2, 3, 21], [21]), ([4, 21], [2, 4, 21]), ([2, 3, 4, 5], [4, 5])]
         let ops: [(GraphOperation, (Float, Float) -> Float)] = [(.add, +), (.sub, -), (.mul, *), (.div, /)]
         for (sa, sb) in shapes {
             let a = try Tensor.random(shape: sa, using: &rng)

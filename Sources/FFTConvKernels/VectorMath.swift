@@ -85,6 +85,37 @@ public enum VectorMath {
         return signed.replacing(with: small, where: z .< 0.5)
     }
 
+    /// GELU for eight floats: `0.5·x·(1 + erf(x/√2))`, or with `tanh` `0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))`
+    /// (`tanh(u) = 1 − 2 / (exp(2u) + 1)`).
+    @inlinable @inline(__always)
+    public static func gelu(_ x: SIMD8<Float>, tanh: Bool) -> SIMD8<Float> {
+        let half = x * 0.5
+        guard tanh else { return half.addingProduct(half, erf(x * 0.70710678118654752)) }
+        let u = x * 0.7978845608028654 * SIMD8<Float>(repeating: 1).addingProduct(x * x, 0.044715)
+        return half.addingProduct(half, 1 - 2 / (exp(u + u) + 1))
+    }
+
+    /// `dst[i] = gelu(src[i])` for `i < count`, eight floats at a time (a loop per form: through a closure per vector
+    /// the exact form ran ~1.6 ns a float).
+    public static func gelu(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, count: Int, tanh: Bool) {
+        @inline(__always) func loop(_ tanh: Bool) {
+            var i = 0
+            while i + 8 <= count {
+                let v = UnsafeRawPointer(src + i).loadUnaligned(as: SIMD8<Float>.self)
+                UnsafeMutableRawPointer(dst + i).storeBytes(of: gelu(v, tanh: tanh), as: SIMD8<Float>.self)
+                i += 8
+            }
+            while i < count { dst[i] = gelu(src[i], tanh: tanh); i += 1 }
+        }
+        if tanh { loop(true) } else { loop(false) }
+    }
+
+    /// GELU for one float, by the eight-lane formula.
+    @inlinable @inline(__always)
+    public static func gelu(_ x: Float, tanh: Bool) -> Float {
+        gelu(SIMD8<Float>(repeating: x), tanh: tanh)[0]
+    }
+
     /// `erf(x)` for one float, by the eight-lane formula.
     @inlinable @inline(__always)
     public static func erf(_ x: Float) -> Float {

@@ -199,6 +199,12 @@ struct ONNXTranslator {
         case "Tanh": return .tanh
         case "Sqrt": return .sqrt
         case "Erf": return .erf
+        case "Gelu":
+            switch a.string("approximate", "none") {
+            case "none": return .gelu(tanhApproximation: false)
+            case "tanh": return .gelu(tanhApproximation: true)
+            case let other: throw Reason(text: "approximate '\(other)' is not one of none, tanh")
+            }
         case "MaxPool", "AveragePool":
             // A MaxPool indices output is accepted only while nothing reads it (the network checks).
             if a.int("storage_order", 0) != 0 { throw Reason(text: "storage_order 1 is not supported") }

@@ -200,6 +200,42 @@ final class ReductionAndBroadcastTests: XCTestCase {
         }
     }
 
+    /// GELU, exact and tanh-approximated (ONNX Gelu), against the double-precision formulas; and the exact form as
+    /// PyTorch exports it below opset 20 (`Mul(Mul(x, Add(Erf(Div(x, √2)), 1)), 0.5)`) runs as one Gelu step with the
+    /// same result — but not when an intermediate is also read elsewhere.
+    func testGELUMatchesItsFormulasAndReplacesTheExportedPattern() throws {
+        let values = (0..<203).map { Float($0 - 101) / 17 }
+        let x = try Tensor(shape: [1, 7, 29], values: values)
+        for tanh in [false, true] {
+            let y = try run(.gelu(tanhApproximation: tanh), [("x", x)]).scalars
+            for (v, g) in zip(values, y) {
+                let d = Double(v)
+                let expected = tanh ? 0.5 * d * (1 + Foundation.tanh((2 / Double.pi).squareRoot() * (d + 0.044715 * d * d * d)))
+                    : 0.5 * d * (1 + Foundation.erf(d / 2.0.squareRoot()))
+                XCTAssertEqual(Double(g), expected, accuracy: 1e-6 * max(1, abs(expected)), "gelu(\(v)) tanh \(tanh)")
+            }
+        }
+        for alsoRead in [false, true] {
+            let constants: [String: Tensor] = ["r2": try Tensor(shape: [], values: [Float(2).squareRoot()]),
+                                               "one": try Tensor(shape: [], values: [1]), "half": try Tensor(shape: [], values: [0.5])]
+            var nodes = [Graph.Node(name: "div", operation: .div, inputs: ["x", "r2"], outputs: ["d"]),
+                         Graph.Node(name: "erf", operation: .erf, inputs: ["d"], outputs: ["e"]),
+                         Graph.Node(name: "add", operation: .add, inputs: ["e", "one"], outputs: ["a"]),
+                         Graph.Node(name: "mul", operation: .mul, inputs: ["x", "a"], outputs: ["m"]),
+                         Graph.Node(name: "half", operation: .mul, inputs: ["m", "half"], outputs: ["y"])]
+            if alsoRead { nodes.append(Graph.Node(name: "other", operation: .mul, inputs: ["e", "x"], outputs: ["z"])) }
+            let graph = Graph(inputs: [Graph.Value(name: "x", shape: x.shape)], outputs: alsoRead ? ["y", "z"] : ["y"],
+                              constants: constants, nodes: nodes)
+            let network = try Network(graph: graph)
+            XCTAssertEqual(network.layers.contains { $0.operation == "Gelu" }, !alsoRead, "also read: \(alsoRead)")
+            let y = try XCTUnwrap(network.predict(["x": x])["y"]).scalars
+            for (v, g) in zip(values, y) {
+                let expected = 0.5 * Double(v) * (1 + Foundation.erf(Double(v) / 2.0.squareRoot()))
+                XCTAssertEqual(Double(g), expected, accuracy: 1e-6 * max(1, abs(expected)), "pattern gelu(\(v)), also read: \(alsoRead)")
+            }
+        }
+    }
+
     /// Same shapes, one value per plane or per row of the other operand (either side: the squeeze-and-excitation
     /// scale), and broadcasts that need the general walk.
     func testBroadcastArithmeticMatchesANaiveWalk() throws {

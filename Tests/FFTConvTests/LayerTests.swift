@@ -47,6 +47,33 @@ final class LayerTests: XCTestCase {
         }
     }
 
+    /// Batches past one tile of 7 rows (the row-major product on `gemm_7x32` on 16-float-register builds): whole and
+    /// partial tiles and 32-output panels, with bias and activation (through the tile buffer) and without (stored in
+    /// place), at 1 and 2 threads — one case large enough to split its tiles — against a double-precision product.
+    func testBatchedFullyConnectedMatchesNaive() throws {
+        var rng = SeededGenerator(seed: 23)
+        for (inputs, outputs, batch, biased) in [(40, 64, 21, false), (96, 100, 16, true), (33, 32, 7, false), (128, 130, 300, false),
+                                                 (5, 3, 9, true)] {
+            let w = try Tensor.random(shape: [outputs, inputs], using: &rng), b = try Tensor.random(shape: [outputs], using: &rng)
+            let x = try Tensor.random(shape: [batch, inputs], using: &rng)
+            let (ws, xs, bs) = (w.scalars, x.scalars, b.scalars)
+            for threads in [1, 2] {
+                let y = try FullyConnected(weights: w, bias: biased ? b : nil, activation: biased ? .relu : .none, threads: threads)(x)
+                XCTAssertEqual(y.shape, [batch, outputs])
+                let ys = y.scalars
+                for i in 0..<batch {
+                    for o in 0..<outputs {
+                        var s = biased ? Double(bs[o]) : 0
+                        for j in 0..<inputs { s += Double(ws[o * inputs + j]) * Double(xs[i * inputs + j]) }
+                        let expected = Float(biased ? Swift.max(s, 0) : s)
+                        XCTAssertEqual(ys[i * outputs + o], expected, accuracy: 1e-4 * max(1, abs(expected)),
+                                       "\(inputs)->\(outputs) batch \(batch) threads \(threads) at \(i), \(o)")
+                    }
+                }
+            }
+        }
+    }
+
     func testFullyConnectedMatchesNaive() throws {
         var rng = SeededGenerator(seed: 21)
         for (inputs, outputs, batch) in [(1, 1, 1), (17, 5, 1), (130, 70, 1), (33, 19, 3), (300, 9, 2), (400, 700, 1)] {

@@ -89,6 +89,9 @@ public enum GraphOperation: Sendable {
     case sqrt
     /// `x`: the error function (an exact GELU's `0.5·x·(1 + erf(x/√2))`, as PyTorch exports it below opset 20).
     case erf
+    /// `x`: GELU, `0.5·x·(1 + erf(x/√2))`, or with `tanhApproximation` `0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))`
+    /// (ONNX Gelu, opset 20; the network also rewrites the exact form's five-node export into it: ConvNeXt).
+    case gelu(tanhApproximation: Bool)
     /// `x`: max pooling.
     case maxPool(PoolingAttributes)
     /// `x`: average pooling.
@@ -169,6 +172,7 @@ extension GraphOperation {
         case .tanh: return "Tanh"
         case .sqrt: return "Sqrt"
         case .erf: return "Erf"
+        case .gelu: return "Gelu"
         case .maxPool: return "MaxPool"
         case .averagePool: return "AveragePool"
         case .globalAveragePool: return "GlobalAveragePool"

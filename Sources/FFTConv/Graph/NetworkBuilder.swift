@@ -217,7 +217,7 @@ struct NetworkBuilder {
             let w = try constant(inputs[1], node: node)
             return (op, try TensorOperations.convolutionTransposeShape(try shape(0), weights: w.shape, stride: s, padding: p,
                                                                        dilation: dl, outputPadding: op2, groups: g))
-        case .activation, .clipInputs, .sigmoid, .tanh, .sqrt, .erf, .identity, .cast, .localResponseNormalization, .batchNormalization, .softmax:
+        case .activation, .clipInputs, .sigmoid, .tanh, .sqrt, .erf, .gelu, .identity, .cast, .localResponseNormalization, .batchNormalization, .softmax:
             return (op, try shape(0))
         case .maxPool(let a), .averagePool(let a):
             return (op, try TensorOperations.poolShape(try shape(0), a))
@@ -308,6 +308,7 @@ struct NetworkBuilder {
     mutating func fuse() throws {
         let outputs = Set(graph.outputs.compactMap { ids[$0] })
         fuseGatedActivations(outputs: outputs)
+        fuseGELU(outputs: outputs)
         for i in pending.indices {
             guard case .convolution(var d, _) = pending[i].op, !pending[i].removed else { continue }
             func single(_ value: Int) -> Int? {
@@ -413,6 +414,42 @@ struct NetworkBuilder {
                 pending[j].inputs = [x]
                 pending[j].operations = [pending[j].op.name]
                 pending[k].removed = true
+                break
+            }
+        }
+    }
+
+    /// The exact GELU as PyTorch exports it below opset 20 — `Mul(Mul(x, Add(Erf(Div(x, √2)), 1)), 0.5)`, each
+    /// intermediate read once — rewritten into one `.gelu` node: one vector pass instead of five (ConvNeXt-Tiny's 18
+    /// GELUs, 1 thread: the Erf steps alone 11.8–16 ms of the call).
+    mutating func fuseGELU(outputs: Set<Int>) {
+        func scalar(_ v: Int) -> Float? { constants[v].flatMap { $0.count == 1 ? $0.scalars[0] : nil } }
+        /// The live node writing `v` when only node `reader` reads it and it is no graph output.
+        func soleProducer(_ v: Int, readBy reader: Int) -> Int? {
+            guard !outputs.contains(v), consumers(of: v) == [reader] else { return nil }
+            return pending.indices.first { !pending[$0].removed && pending[$0].output == v }
+        }
+        /// The operand of binary node `i` that is not the constant `c` (within 1e-6), if the other one is.
+        func operand(_ i: Int, constant c: Float) -> Int? {
+            let ins = pending[i].inputs
+            guard ins.count == 2 else { return nil }
+            if let k = scalar(ins[1]), abs(k - c) <= 1e-6 * abs(c) { return ins[0] }
+            if let k = scalar(ins[0]), abs(k - c) <= 1e-6 * abs(c) { return ins[1] }
+            return nil
+        }
+        for last in pending.indices where !pending[last].removed {
+            guard case .mul = pending[last].op, let mv = operand(last, constant: 0.5), let m = soleProducer(mv, readBy: last),
+                  case .mul = pending[m].op, pending[m].inputs.count == 2 else { continue }
+            for (x, av) in [(pending[m].inputs[0], pending[m].inputs[1]), (pending[m].inputs[1], pending[m].inputs[0])] {
+                guard let a = soleProducer(av, readBy: m), case .add = pending[a].op, let ev = operand(a, constant: 1),
+                      let e = soleProducer(ev, readBy: a), case .erf = pending[e].op, pending[e].inputs.count == 1,
+                      let d = soleProducer(pending[e].inputs[0], readBy: e), case .div = pending[d].op,
+                      pending[d].inputs.count == 2, pending[d].inputs[0] == x,
+                      let r = scalar(pending[d].inputs[1]), abs(r - Float(2).squareRoot()) <= 1e-6 else { continue }
+                pending[last].op = .gelu(tanhApproximation: false)
+                pending[last].inputs = [x]
+                pending[last].operations = ["Gelu"]
+                for i in [m, a, e, d] { pending[i].removed = true }
                 break
             }
         }
@@ -701,6 +738,12 @@ struct NetworkBuilder {
         case .tanh: return { args in try TensorOperations.map(args[0]) { Foundation.tanh($0) } }
         case .sqrt: return { args in try TensorOperations.map(args[0], vector: { $0.squareRoot() }, scalar: { $0.squareRoot() }) }
         case .erf: return { args in try TensorOperations.map(args[0], vector: { VectorMath.erf($0) }, scalar: { VectorMath.erf($0) }) }
+        case .gelu(let tanh):
+            return { args in
+                let y = try Tensor(uninitialized: args[0].shape)
+                VectorMath.gelu(args[0].storage.pointer, y.storage.pointer, count: y.count, tanh: tanh)
+                return y
+            }
         case .identity, .cast: return { args in args[0] }
         case .maxPool(let a):
             let threads = options.threads

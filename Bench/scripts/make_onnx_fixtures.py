@@ -215,10 +215,28 @@ class ShuffleUnit(nn.Module):
 
 
 class Unsupported(nn.Module):
-    """Two operators FFTConv does not translate (Erf from GELU, TopK), to check they are reported together."""
+    """Two operators FFTConv does not translate (CumSum, TopK), to check they are reported together."""
     def forward(self, x):
-        y = F.gelu(x)
+        y = torch.cumsum(x, dim=3)
         return torch.topk(y.flatten(1), 3).values
+
+
+class ConvNeXtBlock(nn.Module):
+    """torchvision's ConvNeXt block: 7x7 depthwise, channels-last LayerNorm (exported decomposed: ReduceMean, Sub,
+    Pow, Sqrt, Div), Linear C→4C, exact GELU (Div, Erf, Add, Mul, Mul), Linear 4C→C, layer scale, residual; then a
+    tanh-approximated GELU (Pow by 3, Tanh) on the NCHW output."""
+    def __init__(self, c=24):
+        super().__init__()
+        self.dw = nn.Conv2d(c, c, 7, padding=3, groups=c)
+        self.norm = nn.LayerNorm(c, eps=1e-6)
+        self.up = nn.Linear(c, 4 * c)
+        self.down = nn.Linear(4 * c, c)
+        self.scale = nn.Parameter(torch.full((c,), 0.5))
+
+    def forward(self, x):
+        y = self.dw(x).permute(0, 2, 3, 1)
+        y = self.down(F.gelu(self.up(self.norm(y)))) * self.scale
+        return F.gelu(x + y.permute(0, 3, 1, 2), approximate="tanh")
 
 
 def export(name, model, shape, seed, folding=True, dynamic=None, check=True, opset=13):
@@ -268,6 +286,7 @@ def main():
     export("shuffle_unit", ShuffleUnit(), (1, 24, 9, 11), 9, folding=False)
     export("efficientnet_block", EfficientNetBlock(), (1, 3, 30, 26), 10, folding=False)
     prelu, _ = export("prelu_block", PReluBlock(), (2, 3, 17, 15), 11)
+    export("convnext_block", ConvNeXtBlock(), (1, 24, 12, 13), 12, folding=False)
     # tiny_alexnet again, with its weights in an external data file next to the model.
     import onnx
     m = onnx.load(os.path.join(OUT, "tiny_alexnet.onnx"))

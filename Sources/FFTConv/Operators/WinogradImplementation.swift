@@ -259,12 +259,17 @@ final class WinogradImplementation: ConvolutionImplementation, @unchecked Sendab
         let channelLaneOutput = WinogradKernels.canTransformTransposed(plan)
         let weightBytes = d.groups * a2 * og * cg * 4
         // Few tile rows (small images) cannot be shared evenly as whole chunks, and whole chunks per thread read all
-        // the weights once per thread: then every chunk is computed by all threads together, stage by stage.
-        let staged = threads > 1 && (tileRows < 4 * threads || weightBytes > Self.stagedWeightBytes)
+        // the weights once per thread: then every chunk is computed by all threads together, stage by stage. Not with
+        // groups: their chunks are many (one set per group) and each reads its group's weights only — stage by stage,
+        // a 16-channel group's output stage was one 16-channel block for one worker, and three hand-offs per chunk
+        // per group (RegNetX-400MF's 25-group F(2x2) layers on 7² took longer at 2 threads than at 1: 2.59 → 2.83 ms
+        // for eleven of them, `net … --profile`).
+        let staged = threads > 1 && d.groups == 1 && (tileRows < 4 * threads || weightBytes > Self.stagedWeightBytes)
         self.staged = staged
         // At least one chunk per thread when the image has the tile rows for it (chunking never changes the bits:
         // every tile is transformed alone and every GEMM element sums its K terms in the same order).
-        let chunking = ChunkShape(tileRows: tileRows, tilesPerRow: tilesPerRow, threads: staged ? 1 : threads,
+        // (With groups the threads share the groups' chunks: the chunks are cut as for one thread.)
+        let chunking = ChunkShape(tileRows: tileRows, tilesPerRow: tilesPerRow, threads: staged || d.groups > 1 ? 1 : threads,
                                   moreChunks: weightBytes <= Self.rereadableWeightBytes)
         let columnRows = chunking.rows(target: Self.targetColumns, nr: kernel.nr, narrow: narrow?.nr)
         let transposedKernel = forcedTransposed.map { ($0, chunking.rows(target: Self.transposedTargetColumns, nr: $0.mr, narrow: nil)) }

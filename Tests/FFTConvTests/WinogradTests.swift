@@ -73,6 +73,29 @@ final class WinogradTests: XCTestCase {
     /// channels past a 32-channel panel, groups, batch, residual, two depth blocks (300 input channels), threads
     /// 1–3 (staged and by chunks), every variant (3x3 and 5x5). On a build without 16-float registers the names are
     /// `unsupported` errors.
+    /// Grouped layers (RegNetX's 16-channel groups) share their groups' chunks between threads, cut as for one
+    /// thread: the same bits at 1, 2 and 3 threads, every output written (NaN-filled), near the reference; F(4x4) on
+    /// 14², F(2x2) on 7² with 25 groups (an odd share), and 4 groups of 16 on 28² (several chunks per group).
+    func testGroupedLayersGiveTheSameBitsAtEveryThreadCount() throws {
+        for (channels, side, groups, m) in [(160, 14, 10, 4), (400, 7, 25, 2), (64, 28, 4, 4)] {
+            let c = ConvolutionCase(descriptor: try ConvolutionDescriptor(inputChannels: channels, outputChannels: channels, kernel: 3,
+                                                                          padding: 1, groups: groups, activation: .relu),
+                                    batch: 1, input: Size2D(side, side))
+            let (x, w, b) = try c.data(seed: 90)
+            var outputs: [Tensor] = []
+            for threads in [1, 2, 3] {
+                let conv = try Convolution2D(descriptor: c.descriptor, input: c.input, weights: w, bias: b, algorithm: .winograd,
+                                             options: ConvolutionOptions(threads: threads, winogradTile: m))
+                var y = try Tensor(shape: conv.outputShape(batch: 1), repeating: .nan)
+                try conv.run(x, into: &y)
+                XCTAssertFalse(y.scalars.contains { $0.isNaN }, "\(c) F\(m) threads \(threads)")
+                outputs.append(y)
+            }
+            for o in outputs.dropFirst() { XCTAssertEqual(o, outputs[0], "\(c) F\(m)") }
+            XCTAssert(try assertMatchesReference(c, algorithm: .winograd, seed: 90, options: ConvolutionOptions(threads: 2, winogradTile: m)))
+        }
+    }
+
     func testTransposedGEMMMatchesTheColumnPathBitForBit() throws {
         func c(_ cin: Int, _ cout: Int, _ side: Int, groups: Int = 1, batch: Int = 1, filter r: Int = 3) throws -> ConvolutionCase {
             ConvolutionCase(descriptor: try ConvolutionDescriptor(inputChannels: cin, outputChannels: cout, kernel: Size2D(r, r),

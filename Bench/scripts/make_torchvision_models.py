@@ -7,7 +7,9 @@ and `interleaved_ort.sh` times them against ONNX Runtime (both take PEERS_DATA):
     PEERS_DATA=OUT bash Bench/scripts/check_peers.sh "" NAMES...
     PEERS_DATA=OUT bash Bench/scripts/interleaved_ort.sh 2 NAMES...
 
-OUT defaults to /work/torchvision-data, NAMES to all eight. Each model gets OUT/models/NAME/{model.onnx, input.npy, ref.npy,
+OUT defaults to /work/torchvision-data, NAMES to all eight; any other torchvision classifier name works too (the
+twenty-seventh session's `--out /work/tv2-data convnext_tiny efficientnet_v2_s resnet50 regnet_x_400mf
+resnext50_32x4d wide_resnet50_2`). Each model gets OUT/models/NAME/{model.onnx, input.npy, ref.npy,
 ref64.npy, meta.json}. Weights are seeded random (no download), batch-norm statistics drawn away from the identity
 so the folding is exercised; ref.npy is PyTorch's float32 output, ref64.npy its float64 one. TorchScript exporter,
 opset 13 by default (MobileNetV3's hard swish is then HardSigmoid + Mul; opset 14 and later write HardSwish).

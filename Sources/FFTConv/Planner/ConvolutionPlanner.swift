@@ -111,7 +111,7 @@ public final class ConvolutionPlanner: @unchecked Sendable {
     /// channels, F(2x2) from ≥ 64 / ≥ 128 below that; and with ≥ 96 / ≥ 128
     /// channels (or ≥ 96 input channels and 4096 channel pairs: DenseNet's 128→32) on 6×6 to 11×11 outputs F(2x2) as
     /// well (ResNet's last stage: 4×4 tiles waste too much of a 7² map); grouped ones (not depthwise) with ≥ 16
-    /// input and output channels per group F(4x4) from 13×13 outputs and F(2x2) from 6×6;
+    /// input and output channels per group F(4x4) from 13×13 outputs, and with ≥ 32 F(2x2) from 6×6;
     /// 5x5 stride-1 layers → Winograd F(4x4, 5x5) from 12×12 outputs and 8 input channels (and on 10×10 and 11×11
     /// from 64 input and output channels), else direct;
     /// 1x1 stride-2 layers on outputs up to 14×14 with ≤ 512 KB of weights → `gemm`; other kernels of
@@ -141,13 +141,17 @@ public final class ConvolutionPlanner: @unchecked Sendable {
         // `fftconv-bench layer … --groups G --algorithm direct,winograd --winograd-tiles 2,4`, 1 thread, ms, direct /
         // F(2x2) / F(4x4), Zen 4, two rounds): with 16 channels a group F(4x4) from 13×13 outputs — 32 on 56² in 2
         // groups 0.330 / 0.415 / 0.254–0.263, 64 on 28² in 4 0.154 / 0.227 / 0.140, 160 on 14² in 10 0.149–0.197 /
-        // 0.163 / 0.088–0.133, 512 on 14² in 32 0.480 / 0.528 / 0.308 — and F(2x2) on 7² from 16 (400 in 25 groups
-        // 0.154 / 0.145 / 0.375; 1024 in 32 groups of 32 0.556 / 0.416 / 0.543). With 8 channels a group (RegNetY) the
-        // direct path held 28² (104 in 13 groups 0.154 / 0.243 / 0.178), with 4 (ResNeXt's first stage) everywhere.
+        // 0.163 / 0.088–0.133, 512 on 14² in 32 0.480 / 0.528 / 0.308 — and F(2x2) on 7² from 32 a group (1024 in 32
+        // groups 0.556 / 0.416 / 0.543; with 16, 400 in 25 groups, 0.154 / 0.145 / 0.375 alone, but in RegNetX-400MF
+        // its twelve layers, weights from memory, 2.16–2.47 ms on F(2x2) against 1.98–2.13 direct, `net --profile`).
+        // With 8 channels a group (RegNetY) the direct path held 28² (104 in 13 groups 0.154 / 0.243 / 0.178), with 4
+        // (ResNeXt's first stage) everywhere.
         if ConvolutionAlgorithm.winograd.supports(d), d.kernel == Size2D(3, 3), d.groups > 1,
            d.inputChannelsPerGroup >= 16, d.outputChannelsPerGroup >= 16 {
             if Swift.min(out.height, out.width) >= 13 { return .init(.winograd, winogradTile: 4) }
-            if out.height * out.width >= 6 * 6 { return .init(.winograd, winogradTile: 2) }
+            if out.height * out.width >= 6 * 6 && d.inputChannelsPerGroup >= 32 && d.outputChannelsPerGroup >= 32 {
+                return .init(.winograd, winogradTile: 2)
+            }
         }
         if ConvolutionAlgorithm.winograd.supports(d), d.kernel == Size2D(3, 3), d.inputChannelsPerGroup >= 16,
            d.outputChannelsPerGroup >= 32 {

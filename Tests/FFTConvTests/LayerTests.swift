@@ -74,6 +74,25 @@ final class LayerTests: XCTestCase {
         }
     }
 
+    /// `MatrixMultiplication.run(_:transposedB:…)` reads `[n, k]` as its transpose through the packing (the batched
+    /// `FullyConnected` path of builds without 16-float registers): the same result as the transposed copy given
+    /// as `[k, n]`, partial panels, 1 and 2 threads.
+    func testMatrixProductReadsBTransposed() throws {
+        var rng = SeededGenerator(seed: 24)
+        for (m, k, n) in [(13, 40, 21), (64, 96, 70), (5, 3, 2)] {
+            let a = try Tensor.random(shape: [m, k], using: &rng), bt = try Tensor.random(shape: [n, k], using: &rng)
+            let bts = bt.scalars
+            let b = try Tensor(shape: [k, n], values: (0..<(k * n)).map { bts[($0 % n) * k + $0 / n] })
+            for threads in [1, 2] {
+                let mm = try MatrixMultiplication(a: a, threads: threads)
+                var viaTranspose = try Tensor(zeros: [m, n]), plain = try Tensor(zeros: [m, n])
+                try mm.run(bt, transposedB: true, into: &viaTranspose)
+                try mm.run(b, into: &plain)
+                XCTAssertEqual(viaTranspose, plain, "\(m)x\(k)x\(n) threads \(threads)")
+            }
+        }
+    }
+
     func testFullyConnectedMatchesNaive() throws {
         var rng = SeededGenerator(seed: 21)
         for (inputs, outputs, batch) in [(1, 1, 1), (17, 5, 1), (130, 70, 1), (33, 19, 3), (300, 9, 2), (400, 700, 1)] {

@@ -136,8 +136,9 @@ final class PointwiseDepthwiseFusion: PointwiseDepthwisePair, @unchecked Sendabl
 
     /// Whether the pair runs fused on this build at `threads`: a 1x1, stride-1, unpadded, undilated layer of one group
     /// and at most `maxInputChannels` inputs, read by a depthwise layer over its channels that `dw_blocked16` serves,
-    /// or that this step runs in bands (`Band.chosen`: planes too large for L2, or split by rows between threads),
-    /// on a build with 16-float registers (the only one `dw_blocked16` is chosen on).
+    /// that this step runs in bands (`Band.chosen`: planes too large for L2, or split by rows between threads), or
+    /// whose two padded planes fit `Band.planeBudget` where it would otherwise run on the flat kernel; on a build with
+    /// 16-float registers (the only one `dw_blocked16` is chosen on).
     static func applies(pointwise p: ConvolutionDescriptor, depthwise d: ConvolutionDescriptor, input: Size2D, threads: Int) -> Bool {
         guard KernelTarget.wideRegisters, TransposedImplementation.readsInPlace(p), p.inputChannels <= maxInputChannels,
               d.isDepthwise, d.inputChannels == p.outputChannels,

@@ -286,7 +286,11 @@ def main():
     export("shuffle_unit", ShuffleUnit(), (1, 24, 9, 11), 9, folding=False)
     export("efficientnet_block", EfficientNetBlock(), (1, 3, 30, 26), 10, folding=False)
     prelu, _ = export("prelu_block", PReluBlock(), (2, 3, 17, 15), 11)
-    export("convnext_block", ConvNeXtBlock(), (1, 24, 12, 13), 12, folding=False)
+    convnext, _ = export("convnext_block", ConvNeXtBlock(), (1, 24, 12, 13), 12, folding=False)
+    # The same model, weights and input at opset 17, where the LayerNorm is one LayerNormalization node.
+    x = torch.from_numpy(np.load(os.path.join(OUT, "convnext_block.input.npy")))
+    torch.onnx.export(convnext, (x,), os.path.join(OUT, "convnext_block_op17.onnx"), dynamo=False, opset_version=17,
+                      do_constant_folding=False, input_names=["input"], output_names=["output"])
     # tiny_alexnet again, with its weights in an external data file next to the model.
     import onnx
     m = onnx.load(os.path.join(OUT, "tiny_alexnet.onnx"))

@@ -222,6 +222,7 @@ struct ONNXTranslator {
                                noopWithEmptyAxes: a.int("noop_with_empty_axes", 0) != 0)
         case "LRN":
             return .localResponseNormalization(size: a.int("size", 1), alpha: a.float("alpha", 1e-4), beta: a.float("beta", 0.75), bias: a.float("bias", 1))
+        case "LayerNormalization": return .layerNormalization(axis: a.int("axis", -1), epsilon: a.float("epsilon", 1e-5))
         case "BatchNormalization":
             if a.int("training_mode", 0) != 0 { throw Reason(text: "training_mode is not supported (inference only)") }
             return .batchNormalization(epsilon: a.float("epsilon", 1e-5))

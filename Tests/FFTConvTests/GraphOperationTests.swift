@@ -219,6 +219,31 @@ final class ReductionAndBroadcastTests: XCTestCase {
         }
     }
 
+    /// LayerNormalization over the last one and two dimensions (rows with and without a tail past whole vectors), with
+    /// and without a bias, against a double-precision walk; a scale of the wrong size is refused when the graph is built.
+    func testLayerNormalizationMatchesANaiveWalk() throws {
+        var rng = SeededGenerator(seed: 35)
+        let x = try Tensor.random(shape: [2, 3, 5, 7], using: &rng), xs = x.scalars
+        for (axis, biased) in [(3, true), (2, false), (-1, false)] {
+            let a = axis < 0 ? axis + 4 : axis, n = x.shape[a...].reduce(1, *)
+            let scale = try Tensor.random(shape: Array(x.shape[a...]), using: &rng), bias = try Tensor.random(shape: [n], using: &rng)
+            var constants = ["s": scale]
+            if biased { constants["t"] = bias }
+            let y = try run(.layerNormalization(axis: axis, epsilon: 1e-5), [("x", x)], constants: constants).scalars
+            let (ss, bs) = (scale.scalars, bias.scalars)
+            for r in 0..<(x.count / n) {
+                let row = (0..<n).map { Double(xs[r * n + $0]) }
+                let mean = row.reduce(0, +) / Double(n), variance = row.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(n)
+                for i in 0..<n {
+                    let expected = (row[i] - mean) / (variance + 1e-5).squareRoot() * Double(ss[i]) + (biased ? Double(bs[i]) : 0)
+                    XCTAssertEqual(Double(y[r * n + i]), expected, accuracy: 1e-5 * max(1, abs(expected)), "axis \(axis) row \(r) at \(i)")
+                }
+            }
+        }
+        XCTAssertThrowsError(try run(.layerNormalization(axis: -1, epsilon: 1e-5), [("x", x)],
+                                     constants: ["s": try Tensor(zeros: [6])]))
+    }
+
     /// GELU, exact and tanh-approximated (ONNX Gelu), against the double-precision formulas; and the exact form as
     /// PyTorch exports it below opset 20 (`Mul(Mul(x, Add(Erf(Div(x, √2)), 1)), 0.5)`) runs as one Gelu step with the
     /// same result — but not when an intermediate is also read elsewhere.

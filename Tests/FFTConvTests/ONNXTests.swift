@@ -30,10 +30,11 @@ final class ONNXTests: XCTestCase {
     }
 
     func testPyTorchExportsMatchPyTorch() throws {
-        let sameAs = ["tiny_alexnet_external": "tiny_alexnet", "mobilenet_v3_block_op14": "mobilenet_v3_block"]
+        let sameAs = ["tiny_alexnet_external": "tiny_alexnet", "mobilenet_v3_block_op14": "mobilenet_v3_block",
+                      "convnext_block_op17": "convnext_block"]
         for model in ["tiny_alexnet", "caffe_alexnet", "resnet_block", "inverted_residual", "unet", "mixed", "tiny_alexnet_external",
                       "mobilenet_v3_block", "mobilenet_v3_block_op14", "shuffle_unit", "efficientnet_block", "prelu_block",
-                      "convnext_block"] {
+                      "convnext_block", "convnext_block_op17"] {
             let expectedOutput = sameAs[model].map { "\($0).output.npy" }
             let input = sameAs[model].map { "\($0).input.npy" }
             for policy in [AlgorithmPolicy.auto, .fixed(.fft), .fixed(.gemm), .fixed(.winograd)] {
@@ -123,15 +124,20 @@ final class ONNXTests: XCTestCase {
         XCTAssertEqual(ops, ["Conv+PRelu", "Conv", "PRelu"])
     }
 
-    /// ConvNeXt's block as PyTorch exports it at opset 13: the exact GELU's five nodes one Gelu step, its linear
-    /// layers (MatMul on channels-last rows, bias Add), the decomposed LayerNorm, the NCHW↔NHWC transposes; the
-    /// tanh-approximated GELU after it runs as exported. Matches PyTorch (`check`, 1 and 2 threads).
+    /// ConvNeXt's block as PyTorch exports it at opset 13: the exact GELU's five nodes one Gelu step, the LayerNorm's
+    /// nine one LayerNormalization step, its linear layers (MatMul on channels-last rows, bias Add), the NCHW↔NHWC
+    /// transposes; the tanh-approximated GELU after it runs as exported. At opset 17 the LayerNorm is the ONNX
+    /// operator itself. Both match PyTorch (`check`, 1 and 2 threads).
     func testConvNeXtBlockMatchesPyTorch() throws {
         for threads in [1, 2] {
-            let ops = try check("convnext_block", options: NetworkOptions(threads: threads)).layers.map(\.operation)
-            XCTAssertEqual(ops.filter { $0 == "Gelu" }.count, 1, "\(ops)")
-            XCTAssertFalse(ops.contains("Erf"), "\(ops)")
-            XCTAssertEqual(ops.filter { $0 == "MatMul" }.count, 2, "\(ops)")
+            for model in ["convnext_block", "convnext_block_op17"] {
+                let ops = try check(model, input: "convnext_block.input.npy", output: "convnext_block.output.npy",
+                                    options: NetworkOptions(threads: threads)).layers.map(\.operation)
+                XCTAssertEqual(ops.filter { $0 == "Gelu" }.count, 1, "\(model): \(ops)")
+                XCTAssertEqual(ops.filter { $0 == "LayerNormalization" }.count, 1, "\(model): \(ops)")
+                XCTAssertFalse(ops.contains("Erf") || ops.contains("Sqrt") || ops.contains("ReduceMean"), "\(model): \(ops)")
+                XCTAssertEqual(ops.filter { $0 == "MatMul" }.count, 2, "\(model): \(ops)")
+            }
         }
     }
 

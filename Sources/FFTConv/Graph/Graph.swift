@@ -101,6 +101,10 @@ public enum GraphOperation: Sendable {
     /// `x, [axes]`: mean over `axes` (attribute, or a constant input when nil; none given: every axis, or no
     /// reduction at all when `noopWithEmptyAxes`), keeping them as 1 when `keepDims`.
     case reduceMean(axes: [Int]?, keepDims: Bool, noopWithEmptyAxes: Bool)
+    /// `x, scale, [bias]`: layer normalisation over the dimensions from `axis` on, `(x − mean) / √(var + ε) · scale +
+    /// bias` (ONNX LayerNormalization, opset 17; the network also rewrites the nine nodes earlier exports write:
+    /// ConvNeXt). `scale` and `bias` hold one value per normalised element.
+    case layerNormalization(axis: Int, epsilon: Float)
     /// `x`: local response normalisation across channels.
     case localResponseNormalization(size: Int, alpha: Float, beta: Float, bias: Float)
     /// `x, scale, B, mean, var`: inference-mode batch normalisation.
@@ -178,6 +182,7 @@ extension GraphOperation {
         case .globalAveragePool: return "GlobalAveragePool"
         case .reduceMean: return "ReduceMean"
         case .localResponseNormalization: return "LRN"
+        case .layerNormalization: return "LayerNormalization"
         case .batchNormalization: return "BatchNormalization"
         case .gemm: return "Gemm"
         case .matMul: return "MatMul"

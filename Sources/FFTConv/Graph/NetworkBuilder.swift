@@ -217,6 +217,15 @@ struct NetworkBuilder {
             let w = try constant(inputs[1], node: node)
             return (op, try TensorOperations.convolutionTransposeShape(try shape(0), weights: w.shape, stride: s, padding: p,
                                                                        dilation: dl, outputPadding: op2, groups: g))
+        case .layerNormalization(let axis, let eps):
+            let x = try shape(0)
+            let a = try TensorOperations.axis(axis, rank: x.count), n = TensorOperations.count(Array(x[a...]))
+            for i in 1..<inputs.count where inputs[i] >= 0 {
+                guard TensorOperations.count(try shape(i)) == n else {
+                    throw TensorOperations.fail("LayerNormalization's scale and bias need one value per normalised element (\(n)), got \(try shape(i))")
+                }
+            }
+            return (.layerNormalization(axis: a, epsilon: eps), x)
         case .activation, .clipInputs, .sigmoid, .tanh, .sqrt, .erf, .gelu, .identity, .cast, .localResponseNormalization, .batchNormalization, .softmax:
             return (op, try shape(0))
         case .maxPool(let a), .averagePool(let a):
@@ -309,6 +318,7 @@ struct NetworkBuilder {
         let outputs = Set(graph.outputs.compactMap { ids[$0] })
         fuseGatedActivations(outputs: outputs)
         fuseGELU(outputs: outputs)
+        fuseLayerNormalization(outputs: outputs)
         for i in pending.indices {
             guard case .convolution(var d, _) = pending[i].op, !pending[i].removed else { continue }
             func single(_ value: Int) -> Int? {
@@ -452,6 +462,51 @@ struct NetworkBuilder {
                 for i in [m, a, e, d] { pending[i].removed = true }
                 break
             }
+        }
+    }
+
+    /// Layer normalisation over trailing dimensions as exports below opset 17 write it — `mean = ReduceMean(x)`, `d =
+    /// Sub(x, mean)`, `Div(d, Sqrt(Add(ReduceMean(Pow(d, 2)), ε)))`, then `Mul` by a constant scale and `Add` of a
+    /// constant bias, each intermediate read only there — rewritten into one `.layerNormalization` node: one step
+    /// instead of nine (ConvNeXt's 23 LayerNorms).
+    mutating func fuseLayerNormalization(outputs: Set<Int>) {
+        func scalar(_ v: Int) -> Float? { constants[v].flatMap { $0.count == 1 ? $0.scalars[0] : nil } }
+        /// The live node writing `v` when exactly `readers` read it and it is no graph output.
+        func producer(_ v: Int, readBy readers: [Int]) -> Int? {
+            guard !outputs.contains(v), consumers(of: v) == readers.sorted() else { return nil }
+            return pending.indices.first { !pending[$0].removed && pending[$0].output == v }
+        }
+        /// For a binary node: its non-constant operand and the constant one.
+        func split(_ i: Int) -> (value: Int, constant: Int)? {
+            let ins = pending[i].inputs
+            guard ins.count == 2 else { return nil }
+            if constants[ins[1]] != nil && constants[ins[0]] == nil { return (ins[0], ins[1]) }
+            if constants[ins[0]] != nil && constants[ins[1]] == nil { return (ins[1], ins[0]) }
+            return nil
+        }
+        /// The first reduced axis of a ReduceMean over trailing axes that keeps them, of a tensor of `rank`.
+        func trailingMean(_ i: Int, rank: Int) -> Int? {
+            guard case .reduceMean(let axes?, true, _) = pending[i].op, let first = axes.first, axes == Array(first..<rank) else { return nil }
+            return first
+        }
+        for y in pending.indices where !pending[y].removed {
+            guard case .add = pending[y].op, let (mv, bias) = split(y), let m = producer(mv, readBy: [y]), case .mul = pending[m].op,
+                  let (nv, scale) = split(m), let n = producer(nv, readBy: [m]), case .div = pending[n].op, pending[n].inputs.count == 2,
+                  let s = producer(pending[n].inputs[1], readBy: [n]), case .sqrt = pending[s].op,
+                  let ve = producer(pending[s].inputs[0], readBy: [s]), case .add = pending[ve].op, let (vv, epsilon) = split(ve),
+                  let eps = scalar(epsilon), let v = producer(vv, readBy: [ve]),
+                  let pw = producer(pending[v].inputs[0], readBy: [v]), case .pow = pending[pw].op, pending[pw].inputs.count == 2,
+                  scalar(pending[pw].inputs[1]) == 2 else { continue }
+            let dv = pending[n].inputs[0]
+            guard pending[pw].inputs[0] == dv, let d = producer(dv, readBy: [pw, n]), case .sub = pending[d].op, pending[d].inputs.count == 2,
+                  let mean = producer(pending[d].inputs[1], readBy: [d]), let x = pending[mean].inputs.first, pending[d].inputs[0] == x,
+                  let rank = shapes[x]?.count, let axis = trailingMean(mean, rank: rank), trailingMean(v, rank: rank) == axis,
+                  let shape = shapes[x], let sc = constants[scale], let bc = constants[bias],
+                  sc.count == TensorOperations.count(Array(shape[axis...])), bc.count == sc.count else { continue }
+            pending[y].op = .layerNormalization(axis: axis, epsilon: eps)
+            pending[y].inputs = [x, scale, bias]
+            pending[y].operations = ["LayerNormalization"]
+            for i in [m, n, s, ve, v, pw, d, mean] { pending[i].removed = true }
         }
     }
 
@@ -761,6 +816,12 @@ struct NetworkBuilder {
         case .reduceMean(let axes, let keepDims, _):
             let reduced = axes ?? []
             return { args in try TensorOperations.reduceMean(args[0], axes: reduced, keepDims: keepDims) }
+        case .layerNormalization(let axis, let eps):
+            let threads = options.threads
+            return { args in
+                try TensorOperations.layerNormalization(args[0], scale: args[1], bias: args.count > 2 ? args[2] : nil, axis: axis,
+                                                        epsilon: eps, threads: threads)
+            }
         case .localResponseNormalization(let size, let alpha, let beta, let bias):
             return { args in try TensorOperations.localResponseNormalization(args[0], size: size, alpha: alpha, beta: beta, bias: bias) }
         case .batchNormalization(let eps):

@@ -187,6 +187,40 @@ enum TensorOperations {
         return y
     }
 
+    /// Layer normalisation of `x` over its dimensions from `axis` on: per row of `n` elements, the mean and the
+    /// variance (two passes, eight partial sums each), then `(x − mean) / √(var + ε) · scale + bias` (`scale` and
+    /// `bias`: `n` values each), eight floats at a time. Rows are split over threads from 64 K floats.
+    static func layerNormalization(_ x: Tensor, scale: Tensor, bias: Tensor?, axis: Int, epsilon: Float, threads: Int) throws -> Tensor {
+        let a = try self.axis(axis, rank: x.rank), n = count(Array(x.shape[a...])), rows = n == 0 ? 0 : x.count / n
+        guard scale.count == n, bias.map({ $0.count == n }) ?? true else {
+            throw fail("LayerNormalization's scale and bias need \(n) values, got \(scale.count) and \(bias?.count ?? n)")
+        }
+        let y = try Tensor(uninitialized: x.shape)
+        let src = x.storage.pointer, dst = y.storage.pointer, w = scale.storage.pointer, b = bias?.storage.pointer
+        Parallel.forEachRange(count: rows, threads: x.count >= 1 << 16 ? threads : 1) { _, items in
+            typealias V = SIMD8<Float>
+            @inline(__always) func load(_ p: UnsafePointer<Float>, _ i: Int) -> V { UnsafeRawPointer(p + i).loadUnaligned(as: V.self) }
+            let whole = n / 8 * 8
+            for r in items {
+                let row = src + r * n, out = dst + r * n
+                var sums = V(), tail: Float = 0
+                for i in stride(from: 0, to: whole, by: 8) { sums += load(row, i) }
+                for i in whole..<n { tail += row[i] }
+                let m = (sums.sum() + tail) / Float(n)
+                var squares = V(), tailSquares: Float = 0
+                for i in stride(from: 0, to: whole, by: 8) { let d = load(row, i) - m; squares = squares.addingProduct(d, d) }
+                for i in whole..<n { let d = row[i] - m; tailSquares += d * d }
+                let deviation = ((squares.sum() + tailSquares) / Float(n) + epsilon).squareRoot()
+                for i in stride(from: 0, to: whole, by: 8) {
+                    let v = (load(row, i) - m) / deviation * load(w, i) + (b.map { load($0, i) } ?? V())
+                    UnsafeMutableRawPointer(out + i).storeBytes(of: v, as: V.self)
+                }
+                for i in whole..<n { out[i] = (row[i] - m) / deviation * w[i] + (b?[i] ?? 0) }
+            }
+        }
+        return y
+    }
+
     static func map(_ x: Tensor, _ f: (Float) -> Float) throws -> Tensor {
         try Tensor(shape: x.shape) { i in f(x.storage.pointer[i]) }
     }

@@ -47,13 +47,15 @@ final class LayerTests: XCTestCase {
         }
     }
 
-    /// Batches past one tile of 7 rows (the row-major product on `gemm_7x32` on 16-float-register builds): whole and
-    /// partial tiles and 32-output panels, with bias and activation (through the tile buffer) and without (stored in
+    /// Batches past one tile of 7 rows (the row-major product on `gemm_7x32` on 16-float-register builds): blocks of
+    /// 112 rows, whole and partial tiles and 32-output panels, with bias and activation (through the tile buffer) and without (stored in
     /// place), at 1 and 2 threads — one case large enough to split its tiles — against a double-precision product.
     func testBatchedFullyConnectedMatchesNaive() throws {
         var rng = SeededGenerator(seed: 23)
+        // 300 and 250 rows: blocks of 112 (strided reads; 40 inputs: a partial 16-column block in their transposes)
+        // and single tiles after them, at 1 and 2 threads.
         for (inputs, outputs, batch, biased) in [(40, 64, 21, false), (96, 100, 16, true), (33, 32, 7, false), (128, 130, 300, false),
-                                                 (5, 3, 9, true)] {
+                                                 (5, 3, 9, true), (40, 64, 250, false), (40, 40, 230, true)] {
             let w = try Tensor.random(shape: [outputs, inputs], using: &rng), b = try Tensor.random(shape: [outputs], using: &rng)
             let x = try Tensor.random(shape: [batch, inputs], using: &rng)
             let (ws, xs, bs) = (w.scalars, x.scalars, b.scalars)

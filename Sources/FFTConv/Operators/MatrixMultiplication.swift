@@ -151,41 +151,67 @@ public final class FullyConnected: @unchecked Sendable {
     /// Rows per tile and outputs per panel of the row-major product (`gemm_7x32`).
     static let tileRows = 7, panelWidth = 32
 
-    /// `Y[batch, outputs] = act(X · Wᵀ + bias)` with X's rows as the micro-kernel's rows (`gemm_7x32`'s packed form):
-    /// per tile of 7 rows, X's 7 × K block transposed into the kernel's layout (16×16 block transposes), then one
-    /// 7 × 32 product per weight panel, stored straight into Y's rows (through a tile buffer for bias, activation, a
-    /// partial tile or panel). Y is row-major as X is: nothing transposed in or out. Tiles are split over threads.
-    /// (ConvNeXt-Tiny's channels-last linear layers, `[3136, 96] × [96, 384]`, ran 4.2–4.7 ms at 1 thread through
-    /// `Yᵀ = W · Xᵀ` and the transposes.)
+    /// `Y[batch, outputs] = act(X · Wᵀ + bias)` with X's rows as the micro-kernel's rows (`gemm_7x32`): X's rows in
+    /// blocks of 112, each transposed (whole 16×16 block transposes) into a K × 112 buffer whose 16 tiles of 7 rows the
+    /// strided form reads in place; the rows left (and all of them below a block per thread), a 7-row tile at a time,
+    /// transposed into the packed form's layout (a 7-row transpose goes through the edge blocks' staging). One 7 × 32
+    /// product per weight panel, stored straight into Y's rows (through a tile buffer for bias, activation, a partial
+    /// tile or panel). Y is row-major as X is: nothing transposed out. (ConvNeXt-Tiny's channels-last linear layers,
+    /// `[3136, 96] × [96, 384]`, ran 4.2–4.7 ms at 1 thread through `Yᵀ = W · Xᵀ` and the transposes.)
     private func rowProduct(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, batch: Int, kernel: GEMMMicroKernel) {
         let (w, bias) = weightPanels()
-        let k = inputs, n = outputs, mr = Self.tileRows, nr = Self.panelWidth
-        let tiles = (batch + mr - 1) / mr, panelCount = (n + nr - 1) / nr
+        let k = inputs, n = outputs, mr = Self.tileRows, nr = Self.panelWidth, block = Self.blockRows
+        let panelCount = (n + nr - 1) / nr
         let epilogue = activation.epilogue, direct = self.bias == nil && activation == .none
-        let perWorker = Parallel.workerStride(mr * k + mr * nr + Transpose.stagingFloats, threads: threads)
+        // Whole blocks of `blockRows` rows where the strided form exists and there is a block per thread; the rest in
+        // single tiles.
+        let blocks = kernel.strided == nil || batch < block * threads ? 0 : batch / block
+        let tiles = (batch - blocks * block + mr - 1) / mr
+        let perWorker = Parallel.workerStride((blocks > 0 ? block : mr) * k + mr * nr + Transpose.stagingFloats, threads: threads)
         // ~2·7·K·N flops a tile: threads from ~100 µs of work.
         let workers = batch * k * n >= 1 << 22 ? threads : 1
+        /// Rows `r0 ..< r0 + rows` (at most 7) of Y from A at `a` (row `r` of the tile at `a + r`, rows `lda` apart).
+        func tile(_ a: UnsafePointer<Float>, lda: Int, rows r0: Int, _ rows: Int, buffer: UnsafeMutablePointer<Float>) {
+            for j in 0..<panelCount {
+                let c0 = j * nr, columns = Swift.min(nr, n - c0), out = y + r0 * n + c0, b = w.pointer + j * k * nr
+                let whole = direct && rows == mr && columns == nr
+                if let strided = kernel.strided, lda != mr {
+                    strided(k, a, lda, b, whole ? out : buffer, whole ? n : nr, false)
+                } else {
+                    kernel.packed(k, a, b, whole ? out : buffer, whole ? n : nr, false)
+                }
+                if whole { continue }
+                epilogue.biasRows(buffer, rows: rows, width: nr, bias: bias.pointer + c0, activate: true)
+                for r in 0..<rows { (out + r * n).update(from: buffer + r * nr, count: columns) }
+            }
+        }
         SharedScratch.withBuffer(count: workers * perWorker) { scratch in
+            // Blocks: X's 112 × K block transposed in whole 16×16 blocks, then its 16 tiles read in place (strided A).
+            if blocks > 0 {
+                Parallel.forEachRange(count: blocks, threads: workers) { worker, items in
+                    let a = scratch + worker * perWorker, buffer = a + block * k, staging = buffer + mr * nr
+                    for i in items {
+                        Transpose.floats(x + i * block * k, sourceStride: k, a, destinationStride: block, rows: block, columns: k,
+                                         staging: staging)
+                        for t in 0..<(block / mr) { tile(a + t * mr, lda: block, rows: i * block + t * mr, mr, buffer: buffer) }
+                    }
+                }
+            }
+            // The rest, a tile of 7 rows at a time (the last one zero-padded).
             Parallel.forEachRange(count: tiles, threads: workers) { worker, items in
-                let a = scratch + worker * perWorker, tile = a + mr * k, staging = tile + mr * nr
+                let a = scratch + worker * perWorker, buffer = a + mr * k, staging = buffer + mr * nr
                 for t in items {
-                    let r0 = t * mr, rows = Swift.min(mr, batch - r0)
+                    let r0 = blocks * block + t * mr, rows = Swift.min(mr, batch - r0)
                     if rows < mr { a.update(repeating: 0, count: mr * k) }
                     Transpose.floats(x + r0 * k, sourceStride: k, a, destinationStride: mr, rows: rows, columns: k, staging: staging)
-                    for j in 0..<panelCount {
-                        let c0 = j * nr, columns = Swift.min(nr, n - c0), out = y + r0 * n + c0
-                        if direct && rows == mr && columns == nr {
-                            kernel.packed(k, a, w.pointer + j * k * nr, out, n, false)
-                            continue
-                        }
-                        kernel.packed(k, a, w.pointer + j * k * nr, tile, nr, false)
-                        epilogue.biasRows(tile, rows: rows, width: nr, bias: bias.pointer + c0, activate: true)
-                        for r in 0..<rows { (out + r * n).update(from: tile + r * nr, count: columns) }
-                    }
+                    tile(a, lda: mr, rows: r0, rows, buffer: buffer)
                 }
             }
         }
     }
+
+    /// Rows per block of the row-major product: 16 tiles of 7, so that X's block transposes in whole 16×16 blocks.
+    static let blockRows = 112
 
     func packedWeights() throws -> MatrixMultiplication {
         try packLock.withLock {

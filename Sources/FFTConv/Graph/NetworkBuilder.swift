@@ -404,6 +404,16 @@ struct NetworkBuilder {
         pending.removeAll { $0.removed }
     }
 
+    /// The value of constant `v` when it holds exactly one.
+    func scalarConstant(_ v: Int) -> Float? { constants[v].flatMap { $0.count == 1 ? $0.scalars[0] : nil } }
+
+    /// The live node writing `v` when exactly the nodes `readers` read it and it is not one of the graph's `outputs`:
+    /// an intermediate a pattern rewrite may remove.
+    func producer(of v: Int, readBy readers: [Int], outputs: Set<Int>) -> Int? {
+        guard !outputs.contains(v), consumers(of: v) == readers.sorted() else { return nil }
+        return pending.indices.first { !pending[$0].removed && pending[$0].output == v }
+    }
+
     /// `Mul(x, HardSigmoid(x))` with PyTorch's hard sigmoid (alpha 1/6, beta 1/2) is `HardSwish(x)` — how exports
     /// below opset 14 (which has no HardSwish) write MobileNetV3's activation — and `Mul(x, Sigmoid(x))` is SiLU
     /// (EfficientNet's swish). Each is rewritten into one activation node, which the convolution producing `x` then
@@ -412,8 +422,7 @@ struct NetworkBuilder {
         for j in pending.indices where !pending[j].removed && pending[j].inputs.count == 2 {
             guard case .mul = pending[j].op else { continue }
             for (h, x) in [(pending[j].inputs[0], pending[j].inputs[1]), (pending[j].inputs[1], pending[j].inputs[0])] {
-                guard !outputs.contains(h), let k = pending.indices.first(where: { !pending[$0].removed && pending[$0].output == h }),
-                      pending[k].inputs == [x], consumers(of: h) == [j] else { continue }
+                guard let k = producer(of: h, readBy: [j], outputs: outputs), pending[k].inputs == [x] else { continue }
                 let gated: Activation
                 switch pending[k].op {
                 case .activation(.hardSigmoid(let alpha, let beta)) where abs(alpha - 1 / 6) <= 1e-7 && beta == 0.5: gated = .hardSwish
@@ -433,18 +442,13 @@ struct NetworkBuilder {
     /// intermediate read once — rewritten into one `.gelu` node: one vector pass instead of five (ConvNeXt-Tiny's 18
     /// GELUs, 1 thread: the Erf steps alone 11.8–16 ms of the call).
     mutating func fuseGELU(outputs: Set<Int>) {
-        func scalar(_ v: Int) -> Float? { constants[v].flatMap { $0.count == 1 ? $0.scalars[0] : nil } }
-        /// The live node writing `v` when only node `reader` reads it and it is no graph output.
-        func soleProducer(_ v: Int, readBy reader: Int) -> Int? {
-            guard !outputs.contains(v), consumers(of: v) == [reader] else { return nil }
-            return pending.indices.first { !pending[$0].removed && pending[$0].output == v }
-        }
+        func soleProducer(_ v: Int, readBy reader: Int) -> Int? { producer(of: v, readBy: [reader], outputs: outputs) }
         /// The operand of binary node `i` that is not the constant `c` (within 1e-6), if the other one is.
         func operand(_ i: Int, constant c: Float) -> Int? {
             let ins = pending[i].inputs
             guard ins.count == 2 else { return nil }
-            if let k = scalar(ins[1]), abs(k - c) <= 1e-6 * abs(c) { return ins[0] }
-            if let k = scalar(ins[0]), abs(k - c) <= 1e-6 * abs(c) { return ins[1] }
+            if let k = scalarConstant(ins[1]), abs(k - c) <= 1e-6 * abs(c) { return ins[0] }
+            if let k = scalarConstant(ins[0]), abs(k - c) <= 1e-6 * abs(c) { return ins[1] }
             return nil
         }
         for last in pending.indices where !pending[last].removed {
@@ -455,7 +459,7 @@ struct NetworkBuilder {
                       let e = soleProducer(ev, readBy: a), case .erf = pending[e].op, pending[e].inputs.count == 1,
                       let d = soleProducer(pending[e].inputs[0], readBy: e), case .div = pending[d].op,
                       pending[d].inputs.count == 2, pending[d].inputs[0] == x,
-                      let r = scalar(pending[d].inputs[1]), abs(r - Float(2).squareRoot()) <= 1e-6 else { continue }
+                      let r = scalarConstant(pending[d].inputs[1]), abs(r - Float(2).squareRoot()) <= 1e-6 else { continue }
                 pending[last].op = .gelu(tanhApproximation: false)
                 pending[last].inputs = [x]
                 pending[last].operations = ["Gelu"]
@@ -470,12 +474,7 @@ struct NetworkBuilder {
     /// constant bias, each intermediate read only there — rewritten into one `.layerNormalization` node: one step
     /// instead of nine (ConvNeXt's 23 LayerNorms).
     mutating func fuseLayerNormalization(outputs: Set<Int>) {
-        func scalar(_ v: Int) -> Float? { constants[v].flatMap { $0.count == 1 ? $0.scalars[0] : nil } }
-        /// The live node writing `v` when exactly `readers` read it and it is no graph output.
-        func producer(_ v: Int, readBy readers: [Int]) -> Int? {
-            guard !outputs.contains(v), consumers(of: v) == readers.sorted() else { return nil }
-            return pending.indices.first { !pending[$0].removed && pending[$0].output == v }
-        }
+        func producer(_ v: Int, readBy readers: [Int]) -> Int? { self.producer(of: v, readBy: readers, outputs: outputs) }
         /// For a binary node: its non-constant operand and the constant one.
         func split(_ i: Int) -> (value: Int, constant: Int)? {
             let ins = pending[i].inputs
@@ -494,9 +493,9 @@ struct NetworkBuilder {
                   let (nv, scale) = split(m), let n = producer(nv, readBy: [m]), case .div = pending[n].op, pending[n].inputs.count == 2,
                   let s = producer(pending[n].inputs[1], readBy: [n]), case .sqrt = pending[s].op,
                   let ve = producer(pending[s].inputs[0], readBy: [s]), case .add = pending[ve].op, let (vv, epsilon) = split(ve),
-                  let eps = scalar(epsilon), let v = producer(vv, readBy: [ve]),
+                  let eps = scalarConstant(epsilon), let v = producer(vv, readBy: [ve]),
                   let pw = producer(pending[v].inputs[0], readBy: [v]), case .pow = pending[pw].op, pending[pw].inputs.count == 2,
-                  scalar(pending[pw].inputs[1]) == 2 else { continue }
+                  scalarConstant(pending[pw].inputs[1]) == 2 else { continue }
             let dv = pending[n].inputs[0]
             guard pending[pw].inputs[0] == dv, let d = producer(dv, readBy: [pw, n]), case .sub = pending[d].op, pending[d].inputs.count == 2,
                   let mean = producer(pending[d].inputs[1], readBy: [d]), let x = pending[mean].inputs.first, pending[d].inputs[0] == x,
@@ -879,7 +878,7 @@ struct NetworkBuilder {
             return { args in try TensorOperations.slice(args[0], ranges) }
         case .pow:
             // A constant exponent of 2 (a decomposed layer normalisation's variance: ConvNeXt) or 0.5 as vector loops.
-            if p.inputs.count > 1, let e = constants[p.inputs[1]], e.count == 1, let k = e.scalars.first, k == 2 || k == 0.5,
+            if p.inputs.count > 1, let k = scalarConstant(p.inputs[1]), k == 2 || k == 0.5,
                shapes[p.inputs[0]] == shape {
                 return k == 2 ? { args in try TensorOperations.map(args[0], vector: { $0 * $0 }, scalar: { $0 * $0 }) }
                     : { args in try TensorOperations.map(args[0], vector: { $0.squareRoot() }, scalar: { $0.squareRoot() }) }

@@ -287,6 +287,9 @@ final class KernelFamilyTests: XCTestCase {
             // dilation, groups, batch 2 (the asymmetric 5x5 case above is one too).
             try c(5, 9, 3, Size2D(13, 13), padding: 1, batch: 2), try c(3, 10, 5, Size2D(26, 26), stride: 2, padding: 2),
             try c(4, 5, 3, Size2D(13, 13), dilation: 2, padding: 2), try c(6, 9, 3, Size2D(13, 11), padding: 1, groups: 3),
+            // As many tiles as the padded layout (7² "same": 49 positions against 63), taken for the fused write-out:
+            // RegNetX's grouped layers, 16 channels a group.
+            try c(32, 32, 3, Size2D(7, 7), padding: 1, groups: 2),
             // Layers whose taps never read some stride phase rows (fill skips them): 1x1 stride 2 (ResNet's
             // downsampling), dilation 2 at stride 2.
             try c(6, 10, 1, Size2D(9, 12), stride: 2), try c(3, 4, 3, Size2D(13, 12), stride: 2, dilation: 2, padding: 2),

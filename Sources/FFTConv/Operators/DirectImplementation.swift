@@ -143,11 +143,20 @@ final class DirectImplementation: ConvolutionImplementation, @unchecked Sendable
     /// where the padded layout's discarded columns cost at least 1/16 of the position tiles (small maps: 13×13,
     /// 27×27), not on 55×55, and while the copies stay cache-sized (≤ 2 MB: 64 channels of 56×56 with 5 or more
     /// columns are not).
-    static func flatLayout(_ p: ConvolutionProblem, padded: PhaseLayout, nr: Int) -> FlatPhaseLayout? {
+    ///
+    /// `anyGain`: also where it computes no more tiles than the padded layout (`layoutChoice`'s last resort, after the
+    /// row-aligned tiles): its positions are the output's own, so whole tiles go into the output through the fused
+    /// kernel, where the padded layout's tiles go through the block buffer and a write-out per output row segment —
+    /// on small planes that write-out and the row-by-row padded copy cost more than the micro-kernel. Twenty-eighth
+    /// session (`layer … --padding 1 --groups G --activation relu --algorithm direct`, 1 thread, ms): RegNetX-400MF's
+    /// grouped 3x3 layers, 16 channels a group, 400 on 7² 0.157 → 0.118, 160 on 14² 0.149 → 0.108–0.129, 32 on 56²
+    /// (2 groups) 0.333 → 0.298.
+    static func flatLayout(_ p: ConvolutionProblem, padded: PhaseLayout, nr: Int, anyGain: Bool = false) -> FlatPhaseLayout? {
         guard let f = FlatPhaseLayout(geometry: p.geometry) else { return nil }
         let flatTiles = (f.positions + nr - 1) / nr, paddedTiles = (padded.positions + nr - 1) / nr
         let copyBytes = p.descriptor.inputChannels * f.columnCopiesSize * 4
-        return flatTiles * 16 > paddedTiles * 15 || copyBytes > 2 << 20 ? nil : f
+        let pays = anyGain ? flatTiles <= paddedTiles : flatTiles * 16 <= paddedTiles * 15
+        return !pays || copyBytes > 2 << 20 ? nil : f
     }
 
     /// Which layout a layer that is not 1x1-in-place reads (at most one of them; none: the padded layout's position
@@ -160,12 +169,14 @@ final class DirectImplementation: ConvolutionImplementation, @unchecked Sendable
     }
 
     /// `init`'s choice of layout for `p` with `kernel`, in order of preference: the flat layout where it pays, the padded
-    /// layout read as the output's own positions where its phase rows are output rows, row-aligned tiles, the im2col.
+    /// layout read as the output's own positions where its phase rows are output rows, row-aligned tiles, the im2col,
+    /// the flat layout where it computes no more tiles than the padded one.
     static func layoutChoice(_ p: ConvolutionProblem, layout: PhaseLayout, kernel: GEMMMicroKernel) -> LayoutChoice {
         if let f = flatLayout(p, padded: layout, nr: kernel.nr) { return LayoutChoice(flat: f) }
         if phaseRowsAreOutputRows(p, layout: layout) { return LayoutChoice(ownRows: true) }
         if let tiles = rowTiles(p, layout: layout, kernel: kernel) { return LayoutChoice(rowTiles: tiles) }
-        return LayoutChoice(gatherStride: gatherStride(p, layout: layout, kernel: kernel))
+        if let gather = gatherStride(p, layout: layout, kernel: kernel) { return LayoutChoice(gatherStride: gather) }
+        return LayoutChoice(flat: flatLayout(p, padded: layout, nr: kernel.nr, anyGain: true))
     }
 
     /// The positions the micro-kernel computes per image and group for a layer that is not 1x1-in-place with `kernel`

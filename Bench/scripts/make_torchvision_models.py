@@ -13,6 +13,8 @@ resnext50_32x4d wide_resnet50_2`). Each model gets OUT/models/NAME/{model.onnx, 
 ref64.npy, meta.json}. Weights are seeded random (no download), batch-norm statistics drawn away from the identity
 so the folding is exercised; ref.npy is PyTorch's float32 output, ref64.npy its float64 one. TorchScript exporter,
 opset 13 by default (MobileNetV3's hard swish is then HardSigmoid + Mul; opset 14 and later write HardSwish).
+Names from torchvision.models.segmentation (fcn_resnet50, deeplabv3_mobilenet_v3_large, lraspp_mobilenet_v3_large,
+...) export their `out` map (no auxiliary head), at the same 224×224 input.
 """
 import argparse
 import json
@@ -30,10 +32,26 @@ DEFAULT = ["mobilenet_v3_small", "mobilenet_v3_large", "shufflenet_v2_x1_0", "ef
            "regnet_y_400mf", "googlenet", "densenet121"]
 
 
+class MainOutput(torch.nn.Module):
+    """A segmentation model's `out` entry alone (torchvision's return a dict)."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x):
+        return self.model(x)["out"]
+
+
 def build(tv, name, seed):
     torch.manual_seed(seed)
-    kwargs = {"aux_logits": False, "init_weights": True} if name == "googlenet" else {}
-    m = getattr(tv.models, name)(weights=None, **kwargs).eval()
+    if name in tv.models.segmentation.__dict__ and not name.startswith("_"):
+        # Segmentation models (fcn_resnet50, deeplabv3_mobilenet_v3_large, lraspp_mobilenet_v3_large, ...): no
+        # auxiliary head, no backbone download; the `out` map alone.
+        m = MainOutput(getattr(tv.models.segmentation, name)(weights=None, weights_backbone=None, aux_loss=None)).eval()
+    else:
+        kwargs = {"aux_logits": False, "init_weights": True} if name == "googlenet" else {}
+        m = getattr(tv.models, name)(weights=None, **kwargs).eval()
     g = torch.Generator().manual_seed(seed + 1)
     for mod in m.modules():
         if isinstance(mod, torch.nn.BatchNorm2d):

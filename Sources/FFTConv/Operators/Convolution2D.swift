@@ -14,21 +14,26 @@ public enum ConvolutionAlgorithm: String, Sendable, Hashable, CaseIterable, Cust
     case depthwise
     /// Tiled FFT convolution through FFTW.
     case fft
-    /// Winograd F(m×m, r×r) (only for 3x3 and 5x5 kernels with stride 1 and dilation 1); the tile is
+    /// Winograd F(m×m, r×r) (only for 3x3 and 5x5 kernels with stride 1; a dilated one with "same" padding that is
+    /// a multiple of its dilation runs as its dilation phases, `DilationPhasesImplementation`); the tile is
     /// `ConvolutionOptions.winogradTile`.
     case winograd
 
     public var description: String { rawValue }
 
     /// Whether this algorithm can run `descriptor` (`depthwise` needs a depthwise layer, `winograd` a 3x3 or
-    /// 5x5 stride-1 undilated kernel; the others run everything).
+    /// 5x5 stride-1 kernel, dilated only with "same" padding that is a multiple of the dilation; the others run
+    /// everything).
     public func supports(_ descriptor: ConvolutionDescriptor) -> Bool {
         switch self {
         case .depthwise: return descriptor.isDepthwise
         case .winograd:
-            let k = descriptor.kernel
-            return k.height == k.width && WinogradRegistry.filterSides.contains(k.height)
-                && descriptor.stride == Size2D(1, 1) && descriptor.dilation == Size2D(1, 1)
+            let k = descriptor.kernel, (dh, dw) = (descriptor.dilation.height, descriptor.dilation.width), p = descriptor.padding
+            guard k.height == k.width && WinogradRegistry.filterSides.contains(k.height) && descriptor.stride == Size2D(1, 1) else {
+                return false
+            }
+            return descriptor.dilation == Size2D(1, 1) || p.top % dh == 0 && p.bottom % dh == 0 && p.left % dw == 0 && p.right % dw == 0
+                && p.top + p.bottom == (k.height - 1) * dh && p.left + p.right == (k.width - 1) * dw
         case .reference, .plain, .direct, .gemm, .fft: return true
         }
     }
@@ -95,6 +100,9 @@ public final class Convolution2D: @unchecked Sendable {
     /// The settings it was prepared with.
     public let options: ConvolutionOptions
     let implementation: ConvolutionImplementation
+    /// The kernel the algorithm computes when rows or columns of `descriptor.kernel` read only padding and were
+    /// dropped (`ConvolutionDescriptor.withoutDeadTaps`); `nil`: the whole kernel.
+    public let livePart: Size2D?
 
     /// Prepares a layer.
     ///
@@ -116,6 +124,26 @@ public final class Convolution2D: @unchecked Sendable {
         self.outputSize = problem.output
         self.algorithm = algorithm
         self.options = options
+        // Kernel rows and columns that read only padding on this input are dropped before the algorithm sees the
+        // layer (`ConvolutionDescriptor.withoutDeadTaps`) — unless the algorithm cannot run what is left (Winograd on
+        // a 3x3 layer that becomes 1x1, a depthwise kernel forced for the padding it had): then the whole kernel. The
+        // reference and the plain loops always keep the whole kernel.
+        if algorithm != .reference && algorithm != .plain, let pruned = descriptor.withoutDeadTaps(input: input),
+           let live = try? Self.implementation(algorithm, problem: try ConvolutionProblem(descriptor: pruned.descriptor, input: input),
+                                                weights: try weights.kernelWindow(rows: pruned.rows, columns: pruned.columns),
+                                                bias: bias, options: options) {
+            implementation = live
+            livePart = pruned.descriptor.kernel
+        } else {
+            implementation = try Self.implementation(algorithm, problem: problem, weights: weights, bias: bias, options: options)
+            livePart = nil
+        }
+    }
+
+    /// `algorithm`'s prepared form of `problem`.
+    private static func implementation(_ algorithm: ConvolutionAlgorithm, problem: ConvolutionProblem, weights: Tensor, bias: Tensor?,
+                                       options: ConvolutionOptions) throws -> ConvolutionImplementation {
+        let implementation: ConvolutionImplementation
         switch algorithm {
         case .reference:
             implementation = ReferenceImplementation(problem: problem, weights: weights, bias: bias)
@@ -138,16 +166,31 @@ public final class Convolution2D: @unchecked Sendable {
         case .fft:
             implementation = try FFTImplementation(problem: problem, weights: weights, bias: bias, options: options)
         case .winograd:
-            implementation = try WinogradImplementation(problem: problem, weights: weights, bias: bias, tile: options.winogradTile,
-                                                        forcedKernel: options.microKernel, threads: options.threads)
+            if problem.descriptor.dilation != Size2D(1, 1) {
+                // Dilated: the dilation phases side by side, one undilated layer.
+                guard let grid = DilationPhasesImplementation.gridProblem(problem) else {
+                    throw ConvolutionError.unsupported(algorithm: "winograd", reason: "a dilated layer needs stride 1 and "
+                        + "\"same\" padding, (k − 1)·dilation in all, a multiple of the dilation on every side; got \(problem.descriptor)")
+                }
+                let inner = try WinogradImplementation(problem: grid.problem, weights: weights, bias: bias, tile: options.winogradTile,
+                                                       forcedKernel: options.microKernel, threads: options.threads)
+                implementation = DilationPhasesImplementation(problem: problem, grid: grid, inner: inner)
+            } else {
+                implementation = try WinogradImplementation(problem: problem, weights: weights, bias: bias, tile: options.winogradTile,
+                                                            forcedKernel: options.microKernel, threads: options.threads)
+            }
         }
+        return implementation
     }
 
     /// Bytes held for the prepared weights (for FFT: the kernel spectra).
     public var preparedBytes: Int { implementation.preparedBytes }
 
     /// What was chosen at prepare time, e.g. the FFT tiling (`"16x16 tiles x9"`).
-    public var summary: String { implementation.summary }
+    public var summary: String {
+        guard let live = livePart else { return implementation.summary }
+        return "\(live.height)x\(live.width) live taps of \(descriptor.kernel.height)x\(descriptor.kernel.width), " + implementation.summary
+    }
 
     /// The output shape for a batch of `batch` images.
     public func outputShape(batch: Int) -> [Int] {

@@ -75,6 +75,11 @@ final class FFTImplementation: ConvolutionImplementation, @unchecked Sendable {
         return channels == 1 ? 1 : Swift.max(2, b)
     }
 
+    /// Most bytes of kernel spectra one layer may take (held, or computed per call): 1 GB (a 512→512 3x3 layer at
+    /// dilation 4 on 28² takes 0.4 GB, `fftconv-bench layer … --algorithm fft`); beyond it the FFT path refuses the
+    /// layer (`ConvolutionError.unsupported`) instead of exhausting memory, and the planner takes another algorithm.
+    static let largestSpectraBytes = 1 << 30
+
     init(problem p: ConvolutionProblem, weights: Tensor, bias: Tensor?, options: ConvolutionOptions) throws {
         problem = p
         let d = p.descriptor
@@ -89,6 +94,13 @@ final class FFTImplementation: ConvolutionImplementation, @unchecked Sendable {
         let shape = FFTTiling.Shape(inputChannels: innerChannelsPerGroup * g, outputChannels: d.outputChannels, groups: g,
                                     kernel: innerKernel, output: p.output, outputBlock: cgemm.nr)
         let (tiling, perCall) = try FFTTiling.choose(for: shape, override: options.fftTile, budget: options.fftMemoryBudget)
+        // Spectra held or computed per call take this much memory either way: a kernel dilated far past the map
+        // (DeepLabV3's 2048→256 3x3 at dilation 24 on 28², a 49×49 extent) would need tens of GB.
+        let spectraBytes = FFTTiling.spectraBytes(tiling, shape)
+        guard spectraBytes <= Self.largestSpectraBytes else {
+            throw ConvolutionError.unsupported(algorithm: "fft", reason: "the kernel spectra of \(d) on \(p.input) would take "
+                + "\(spectraBytes >> 20) MB (tile \(tiling.tile)), over the \(Self.largestSpectraBytes >> 20) MB the FFT path allows")
+        }
         self.tiling = tiling
         let t = tiling.tile
         realStride = roundUp(t.height * t.width, 16)

@@ -221,7 +221,7 @@ final class WinogradImplementation: ConvolutionImplementation, @unchecked Sendab
     }
 
     static func check(_ d: ConvolutionDescriptor) throws {
-        guard ConvolutionAlgorithm.winograd.supports(d) else {
+        guard ConvolutionAlgorithm.winograd.supports(d), d.dilation == Size2D(1, 1) else {
             throw ConvolutionError.unsupported(algorithm: "winograd",
                                                reason: "needs a 3x3 or 5x5 kernel with stride 1 and dilation 1, got \(d)")
         }

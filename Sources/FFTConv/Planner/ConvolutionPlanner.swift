@@ -77,6 +77,8 @@ public final class ConvolutionPlanner: @unchecked Sendable {
 
     /// The candidates `mode` considers for `d` (direct first: it is the accuracy baseline).
     public func candidates(for d: ConvolutionDescriptor, input: Size2D) -> [ConvolutionCandidate] {
+        // The layer the algorithms compute: without kernel rows and columns that read only padding.
+        let d = d.withoutDeadTaps(input: input)?.descriptor ?? d
         var result = [ConvolutionCandidate(.direct)]
         if d.isDepthwise { result.append(.init(.depthwise)) }
         result.append(.init(.gemm))
@@ -117,8 +119,28 @@ public final class ConvolutionPlanner: @unchecked Sendable {
     /// 1x1 stride-2 layers on outputs up to 14×14 with ≤ 512 KB of weights → `gemm`; other kernels of
     /// 5×5 and more at stride 1 with ≥ 16 channels per group → FFT; everything else → direct.
     public func estimate(_ d: ConvolutionDescriptor, input: Size2D) -> ConvolutionCandidate {
+        // The rules apply to the layer the algorithms compute (`Convolution2D` drops taps that read only padding).
+        if let pruned = d.withoutDeadTaps(input: input) { return estimate(pruned.descriptor, input: input) }
         if d.isDepthwise { return .init(.depthwise) }
         let out = (try? d.outputSize(input: input)) ?? Size2D(1, 1)
+        if d.dilation != Size2D(1, 1) {
+            // Dilated (DeepLabV3's ResNet-50 at output stride 8, its ASPP): Winograd on the grid of dilation phases
+            // (`DilationPhasesImplementation`) where the rules give it for the grid and the grid's gaps leave it at most
+            // 3× the output; else the im2col GEMM where the direct path's padded rows would be ≥ 1.25× the output's
+            // (large dilations on small maps), else direct — never the FFT, whose transforms and spectra grow with the
+            // dilated extent. Twenty-eighth session (`fftconv-bench layer --input 1xCx28x28 … --dilation D --padding D
+            // --algorithm direct,gemm,fft,winograd`, 1 thread, ms, direct / gemm / fft / best Winograd on the grid):
+            // 256→256 at dilation 2 10.1 / 12.8 / 8.2 / 3.9 (F(6x6), a 29² grid); 512→512 at dilation 4 54.7 / 46.8 /
+            // 59.8 / 16.4 (F(4x4), 31²); 2048→256 at dilation 12 193.6 / 106.5 / — / 57.0 (F(6x6), 47²), at
+            // dilation 24 298.2 / 108.6 / — / 152.9 (F(6x6), 71²).
+            if let problem = try? ConvolutionProblem(descriptor: d, input: input),
+               let grid = DilationPhasesImplementation.gridProblem(problem), grid.problem.outputPlane <= 3 * problem.outputPlane {
+                let c = estimate(grid.problem.descriptor, input: grid.problem.input)
+                if c.algorithm == .winograd { return c }
+            }
+            let paddedWidth = (input.width + d.padding.left + d.padding.right + d.stride.width - 1) / d.stride.width
+            return .init(paddedWidth * 4 >= out.width * 5 ? .gemm : .direct)
+        }
         if ConvolutionAlgorithm.winograd.supports(d), d.kernel == Size2D(5, 5) {
             // 5x5 stride-1 layers (thirteenth session, `fftconv-bench layer … --algorithm fft,direct,winograd
             // --winograd-tiles 2,4`, 1 thread, ms, fft / direct / F(2x2, 5x5) / F(4x4, 5x5)): F(4x4) wins from 12×12

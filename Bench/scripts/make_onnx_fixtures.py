@@ -239,6 +239,30 @@ class ConvNeXtBlock(nn.Module):
         return F.gelu(x + y.permute(0, 3, 1, 2), approximate="tanh")
 
 
+class SegmentationHead(nn.Module):
+    """DeepLabV3-style: a stride-2 stem, a 3x3 at dilation 2 (Winograd runs it on its dilation phases), an ASPP of a 1x1,
+    a dilation-3 3x3 and a dilation-24 3x3 (on the 18×20 map only its centre tap reads the input) and an image-pooling
+    branch upsampled back, concatenated and projected; then bilinear upsampling ×4 (half-pixel coordinates) and to a
+    fixed size with aligned corners."""
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(8, 32, 3, stride=2, padding=1), nn.BatchNorm2d(32), nn.ReLU())
+        self.dilated = nn.Sequential(nn.Conv2d(32, 32, 3, padding=2, dilation=2), nn.BatchNorm2d(32), nn.ReLU())
+        self.b0 = nn.Sequential(nn.Conv2d(32, 16, 1), nn.ReLU())
+        self.b1 = nn.Sequential(nn.Conv2d(32, 32, 3, padding=3, dilation=3), nn.ReLU())
+        self.b2 = nn.Sequential(nn.Conv2d(32, 16, 3, padding=24, dilation=24), nn.ReLU())
+        self.pool = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(32, 16, 1), nn.ReLU())
+        self.project = nn.Sequential(nn.Conv2d(80, 16, 1), nn.ReLU())
+        self.head = nn.Conv2d(16, 3, 1)
+
+    def forward(self, x):
+        x = self.dilated(self.stem(x))
+        p = F.interpolate(self.pool(x), size=x.shape[-2:], mode="bilinear", align_corners=False)
+        y = self.head(self.project(torch.cat([self.b0(x), self.b1(x), self.b2(x), p], 1)))
+        y = F.interpolate(y, scale_factor=4, mode="bilinear", align_corners=False)
+        return F.interpolate(y, size=(50, 37), mode="bilinear", align_corners=True)
+
+
 def export(name, model, shape, seed, folding=True, dynamic=None, check=True, opset=13):
     g = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
@@ -291,6 +315,7 @@ def main():
     x = torch.from_numpy(np.load(os.path.join(OUT, "convnext_block.input.npy")))
     torch.onnx.export(convnext, (x,), os.path.join(OUT, "convnext_block_op17.onnx"), dynamo=False, opset_version=17,
                       do_constant_folding=False, input_names=["input"], output_names=["output"])
+    export("segmentation_head", SegmentationHead(), (1, 8, 36, 40), 13)
     # tiny_alexnet again, with its weights in an external data file next to the model.
     import onnx
     m = onnx.load(os.path.join(OUT, "tiny_alexnet.onnx"))

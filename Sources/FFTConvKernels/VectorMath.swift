@@ -124,6 +124,20 @@ public enum VectorMath {
         if tanh { loop(true) } else { loop(false) }
     }
 
+    /// `dst[i] = a[i] + t · (b[i] − a[i])` for `i < count` (a linear blend of two rows, Resize's), eight floats at a
+    /// time with a fused multiply-add; the tail one by one by the same formula.
+    public static func blend(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ t: Float, into dst: UnsafeMutablePointer<Float>,
+                             count: Int) {
+        var i = 0
+        while i + 8 <= count {
+            let x = UnsafeRawPointer(a + i).loadUnaligned(as: SIMD8<Float>.self)
+            let y = UnsafeRawPointer(b + i).loadUnaligned(as: SIMD8<Float>.self)
+            UnsafeMutableRawPointer(dst + i).storeBytes(of: x.addingProduct(y - x, t), as: SIMD8<Float>.self)
+            i += 8
+        }
+        while i < count { dst[i] = a[i].addingProduct(b[i] - a[i], t); i += 1 }
+    }
+
     /// GELU for one float, by the eight-lane formula.
     @inlinable @inline(__always)
     public static func gelu(_ x: Float, tanh: Bool) -> Float {

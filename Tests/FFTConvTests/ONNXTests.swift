@@ -34,12 +34,25 @@ final class ONNXTests: XCTestCase {
                       "convnext_block_op17": "convnext_block"]
         for model in ["tiny_alexnet", "caffe_alexnet", "resnet_block", "inverted_residual", "unet", "mixed", "tiny_alexnet_external",
                       "mobilenet_v3_block", "mobilenet_v3_block_op14", "shuffle_unit", "efficientnet_block", "prelu_block",
-                      "convnext_block", "convnext_block_op17"] {
+                      "convnext_block", "convnext_block_op17", "segmentation_head"] {
             let expectedOutput = sameAs[model].map { "\($0).output.npy" }
             let input = sameAs[model].map { "\($0).input.npy" }
             for policy in [AlgorithmPolicy.auto, .fixed(.fft), .fixed(.gemm), .fixed(.winograd)] {
                 _ = try check(model, input: input, output: expectedOutput, options: NetworkOptions(threads: 2, algorithm: policy))
             }
+        }
+    }
+
+    func testSegmentationHeadRunsDilatedLayersOnPhasesAndLiveTaps() throws {
+        // Bilinear Resize at half-pixel and aligned-corner coordinates, 1 and 2 threads, against PyTorch (`check`); the
+        // dilation-24 branch on an 18×20 map as the 1x1 layer its live taps leave, under every policy; forced to
+        // Winograd, the dilation-2 and dilation-3 layers on their phase grids.
+        for threads in [1, 2] {
+            let auto = try check("segmentation_head", options: NetworkOptions(threads: threads))
+            XCTAssertEqual(auto.layers.filter { $0.operation == "Resize" }.count, 3)
+            XCTAssert(auto.layers.contains { $0.algorithm.contains("1x1 live taps of 3x3") }, "\(auto.layers.map(\.algorithm))")
+            let winograd = try check("segmentation_head", options: NetworkOptions(threads: threads, algorithm: .fixed(.winograd)))
+            XCTAssertEqual(winograd.layers.filter { $0.algorithm.contains("dilation phases") }.count, 2, "\(winograd.layers.map(\.algorithm))")
         }
     }
 

@@ -564,7 +564,9 @@ struct NetworkBuilder {
                     let input = Size2D(x[2], x[3])
                     let conv: Convolution2D
                     let splits = readsDepthwiseOutput(p)
-                    if case .fixed(let a) = options.algorithm, a.supports(d) {
+                    // A fixed algorithm where it can run the layer its live taps leave (Winograd on a 3x3 layer at
+                    // dilation 24 on 18×20 would run the whole kernel on a 47×47 grid of phases: the planner's 1x1 instead).
+                    if case .fixed(let a) = options.algorithm, a.supports(d.withoutDeadTaps(input: input)?.descriptor ?? d) {
                         var o = planner.options
                         o.splitsInputChannels = splits
                         conv = try Convolution2D(descriptor: d, input: input, weights: w, bias: d.hasBias ? b : nil, algorithm: a,
@@ -868,7 +870,8 @@ struct NetworkBuilder {
             guard let pads else { throw TensorOperations.fail("Pad needs pads") }
             return { args in try TensorOperations.pad(args[0], pads, value: value) }
         case .resize(let mode, let coords, let scales):
-            return { args in try TensorOperations.resize(args[0], to: shape, mode: mode, coordinates: coords, scales: scales) }
+            let threads = options.threads
+            return { args in try TensorOperations.resize(args[0], to: shape, mode: mode, coordinates: coords, scales: scales, threads: threads) }
         case .shape: return { args in try Tensor(shape: shape, values: args[0].shape.map(Float.init)) }
         case .gather(let axis): return { args in try TensorOperations.gather(args[0], args[1], axis: axis) }
         case .constant(let t): return { _ in t }

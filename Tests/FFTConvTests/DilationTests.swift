@@ -80,6 +80,26 @@ final class DilationTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(runs, 12)
     }
 
+    func testTapRegionsMatchTheReference() throws {
+        // Dilated layers whose taps reach past the input for many outputs: the direct and GEMM paths run each region of
+        // outputs with the taps that read the input there. Groups, batch 2, a residual, stride 2, and outputs that read
+        // only padding (the top rows under a padding of 6: bias, residual and activation alone).
+        let cases = [
+            try c(6, 8, 3, Size2D(7, 8), dilation: 5, padding: 5, groups: 2, batch: 2),
+            try c(4, 6, 3, Size2D(11, 9), dilation: 4, padding: 4, stride: 2),
+            try c(3, 5, 3, Size2D(5, 6), dilation: 2, padding: Padding(top: 6, left: 1, bottom: 0, right: 1), activation: .sigmoid),
+        ]
+        for (i, k) in cases.enumerated() {
+            for algorithm in [ConvolutionAlgorithm.direct, .gemm] {
+                let options = ConvolutionOptions(threads: i % 2 + 1)
+                XCTAssertTrue(try assertMatchesReference(k, algorithm: algorithm, seed: UInt64(40 + i), options: options, withResidual: i != 1))
+                let (_, w, b) = try k.data(seed: 0)
+                let conv = try Convolution2D(descriptor: k.descriptor, input: k.input, weights: w, bias: b, algorithm: algorithm, options: options)
+                XCTAssertTrue(conv.summary.contains("tap regions"), conv.summary)
+            }
+        }
+    }
+
     func testWinogradRefusesDilatedLayersWithoutSamePadding() throws {
         // Padding not a multiple of the dilation, or not "same": unsupported, and `supports` says so beforehand.
         for d in [try ConvolutionDescriptor(inputChannels: 4, outputChannels: 4, kernel: 3, dilation: 2, padding: 1),
@@ -96,13 +116,16 @@ final class DilationTests: XCTestCase {
     func testPlannerTakesPhasesOrTheLiveTapsAndTheFFTPathRefusesHugeSpectra() throws {
         let planner = ConvolutionPlanner(mode: .estimate)
         // DeepLabV3's dilated ResNet-50 stages on 28²: Winograd on the phase grid; its ASPP at dilation 36: the 1x1 layer
-        // the live taps leave (direct); at dilation 24 (a 71² grid for 28² outputs): the im2col GEMM, never the FFT.
+        // the live taps leave (direct); at dilation 24 (18% of the products read the input): the regions on the direct
+        // path, never the FFT; at dilation 12 (51%) Winograd on a 47² grid.
         let d2 = try ConvolutionDescriptor(inputChannels: 256, outputChannels: 256, kernel: 3, dilation: 2, padding: 2)
         XCTAssertEqual(planner.estimate(d2, input: Size2D(28, 28)).algorithm, .winograd)
         let d36 = try ConvolutionDescriptor(inputChannels: 2048, outputChannels: 256, kernel: 3, dilation: 36, padding: 36)
         XCTAssertEqual(planner.estimate(d36, input: Size2D(28, 28)).algorithm, .direct)
         let d24 = try ConvolutionDescriptor(inputChannels: 2048, outputChannels: 256, kernel: 3, dilation: 24, padding: 24)
-        XCTAssertEqual(planner.estimate(d24, input: Size2D(28, 28)).algorithm, .gemm)
+        XCTAssertEqual(planner.estimate(d24, input: Size2D(28, 28)).algorithm, .direct)
+        let d12 = try ConvolutionDescriptor(inputChannels: 2048, outputChannels: 256, kernel: 3, dilation: 12, padding: 12)
+        XCTAssertEqual(planner.estimate(d12, input: Size2D(28, 28)).algorithm, .winograd)
         // Forced, the FFT path would need ~21 GB of spectra for it: a typed refusal, nothing allocated.
         let w = try Tensor(zeros: d24.weightShape)
         XCTAssertThrowsError(try Convolution2D(descriptor: d24, input: Size2D(28, 28), weights: w, bias: try Tensor(zeros: [256]),

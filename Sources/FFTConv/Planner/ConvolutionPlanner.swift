@@ -124,17 +124,22 @@ public final class ConvolutionPlanner: @unchecked Sendable {
         if d.isDepthwise { return .init(.depthwise) }
         let out = (try? d.outputSize(input: input)) ?? Size2D(1, 1)
         if d.dilation != Size2D(1, 1) {
-            // Dilated (DeepLabV3's ResNet-50 at output stride 8, its ASPP): Winograd on the grid of dilation phases
+            // Dilated (DeepLabV3's ResNet-50 at output stride 8, its ASPP). Where at most half the products read the
+            // input (a large dilation on a small map): the live taps region by region (`TapRegionsImplementation`, which
+            // the direct and GEMM paths both use). Else Winograd on the grid of dilation phases
             // (`DilationPhasesImplementation`) where the rules give it for the grid and the grid's gaps leave it at most
-            // 3× the output; else the im2col GEMM where the direct path's padded rows would be ≥ 1.25× the output's
-            // (large dilations on small maps), else direct — never the FFT, whose transforms and spectra grow with the
-            // dilated extent. Twenty-eighth session (`fftconv-bench layer --input 1xCx28x28 … --dilation D --padding D
-            // --algorithm direct,gemm,fft,winograd`, 1 thread, ms, direct / gemm / fft / best Winograd on the grid):
-            // 256→256 at dilation 2 10.1 / 12.8 / 8.2 / 3.9 (F(6x6), a 29² grid); 512→512 at dilation 4 54.7 / 46.8 /
-            // 59.8 / 16.4 (F(4x4), 31²); 2048→256 at dilation 12 193.6 / 106.5 / — / 57.0 (F(6x6), 47²), at
-            // dilation 24 298.2 / 108.6 / — / 152.9 (F(6x6), 71²).
-            if let problem = try? ConvolutionProblem(descriptor: d, input: input),
-               let grid = DilationPhasesImplementation.gridProblem(problem), grid.problem.outputPlane <= 3 * problem.outputPlane {
+            // 3× the output; else the im2col GEMM where the direct path's padded rows would be ≥ 1.25× the output's,
+            // else direct — never the FFT, whose transforms and spectra grow with the dilated extent. Twenty-eighth
+            // session (`fftconv-bench layer --input 1xCxSxS … --dilation D --padding D --algorithm
+            // direct,gemm,fft,winograd`, 1 thread, ms; direct / gemm on the whole kernel, before the regions / fft /
+            // the best Winograd on the grid / the regions): on 28², 256→256 at dilation 2 10.1 / 12.8 / 8.2 / 3.9
+            // (F(6x6), a 29² grid) / —; 512→512 at dilation 4 54.7 / 46.8 / 59.8 / 16.4 (F(4x4), 31²) / —; 2048→256 at
+            // dilation 12 193.6 / 106.5 / — / 57.0 (F(6x6), 47²) / 67–74 (51% of the products); at dilation 24 298.2 /
+            // 108.6 / — / 152.9 (F(6x6), 71²) / 25.0–30.9 (18%); on 14², 960→256 at dilation 12 — / 12.0 / — / — /
+            // 4.2–6.0 (18%).
+            let problem = try? ConvolutionProblem(descriptor: d, input: input)
+            if let problem, TapRegionsImplementation.liveShare(problem) <= 0.5 { return .init(.direct) }
+            if let problem, let grid = DilationPhasesImplementation.gridProblem(problem), grid.problem.outputPlane <= 3 * problem.outputPlane {
                 let c = estimate(grid.problem.descriptor, input: grid.problem.input)
                 if c.algorithm == .winograd { return c }
             }

@@ -150,13 +150,10 @@ public final class Convolution2D: @unchecked Sendable {
         case .plain:
             implementation = PlainDirectImplementation(problem: problem, weights: weights, bias: bias)
         case .direct where TapRegionsImplementation.applies(to: problem), .gemm where TapRegionsImplementation.applies(to: problem):
-            // A dilated layer whose kernel reaches past the input for many outputs: region by region, the live taps —
-            // a region left with one tap as a 1x1 layer on the direct path, the others (dilated, unpadded) on the
-            // im2col GEMM, which gathers only the taps (direct's padded rows waste the dilation's gaps: DeepLabV3's
-            // 2048→256 at dilation 12 on 28², 9 regions, 150 ms with direct in every region against 74 with gemm).
+            // A dilated layer whose kernel reaches past the input for many outputs: tap by tap over the outputs where
+            // each reads the input, each tap a 1x1 layer on the direct path (its 1x1 kernels, in place or transposed).
             implementation = try TapRegionsImplementation(problem: problem, weights: weights, bias: bias) { q, w in
-                try Self.implementation(q.descriptor.kernel == Size2D(1, 1) ? .direct : .gemm, problem: q, weights: w, bias: bias,
-                                        options: options)
+                try Self.implementation(.direct, problem: q, weights: w, bias: nil, options: options)
             }
         case .direct:
             if let transposed = try KernelChoice.transposed(forced: options.microKernel, problem: problem) {

@@ -1,31 +1,33 @@
 import FFTConvKernels
 
-/// A dilated convolution whose kernel reaches past the input for many outputs, computed region by region with only the
-/// taps that read the input there.
+/// A dilated convolution whose kernel reaches past the input for many outputs, computed tap by tap over only the
+/// outputs where each tap reads the input.
 ///
-/// Output rows fall into bands by which kernel rows read inside the input (at dilation 12 on a 14-row map: rows 0–1
-/// read kernel rows 1 and 2, rows 2–11 only row 1, rows 12–13 rows 0 and 1); columns likewise. Each band × band region
-/// is a convolution of its own — the kernel window those taps form, no padding (every tap it keeps reads inside the
-/// input for every output of the region), on the crop of the input those taps read — prepared once with `inner`'s
-/// algorithm and run on the crop copied out; its outputs are copied into the region. The taps a region leaves out
-/// would only have multiplied padding: DeepLabV3-MobileNetV3's ASPP branch at dilation 12 on 14² (960→256) computes
-/// 18% of its 3x3 products this way (ONNX Runtime's NCHWc kernel skips them too).
+/// Tap `(kh, kw)` reads inside the input for one rectangle of outputs (at dilation 12 on a 14-row map, kernel row 0 for
+/// output rows 12–13, row 1 for all, row 2 for rows 0–1). Each tap is a 1x1 layer of its own — its `Cout × Cin`
+/// weights, prepared once with `inner`'s algorithm — run on the crop of the input its rectangle reads (copied out, with
+/// the stride), and its outputs are added into the rectangle; the tap whose rectangle is the whole output (the centre
+/// tap, when there is one) writes it first, the bias, residual and activation follow over the whole output. Each tap's
+/// weights are read once a call (a split into band × band regions, each with the kernel window of its taps, read the
+/// corner taps' weights four times: DeepLabV3-MobileNetV3's ASPP branch at dilation 12 on 14², 960→256, 24.6 MB of
+/// weights a call against 8.8). The products left out would only have multiplied padding: that branch computes 18%
+/// of its 3x3 products (ONNX Runtime's NCHWc kernel skips them too).
 final class TapRegionsImplementation: ConvolutionImplementation, @unchecked Sendable {
-    /// One region: output rows and columns, the input crop's first row and column and size, and its prepared layer.
-    struct Region {
+    /// One tap: the output rows and columns where it reads the input, the input pixel the first of them reads, and
+    /// its 1x1 layer on a crop of that size.
+    struct Tap {
         let rows: Range<Int>, columns: Range<Int>
-        let cropOrigin: (row: Int, column: Int)
-        let crop: Size2D
+        let origin: (row: Int, column: Int)
         let implementation: ConvolutionImplementation
     }
 
     let problem: ConvolutionProblem
-    let regions: [Region]
-    /// Regions no tap reaches into (outputs that read only padding: the bias, residual and activation alone).
-    let empty: [(rows: Range<Int>, columns: Range<Int>)]
+    let taps: [Tap]
+    /// Whether `taps[0]` covers the whole output (it then writes it; else the output is zeroed first).
+    let firstCoversOutput: Bool
     let bias: [Float]?
     let epilogue: Epilogue
-    /// Floats of the largest crop and of the largest region output (per image).
+    /// Floats of the largest crop and of the largest tap output (per image).
     let cropFloats: Int, outputFloats: Int
 
     /// Output bands of one axis: consecutive outputs whose taps inside the input are the same kernel range.
@@ -61,101 +63,106 @@ final class TapRegionsImplementation: ConvolutionImplementation, @unchecked Send
         p.descriptor.dilation != Size2D(1, 1) && liveShare(p) <= share
     }
 
-    /// Prepares every region with `make` (the wrapped algorithm on a region's layer and its weights window).
+    /// The outputs (one axis) for which kernel index `r` reads inside an input of `n`: a contiguous range.
+    static func window(_ r: Int, stride s: Int, dilation d: Int, pad: Int, input n: Int, output o: Int) -> Range<Int> {
+        let outputs = (0..<o).filter { i in let at = i * s + r * d - pad; return at >= 0 && at < n }
+        return (outputs.first ?? 0)..<((outputs.last ?? -1) + 1)
+    }
+
+    /// Prepares every tap with `make` (the wrapped algorithm on a tap's 1x1 layer, no bias, no activation, and its
+    /// `[Cout, Cin / groups, 1, 1]` weights).
     init(problem p: ConvolutionProblem, weights: Tensor, bias: Tensor?,
          make: (ConvolutionProblem, Tensor) throws -> ConvolutionImplementation) throws {
         problem = p
         let d = p.descriptor
         self.bias = bias?.scalars
         epilogue = d.activation.epilogue
-        let rowBands = Self.bands(kernel: d.kernel.height, stride: d.stride.height, dilation: d.dilation.height, pad: d.padding.top,
-                                  input: p.input.height, output: p.output.height)
-        let columnBands = Self.bands(kernel: d.kernel.width, stride: d.stride.width, dilation: d.dilation.width, pad: d.padding.left,
-                                     input: p.input.width, output: p.output.width)
-        var regions: [Region] = [], empty: [(rows: Range<Int>, columns: Range<Int>)] = [], crop = 0, out = 0
-        for r in rowBands {
-            for c in columnBands {
-                if r.taps.isEmpty || c.taps.isEmpty {
-                    empty.append((r.outputs, c.outputs))
-                    continue
-                }
-                let origin = (r.outputs.lowerBound * d.stride.height + r.taps.lowerBound * d.dilation.height - d.padding.top,
-                              c.outputs.lowerBound * d.stride.width + c.taps.lowerBound * d.dilation.width - d.padding.left)
-                let size = Size2D((r.outputs.count - 1) * d.stride.height + (r.taps.count - 1) * d.dilation.height + 1,
-                                  (c.outputs.count - 1) * d.stride.width + (c.taps.count - 1) * d.dilation.width + 1)
-                let descriptor = try ConvolutionDescriptor(
-                    inputChannels: d.inputChannels, outputChannels: d.outputChannels, kernel: Size2D(r.taps.count, c.taps.count),
-                    stride: d.stride, dilation: Size2D(r.taps.count == 1 ? 1 : d.dilation.height, c.taps.count == 1 ? 1 : d.dilation.width),
-                    groups: d.groups, hasBias: d.hasBias, activation: d.activation)
+        var taps: [Tap] = [], crop = 0, out = 0
+        for kh in 0..<d.kernel.height {
+            let rows = Self.window(kh, stride: d.stride.height, dilation: d.dilation.height, pad: d.padding.top,
+                                   input: p.input.height, output: p.output.height)
+            for kw in 0..<d.kernel.width where !rows.isEmpty {
+                let columns = Self.window(kw, stride: d.stride.width, dilation: d.dilation.width, pad: d.padding.left,
+                                          input: p.input.width, output: p.output.width)
+                if columns.isEmpty { continue }
+                let size = Size2D(rows.count, columns.count)
+                let descriptor = try ConvolutionDescriptor(inputChannels: d.inputChannels, outputChannels: d.outputChannels, kernel: 1,
+                                                           groups: d.groups, hasBias: false)
                 let q = try ConvolutionProblem(descriptor: descriptor, input: size)
-                guard q.output == Size2D(r.outputs.count, c.outputs.count) else {
-                    throw ConvolutionError.unsupported(algorithm: "regions", reason: "region \(r.outputs)×\(c.outputs) of \(d) does not tile")
+                let implementation = try make(q, try weights.kernelWindow(rows: kh..<(kh + 1), columns: kw..<(kw + 1)))
+                let origin = (rows.lowerBound * d.stride.height + kh * d.dilation.height - d.padding.top,
+                              columns.lowerBound * d.stride.width + kw * d.dilation.width - d.padding.left)
+                let tap = Tap(rows: rows, columns: columns, origin: origin, implementation: implementation)
+                // The tap covering the whole output first: it writes the output, the others add to it.
+                if size == p.output && !(taps.first.map { $0.rows.count * $0.columns.count == p.outputPlane } ?? false) {
+                    taps.insert(tap, at: 0)
+                } else {
+                    taps.append(tap)
                 }
-                let implementation = try make(q, try weights.kernelWindow(rows: r.taps, columns: c.taps))
-                regions.append(Region(rows: r.outputs, columns: c.outputs, cropOrigin: origin, crop: size, implementation: implementation))
                 crop = Swift.max(crop, d.inputChannels * q.inputPlane)
                 out = Swift.max(out, d.outputChannels * q.outputPlane)
             }
         }
-        self.regions = regions
-        self.empty = empty
+        self.taps = taps
+        firstCoversOutput = taps.first.map { $0.rows.count * $0.columns.count == p.outputPlane } ?? false
         cropFloats = crop
         outputFloats = out
     }
 
-    var preparedBytes: Int { regions.reduce(0) { $0 + $1.implementation.preparedBytes } }
+    var preparedBytes: Int { taps.reduce(0) { $0 + $1.implementation.preparedBytes } }
     var summary: String {
         let share = Int((Self.liveShare(problem) * 100).rounded())
-        return "\(regions.count) tap regions (\(share)% of the products), " + (regions.max { $0.rows.count * $0.columns.count < $1.rows.count * $1.columns.count }?.implementation.summary ?? "")
+        return "\(taps.count) live taps summed (\(share)% of the products), " + (taps.first?.implementation.summary ?? "")
     }
 
     func run(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, residual: UnsafePointer<Float>?,
              batch: Int, threads: Int) {
         let p = problem, d = p.descriptor
         let (cin, cout) = (d.inputChannels, d.outputChannels)
-        let inPlane = p.inputPlane, outPlane = p.outputPlane
-        if !empty.isEmpty {
-            let zeros = [Float](repeating: 0, count: p.output.width)
-            zeros.withUnsafeBufferPointer { z in
-                guard let z = z.baseAddress else { return }
-                for (rows, columns) in empty {
-                    for plane in 0..<(batch * cout) {
-                        for i in rows {
-                            let at = plane * outPlane + i * p.output.width + columns.lowerBound
-                            epilogue.finish(src: z, dst: output + at, count: columns.count, bias: bias?[plane % cout] ?? 0,
-                                            residual: residual.map { $0 + at })
+        let (s, inPlane, outPlane, ow) = (d.stride, p.inputPlane, p.outputPlane, p.output.width)
+        let planes = batch * cout
+        let split = planes * outPlane >= 1 << 15 ? threads : 1
+        if !firstCoversOutput {
+            Parallel.forEachRange(count: planes, threads: split) { _, range in
+                for plane in range { Copy.zero(output + plane * outPlane, outPlane) }
+            }
+        }
+        SharedScratch.withBuffer(count: batch * (cropFloats + outputFloats)) { ws in
+            let x = ws, y = ws + batch * cropFloats
+            for (t, tap) in taps.enumerated() {
+                let (h, w) = (tap.rows.count, tap.columns.count)
+                // The crop: input pixel (origin + i·stride, origin + j·stride) for the tap's outputs (i, j).
+                Parallel.forEachRange(count: batch * cin, threads: batch * cin * h * w >= 1 << 15 ? threads : 1) { _, range in
+                    for plane in range {
+                        let from = input + plane * inPlane + tap.origin.row * p.input.width + tap.origin.column
+                        let to = x + plane * h * w
+                        for i in 0..<h {
+                            let line = from + i * s.height * p.input.width, row = to + i * w
+                            if s.width == 1 { Copy.floats(row, line, w) } else { for j in 0..<w { row[j] = line[j * s.width] } }
+                        }
+                    }
+                }
+                if t == 0 && firstCoversOutput {
+                    tap.implementation.run(input: x, output: output, residual: nil, batch: batch, threads: threads)
+                    continue
+                }
+                tap.implementation.run(input: x, output: y, residual: nil, batch: batch, threads: threads)
+                Parallel.forEachRange(count: planes, threads: split) { _, range in
+                    for plane in range {
+                        for i in 0..<h {
+                            let dst = output + plane * outPlane + (tap.rows.lowerBound + i) * ow + tap.columns.lowerBound
+                            VectorMath.add(dst, y + (plane * h + i) * w, into: dst, count: w)
                         }
                     }
                 }
             }
         }
-        SharedScratch.withBuffer(count: batch * (cropFloats + outputFloats * (residual == nil ? 1 : 2))) { ws in
-            let x = ws, y = ws + batch * cropFloats, r = y + batch * outputFloats
-            for region in regions {
-                let (h, w) = (region.crop.height, region.crop.width), (rows, columns) = (region.rows, region.columns)
-                // The crop of every input plane, and of the residual's planes over the region.
-                Parallel.forEachRange(count: batch * cin, threads: batch * cin * h * w >= 1 << 15 ? threads : 1) { _, planes in
-                    for plane in planes {
-                        let from = input + plane * inPlane + region.cropOrigin.row * p.input.width + region.cropOrigin.column
-                        let to = x + plane * h * w
-                        for i in 0..<h { Copy.floats(to + i * w, from + i * p.input.width, w) }
-                    }
-                }
-                if let residual {
-                    for plane in 0..<(batch * cout) {
-                        for i in 0..<rows.count {
-                            Copy.floats(r + (plane * rows.count + i) * columns.count,
-                                        residual + plane * outPlane + (rows.lowerBound + i) * p.output.width + columns.lowerBound, columns.count)
-                        }
-                    }
-                }
-                region.implementation.run(input: x, output: y, residual: residual == nil ? nil : UnsafePointer(r), batch: batch, threads: threads)
-                for plane in 0..<(batch * cout) {
-                    for i in 0..<rows.count {
-                        Copy.floats(output + plane * outPlane + (rows.lowerBound + i) * p.output.width + columns.lowerBound,
-                                    y + (plane * rows.count + i) * columns.count, columns.count)
-                    }
-                }
+        // Bias, residual and activation over the summed output, in place.
+        Parallel.forEachRange(count: planes, threads: split) { _, range in
+            for plane in range {
+                let at = plane * outPlane
+                epilogue.finish(src: output + at, dst: output + at, count: outPlane, bias: bias?[plane % cout] ?? 0,
+                                residual: residual.map { $0 + at })
             }
         }
     }

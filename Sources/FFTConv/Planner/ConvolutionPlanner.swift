@@ -124,25 +124,32 @@ public final class ConvolutionPlanner: @unchecked Sendable {
         if d.isDepthwise { return .init(.depthwise) }
         let out = (try? d.outputSize(input: input)) ?? Size2D(1, 1)
         if d.dilation != Size2D(1, 1) {
-            // Dilated (DeepLabV3's ResNet-50 at output stride 8, its ASPP). Where at most half the products read the
-            // input (a large dilation on a small map): the live taps region by region (`TapRegionsImplementation`, which
-            // the direct and GEMM paths both use). Else Winograd on the grid of dilation phases
-            // (`DilationPhasesImplementation`) where the rules give it for the grid and the grid's gaps leave it at most
-            // 3× the output; else the im2col GEMM where the direct path's padded rows would be ≥ 1.25× the output's,
-            // else direct — never the FFT, whose transforms and spectra grow with the dilated extent. Twenty-eighth
-            // session (`fftconv-bench layer --input 1xCxSxS … --dilation D --padding D --algorithm
-            // direct,gemm,fft,winograd`, 1 thread, ms; direct / gemm on the whole kernel, before the regions / fft /
-            // the best Winograd on the grid / the regions): on 28², 256→256 at dilation 2 10.1 / 12.8 / 8.2 / 3.9
-            // (F(6x6), a 29² grid) / —; 512→512 at dilation 4 54.7 / 46.8 / 59.8 / 16.4 (F(4x4), 31²) / —; 2048→256 at
-            // dilation 12 193.6 / 106.5 / — / 57.0 (F(6x6), 47²) / 67–74 (51% of the products); at dilation 24 298.2 /
-            // 108.6 / — / 152.9 (F(6x6), 71²) / 25.0–30.9 (18%); on 14², 960→256 at dilation 12 — / 12.0 / — / — /
-            // 4.2–6.0 (18%).
+            // Dilated (DeepLabV3's ResNet-50 at output stride 8, its ASPP). The smaller of two multiplication counts per
+            // output: the live taps summed (`TapRegionsImplementation`, on the direct and GEMM paths alike, where at most
+            // 3/4 of the products read the input) — their share × kH·kW — and Winograd on the grid of dilation phases
+            // (`DilationPhasesImplementation`, where the rules give it for the grid) — the grid's area over the
+            // output's × α²/m² of its tile. Else the im2col GEMM where the direct path's padded rows would be ≥ 1.25×
+            // the output's, else direct — never the FFT, whose transforms and spectra grow with the dilated extent.
+            // Twenty-eighth session (`fftconv-bench layer --input 1xCxSxS … --dilation D --padding D --algorithm
+            // direct,gemm,fft,winograd`, 1 thread, ms; direct / gemm on the whole kernel / fft / the best Winograd on
+            // the grid / the taps summed): on 28², 256→256 at dilation 2 10.1 / 12.8 / 8.2 / 3.9 (F(6x6), a 29² grid)
+            // / —; 512→512 at dilation 4 54.7 / 46.8 / 59.8 / 16.4 (F(4x4), 31²) / —; 2048→256 at dilation 12 193.6 /
+            // 106.5 / — / 57.0 (F(6x6), 47²) / 39.3 (51% of the products), at dilation 24 298.2 / 108.6 / — / 152.9
+            // (71²) / 14.3 (18%); on 65², 2048→256 at dilation 12 817 / — / — / 189 (83²) / — (77%), at 24 — / — / — /
+            // 215 (95²) / 329 (57%), at 36 — / — / — / 304 (107²) / 227 (40%); on 14², 960→256 at dilation 12 — / 12.0
+            // / — / — / 2.0 (18%).
             let problem = try? ConvolutionProblem(descriptor: d, input: input)
-            if let problem, TapRegionsImplementation.liveShare(problem) <= 0.5 { return .init(.direct) }
-            if let problem, let grid = DilationPhasesImplementation.gridProblem(problem), grid.problem.outputPlane <= 3 * problem.outputPlane {
+            let share = problem.map { TapRegionsImplementation.liveShare($0) } ?? 1
+            let tapCost = share <= 0.75 ? share * Double(d.kernel.height * d.kernel.width) : .infinity
+            if let problem, let grid = DilationPhasesImplementation.gridProblem(problem) {
                 let c = estimate(grid.problem.descriptor, input: grid.problem.input)
-                if c.algorithm == .winograd { return c }
+                if c.algorithm == .winograd, let m = c.winogradTile {
+                    let alpha = Double(m + d.kernel.height - 1)
+                    let gridCost = Double(grid.problem.outputPlane) / Double(problem.outputPlane) * alpha * alpha / Double(m * m)
+                    if gridCost < tapCost { return c }
+                }
             }
+            if tapCost.isFinite { return .init(.direct) }
             let paddedWidth = (input.width + d.padding.left + d.padding.right + d.stride.width - 1) / d.stride.width
             return .init(paddedWidth * 4 >= out.width * 5 ? .gemm : .direct)
         }

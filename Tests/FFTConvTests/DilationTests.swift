@@ -80,10 +80,10 @@ final class DilationTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(runs, 12)
     }
 
-    func testTapRegionsMatchTheReference() throws {
-        // Dilated layers whose taps reach past the input for many outputs: the direct and GEMM paths run each region of
-        // outputs with the taps that read the input there. Groups, batch 2, a residual, stride 2, and outputs that read
-        // only padding (the top rows under a padding of 6: bias, residual and activation alone).
+    func testLiveTapSumsMatchTheReference() throws {
+        // Dilated layers whose taps reach past the input for many outputs: the direct and GEMM paths sum the taps, each
+        // over the outputs where it reads the input. Groups, batch 2, a residual, stride 2, and outputs that read only
+        // padding (the top rows under a padding of 6: bias, residual and activation alone; no tap covers the output).
         let cases = [
             try c(6, 8, 3, Size2D(7, 8), dilation: 5, padding: 5, groups: 2, batch: 2),
             try c(4, 6, 3, Size2D(11, 9), dilation: 4, padding: 4, stride: 2),

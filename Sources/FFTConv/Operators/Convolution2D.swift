@@ -149,10 +149,10 @@ public final class Convolution2D: @unchecked Sendable {
             implementation = ReferenceImplementation(problem: problem, weights: weights, bias: bias)
         case .plain:
             implementation = PlainDirectImplementation(problem: problem, weights: weights, bias: bias)
-        case .direct where TapRegionsImplementation.applies(to: problem), .gemm where TapRegionsImplementation.applies(to: problem):
+        case .direct where LiveTapSumImplementation.applies(to: problem), .gemm where LiveTapSumImplementation.applies(to: problem):
             // A dilated layer whose kernel reaches past the input for many outputs: tap by tap over the outputs where
             // each reads the input, each tap a 1x1 layer on the direct path (its 1x1 kernels, in place or transposed).
-            implementation = try TapRegionsImplementation(problem: problem, weights: weights, bias: bias) { q, w in
+            implementation = try LiveTapSumImplementation(problem: problem, weights: weights, bias: bias) { q, w in
                 try Self.implementation(.direct, problem: q, weights: w, bias: nil, options: options)
             }
         case .direct:

@@ -125,7 +125,7 @@ public final class ConvolutionPlanner: @unchecked Sendable {
         let out = (try? d.outputSize(input: input)) ?? Size2D(1, 1)
         if d.dilation != Size2D(1, 1) {
             // Dilated (DeepLabV3's ResNet-50 at output stride 8, its ASPP). The smaller of two multiplication counts per
-            // output: the live taps summed (`TapRegionsImplementation`, on the direct and GEMM paths alike, where at most
+            // output: the live taps summed (`LiveTapSumImplementation`, on the direct and GEMM paths alike, where at most
             // 3/4 of the products read the input) — their share × kH·kW — and Winograd on the grid of dilation phases
             // (`DilationPhasesImplementation`, where the rules give it for the grid) — the grid's area over the
             // output's × α²/m² of its tile. Else the im2col GEMM where the direct path's padded rows would be ≥ 1.25×
@@ -139,7 +139,7 @@ public final class ConvolutionPlanner: @unchecked Sendable {
             // 215 (95²) / 329 (57%), at 36 — / — / — / 304 (107²) / 227 (40%); on 14², 960→256 at dilation 12 — / 12.0
             // / — / — / 2.0 (18%).
             let problem = try? ConvolutionProblem(descriptor: d, input: input)
-            let share = problem.map { TapRegionsImplementation.liveShare($0) } ?? 1
+            let share = problem.map { LiveTapSumImplementation.liveShare($0) } ?? 1
             let tapCost = share <= 0.75 ? share * Double(d.kernel.height * d.kernel.width) : .infinity
             if let problem, let grid = DilationPhasesImplementation.gridProblem(problem) {
                 let c = estimate(grid.problem.descriptor, input: grid.problem.input)

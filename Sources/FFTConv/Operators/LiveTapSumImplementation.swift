@@ -12,7 +12,7 @@ import FFTConvKernels
 /// corner taps' weights four times: DeepLabV3-MobileNetV3's ASPP branch at dilation 12 on 14², 960→256, 24.6 MB of
 /// weights a call against 8.8). The products left out would only have multiplied padding: that branch computes 18%
 /// of its 3x3 products (ONNX Runtime's NCHWc kernel skips them too).
-final class TapRegionsImplementation: ConvolutionImplementation, @unchecked Sendable {
+final class LiveTapSumImplementation: ConvolutionImplementation, @unchecked Sendable {
     /// One tap: the output rows and columns where it reads the input, the input pixel the first of them reads, and
     /// its 1x1 layer on a crop of that size.
     struct Tap {
@@ -30,35 +30,18 @@ final class TapRegionsImplementation: ConvolutionImplementation, @unchecked Send
     /// Floats of the largest crop and of the largest tap output (per image).
     let cropFloats: Int, outputFloats: Int
 
-    /// Output bands of one axis: consecutive outputs whose taps inside the input are the same kernel range.
-    static func bands(kernel k: Int, stride s: Int, dilation d: Int, pad: Int, input n: Int, output o: Int) -> [(outputs: Range<Int>, taps: Range<Int>)] {
-        var result: [(outputs: Range<Int>, taps: Range<Int>)] = []
-        for i in 0..<o {
-            let live = (0..<k).filter { r in let at = i * s + r * d - pad; return at >= 0 && at < n }
-            let taps = (live.first ?? 0)..<((live.last ?? -1) + 1)
-            if let last = result.last, last.taps == taps, last.outputs.upperBound == i {
-                result[result.count - 1].outputs = last.outputs.lowerBound..<(i + 1)
-            } else {
-                result.append((i..<(i + 1), taps))
-            }
-        }
-        return result
-    }
-
-    /// The share of the layer's products the regions keep: products of live taps over all of them.
+    /// The share of the layer's products whose tap reads the input: Σ over taps of the outputs where it does, over
+    /// outputs × taps.
     static func liveShare(_ p: ConvolutionProblem) -> Double {
         let d = p.descriptor
-        let rows = bands(kernel: d.kernel.height, stride: d.stride.height, dilation: d.dilation.height, pad: d.padding.top,
-                         input: p.input.height, output: p.output.height)
-        let columns = bands(kernel: d.kernel.width, stride: d.stride.width, dilation: d.dilation.width, pad: d.padding.left,
-                            input: p.input.width, output: p.output.width)
-        let liveRows = rows.reduce(0) { $0 + $1.outputs.count * $1.taps.count }
-        let liveColumns = columns.reduce(0) { $0 + $1.outputs.count * $1.taps.count }
-        return Double(liveRows * liveColumns) / Double(p.output.height * d.kernel.height * p.output.width * d.kernel.width)
+        let rows = (0..<d.kernel.height).reduce(0) { $0 + window($1, stride: d.stride.height, dilation: d.dilation.height,
+                                                                 pad: d.padding.top, input: p.input.height, output: p.output.height).count }
+        let columns = (0..<d.kernel.width).reduce(0) { $0 + window($1, stride: d.stride.width, dilation: d.dilation.width,
+                                                                   pad: d.padding.left, input: p.input.width, output: p.output.width).count }
+        return Double(rows * columns) / Double(p.output.height * d.kernel.height * p.output.width * d.kernel.width)
     }
 
-    /// Whether `p` is run by regions: a dilated layer where they keep at most `share` of the products (and more than
-    /// one region).
+    /// Whether `p` is run as a sum of its live taps: a dilated layer where they make at most `share` of the products.
     static func applies(to p: ConvolutionProblem, share: Double = 0.75) -> Bool {
         p.descriptor.dilation != Size2D(1, 1) && liveShare(p) <= share
     }

@@ -75,41 +75,35 @@ final class DilationPhasesImplementation: ConvolutionImplementation, @unchecked 
     /// `planes` planes of the layer's size (input and output sizes are equal) into grid planes: pixel `(dh·j + a, dw·i +
     /// b)` to `(a·(cell + gap) + j, b·(cell + gap) + i)`, zero everywhere else.
     private func split(_ src: UnsafePointer<Float>, planes: Int, into dst: UnsafeMutablePointer<Float>, threads: Int) {
-        let (dh, dw) = (factor.height, factor.width), size = problem.input, grid = gridProblem.input
-        let plane = size.height * size.width, gridPlane = grid.height * grid.width
-        let (pitchH, pitchW) = (cell.height + gap.height, cell.width + gap.width)
+        let gridPlane = gridProblem.inputPlane
         Parallel.forEachRange(count: planes, threads: threads) { _, range in
             for item in range {
-                let from = src + item * plane, to = dst + item * gridPlane
-                Copy.zero(to, gridPlane)
-                for y in 0..<size.height {
-                    let line = from + y * size.width, row = to + (y % dh * pitchH + y / dh) * grid.width
-                    for b in 0..<Swift.min(dw, size.width) {
-                        let cellRow = row + b * pitchW
-                        var x = b, i = 0
-                        while x < size.width { cellRow[i] = line[x]; x += dw; i += 1 }
-                    }
-                }
+                Copy.zero(dst + item * gridPlane, gridPlane)
+                forEachCellRun(plane: item, grid: dst) { pixel, cell in cell.pointee = src[pixel] }
             }
         }
     }
 
     /// Grid planes back into `planes` planes of the layer's size (`split`'s inverse; the gaps dropped).
     private func merge(_ src: UnsafePointer<Float>, planes: Int, into dst: UnsafeMutablePointer<Float>, threads: Int) {
-        let (dh, dw) = (factor.height, factor.width), size = problem.output, grid = gridProblem.output
-        let plane = size.height * size.width, gridPlane = grid.height * grid.width
-        let (pitchH, pitchW) = (cell.height + gap.height, cell.width + gap.width)
+        let grid = UnsafeMutablePointer(mutating: src)
         Parallel.forEachRange(count: planes, threads: threads) { _, range in
-            for item in range {
-                let from = src + item * gridPlane, to = dst + item * plane
-                for y in 0..<size.height {
-                    let line = to + y * size.width, row = from + (y % dh * pitchH + y / dh) * grid.width
-                    for b in 0..<Swift.min(dw, size.width) {
-                        let cellRow = row + b * pitchW
-                        var x = b, i = 0
-                        while x < size.width { line[x] = cellRow[i]; x += dw; i += 1 }
-                    }
-                }
+            for item in range { forEachCellRun(plane: item, grid: grid) { pixel, cell in dst[pixel] = cell.pointee } }
+        }
+    }
+
+    /// Calls `body(pixel, cell)` for every pixel of plane `plane` of the layer's size (its index from the first plane)
+    /// and its place in grid plane `plane` at `grid`.
+    @inline(__always)
+    private func forEachCellRun(plane: Int, grid: UnsafeMutablePointer<Float>, _ body: (Int, UnsafeMutablePointer<Float>) -> Void) {
+        let (dh, dw) = (factor.height, factor.width), size = problem.input, width = gridProblem.input.width
+        let (pitchH, pitchW) = (cell.height + gap.height, cell.width + gap.width)
+        let base = plane * size.height * size.width, to = grid + plane * gridProblem.inputPlane
+        for y in 0..<size.height {
+            let row = to + (y % dh * pitchH + y / dh) * width
+            for b in 0..<Swift.min(dw, size.width) {
+                var x = b, i = row + b * pitchW
+                while x < size.width { body(base + y * size.width + x, i); x += dw; i += 1 }
             }
         }
     }

@@ -9,9 +9,10 @@ import FFTConvKernels
 /// `gap` zero rows and columns between neighbours (the larger of the undilated padding's two sides: each image's
 /// padding is the zeros around it), so that one undilated layer computes every phase in one pass over its weights —
 /// Winograd, which needs dense kernels. A batch of `dh·dw` separate images cost a pass over the weights each:
-/// DeepLabV3's 512→512 3x3 at dilation 4 on 28² as 16 7² images took 25.6 ms on F(2x2), as one 31² grid 12.6 (twenty-eighth
-/// session, `fftconv-bench layer --input 1x512x28x28 --filters 512x512x3x3 --dilation 4 --padding 4 --algorithm
-/// direct,winograd`, 1 thread; direct 54.7). The gaps' outputs are computed and dropped (31² for 28² there).
+/// DeepLabV3's 512→512 3x3 at dilation 4 on 28² as 16 7² images took 25.6 ms on F(2x2) and 29.0 on F(4x4), as one
+/// 31² grid 27.0 and 16.4 (twenty-eighth session, `fftconv-bench layer --input 1x512x28x28 --filters 512x512x3x3
+/// --dilation 4 --padding 4 --algorithm direct,winograd`, 1 thread; direct 54.7). The gaps' outputs are computed and
+/// dropped (31² for 28² there).
 ///
 /// Phases shorter than the others (a side not a multiple of the dilation) are zero past their end, which is where
 /// the layer's padding is. A residual is laid out as the input is; the bias and the activation are the inner layer's.

@@ -139,8 +139,10 @@ public final class ConvolutionPlanner: @unchecked Sendable {
             // 215 (95²) / 329 (57%), at 36 — / — / — / 304 (107²) / 227 (40%); on 14², 960→256 at dilation 12 — / 12.0
             // / — / — / 2.0 (18%).
             let problem = try? ConvolutionProblem(descriptor: d, input: input)
-            let share = problem.map { LiveTapSumImplementation.liveShare($0) } ?? 1
-            let tapCost = share <= 0.75 ? share * Double(d.kernel.height * d.kernel.width) : .infinity
+            var tapCost = Double.infinity
+            if let problem, LiveTapSumImplementation.applies(to: problem) {
+                tapCost = LiveTapSumImplementation.liveShare(problem) * Double(d.kernel.height * d.kernel.width)
+            }
             if let problem, let grid = DilationPhasesImplementation.gridProblem(problem) {
                 let c = estimate(grid.problem.descriptor, input: grid.problem.input)
                 if c.algorithm == .winograd, let m = c.winogradTile {

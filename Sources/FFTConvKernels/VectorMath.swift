@@ -138,18 +138,6 @@ public enum VectorMath {
         while i < count { dst[i] = a[i].addingProduct(b[i] - a[i], t); i += 1 }
     }
 
-    /// `dst[i] = a[i] + b[i]` for `i < count`, eight floats at a time (`dst` may be `a`).
-    public static func add(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, into dst: UnsafeMutablePointer<Float>, count: Int) {
-        var i = 0
-        while i + 8 <= count {
-            let x = UnsafeRawPointer(a + i).loadUnaligned(as: SIMD8<Float>.self)
-            let y = UnsafeRawPointer(b + i).loadUnaligned(as: SIMD8<Float>.self)
-            UnsafeMutableRawPointer(dst + i).storeBytes(of: x + y, as: SIMD8<Float>.self)
-            i += 8
-        }
-        while i < count { dst[i] = a[i] + b[i]; i += 1 }
-    }
-
     /// GELU for one float, by the eight-lane formula.
     @inlinable @inline(__always)
     public static func gelu(_ x: Float, tanh: Bool) -> Float {

@@ -15,13 +15,19 @@ extension ConvolutionDescriptor {
     public func liveTaps(input: Size2D) -> (rows: Range<Int>, columns: Range<Int>)? {
         guard let out = try? outputSize(input: input) else { return nil }
         func live(_ k: Int, _ s: Int, _ d: Int, _ pad: Int, _ n: Int, _ o: Int) -> Range<Int> {
-            // Row `r` reads input rows r·d − pad + i·s for i in 0..<o: dead when all lie above 0 or at/after n.
-            let isLive = { (r: Int) in (o - 1) * s + r * d - pad >= 0 && r * d - pad < n }
+            let isLive = { (r: Int) in !Self.readingOutputs(r, stride: s, dilation: d, pad: pad, input: n, output: o).isEmpty }
             guard let first = (0..<k).first(where: isLive), let last = (0..<k).last(where: isLive) else { return 0..<0 }
             return first..<(last + 1)
         }
         return (live(kernel.height, stride.height, dilation.height, padding.top, input.height, out.height),
                 live(kernel.width, stride.width, dilation.width, padding.left, input.width, out.width))
+    }
+
+    /// On one axis, the outputs for which kernel index `r` reads inside an input of `n` (it reads `i·s + r·d − pad`
+    /// for output `i` of `o`): a contiguous range, empty when `r` reads only padding.
+    static func readingOutputs(_ r: Int, stride s: Int, dilation d: Int, pad: Int, input n: Int, output o: Int) -> Range<Int> {
+        let outputs = (0..<o).filter { i in let at = i * s + r * d - pad; return at >= 0 && at < n }
+        return (outputs.first ?? 0)..<((outputs.last ?? -1) + 1)
     }
 
     /// The same convolution on `input` without the kernel rows and columns that read only padding (`liveTaps`), and

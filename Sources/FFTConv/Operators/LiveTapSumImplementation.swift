@@ -30,26 +30,30 @@ final class LiveTapSumImplementation: ConvolutionImplementation, @unchecked Send
     /// Floats of the largest crop and of the largest tap output (per image).
     let cropFloats: Int, outputFloats: Int
 
+    /// For each kernel row and each kernel column, the output rows (columns) where it reads inside the input.
+    static func windows(_ p: ConvolutionProblem) -> (rows: [Range<Int>], columns: [Range<Int>]) {
+        let d = p.descriptor
+        return ((0..<d.kernel.height).map {
+                    ConvolutionDescriptor.readingOutputs($0, stride: d.stride.height, dilation: d.dilation.height, pad: d.padding.top,
+                                                         input: p.input.height, output: p.output.height)
+                },
+                (0..<d.kernel.width).map {
+                    ConvolutionDescriptor.readingOutputs($0, stride: d.stride.width, dilation: d.dilation.width, pad: d.padding.left,
+                                                         input: p.input.width, output: p.output.width)
+                })
+    }
+
     /// The share of the layer's products whose tap reads the input: Σ over taps of the outputs where it does, over
     /// outputs × taps.
     static func liveShare(_ p: ConvolutionProblem) -> Double {
-        let d = p.descriptor
-        let rows = (0..<d.kernel.height).reduce(0) { $0 + window($1, stride: d.stride.height, dilation: d.dilation.height,
-                                                                 pad: d.padding.top, input: p.input.height, output: p.output.height).count }
-        let columns = (0..<d.kernel.width).reduce(0) { $0 + window($1, stride: d.stride.width, dilation: d.dilation.width,
-                                                                   pad: d.padding.left, input: p.input.width, output: p.output.width).count }
-        return Double(rows * columns) / Double(p.output.height * d.kernel.height * p.output.width * d.kernel.width)
+        let d = p.descriptor, (rows, columns) = windows(p)
+        let live = rows.reduce(0) { $0 + $1.count } * columns.reduce(0) { $0 + $1.count }
+        return Double(live) / Double(p.output.height * d.kernel.height * p.output.width * d.kernel.width)
     }
 
     /// Whether `p` is run as a sum of its live taps: a dilated layer where they make at most `share` of the products.
     static func applies(to p: ConvolutionProblem, share: Double = 0.75) -> Bool {
         p.descriptor.dilation != Size2D(1, 1) && liveShare(p) <= share
-    }
-
-    /// The outputs (one axis) for which kernel index `r` reads inside an input of `n`: a contiguous range.
-    static func window(_ r: Int, stride s: Int, dilation d: Int, pad: Int, input n: Int, output o: Int) -> Range<Int> {
-        let outputs = (0..<o).filter { i in let at = i * s + r * d - pad; return at >= 0 && at < n }
-        return (outputs.first ?? 0)..<((outputs.last ?? -1) + 1)
     }
 
     /// Prepares every tap with `make` (the wrapped algorithm on a tap's 1x1 layer, no bias, no activation, and its
@@ -61,13 +65,9 @@ final class LiveTapSumImplementation: ConvolutionImplementation, @unchecked Send
         self.bias = bias?.scalars
         epilogue = d.activation.epilogue
         var taps: [Tap] = [], crop = 0, out = 0
-        for kh in 0..<d.kernel.height {
-            let rows = Self.window(kh, stride: d.stride.height, dilation: d.dilation.height, pad: d.padding.top,
-                                   input: p.input.height, output: p.output.height)
-            for kw in 0..<d.kernel.width where !rows.isEmpty {
-                let columns = Self.window(kw, stride: d.stride.width, dilation: d.dilation.width, pad: d.padding.left,
-                                          input: p.input.width, output: p.output.width)
-                if columns.isEmpty { continue }
+        let windows = Self.windows(p)
+        for (kh, rows) in windows.rows.enumerated() where !rows.isEmpty {
+            for (kw, columns) in windows.columns.enumerated() where !columns.isEmpty {
                 let size = Size2D(rows.count, columns.count)
                 let descriptor = try ConvolutionDescriptor(inputChannels: d.inputChannels, outputChannels: d.outputChannels, kernel: 1,
                                                            groups: d.groups, hasBias: false)
@@ -75,19 +75,16 @@ final class LiveTapSumImplementation: ConvolutionImplementation, @unchecked Send
                 let implementation = try make(q, try weights.kernelWindow(rows: kh..<(kh + 1), columns: kw..<(kw + 1)))
                 let origin = (rows.lowerBound * d.stride.height + kh * d.dilation.height - d.padding.top,
                               columns.lowerBound * d.stride.width + kw * d.dilation.width - d.padding.left)
-                let tap = Tap(rows: rows, columns: columns, origin: origin, implementation: implementation)
-                // The tap covering the whole output first: it writes the output, the others add to it.
-                if size == p.output && !(taps.first.map { $0.rows.count * $0.columns.count == p.outputPlane } ?? false) {
-                    taps.insert(tap, at: 0)
-                } else {
-                    taps.append(tap)
-                }
+                taps.append(Tap(rows: rows, columns: columns, origin: origin, implementation: implementation))
                 crop = Swift.max(crop, d.inputChannels * q.inputPlane)
                 out = Swift.max(out, d.outputChannels * q.outputPlane)
             }
         }
+        // The first tap covering the whole output goes first: it writes the output, the others add to it.
+        let covering = taps.firstIndex { $0.rows.count * $0.columns.count == p.outputPlane }
+        if let i = covering { taps.insert(taps.remove(at: i), at: 0) }
         self.taps = taps
-        firstCoversOutput = taps.first.map { $0.rows.count * $0.columns.count == p.outputPlane } ?? false
+        firstCoversOutput = covering != nil
         cropFloats = crop
         outputFloats = out
     }
@@ -134,7 +131,7 @@ final class LiveTapSumImplementation: ConvolutionImplementation, @unchecked Send
                     for plane in range {
                         for i in 0..<h {
                             let dst = output + plane * outPlane + (tap.rows.lowerBound + i) * ow + tap.columns.lowerBound
-                            VectorMath.add(dst, y + (plane * h + i) * w, into: dst, count: w)
+                            GEMM.addPartials(dst, y + (plane * h + i) * w, into: dst, count: w)
                         }
                     }
                 }

@@ -27,17 +27,18 @@ public enum GEMM {
     /// Floats needed by `packA` for an `m × k` matrix.
     public static func packedASize(m: Int, k: Int, mr: Int) -> Int { (m + mr - 1) / mr * mr * k }
 
-    /// `into[i] = lower[i] + upper[i]` for `count` floats, a multiple of 16: two partial sums of the same result
-    /// tiles (a depth split in two) added, `lower` first. `into` may be `lower`.
+    /// `into[i] = lower[i] + upper[i]` for `count` floats: two partial sums of the same results added, `lower` first
+    /// (a depth split in two; a dilated layer's taps summed), sixteen at a time, a tail one by one. `into` may be `lower`.
     public static func addPartials(_ lower: UnsafePointer<Float>, _ upper: UnsafePointer<Float>, into: UnsafeMutablePointer<Float>,
                                    count: Int) {
         var i = 0
-        while i < count {
+        while i + 16 <= count {
             let a = UnsafeRawPointer(lower + i).loadUnaligned(as: SIMD16<Float>.self)
             let b = UnsafeRawPointer(upper + i).loadUnaligned(as: SIMD16<Float>.self)
             UnsafeMutableRawPointer(into + i).storeBytes(of: a + b, as: SIMD16<Float>.self)
             i += 16
         }
+        while i < count { into[i] = lower[i] + upper[i]; i += 1 }
     }
 
     /// Floats of B-packing scratch one `run` caller needs.

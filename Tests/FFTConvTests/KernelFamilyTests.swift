@@ -524,6 +524,63 @@ final class KernelFamilyTests: XCTestCase {
         }
     }
 
+    /// The direct path's grouped form with a group's output channels as the vector lanes (`grouped_lanes`): groups
+    /// of 16 and 32 output channels (one and two vectors on 16-float builds, two and four on 8-float ones), rows
+    /// shorter than a 7-position tile (one position at a time), longer and not a multiple of 7 (a last tile shifted
+    /// left), stride 2 on even and odd sides, dilation, a 5x5 kernel with asymmetric padding, a 1x3 kernel, input
+    /// channels per group other than the outputs', batch 2 (the padded planes refilled), 1–3 threads over items of
+    /// whole planes and of row blocks (a 60-wide map: 7 rows an item), residuals and every kind of activation
+    /// write-out — each against the reference and run into a NaN-filled output.
+    func testGroupedLanesOverEdgeShapes() throws {
+        let activations: [Activation] = [.relu, .leakyReLU(alpha: 0.1), .none, .hardSwish, .silu, .relu6]
+        func c(_ cin: Int, _ cout: Int, _ groups: Int, _ k: Size2D, _ input: Size2D, stride: Size2D = 1, dilation: Size2D = 1,
+               padding: Padding = 0, batch: Int = 1) throws -> ConvolutionCase {
+            ConvolutionCase(descriptor: try ConvolutionDescriptor(inputChannels: cin, outputChannels: cout, kernel: k, stride: stride,
+                                                                  dilation: dilation, padding: padding, groups: groups),
+                            batch: batch, input: input)
+        }
+        let cases = [
+            try c(32, 32, 2, 3, Size2D(7, 7), padding: 1), try c(64, 64, 4, 3, Size2D(14, 14), stride: 2, padding: 1),
+            try c(48, 32, 2, 3, Size2D(11, 9), padding: 1), try c(32, 64, 2, 3, Size2D(5, 5), padding: 1, batch: 2),
+            try c(32, 32, 2, 3, Size2D(13, 13), dilation: 2, padding: 2), try c(48, 48, 3, 3, Size2D(15, 15), stride: 2, padding: 1),
+            try c(32, 32, 2, 5, Size2D(12, 10), padding: Padding(top: 2, left: 1, bottom: 0, right: 3)),
+            try c(16, 32, 2, Size2D(1, 3), Size2D(6, 17), stride: Size2D(1, 2)), try c(64, 32, 2, 3, Size2D(60, 60), padding: 1),
+            try c(96, 64, 2, 3, Size2D(16, 16), stride: 2, padding: 1, batch: 2),
+        ]
+        for (i, c0) in cases.enumerated() {
+            var c = c0
+            let d = c.descriptor
+            c.descriptor = try ConvolutionDescriptor(inputChannels: d.inputChannels, outputChannels: d.outputChannels, kernel: d.kernel,
+                                                     stride: d.stride, dilation: d.dilation, padding: d.padding, groups: d.groups,
+                                                     activation: activations[i % activations.count])
+            for options in [ConvolutionOptions(threads: i % 3 + 1), ConvolutionOptions(threads: 2, microKernel: "grouped_lanes")] {
+                XCTAssert(try assertMatchesReference(c, algorithm: .direct, seed: UInt64(90 + i), options: options, withResidual: i % 2 == 0))
+                let (_, w, b) = try c.data(seed: 0)
+                let summary = try Convolution2D(descriptor: c.descriptor, input: c.input, weights: w, bias: b, algorithm: .direct,
+                                                options: options).summary
+                XCTAssert(summary.contains("groups as lanes"), "\(c): \(summary)")
+            }
+        }
+        // Unforced, groups of 48 output channels and groups of 16 under a forced GEMM kernel take the implicit GEMM;
+        // forced, a layer the form cannot compute (one group; 12 channels a group) is an `unsupported` error.
+        let wide = try ConvolutionDescriptor(inputChannels: 96, outputChannels: 96, kernel: 3, padding: 1, groups: 2)
+        let sixteen = try ConvolutionDescriptor(inputChannels: 32, outputChannels: 32, kernel: 3, padding: 1, groups: 2)
+        for (d, options) in [(wide, ConvolutionOptions()), (sixteen, ConvolutionOptions(microKernel: "gemm_8x32"))] {
+            let summary = try Convolution2D(descriptor: d, input: Size2D(7, 7), weights: try Tensor(zeros: d.weightShape),
+                                            bias: try Tensor(zeros: [d.outputChannels]), algorithm: .direct, options: options).summary
+            XCTAssertFalse(summary.contains("groups as lanes"), "\(d): \(summary)")
+        }
+        let dense = try ConvolutionDescriptor(inputChannels: 16, outputChannels: 16, kernel: 3, padding: 1)
+        let twelve = try ConvolutionDescriptor(inputChannels: 24, outputChannels: 24, kernel: 3, padding: 1, groups: 2)
+        for d in [dense, twelve] {
+            XCTAssertThrowsError(try Convolution2D(descriptor: d, input: Size2D(7, 7), weights: try Tensor(zeros: d.weightShape),
+                                                   bias: try Tensor(zeros: [d.outputChannels]), algorithm: .direct,
+                                                   options: ConvolutionOptions(microKernel: "grouped_lanes"))) { error in
+                guard case .unsupported? = error as? ConvolutionError else { return XCTFail("\(d): \(error)") }
+            }
+        }
+    }
+
     func testEveryDepthwiseVariantOverEdgeShapes() throws {
         func c(_ ch: Int, _ k: Size2D, _ input: Size2D, stride: Size2D = 1, dilation: Size2D = 1, padding: Padding = 0,
                batch: Int = 1, activation: Activation = .relu6) throws -> ConvolutionCase {

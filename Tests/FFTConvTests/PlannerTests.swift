@@ -8,6 +8,16 @@ final class PlannerTests: XCTestCase {
         let planner = ConvolutionPlanner(mode: .estimate)
         func choice(_ d: ConvolutionDescriptor, _ input: Size2D) -> ConvolutionCandidate { planner.estimate(d, input: input) }
         XCTAssertEqual(choice(try .init(inputChannels: 32, outputChannels: 32, kernel: 3, padding: 1, groups: 32), Size2D(56, 56)).algorithm, .depthwise)
+        // Grouped 3x3 layers of 16 and 32 output channels a group (RegNetX, ResNeXt's later stages): direct, with the
+        // channels as lanes, at stride 1 and 2 on every map; 48 a group keeps Winograd by the grouped rule.
+        for (channels, groups, side, stride) in [(64, 4, 28, 1), (160, 10, 14, 1), (400, 25, 7, 1), (1024, 32, 7, 1), (400, 25, 14, 2)] {
+            let d = try ConvolutionDescriptor(inputChannels: channels, outputChannels: channels, kernel: 3,
+                                              stride: Size2D(stride, stride), padding: 1, groups: groups)
+            let c = choice(d, Size2D(side, side))
+            XCTAssertEqual(c.algorithm, .direct, "\(d) on \(side)²")
+        }
+        XCTAssertEqual(choice(try .init(inputChannels: 96, outputChannels: 96, kernel: 3, padding: 1, groups: 2), Size2D(28, 28)).algorithm,
+                       .winograd)
         // 3x3 stride-1 layers: (input channels, output channels, output side, Winograd tile or nil for direct).
         let threeByThree: [(Int, Int, Int, Int?)] = [
             // 24² and more: F(6x6) where its GEMMs compute ≥ 10% less than F(4x4)'s, from 64 → 128 channels.

@@ -155,6 +155,10 @@ public final class Convolution2D: @unchecked Sendable {
             implementation = try LiveTapSumImplementation(problem: problem, weights: weights, bias: bias) { q, w in
                 try Self.implementation(.direct, problem: q, weights: w, bias: nil, options: options)
             }
+        case .direct where options.microKernel == GroupedLanesImplementation.kernelName
+                || (options.microKernel == nil && GroupedLanesImplementation.preferred(for: problem)):
+            // Groups of 16 or 32 output channels: each group's channels as the vector lanes.
+            implementation = try GroupedLanesImplementation(problem: problem, weights: weights, bias: bias, threads: options.threads)
         case .direct:
             if let transposed = try KernelChoice.transposed(forced: options.microKernel, problem: problem) {
                 implementation = try TransposedImplementation(problem: problem, weights: weights, bias: bias, kernel: transposed,

@@ -112,8 +112,9 @@ public final class ConvolutionPlanner: @unchecked Sendable {
     /// from ≥ 32 input channels and ≥ 4096 channel pairs; on 12×12 F(4x4) from ≥ 48 input and ≥ 192 output
     /// channels, F(2x2) from ≥ 64 / ≥ 128 below that; and with ≥ 96 / ≥ 128
     /// channels (or ≥ 96 input channels and 4096 channel pairs: DenseNet's 128→32) on 6×6 to 11×11 outputs F(2x2) as
-    /// well (ResNet's last stage: 4×4 tiles waste too much of a 7² map); grouped ones (not depthwise) with ≥ 16
-    /// input and output channels per group F(4x4) from 13×13 outputs, and with ≥ 32 F(2x2) from 6×6;
+    /// well (ResNet's last stage: 4×4 tiles waste too much of a 7² map); grouped ones (not depthwise) of 16 or 32
+    /// output channels per group that the direct path computes with the channels as lanes → direct, other grouped
+    /// ones with ≥ 16 input and output channels per group F(4x4) from 13×13 outputs, and with ≥ 32 F(2x2) from 6×6;
     /// 5x5 stride-1 layers → Winograd F(4x4, 5x5) from 12×12 outputs and 8 input channels (and on 10×10 and 11×11
     /// from 64 input and output channels), else direct;
     /// 1x1 stride-2 layers on outputs up to 14×14 with ≤ 512 KB of weights → `gemm`; other kernels of
@@ -182,6 +183,14 @@ public final class ConvolutionPlanner: @unchecked Sendable {
         // its twelve layers, weights from memory, 2.16–2.47 ms on F(2x2) against 1.98–2.13 direct, `net --profile`).
         // With 8 channels a group (RegNetY) the direct path held 28² (104 in 13 groups 0.154 / 0.243 / 0.178), with 4
         // (ResNeXt's first stage) everywhere.
+        // Since the direct path computes groups of 16 and 32 output channels with the channels as vector lanes
+        // (`GroupedLanesImplementation`, twenty-ninth session, Zen 5, same command, ms, direct / F(2x2) / F(4x4) /
+        // F(6x6)): 64 on 28² in 4 groups 0.120 / 0.207 / 0.136 / 0.148, 160 on 14² in 10 0.073 / 0.141 / 0.095 /
+        // 0.241, 400 on 7² in 25 0.042 / 0.112 / 0.198 / 0.328, 512 on 14² in 32 0.191 / 0.365 / 0.215 / 0.536, 1024 on
+        // 7² in 32 (32 a group) 0.194 / 0.323 / 0.416 / 0.655 — direct for those wherever that form takes them.
+        if let problem = try? ConvolutionProblem(descriptor: d, input: input), GroupedLanesImplementation.preferred(for: problem) {
+            return .init(.direct)
+        }
         if ConvolutionAlgorithm.winograd.supports(d), d.kernel == Size2D(3, 3), d.groups > 1,
            d.inputChannelsPerGroup >= 16, d.outputChannelsPerGroup >= 16 {
             if Swift.min(out.height, out.width) >= 13 { return .init(.winograd, winogradTile: 4) }

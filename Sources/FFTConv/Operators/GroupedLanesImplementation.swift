@@ -1,0 +1,146 @@
+import FFTConvKernels
+
+/// A grouped convolution with each group's output channels as the vector lanes (`GroupedLanesKernels`), the
+/// direct path's form for groups of 16 or 32 output channels (RegNet's and ResNeXt's 3x3 layers).
+///
+/// Per image the input is copied into zero-padded planes — only the interiors are written, the margins of the
+/// operator's own buffers stay zero between calls — so that every tap of every output is one broadcast read. The
+/// work is split over (group, block of output rows); each block is computed position-major (a row of outputs × the
+/// group's channels, one vector per output), transposed into the output's planes, and finished there with bias,
+/// residual and activation. Weights are packed at prepare as `[group][input channel · kH · kW][output channel of
+/// the group]`.
+final class GroupedLanesImplementation: ConvolutionImplementation, @unchecked Sendable {
+    let problem: ConvolutionProblem
+    /// `[group][tap][og]` floats.
+    let weights: AlignedBuffer
+    /// Each tap's offset in the group's padded planes: `channel · plane + kh · dH · width + kw · dW`.
+    let taps: [Int]
+    let bias: [Float]?
+    let epilogue: Epilogue
+    let paddedHeight: Int, paddedWidth: Int
+    /// Output rows per work item: blocks of about `positionsPerItem` outputs.
+    let rowsPerItem: Int
+    /// Floats of the padded image at the start of each workspace buffer; the workers' slices follow.
+    let imageFloats: Int
+    let workerStride: Int
+    let workspace: WorkspacePool
+
+    /// The name that forces this form on the direct path (`ConvolutionOptions.microKernel`, the bench's
+    /// `--micro-kernel`); any other forced name takes the implicit GEMM.
+    static let kernelName = "grouped_lanes"
+
+    /// Outputs per work item at most (where a row is not longer): the item's position-major results, 448 × 16
+    /// floats, stay in L1 and L2 for the transpose that follows.
+    static let positionsPerItem = 448
+
+    /// Whether `p` is a layer these kernels compute: grouped, not depthwise, with a multiple of
+    /// `GroupedLanesKernels.lanes` output channels per group.
+    static func applies(to p: ConvolutionProblem) -> Bool {
+        let d = p.descriptor
+        return d.groups > 1 && d.inputChannelsPerGroup > 1 && d.outputChannelsPerGroup % GroupedLanesKernels.lanes == 0
+    }
+
+    /// Whether the direct path takes this form for `p` rather than its implicit GEMM: grouped layers of 16 to 32
+    /// output channels a group (one or two vectors, where the implicit GEMM's 8-row panels and 32-position tiles
+    /// compute a group as two to four panel calls of short K).
+    static func preferred(for p: ConvolutionProblem) -> Bool {
+        applies(to: p) && p.descriptor.outputChannelsPerGroup <= 32
+    }
+
+    init(problem p: ConvolutionProblem, weights w: Tensor, bias: Tensor?, threads: Int) throws {
+        let d = p.descriptor
+        guard Self.applies(to: p) else {
+            throw ConvolutionError.unsupported(algorithm: "direct (groups as lanes)", reason: "needs groups > 1, more than one "
+                + "input channel a group and a multiple of \(GroupedLanesKernels.lanes) output channels a group, got \(d)")
+        }
+        problem = p
+        let cg = d.inputChannelsPerGroup, og = d.outputChannelsPerGroup
+        let kh = d.kernel.height, kw = d.kernel.width, k = cg * kh * kw
+        paddedHeight = d.padding.top + p.input.height + d.padding.bottom
+        paddedWidth = d.padding.left + p.input.width + d.padding.right
+        let plane = paddedHeight * paddedWidth
+        var offsets: [Int] = []
+        offsets.reserveCapacity(k)
+        for c in 0..<cg {
+            for i in 0..<kh {
+                for j in 0..<kw { offsets.append(c * plane + i * d.dilation.height * paddedWidth + j * d.dilation.width) }
+            }
+        }
+        taps = offsets
+        let packed = AlignedBuffer(count: d.groups * k * og)
+        let src = w.storage.pointer
+        for g in 0..<d.groups {
+            for o in 0..<og {
+                // ONNX weights: [output channel][input channel of the group][kH][kW], i.e. `k` floats per output channel.
+                let row = src + (g * og + o) * k
+                for t in 0..<k { packed.pointer[(g * k + t) * og + o] = row[t] }
+            }
+        }
+        weights = packed
+        self.bias = bias?.scalars
+        epilogue = d.activation.epilogue
+        rowsPerItem = Swift.max(1, Swift.min(p.output.height, Self.positionsPerItem / Swift.max(1, p.output.width)))
+        imageFloats = roundUp(d.inputChannels * plane, 16)
+        let slice = rowsPerItem * p.output.width * og + Transpose.stagingFloats
+        workerStride = Parallel.workerStride(slice, threads: threads)
+        workspace = WorkspacePool(count: imageFloats + threads * workerStride)
+    }
+
+    var preparedBytes: Int { weights.count * 4 }
+    var summary: String {
+        "groups as lanes (\(GroupedLanesKernels.tilePositions) positions × \(problem.descriptor.outputChannelsPerGroup) channels), "
+            + "padded planes \(paddedHeight)x\(paddedWidth), \(rowsPerItem) rows per item"
+    }
+    /// Every output float is written once, block by block, plane by plane.
+    var skipsOutputZeroing: Bool { true }
+
+    func run(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, residual: UnsafePointer<Float>?,
+             batch: Int, threads: Int) {
+        let p = problem, d = p.descriptor
+        let cg = d.inputChannelsPerGroup, og = d.outputChannelsPerGroup
+        let k = taps.count, plane = paddedHeight * paddedWidth
+        let oh = p.output.height, ow = p.output.width, outPlane = p.outputPlane
+        let chunks = (oh + rowsPerItem - 1) / rowsPerItem
+        let sh = d.stride.height, sw = d.stride.width
+        let top = d.padding.top, left = d.padding.left, width = paddedWidth
+        let h = p.input.height, w = p.input.width
+        workspace.withBuffer { ws in
+            taps.withUnsafeBufferPointer { tapBuffer in
+                bias.withUnsafeOptionalBufferPointer { bias in
+                    guard let taps = tapBuffer.baseAddress else { return }
+                    for n in 0..<batch {
+                        let x = input + n * d.inputChannels * p.inputPlane
+                        // The interiors only: the margins were zeroed with the buffer and are never written.
+                        Parallel.forEachRange(count: d.inputChannels, threads: threads) { _, channels in
+                            for c in channels {
+                                let to = ws + c * plane + top * width + left, from = x + c * p.inputPlane
+                                for r in 0..<h { Copy.floats(to + r * width, from + r * w, w) }
+                            }
+                        }
+                        let y = output + n * d.outputChannels * outPlane
+                        let res = residual.map { $0 + n * d.outputChannels * outPlane }
+                        Parallel.forEachRange(count: d.groups * chunks, threads: threads) { worker, items in
+                            let results = ws + imageFloats + worker * workerStride
+                            let staging = results + rowsPerItem * ow * og
+                            for item in items {
+                                let g = item / chunks, r0 = item % chunks * rowsPerItem, r1 = Swift.min(oh, r0 + rowsPerItem)
+                                let planes = UnsafePointer(ws + g * cg * plane), packed = weights.pointer + g * k * og
+                                GroupedLanesKernels.rows(input: planes + r0 * sh * width, rowCount: r1 - r0, rowStride: sh * width,
+                                                         positions: ow, positionStride: sw, taps: taps, k: k, weights: packed,
+                                                         channels: og, into: results)
+                                let count = (r1 - r0) * ow, at = g * og * outPlane + r0 * ow
+                                Transpose.floats(results, sourceStride: og, y + at, destinationStride: outPlane,
+                                                 rows: count, columns: og, staging: staging)
+                                for o in 0..<og {
+                                    let channel = y + at + o * outPlane
+                                    epilogue.finish(src: channel, dst: channel, count: count, bias: bias?[g * og + o] ?? 0,
+                                                    residual: res.map { $0 + at + o * outPlane })
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

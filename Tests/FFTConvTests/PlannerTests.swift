@@ -1,4 +1,5 @@
 import FFTConv
+import FFTConvKernels
 import Foundation
 import XCTest
 
@@ -82,6 +83,15 @@ final class PlannerTests: XCTestCase {
         XCTAssertGreaterThan(exhaustive.count, measure.count)
         XCTAssert(exhaustive.contains { $0.algorithm == .fft && $0.fftTile != nil })
         XCTAssert(exhaustive.contains { $0.microKernel != nil })
+        XCTAssertEqual(Set(exhaustive).count, exhaustive.count, "no candidate twice")
+        // A 1x1 layer on 14² (the transposed form by rule, on 16-float builds) also offers the direct path's own form,
+        // forced by its micro-kernel; on 28² the rule keeps the own form and nothing is added.
+        let pointwise = try ConvolutionDescriptor(inputChannels: 64, outputChannels: 64, kernel: 1)
+        for (side, added) in [(14, KernelTarget.wideRegisters), (28, false)] {
+            let set = ConvolutionPlanner(mode: .measure).candidates(for: pointwise, input: Size2D(side, side))
+            XCTAssertEqual(set.contains { $0.algorithm == .direct && $0.microKernel != nil }, added, "\(side)²: \(set)")
+            XCTAssertFalse(set.contains { $0.microKernel?.hasSuffix("t") == true })
+        }
     }
 
     func testMeasureKeepsTheFastestAccurateCandidateAndRecordsIt() throws {

@@ -80,6 +80,15 @@ public final class ConvolutionPlanner: @unchecked Sendable {
         // The layer the algorithms compute: without kernel rows and columns that read only padding.
         let d = d.withoutDeadTaps(input: input)?.descriptor ?? d
         var result = [ConvolutionCandidate(.direct)]
+        // Where the direct path takes its transposed form by rule (7-position tiles, `KernelChoice.transposed`), its own
+        // form too, forced by its micro-kernel's name: which of the two wins depends on the core more than any rule
+        // measured so far — on Zen 4 the transposed form gained 5% on 14² 1x1 layers, on Zen 5 it lost 10–40%
+        // (twenty-ninth session, Docs/Planner.md).
+        if let problem = try? ConvolutionProblem(descriptor: d, input: input),
+           (try? KernelChoice.transposed(forced: nil, problem: problem)) ?? nil != nil,
+           let own = try? KernelChoice.gemm(rows: d.outputChannels, forced: nil) {
+            result.append(.init(.direct, microKernel: own.name))
+        }
         if d.isDepthwise { result.append(.init(.depthwise)) }
         result.append(.init(.gemm))
         if ConvolutionAlgorithm.winograd.supports(d) {
@@ -97,8 +106,9 @@ public final class ConvolutionPlanner: @unchecked Sendable {
             for t in sizes.sorted() { result.append(.init(.fft, fftTile: Size2D(Swift.max(t, kh), Swift.max(t, kw)))) }
         }
         for k in KernelChoice.gemmFamily.map(\.name) {
-            result.append(.init(.direct, microKernel: k))
-            result.append(.init(.gemm, microKernel: k))
+            for c in [ConvolutionCandidate(.direct, microKernel: k), ConvolutionCandidate(.gemm, microKernel: k)] where !result.contains(c) {
+                result.append(c)
+            }
         }
         return result
     }

@@ -41,10 +41,17 @@ final class GroupedLanesImplementation: ConvolutionImplementation, @unchecked Se
     }
 
     /// Whether the direct path takes this form for `p` rather than its implicit GEMM: grouped layers of 16 to 32
-    /// output channels a group (one or two vectors, where the implicit GEMM's 8-row panels and 32-position tiles
-    /// compute a group as two to four panel calls of short K).
+    /// output channels a group (where the implicit GEMM's 8-row panels and 32-position tiles compute a group as two
+    /// to four panel calls of short K) — on 8-float builds only at strides of 2 and more or on maps under 13×13.
+    /// Twenty-ninth session, 1 thread, ms, lanes / implicit GEMM: on the AVX-512 build 2.3–3.8× faster at stride 2,
+    /// level on 28² at stride 1 (Docs/Kernels.md); on an AVX2 build of the same host (`-Xcc -march=x86-64-v3`, two
+    /// vectors a 16-channel group) 32 on 112² → 56² 0.524 / 0.561, 160 on 28² → 14² 0.160 / 0.209, 400 on 7² 0.120 /
+    /// 0.144, 1024 on 7² in 32 groups 0.481 / 0.521, but 160 on 14² 0.166 / 0.156 and 64 on 28² 0.227 / 0.198 (F(4x4)
+    /// 0.134 and 0.181 there).
     static func preferred(for p: ConvolutionProblem) -> Bool {
-        applies(to: p) && p.descriptor.outputChannelsPerGroup <= 32
+        let d = p.descriptor
+        return applies(to: p) && d.outputChannelsPerGroup <= 32
+            && (GroupedLanesKernels.lanes >= 16 || d.stride.height > 1 || d.stride.width > 1 || Swift.min(p.output.height, p.output.width) < 13)
     }
 
     init(problem p: ConvolutionProblem, weights w: Tensor, bias: Tensor?, threads: Int) throws {

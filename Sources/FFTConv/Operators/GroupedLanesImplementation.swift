@@ -3,25 +3,27 @@ import FFTConvKernels
 /// A grouped convolution with each group's output channels as the vector lanes (`GroupedLanesKernels`), the
 /// direct path's form for groups of 16 or 32 output channels (RegNet's and ResNeXt's 3x3 layers).
 ///
-/// Per image the input is copied into zero-padded planes — only the interiors are written, the margins of the
-/// operator's own buffers stay zero between calls — so that every tap of every output is one broadcast read. The
-/// work is split over (group, block of output rows); each block is computed position-major (a row of outputs × the
-/// group's channels, one vector per output), transposed into the output's planes, and finished there with bias,
-/// residual and activation. Weights are packed at prepare as `[group][input channel · kH · kW][output channel of
-/// the group]`.
+/// The work is split over (group, block of output rows). For each item the worker first copies the input rows the
+/// block reads, of the group's input channels, into its own zero-padded slab — only interiors and rows outside the
+/// input are written, the slab's margin columns stay zero from its allocation — so that every tap of every output
+/// is one broadcast read; the block is then computed position-major (a row of outputs × the group's channels, one
+/// vector per output), transposed into the output's planes, and finished there with bias, residual and activation.
+/// Weights are packed at prepare as `[group][input channel · kH · kW][output channel of the group]`.
 final class GroupedLanesImplementation: ConvolutionImplementation, @unchecked Sendable {
     let problem: ConvolutionProblem
     /// `[group][tap][og]` floats.
     let weights: AlignedBuffer
-    /// Each tap's offset in the group's padded planes: `channel · plane + kh · dH · width + kw · dW`.
+    /// Each tap's offset in a slab: `channel · slabRows · width + kh · dH · width + kw · dW`.
     let taps: [Int]
     let bias: [Float]?
     let epilogue: Epilogue
-    let paddedHeight: Int, paddedWidth: Int
+    let paddedWidth: Int
     /// Output rows per work item: blocks of about `positionsPerItem` outputs.
     let rowsPerItem: Int
-    /// Floats of the padded image at the start of each workspace buffer; the workers' slices follow.
-    let imageFloats: Int
+    /// Padded input rows a slab holds per channel: those a block of `rowsPerItem` output rows reads.
+    let slabRows: Int
+    /// Floats of a worker's slab at the start of its slice (the results and the transpose's staging follow).
+    let slabFloats: Int
     let workerStride: Int
     let workspace: WorkspacePool
 
@@ -63,9 +65,10 @@ final class GroupedLanesImplementation: ConvolutionImplementation, @unchecked Se
         problem = p
         let cg = d.inputChannelsPerGroup, og = d.outputChannelsPerGroup
         let kh = d.kernel.height, kw = d.kernel.width, k = cg * kh * kw
-        paddedHeight = d.padding.top + p.input.height + d.padding.bottom
         paddedWidth = d.padding.left + p.input.width + d.padding.right
-        let plane = paddedHeight * paddedWidth
+        rowsPerItem = Swift.max(1, Swift.min(p.output.height, Self.positionsPerItem / Swift.max(1, p.output.width)))
+        slabRows = (rowsPerItem - 1) * d.stride.height + (kh - 1) * d.dilation.height + 1
+        let plane = slabRows * paddedWidth
         var offsets: [Int] = []
         offsets.reserveCapacity(k)
         for c in 0..<cg {
@@ -86,17 +89,16 @@ final class GroupedLanesImplementation: ConvolutionImplementation, @unchecked Se
         weights = packed
         self.bias = bias?.scalars
         epilogue = d.activation.epilogue
-        rowsPerItem = Swift.max(1, Swift.min(p.output.height, Self.positionsPerItem / Swift.max(1, p.output.width)))
-        imageFloats = roundUp(d.inputChannels * plane, 16)
-        let slice = rowsPerItem * p.output.width * og + Transpose.stagingFloats
+        slabFloats = roundUp(cg * plane, 16)
+        let slice = slabFloats + rowsPerItem * p.output.width * og + Transpose.stagingFloats
         workerStride = Parallel.workerStride(slice, threads: threads)
-        workspace = WorkspacePool(count: imageFloats + threads * workerStride)
+        workspace = WorkspacePool(count: threads * workerStride)
     }
 
     var preparedBytes: Int { weights.count * 4 }
     var summary: String {
         "groups as lanes (\(GroupedLanesKernels.tilePositions) positions × \(problem.descriptor.outputChannelsPerGroup) channels), "
-            + "padded planes \(paddedHeight)x\(paddedWidth), \(rowsPerItem) rows per item"
+            + "\(rowsPerItem) rows per item from padded slabs \(slabRows)x\(paddedWidth)"
     }
     /// Every output float is written once, block by block, plane by plane.
     var skipsOutputZeroing: Bool { true }
@@ -105,44 +107,46 @@ final class GroupedLanesImplementation: ConvolutionImplementation, @unchecked Se
              batch: Int, threads: Int) {
         let p = problem, d = p.descriptor
         let cg = d.inputChannelsPerGroup, og = d.outputChannelsPerGroup
-        let k = taps.count, plane = paddedHeight * paddedWidth
+        let k = taps.count, width = paddedWidth, plane = slabRows * width
         let oh = p.output.height, ow = p.output.width, outPlane = p.outputPlane
         let chunks = (oh + rowsPerItem - 1) / rowsPerItem
-        let sh = d.stride.height, sw = d.stride.width
-        let top = d.padding.top, left = d.padding.left, width = paddedWidth
+        let sh = d.stride.height, sw = d.stride.width, reach = (d.kernel.height - 1) * d.dilation.height
+        let top = d.padding.top, left = d.padding.left
         let h = p.input.height, w = p.input.width
         workspace.withBuffer { ws in
             taps.withUnsafeBufferPointer { tapBuffer in
                 bias.withUnsafeOptionalBufferPointer { bias in
                     guard let taps = tapBuffer.baseAddress else { return }
-                    for n in 0..<batch {
-                        let x = input + n * d.inputChannels * p.inputPlane
-                        // The interiors only: the margins were zeroed with the buffer and are never written.
-                        Parallel.forEachRange(count: d.inputChannels, threads: threads) { _, channels in
-                            for c in channels {
-                                let to = ws + c * plane + top * width + left, from = x + c * p.inputPlane
-                                for r in 0..<h { Copy.floats(to + r * width, from + r * w, w) }
-                            }
-                        }
-                        let y = output + n * d.outputChannels * outPlane
-                        let res = residual.map { $0 + n * d.outputChannels * outPlane }
-                        Parallel.forEachRange(count: d.groups * chunks, threads: threads) { worker, items in
-                            let results = ws + imageFloats + worker * workerStride
-                            let staging = results + rowsPerItem * ow * og
-                            for item in items {
-                                let g = item / chunks, r0 = item % chunks * rowsPerItem, r1 = Swift.min(oh, r0 + rowsPerItem)
-                                let planes = UnsafePointer(ws + g * cg * plane), packed = weights.pointer + g * k * og
-                                GroupedLanesKernels.rows(input: planes + r0 * sh * width, rowCount: r1 - r0, rowStride: sh * width,
-                                                         positions: ow, positionStride: sw, taps: taps, k: k, weights: packed,
-                                                         channels: og, into: results)
-                                let count = (r1 - r0) * ow, at = g * og * outPlane + r0 * ow
-                                Transpose.floats(results, sourceStride: og, y + at, destinationStride: outPlane,
-                                                 rows: count, columns: og, staging: staging)
-                                for o in 0..<og {
-                                    let channel = y + at + o * outPlane
-                                    epilogue.finish(src: channel, dst: channel, count: count, bias: bias?[g * og + o] ?? 0,
-                                                    residual: res.map { $0 + at + o * outPlane })
+                    Parallel.forEachRange(count: batch * d.groups * chunks, threads: threads) { worker, items in
+                        let slab = ws + worker * workerStride, results = slab + slabFloats
+                        let staging = results + rowsPerItem * ow * og
+                        for item in items {
+                            let n = item / (d.groups * chunks), g = item / chunks % d.groups
+                            let r0 = item % chunks * rowsPerItem, r1 = Swift.min(oh, r0 + rowsPerItem)
+                            // The padded rows the block reads, channel by channel: interiors copied, rows above or below
+                            // the input zeroed (the margin columns were zeroed with the buffer and are never written).
+                            let first = r0 * sh - top, rows = (r1 - 1 - r0) * sh + reach + 1
+                            let x = input + (n * d.inputChannels + g * cg) * p.inputPlane
+                            for c in 0..<cg {
+                                for r in 0..<rows {
+                                    let to = slab + c * plane + r * width, i = first + r
+                                    if i >= 0 && i < h {
+                                        Copy.floats(to + left, x + c * p.inputPlane + i * w, w)
+                                    } else {
+                                        to.update(repeating: 0, count: width)
+                                    }
                                 }
+                            }
+                            GroupedLanesKernels.rows(input: slab, rowCount: r1 - r0, rowStride: sh * width, positions: ow,
+                                                     positionStride: sw, taps: taps, k: k, weights: weights.pointer + g * k * og,
+                                                     channels: og, into: results)
+                            let count = (r1 - r0) * ow, at = (n * d.outputChannels + g * og) * outPlane + r0 * ow
+                            Transpose.floats(results, sourceStride: og, output + at, destinationStride: outPlane,
+                                             rows: count, columns: og, staging: staging)
+                            for o in 0..<og {
+                                let channel = output + at + o * outPlane
+                                epilogue.finish(src: channel, dst: channel, count: count, bias: bias?[g * og + o] ?? 0,
+                                                residual: residual.map { $0 + at + o * outPlane })
                             }
                         }
                     }

@@ -9,6 +9,8 @@
 # on the Zen 4 host kind ncnn runs VGG16 twice as fast as ORT, OpenVINO MobileNetV2 at 2 threads faster).
 # Prints "round model threads ours PEER ratio" lines. FFTConv: `net --planner estimate`, 0.3 s warm-up, 100 calls
 # (30 for alexnet, resnet18; 10 for vgg16); ORT: ../shared/peers/bench_peers.py --target-s 1 (0.3 s warm-up, ≥ 1 s).
+# OURS_ARGS adds options to our runs, {model} and {threads} replaced: OURS_ARGS='--planner measure --tuning
+# /tmp/tune-{model}-{threads}.json' measures once per model and thread count, then replays the choices.
 # Build first: swift build -c release. Each 2-thread line ends with "probe B A": cross_step_probe.c's "both-cross" µs
 # per step before our run and after the peer's (~43 normal, 250–300 in one of the host's slow spells, which slow
 # every runtime's 2-thread runs: a pair with a spell on one side only compares two states, not two runtimes —
@@ -31,7 +33,9 @@ for round in $(seq "$ROUNDS"); do
     loops=100; case "$model" in alexnet|resnet18) loops=30;; vgg16) loops=10;; esac
     for threads in 1 2; do
       before=$(probe "$threads")
-      ours=$("$BENCH" net "$DATA/$model/model.onnx" --threads "$threads" --loops "$loops" --warmup 3 --warmup-seconds 0.3 --json \
+      extra="${OURS_ARGS:-}"; extra="${extra//\{model\}/$model}"; extra="${extra//\{threads\}/$threads}"
+      # shellcheck disable=SC2086
+      ours=$("$BENCH" net "$DATA/$model/model.onnx" --threads "$threads" --loops "$loops" --warmup 3 --warmup-seconds 0.3 $extra --json \
         | python3 -c "import json,sys; print(json.load(sys.stdin)[0]['median_ms'])")
       "$PY" "$PEERS" --runtimes "$PEER" --target-s 1 --models "$model" --threads "$threads" --no-wait --out "$OUT" > /dev/null 2>&1
       after=$(probe "$threads")

@@ -525,7 +525,7 @@ final class KernelFamilyTests: XCTestCase {
     }
 
     /// The direct path's grouped form with a group's output channels as the vector lanes (`grouped_lanes`): groups
-    /// of 16 and 32 output channels (one and two vectors on 16-float builds, two and four on 8-float ones), rows
+    /// of 8, 16 and 32 output channels (8-float vectors for 8; one and two 16-float vectors on wide builds, two and four 8-float ones elsewhere), rows
     /// shorter than a 7-position tile (one position at a time), longer and not a multiple of 7 (a last tile shifted
     /// left), stride 2 on even and odd sides, dilation, a 5x5 kernel with asymmetric padding, a 1x3 kernel, input
     /// channels per group other than the outputs', batch 2 (the padded planes refilled), 1–3 threads over items of
@@ -546,6 +546,8 @@ final class KernelFamilyTests: XCTestCase {
             try c(32, 32, 2, 5, Size2D(12, 10), padding: Padding(top: 2, left: 1, bottom: 0, right: 3)),
             try c(16, 32, 2, Size2D(1, 3), Size2D(6, 17), stride: Size2D(1, 2)), try c(64, 32, 2, 3, Size2D(60, 60), padding: 1),
             try c(96, 64, 2, 3, Size2D(16, 16), stride: 2, padding: 1, batch: 2),
+            // 8 channels a group (8-float vectors on every build): at stride 2 unforced, at stride 1 forced only.
+            try c(64, 64, 8, 3, Size2D(14, 14), stride: 2, padding: 1), try c(24, 32, 4, 3, Size2D(9, 11), padding: 1),
         ]
         for (i, c0) in cases.enumerated() {
             var c = c0
@@ -553,9 +555,10 @@ final class KernelFamilyTests: XCTestCase {
             c.descriptor = try ConvolutionDescriptor(inputChannels: d.inputChannels, outputChannels: d.outputChannels, kernel: d.kernel,
                                                      stride: d.stride, dilation: d.dilation, padding: d.padding, groups: d.groups,
                                                      activation: activations[i % activations.count])
-            // Unforced on 8-float builds: only at stride 2 or on maps under 13×13.
+            // Unforced: at stride 2, and at stride 1 with 16 or 32 a group — on 8-float builds on maps under 13×13.
             let out = try c.descriptor.outputSize(input: c.input)
-            let unforced = KernelTarget.wideRegisters || c.descriptor.stride != Size2D(1, 1) || min(out.height, out.width) < 13
+            let unforced = c.descriptor.stride != Size2D(1, 1) || c.descriptor.outputChannelsPerGroup % 16 == 0
+                && (KernelTarget.wideRegisters || min(out.height, out.width) < 13)
             for (options, lanes) in [(ConvolutionOptions(threads: i % 3 + 1), unforced),
                                      (ConvolutionOptions(threads: 2, microKernel: "grouped_lanes"), true)] {
                 XCTAssert(try assertMatchesReference(c, algorithm: .direct, seed: UInt64(90 + i), options: options, withResidual: i % 2 == 0))

@@ -36,31 +36,34 @@ final class GroupedLanesImplementation: ConvolutionImplementation, @unchecked Se
     static let positionsPerItem = 448
 
     /// Whether `p` is a layer these kernels compute: grouped, not depthwise, with a multiple of
-    /// `GroupedLanesKernels.lanes` output channels per group.
+    /// `GroupedLanesKernels.channelMultiple` (8) output channels per group.
     static func applies(to p: ConvolutionProblem) -> Bool {
         let d = p.descriptor
-        return d.groups > 1 && d.inputChannelsPerGroup > 1 && d.outputChannelsPerGroup % GroupedLanesKernels.lanes == 0
+        return d.groups > 1 && d.inputChannelsPerGroup > 1 && d.outputChannelsPerGroup % GroupedLanesKernels.channelMultiple == 0
     }
 
-    /// Whether the direct path takes this form for `p` rather than its implicit GEMM: grouped layers of 16 to 32
-    /// output channels a group (where the implicit GEMM's 8-row panels and 32-position tiles compute a group as two
-    /// to four panel calls of short K) — on 8-float builds only at strides of 2 and more or on maps under 13×13.
-    /// Twenty-ninth session, 1 thread, ms, lanes / implicit GEMM: on the AVX-512 build 2.3–3.8× faster at stride 2,
-    /// level on 28² at stride 1 (Docs/Kernels.md); on an AVX2 build of the same host (`-Xcc -march=x86-64-v3`, two
-    /// vectors a 16-channel group) 32 on 112² → 56² 0.524 / 0.561, 160 on 28² → 14² 0.160 / 0.209, 400 on 7² 0.120 /
-    /// 0.144, 1024 on 7² in 32 groups 0.481 / 0.521, but 160 on 14² 0.166 / 0.156 and 64 on 28² 0.227 / 0.198 (F(4x4)
-    /// 0.134 and 0.181 there).
+    /// Whether the direct path takes this form for `p` rather than its implicit GEMM: grouped layers of 8 to 32 output
+    /// channels a group at strides of 2 and more (where the implicit GEMM computes the phase layout's discarded columns
+    /// and 8-row panels over 32-position tiles), and at stride 1 groups of 16 or 32 — on 8-float builds only on maps
+    /// under 13×13. Twenty-ninth session, 1 thread, ms, lanes / implicit GEMM: on the AVX-512 build 1.4–3.8× faster at
+    /// stride 2 with 16 a group, 1.6–3.2× with 8 (RegNetY's widths: 128 on 56² → 28² in 16 groups 0.317 / 0.498, 208 on
+    /// 28² → 14² 0.129 / 0.313, 440 on 14² → 7² 0.083 / 0.268), level on 28² at stride 1 with 16, slower there with 8
+    /// (104 on 28² in 13 groups 0.256 / 0.131, 440 on 7² 0.082 / 0.067: half-width vectors); on an AVX2 build of the
+    /// same host (`-Xcc -march=x86-64-v3`, two vectors a 16-channel group) 32 on 112² → 56² 0.524 / 0.561, 160 on 28² →
+    /// 14² 0.160 / 0.209, 400 on 7² 0.120 / 0.144, 1024 on 7² in 32 groups 0.481 / 0.521, but 160 on 14² 0.166 / 0.156
+    /// and 64 on 28² 0.227 / 0.198 (F(4x4) 0.134 and 0.181 there).
     static func preferred(for p: ConvolutionProblem) -> Bool {
-        let d = p.descriptor
-        return applies(to: p) && d.outputChannelsPerGroup <= 32
-            && (GroupedLanesKernels.lanes >= 16 || d.stride.height > 1 || d.stride.width > 1 || Swift.min(p.output.height, p.output.width) < 13)
+        let d = p.descriptor, og = d.outputChannelsPerGroup
+        guard applies(to: p), og <= 32 else { return false }
+        if d.stride.height > 1 || d.stride.width > 1 { return true }
+        return og % 16 == 0 && (GroupedLanesKernels.lanes >= 16 || Swift.min(p.output.height, p.output.width) < 13)
     }
 
     init(problem p: ConvolutionProblem, weights w: Tensor, bias: Tensor?, threads: Int) throws {
         let d = p.descriptor
         guard Self.applies(to: p) else {
             throw ConvolutionError.unsupported(algorithm: "direct (groups as lanes)", reason: "needs groups > 1, more than one "
-                + "input channel a group and a multiple of \(GroupedLanesKernels.lanes) output channels a group, got \(d)")
+                + "input channel a group and a multiple of \(GroupedLanesKernels.channelMultiple) output channels a group, got \(d)")
         }
         problem = p
         let cg = d.inputChannelsPerGroup, og = d.outputChannelsPerGroup

@@ -12,16 +12,20 @@
 /// 28 and 56 outputs), the last tile shifted left to end at the row's end (it recomputes a few positions, the same
 /// values); rows shorter than 7 one position at a time.
 public enum GroupedLanesKernels {
-    /// The vector width the kernels compute in: 16 floats where `KernelTarget.wideRegisters` (AVX-512), else 8
-    /// (AVX2, NEON as two registers). A group's output channels must be a multiple of it.
+    /// The widest vector the kernels compute in: 16 floats where `KernelTarget.wideRegisters` (AVX-512), else 8
+    /// (AVX2, NEON as two registers). Groups whose output channels are a multiple of 16 run in 16-float vectors on
+    /// wide builds, other multiples of 8 in 8-float ones.
     @inlinable
     public static var lanes: Int { KernelTarget.wideRegisters ? 16 : 8 }
+
+    /// The output channels a group must be a multiple of: 8.
+    public static let channelMultiple = 8
 
     /// Positions per tile (rows of at least this many outputs use whole tiles).
     public static let tilePositions = 7
 
     /// Output rows of one group, position-major (`rowCount × positions × channels` floats at `out`, row after row):
-    /// row `r` reads from `input + r · rowStride`. `channels` a multiple of `lanes`. `weights`: `k` rows of `channels`
+    /// row `r` reads from `input + r · rowStride`. `channels` a multiple of `channelMultiple`. `weights`: `k` rows of `channels`
     /// floats. (Two rows at a time in 7 × 2 tiles — 14 accumulators, one weight load for 14 products — measured
     /// no faster on Zen 5: `ab.sh 6` on RegNetX's 400 channels on 7², 32 on 112² → 56², 64 on 28²: 0.058 → 0.056,
     /// 0.241 → 0.255, 0.113 → 0.106 ms.)
@@ -30,7 +34,7 @@ public enum GroupedLanesKernels {
                             into out: UnsafeMutablePointer<Float>) {
         let size = positions &* channels
         for r in 0..<rowCount {
-            if KernelTarget.wideRegisters {
+            if KernelTarget.wideRegisters && channels % 16 == 0 {
                 row(SIMD16<Float>.self, input + r &* rowStride, positions, positionStride, taps, k, weights, channels, out + r &* size)
             } else {
                 row(SIMD8<Float>.self, input + r &* rowStride, positions, positionStride, taps, k, weights, channels, out + r &* size)

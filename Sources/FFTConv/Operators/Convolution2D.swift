@@ -157,7 +157,7 @@ public final class Convolution2D: @unchecked Sendable {
             }
         case .direct where options.microKernel == GroupedLanesImplementation.kernelName
                 || (options.microKernel == nil && GroupedLanesImplementation.preferred(for: problem)):
-            // Groups of 16 or 32 output channels: each group's channels as the vector lanes.
+            // Groups of 8 to 32 output channels (`GroupedLanesImplementation.preferred`): each group's channels as the vector lanes.
             implementation = try GroupedLanesImplementation(problem: problem, weights: weights, bias: bias, threads: options.threads)
         case .direct:
             if let transposed = try KernelChoice.transposed(forced: options.microKernel, problem: problem) {

@@ -1,7 +1,7 @@
 import FFTConvKernels
 
 /// A grouped convolution with each group's output channels as the vector lanes (`GroupedLanesKernels`), the
-/// direct path's form for groups of 16 or 32 output channels (RegNet's and ResNeXt's 3x3 layers).
+/// direct path's form for groups of 8 to 32 output channels (RegNet's and ResNeXt's 3x3 layers; `preferred`).
 ///
 /// The work is split over (group, block of output rows). For each item the worker first copies the input rows the
 /// block reads, of the group's input channels, into its own zero-padded slab — only interiors and rows outside the

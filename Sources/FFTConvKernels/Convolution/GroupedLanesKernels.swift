@@ -1,4 +1,4 @@
-/// Grouped convolution with a group's output channels as the vector lanes — the layout in which a group of 16
+/// Grouped convolution with a group's output channels as the vector lanes — the layout in which a group of 8 or 16
 /// channels (RegNet's 3x3 layers, ResNeXt's later stages) fills a vector exactly, where the implicit-GEMM direct
 /// kernels compute it as 8-row panels over 32-position tiles (a 7×7 map's 49 positions as 64, a write-out per row
 /// segment).

@@ -1,3 +1,5 @@
+import FFTConvKernels
+
 /// Kernel rows and columns that only ever read padding.
 ///
 /// A dilated kernel on a small map can reach past the input on every output: DeepLabV3's ASPP runs 3x3 kernels at
@@ -26,8 +28,7 @@ extension ConvolutionDescriptor {
     /// On one axis, the outputs for which kernel index `r` reads inside an input of `n` (it reads `i·s + r·d − pad`
     /// for output `i` of `o`): a contiguous range, empty when `r` reads only padding.
     static func readingOutputs(_ r: Int, stride s: Int, dilation d: Int, pad: Int, input n: Int, output o: Int) -> Range<Int> {
-        let outputs = (0..<o).filter { i in let at = i * s + r * d - pad; return at >= 0 && at < n }
-        return (outputs.first ?? 0)..<((outputs.last ?? -1) + 1)
+        ConvolutionGeometry.validOutputRange(offset: r * d - pad, stride: s, inputCount: n, outputCount: o)
     }
 
     /// The same convolution on `input` without the kernel rows and columns that read only padding (`liveTaps`), and

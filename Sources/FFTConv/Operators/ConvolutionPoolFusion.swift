@@ -76,18 +76,12 @@ final class ConvolutionPoolFusion: @unchecked Sendable {
         padded = p != .zero
         paddedSize = Size2D(input.height + p.top + p.bottom, input.width + p.left + p.right)
         let cout = d.outputChannels, kh = d.kernel.height, kw = d.kernel.width, k = d.inputChannels * kh * kw
-        let packed = AlignedBuffer(count: k * cout)
-        w.withUnsafeBufferPointer { src in
-            for o in 0..<cout { for t in 0..<k { packed.pointer[t * cout + o] = src[o * k + t] } }
-        }
-        weights = packed
+        weights = GroupedLanesImplementation.tapsByChannel(w, groups: 1, channels: cout, k: k)
         bias = b?.storage.copy() ?? AlignedBuffer(count: cout)  // (shape checked: `cout` values; zeros without one)
         let bounds = d.activation.epilogue.clipBounds ?? (-.infinity, .infinity)
         (lo, hi) = (bounds.lo, bounds.hi)
         let plane = paddedSize.height * paddedSize.width
-        var offsets: [Int] = []
-        for c in 0..<d.inputChannels { for i in 0..<kh { for j in 0..<kw { offsets.append(c * plane + i * paddedSize.width + j) } } }
-        taps = offsets
+        taps = problem.geometry.tapOffsets(channels: d.inputChannels, planeStride: plane, rowStride: paddedSize.width)
         imageFloats = padded ? d.inputChannels * plane : 0
         // The ring (one convolution row per pool-window row), the pooled row, the transpose's staging.
         workerFloats = Parallel.workerStride((a.kernel.height * problem.output.width + outputSize.width) * cout + Transpose.stagingFloats,

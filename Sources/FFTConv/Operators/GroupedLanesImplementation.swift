@@ -67,35 +67,34 @@ final class GroupedLanesImplementation: ConvolutionImplementation, @unchecked Se
         }
         problem = p
         let cg = d.inputChannelsPerGroup, og = d.outputChannelsPerGroup
-        let kh = d.kernel.height, kw = d.kernel.width, k = cg * kh * kw
+        let kh = d.kernel.height, k = cg * kh * d.kernel.width
         paddedWidth = d.padding.left + p.input.width + d.padding.right
         rowsPerItem = Swift.max(1, Swift.min(p.output.height, Self.positionsPerItem / Swift.max(1, p.output.width)))
         slabRows = (rowsPerItem - 1) * d.stride.height + (kh - 1) * d.dilation.height + 1
-        let plane = slabRows * paddedWidth
-        var offsets: [Int] = []
-        offsets.reserveCapacity(k)
-        for c in 0..<cg {
-            for i in 0..<kh {
-                for j in 0..<kw { offsets.append(c * plane + i * d.dilation.height * paddedWidth + j * d.dilation.width) }
-            }
-        }
-        taps = offsets
-        let packed = AlignedBuffer(count: d.groups * k * og)
-        let src = w.storage.pointer
-        for g in 0..<d.groups {
-            for o in 0..<og {
-                // ONNX weights: [output channel][input channel of the group][kH][kW], i.e. `k` floats per output channel.
-                let row = src + (g * og + o) * k
-                for t in 0..<k { packed.pointer[(g * k + t) * og + o] = row[t] }
-            }
-        }
-        weights = packed
+        taps = p.geometry.tapOffsets(channels: cg, planeStride: slabRows * paddedWidth, rowStride: paddedWidth)
+        weights = Self.tapsByChannel(w, groups: d.groups, channels: og, k: k)
         self.bias = bias?.scalars
         epilogue = d.activation.epilogue
-        slabFloats = roundUp(cg * plane, 16)
+        slabFloats = roundUp(cg * slabRows * paddedWidth, 16)
         let slice = slabFloats + rowsPerItem * p.output.width * og + Transpose.stagingFloats
         workerStride = Parallel.workerStride(slice, threads: threads)
         workspace = WorkspacePool(count: threads * workerStride)
+    }
+
+    /// ONNX weights (`[output channel][input channel of the group][kH][kW]`: `k` floats per output channel) as
+    /// `[group][tap][output channel of the group]` — each group's `channels × k` block transposed, the layout of the
+    /// kernels that take a tap's weights as one vector of output channels (also `ConvolutionPoolFusion`'s, one group).
+    static func tapsByChannel(_ w: Tensor, groups: Int, channels: Int, k: Int) -> AlignedBuffer {
+        let packed = AlignedBuffer(count: groups * k * channels)
+        var staging = [Float](repeating: 0, count: Transpose.stagingFloats)
+        staging.withUnsafeMutableBufferPointer { staging in
+            guard let staging = staging.baseAddress else { return }
+            for g in 0..<groups {
+                Transpose.floats(w.storage.pointer + g * channels * k, sourceStride: k, packed.pointer + g * k * channels,
+                                 destinationStride: channels, rows: channels, columns: k, staging: staging)
+            }
+        }
+        return packed
     }
 
     var preparedBytes: Int { weights.count * 4 }
@@ -136,7 +135,7 @@ final class GroupedLanesImplementation: ConvolutionImplementation, @unchecked Se
                                     if i >= 0 && i < h {
                                         Copy.floats(to + left, x + c * p.inputPlane + i * w, w)
                                     } else {
-                                        to.update(repeating: 0, count: width)
+                                        Copy.zero(to, width)
                                     }
                                 }
                             }

@@ -85,7 +85,7 @@ public final class ConvolutionPlanner: @unchecked Sendable {
         // measured so far — on Zen 4 the transposed form gained 5% on 14² 1x1 layers, on Zen 5 it lost 10–40%
         // (twenty-ninth session, Docs/Planner.md).
         if let problem = try? ConvolutionProblem(descriptor: d, input: input),
-           (try? KernelChoice.transposed(forced: nil, problem: problem)) ?? nil != nil,
+           (try? KernelChoice.transposed(forced: nil, problem: problem)) != nil,
            let own = try? KernelChoice.gemm(rows: d.outputChannels, forced: nil) {
             result.append(.init(.direct, microKernel: own.name))
         }

@@ -32,6 +32,21 @@ public struct ConvolutionGeometry: Sendable, Hashable {
         self.outputWidth = outputWidth
     }
 
+    /// Each tap's offset in zero-padded planes `planeStride` floats apart with rows `rowStride` floats apart, for
+    /// `channels` input channels: `c · planeStride + kh · dilationHeight · rowStride + kw · dilationWidth`, channel by
+    /// channel, then kernel row, then column (the weights' order) — the taps of the kernels that broadcast one input
+    /// float per tap (`ConvolutionRowKernels`, `GroupedLanesKernels`).
+    public func tapOffsets(channels: Int, planeStride: Int, rowStride: Int) -> [Int] {
+        var offsets: [Int] = []
+        offsets.reserveCapacity(channels * kernelHeight * kernelWidth)
+        for c in 0..<channels {
+            for i in 0..<kernelHeight {
+                for j in 0..<kernelWidth { offsets.append(c * planeStride + i * dilationHeight * rowStride + j * dilationWidth) }
+            }
+        }
+        return offsets
+    }
+
     /// The output positions `o` in `0..<outputCount` whose input position `o * stride + offset` lies in
     /// `0..<inputCount`, as a half-open range (possibly empty).
     @inlinable

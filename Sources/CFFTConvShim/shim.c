@@ -1,4 +1,8 @@
 #include "fftconv_shim.h"
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#include <string.h>
+#endif
 
 int fftconv_build_isa(void) {
     int isa = 0;
@@ -36,6 +40,25 @@ int fftconv_cpu_isa(void) {
     isa |= FFTCONV_ISA_NEON | FFTCONV_ISA_FMA;
 #endif
     return isa;
+}
+
+int fftconv_cpu_x86_identity(int *vendor, int *family, int *model) {
+    *vendor = FFTCONV_VENDOR_OTHER; *family = 0; *model = 0;
+#if defined(__x86_64__) || defined(__i386__)
+    unsigned a, b, c, d;
+    if (!__get_cpuid(0, &a, &b, &c, &d)) return 0;
+    char name[13];
+    memcpy(name, &b, 4); memcpy(name + 4, &d, 4); memcpy(name + 8, &c, 4); name[12] = 0;
+    if (strcmp(name, "AuthenticAMD") == 0) *vendor = FFTCONV_VENDOR_AMD;
+    else if (strcmp(name, "GenuineIntel") == 0) *vendor = FFTCONV_VENDOR_INTEL;
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
+    unsigned base = (a >> 8) & 0xF, baseModel = (a >> 4) & 0xF;
+    *family = (int)(base == 0xF ? base + ((a >> 20) & 0xFF) : base);
+    *model = (int)(base == 0xF || base == 0x6 ? baseModel | (((a >> 16) & 0xF) << 4) : baseModel);
+    return 1;
+#else
+    return 0;
+#endif
 }
 
 const char *fftconv_build_arch(void) {

@@ -8,3 +8,27 @@ final class BuildTests: XCTestCase {
         if BuildInfo.cpuSupports.contains(.fma) { XCTAssert(BuildInfo.compiledFor.contains(.fma)) }
     }
 }
+
+extension BuildTests {
+    /// On x86 Linux the cpuid identity agrees with what the kernel reports in /proc/cpuinfo (`vendor_id`, `cpu family`,
+    /// `model`), and the tuning key's CPU name carries it; elsewhere there is none.
+    func testCPUIdentityMatchesProcCPUInfo() throws {
+        #if arch(x86_64) && os(Linux)
+        let id = try XCTUnwrap(BuildInfo.cpuIdentity)
+        let text = try String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)
+        func field(_ name: String) -> String? {
+            text.split(separator: "\n").first { $0.hasPrefix(name) && $0.dropFirst(name.count).first.map { $0 == " " || $0 == "\t" } == true }
+                .flatMap { $0.split(separator: ":", maxSplits: 1).last }.map { $0.trimmingCharacters(in: .whitespaces) }
+        }
+        XCTAssertEqual(id.family, Int(try XCTUnwrap(field("cpu family"))))
+        XCTAssertEqual(id.model, Int(try XCTUnwrap(field("model"))))
+        let vendor = try XCTUnwrap(field("vendor_id"))
+        XCTAssertEqual(id.vendor, vendor == "AuthenticAMD" ? "AMD" : vendor == "GenuineIntel" ? "Intel" : "other")
+        XCTAssert(BuildInfo.cpuName.contains(id.description), BuildInfo.cpuName)
+        XCTAssertEqual(BuildInfo.cpuSplitsWideVectors, id.vendor == "AMD" && id.family == 25 && BuildInfo.compiledFor.contains(.avx512f))
+        #else
+        XCTAssertNil(BuildInfo.cpuIdentity)
+        XCTAssertFalse(BuildInfo.cpuSplitsWideVectors)
+        #endif
+    }
+}

@@ -89,10 +89,10 @@ final class FusionTests: XCTestCase {
 
     /// A MobileNet block (1x1 expansion, 3x3 depthwise, 1x1 projection, then a 1x1 reading the projection): the network
     /// sums the projection's input channels in halves — it reads a depthwise layer's output — and not the last 1x1's,
-    /// on builds where those layers take the transposed path (14², 16-float registers); the output is the same for 1,
+    /// on builds where those layers take the transposed path (7², 16-float registers); the output is the same for 1,
     /// 2 and 3 threads and, fused or not, within 1e-4 of the chained reference layers.
     func testProjectionAfterADepthwiseLayerSumsItsInputChannelsInHalves() throws {
-        let c = Pair(cin: 32, mid: 192, input: Size2D(14, 14), batch: 1, kernel: 3, stride: 1, padding: 1,
+        let c = Pair(cin: 32, mid: 192, input: Size2D(7, 7), batch: 1, kernel: 3, stride: 1, padding: 1,
                      pointwiseActivation: .relu6, depthwiseActivation: .relu6)
         let (pd, dd) = try c.descriptors()
         let (x, wp, bp, wd, bd) = try tensors(c, seed: 41)

@@ -27,6 +27,13 @@ static inline int fftconv_build_has_wide_registers(void) {
 /// Instruction sets the running CPU supports (cpuid on x86; on aarch64 NEON and FMA are baseline).
 int fftconv_cpu_isa(void);
 
+/// CPU vendors `fftconv_cpu_x86_identity` tells apart.
+enum { FFTCONV_VENDOR_OTHER = 0, FFTCONV_VENDOR_INTEL = 1, FFTCONV_VENDOR_AMD = 2 };
+
+/// The running x86 CPU's vendor, display family and display model (cpuid leaves 0 and 1, extended fields
+/// folded in); returns 0 and sets all three to 0 on other architectures or without cpuid.
+int fftconv_cpu_x86_identity(int *vendor, int *family, int *model);
+
 /// Architecture name the package was compiled for, e.g. "x86_64" or "aarch64".
 const char *fftconv_build_arch(void);
 

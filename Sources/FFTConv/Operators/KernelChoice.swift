@@ -34,18 +34,14 @@ enum KernelChoice {
 
     /// The 7-row micro-kernel for the transposed path (`TransposedImplementation`), or nil for the direct operator's
     /// own path. Forced by a name with a `t` suffix (`gemm_7x32t`): then a layer the path cannot compute (grouped) is
-    /// an `unsupported` error. Unforced, only with 16-float registers, where the direct path computes enough more
-    /// positions than 7-position tiles do:
-    ///
-    /// - 1x1 stride-1 layers (input read in place): 5% more (49 positions: 64 against 49; 196: 208 against 196; 784
-    ///   on 28²: 784 against 784 is not) — the transposed store costs a few percent (sixth session, 1 thread, AVX-512,
-    ///   `fftconv-bench layer … --algorithm direct [--micro-kernel gemm_7x32t]`: 960→320 on 7² 0.163 → 0.128 ms,
-    ///   320→1280 0.213 → 0.168, 160→960 0.083 → 0.065). With the input packed as well, 14² lost (576→96 0.093 →
-    ///   0.101 ms); read in place (nineteenth session, Zen 4, 1 / 2 threads) it gains: 576→96 0.203 / 0.107 → 0.192 /
-    ///   0.098, 384→64 0.092 / 0.049 → 0.086 / 0.046, 1024→256 0.950 / 0.506 → 0.906 / 0.455, 256→1024 0.980 / 0.519 →
-    ///   0.929 / 0.508; on 28² it still loses (192→32 0.087 / 0.047 → 0.094 / 0.049).
-    /// - Other layers with one group (through their im2col): 5% more (`transposedGatherMargin`), with an im2col of at
-    ///   most `transposedGatherBytes`.
+    /// an `unsupported` error. Unforced, only with 16-float registers, where the direct path computes
+    /// `transposedMargin` percent more positions than 7-position tiles do (49 positions: 64 against 49, 31% more;
+    /// 196: 208 against 196, 6%; 784 on 28²: none) — 1x1 stride-1 layers with their input read in place, other layers
+    /// with one group through an im2col of at most `transposedGatherBytes`. Measured on Zen 4 (1 / 2 threads, ms,
+    /// `fftconv-bench layer … --algorithm direct [--micro-kernel gemm_7x32t]`, nineteenth session): 576→96 on 14²
+    /// 0.203 / 0.107 → 0.192 / 0.098, 384→64 0.092 / 0.049 → 0.086 / 0.046, 1024→256 0.950 / 0.506 → 0.906 / 0.455,
+    /// 256→1024 0.980 / 0.519 → 0.929 / 0.508; on 28² it loses (192→32 0.087 / 0.047 → 0.094 / 0.049). With the input
+    /// packed instead of read in place 14² lost (576→96 0.093 → 0.101 ms, sixth session).
     static func transposed(forced: String?, problem p: ConvolutionProblem) throws -> GEMMMicroKernel? {
         if let forced {
             guard forced.hasSuffix("t"), let k = MicroKernelRegistry.named(String(forced.dropLast())) else { return nil }
@@ -64,24 +60,34 @@ enum KernelChoice {
         if TransposedImplementation.readsInPlace(p.descriptor) {
             // Whole tiles of `nr` positions, the last one on the 16-wide twin when at most 16 remain.
             let direct = WinogradImplementation.computedColumns(positions, nr: family.nr, narrow: MicroKernelRegistry.narrowTwin(of: family)?.nr)
-            guard direct * 20 >= transposed * 21 else { return nil }
+            guard direct * 100 >= transposed * (100 + transposedMargin) else { return nil }
         } else {
             let d = p.descriptor, depth = d.inputChannels * d.kernel.height * d.kernel.width
             let direct = DirectImplementation.computedPositions(p, kernel: try gemm(rows: d.outputChannels, forced: nil))
-            guard direct * 100 >= transposed * (100 + transposedGatherMargin), depth * transposed * 4 <= transposedGatherBytes else { return nil }
+            guard direct * 100 >= transposed * (100 + transposedMargin), depth * transposed * 4 <= transposedGatherBytes else { return nil }
         }
         return MicroKernelRegistry.named("gemm_7x32")
     }
 
     /// How many percent more positions the direct path must compute than the transposed path's 7-position tiles before
-    /// a layer that is not 1x1-in-place goes through its im2col instead: 5. Twenty-first session (Zen 4, `fftconv-bench
-    /// layer … --algorithm direct [--micro-kernel gemm_7x32t]`, 1 / 2 threads, ms): ResNet-18's 3x3 stride-2 layers
-    /// 128→256 from 28² (224 columns for 196 on the padded layout, 208 on the direct path's own im2col) 1.281 / 0.745 →
-    /// 1.146 / 0.638 (the direct path on its im2col 1.185 / 0.637) and 256→512 from 14² (64 for 49) 1.437 / 0.757 →
-    /// 1.177 / 0.652 (on its im2col 1.421 / 0.733); 512→512 3x3 on 7² (64 for 49) 2.898 → 2.296. Where the direct path
-    /// wastes nothing it loses: 64→128 from 56² (784 for 784 on the im2col; on the padded layout, 832, it lost 3% too),
-    /// 64→256 on 13² (flat layout, 176 for 175) 0.456 → 0.482, 128→128 on 28² (784) 2.127 → 2.295.
-    static let transposedGatherMargin = 5
+    /// a layer takes the transposed path: 5 on cores that split 512-bit FMAs in halves (`BuildInfo.cpuSplitsWideVectors`,
+    /// Zen 4), 20 on full-width ones.
+    ///
+    /// A transposed tile reads a cache line of input per k for 7 positions where the direct one reads one per 16. With
+    /// one FMA of 16 floats a cycle the FMAs bound both and the fewer positions win: on Zen 4 (twenty-first session,
+    /// 1 / 2 threads, ms) ResNet-18's 3x3 stride-2 layers 128→256 from 28² (208 columns on the direct path's im2col for
+    /// 196) 1.185 / 0.637 → 1.146 / 0.638 and 256→512 from 14² (64 for 49) 1.421 / 0.733 → 1.177 / 0.652; 512→512 3x3
+    /// on 7² 2.898 → 2.296; where the direct path wastes nothing it loses: 64→128 from 56² (784 for 784), 64→256 on
+    /// 13² (176 for 175) 0.456 → 0.482, 128→128 on 28² 2.127 → 2.295.
+    ///
+    /// With two FMAs a cycle (Zen 5, thirtieth session) the lines count, and only 7² layers' 31% pays for them:
+    /// MobileNetV2's projections in the network (`net … --profile`, the minimum over 5 alternated runs of each step's
+    /// median over 100 calls, 1 thread, ms, direct → transposed): on 14² 576→96 0.110 → 0.131, 0.109 → 0.126, 384→96
+    /// 0.074 → 0.076, 384→64 0.056–0.057 → 0.055–0.056; on 7² 576→160 0.065 → 0.057, 960→160 0.102 → 0.092, 960→320
+    /// 0.193 → 0.176, 320→1280 0.254 → 0.238. Alone (`fftconv-bench layer`, 3 alternations of 300 calls): 576→96
+    /// 0.114–0.117 → 0.156–0.158, 256→1024 on 14² 0.53–0.55 → 0.73–0.75, 3x3 stride 2 128→256 from 28² 0.65–0.78 →
+    /// 0.98–1.00.
+    static var transposedMargin: Int { BuildInfo.cpuSplitsWideVectors ? 5 : 20 }
 
     /// The largest im2col the transposed path takes: 2 MB. Each 32-channel panel reads all of it, so it must stay near:
     /// 256→256 3x3 on 14² (1.8 MB) gained (2.446 → 2.185 ms), on 28² (7.2 MB, 10% more columns on the padded layout)

@@ -71,9 +71,9 @@ public final class TuningFile: @unchecked Sendable {
         }
     }
 
-    /// The key of a measurement: CPU model, descriptor, input size, batch and threads.
+    /// The key of a measurement: CPU (`BuildInfo.cpuName`) and build, descriptor, input size, batch and threads.
     public static func key(for d: ConvolutionDescriptor, input: Size2D, batch: Int, threads: Int) -> String {
-        "\(BuildInfo.cpuModel) | \(BuildInfo.compiledFor) | \(d) | in \(input.height)x\(input.width) | batch \(batch) | threads \(threads)"
+        "\(BuildInfo.cpuName) | \(BuildInfo.compiledFor) | \(d) | in \(input.height)x\(input.width) | batch \(batch) | threads \(threads)"
     }
 
     /// The remembered entry for `key`, if any.

@@ -52,6 +52,38 @@ public enum BuildInfo {
         return architecture
     }()
 
+    /// The running x86 CPU as cpuid names it: vendor, display family and model.
+    public struct CPUIdentity: Sendable, Hashable, CustomStringConvertible {
+        /// "AMD", "Intel" or "other".
+        public let vendor: String
+        /// The display family (base family plus extended family), e.g. 25 (0x19) for AMD Zen 3 and Zen 4, 26 for Zen 5.
+        public let family: Int
+        /// The display model (base model plus extended model).
+        public let model: Int
+        public var description: String { "\(vendor) family \(family) model \(model)" }
+    }
+
+    /// The running CPU's cpuid identity on x86, nil on other architectures.
+    public static let cpuIdentity: CPUIdentity? = {
+        var vendor: Int32 = 0, family: Int32 = 0, model: Int32 = 0
+        guard fftconv_cpu_x86_identity(&vendor, &family, &model) != 0 else { return nil }
+        let name = vendor == Int32(FFTCONV_VENDOR_AMD) ? "AMD" : vendor == Int32(FFTCONV_VENDOR_INTEL) ? "Intel" : "other"
+        return CPUIdentity(vendor: name, family: Int(family), model: Int(model))
+    }()
+
+    /// The model name with the cpuid identity (a virtual machine may name two generations alike, "AMD EPYC"):
+    /// part of every tuning file key, so choices measured on one core are not replayed on another.
+    public static let cpuName: String = cpuIdentity.map { "\(cpuModel) (\($0))" } ?? cpuModel
+
+    /// Whether the running CPU and this build execute 512-bit vector FMAs as two 256-bit halves: an AVX-512 build
+    /// on AMD family 25 (Zen 4; Zen 3, the same family, has no AVX-512). There one FMA of 16 floats retires per cycle
+    /// and the kernels are bound by it; on full-width cores (Zen 5, Intel server cores) two do, and the loads
+    /// that feed them count as much — rules measured on one kind of core that trade one for the other ask this.
+    public static let cpuSplitsWideVectors: Bool = {
+        guard compiledFor.contains(.avx512f), cpuSupports.contains(.avx512f), let id = cpuIdentity else { return false }
+        return id.vendor == "AMD" && id.family == 0x19
+    }()
+
     /// The extensions the running CPU offers.
     public static var cpuSupports: ISA { ISA(rawValue: fftconv_cpu_isa()) }
 

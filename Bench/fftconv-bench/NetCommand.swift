@@ -82,7 +82,13 @@ struct NetCommand: ParsableCommand {
         if profile {
             // Per-layer medians over `loops` profiled calls: one call's layer times vary by ±30% on a busy host.
             var runs: [[LayerTiming]] = []
-            for _ in 0..<max(loops, 1) { runs.append(try network.profile([name: x], repeatingEachStep: repeatEachStep)) }
+            var walls: [Double] = [], sums: [Double] = []
+            for _ in 0..<max(loops, 1) {
+                let t = DispatchTime.now().uptimeNanoseconds
+                runs.append(try network.profile([name: x], repeatingEachStep: repeatEachStep))
+                walls.append(Double(DispatchTime.now().uptimeNanoseconds - t) / 1e6)
+                sums.append(runs[runs.count - 1].reduce(0) { $0 + $1.milliseconds })
+            }
             let timings = runs[0].indices.map { k -> LayerTiming in
                 let ms = runs.map { $0[k].milliseconds }.sorted()
                 return LayerTiming(layer: runs[0][k].layer, milliseconds: ms[ms.count / 2])
@@ -104,6 +110,12 @@ struct NetCommand: ParsableCommand {
                 }
                 FileHandle.standardError.write(Data((line + "\n").utf8))
             }
+            // What a call spends outside its steps (building arguments, releasing tensors, the call's own set-up):
+            // the median over the profiled calls of each call's wall time less its steps' sum.
+            let outside = zip(walls, sums).map { $0 - $1 }.sorted()
+            FileHandle.standardError.write(Data(String(format: "profiled calls: steps' sum median %.3f ms, wall median %.3f ms, outside the steps median %.3f ms\n",
+                                                       sums.sorted()[sums.count / 2], walls.sorted()[walls.count / 2],
+                                                       outside[outside.count / 2]).utf8))
         }
         if json { try printJSON([row]) } else {
             print(String(format: "%@, %d thread(s), %@/%@: median %.2f ms, min %.2f, max %.2f (%d runs); load+prepare %.0f ms, weights %.1f MB, peak activations %.1f MB",

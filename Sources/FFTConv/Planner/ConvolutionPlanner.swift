@@ -48,7 +48,9 @@ public final class ConvolutionPlanner: @unchecked Sendable {
     /// How much faster than `direct` another candidate must measure to be chosen (0.03: 3%).
     public static let margin = 0.03
     /// Candidates within this factor of the fastest first timing are timed again, in alternation (at most
-    /// `finalists` of them, `finalRounds` rounds); their medians over those rounds decide.
+    /// `finalists` of them, `finalRounds` rounds); their medians over those rounds decide. `direct`, the baseline, is
+    /// always among them where another candidate timed faster at first: a slow spell of the host during its first timing
+    /// (10× its time, seen on a 2-vCPU host) must not hand the layer to whatever was timed after it.
     public static let finalBand = 1.2
     /// How many candidates the final, alternating rounds time at most.
     public static let finalists = 3
@@ -94,9 +96,14 @@ public final class ConvolutionPlanner: @unchecked Sendable {
         if ConvolutionAlgorithm.winograd.supports(d) {
             result += WinogradRegistry.tiles(filter: d.kernel.height).map { ConvolutionCandidate(.winograd, winogradTile: $0) }
         }
-        result.append(.init(.fft))
+        // Not for a 1x1 kernel: its spectrum multiplies every frequency bin by the same channel matrix — the direct
+        // GEMM's work on at least as many bins (complex), plus the transforms. (Timed at 2 threads during a slow spell
+        // of the host, direct's 0.45 ms against FFT's 0.25 once chose it for MobileNetV2's 384→64 on 14², whose
+        // direct time is 0.035 ms, with 55× the weight memory.)
+        let pointwise = d.kernel == Size2D(1, 1)
+        if !pointwise { result.append(.init(.fft)) }
         guard mode == .exhaustive else { return result }
-        if let k = try? d.effectiveKernel(), let out = try? d.outputSize(input: input) {
+        if !pointwise, let k = try? d.effectiveKernel(), let out = try? d.outputSize(input: input) {
             // Transform sizes from just past the (strided, per-phase) kernel to the whole padded image.
             let kh = (k.height + d.stride.height - 1) / d.stride.height, kw = (k.width + d.stride.width - 1) / d.stride.width
             var sizes = Set<Int>()
@@ -343,12 +350,16 @@ public final class ConvolutionPlanner: @unchecked Sendable {
             if c == ConvolutionCandidate(.direct) { baselineRun = (ms, conv, c) }
             if best.map({ ms < $0.ms }) ?? true { best = (ms, conv, c) }
             contenders.append((ms, conv, c))
-            if let b = best { contenders.removeAll { $0.ms > b.ms * Self.finalBand } }  // release the slow ones now
+            // Release the slow ones now (the baseline stays: it goes to the final rounds whatever its first time).
+            if let b = best { contenders.removeAll { $0.ms > b.ms * Self.finalBand && $0.candidate != ConvolutionCandidate(.direct) } }
         }
         // Candidates timed one after another can be misled by a drift of the host (another process, a frequency
-        // change) during one of them; the close ones are timed again in alternation, and those times decide.
+        // change, a slow spell) during one of them; the close ones and the baseline are timed again in alternation,
+        // and those times decide.
         contenders.sort { $0.ms < $1.ms }
-        contenders = Array(contenders.prefix(Self.finalists))
+        let base = contenders.firstIndex { $0.candidate == ConvolutionCandidate(.direct) }.map { contenders.remove(at: $0) }
+        contenders = Array(contenders.prefix(Self.finalists - (base == nil ? 0 : 1))) + (base.map { [$0] } ?? [])
+        contenders.sort { $0.ms < $1.ms }
         if contenders.count > 1 {
             var y = try Tensor(zeros: contenders[0].conv.outputShape(batch: batch))
             var rounds = [[Double]](repeating: [], count: contenders.count)

@@ -58,10 +58,12 @@ final class PlannerTests: XCTestCase {
         }
         XCTAssertEqual(choice(try .init(inputChannels: 64, outputChannels: 192, kernel: 7, padding: 3), Size2D(27, 27)).algorithm, .fft)
         XCTAssertEqual(choice(try .init(inputChannels: 256, outputChannels: 64, kernel: 1), Size2D(56, 56)).algorithm, .direct)
-        // 1x1 stride 2 onto 14² or less with ≤ 512 KB of weights: im2col, at any thread count; direct onto larger
-        // planes or with more weights.
+        // 1x1 stride 2 onto 7² or less with ≤ 512 KB of weights: im2col, at any thread count; onto 14² only where
+        // 512-bit FMAs are split or vectors are narrower; direct onto larger planes or with more weights.
         let down = try ConvolutionDescriptor(inputChannels: 256, outputChannels: 512, kernel: 1, stride: 2)
         XCTAssertEqual(choice(down, Size2D(14, 14)).algorithm, .gemm)
+        let onto14: ConvolutionAlgorithm = BuildInfo.cpuSplitsWideVectors || !KernelTarget.wideRegisters ? .gemm : .direct
+        XCTAssertEqual(choice(try .init(inputChannels: 128, outputChannels: 256, kernel: 1, stride: 2), Size2D(28, 28)).algorithm, onto14)
         XCTAssertEqual(choice(down, Size2D(56, 56)).algorithm, .direct)
         XCTAssertEqual(choice(try .init(inputChannels: 1024, outputChannels: 2048, kernel: 1, stride: 2), Size2D(14, 14)).algorithm, .direct)
         XCTAssertEqual(ConvolutionPlanner(mode: .estimate, options: ConvolutionOptions(threads: 2)).estimate(down, input: Size2D(14, 14)).algorithm, .gemm)

@@ -134,7 +134,8 @@ public final class ConvolutionPlanner: @unchecked Sendable {
     /// ones with ≥ 16 input and output channels per group F(4x4) from 13×13 outputs, and with ≥ 32 F(2x2) from 6×6;
     /// 5x5 stride-1 layers → Winograd F(4x4, 5x5) from 12×12 outputs and 8 input channels (and on 10×10 and 11×11
     /// from 64 input and output channels), else direct;
-    /// 1x1 stride-2 layers on outputs up to 14×14 with ≤ 512 KB of weights → `gemm`; other kernels of
+    /// 1x1 stride-2 layers on outputs up to 14×14 (7×7 on full-width AVX-512 cores) with ≤ 512 KB of weights →
+    /// `gemm`; other kernels of
     /// 5×5 and more at stride 1 with ≥ 16 channels per group → FFT; everything else → direct.
     public func estimate(_ d: ConvolutionDescriptor, input: Size2D) -> ConvolutionCandidate {
         // The rules apply to the layer the algorithms compute (`Convolution2D` drops taps that read only padding).
@@ -261,14 +262,19 @@ public final class ConvolutionPlanner: @unchecked Sendable {
                 return .init(.winograd, winogradTile: 2)
             }
         }
-        // 1x1 stride-2 layers (ResNet's downsampling) on outputs up to 14×14: im2col is a strided gather there and
-        // the direct path's phase layout costs more (256→512 from 14² to 7² 0.111 → 0.085 ms at 1 thread, 0.089 →
-        // 0.055 at 2; 128→256 from 28² to 14² 0.095 → 0.089, 0.092 → 0.069; 64→128 from 56² to 28²: direct 0.096
-        // against 0.100). Not with weights over 512 KB, which come from memory inside a network and which the
-        // direct path prefetches (ResNet-50's 512→1024 and 1024→2048: gemm 1.062 and 1.136 ms alone against direct
-        // 1.123 and 1.214, but 2.53 against 2.36 together in the network).
+        // 1x1 stride-2 layers (ResNet's downsampling) on outputs up to 14×14 where 512-bit FMAs are split (Zen 4), up
+        // to 7×7 elsewhere: im2col is a strided gather there and the direct path's phase layout costs more (256→512
+        // from 14² to 7² 0.111 → 0.085 ms at 1 thread, 0.089 → 0.055 at 2; 128→256 from 28² to 14² 0.095 → 0.089,
+        // 0.092 → 0.069; 64→128 from 56² to 28²: direct 0.096 against 0.100). On Zen 5 (thirtieth session, `layer
+        // … --stride 2 --algorithm direct,gemm`, 3 rounds of 300 calls, ms, 1 / 2 threads, direct → gemm) 128→256 onto
+        // 14² lost, 0.102 / 0.061–0.086 → 0.134–0.137 / 0.091–0.128 (`measure` chose direct in ResNet-18 too), and
+        // 256→512 onto 7² still gained at 1 thread, 0.135–0.146 → 0.102–0.125 (level at 2). Not with weights over
+        // 512 KB, which come from memory inside a network and which the direct path prefetches (ResNet-50's 512→1024
+        // and 1024→2048: gemm 1.062 and 1.136 ms alone against direct 1.123 and 1.214, but 2.53 against 2.36 together
+        // in the network).
+        let gatherArea = BuildInfo.cpuSplitsWideVectors || !KernelTarget.wideRegisters ? 14 * 14 : 7 * 7
         if d.kernel == Size2D(1, 1), d.stride.height > 1 || d.stride.width > 1, d.groups == 1,
-           out.height * out.width <= 14 * 14, d.inputChannels * d.outputChannels <= 256 * 512 {
+           out.height * out.width <= gatherArea, d.inputChannels * d.outputChannels <= 256 * 512 {
             return .init(.gemm)
         }
         if (try? d.effectiveKernel()).map({ $0.height >= 5 && $0.width >= 5 }) == true, d.stride == Size2D(1, 1),

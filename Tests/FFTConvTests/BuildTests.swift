@@ -17,8 +17,9 @@ extension BuildTests {
         let id = try XCTUnwrap(BuildInfo.cpuIdentity)
         let text = try String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)
         func field(_ name: String) -> String? {
-            text.split(separator: "\n").first { $0.hasPrefix(name) && $0.dropFirst(name.count).first.map { $0 == " " || $0 == "\t" } == true }
-                .flatMap { $0.split(separator: ":", maxSplits: 1).last }.map { $0.trimmingCharacters(in: .whitespaces) }
+            text.split(separator: "\n").map { $0.split(separator: ":", maxSplits: 1) }
+                .first { $0.count == 2 && $0[0].trimmingCharacters(in: .whitespaces) == name }
+                .map { $0[1].trimmingCharacters(in: .whitespaces) }
         }
         XCTAssertEqual(id.family, Int(try XCTUnwrap(field("cpu family"))))
         XCTAssertEqual(id.model, Int(try XCTUnwrap(field("model"))))

@@ -110,19 +110,21 @@ public final class Network: @unchecked Sendable {
             }
             values[id] = t
         }
-        for (k, step) in steps.enumerated() {
+        for k in steps.indices {
+            // Each step read in place (`steps[k]`), not bound to a copy: a `Step` holds nine references, and a copy
+            // retains and releases every one of them per step and call.
             var args: [Tensor] = []
-            args.reserveCapacity(step.inputs.count)
-            for id in step.inputs {
+            args.reserveCapacity(steps[k].inputs.count)
+            for id in steps[k].inputs {
                 guard let t = values[id] else {
-                    throw GraphError.invalidNode(node: step.summary.name, operation: step.summary.operation, reason: "input not computed")
+                    throw GraphError.invalidNode(node: steps[k].summary.name, operation: steps[k].summary.operation, reason: "input not computed")
                 }
                 args.append(t)
             }
             var t0 = timings == nil ? 0 : DispatchTime.now().uptimeNanoseconds
             for run in 0..<repeats {
                 if run == repeats - 1, run > 0 { t0 = DispatchTime.now().uptimeNanoseconds }
-                if let into = step.into, let runInto = step.runInto {
+                if let into = steps[k].into, let runInto = steps[k].runInto {
                     // Not zeroed: its producers write all its channels between them (each overwrites its own
                     // range; a test hands the Concat a NaN-filled block): SqueezeNet 3.18–3.30 → 3.12–3.17 ms at 1 thread.
                     var target = try values[into.value] ?? Tensor(uninitialized: into.shape)
@@ -130,8 +132,8 @@ public final class Network: @unchecked Sendable {
                     try runInto(args, &target)
                     values[into.value] = target
                 } else {
-                    if run > 0 { values[step.output] = nil }
-                    values[step.output] = try step.run(args)
+                    if run > 0 { values[steps[k].output] = nil }
+                    values[steps[k].output] = try steps[k].run(args)
                 }
             }
             if let timings { timings.pointee[k] = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6 }

@@ -362,10 +362,9 @@ public final class ConvolutionPlanner: @unchecked Sendable {
         // Candidates timed one after another can be misled by a drift of the host (another process, a frequency
         // change, a slow spell) during one of them; the close ones and the baseline are timed again in alternation,
         // and those times decide.
-        contenders.sort { $0.ms < $1.ms }
-        let base = contenders.firstIndex { $0.candidate == ConvolutionCandidate(.direct) }.map { contenders.remove(at: $0) }
-        contenders = Array(contenders.prefix(Self.finalists - (base == nil ? 0 : 1))) + (base.map { [$0] } ?? [])
-        contenders.sort { $0.ms < $1.ms }
+        // The fastest others, and the baseline (`baselineRun`: among the contenders whenever it ran).
+        let others = contenders.filter { $0.candidate != ConvolutionCandidate(.direct) }.sorted { $0.ms < $1.ms }
+        contenders = Array(others.prefix(Self.finalists - (baselineRun == nil ? 0 : 1))) + (baselineRun.map { [$0] } ?? [])
         if contenders.count > 1 {
             var y = try Tensor(zeros: contenders[0].conv.outputShape(batch: batch))
             var rounds = [[Double]](repeating: [], count: contenders.count)

@@ -36,8 +36,10 @@ final class PoolingTests: XCTestCase {
         var rng = SeededGenerator(seed: 77)
         // Rows of 61 (3x3 stride-2 rows of 30 outputs: 16-wide steps, the last overlapping), 20 (8-wide steps)
         // and 7 (shorter than a vector); rows of 64 and 34 for the 3x3 stride-2 register path with one column of
-        // padding (32 and 17 outputs: whole steps whose lanes run into the next output row, and a partial last).
-        for shape in [[1, 3, 13, 61], [1, 2, 9, 20], [2, 2, 7, 7], [1, 2, 10, 64], [2, 3, 6, 34]] {
+        // padding (32 and 17 outputs: whole steps whose lanes run into the next output row, and a partial last);
+        // rows of 65 and 33 without padding (32 and 16 outputs: the last output's third column is the next step's
+        // first, read past the last whole step).
+        for shape in [[1, 3, 13, 61], [1, 2, 9, 20], [2, 2, 7, 7], [1, 2, 10, 64], [2, 3, 6, 34], [1, 2, 7, 65], [2, 2, 5, 33]] {
             try checkPooling(try Tensor.random(shape: shape, using: &rng))
         }
     }

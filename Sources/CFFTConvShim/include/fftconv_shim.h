@@ -150,6 +150,11 @@ static inline fftconv_f16 fftconv_shift_down16(fftconv_f16 v, float next) {
     fftconv_f16 n = (fftconv_f16)next;
     return __builtin_shufflevector(v, n, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16);
 }
+/// Lanes 1…15 of `v` followed by lane 0 of `next` (x86 `valignd`, NEON `ext`): `shift_down16` when the next
+/// column is already in a vector.
+static inline fftconv_f16 fftconv_shift_out16(fftconv_f16 v, fftconv_f16 next) {
+    return __builtin_shufflevector(v, next, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16);
+}
 static inline fftconv_f8 fftconv_even16(fftconv_f16 v) {
     return __builtin_shufflevector(v, v, 0, 2, 4, 6, 8, 10, 12, 14);
 }
@@ -453,6 +458,14 @@ static inline void fftconv_split4pad16(const float *src, long padLeft, const int
     __builtin_memcpy(dst + 3 * stride, &p3, 32);
 }
 // END gen_shuffle6
+
+/// `b` in the lanes where `b > m`, else `m` (a NaN in `b` never replaces `m`): x86 `vmaxps b, m`, NEON `fcmgt` +
+/// `bsl`. Swift's `SIMD16.replace(with:where:)` is a lane loop left to the vectoriser, which next to permutes
+/// rebuilt it as per-lane mask shuffles (`vpmovm2d`, extracts) in a max pool.
+static inline fftconv_f16 fftconv_later_max16(fftconv_f16 m, fftconv_f16 b) {
+    fftconv_i16 greater = b > m;
+    return (fftconv_f16)((greater & (fftconv_i16)b) | (~greater & (fftconv_i16)m));
+}
 
 /// Splits row `y` of a `height × width` plane into `M` phases of `pl` floats (`pl` a multiple of 16):
 /// `phases[s·pl + q] = row[M·q + s − padLeft]`, zero outside the plane — by blocks of `M` vectors, each read

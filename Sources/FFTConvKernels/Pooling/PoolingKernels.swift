@@ -82,59 +82,133 @@ public enum PoolingKernels {
     /// 16-float loads per input row, the rows' maximum kept in registers, then the window's three columns by
     /// permutes (even, odd and next even; or, with the padding, previous odd, even and odd — −∞ before the row)
     /// — no reduced row written and read back. (Reading it back 8 bytes off the stores that wrote it stalled store forwarding:
-    /// 27% of a 256×27² pool's time on that one load in `perf`.) Same order of comparisons as `verticalMax` and
-    /// `horizontalMax`, so the same bits. Loads that would leave the plane's last row go through `scratch`
-    /// (32 floats). Each window's rows are asked for `ahead` rows early (0: not at all; `prefetchRows`).
+    /// 27% of a 256×27² pool's time on that one load in `perf`.) The column after a step's 32 (no padding) is lane 0
+    /// of the next step's rows' maximum, computed one step ahead; the column before them (padding) is the last odd
+    /// lane of the step before — no scalar loads. A window of fewer than three rows (padding, ceil mode) reads its
+    /// last row again, which leaves each maximum as it is. Same order of comparisons as `verticalMax` and
+    /// `horizontalMax`, so the same bits. Rows whose reads could pass the plane's last row load through `scratch`
+    /// (32 floats); the others load unchecked. Each window's rows are asked for `ahead` rows early (0: not at all;
+    /// `prefetchRows`).
     static func maxPlane3x3s2(_ src: UnsafePointer<Float>, width: Int, rowStride: Int, windows: UnsafePointer<Int>,
                               outputRows: Int, scratch: UnsafeMutablePointer<Float>, padLeft: Int, outputs: Int,
                               into out: UnsafeMutablePointer<Float>, ahead: Int) {
-        typealias V = SIMD16<Float>
-        // (`end` a `let`: a nested function capturing a `var` pays exclusivity checks on every call.)
-        let end = (0..<outputRows).reduce(src) { Swift.max($0, src + windows[2 * $1] * width + (windows[2 * $1 + 1] - 1) * rowStride + width) }
-        let planeOutputs = outputRows * outputs
-        @inline(__always) func load32(_ p: UnsafePointer<Float>) -> (V, V) { Copy.load32(p, end: end, scratch: scratch) }
+        guard outputRows > 0, outputs > 0 else { return }
+        // A window ends no earlier than the ones before it: the last one ends the plane's reads.
+        let last = 2 &* (outputRows &- 1)
+        let end = src + windows[last] &* width + (windows[last &+ 1] &- 1) &* rowStride + width
+        let steps = (outputs &+ 15) / 16, planeOutputs = outputRows &* outputs
+        // Without padding, the last output's third column lies past the last step's 32 when the row's outputs fill
+        // that step: the step after it is read then only.
+        let pastLast = padLeft == 0 && outputs % 16 == 0
+        // Floats read from a window's row start.
+        let reach = 32 &* (pastLast ? steps &+ 1 : steps)
         for i in 0..<outputRows {
-            let r0 = src + windows[2 * i] * width, count = windows[2 * i + 1]
-            if ahead > 0 { Prefetch.toL2(r0 + ahead * width, bytes: count * rowStride * 4) }
-            var j0 = 0
-            while j0 < outputs {
-                // Columns c0 ..< c0 + 32 of the window's rows, and the one column past (no padding) or before
-                // (one column of padding) them, each the maximum over the rows.
-                let c0 = 2 * j0
-                let extra = padLeft == 0 ? c0 + 32 : c0 - 1
-                let hasExtra = padLeft == 0 ? extra < width : extra >= 0
-                var (lo, hi) = load32(r0 + c0)
-                var e: Float = hasExtra ? r0[extra] : -.infinity
-                for r in 1..<Swift.max(count, 1) {
-                    let p = r0 + r * rowStride
-                    let (a, b) = load32(p + c0)
-                    lo.replace(with: a, where: a .> lo)
-                    hi.replace(with: b, where: b .> hi)
-                    if hasExtra { let v = p[extra]; if v > e { e = v } }
-                }
-                let even = fftconv_even32(lo, hi), odd = fftconv_odd32(lo, hi)
-                // The three columns in `horizontalMax`'s order over the padded row (the same bits).
-                var m: V
-                if padLeft == 0 {
-                    m = even
-                    let e1 = fftconv_shift_down16(even, e)
-                    m.replace(with: odd, where: odd .> m)
-                    m.replace(with: e1, where: e1 .> m)
-                } else {
-                    m = fftconv_shift_in16(V(repeating: e), odd)
-                    m.replace(with: even, where: even .> m)
-                    m.replace(with: odd, where: odd .> m)
-                }
-                let n = Swift.min(16, outputs - j0), dst = out + i * outputs + j0
-                if i * outputs + j0 + 16 <= planeOutputs {
-                    // Lanes past the row's outputs land on the next output rows' first ones, computed after.
-                    UnsafeMutableRawPointer(dst).storeBytes(of: m, as: V.self)
-                } else {
-                    for l in 0..<n { dst[l] = m[l] }
-                }
-                j0 += 16
+            let start = windows[2 &* i], count = windows[2 &* i &+ 1]
+            let p0 = src + start &* width
+            if ahead > 0 { Prefetch.toL2(p0 + ahead &* width, bytes: count &* rowStride &* 4) }
+            // A window of fewer than three rows reads its last row again.
+            let p1 = p0 + Swift.min(1, count &- 1) &* rowStride, p2 = p0 + Swift.min(2, count &- 1) &* rowStride
+            // Lanes past the row's outputs land on the next output rows' first ones, computed after; only the
+            // plane's last rows must not store past its outputs.
+            let wholeStores = (i &+ 1) &* outputs &+ 15 <= planeOutputs
+            let dst = out + i &* outputs
+            if p2 + reach <= end {
+                maxRow3x3s2(p0, p1, p2, steps: steps, padLeft: padLeft, pastLast: pastLast, outputs: outputs, into: dst,
+                            wholeStores: wholeStores, checked: false, end: end, scratch: scratch)
+            } else {
+                maxRow3x3s2Checked(p0, p1, p2, steps: steps, padLeft: padLeft, pastLast: pastLast, outputs: outputs,
+                                   into: dst, wholeStores: wholeStores, end: end, scratch: scratch)
             }
         }
+    }
+
+    /// One output row of `maxPlane3x3s2` from its window's rows `p0`, `p1`, `p2`, its loads going through `scratch`
+    /// where they could pass `end` (the plane's last rows; out of line: the common rows keep their registers).
+    @inline(never)
+    static func maxRow3x3s2Checked(_ p0: UnsafePointer<Float>, _ p1: UnsafePointer<Float>, _ p2: UnsafePointer<Float>,
+                                   steps: Int, padLeft: Int, pastLast: Bool, outputs: Int,
+                                   into dst: UnsafeMutablePointer<Float>, wholeStores: Bool, end: UnsafePointer<Float>,
+                                   scratch: UnsafeMutablePointer<Float>) {
+        maxRow3x3s2(p0, p1, p2, steps: steps, padLeft: padLeft, pastLast: pastLast, outputs: outputs, into: dst,
+                    wholeStores: wholeStores, checked: true, end: end, scratch: scratch)
+    }
+
+    /// One output row of `maxPlane3x3s2`: `steps` steps of 16 outputs, each from the rows' maximum over 32
+    /// columns (and, `pastLast`, the first column after the last step's), loaded through `scratch` past `end` when
+    /// `checked`.
+    @inline(__always)
+    static func maxRow3x3s2(_ p0: UnsafePointer<Float>, _ p1: UnsafePointer<Float>, _ p2: UnsafePointer<Float>,
+                            steps: Int, padLeft: Int, pastLast: Bool, outputs: Int, into dst: UnsafeMutablePointer<Float>,
+                            wholeStores: Bool, checked: Bool, end: UnsafePointer<Float>, scratch: UnsafeMutablePointer<Float>) {
+        typealias V = SIMD16<Float>
+        @inline(__always) func store(_ m: V, _ j0: Int) {
+            if wholeStores || j0 &+ 16 <= outputs {
+                UnsafeMutableRawPointer(dst + j0).storeBytes(of: m, as: V.self)
+            } else {
+                storeFirst(outputs &- j0, of: m, to: dst + j0)
+            }
+        }
+        var (lo, hi) = rowsMax32(p0, p1, p2, 0, checked: checked, end: end, scratch: scratch)
+        if padLeft == 0 {
+            // Columns 2j, 2j + 1, 2j + 2: even, odd, and the even ones one column on — lane 0 of the next step's
+            // maximum. After the last step that lane's output lies in the row only when `pastLast` (its column then
+            // does too: `2 · outputs + 1 ≤ width`); otherwise it is dropped or overwritten, and takes any value.
+            var even = fftconv_even32(lo, hi), odd = fftconv_odd32(lo, hi)
+            for k in 0..<steps {
+                let (nextLo, nextHi) = k &+ 1 < steps || pastLast
+                    ? rowsMax32(p0, p1, p2, 32 &* k &+ 32, checked: checked, end: end, scratch: scratch) : (lo, hi)
+                let nextEven = fftconv_even32(nextLo, nextHi)
+                store(max3(even, odd, fftconv_shift_out16(even, nextEven)), 16 &* k)
+                even = nextEven
+                odd = fftconv_odd32(nextLo, nextHi)
+            }
+        } else {
+            // Columns 2j − 1, 2j, 2j + 1: the odd ones one column back (−∞ before the row), even, odd.
+            var before = V(repeating: -.infinity)
+            for k in 0..<steps {
+                let odd = fftconv_odd32(lo, hi)
+                store(max3(fftconv_shift_in16(before, odd), fftconv_even32(lo, hi), odd), 16 &* k)
+                before = odd
+                if k &+ 1 < steps { (lo, hi) = rowsMax32(p0, p1, p2, 32 &* k &+ 32, checked: checked, end: end, scratch: scratch) }
+            }
+        }
+    }
+
+    /// Lanes `0 ..< n` of `v` to `p` (out of line: only a plane's last row needs it, and the row loop stays small).
+    @inline(never)
+    static func storeFirst(_ n: Int, of v: SIMD16<Float>, to p: UnsafeMutablePointer<Float>) {
+        for l in 0..<n { p[l] = v[l] }
+    }
+
+    /// `a`, then each later vector where it is greater (`verticalMax`'s and `horizontalMax`'s order: the same bits).
+    @inline(__always)
+    static func max3(_ a: SIMD16<Float>, _ b: SIMD16<Float>, _ c: SIMD16<Float>) -> SIMD16<Float> {
+        fftconv_later_max16(fftconv_later_max16(a, b), c)
+    }
+
+    /// The maximum of rows `p0`, `p1`, `p2` over columns `c ..< c + 32`, loaded through `scratch` where the loads
+    /// could pass `end` when `checked`. (Transparent: with `@inline(__always)` the compiler still called it from the
+    /// row loops, spilling the row's vectors around each call — 12–16% of a pool's time in a profile.)
+    @_transparent
+    static func rowsMax32(_ p0: UnsafePointer<Float>, _ p1: UnsafePointer<Float>, _ p2: UnsafePointer<Float>, _ c: Int,
+                          checked: Bool, end: UnsafePointer<Float>, scratch: UnsafeMutablePointer<Float>) -> (SIMD16<Float>, SIMD16<Float>) {
+        typealias V = SIMD16<Float>
+        if checked { return rowsMax32Checked(p0, p1, p2, c, end: end, scratch: scratch) }
+        let d = c &+ 16
+        return (max3(UnsafeRawPointer(p0 + c).loadUnaligned(as: V.self), UnsafeRawPointer(p1 + c).loadUnaligned(as: V.self),
+                     UnsafeRawPointer(p2 + c).loadUnaligned(as: V.self)),
+                max3(UnsafeRawPointer(p0 + d).loadUnaligned(as: V.self), UnsafeRawPointer(p1 + d).loadUnaligned(as: V.self),
+                     UnsafeRawPointer(p2 + d).loadUnaligned(as: V.self)))
+    }
+
+    /// `rowsMax32` through `scratch`, out of line (the plane's last rows).
+    @inline(never)
+    static func rowsMax32Checked(_ p0: UnsafePointer<Float>, _ p1: UnsafePointer<Float>, _ p2: UnsafePointer<Float>, _ c: Int,
+                                 end: UnsafePointer<Float>, scratch: UnsafeMutablePointer<Float>) -> (SIMD16<Float>, SIMD16<Float>) {
+        let (a0, b0) = Copy.load32(p0 + c, end: end, scratch: scratch)
+        let (a1, b1) = Copy.load32(p1 + c, end: end, scratch: scratch)
+        let (a2, b2) = Copy.load32(p2 + c, end: end, scratch: scratch)
+        return (max3(a0, a1, a2), max3(b0, b1, b2))
     }
 
     /// How many input rows ahead of a window `maxPlane(…, prefetch: true)` asks for its rows: about 12 KB (past the

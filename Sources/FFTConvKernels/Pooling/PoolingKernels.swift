@@ -59,7 +59,7 @@ public enum PoolingKernels {
                                 outputRows: Int, row: UnsafeMutablePointer<Float>, padLeft: Int, stride: Int, kernel: Int,
                                 outputs: Int, into out: UnsafeMutablePointer<Float>, prefetch: Bool = false) {
         let ahead = prefetch ? prefetchRows(width: width) : 0
-        if KernelTarget.wideRegisters && stride == 2 && kernel == 3 && (padLeft == 0 || padLeft == 1)
+        if stride == 2 && kernel == 3 && (padLeft == 0 || padLeft == 1)
             && 2 * outputs + 1 - padLeft <= width && (0..<outputRows).allSatisfy({ windows[2 * $0 + 1] > 0 }) {
             maxPlane3x3s2(src, width: width, rowStride: rowStride, windows: windows, outputRows: outputRows, scratch: row,
                           padLeft: padLeft, outputs: outputs, into: out, ahead: ahead)
@@ -78,8 +78,8 @@ public enum PoolingKernels {
     }
 
     /// `maxPlane` for 3x3 stride-2 windows that stay inside the rows (no ceil-mode column past the end; no left
-    /// padding, or one column of it — ResNet's pool) on builds with 16-float registers: each 16 outputs from two
-    /// 16-float loads per input row, the rows' maximum kept in registers, then the window's three columns by
+    /// padding, or one column of it — ResNet's pool), on every build: each 16 outputs from two 16-float vectors per
+    /// input row (two registers each on AVX2, four on NEON), the rows' maximum kept in registers, then the window's three columns by
     /// permutes (even, odd and next even; or, with the padding, previous odd, even and odd — −∞ before the row)
     /// — no reduced row written and read back. (Reading it back 8 bytes off the stores that wrote it stalled store forwarding:
     /// 27% of a 256×27² pool's time on that one load in `perf`.) The column after a step's 32 (no padding) is lane 0
@@ -88,7 +88,10 @@ public enum PoolingKernels {
     /// last row again, which leaves each maximum as it is. Same order of comparisons as `verticalMax` and
     /// `horizontalMax`, so the same bits. Rows whose reads could pass the plane's last row load through `scratch`
     /// (32 floats); the others load unchecked. Each window's rows are asked for `ahead` rows early (0: not at all;
-    /// `prefetchRows`).
+    /// `prefetchRows`). (Before the thirty-first session only AVX-512 builds took it; on an AVX2 build
+    /// (`-march=x86-64-v3`, Zen 5) it is 2.0–2.3× faster than `verticalMax` + `horizontalMax`: `pool_times.sh`, minima
+    /// in µs, 22.0 → 11.1 for 32 × 55², 86.8 → 40.7 for 128 × 55², 52.7 → 22.7 for 192 × 27², 112 → 62 for ResNet's
+    /// 64 × 112². Not measured on NEON.)
     static func maxPlane3x3s2(_ src: UnsafePointer<Float>, width: Int, rowStride: Int, windows: UnsafePointer<Int>,
                               outputRows: Int, scratch: UnsafeMutablePointer<Float>, padLeft: Int, outputs: Int,
                               into out: UnsafeMutablePointer<Float>, ahead: Int) {

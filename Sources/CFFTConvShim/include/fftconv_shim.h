@@ -467,6 +467,14 @@ static inline fftconv_f16 fftconv_later_max16(fftconv_f16 m, fftconv_f16 b) {
     return (fftconv_f16)((greater & (fftconv_i16)b) | (~greater & (fftconv_i16)m));
 }
 
+/// `v` with lanes `n` … 15 set to `fill` (a row's last vector, the lanes past the row's end).
+static inline fftconv_f16 fftconv_fill_from16(fftconv_f16 v, long n, float fill) {
+    const fftconv_i16 iota = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+    fftconv_i16 inside = iota < (int)n;
+    fftconv_f16 f = (fftconv_f16)fill;
+    return (fftconv_f16)((inside & (fftconv_i16)v) | (~inside & (fftconv_i16)f));
+}
+
 /// Splits row `y` of a `height × width` plane into `M` phases of `pl` floats (`pl` a multiple of 16):
 /// `phases[s·pl + q] = row[M·q + s − padLeft]`, zero outside the plane — by blocks of `M` vectors, each read
 /// straight from the plane (`fftconv_split4row…`/`fftconv_split6row…`, the lanes outside the row cleared), a block

@@ -297,7 +297,7 @@ enum TensorOperations {
                     // Only [pad, pad + w) of `row` is ever written.
                     PoolingKernels.maxPlane(px + plane * h * w, width: w, rowStride: dh * w, windows: wp, outputRows: oh, row: row,
                                             padLeft: pad, stride: sw, kernel: kw, outputs: ow, into: py + plane * oh * ow,
-                                            prefetch: prefetch)
+                                            prefetch: prefetch, limit: px + x.count)
                 }
             }
             return y

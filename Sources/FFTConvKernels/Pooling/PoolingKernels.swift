@@ -54,15 +54,30 @@ public enum PoolingKernels {
     /// rows `windows[2i] ..< windows[2i] + windows[2i + 1]` (stride `rowStride`; none: count 0, the row is −∞)
     /// are reduced into `row + padLeft` (`rowLength(…)` floats, −∞ outside the input), then `horizontalMax` writes
     /// output row `i` at `out + i · outputs`. One call per plane instead of two per row (measured no faster on
-    /// 13×13 outputs; the row loop simply belongs with the row kernels).
+    /// 13×13 outputs; the row loop simply belongs with the row kernels). 3- and 2-wide windows at stride 2, and 3x3
+    /// at stride 1 with "same" padding, are computed in registers instead (`maxPlaneStride2`, `maxPlane3x3s1`), their loads allowed up
+    /// to `limit` (the end of the tensor the plane is in: a plane's last rows may read into the next plane; nil: the
+    /// plane's own end).
     public static func maxPlane(_ src: UnsafePointer<Float>, width: Int, rowStride: Int, windows: UnsafePointer<Int>,
                                 outputRows: Int, row: UnsafeMutablePointer<Float>, padLeft: Int, stride: Int, kernel: Int,
-                                outputs: Int, into out: UnsafeMutablePointer<Float>, prefetch: Bool = false) {
+                                outputs: Int, into out: UnsafeMutablePointer<Float>, prefetch: Bool = false,
+                                limit: UnsafePointer<Float>? = nil) {
         let ahead = prefetch ? prefetchRows(width: width) : 0
-        if stride == 2 && kernel == 3 && (padLeft == 0 || padLeft == 1)
-            && 2 * outputs + 1 - padLeft <= width && (0..<outputRows).allSatisfy({ windows[2 * $0 + 1] > 0 }) {
-            maxPlane3x3s2(src, width: width, rowStride: rowStride, windows: windows, outputRows: outputRows, scratch: row,
-                          padLeft: padLeft, outputs: outputs, into: out, ahead: ahead)
+        // Stride 2: the last window's last column at most one past the row (ceil mode; −∞ there).
+        let registers = stride == 2 && (kernel == 3 && (padLeft == 0 || padLeft == 1) || kernel == 2 && padLeft == 0)
+                && 2 * (outputs - 1) + kernel - 1 - padLeft <= width
+            || stride == 1 && kernel == 3 && padLeft == 1 && outputs == width
+        if registers && outputRows > 0 && (0..<outputRows).allSatisfy({ windows[2 * $0 + 1] > 0 }) {
+            // A window ends no earlier than the ones before it: the last one ends the plane's reads.
+            let last = 2 * (outputRows - 1)
+            let end = limit ?? src + windows[last] * width + (windows[last + 1] - 1) * rowStride + width
+            if stride == 2 {
+                maxPlaneStride2(src, width: width, rowStride: rowStride, windows: windows, outputRows: outputRows, scratch: row,
+                                kernel: kernel, padLeft: padLeft, outputs: outputs, into: out, ahead: ahead, end: end)
+            } else {
+                maxPlane3x3s1(src, width: width, rowStride: rowStride, windows: windows, outputRows: outputRows, scratch: row,
+                              into: out, ahead: ahead, end: end)
+            }
             return
         }
         for i in 0..<outputRows {
@@ -77,32 +92,29 @@ public enum PoolingKernels {
         }
     }
 
-    /// `maxPlane` for 3x3 stride-2 windows that stay inside the rows (no ceil-mode column past the end; no left
-    /// padding, or one column of it — ResNet's pool), on every build: each 16 outputs from two 16-float vectors per
-    /// input row (two registers each on AVX2, four on NEON), the rows' maximum kept in registers, then the window's three columns by
-    /// permutes (even, odd and next even; or, with the padding, previous odd, even and odd — −∞ before the row)
-    /// — no reduced row written and read back. (Reading it back 8 bytes off the stores that wrote it stalled store forwarding:
-    /// 27% of a 256×27² pool's time on that one load in `perf`.) The column after a step's 32 (no padding) is lane 0
-    /// of the next step's rows' maximum, computed one step ahead; the column before them (padding) is the last odd
-    /// lane of the step before — no scalar loads. A window of fewer than three rows (padding, ceil mode) reads its
-    /// last row again, which leaves each maximum as it is. Same order of comparisons as `verticalMax` and
-    /// `horizontalMax`, so the same bits. Rows whose reads could pass the plane's last row load through `scratch`
-    /// (32 floats); the others load unchecked. Each window's rows are asked for `ahead` rows early (0: not at all;
-    /// `prefetchRows`). (Before the thirty-first session only AVX-512 builds took it; on an AVX2 build
-    /// (`-march=x86-64-v3`, Zen 5) it is 2.0–2.3× faster than `verticalMax` + `horizontalMax`: `pool_times.sh`, minima
-    /// in µs, 22.0 → 11.1 for 32 × 55², 86.8 → 40.7 for 128 × 55², 52.7 → 22.7 for 192 × 27², 112 → 62 for ResNet's
-    /// 64 × 112². Not measured on NEON.)
-    static func maxPlane3x3s2(_ src: UnsafePointer<Float>, width: Int, rowStride: Int, windows: UnsafePointer<Int>,
-                              outputRows: Int, scratch: UnsafeMutablePointer<Float>, padLeft: Int, outputs: Int,
-                              into out: UnsafeMutablePointer<Float>, ahead: Int) {
+    /// `maxPlane` for stride-2 windows of 3 columns (no left padding, or one column of it — ResNet's pool) or 2 (no
+    /// padding), whose last column is at most one past the row (ceil mode), on every build: each 16 outputs from two
+    /// 16-float vectors per input row (two registers each on AVX2, four on NEON), the rows' maximum kept in registers,
+    /// then the window's columns by permutes (even, odd and next even; with the padding, previous odd, even and odd;
+    /// 2 wide, even and odd) — no reduced row written and read back. (Reading it back 8 bytes off the stores that wrote
+    /// it stalled store forwarding: 27% of a 256×27² pool's time on that one load in `perf`.) The column after a
+    /// step's 32 (no padding) is lane 0 of the next step's rows' maximum, computed one step ahead; the column before
+    /// them (padding) is the last odd lane of the step before — no scalar loads; columns past the row are −∞. A window
+    /// of fewer rows than 3 (padding, ceil mode, or 2 rows) reads its last row again, which leaves each maximum as it
+    /// is. Same order of comparisons as `verticalMax` and `horizontalMax`, so the same bits. Rows whose reads could
+    /// pass `end` load through `scratch` (32 floats); the others load unchecked. Each window's rows are asked for
+    /// `ahead` rows early (0: not at all; `prefetchRows`). (Before the thirty-first session only AVX-512 builds took it;
+    /// on an AVX2 build (`-march=x86-64-v3`, Zen 5) it is 2.0–2.3× faster than `verticalMax` + `horizontalMax`:
+    /// `pool_times.sh`, minima in µs, 22.0 → 11.1 for 32 × 55², 86.8 → 40.7 for 128 × 55², 52.7 → 22.7 for 192 × 27²,
+    /// 112 → 62 for ResNet's 64 × 112². Not measured on NEON.)
+    static func maxPlaneStride2(_ src: UnsafePointer<Float>, width: Int, rowStride: Int, windows: UnsafePointer<Int>,
+                                outputRows: Int, scratch: UnsafeMutablePointer<Float>, kernel: Int, padLeft: Int, outputs: Int,
+                                into out: UnsafeMutablePointer<Float>, ahead: Int, end: UnsafePointer<Float>) {
         guard outputRows > 0, outputs > 0 else { return }
-        // A window ends no earlier than the ones before it: the last one ends the plane's reads.
-        let last = 2 &* (outputRows &- 1)
-        let end = src + windows[last] &* width + (windows[last &+ 1] &- 1) &* rowStride + width
         let steps = (outputs &+ 15) / 16, planeOutputs = outputRows &* outputs
-        // Without padding, the last output's third column lies past the last step's 32 when the row's outputs fill
-        // that step: the step after it is read then only.
-        let pastLast = padLeft == 0 && outputs % 16 == 0
+        // 3 wide without padding, the last output's third column lies past the last step's 32 when the row's outputs
+        // fill that step: the step after it is read then only.
+        let pastLast = kernel == 3 && padLeft == 0 && outputs % 16 == 0
         // Floats read from a window's row start.
         let reach = 32 &* (pastLast ? steps &+ 1 : steps)
         for i in 0..<outputRows {
@@ -116,33 +128,35 @@ public enum PoolingKernels {
             let wholeStores = (i &+ 1) &* outputs &+ 15 <= planeOutputs
             let dst = out + i &* outputs
             if p2 + reach <= end {
-                maxRow3x3s2(p0, p1, p2, steps: steps, padLeft: padLeft, pastLast: pastLast, outputs: outputs, into: dst,
-                            wholeStores: wholeStores, checked: false, end: end, scratch: scratch)
+                maxRowStride2(p0, p1, p2, steps: steps, width: width, kernel: kernel, padLeft: padLeft, pastLast: pastLast,
+                              outputs: outputs, into: dst, wholeStores: wholeStores, checked: false, end: end, scratch: scratch)
             } else {
-                maxRow3x3s2Checked(p0, p1, p2, steps: steps, padLeft: padLeft, pastLast: pastLast, outputs: outputs,
-                                   into: dst, wholeStores: wholeStores, end: end, scratch: scratch)
+                maxRowStride2Checked(p0, p1, p2, steps: steps, width: width, kernel: kernel, padLeft: padLeft,
+                                     pastLast: pastLast, outputs: outputs, into: dst, wholeStores: wholeStores, end: end,
+                                     scratch: scratch)
             }
         }
     }
 
-    /// One output row of `maxPlane3x3s2` from its window's rows `p0`, `p1`, `p2`, its loads going through `scratch`
+    /// One output row of `maxPlaneStride2` from its window's rows `p0`, `p1`, `p2`, its loads going through `scratch`
     /// where they could pass `end` (the plane's last rows; out of line: the common rows keep their registers).
     @inline(never)
-    static func maxRow3x3s2Checked(_ p0: UnsafePointer<Float>, _ p1: UnsafePointer<Float>, _ p2: UnsafePointer<Float>,
-                                   steps: Int, padLeft: Int, pastLast: Bool, outputs: Int,
-                                   into dst: UnsafeMutablePointer<Float>, wholeStores: Bool, end: UnsafePointer<Float>,
-                                   scratch: UnsafeMutablePointer<Float>) {
-        maxRow3x3s2(p0, p1, p2, steps: steps, padLeft: padLeft, pastLast: pastLast, outputs: outputs, into: dst,
-                    wholeStores: wholeStores, checked: true, end: end, scratch: scratch)
+    static func maxRowStride2Checked(_ p0: UnsafePointer<Float>, _ p1: UnsafePointer<Float>, _ p2: UnsafePointer<Float>,
+                                     steps: Int, width: Int, kernel: Int, padLeft: Int, pastLast: Bool, outputs: Int,
+                                     into dst: UnsafeMutablePointer<Float>, wholeStores: Bool, end: UnsafePointer<Float>,
+                                     scratch: UnsafeMutablePointer<Float>) {
+        maxRowStride2(p0, p1, p2, steps: steps, width: width, kernel: kernel, padLeft: padLeft, pastLast: pastLast,
+                      outputs: outputs, into: dst, wholeStores: wholeStores, checked: true, end: end, scratch: scratch)
     }
 
-    /// One output row of `maxPlane3x3s2`: `steps` steps of 16 outputs, each from the rows' maximum over 32
+    /// One output row of `maxPlaneStride2`: `steps` steps of 16 outputs, each from the rows' maximum over 32
     /// columns (and, `pastLast`, the first column after the last step's), loaded through `scratch` past `end` when
     /// `checked`.
     @inline(__always)
-    static func maxRow3x3s2(_ p0: UnsafePointer<Float>, _ p1: UnsafePointer<Float>, _ p2: UnsafePointer<Float>,
-                            steps: Int, padLeft: Int, pastLast: Bool, outputs: Int, into dst: UnsafeMutablePointer<Float>,
-                            wholeStores: Bool, checked: Bool, end: UnsafePointer<Float>, scratch: UnsafeMutablePointer<Float>) {
+    static func maxRowStride2(_ p0: UnsafePointer<Float>, _ p1: UnsafePointer<Float>, _ p2: UnsafePointer<Float>,
+                              steps: Int, width: Int, kernel: Int, padLeft: Int, pastLast: Bool, outputs: Int,
+                              into dst: UnsafeMutablePointer<Float>, wholeStores: Bool, checked: Bool,
+                              end: UnsafePointer<Float>, scratch: UnsafeMutablePointer<Float>) {
         typealias V = SIMD16<Float>
         @inline(__always) func store(_ m: V, _ j0: Int) {
             if wholeStores || j0 &+ 16 <= outputs {
@@ -151,15 +165,24 @@ public enum PoolingKernels {
                 storeFirst(outputs &- j0, of: m, to: dst + j0)
             }
         }
-        var (lo, hi) = rowsMax32(p0, p1, p2, 0, checked: checked, end: end, scratch: scratch)
-        if padLeft == 0 {
+        @inline(__always) func rows(_ c: Int) -> (V, V) {
+            rowsMax32(p0, p1, p2, c, width: width, checked: checked, end: end, scratch: scratch)
+        }
+        var (lo, hi) = rows(0)
+        if kernel == 2 {
+            // Columns 2j, 2j + 1, from −∞ as `horizontalMax` compares them.
+            let none = V(repeating: -.infinity)
+            for k in 0..<steps {
+                store(fftconv_later_max16(fftconv_later_max16(none, fftconv_even32(lo, hi)), fftconv_odd32(lo, hi)), 16 &* k)
+                if k &+ 1 < steps { (lo, hi) = rows(32 &* k &+ 32) }
+            }
+        } else if padLeft == 0 {
             // Columns 2j, 2j + 1, 2j + 2: even, odd, and the even ones one column on — lane 0 of the next step's
-            // maximum. After the last step that lane's output lies in the row only when `pastLast` (its column then
-            // does too: `2 · outputs + 1 ≤ width`); otherwise it is dropped or overwritten, and takes any value.
+            // maximum. After the last step that lane's output lies in the row only when `pastLast`; otherwise it is
+            // dropped or overwritten, and takes any value.
             var even = fftconv_even32(lo, hi), odd = fftconv_odd32(lo, hi)
             for k in 0..<steps {
-                let (nextLo, nextHi) = k &+ 1 < steps || pastLast
-                    ? rowsMax32(p0, p1, p2, 32 &* k &+ 32, checked: checked, end: end, scratch: scratch) : (lo, hi)
+                let (nextLo, nextHi) = k &+ 1 < steps || pastLast ? rows(32 &* k &+ 32) : (lo, hi)
                 let nextEven = fftconv_even32(nextLo, nextHi)
                 store(max3(even, odd, fftconv_shift_out16(even, nextEven)), 16 &* k)
                 even = nextEven
@@ -172,8 +195,70 @@ public enum PoolingKernels {
                 let odd = fftconv_odd32(lo, hi)
                 store(max3(fftconv_shift_in16(before, odd), fftconv_even32(lo, hi), odd), 16 &* k)
                 before = odd
-                if k &+ 1 < steps { (lo, hi) = rowsMax32(p0, p1, p2, 32 &* k &+ 32, checked: checked, end: end, scratch: scratch) }
+                if k &+ 1 < steps { (lo, hi) = rows(32 &* k &+ 32) }
             }
+        }
+    }
+
+    /// `maxPlane` for 3x3 stride-1 windows with "same" padding (one column each side, `width` outputs a row:
+    /// GoogLeNet's and Inception's branch pools) in registers, as `maxPlaneStride2`: each 16 outputs from one 16-float
+    /// vector per input row, the rows' maximum `v`, then its left and right neighbours by permutes — the last lane of
+    /// the step before and lane 0 of the step after (computed one step ahead), −∞ past either end of the row.
+    /// The comparisons run from −∞ over the columns in order, as `horizontalMax` does, so the same bits. Rows whose
+    /// loads could pass `end` load through `scratch`.
+    static func maxPlane3x3s1(_ src: UnsafePointer<Float>, width: Int, rowStride: Int, windows: UnsafePointer<Int>,
+                              outputRows: Int, scratch: UnsafeMutablePointer<Float>, into out: UnsafeMutablePointer<Float>,
+                              ahead: Int, end: UnsafePointer<Float>) {
+        guard outputRows > 0, width > 0 else { return }
+        let steps = (width &+ 15) / 16, planeOutputs = outputRows &* width
+        for i in 0..<outputRows {
+            let start = windows[2 &* i], count = windows[2 &* i &+ 1]
+            let p0 = src + start &* width
+            if ahead > 0 { Prefetch.toL2(p0 + ahead &* width, bytes: count &* rowStride &* 4) }
+            let p1 = p0 + Swift.min(1, count &- 1) &* rowStride, p2 = p0 + Swift.min(2, count &- 1) &* rowStride
+            let wholeStores = (i &+ 1) &* width &+ 15 <= planeOutputs
+            if p2 + 16 &* steps <= end {
+                maxRow3x3s1(p0, p1, p2, steps: steps, width: width, into: out + i &* width, wholeStores: wholeStores,
+                            checked: false, end: end, scratch: scratch)
+            } else {
+                maxRow3x3s1Checked(p0, p1, p2, steps: steps, width: width, into: out + i &* width, wholeStores: wholeStores,
+                                   end: end, scratch: scratch)
+            }
+        }
+    }
+
+    /// `maxRow3x3s1` with its loads through `scratch` (out of line: the plane's last rows).
+    @inline(never)
+    static func maxRow3x3s1Checked(_ p0: UnsafePointer<Float>, _ p1: UnsafePointer<Float>, _ p2: UnsafePointer<Float>,
+                                   steps: Int, width: Int, into dst: UnsafeMutablePointer<Float>, wholeStores: Bool,
+                                   end: UnsafePointer<Float>, scratch: UnsafeMutablePointer<Float>) {
+        maxRow3x3s1(p0, p1, p2, steps: steps, width: width, into: dst, wholeStores: wholeStores, checked: true, end: end,
+                    scratch: scratch)
+    }
+
+    /// One output row of `maxPlane3x3s1`.
+    @inline(__always)
+    static func maxRow3x3s1(_ p0: UnsafePointer<Float>, _ p1: UnsafePointer<Float>, _ p2: UnsafePointer<Float>,
+                            steps: Int, width: Int, into dst: UnsafeMutablePointer<Float>, wholeStores: Bool, checked: Bool,
+                            end: UnsafePointer<Float>, scratch: UnsafeMutablePointer<Float>) {
+        typealias V = SIMD16<Float>
+        let none = V(repeating: -.infinity)
+        // The rows' maximum over columns 16k ..< 16k + 16, −∞ past the row's end.
+        @inline(__always) func column(_ k: Int) -> V {
+            rowsMax32(p0, p1, p2, 16 &* k, width: width, checked: checked, end: end, scratch: scratch, halves: 1).0
+        }
+        var before = none, v = column(0)
+        for k in 0..<steps {
+            let next = k &+ 1 < steps ? column(k &+ 1) : none
+            let m = fftconv_later_max16(max3(none, fftconv_shift_in16(before, v), v), fftconv_shift_out16(v, next))
+            let j0 = 16 &* k
+            if wholeStores || j0 &+ 16 <= width {
+                UnsafeMutableRawPointer(dst + j0).storeBytes(of: m, as: V.self)
+            } else {
+                storeFirst(width &- j0, of: m, to: dst + j0)
+            }
+            before = v
+            v = next
         }
     }
 
@@ -189,19 +274,29 @@ public enum PoolingKernels {
         fftconv_later_max16(fftconv_later_max16(a, b), c)
     }
 
-    /// The maximum of rows `p0`, `p1`, `p2` over columns `c ..< c + 32`, loaded through `scratch` where the loads
-    /// could pass `end` when `checked`. (Transparent: with `@inline(__always)` the compiler still called it from the
+    /// The maximum of rows `p0`, `p1`, `p2` over columns `c ..< c + 32` (`halves` 1: over `c ..< c + 16`, in both
+    /// results), −∞ from column `width` on, loaded through `scratch` where the loads could pass `end` when `checked`. (Transparent: with `@inline(__always)` the compiler still called it from the
     /// row loops, spilling the row's vectors around each call — 12–16% of a pool's time in a profile.)
     @_transparent
     static func rowsMax32(_ p0: UnsafePointer<Float>, _ p1: UnsafePointer<Float>, _ p2: UnsafePointer<Float>, _ c: Int,
-                          checked: Bool, end: UnsafePointer<Float>, scratch: UnsafeMutablePointer<Float>) -> (SIMD16<Float>, SIMD16<Float>) {
+                          width: Int, checked: Bool, end: UnsafePointer<Float>, scratch: UnsafeMutablePointer<Float>,
+                          halves: Int = 2) -> (SIMD16<Float>, SIMD16<Float>) {
         typealias V = SIMD16<Float>
-        if checked { return rowsMax32Checked(p0, p1, p2, c, end: end, scratch: scratch) }
+        var lo: V, hi: V
         let d = c &+ 16
-        return (max3(UnsafeRawPointer(p0 + c).loadUnaligned(as: V.self), UnsafeRawPointer(p1 + c).loadUnaligned(as: V.self),
-                     UnsafeRawPointer(p2 + c).loadUnaligned(as: V.self)),
-                max3(UnsafeRawPointer(p0 + d).loadUnaligned(as: V.self), UnsafeRawPointer(p1 + d).loadUnaligned(as: V.self),
-                     UnsafeRawPointer(p2 + d).loadUnaligned(as: V.self)))
+        if checked {
+            (lo, hi) = rowsMax32Checked(p0, p1, p2, c, end: end, scratch: scratch)
+        } else {
+            lo = max3(UnsafeRawPointer(p0 + c).loadUnaligned(as: V.self), UnsafeRawPointer(p1 + c).loadUnaligned(as: V.self),
+                      UnsafeRawPointer(p2 + c).loadUnaligned(as: V.self))
+            hi = halves == 1 ? lo
+                : max3(UnsafeRawPointer(p0 + d).loadUnaligned(as: V.self), UnsafeRawPointer(p1 + d).loadUnaligned(as: V.self),
+                       UnsafeRawPointer(p2 + d).loadUnaligned(as: V.self))
+        }
+        // Columns past the row read the next row (or scratch): −∞ there, the padding they stand for.
+        if d > width { lo = fftconv_fill_from16(lo, width &- c, -.infinity) }
+        if halves == 2 && d &+ 16 > width { hi = fftconv_fill_from16(hi, width &- d, -.infinity) }
+        return (lo, halves == 1 ? lo : hi)
     }
 
     /// `rowsMax32` through `scratch`, out of line (the plane's last rows).

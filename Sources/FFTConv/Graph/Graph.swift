@@ -68,6 +68,11 @@ public struct PoolingAttributes: Sendable, Hashable {
         self.ceilMode = ceilMode
         self.countIncludePad = countIncludePad
     }
+
+    /// Whether the pool gives back its input: 1×1 windows at stride 1 without padding — what PyTorch exports for an
+    /// `AdaptiveAvgPool2d` whose input already has the output's size (AlexNet's `avgpool` on 6×6). Such a step
+    /// returns its input tensor instead of copying it.
+    public var isIdentity: Bool { kernel == Size2D(1, 1) && stride == Size2D(1, 1) && padding == 0 }
 }
 
 /// What a graph node computes. Inputs are listed per case, in ONNX order.

@@ -807,6 +807,7 @@ struct NetworkBuilder {
                 return y
             }
         case .identity, .cast: return { args in args[0] }
+        case .maxPool(let a) where a.isIdentity, .averagePool(let a) where a.isIdentity: return { args in args[0] }
         case .maxPool(let a):
             let threads = options.threads
             return { args in try TensorOperations.pool(args[0], a, max: true, threads: threads) }

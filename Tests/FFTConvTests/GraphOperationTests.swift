@@ -49,7 +49,7 @@ final class GraphOperationTests: XCTestCase {
     }
 }
 
-/// ReduceMean, broadcasting arithmetic, Slice and Transpose against naive index walks.
+/// ReduceMean, broadcasting arithmetic, Slice, Transpose and Resize against naive index walks.
 final class ReductionAndBroadcastTests: XCTestCase {
     override func setUp() { BufferCache.fillsUnzeroedTensorsWithNaN = true }
 
@@ -180,6 +180,70 @@ final class ReductionAndBroadcastTests: XCTestCase {
             var expected: [Float] = []
             for i in picks[0] { for j in picks[1] { for k in picks[2] { for l in picks[3] { expected.append(x.scalars[flat([i, j, k, l], in: x.shape)]) } } } }
             XCTAssertEqual(y.scalars, expected, "\(c)")
+        }
+    }
+
+    /// Resize against the ONNX formulas in double precision: nearest and linear, every coordinate mode, scales that
+    /// grow rows and columns (×8 as a segmentation head's, ×2.5), shrink them (×0.5), or one each way — both of the
+    /// linear path's orders (input rows blended first; columns first where output rows outnumber input rows), and
+    /// nearest's repeated rows. 16 planes of up to 40×48: 2 threads split them.
+    func testResizeMatchesTheONNXFormulas() throws {
+        var rng = SeededGenerator(seed: 34)
+        let cases: [(h: Int, w: Int, scales: [Float])] = [(5, 6, [1, 1, 8, 8]), (7, 9, [1, 1, 2.5, 2.5]), (20, 18, [1, 1, 0.5, 0.5]),
+                                                         (6, 20, [1, 1, 3, 0.5]), (20, 6, [1, 1, 0.5, 3]), (1, 5, [1, 1, 4, 1])]
+        for c in cases {
+            let x = try Tensor.random(shape: [2, 8, c.h, c.w], using: &rng)
+            for mode in [ResizeMode.nearest, .linear] {
+                for coordinates in [ResizeCoordinates.halfPixel, .pytorchHalfPixel, .alignCorners, .asymmetric] {
+                    let node = Graph.Node(name: "resize", operation: .resize(mode: mode, coordinates: coordinates, scales: c.scales),
+                                          inputs: ["x"], outputs: ["y"])
+                    let graph = Graph(inputs: [Graph.Value(name: "x", shape: x.shape)], outputs: ["y"], constants: [:], nodes: [node])
+                    let oh = Int((Float(c.h) * c.scales[2]).rounded(.down)), ow = Int((Float(c.w) * c.scales[3]).rounded(.down))
+                    // The input coordinate of output `o` along an axis of `n` inputs and `m` outputs.
+                    func source(_ o: Int, _ scale: Float, _ n: Int, _ m: Int) -> Double {
+                        switch coordinates {
+                        case .halfPixel: return (Double(o) + 0.5) / Double(scale) - 0.5
+                        case .pytorchHalfPixel: return m > 1 ? (Double(o) + 0.5) / Double(scale) - 0.5 : 0
+                        case .alignCorners: return m > 1 ? Double(o) * Double(n - 1) / Double(m - 1) : 0
+                        case .asymmetric: return Double(o) / Double(scale)
+                        }
+                    }
+                    // Nearest: round half down (half-pixel modes) or floor (asymmetric), clamped; linear: the two
+                    // neighbours of the clamped coordinate and the weight of the second.
+                    func near(_ f: Double, _ n: Int) -> Int {
+                        min(max(coordinates == .asymmetric ? Int(f.rounded(.down)) : Int((f - 0.5).rounded(.up)), 0), n - 1)
+                    }
+                    func linear(_ f: Double, _ n: Int) -> (Int, Int, Double) {
+                        let t = min(max(f, 0), Double(n - 1)), i = Int(t.rounded(.down))
+                        return (i, min(i + 1, n - 1), t - Double(i))
+                    }
+                    var expected = [Float](), xs = x.scalars
+                    for p in 0..<16 {
+                        func at(_ i: Int, _ j: Int) -> Double { Double(xs[(p * c.h + i) * c.w + j]) }
+                        for i in 0..<oh {
+                            let fy = source(i, c.scales[2], c.h, oh)
+                            for j in 0..<ow {
+                                let fx = source(j, c.scales[3], c.w, ow)
+                                if mode == .nearest {
+                                    expected.append(Float(at(near(fy, c.h), near(fx, c.w))))
+                                } else {
+                                    let (y0, y1, ty) = linear(fy, c.h), (x0, x1, tx) = linear(fx, c.w)
+                                    let top = at(y0, x0) * (1 - tx) + at(y0, x1) * tx, bottom = at(y1, x0) * (1 - tx) + at(y1, x1) * tx
+                                    expected.append(Float(top * (1 - ty) + bottom * ty))
+                                }
+                            }
+                        }
+                    }
+                    xs = []
+                    for threads in [1, 2] {
+                        let y = try XCTUnwrap(try Network(graph: graph, options: NetworkOptions(threads: threads)).predict(["x": x])["y"])
+                        let label = "\(c) \(mode) \(coordinates) \(threads) threads"
+                        XCTAssertEqual(y.shape, [2, 8, oh, ow], label)
+                        let err = zip(y.scalars, expected).map { abs($0 - $1) }.max() ?? .infinity
+                        XCTAssertLessThanOrEqual(err, 1e-6, label)
+                    }
+                }
+            }
         }
     }
 

@@ -732,10 +732,13 @@ enum TensorOperations {
     }
 
     /// Resize of every plane, source positions computed once per output row and column: nearest takes one input pixel
-    /// per output, linear blends the two input rows of an output row first (a vector pass over the row) and then the two
-    /// columns of each output (from tables). Planes are split over `threads` when there is enough work. A segmentation
-    /// head's ×8 bilinear upsampling (LRASPP-MobileNetV3's 21 × 28² → 224²) took 7.3 ms of a 19 ms call one output at a
-    /// time, coordinates recomputed for each (twenty-eighth session, `fftconv-bench net … --profile`).
+    /// per output (an output row with the same input row as the one before is a copy of it), linear blends the two
+    /// input rows of an output row first (a vector pass over the row) and then the two columns of each output (from
+    /// tables) — or, where there are more output rows than input rows, the columns of every input row first and then
+    /// each output row as a vector blend of two of those. Planes are split over `threads` when there is enough work. A
+    /// segmentation head's ×8 bilinear upsampling (LRASPP-MobileNetV3's 21 × 28² → 224²) took 7.3 ms of a 19 ms call
+    /// one output at a time, coordinates recomputed for each (twenty-eighth session, `fftconv-bench net … --profile`),
+    /// 0.61 ms rows first, columns first ~0.1 (thirty-first session).
     static func resize(_ x: Tensor, to shape: [Int], mode: ResizeMode, coordinates: ResizeCoordinates, scales: [Float]?,
                        threads: Int = 1) throws -> Tensor {
         let y = try Tensor(uninitialized: shape)
@@ -771,13 +774,39 @@ enum TensorOperations {
         }
         let rows = taps(oh, sh, h), columns = taps(ow, sw, w)
         let src0 = x.storage.pointer, dst0 = y.storage.pointer
+        // Upsampling rows, linear: every input row blended across first (h · ow gathers instead of oh · ow), then each
+        // output row a vector blend of two of those.
+        let columnsFirst = mode != .nearest && oh > h
         rows.first.withUnsafeBufferPointer { y0 in rows.second.withUnsafeBufferPointer { y1 in rows.weight.withUnsafeBufferPointer { dy in
         columns.first.withUnsafeBufferPointer { x0 in columns.second.withUnsafeBufferPointer { x1 in columns.weight.withUnsafeBufferPointer { dx in
-            forEachPlane(shape, mode == .nearest ? 1 : 4, threads: threads, line: w, filledWith: 0) { line, p in
+            forEachPlane(shape, mode == .nearest ? 1 : 4, threads: threads, line: columnsFirst ? h * ow : w, filledWith: 0) { line, p in
                 let src = src0 + p * h * w, dst = dst0 + p * oh * ow
+                if columnsFirst {
+                    for k in 0..<h {
+                        let r = src + k * w, out = line + k * ow
+                        for j in 0..<ow {
+                            let a = r[x0[j]], b = r[x1[j]]
+                            out[j] = a + dx[j] * (b - a)
+                        }
+                    }
+                    for i in 0..<oh {
+                        let r0 = line + y0[i] * ow, t = dy[i]
+                        if t == 0 || y0[i] == y1[i] {
+                            Copy.floats(dst + i * ow, r0, ow)
+                        } else {
+                            VectorMath.blend(r0, line + y1[i] * ow, t, into: dst + i * ow, count: ow)
+                        }
+                    }
+                    return
+                }
                 for i in 0..<oh {
                     let out = dst + i * ow
                     if mode == .nearest {
+                        if i > 0 && y0[i] == y0[i - 1] {
+                            // The same input row as the output row before: its outputs again.
+                            Copy.floats(out, out - ow, ow)
+                            continue
+                        }
                         let r = src + y0[i] * w
                         for j in 0..<ow { out[j] = r[x0[j]] }
                         continue

@@ -49,7 +49,7 @@ final class GraphOperationTests: XCTestCase {
     }
 }
 
-/// ReduceMean, broadcasting arithmetic, Slice, Transpose and Resize against naive index walks.
+/// ReduceMean, broadcasting arithmetic, Slice, Transpose, Resize and ConvTranspose against naive index walks.
 final class ReductionAndBroadcastTests: XCTestCase {
     override func setUp() { BufferCache.fillsUnzeroedTensorsWithNaN = true }
 
@@ -243,6 +243,58 @@ final class ReductionAndBroadcastTests: XCTestCase {
                         XCTAssertLessThanOrEqual(err, 1e-6, label)
                     }
                 }
+            }
+        }
+    }
+
+    /// ConvTranspose against its definition in double precision (every input pixel scatters its kernel window into the
+    /// output): U-Net's 2x2 stride 2 (windows tiling the output; rows of 21 — one 16-wide step and a tail — and 40),
+    /// 3x3 stride 2 with padding and output padding, 4x4 stride 2 padding 1 (overlapping windows), 2 groups with
+    /// dilation 2, batch 2, with and without bias, 1 and 2 threads.
+    func testConvTransposeMatchesItsDefinition() throws {
+        var rng = SeededGenerator(seed: 35)
+        struct Case { var n, cin, cout, h, w, k, stride, pad, outPad, dilation, groups: Int; var bias: Bool }
+        let cases = [Case(n: 1, cin: 6, cout: 5, h: 7, w: 21, k: 2, stride: 2, pad: 0, outPad: 0, dilation: 1, groups: 1, bias: true),
+                     Case(n: 2, cin: 4, cout: 3, h: 5, w: 40, k: 2, stride: 2, pad: 0, outPad: 0, dilation: 1, groups: 1, bias: false),
+                     Case(n: 1, cin: 5, cout: 4, h: 6, w: 9, k: 3, stride: 2, pad: 1, outPad: 1, dilation: 1, groups: 1, bias: true),
+                     Case(n: 1, cin: 4, cout: 6, h: 5, w: 7, k: 4, stride: 2, pad: 1, outPad: 0, dilation: 1, groups: 1, bias: true),
+                     Case(n: 2, cin: 4, cout: 6, h: 4, w: 6, k: 3, stride: 1, pad: 2, outPad: 0, dilation: 2, groups: 2, bias: true)]
+        for c in cases {
+            let x = try Tensor.random(shape: [c.n, c.cin, c.h, c.w], using: &rng)
+            let coutG = c.cout / c.groups, cinG = c.cin / c.groups
+            let wt = try Tensor.random(shape: [c.cin, coutG, c.k, c.k], using: &rng)
+            let bias = try Tensor.random(shape: [c.cout], using: &rng)
+            let extent = (c.k - 1) * c.dilation + 1
+            let oh = (c.h - 1) * c.stride - 2 * c.pad + extent + c.outPad, ow = (c.w - 1) * c.stride - 2 * c.pad + extent + c.outPad
+            var expected = [Double](repeating: 0, count: c.n * c.cout * oh * ow)
+            let xs = x.scalars, ws = wt.scalars, bs = bias.scalars
+            for b in 0..<c.n {
+                for ci in 0..<c.cin {
+                    let g = ci / cinG
+                    for i in 0..<c.h { for j in 0..<c.w {
+                        let v = Double(xs[((b * c.cin + ci) * c.h + i) * c.w + j])
+                        for ol in 0..<coutG { for a in 0..<c.k { for e in 0..<c.k {
+                            let yy = i * c.stride - c.pad + a * c.dilation, xx = j * c.stride - c.pad + e * c.dilation
+                            guard yy >= 0, yy < oh, xx >= 0, xx < ow else { continue }
+                            let o = g * coutG + ol
+                            expected[((b * c.cout + o) * oh + yy) * ow + xx] += v * Double(ws[((ci * coutG + ol) * c.k + a) * c.k + e])
+                        } } }
+                    } }
+                }
+                if c.bias { for o in 0..<c.cout { for p in 0..<(oh * ow) { expected[(b * c.cout + o) * oh * ow + p] += Double(bs[o]) } } }
+            }
+            let node = Graph.Node(name: "up", operation: .convolutionTranspose(stride: Size2D(c.stride, c.stride), padding: Padding(top: c.pad, left: c.pad, bottom: c.pad, right: c.pad),
+                                                                               dilation: Size2D(c.dilation, c.dilation),
+                                                                               outputPadding: Size2D(c.outPad, c.outPad), groups: c.groups),
+                                  inputs: c.bias ? ["x", "w", "b"] : ["x", "w"], outputs: ["y"])
+            let graph = Graph(inputs: [Graph.Value(name: "x", shape: x.shape)], outputs: ["y"],
+                              constants: c.bias ? ["w": wt, "b": bias] : ["w": wt], nodes: [node])
+            let scale = expected.map(abs).max() ?? 1
+            for threads in [1, 2] {
+                let y = try XCTUnwrap(try Network(graph: graph, options: NetworkOptions(threads: threads)).predict(["x": x])["y"])
+                XCTAssertEqual(y.shape, [c.n, c.cout, oh, ow], "\(c)")
+                let err = zip(y.scalars, expected).map { abs(Double($0) - $1) }.max() ?? .infinity
+                XCTAssertLessThanOrEqual(err, 1e-5 * scale, "\(c) \(threads) threads")
             }
         }
     }

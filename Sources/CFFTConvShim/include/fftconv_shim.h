@@ -467,6 +467,15 @@ static inline fftconv_f16 fftconv_later_max16(fftconv_f16 m, fftconv_f16 b) {
     return (fftconv_f16)((greater & (fftconv_i16)b) | (~greater & (fftconv_i16)m));
 }
 
+/// Lanes 0…7 of `a` and `b` interleaved (a0 b0 a1 b1 …), and lanes 8…15 (x86 `vpermt2ps`, NEON `zip1`/`zip2`): two
+/// columns of a stride-2 write-out side by side.
+static inline fftconv_f16 fftconv_zip_lo16(fftconv_f16 a, fftconv_f16 b) {
+    return __builtin_shufflevector(a, b, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+}
+static inline fftconv_f16 fftconv_zip_hi16(fftconv_f16 a, fftconv_f16 b) {
+    return __builtin_shufflevector(a, b, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+}
+
 /// `v` with lanes `n` … 15 set to `fill` (a row's last vector, the lanes past the row's end).
 static inline fftconv_f16 fftconv_fill_from16(fftconv_f16 v, long n, float fill) {
     const fftconv_i16 iota = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};

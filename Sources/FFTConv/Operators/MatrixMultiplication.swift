@@ -67,27 +67,35 @@ public final class MatrixMultiplication: @unchecked Sendable {
         if let bias, bias.shape != [m] { throw ConvolutionError.biasShapeMismatch(expected: [m], actual: bias.shape) }
         try activation.validate()
         let biasValues = bias?.scalars
+        b.withUnsafeBufferPointer { bp in
+            c.withUnsafeMutableBufferPointer { cp in
+                biasValues.withUnsafeOptionalBufferPointer { biasp in
+                    guard let bb = bp.baseAddress, let cb = cp.baseAddress else { return }
+                    let e = GEMMEpilogue(alpha: alpha, beta: beta, bias: biasp?.baseAddress, activation: activation.epilogue)
+                    run(b: bb, n: n, transposedB: transposedB, into: cb, epilogue: e)
+                }
+            }
+        }
+    }
+
+    /// `C = A · B` through `epilogue`, `b` `[k, n]` row-major at a pointer (`[n, k]` when `transposedB`), `c`
+    /// `[m, n]`: what `run(_:into:)` computes, for callers whose operands live inside larger buffers (a transposed
+    /// convolution's image of a batch).
+    func run(b: UnsafePointer<Float>, n: Int, transposedB: Bool = false, into c: UnsafeMutablePointer<Float>,
+             epilogue e: GEMMEpilogue) {
         let (m, k, kernel, blocking, threads) = (m, k, kernel, blocking, threads)
         let packedA = UnsafePointer(self.packedA.pointer)
         let scratchSize = GEMM.packedBSize(kernel: kernel, blocking: blocking)
         workspace.withBuffer { ws in
-            b.withUnsafeBufferPointer { bp in
-                c.withUnsafeMutableBufferPointer { cp in
-                    biasValues.withUnsafeOptionalBufferPointer { biasp in
-                        guard let bb = bp.baseAddress, let cb = cp.baseAddress else { return }
-                        let e = GEMMEpilogue(alpha: alpha, beta: beta, bias: biasp?.baseAddress, activation: activation.epilogue)
-                        let colPanels = (n + kernel.nr - 1) / kernel.nr, rowPanels = (m + kernel.mr - 1) / kernel.mr
-                        let byColumns = colPanels >= threads || colPanels >= rowPanels
-                        Parallel.forEachRange(count: byColumns ? colPanels : rowPanels, threads: threads) { worker, items in
-                            let rows = byColumns ? 0..<m : (items.lowerBound * kernel.mr)..<Swift.min(m, items.upperBound * kernel.mr)
-                            let cols = byColumns ? (items.lowerBound * kernel.nr)..<Swift.min(n, items.upperBound * kernel.nr) : 0..<n
-                            GEMM.run(kernel: kernel, blocking: blocking, m: m, n: n, k: k, packedA: packedA, b: bb,
-                                     bRowStride: transposedB ? 1 : n, bColStride: transposedB ? k : 1, c: cb, ldc: n, epilogue: e,
-                                     rows: rows, cols: cols,
-                                     scratch: ws + worker * scratchSize)
-                        }
-                    }
-                }
+            let colPanels = (n + kernel.nr - 1) / kernel.nr, rowPanels = (m + kernel.mr - 1) / kernel.mr
+            let byColumns = colPanels >= threads || colPanels >= rowPanels
+            Parallel.forEachRange(count: byColumns ? colPanels : rowPanels, threads: threads) { worker, items in
+                let rows = byColumns ? 0..<m : (items.lowerBound * kernel.mr)..<Swift.min(m, items.upperBound * kernel.mr)
+                let cols = byColumns ? (items.lowerBound * kernel.nr)..<Swift.min(n, items.upperBound * kernel.nr) : 0..<n
+                GEMM.run(kernel: kernel, blocking: blocking, m: m, n: n, k: k, packedA: packedA, b: b,
+                         bRowStride: transposedB ? 1 : n, bColStride: transposedB ? k : 1, c: c, ldc: n, epilogue: e,
+                         rows: rows, cols: cols,
+                         scratch: ws + worker * scratchSize)
             }
         }
     }

@@ -302,6 +302,28 @@ enum TensorOperations {
             }
             return y
         }
+        if !isMax && dw == 1 {
+            // Average pooling of 2x2 stride-2 and 3x3 stride-1 "same" windows in registers (`PoolingKernels.averagePlane`),
+            // each output's divisor as below.
+            let windows = rows.enumerated().flatMap { i, r in
+                r.0.isEmpty ? [0, 0] : [i * a.stride.height - a.padding.top + r.0.lowerBound * dh, r.0.count]
+            }
+            let rowCounts = rows.map { Float(a.countIncludePad ? $0.1 : $0.0.count) }
+            let columnCounts = cols.map { Float(a.countIncludePad ? $0.1 : $0.0.count) }
+                + [Float](repeating: 1, count: (ow + 15) / 16 * 16 - ow)
+            let done = windows.withUnsafeBufferPointer { wp in rowCounts.withUnsafeBufferPointer { rc in columnCounts.withUnsafeBufferPointer { cc in
+                guard let w0 = wp.baseAddress, let r0 = rc.baseAddress, let c0 = cc.baseAddress,
+                      PoolingKernels.averagesInRegisters(width: w, windows: w0, outputRows: oh, kernel: kw, stride: a.stride.width,
+                                                         padLeft: a.padding.left, outputs: ow) else { return false }
+                forEachPlane(s, kh * kw, threads: threads, line: 32, filledWith: 0) { scratch, plane in
+                    PoolingKernels.averagePlane(px + plane * h * w, width: w, rowStride: dh * w, windows: w0, outputRows: oh, kernel: kw,
+                                                outputs: ow, rowCounts: r0, columnCounts: c0, scratch: scratch,
+                                                into: py + plane * oh * ow, limit: px + x.count)
+                }
+                return true
+            } } }
+            if done { return y }
+        }
         // Average pooling, and max pooling with dilated or wider-strided columns. Separable: the window's valid
         // rows are first reduced into one row (contiguous, vectorised), then each output takes its columns from
         // that row.

@@ -262,6 +262,71 @@ public enum PoolingKernels {
         }
     }
 
+    /// Whether `averagePlane` computes these windows: 2x2 at stride 2 without padding (DenseNet's transitions; ceil
+    /// mode's column past the row allowed) or 3x3 at stride 1 with one column of padding each side (Inception's branch
+    /// pools), every output row's window 1 to `kernel` rows.
+    public static func averagesInRegisters(width: Int, windows: UnsafePointer<Int>, outputRows: Int, kernel: Int, stride: Int,
+                                           padLeft: Int, outputs: Int) -> Bool {
+        let pairs = stride == 2 && kernel == 2 && padLeft == 0 && 2 * outputs - 1 <= width
+        let same = stride == 1 && kernel == 3 && padLeft == 1 && outputs == width
+        return (pairs || same) && outputRows > 0 && outputs > 0
+            && (0..<outputRows).allSatisfy { windows[2 * $0 + 1] > 0 && windows[2 * $0 + 1] <= kernel }
+    }
+
+    /// Average pooling of one plane in registers, for the windows `averagesInRegisters` accepts. Output row `i` sums
+    /// the input rows `windows[2i] ..< windows[2i] + windows[2i + 1]` (`rowStride` apart), each column's sum
+    /// `(r0 + r1) + r2`, then the window's columns in order (from zero) and divides by `rowCounts[i] · columnCounts[j]`
+    /// — the generic pass's order and divisors, so the same bits. `columnCounts` holds ⌈outputs / 16⌉ · 16 floats (any
+    /// nonzero value past the outputs). Loads run up to `limit`; rows whose loads could pass it go through `scratch`
+    /// (32 floats).
+    public static func averagePlane(_ src: UnsafePointer<Float>, width: Int, rowStride: Int, windows: UnsafePointer<Int>,
+                                    outputRows: Int, kernel: Int, outputs: Int, rowCounts: UnsafePointer<Float>,
+                                    columnCounts: UnsafePointer<Float>, scratch: UnsafeMutablePointer<Float>,
+                                    into out: UnsafeMutablePointer<Float>, limit: UnsafePointer<Float>) {
+        typealias V = SIMD16<Float>
+        let pairs = kernel == 2
+        // Floats each step reads from a row: 32 (pairs) or 16.
+        let steps = (outputs &+ 15) / 16, reach = (pairs ? 32 : 16) &* steps, planeOutputs = outputRows &* outputs
+        let zero = V()
+        for i in 0..<outputRows {
+            let count = windows[2 &* i &+ 1], p0 = src + windows[2 &* i] &* width
+            let p1 = p0 + rowStride, p2 = p1 + rowStride
+            let checked = p0 + (count &- 1) &* rowStride + reach > limit
+            // The rows' sums over columns c ..< c + 16, zero past the row's end.
+            @inline(__always) func rows16(_ c: Int) -> V {
+                @inline(__always) func ld(_ p: UnsafePointer<Float>) -> V {
+                    checked ? Copy.load32(p + c, end: limit, scratch: scratch).0 : UnsafeRawPointer(p + c).loadUnaligned(as: V.self)
+                }
+                var v = ld(p0)
+                if count > 1 { v += ld(p1) }
+                if count > 2 { v += ld(p2) }
+                return c &+ 16 > width ? fftconv_fill_from16(v, width &- c, 0) : v
+            }
+            let dst = out + i &* outputs, rowCount = V(repeating: rowCounts[i])
+            let whole = (i &+ 1) &* outputs &+ 15 <= planeOutputs
+            var before = zero, v = pairs ? zero : rows16(0)
+            for k in 0..<steps {
+                let j0 = 16 &* k
+                let sum: V
+                if pairs {
+                    let lo = rows16(32 &* k), hi = rows16(32 &* k &+ 16)
+                    sum = fftconv_even32(lo, hi) + fftconv_odd32(lo, hi)
+                } else {
+                    let next = k &+ 1 < steps ? rows16(16 &* (k &+ 1)) : zero
+                    sum = (fftconv_shift_in16(before, v) + v) + fftconv_shift_out16(v, next)
+                    before = v
+                    v = next
+                }
+                let m = sum / (rowCount * UnsafeRawPointer(columnCounts + j0).loadUnaligned(as: V.self))
+                if whole || j0 &+ 16 <= outputs {
+                    UnsafeMutableRawPointer(dst + j0).storeBytes(of: m, as: V.self)
+                } else {
+                    storeFirst(outputs &- j0, of: m, to: dst + j0)
+                }
+            }
+        }
+    }
+
     /// Lanes `0 ..< n` of `v` to `p` (out of line: only a plane's last row needs it, and the row loop stays small).
     @inline(never)
     static func storeFirst(_ n: Int, of v: SIMD16<Float>, to p: UnsafeMutablePointer<Float>) {

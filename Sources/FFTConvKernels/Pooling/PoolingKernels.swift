@@ -118,14 +118,8 @@ public enum PoolingKernels {
         // Floats read from a window's row start.
         let reach = 32 &* (pastLast ? steps &+ 1 : steps)
         for i in 0..<outputRows {
-            let start = windows[2 &* i], count = windows[2 &* i &+ 1]
-            let p0 = src + start &* width
-            if ahead > 0 { Prefetch.toL2(p0 + ahead &* width, bytes: count &* rowStride &* 4) }
-            // A window of fewer than three rows reads its last row again.
-            let p1 = p0 + Swift.min(1, count &- 1) &* rowStride, p2 = p0 + Swift.min(2, count &- 1) &* rowStride
-            // Lanes past the row's outputs land on the next output rows' first ones, computed after; only the
-            // plane's last rows must not store past its outputs.
-            let wholeStores = (i &+ 1) &* outputs &+ 15 <= planeOutputs
+            let (p0, p1, p2, wholeStores) = windowRows(i, src, width: width, rowStride: rowStride, windows: windows,
+                                                       ahead: ahead, outputs: outputs, planeOutputs: planeOutputs)
             let dst = out + i &* outputs
             if p2 + reach <= end {
                 maxRowStride2(p0, p1, p2, steps: steps, width: width, kernel: kernel, padLeft: padLeft, pastLast: pastLast,
@@ -136,6 +130,21 @@ public enum PoolingKernels {
                                      scratch: scratch)
             }
         }
+    }
+
+    /// Output row `i`'s window rows for the max pools in registers — a window of fewer than three rows reads its last
+    /// row again, which leaves each maximum as it is — asked for `ahead` rows early (0: not at all), and whether the
+    /// row's 16-float stores may run past its `outputs`: lanes past them land on the next output rows' first ones,
+    /// computed after; only a plane's last rows must not store past its outputs.
+    @inline(__always)
+    static func windowRows(_ i: Int, _ src: UnsafePointer<Float>, width: Int, rowStride: Int, windows: UnsafePointer<Int>,
+                           ahead: Int, outputs: Int, planeOutputs: Int)
+    -> (UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, wholeStores: Bool) {
+        let start = windows[2 &* i], count = windows[2 &* i &+ 1]
+        let p0 = src + start &* width
+        if ahead > 0 { Prefetch.toL2(p0 + ahead &* width, bytes: count &* rowStride &* 4) }
+        return (p0, p0 + Swift.min(1, count &- 1) &* rowStride, p0 + Swift.min(2, count &- 1) &* rowStride,
+                (i &+ 1) &* outputs &+ 15 <= planeOutputs)
     }
 
     /// One output row of `maxPlaneStride2` from its window's rows `p0`, `p1`, `p2`, its loads going through `scratch`
@@ -212,11 +221,8 @@ public enum PoolingKernels {
         guard outputRows > 0, width > 0 else { return }
         let steps = (width &+ 15) / 16, planeOutputs = outputRows &* width
         for i in 0..<outputRows {
-            let start = windows[2 &* i], count = windows[2 &* i &+ 1]
-            let p0 = src + start &* width
-            if ahead > 0 { Prefetch.toL2(p0 + ahead &* width, bytes: count &* rowStride &* 4) }
-            let p1 = p0 + Swift.min(1, count &- 1) &* rowStride, p2 = p0 + Swift.min(2, count &- 1) &* rowStride
-            let wholeStores = (i &+ 1) &* width &+ 15 <= planeOutputs
+            let (p0, p1, p2, wholeStores) = windowRows(i, src, width: width, rowStride: rowStride, windows: windows,
+                                                       ahead: ahead, outputs: width, planeOutputs: planeOutputs)
             if p2 + 16 &* steps <= end {
                 maxRow3x3s1(p0, p1, p2, steps: steps, width: width, into: out + i &* width, wholeStores: wholeStores,
                             checked: false, end: end, scratch: scratch)

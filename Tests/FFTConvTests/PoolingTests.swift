@@ -81,6 +81,8 @@ final class PoolingTests: XCTestCase {
             PoolingAttributes(kernel: 2, stride: 2),                                  // VGG / U-Net
             PoolingAttributes(kernel: 2, stride: 2, ceilMode: true),                  // GoogLeNet's fourth pool
             PoolingAttributes(kernel: 1, stride: 1),                                  // AlexNet's avgpool on 6×6: the input
+            PoolingAttributes(kernel: Size2D(5, 3), stride: 2),                       // windows taller than three rows
+            PoolingAttributes(kernel: Size2D(4, 2), stride: 2, padding: Padding(top: 1, left: 0, bottom: 1, right: 0)),
             PoolingAttributes(kernel: 3, stride: 1, padding: 1),                      // GoogLeNet branch
             PoolingAttributes(kernel: 3, stride: 1, padding: 1, countIncludePad: true),  // Inception-v3's average pools
             PoolingAttributes(kernel: Size2D(2, 5), stride: Size2D(1, 2), padding: Padding(top: 1, left: 2, bottom: 0, right: 1)),

@@ -54,7 +54,7 @@ final class ConvolutionTranspose: @unchecked Sendable {
         // The write-out touches every output float once (col2im: kh · kw adds each): over threads by output channel
         // from ~1 M floats (~0.2 ms).
         let writeThreads = coutG * oh * ow >= 1 << 20 ? threads : 1
-        try bias.withUnsafeOptionalBufferPointer { biasp in
+        bias.withUnsafeOptionalBufferPointer { biasp in
             for b in 0..<n {
                 for g in 0..<groups {
                     // The group's input channels are rows of H·W floats, in place.

@@ -67,7 +67,8 @@ public enum PoolingKernels {
         let registers = stride == 2 && (kernel == 3 && (padLeft == 0 || padLeft == 1) || kernel == 2 && padLeft == 0)
                 && 2 * (outputs - 1) + kernel - 1 - padLeft <= width
             || stride == 1 && kernel == 3 && padLeft == 1 && outputs == width
-        if registers && outputRows > 0 && (0..<outputRows).allSatisfy({ windows[2 * $0 + 1] > 0 }) {
+        // (Windows of at most three rows: the register paths read three.)
+        if registers && outputRows > 0 && (0..<outputRows).allSatisfy({ windows[2 * $0 + 1] > 0 && windows[2 * $0 + 1] <= 3 }) {
             // A window ends no earlier than the ones before it: the last one ends the plane's reads.
             let last = 2 * (outputRows - 1)
             let end = limit ?? src + windows[last] * width + (windows[last + 1] - 1) * rowStride + width

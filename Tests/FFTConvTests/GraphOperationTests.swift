@@ -49,7 +49,7 @@ final class GraphOperationTests: XCTestCase {
     }
 }
 
-/// ReduceMean, broadcasting arithmetic, Slice, Transpose, Resize and ConvTranspose against naive index walks.
+/// ReduceMean, broadcasting arithmetic, Slice, Transpose, Resize, ConvTranspose and LRN against naive index walks.
 final class ReductionAndBroadcastTests: XCTestCase {
     override func setUp() { BufferCache.fillsUnzeroedTensorsWithNaN = true }
 
@@ -296,6 +296,32 @@ final class ReductionAndBroadcastTests: XCTestCase {
                 let err = zip(y.scalars, expected).map { abs(Double($0) - $1) }.max() ?? .infinity
                 XCTAssertLessThanOrEqual(err, 1e-5 * scale, "\(c) \(threads) threads")
             }
+        }
+    }
+
+    /// LRN against its ONNX definition in double: AlexNet's parameters (size 5, beta 0.75: the square-root form) and
+    /// others (an even size, whose window leans right; beta 0.6 through `pow`; fewer channels than the window), on
+    /// planes of whole 16-float steps and a tail, batch 2.
+    func testLocalResponseNormalizationMatchesItsDefinition() throws {
+        var rng = SeededGenerator(seed: 36)
+        for (shape, size, alpha, beta, bias) in [([2, 7, 5, 7], 5, Float(1e-4), Float(0.75), Float(1)), ([1, 6, 4, 8], 4, 2e-2, 0.6, 2),
+                                                 ([1, 3, 3, 3], 5, 0.5, 0.75, 1), ([1, 9, 6, 6], 3, 1, 0.75, 0.5)] {
+            var x = try Tensor.random(shape: shape, using: &rng)
+            x = try Tensor(shape: shape, values: x.scalars.map { 3 * $0 })  // sums of squares large enough to count
+            let node = Graph.Node(name: "lrn", operation: .localResponseNormalization(size: size, alpha: alpha, beta: beta, bias: bias),
+                                  inputs: ["x"], outputs: ["y"])
+            let graph = Graph(inputs: [Graph.Value(name: "x", shape: shape)], outputs: ["y"], constants: [:], nodes: [node])
+            let y = try XCTUnwrap(try Network(graph: graph).predict(["x": x])["y"])
+            let (c, plane) = (shape[1], shape[2] * shape[3]), xs = x.scalars
+            var err = 0.0, scale = 0.0
+            for b in 0..<shape[0] { for ch in 0..<c { for i in 0..<plane {
+                var s = 0.0
+                for k in max(0, ch - (size - 1) / 2)...min(c - 1, ch + size / 2) { let v = Double(xs[(b * c + k) * plane + i]); s += v * v }
+                let idx = (b * c + ch) * plane + i
+                let expected = Double(xs[idx]) / Foundation.pow(Double(bias) + Double(alpha) / Double(size) * s, Double(beta))
+                err = max(err, abs(Double(y.scalars[idx]) - expected)); scale = max(scale, abs(expected))
+            } } }
+            XCTAssertLessThanOrEqual(err, 1e-6 * scale, "\(shape) size \(size) beta \(beta)")
         }
     }
 

@@ -280,14 +280,14 @@ enum TensorOperations {
         let rows = (0..<oh).map { taps($0, a.stride.height, a.padding.top, a.padding.bottom, h, kh, dh) }
         let cols = (0..<ow).map { taps($0, a.stride.width, a.padding.left, a.padding.right, w, kw, dw) }
         let px = x.storage.pointer, py = y.storage.pointer
+        // Each output row's window for the pooling kernels: its first input row and how many (0: all padding).
+        let windows = rows.enumerated().flatMap { i, r in
+            r.0.isEmpty ? [0, 0] : [i * a.stride.height - a.padding.top + r.0.lowerBound * dh, r.0.count]
+        }
         if isMax && dw == 1 && (a.stride.width == 1 || a.stride.width == 2) {
             // Max pooling, undilated rows, stride 1 or 2 across: `PoolingKernels` over a −∞-padded row.
             let sw = a.stride.width, pad = a.padding.left
             let length = PoolingKernels.rowLength(padLeft: pad, width: w, outputs: ow, stride: sw, kernel: kw)
-            // Each output row's window: its first input row and how many (0: all padding).
-            let windows = rows.enumerated().flatMap { i, r in
-                r.0.isEmpty ? [0, 0] : [i * a.stride.height - a.padding.top + r.0.lowerBound * dh, r.0.count]
-            }
             // Inputs of more than 4 MB have likely left the caches since their producer wrote them: the kernel asks
             // for its rows ahead (`PoolingKernels.prefetchRows`).
             let prefetch = x.count * 4 > 4 << 20
@@ -305,9 +305,6 @@ enum TensorOperations {
         if !isMax && dw == 1 {
             // Average pooling of 2x2 stride-2 and 3x3 stride-1 "same" windows in registers (`PoolingKernels.averagePlane`),
             // each output's divisor as below.
-            let windows = rows.enumerated().flatMap { i, r in
-                r.0.isEmpty ? [0, 0] : [i * a.stride.height - a.padding.top + r.0.lowerBound * dh, r.0.count]
-            }
             let rowCounts = rows.map { Float(a.countIncludePad ? $0.1 : $0.0.count) }
             let columnCounts = cols.map { Float(a.countIncludePad ? $0.1 : $0.0.count) }
                 + [Float](repeating: 1, count: (ow + 15) / 16 * 16 - ow)

@@ -168,13 +168,7 @@ public enum PoolingKernels {
                               into dst: UnsafeMutablePointer<Float>, wholeStores: Bool, checked: Bool,
                               end: UnsafePointer<Float>, scratch: UnsafeMutablePointer<Float>) {
         typealias V = SIMD16<Float>
-        @inline(__always) func store(_ m: V, _ j0: Int) {
-            if wholeStores || j0 &+ 16 <= outputs {
-                UnsafeMutableRawPointer(dst + j0).storeBytes(of: m, as: V.self)
-            } else {
-                storeFirst(outputs &- j0, of: m, to: dst + j0)
-            }
-        }
+        @inline(__always) func store(_ m: V, _ j0: Int) { storeStep(m, into: dst, at: j0, outputs: outputs, whole: wholeStores) }
         @inline(__always) func rows(_ c: Int) -> (V, V) {
             rowsMax32(p0, p1, p2, c, width: width, checked: checked, end: end, scratch: scratch)
         }
@@ -259,11 +253,7 @@ public enum PoolingKernels {
             let next = k &+ 1 < steps ? column(k &+ 1) : none
             let m = fftconv_later_max16(max3(none, fftconv_shift_in16(before, v), v), fftconv_shift_out16(v, next))
             let j0 = 16 &* k
-            if wholeStores || j0 &+ 16 <= width {
-                UnsafeMutableRawPointer(dst + j0).storeBytes(of: m, as: V.self)
-            } else {
-                storeFirst(width &- j0, of: m, to: dst + j0)
-            }
+            storeStep(m, into: dst, at: j0, outputs: width, whole: wholeStores)
             before = v
             v = next
         }
@@ -325,12 +315,19 @@ public enum PoolingKernels {
                     v = next
                 }
                 let m = sum / (rowCount * UnsafeRawPointer(columnCounts + j0).loadUnaligned(as: V.self))
-                if whole || j0 &+ 16 <= outputs {
-                    UnsafeMutableRawPointer(dst + j0).storeBytes(of: m, as: V.self)
-                } else {
-                    storeFirst(outputs &- j0, of: m, to: dst + j0)
-                }
+                storeStep(m, into: dst, at: j0, outputs: outputs, whole: whole)
             }
+        }
+    }
+
+    /// A step's 16 outputs `m` to `row + j0`, whole where `whole` (lanes past the row's `outputs` land on the next
+    /// output rows, computed after) or where they fit in the row, else only those in it.
+    @inline(__always)
+    static func storeStep(_ m: SIMD16<Float>, into row: UnsafeMutablePointer<Float>, at j0: Int, outputs: Int, whole: Bool) {
+        if whole || j0 &+ 16 <= outputs {
+            UnsafeMutableRawPointer(row + j0).storeBytes(of: m, as: SIMD16<Float>.self)
+        } else {
+            storeFirst(outputs &- j0, of: m, to: row + j0)
         }
     }
 

@@ -6,8 +6,9 @@ Each micro-kernel computes an MR x NR tile of C = A * B over k = 0..<kc, with it
   - B is either packed (`gemm_MRxNR`: for each k, NR consecutive floats) or indirect (`igemm_MRxNR`: row k
     starts at base + offsets[k], NR consecutive floats, unaligned) -- the implicit im2col of direct convolution.
 NR is a multiple of 16 and each 16 columns are one SIMD16<Float> (one zmm on AVX-512, two ymm on AVX2, four
-q registers on NEON). The tile is written to c (row stride ldc): overwritten when `accumulate` is false,
-added to otherwise. Epilogues are applied by the caller while the tile is hot -- except in the fused indirect
+q registers on NEON). The tile is written to c (row stride ldc): overwritten when `accumulate` is false;
+otherwise the accumulators start from c's floats, so that passes over consecutive ranges of k give the bits
+of one chain over all of them (whatever the blocking by k, the same result). Epilogues are applied by the caller while the tile is hot -- except in the fused indirect
 form (`igemm_MRxNR_fused`), which writes `clip(acc + bias[r] (+ residual), lo, hi)` straight into the output
 (identity, ReLU and ReLU6 are clips), in the same order of operations as `Epilogue.finish`, so either path gives
 the same bits. The split packed form (`gemm_MRxNR_split`, only for the SPLIT_VARIANTS) has positions as its
@@ -74,6 +75,12 @@ def kernel(mr, nr, indirect, fused=False, split=False, strided=False):
         L.append(f"                              offsets: UnsafePointer<Int>, c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool) {{")
     for r in range(mr):
         L.append("        " + "; ".join(f"var {v} = V()" for v in acc[r]))
+    if not (fused or split):
+        # Accumulating, the chain goes on from the tile's floats: passes over k give one chain's bits.
+        L.append("        if accumulate {")
+        for r in range(mr):
+            L.append("            " + "; ".join(f"{acc[r][u]} = load(c, {r} &* ldc &+ {16 * u})" for u in range(units)))
+        L.append("        }")
     L.append("        var ap = a")
     if indirect:
         L.append("        var op = offsets")
@@ -136,9 +143,6 @@ def kernel(mr, nr, indirect, fused=False, split=False, strided=False):
                 L.append(f"        store({v}, c, {r} &* ldc &+ {16 * u})")
         L.append("    }")
         return "\n".join(L)
-    L.append("        if accumulate {")
-    add_tile("c", "            ")
-    L.append("        }")
     for r in range(mr):
         for u in range(units):
             L.append(f"        store({acc[r][u]}, c, {r} &* ldc &+ {16 * u})")

@@ -380,6 +380,44 @@ final class KernelFamilyTests: XCTestCase {
         }
     }
 
+    /// Every variant's packed, indirect and strided forms: a product over K computed in passes (the first from zero,
+    /// each next one accumulating) has the bits of one pass over all of K — an accumulating call goes on with the
+    /// tile's chain — so an operator may block K as it likes (the transposed path's 16 KB passes) and still give the
+    /// fused steps' and the other paths' bits.
+    func testPassesOverKGiveOneChainsBits() throws {
+        var rng = SeededGenerator(seed: 35)
+        let k = 300
+        for kernel in MicroKernelRegistry.gemm {
+            let (mr, nr) = (kernel.mr, kernel.nr)
+            let a = try Tensor.random(shape: [k, mr], using: &rng).scalars
+            let b = try Tensor.random(shape: [k, nr], using: &rng).scalars
+            let offsets = (0..<k).map { $0 * nr }
+            for cuts in [[128, 256], [1, 2, 299], [150]] {
+                let bounds = [0] + cuts + [k]
+                var whole = [Float](repeating: .nan, count: mr * nr), passes = whole
+                var indirectWhole = whole, indirectPasses = whole, stridedPasses = whole
+                kernel.packed(k, a, b, &whole, nr, false)
+                kernel.indirect(k, a, b, offsets, &indirectWhole, nr, false)
+                for (lo, hi) in zip(bounds, bounds.dropFirst()) {
+                    kernel.packed(hi - lo, Array(a[(lo * mr)...]), Array(b[(lo * nr)...]), &passes, nr, lo > 0)
+                    kernel.indirect(hi - lo, Array(a[(lo * mr)...]), Array(b[(lo * nr)...]), offsets, &indirectPasses, nr, lo > 0)
+                    if let strided = kernel.strided {
+                        stridedPasses.withUnsafeMutableBufferPointer { c in
+                            strided(hi - lo, Array(a[(lo * mr)...]), mr, Array(b[(lo * nr)...]), c.baseAddress!, nr, lo > 0)
+                        }
+                    }
+                }
+                func differing(_ x: [Float], _ y: [Float]) -> Int { zip(x, y).filter { $0.bitPattern != $1.bitPattern }.count }
+                XCTAssertFalse(whole.contains { $0.isNaN }, "\(kernel)")
+                XCTAssertEqual(differing(passes, whole), 0, "\(kernel) packed, passes ending at \(cuts): floats with other bits")
+                XCTAssertEqual(differing(indirectPasses, indirectWhole), 0, "\(kernel) indirect, passes ending at \(cuts): floats with other bits")
+                if kernel.strided != nil {
+                    XCTAssertEqual(differing(stridedPasses, whole), 0, "\(kernel) strided, passes ending at \(cuts): floats with other bits")
+                }
+            }
+        }
+    }
+
     /// Every variant with a split packed form (`GEMMMicroKernel.split`): rows of pixel vectors into two planes at a
     /// row stride wider than 16 (gaps between rows stay untouched), against the naive product with the column bias
     /// and clip, and the same bits as the packed form followed by the bias and clip; its strided-A twin

@@ -22,6 +22,9 @@ public enum MicroKernels {
     public static func gemm_1x16(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
                               c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool) {
         var c0_0 = V()
+        if accumulate {
+            c0_0 = load(c, 0 &* ldc &+ 0)
+        }
         var ap = a
         var bp = UnsafeRawPointer(b)
         for _ in 0..<kc {
@@ -32,9 +35,6 @@ public enum MicroKernels {
             ap += 1
             bp += 64
         }
-        if accumulate {
-            c0_0 += load(c, 0 &* ldc &+ 0)
-        }
         store(c0_0, c, 0 &* ldc &+ 0)
     }
 
@@ -42,6 +42,9 @@ public enum MicroKernels {
     public static func igemm_1x16(kc: Int, a: UnsafePointer<Float>, base: UnsafePointer<Float>,
                               offsets: UnsafePointer<Int>, c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool) {
         var c0_0 = V()
+        if accumulate {
+            c0_0 = load(c, 0 &* ldc &+ 0)
+        }
         var ap = a
         var op = offsets
         for _ in 0..<kc {
@@ -52,9 +55,6 @@ public enum MicroKernels {
             c0_0 = c0_0.addingProduct(a0, b0)
             ap += 1
             op += 1
-        }
-        if accumulate {
-            c0_0 += load(c, 0 &* ldc &+ 0)
         }
         store(c0_0, c, 0 &* ldc &+ 0)
     }
@@ -93,6 +93,12 @@ public enum MicroKernels {
         var c1_0 = V()
         var c2_0 = V()
         var c3_0 = V()
+        if accumulate {
+            c0_0 = load(c, 0 &* ldc &+ 0)
+            c1_0 = load(c, 1 &* ldc &+ 0)
+            c2_0 = load(c, 2 &* ldc &+ 0)
+            c3_0 = load(c, 3 &* ldc &+ 0)
+        }
         var ap = a
         var bp = UnsafeRawPointer(b)
         for _ in 0..<kc {
@@ -109,12 +115,6 @@ public enum MicroKernels {
             ap += 4
             bp += 64
         }
-        if accumulate {
-            c0_0 += load(c, 0 &* ldc &+ 0)
-            c1_0 += load(c, 1 &* ldc &+ 0)
-            c2_0 += load(c, 2 &* ldc &+ 0)
-            c3_0 += load(c, 3 &* ldc &+ 0)
-        }
         store(c0_0, c, 0 &* ldc &+ 0)
         store(c1_0, c, 1 &* ldc &+ 0)
         store(c2_0, c, 2 &* ldc &+ 0)
@@ -128,6 +128,12 @@ public enum MicroKernels {
         var c1_0 = V()
         var c2_0 = V()
         var c3_0 = V()
+        if accumulate {
+            c0_0 = load(c, 0 &* ldc &+ 0)
+            c1_0 = load(c, 1 &* ldc &+ 0)
+            c2_0 = load(c, 2 &* ldc &+ 0)
+            c3_0 = load(c, 3 &* ldc &+ 0)
+        }
         var ap = a
         var op = offsets
         for _ in 0..<kc {
@@ -144,12 +150,6 @@ public enum MicroKernels {
             c3_0 = c3_0.addingProduct(a3, b0)
             ap += 4
             op += 1
-        }
-        if accumulate {
-            c0_0 += load(c, 0 &* ldc &+ 0)
-            c1_0 += load(c, 1 &* ldc &+ 0)
-            c2_0 += load(c, 2 &* ldc &+ 0)
-            c3_0 += load(c, 3 &* ldc &+ 0)
         }
         store(c0_0, c, 0 &* ldc &+ 0)
         store(c1_0, c, 1 &* ldc &+ 0)
@@ -217,6 +217,14 @@ public enum MicroKernels {
         var c3_0 = V()
         var c4_0 = V()
         var c5_0 = V()
+        if accumulate {
+            c0_0 = load(c, 0 &* ldc &+ 0)
+            c1_0 = load(c, 1 &* ldc &+ 0)
+            c2_0 = load(c, 2 &* ldc &+ 0)
+            c3_0 = load(c, 3 &* ldc &+ 0)
+            c4_0 = load(c, 4 &* ldc &+ 0)
+            c5_0 = load(c, 5 &* ldc &+ 0)
+        }
         var ap = a
         var bp = UnsafeRawPointer(b)
         for _ in 0..<kc {
@@ -237,14 +245,6 @@ public enum MicroKernels {
             ap += 6
             bp += 64
         }
-        if accumulate {
-            c0_0 += load(c, 0 &* ldc &+ 0)
-            c1_0 += load(c, 1 &* ldc &+ 0)
-            c2_0 += load(c, 2 &* ldc &+ 0)
-            c3_0 += load(c, 3 &* ldc &+ 0)
-            c4_0 += load(c, 4 &* ldc &+ 0)
-            c5_0 += load(c, 5 &* ldc &+ 0)
-        }
         store(c0_0, c, 0 &* ldc &+ 0)
         store(c1_0, c, 1 &* ldc &+ 0)
         store(c2_0, c, 2 &* ldc &+ 0)
@@ -262,6 +262,14 @@ public enum MicroKernels {
         var c3_0 = V()
         var c4_0 = V()
         var c5_0 = V()
+        if accumulate {
+            c0_0 = load(c, 0 &* ldc &+ 0)
+            c1_0 = load(c, 1 &* ldc &+ 0)
+            c2_0 = load(c, 2 &* ldc &+ 0)
+            c3_0 = load(c, 3 &* ldc &+ 0)
+            c4_0 = load(c, 4 &* ldc &+ 0)
+            c5_0 = load(c, 5 &* ldc &+ 0)
+        }
         var ap = a
         var op = offsets
         for _ in 0..<kc {
@@ -282,14 +290,6 @@ public enum MicroKernels {
             c5_0 = c5_0.addingProduct(a5, b0)
             ap += 6
             op += 1
-        }
-        if accumulate {
-            c0_0 += load(c, 0 &* ldc &+ 0)
-            c1_0 += load(c, 1 &* ldc &+ 0)
-            c2_0 += load(c, 2 &* ldc &+ 0)
-            c3_0 += load(c, 3 &* ldc &+ 0)
-            c4_0 += load(c, 4 &* ldc &+ 0)
-            c5_0 += load(c, 5 &* ldc &+ 0)
         }
         store(c0_0, c, 0 &* ldc &+ 0)
         store(c1_0, c, 1 &* ldc &+ 0)
@@ -377,6 +377,16 @@ public enum MicroKernels {
         var c5_0 = V(); var c5_1 = V()
         var c6_0 = V(); var c6_1 = V()
         var c7_0 = V(); var c7_1 = V()
+        if accumulate {
+            c0_0 = load(c, 0 &* ldc &+ 0); c0_1 = load(c, 0 &* ldc &+ 16)
+            c1_0 = load(c, 1 &* ldc &+ 0); c1_1 = load(c, 1 &* ldc &+ 16)
+            c2_0 = load(c, 2 &* ldc &+ 0); c2_1 = load(c, 2 &* ldc &+ 16)
+            c3_0 = load(c, 3 &* ldc &+ 0); c3_1 = load(c, 3 &* ldc &+ 16)
+            c4_0 = load(c, 4 &* ldc &+ 0); c4_1 = load(c, 4 &* ldc &+ 16)
+            c5_0 = load(c, 5 &* ldc &+ 0); c5_1 = load(c, 5 &* ldc &+ 16)
+            c6_0 = load(c, 6 &* ldc &+ 0); c6_1 = load(c, 6 &* ldc &+ 16)
+            c7_0 = load(c, 7 &* ldc &+ 0); c7_1 = load(c, 7 &* ldc &+ 16)
+        }
         var ap = a
         var bp = UnsafeRawPointer(b)
         for _ in 0..<kc {
@@ -410,24 +420,6 @@ public enum MicroKernels {
             ap += 8
             bp += 128
         }
-        if accumulate {
-            c0_0 += load(c, 0 &* ldc &+ 0)
-            c0_1 += load(c, 0 &* ldc &+ 16)
-            c1_0 += load(c, 1 &* ldc &+ 0)
-            c1_1 += load(c, 1 &* ldc &+ 16)
-            c2_0 += load(c, 2 &* ldc &+ 0)
-            c2_1 += load(c, 2 &* ldc &+ 16)
-            c3_0 += load(c, 3 &* ldc &+ 0)
-            c3_1 += load(c, 3 &* ldc &+ 16)
-            c4_0 += load(c, 4 &* ldc &+ 0)
-            c4_1 += load(c, 4 &* ldc &+ 16)
-            c5_0 += load(c, 5 &* ldc &+ 0)
-            c5_1 += load(c, 5 &* ldc &+ 16)
-            c6_0 += load(c, 6 &* ldc &+ 0)
-            c6_1 += load(c, 6 &* ldc &+ 16)
-            c7_0 += load(c, 7 &* ldc &+ 0)
-            c7_1 += load(c, 7 &* ldc &+ 16)
-        }
         store(c0_0, c, 0 &* ldc &+ 0)
         store(c0_1, c, 0 &* ldc &+ 16)
         store(c1_0, c, 1 &* ldc &+ 0)
@@ -457,6 +449,16 @@ public enum MicroKernels {
         var c5_0 = V(); var c5_1 = V()
         var c6_0 = V(); var c6_1 = V()
         var c7_0 = V(); var c7_1 = V()
+        if accumulate {
+            c0_0 = load(c, 0 &* ldc &+ 0); c0_1 = load(c, 0 &* ldc &+ 16)
+            c1_0 = load(c, 1 &* ldc &+ 0); c1_1 = load(c, 1 &* ldc &+ 16)
+            c2_0 = load(c, 2 &* ldc &+ 0); c2_1 = load(c, 2 &* ldc &+ 16)
+            c3_0 = load(c, 3 &* ldc &+ 0); c3_1 = load(c, 3 &* ldc &+ 16)
+            c4_0 = load(c, 4 &* ldc &+ 0); c4_1 = load(c, 4 &* ldc &+ 16)
+            c5_0 = load(c, 5 &* ldc &+ 0); c5_1 = load(c, 5 &* ldc &+ 16)
+            c6_0 = load(c, 6 &* ldc &+ 0); c6_1 = load(c, 6 &* ldc &+ 16)
+            c7_0 = load(c, 7 &* ldc &+ 0); c7_1 = load(c, 7 &* ldc &+ 16)
+        }
         var ap = a
         var op = offsets
         for _ in 0..<kc {
@@ -490,24 +492,6 @@ public enum MicroKernels {
             c7_1 = c7_1.addingProduct(a7, b1)
             ap += 8
             op += 1
-        }
-        if accumulate {
-            c0_0 += load(c, 0 &* ldc &+ 0)
-            c0_1 += load(c, 0 &* ldc &+ 16)
-            c1_0 += load(c, 1 &* ldc &+ 0)
-            c1_1 += load(c, 1 &* ldc &+ 16)
-            c2_0 += load(c, 2 &* ldc &+ 0)
-            c2_1 += load(c, 2 &* ldc &+ 16)
-            c3_0 += load(c, 3 &* ldc &+ 0)
-            c3_1 += load(c, 3 &* ldc &+ 16)
-            c4_0 += load(c, 4 &* ldc &+ 0)
-            c4_1 += load(c, 4 &* ldc &+ 16)
-            c5_0 += load(c, 5 &* ldc &+ 0)
-            c5_1 += load(c, 5 &* ldc &+ 16)
-            c6_0 += load(c, 6 &* ldc &+ 0)
-            c6_1 += load(c, 6 &* ldc &+ 16)
-            c7_0 += load(c, 7 &* ldc &+ 0)
-            c7_1 += load(c, 7 &* ldc &+ 16)
         }
         store(c0_0, c, 0 &* ldc &+ 0)
         store(c0_1, c, 0 &* ldc &+ 16)
@@ -666,6 +650,20 @@ public enum MicroKernels {
         var c9_0 = V(); var c9_1 = V()
         var c10_0 = V(); var c10_1 = V()
         var c11_0 = V(); var c11_1 = V()
+        if accumulate {
+            c0_0 = load(c, 0 &* ldc &+ 0); c0_1 = load(c, 0 &* ldc &+ 16)
+            c1_0 = load(c, 1 &* ldc &+ 0); c1_1 = load(c, 1 &* ldc &+ 16)
+            c2_0 = load(c, 2 &* ldc &+ 0); c2_1 = load(c, 2 &* ldc &+ 16)
+            c3_0 = load(c, 3 &* ldc &+ 0); c3_1 = load(c, 3 &* ldc &+ 16)
+            c4_0 = load(c, 4 &* ldc &+ 0); c4_1 = load(c, 4 &* ldc &+ 16)
+            c5_0 = load(c, 5 &* ldc &+ 0); c5_1 = load(c, 5 &* ldc &+ 16)
+            c6_0 = load(c, 6 &* ldc &+ 0); c6_1 = load(c, 6 &* ldc &+ 16)
+            c7_0 = load(c, 7 &* ldc &+ 0); c7_1 = load(c, 7 &* ldc &+ 16)
+            c8_0 = load(c, 8 &* ldc &+ 0); c8_1 = load(c, 8 &* ldc &+ 16)
+            c9_0 = load(c, 9 &* ldc &+ 0); c9_1 = load(c, 9 &* ldc &+ 16)
+            c10_0 = load(c, 10 &* ldc &+ 0); c10_1 = load(c, 10 &* ldc &+ 16)
+            c11_0 = load(c, 11 &* ldc &+ 0); c11_1 = load(c, 11 &* ldc &+ 16)
+        }
         var ap = a
         var bp = UnsafeRawPointer(b)
         for _ in 0..<kc {
@@ -711,32 +709,6 @@ public enum MicroKernels {
             ap += 12
             bp += 128
         }
-        if accumulate {
-            c0_0 += load(c, 0 &* ldc &+ 0)
-            c0_1 += load(c, 0 &* ldc &+ 16)
-            c1_0 += load(c, 1 &* ldc &+ 0)
-            c1_1 += load(c, 1 &* ldc &+ 16)
-            c2_0 += load(c, 2 &* ldc &+ 0)
-            c2_1 += load(c, 2 &* ldc &+ 16)
-            c3_0 += load(c, 3 &* ldc &+ 0)
-            c3_1 += load(c, 3 &* ldc &+ 16)
-            c4_0 += load(c, 4 &* ldc &+ 0)
-            c4_1 += load(c, 4 &* ldc &+ 16)
-            c5_0 += load(c, 5 &* ldc &+ 0)
-            c5_1 += load(c, 5 &* ldc &+ 16)
-            c6_0 += load(c, 6 &* ldc &+ 0)
-            c6_1 += load(c, 6 &* ldc &+ 16)
-            c7_0 += load(c, 7 &* ldc &+ 0)
-            c7_1 += load(c, 7 &* ldc &+ 16)
-            c8_0 += load(c, 8 &* ldc &+ 0)
-            c8_1 += load(c, 8 &* ldc &+ 16)
-            c9_0 += load(c, 9 &* ldc &+ 0)
-            c9_1 += load(c, 9 &* ldc &+ 16)
-            c10_0 += load(c, 10 &* ldc &+ 0)
-            c10_1 += load(c, 10 &* ldc &+ 16)
-            c11_0 += load(c, 11 &* ldc &+ 0)
-            c11_1 += load(c, 11 &* ldc &+ 16)
-        }
         store(c0_0, c, 0 &* ldc &+ 0)
         store(c0_1, c, 0 &* ldc &+ 16)
         store(c1_0, c, 1 &* ldc &+ 0)
@@ -778,6 +750,20 @@ public enum MicroKernels {
         var c9_0 = V(); var c9_1 = V()
         var c10_0 = V(); var c10_1 = V()
         var c11_0 = V(); var c11_1 = V()
+        if accumulate {
+            c0_0 = load(c, 0 &* ldc &+ 0); c0_1 = load(c, 0 &* ldc &+ 16)
+            c1_0 = load(c, 1 &* ldc &+ 0); c1_1 = load(c, 1 &* ldc &+ 16)
+            c2_0 = load(c, 2 &* ldc &+ 0); c2_1 = load(c, 2 &* ldc &+ 16)
+            c3_0 = load(c, 3 &* ldc &+ 0); c3_1 = load(c, 3 &* ldc &+ 16)
+            c4_0 = load(c, 4 &* ldc &+ 0); c4_1 = load(c, 4 &* ldc &+ 16)
+            c5_0 = load(c, 5 &* ldc &+ 0); c5_1 = load(c, 5 &* ldc &+ 16)
+            c6_0 = load(c, 6 &* ldc &+ 0); c6_1 = load(c, 6 &* ldc &+ 16)
+            c7_0 = load(c, 7 &* ldc &+ 0); c7_1 = load(c, 7 &* ldc &+ 16)
+            c8_0 = load(c, 8 &* ldc &+ 0); c8_1 = load(c, 8 &* ldc &+ 16)
+            c9_0 = load(c, 9 &* ldc &+ 0); c9_1 = load(c, 9 &* ldc &+ 16)
+            c10_0 = load(c, 10 &* ldc &+ 0); c10_1 = load(c, 10 &* ldc &+ 16)
+            c11_0 = load(c, 11 &* ldc &+ 0); c11_1 = load(c, 11 &* ldc &+ 16)
+        }
         var ap = a
         var op = offsets
         for _ in 0..<kc {
@@ -823,32 +809,6 @@ public enum MicroKernels {
             c11_1 = c11_1.addingProduct(a11, b1)
             ap += 12
             op += 1
-        }
-        if accumulate {
-            c0_0 += load(c, 0 &* ldc &+ 0)
-            c0_1 += load(c, 0 &* ldc &+ 16)
-            c1_0 += load(c, 1 &* ldc &+ 0)
-            c1_1 += load(c, 1 &* ldc &+ 16)
-            c2_0 += load(c, 2 &* ldc &+ 0)
-            c2_1 += load(c, 2 &* ldc &+ 16)
-            c3_0 += load(c, 3 &* ldc &+ 0)
-            c3_1 += load(c, 3 &* ldc &+ 16)
-            c4_0 += load(c, 4 &* ldc &+ 0)
-            c4_1 += load(c, 4 &* ldc &+ 16)
-            c5_0 += load(c, 5 &* ldc &+ 0)
-            c5_1 += load(c, 5 &* ldc &+ 16)
-            c6_0 += load(c, 6 &* ldc &+ 0)
-            c6_1 += load(c, 6 &* ldc &+ 16)
-            c7_0 += load(c, 7 &* ldc &+ 0)
-            c7_1 += load(c, 7 &* ldc &+ 16)
-            c8_0 += load(c, 8 &* ldc &+ 0)
-            c8_1 += load(c, 8 &* ldc &+ 16)
-            c9_0 += load(c, 9 &* ldc &+ 0)
-            c9_1 += load(c, 9 &* ldc &+ 16)
-            c10_0 += load(c, 10 &* ldc &+ 0)
-            c10_1 += load(c, 10 &* ldc &+ 16)
-            c11_0 += load(c, 11 &* ldc &+ 0)
-            c11_1 += load(c, 11 &* ldc &+ 16)
         }
         store(c0_0, c, 0 &* ldc &+ 0)
         store(c0_1, c, 0 &* ldc &+ 16)
@@ -1059,6 +1019,12 @@ public enum MicroKernels {
         var c1_0 = V(); var c1_1 = V()
         var c2_0 = V(); var c2_1 = V()
         var c3_0 = V(); var c3_1 = V()
+        if accumulate {
+            c0_0 = load(c, 0 &* ldc &+ 0); c0_1 = load(c, 0 &* ldc &+ 16)
+            c1_0 = load(c, 1 &* ldc &+ 0); c1_1 = load(c, 1 &* ldc &+ 16)
+            c2_0 = load(c, 2 &* ldc &+ 0); c2_1 = load(c, 2 &* ldc &+ 16)
+            c3_0 = load(c, 3 &* ldc &+ 0); c3_1 = load(c, 3 &* ldc &+ 16)
+        }
         var ap = a
         var bp = UnsafeRawPointer(b)
         for _ in 0..<kc {
@@ -1080,16 +1046,6 @@ public enum MicroKernels {
             ap += 4
             bp += 128
         }
-        if accumulate {
-            c0_0 += load(c, 0 &* ldc &+ 0)
-            c0_1 += load(c, 0 &* ldc &+ 16)
-            c1_0 += load(c, 1 &* ldc &+ 0)
-            c1_1 += load(c, 1 &* ldc &+ 16)
-            c2_0 += load(c, 2 &* ldc &+ 0)
-            c2_1 += load(c, 2 &* ldc &+ 16)
-            c3_0 += load(c, 3 &* ldc &+ 0)
-            c3_1 += load(c, 3 &* ldc &+ 16)
-        }
         store(c0_0, c, 0 &* ldc &+ 0)
         store(c0_1, c, 0 &* ldc &+ 16)
         store(c1_0, c, 1 &* ldc &+ 0)
@@ -1107,6 +1063,12 @@ public enum MicroKernels {
         var c1_0 = V(); var c1_1 = V()
         var c2_0 = V(); var c2_1 = V()
         var c3_0 = V(); var c3_1 = V()
+        if accumulate {
+            c0_0 = load(c, 0 &* ldc &+ 0); c0_1 = load(c, 0 &* ldc &+ 16)
+            c1_0 = load(c, 1 &* ldc &+ 0); c1_1 = load(c, 1 &* ldc &+ 16)
+            c2_0 = load(c, 2 &* ldc &+ 0); c2_1 = load(c, 2 &* ldc &+ 16)
+            c3_0 = load(c, 3 &* ldc &+ 0); c3_1 = load(c, 3 &* ldc &+ 16)
+        }
         var ap = a
         var op = offsets
         for _ in 0..<kc {
@@ -1128,16 +1090,6 @@ public enum MicroKernels {
             c3_1 = c3_1.addingProduct(a3, b1)
             ap += 4
             op += 1
-        }
-        if accumulate {
-            c0_0 += load(c, 0 &* ldc &+ 0)
-            c0_1 += load(c, 0 &* ldc &+ 16)
-            c1_0 += load(c, 1 &* ldc &+ 0)
-            c1_1 += load(c, 1 &* ldc &+ 16)
-            c2_0 += load(c, 2 &* ldc &+ 0)
-            c2_1 += load(c, 2 &* ldc &+ 16)
-            c3_0 += load(c, 3 &* ldc &+ 0)
-            c3_1 += load(c, 3 &* ldc &+ 16)
         }
         store(c0_0, c, 0 &* ldc &+ 0)
         store(c0_1, c, 0 &* ldc &+ 16)
@@ -1232,6 +1184,16 @@ public enum MicroKernels {
         var c5_0 = V()
         var c6_0 = V()
         var c7_0 = V()
+        if accumulate {
+            c0_0 = load(c, 0 &* ldc &+ 0)
+            c1_0 = load(c, 1 &* ldc &+ 0)
+            c2_0 = load(c, 2 &* ldc &+ 0)
+            c3_0 = load(c, 3 &* ldc &+ 0)
+            c4_0 = load(c, 4 &* ldc &+ 0)
+            c5_0 = load(c, 5 &* ldc &+ 0)
+            c6_0 = load(c, 6 &* ldc &+ 0)
+            c7_0 = load(c, 7 &* ldc &+ 0)
+        }
         var ap = a
         var bp = UnsafeRawPointer(b)
         for _ in 0..<kc {
@@ -1256,16 +1218,6 @@ public enum MicroKernels {
             ap += 8
             bp += 64
         }
-        if accumulate {
-            c0_0 += load(c, 0 &* ldc &+ 0)
-            c1_0 += load(c, 1 &* ldc &+ 0)
-            c2_0 += load(c, 2 &* ldc &+ 0)
-            c3_0 += load(c, 3 &* ldc &+ 0)
-            c4_0 += load(c, 4 &* ldc &+ 0)
-            c5_0 += load(c, 5 &* ldc &+ 0)
-            c6_0 += load(c, 6 &* ldc &+ 0)
-            c7_0 += load(c, 7 &* ldc &+ 0)
-        }
         store(c0_0, c, 0 &* ldc &+ 0)
         store(c1_0, c, 1 &* ldc &+ 0)
         store(c2_0, c, 2 &* ldc &+ 0)
@@ -1287,6 +1239,16 @@ public enum MicroKernels {
         var c5_0 = V()
         var c6_0 = V()
         var c7_0 = V()
+        if accumulate {
+            c0_0 = load(c, 0 &* ldc &+ 0)
+            c1_0 = load(c, 1 &* ldc &+ 0)
+            c2_0 = load(c, 2 &* ldc &+ 0)
+            c3_0 = load(c, 3 &* ldc &+ 0)
+            c4_0 = load(c, 4 &* ldc &+ 0)
+            c5_0 = load(c, 5 &* ldc &+ 0)
+            c6_0 = load(c, 6 &* ldc &+ 0)
+            c7_0 = load(c, 7 &* ldc &+ 0)
+        }
         var ap = a
         var op = offsets
         for _ in 0..<kc {
@@ -1311,16 +1273,6 @@ public enum MicroKernels {
             c7_0 = c7_0.addingProduct(a7, b0)
             ap += 8
             op += 1
-        }
-        if accumulate {
-            c0_0 += load(c, 0 &* ldc &+ 0)
-            c1_0 += load(c, 1 &* ldc &+ 0)
-            c2_0 += load(c, 2 &* ldc &+ 0)
-            c3_0 += load(c, 3 &* ldc &+ 0)
-            c4_0 += load(c, 4 &* ldc &+ 0)
-            c5_0 += load(c, 5 &* ldc &+ 0)
-            c6_0 += load(c, 6 &* ldc &+ 0)
-            c7_0 += load(c, 7 &* ldc &+ 0)
         }
         store(c0_0, c, 0 &* ldc &+ 0)
         store(c1_0, c, 1 &* ldc &+ 0)
@@ -1430,6 +1382,20 @@ public enum MicroKernels {
         var c9_0 = V()
         var c10_0 = V()
         var c11_0 = V()
+        if accumulate {
+            c0_0 = load(c, 0 &* ldc &+ 0)
+            c1_0 = load(c, 1 &* ldc &+ 0)
+            c2_0 = load(c, 2 &* ldc &+ 0)
+            c3_0 = load(c, 3 &* ldc &+ 0)
+            c4_0 = load(c, 4 &* ldc &+ 0)
+            c5_0 = load(c, 5 &* ldc &+ 0)
+            c6_0 = load(c, 6 &* ldc &+ 0)
+            c7_0 = load(c, 7 &* ldc &+ 0)
+            c8_0 = load(c, 8 &* ldc &+ 0)
+            c9_0 = load(c, 9 &* ldc &+ 0)
+            c10_0 = load(c, 10 &* ldc &+ 0)
+            c11_0 = load(c, 11 &* ldc &+ 0)
+        }
         var ap = a
         var bp = UnsafeRawPointer(b)
         for _ in 0..<kc {
@@ -1462,20 +1428,6 @@ public enum MicroKernels {
             ap += 12
             bp += 64
         }
-        if accumulate {
-            c0_0 += load(c, 0 &* ldc &+ 0)
-            c1_0 += load(c, 1 &* ldc &+ 0)
-            c2_0 += load(c, 2 &* ldc &+ 0)
-            c3_0 += load(c, 3 &* ldc &+ 0)
-            c4_0 += load(c, 4 &* ldc &+ 0)
-            c5_0 += load(c, 5 &* ldc &+ 0)
-            c6_0 += load(c, 6 &* ldc &+ 0)
-            c7_0 += load(c, 7 &* ldc &+ 0)
-            c8_0 += load(c, 8 &* ldc &+ 0)
-            c9_0 += load(c, 9 &* ldc &+ 0)
-            c10_0 += load(c, 10 &* ldc &+ 0)
-            c11_0 += load(c, 11 &* ldc &+ 0)
-        }
         store(c0_0, c, 0 &* ldc &+ 0)
         store(c1_0, c, 1 &* ldc &+ 0)
         store(c2_0, c, 2 &* ldc &+ 0)
@@ -1505,6 +1457,20 @@ public enum MicroKernels {
         var c9_0 = V()
         var c10_0 = V()
         var c11_0 = V()
+        if accumulate {
+            c0_0 = load(c, 0 &* ldc &+ 0)
+            c1_0 = load(c, 1 &* ldc &+ 0)
+            c2_0 = load(c, 2 &* ldc &+ 0)
+            c3_0 = load(c, 3 &* ldc &+ 0)
+            c4_0 = load(c, 4 &* ldc &+ 0)
+            c5_0 = load(c, 5 &* ldc &+ 0)
+            c6_0 = load(c, 6 &* ldc &+ 0)
+            c7_0 = load(c, 7 &* ldc &+ 0)
+            c8_0 = load(c, 8 &* ldc &+ 0)
+            c9_0 = load(c, 9 &* ldc &+ 0)
+            c10_0 = load(c, 10 &* ldc &+ 0)
+            c11_0 = load(c, 11 &* ldc &+ 0)
+        }
         var ap = a
         var op = offsets
         for _ in 0..<kc {
@@ -1537,20 +1503,6 @@ public enum MicroKernels {
             c11_0 = c11_0.addingProduct(a11, b0)
             ap += 12
             op += 1
-        }
-        if accumulate {
-            c0_0 += load(c, 0 &* ldc &+ 0)
-            c1_0 += load(c, 1 &* ldc &+ 0)
-            c2_0 += load(c, 2 &* ldc &+ 0)
-            c3_0 += load(c, 3 &* ldc &+ 0)
-            c4_0 += load(c, 4 &* ldc &+ 0)
-            c5_0 += load(c, 5 &* ldc &+ 0)
-            c6_0 += load(c, 6 &* ldc &+ 0)
-            c7_0 += load(c, 7 &* ldc &+ 0)
-            c8_0 += load(c, 8 &* ldc &+ 0)
-            c9_0 += load(c, 9 &* ldc &+ 0)
-            c10_0 += load(c, 10 &* ldc &+ 0)
-            c11_0 += load(c, 11 &* ldc &+ 0)
         }
         store(c0_0, c, 0 &* ldc &+ 0)
         store(c1_0, c, 1 &* ldc &+ 0)
@@ -1691,6 +1643,15 @@ public enum MicroKernels {
         var c4_0 = V(); var c4_1 = V()
         var c5_0 = V(); var c5_1 = V()
         var c6_0 = V(); var c6_1 = V()
+        if accumulate {
+            c0_0 = load(c, 0 &* ldc &+ 0); c0_1 = load(c, 0 &* ldc &+ 16)
+            c1_0 = load(c, 1 &* ldc &+ 0); c1_1 = load(c, 1 &* ldc &+ 16)
+            c2_0 = load(c, 2 &* ldc &+ 0); c2_1 = load(c, 2 &* ldc &+ 16)
+            c3_0 = load(c, 3 &* ldc &+ 0); c3_1 = load(c, 3 &* ldc &+ 16)
+            c4_0 = load(c, 4 &* ldc &+ 0); c4_1 = load(c, 4 &* ldc &+ 16)
+            c5_0 = load(c, 5 &* ldc &+ 0); c5_1 = load(c, 5 &* ldc &+ 16)
+            c6_0 = load(c, 6 &* ldc &+ 0); c6_1 = load(c, 6 &* ldc &+ 16)
+        }
         var ap = a
         var bp = UnsafeRawPointer(b)
         for _ in 0..<kc {
@@ -1721,22 +1682,6 @@ public enum MicroKernels {
             ap += 7
             bp += 128
         }
-        if accumulate {
-            c0_0 += load(c, 0 &* ldc &+ 0)
-            c0_1 += load(c, 0 &* ldc &+ 16)
-            c1_0 += load(c, 1 &* ldc &+ 0)
-            c1_1 += load(c, 1 &* ldc &+ 16)
-            c2_0 += load(c, 2 &* ldc &+ 0)
-            c2_1 += load(c, 2 &* ldc &+ 16)
-            c3_0 += load(c, 3 &* ldc &+ 0)
-            c3_1 += load(c, 3 &* ldc &+ 16)
-            c4_0 += load(c, 4 &* ldc &+ 0)
-            c4_1 += load(c, 4 &* ldc &+ 16)
-            c5_0 += load(c, 5 &* ldc &+ 0)
-            c5_1 += load(c, 5 &* ldc &+ 16)
-            c6_0 += load(c, 6 &* ldc &+ 0)
-            c6_1 += load(c, 6 &* ldc &+ 16)
-        }
         store(c0_0, c, 0 &* ldc &+ 0)
         store(c0_1, c, 0 &* ldc &+ 16)
         store(c1_0, c, 1 &* ldc &+ 0)
@@ -1763,6 +1708,15 @@ public enum MicroKernels {
         var c4_0 = V(); var c4_1 = V()
         var c5_0 = V(); var c5_1 = V()
         var c6_0 = V(); var c6_1 = V()
+        if accumulate {
+            c0_0 = load(c, 0 &* ldc &+ 0); c0_1 = load(c, 0 &* ldc &+ 16)
+            c1_0 = load(c, 1 &* ldc &+ 0); c1_1 = load(c, 1 &* ldc &+ 16)
+            c2_0 = load(c, 2 &* ldc &+ 0); c2_1 = load(c, 2 &* ldc &+ 16)
+            c3_0 = load(c, 3 &* ldc &+ 0); c3_1 = load(c, 3 &* ldc &+ 16)
+            c4_0 = load(c, 4 &* ldc &+ 0); c4_1 = load(c, 4 &* ldc &+ 16)
+            c5_0 = load(c, 5 &* ldc &+ 0); c5_1 = load(c, 5 &* ldc &+ 16)
+            c6_0 = load(c, 6 &* ldc &+ 0); c6_1 = load(c, 6 &* ldc &+ 16)
+        }
         var ap = a
         var op = offsets
         for _ in 0..<kc {
@@ -1793,22 +1747,6 @@ public enum MicroKernels {
             c6_1 = c6_1.addingProduct(a6, b1)
             ap += 7
             op += 1
-        }
-        if accumulate {
-            c0_0 += load(c, 0 &* ldc &+ 0)
-            c0_1 += load(c, 0 &* ldc &+ 16)
-            c1_0 += load(c, 1 &* ldc &+ 0)
-            c1_1 += load(c, 1 &* ldc &+ 16)
-            c2_0 += load(c, 2 &* ldc &+ 0)
-            c2_1 += load(c, 2 &* ldc &+ 16)
-            c3_0 += load(c, 3 &* ldc &+ 0)
-            c3_1 += load(c, 3 &* ldc &+ 16)
-            c4_0 += load(c, 4 &* ldc &+ 0)
-            c4_1 += load(c, 4 &* ldc &+ 16)
-            c5_0 += load(c, 5 &* ldc &+ 0)
-            c5_1 += load(c, 5 &* ldc &+ 16)
-            c6_0 += load(c, 6 &* ldc &+ 0)
-            c6_1 += load(c, 6 &* ldc &+ 16)
         }
         store(c0_0, c, 0 &* ldc &+ 0)
         store(c0_1, c, 0 &* ldc &+ 16)
@@ -2037,6 +1975,15 @@ public enum MicroKernels {
         var c4_0 = V(); var c4_1 = V()
         var c5_0 = V(); var c5_1 = V()
         var c6_0 = V(); var c6_1 = V()
+        if accumulate {
+            c0_0 = load(c, 0 &* ldc &+ 0); c0_1 = load(c, 0 &* ldc &+ 16)
+            c1_0 = load(c, 1 &* ldc &+ 0); c1_1 = load(c, 1 &* ldc &+ 16)
+            c2_0 = load(c, 2 &* ldc &+ 0); c2_1 = load(c, 2 &* ldc &+ 16)
+            c3_0 = load(c, 3 &* ldc &+ 0); c3_1 = load(c, 3 &* ldc &+ 16)
+            c4_0 = load(c, 4 &* ldc &+ 0); c4_1 = load(c, 4 &* ldc &+ 16)
+            c5_0 = load(c, 5 &* ldc &+ 0); c5_1 = load(c, 5 &* ldc &+ 16)
+            c6_0 = load(c, 6 &* ldc &+ 0); c6_1 = load(c, 6 &* ldc &+ 16)
+        }
         var ap = a
         var bp = UnsafeRawPointer(b)
         for _ in 0..<kc {
@@ -2067,22 +2014,6 @@ public enum MicroKernels {
             c6_1 = c6_1.addingProduct(a6, b1)
             ap += lda
             bp += 128
-        }
-        if accumulate {
-            c0_0 += load(c, 0 &* ldc &+ 0)
-            c0_1 += load(c, 0 &* ldc &+ 16)
-            c1_0 += load(c, 1 &* ldc &+ 0)
-            c1_1 += load(c, 1 &* ldc &+ 16)
-            c2_0 += load(c, 2 &* ldc &+ 0)
-            c2_1 += load(c, 2 &* ldc &+ 16)
-            c3_0 += load(c, 3 &* ldc &+ 0)
-            c3_1 += load(c, 3 &* ldc &+ 16)
-            c4_0 += load(c, 4 &* ldc &+ 0)
-            c4_1 += load(c, 4 &* ldc &+ 16)
-            c5_0 += load(c, 5 &* ldc &+ 0)
-            c5_1 += load(c, 5 &* ldc &+ 16)
-            c6_0 += load(c, 6 &* ldc &+ 0)
-            c6_1 += load(c, 6 &* ldc &+ 16)
         }
         store(c0_0, c, 0 &* ldc &+ 0)
         store(c0_1, c, 0 &* ldc &+ 16)
@@ -2201,6 +2132,15 @@ public enum MicroKernels {
         var c4_0 = V()
         var c5_0 = V()
         var c6_0 = V()
+        if accumulate {
+            c0_0 = load(c, 0 &* ldc &+ 0)
+            c1_0 = load(c, 1 &* ldc &+ 0)
+            c2_0 = load(c, 2 &* ldc &+ 0)
+            c3_0 = load(c, 3 &* ldc &+ 0)
+            c4_0 = load(c, 4 &* ldc &+ 0)
+            c5_0 = load(c, 5 &* ldc &+ 0)
+            c6_0 = load(c, 6 &* ldc &+ 0)
+        }
         var ap = a
         var bp = UnsafeRawPointer(b)
         for _ in 0..<kc {
@@ -2223,15 +2163,6 @@ public enum MicroKernels {
             ap += 7
             bp += 64
         }
-        if accumulate {
-            c0_0 += load(c, 0 &* ldc &+ 0)
-            c1_0 += load(c, 1 &* ldc &+ 0)
-            c2_0 += load(c, 2 &* ldc &+ 0)
-            c3_0 += load(c, 3 &* ldc &+ 0)
-            c4_0 += load(c, 4 &* ldc &+ 0)
-            c5_0 += load(c, 5 &* ldc &+ 0)
-            c6_0 += load(c, 6 &* ldc &+ 0)
-        }
         store(c0_0, c, 0 &* ldc &+ 0)
         store(c1_0, c, 1 &* ldc &+ 0)
         store(c2_0, c, 2 &* ldc &+ 0)
@@ -2251,6 +2182,15 @@ public enum MicroKernels {
         var c4_0 = V()
         var c5_0 = V()
         var c6_0 = V()
+        if accumulate {
+            c0_0 = load(c, 0 &* ldc &+ 0)
+            c1_0 = load(c, 1 &* ldc &+ 0)
+            c2_0 = load(c, 2 &* ldc &+ 0)
+            c3_0 = load(c, 3 &* ldc &+ 0)
+            c4_0 = load(c, 4 &* ldc &+ 0)
+            c5_0 = load(c, 5 &* ldc &+ 0)
+            c6_0 = load(c, 6 &* ldc &+ 0)
+        }
         var ap = a
         var op = offsets
         for _ in 0..<kc {
@@ -2273,15 +2213,6 @@ public enum MicroKernels {
             c6_0 = c6_0.addingProduct(a6, b0)
             ap += 7
             op += 1
-        }
-        if accumulate {
-            c0_0 += load(c, 0 &* ldc &+ 0)
-            c1_0 += load(c, 1 &* ldc &+ 0)
-            c2_0 += load(c, 2 &* ldc &+ 0)
-            c3_0 += load(c, 3 &* ldc &+ 0)
-            c4_0 += load(c, 4 &* ldc &+ 0)
-            c5_0 += load(c, 5 &* ldc &+ 0)
-            c6_0 += load(c, 6 &* ldc &+ 0)
         }
         store(c0_0, c, 0 &* ldc &+ 0)
         store(c1_0, c, 1 &* ldc &+ 0)
@@ -2377,6 +2308,15 @@ public enum MicroKernels {
         var c4_0 = V()
         var c5_0 = V()
         var c6_0 = V()
+        if accumulate {
+            c0_0 = load(c, 0 &* ldc &+ 0)
+            c1_0 = load(c, 1 &* ldc &+ 0)
+            c2_0 = load(c, 2 &* ldc &+ 0)
+            c3_0 = load(c, 3 &* ldc &+ 0)
+            c4_0 = load(c, 4 &* ldc &+ 0)
+            c5_0 = load(c, 5 &* ldc &+ 0)
+            c6_0 = load(c, 6 &* ldc &+ 0)
+        }
         var ap = a
         var bp = UnsafeRawPointer(b)
         for _ in 0..<kc {
@@ -2399,15 +2339,6 @@ public enum MicroKernels {
             c6_0 = c6_0.addingProduct(a6, b0)
             ap += lda
             bp += 64
-        }
-        if accumulate {
-            c0_0 += load(c, 0 &* ldc &+ 0)
-            c1_0 += load(c, 1 &* ldc &+ 0)
-            c2_0 += load(c, 2 &* ldc &+ 0)
-            c3_0 += load(c, 3 &* ldc &+ 0)
-            c4_0 += load(c, 4 &* ldc &+ 0)
-            c5_0 += load(c, 5 &* ldc &+ 0)
-            c6_0 += load(c, 6 &* ldc &+ 0)
         }
         store(c0_0, c, 0 &* ldc &+ 0)
         store(c1_0, c, 1 &* ldc &+ 0)
@@ -2434,6 +2365,21 @@ public enum MicroKernels {
         var c10_0 = V(); var c10_1 = V()
         var c11_0 = V(); var c11_1 = V()
         var c12_0 = V(); var c12_1 = V()
+        if accumulate {
+            c0_0 = load(c, 0 &* ldc &+ 0); c0_1 = load(c, 0 &* ldc &+ 16)
+            c1_0 = load(c, 1 &* ldc &+ 0); c1_1 = load(c, 1 &* ldc &+ 16)
+            c2_0 = load(c, 2 &* ldc &+ 0); c2_1 = load(c, 2 &* ldc &+ 16)
+            c3_0 = load(c, 3 &* ldc &+ 0); c3_1 = load(c, 3 &* ldc &+ 16)
+            c4_0 = load(c, 4 &* ldc &+ 0); c4_1 = load(c, 4 &* ldc &+ 16)
+            c5_0 = load(c, 5 &* ldc &+ 0); c5_1 = load(c, 5 &* ldc &+ 16)
+            c6_0 = load(c, 6 &* ldc &+ 0); c6_1 = load(c, 6 &* ldc &+ 16)
+            c7_0 = load(c, 7 &* ldc &+ 0); c7_1 = load(c, 7 &* ldc &+ 16)
+            c8_0 = load(c, 8 &* ldc &+ 0); c8_1 = load(c, 8 &* ldc &+ 16)
+            c9_0 = load(c, 9 &* ldc &+ 0); c9_1 = load(c, 9 &* ldc &+ 16)
+            c10_0 = load(c, 10 &* ldc &+ 0); c10_1 = load(c, 10 &* ldc &+ 16)
+            c11_0 = load(c, 11 &* ldc &+ 0); c11_1 = load(c, 11 &* ldc &+ 16)
+            c12_0 = load(c, 12 &* ldc &+ 0); c12_1 = load(c, 12 &* ldc &+ 16)
+        }
         var ap = a
         var bp = UnsafeRawPointer(b)
         for _ in 0..<kc {
@@ -2482,34 +2428,6 @@ public enum MicroKernels {
             ap += 13
             bp += 128
         }
-        if accumulate {
-            c0_0 += load(c, 0 &* ldc &+ 0)
-            c0_1 += load(c, 0 &* ldc &+ 16)
-            c1_0 += load(c, 1 &* ldc &+ 0)
-            c1_1 += load(c, 1 &* ldc &+ 16)
-            c2_0 += load(c, 2 &* ldc &+ 0)
-            c2_1 += load(c, 2 &* ldc &+ 16)
-            c3_0 += load(c, 3 &* ldc &+ 0)
-            c3_1 += load(c, 3 &* ldc &+ 16)
-            c4_0 += load(c, 4 &* ldc &+ 0)
-            c4_1 += load(c, 4 &* ldc &+ 16)
-            c5_0 += load(c, 5 &* ldc &+ 0)
-            c5_1 += load(c, 5 &* ldc &+ 16)
-            c6_0 += load(c, 6 &* ldc &+ 0)
-            c6_1 += load(c, 6 &* ldc &+ 16)
-            c7_0 += load(c, 7 &* ldc &+ 0)
-            c7_1 += load(c, 7 &* ldc &+ 16)
-            c8_0 += load(c, 8 &* ldc &+ 0)
-            c8_1 += load(c, 8 &* ldc &+ 16)
-            c9_0 += load(c, 9 &* ldc &+ 0)
-            c9_1 += load(c, 9 &* ldc &+ 16)
-            c10_0 += load(c, 10 &* ldc &+ 0)
-            c10_1 += load(c, 10 &* ldc &+ 16)
-            c11_0 += load(c, 11 &* ldc &+ 0)
-            c11_1 += load(c, 11 &* ldc &+ 16)
-            c12_0 += load(c, 12 &* ldc &+ 0)
-            c12_1 += load(c, 12 &* ldc &+ 16)
-        }
         store(c0_0, c, 0 &* ldc &+ 0)
         store(c0_1, c, 0 &* ldc &+ 16)
         store(c1_0, c, 1 &* ldc &+ 0)
@@ -2554,6 +2472,21 @@ public enum MicroKernels {
         var c10_0 = V(); var c10_1 = V()
         var c11_0 = V(); var c11_1 = V()
         var c12_0 = V(); var c12_1 = V()
+        if accumulate {
+            c0_0 = load(c, 0 &* ldc &+ 0); c0_1 = load(c, 0 &* ldc &+ 16)
+            c1_0 = load(c, 1 &* ldc &+ 0); c1_1 = load(c, 1 &* ldc &+ 16)
+            c2_0 = load(c, 2 &* ldc &+ 0); c2_1 = load(c, 2 &* ldc &+ 16)
+            c3_0 = load(c, 3 &* ldc &+ 0); c3_1 = load(c, 3 &* ldc &+ 16)
+            c4_0 = load(c, 4 &* ldc &+ 0); c4_1 = load(c, 4 &* ldc &+ 16)
+            c5_0 = load(c, 5 &* ldc &+ 0); c5_1 = load(c, 5 &* ldc &+ 16)
+            c6_0 = load(c, 6 &* ldc &+ 0); c6_1 = load(c, 6 &* ldc &+ 16)
+            c7_0 = load(c, 7 &* ldc &+ 0); c7_1 = load(c, 7 &* ldc &+ 16)
+            c8_0 = load(c, 8 &* ldc &+ 0); c8_1 = load(c, 8 &* ldc &+ 16)
+            c9_0 = load(c, 9 &* ldc &+ 0); c9_1 = load(c, 9 &* ldc &+ 16)
+            c10_0 = load(c, 10 &* ldc &+ 0); c10_1 = load(c, 10 &* ldc &+ 16)
+            c11_0 = load(c, 11 &* ldc &+ 0); c11_1 = load(c, 11 &* ldc &+ 16)
+            c12_0 = load(c, 12 &* ldc &+ 0); c12_1 = load(c, 12 &* ldc &+ 16)
+        }
         var ap = a
         var op = offsets
         for _ in 0..<kc {
@@ -2602,34 +2535,6 @@ public enum MicroKernels {
             c12_1 = c12_1.addingProduct(a12, b1)
             ap += 13
             op += 1
-        }
-        if accumulate {
-            c0_0 += load(c, 0 &* ldc &+ 0)
-            c0_1 += load(c, 0 &* ldc &+ 16)
-            c1_0 += load(c, 1 &* ldc &+ 0)
-            c1_1 += load(c, 1 &* ldc &+ 16)
-            c2_0 += load(c, 2 &* ldc &+ 0)
-            c2_1 += load(c, 2 &* ldc &+ 16)
-            c3_0 += load(c, 3 &* ldc &+ 0)
-            c3_1 += load(c, 3 &* ldc &+ 16)
-            c4_0 += load(c, 4 &* ldc &+ 0)
-            c4_1 += load(c, 4 &* ldc &+ 16)
-            c5_0 += load(c, 5 &* ldc &+ 0)
-            c5_1 += load(c, 5 &* ldc &+ 16)
-            c6_0 += load(c, 6 &* ldc &+ 0)
-            c6_1 += load(c, 6 &* ldc &+ 16)
-            c7_0 += load(c, 7 &* ldc &+ 0)
-            c7_1 += load(c, 7 &* ldc &+ 16)
-            c8_0 += load(c, 8 &* ldc &+ 0)
-            c8_1 += load(c, 8 &* ldc &+ 16)
-            c9_0 += load(c, 9 &* ldc &+ 0)
-            c9_1 += load(c, 9 &* ldc &+ 16)
-            c10_0 += load(c, 10 &* ldc &+ 0)
-            c10_1 += load(c, 10 &* ldc &+ 16)
-            c11_0 += load(c, 11 &* ldc &+ 0)
-            c11_1 += load(c, 11 &* ldc &+ 16)
-            c12_0 += load(c, 12 &* ldc &+ 0)
-            c12_1 += load(c, 12 &* ldc &+ 16)
         }
         store(c0_0, c, 0 &* ldc &+ 0)
         store(c0_1, c, 0 &* ldc &+ 16)
@@ -2864,6 +2769,21 @@ public enum MicroKernels {
         var c10_0 = V(); var c10_1 = V()
         var c11_0 = V(); var c11_1 = V()
         var c12_0 = V(); var c12_1 = V()
+        if accumulate {
+            c0_0 = load(c, 0 &* ldc &+ 0); c0_1 = load(c, 0 &* ldc &+ 16)
+            c1_0 = load(c, 1 &* ldc &+ 0); c1_1 = load(c, 1 &* ldc &+ 16)
+            c2_0 = load(c, 2 &* ldc &+ 0); c2_1 = load(c, 2 &* ldc &+ 16)
+            c3_0 = load(c, 3 &* ldc &+ 0); c3_1 = load(c, 3 &* ldc &+ 16)
+            c4_0 = load(c, 4 &* ldc &+ 0); c4_1 = load(c, 4 &* ldc &+ 16)
+            c5_0 = load(c, 5 &* ldc &+ 0); c5_1 = load(c, 5 &* ldc &+ 16)
+            c6_0 = load(c, 6 &* ldc &+ 0); c6_1 = load(c, 6 &* ldc &+ 16)
+            c7_0 = load(c, 7 &* ldc &+ 0); c7_1 = load(c, 7 &* ldc &+ 16)
+            c8_0 = load(c, 8 &* ldc &+ 0); c8_1 = load(c, 8 &* ldc &+ 16)
+            c9_0 = load(c, 9 &* ldc &+ 0); c9_1 = load(c, 9 &* ldc &+ 16)
+            c10_0 = load(c, 10 &* ldc &+ 0); c10_1 = load(c, 10 &* ldc &+ 16)
+            c11_0 = load(c, 11 &* ldc &+ 0); c11_1 = load(c, 11 &* ldc &+ 16)
+            c12_0 = load(c, 12 &* ldc &+ 0); c12_1 = load(c, 12 &* ldc &+ 16)
+        }
         var ap = a
         var bp = UnsafeRawPointer(b)
         for _ in 0..<kc {
@@ -2912,34 +2832,6 @@ public enum MicroKernels {
             c12_1 = c12_1.addingProduct(a12, b1)
             ap += lda
             bp += 128
-        }
-        if accumulate {
-            c0_0 += load(c, 0 &* ldc &+ 0)
-            c0_1 += load(c, 0 &* ldc &+ 16)
-            c1_0 += load(c, 1 &* ldc &+ 0)
-            c1_1 += load(c, 1 &* ldc &+ 16)
-            c2_0 += load(c, 2 &* ldc &+ 0)
-            c2_1 += load(c, 2 &* ldc &+ 16)
-            c3_0 += load(c, 3 &* ldc &+ 0)
-            c3_1 += load(c, 3 &* ldc &+ 16)
-            c4_0 += load(c, 4 &* ldc &+ 0)
-            c4_1 += load(c, 4 &* ldc &+ 16)
-            c5_0 += load(c, 5 &* ldc &+ 0)
-            c5_1 += load(c, 5 &* ldc &+ 16)
-            c6_0 += load(c, 6 &* ldc &+ 0)
-            c6_1 += load(c, 6 &* ldc &+ 16)
-            c7_0 += load(c, 7 &* ldc &+ 0)
-            c7_1 += load(c, 7 &* ldc &+ 16)
-            c8_0 += load(c, 8 &* ldc &+ 0)
-            c8_1 += load(c, 8 &* ldc &+ 16)
-            c9_0 += load(c, 9 &* ldc &+ 0)
-            c9_1 += load(c, 9 &* ldc &+ 16)
-            c10_0 += load(c, 10 &* ldc &+ 0)
-            c10_1 += load(c, 10 &* ldc &+ 16)
-            c11_0 += load(c, 11 &* ldc &+ 0)
-            c11_1 += load(c, 11 &* ldc &+ 16)
-            c12_0 += load(c, 12 &* ldc &+ 0)
-            c12_1 += load(c, 12 &* ldc &+ 16)
         }
         store(c0_0, c, 0 &* ldc &+ 0)
         store(c0_1, c, 0 &* ldc &+ 16)

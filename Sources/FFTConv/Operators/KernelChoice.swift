@@ -34,10 +34,10 @@ enum KernelChoice {
 
     /// The 7-row micro-kernel for the transposed path (`TransposedImplementation`), or nil for the direct operator's
     /// own path. Forced by a name with a `t` suffix (`gemm_7x32t`): then a layer the path cannot compute (grouped) is
-    /// an `unsupported` error. Unforced, only with 16-float registers, where the direct path computes
-    /// `transposedMargin` percent more positions than 7-position tiles do (49 positions: 64 against 49, 31% more;
-    /// 196: 208 against 196, 6%; 784 on 28²: none) — 1x1 stride-1 layers with their input read in place, other layers
-    /// with one group through an im2col of at most `transposedGatherBytes`. Measured on Zen 4 (1 / 2 threads, ms,
+    /// an `unsupported` error. Unforced, only with 16-float registers, where the direct path computes more positions
+    /// than 7-position tiles do (49 positions: 64 against 49, 31% more; 196: 208 against 196, 6%; 784 on 28²: none) —
+    /// by `pointwiseTransposedMargin` percent for 1x1 stride-1 layers with their input read in place, by
+    /// `transposedMargin` percent for other layers with one group, through an im2col of at most `transposedGatherBytes`. Measured on Zen 4 (1 / 2 threads, ms,
     /// `fftconv-bench layer … --algorithm direct [--micro-kernel gemm_7x32t]`, nineteenth session): 576→96 on 14²
     /// 0.203 / 0.107 → 0.192 / 0.098, 384→64 0.092 / 0.049 → 0.086 / 0.046, 1024→256 0.950 / 0.506 → 0.906 / 0.455,
     /// 256→1024 0.980 / 0.519 → 0.929 / 0.508; on 28² it loses (192→32 0.087 / 0.047 → 0.094 / 0.049). With the input
@@ -60,7 +60,7 @@ enum KernelChoice {
         if TransposedImplementation.readsInPlace(p.descriptor) {
             // Whole tiles of `nr` positions, the last one on the 16-wide twin when at most 16 remain.
             let direct = WinogradImplementation.computedColumns(positions, nr: family.nr, narrow: MicroKernelRegistry.narrowTwin(of: family)?.nr)
-            guard direct * 100 >= transposed * (100 + transposedMargin) else { return nil }
+            guard direct * 100 >= transposed * (100 + pointwiseTransposedMargin) else { return nil }
         } else {
             let d = p.descriptor, depth = d.inputChannels * d.kernel.height * d.kernel.width
             let direct = DirectImplementation.computedPositions(p, kernel: try gemm(rows: d.outputChannels, forced: nil))
@@ -88,6 +88,18 @@ enum KernelChoice {
     /// 0.114–0.117 → 0.156–0.158, 256→1024 on 14² 0.53–0.55 → 0.73–0.75, 3x3 stride 2 128→256 from 28² 0.65–0.78 →
     /// 0.98–1.00.
     static var transposedMargin: Int { BuildInfo.cpuSplitsWideVectors ? 5 : 20 }
+
+    /// `transposedMargin` for 1x1 stride-1 layers read in place: 5 on every core — 14² layers take the transposed path.
+    ///
+    /// The thirtieth session's losses on Zen 5 (above) came from the transposed path's 32 KB weight passes, which with
+    /// a tile's input lines overflowed L1 (`TransposedImplementation.kc`). With 16 KB passes (thirty-second session,
+    /// `Bench/scripts/step_ab.sh 3`, 1 thread, each step's minimum, ms, direct → transposed): MobileNetV2's 14²
+    /// projections 0.067 → 0.057 (384→64, three layers), 0.037 → 0.032 (192→64), 0.081 → 0.081 (384→96), 0.118 →
+    /// 0.122 (576→96, two), at 2 threads 0.040 → 0.031–0.032, 0.023 → 0.018, 0.048 → 0.044, 0.070 → 0.064–0.065;
+    /// DenseNet-121's 24 bottleneck 1x1 layers on 14² 5.41 → 4.56 all together; ResNet-50's 1024→256 on 14²
+    /// 0.63–0.66 → 0.55–0.57, its 256→1024 level. On an im2col the rule stays: ResNet-50's 1x1 stride-2 512→1024 and
+    /// 3x3 stride-2 256→256 from 28² (208 columns for 196) lost 21–41% with it (1.27 → 1.79, 1.52 → 1.84 ms).
+    static let pointwiseTransposedMargin = 5
 
     /// The largest im2col the transposed path takes: 2 MB. Each 32-channel panel reads all of it, so it must stay near:
     /// 256→256 3x3 on 14² (1.8 MB) gained (2.446 → 2.185 ms), on 28² (7.2 MB, 10% more columns on the padded layout)

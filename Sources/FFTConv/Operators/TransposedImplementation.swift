@@ -42,12 +42,12 @@ final class TransposedImplementation: ConvolutionImplementation, @unchecked Send
     /// Rows of X (input channels × kernel taps).
     let depth: Int
     /// Rows of X per pass over a tile (each pass goes on with the chain of the last: the bits of one chain, as the
-    /// fused 1x1 + depthwise step and `DirectImplementation` sum): on the input read in place the weight panel's rows
-    /// that pass reads, 16 KB of them, so that they stay in L1 from one tile to the next beside the tile's input
-    /// lines (a line or two per row: 32 KB passes and their ~23 KB of input lines overflowed Zen 5's 48 KB L1;
-    /// MobileNetV2's 320→1280 on 7² 0.246 → 0.220 ms in the network, 960→320 0.185 → 0.157, ResNet-50's 7² 1x1
-    /// layers 0.65–0.74 → 0.50–0.58); through an im2col all of them (ResNet-18's 128→256 stride-2 layer 1.156 /
-    /// 1.140 ms with 256-row passes / one, `ab.sh 5`).
+    /// fused 1x1 + depthwise step and `DirectImplementation` sum): the weight panel's rows that a pass reads, 16 KB of
+    /// them, so that they stay in L1 from one tile to the next beside the tile's input lines (a line or two per row).
+    /// 32 KB passes and their ~23 KB of input lines overflowed Zen 5's 48 KB L1 (thirty-second session, in the
+    /// network, `step_ab.sh`, 1 thread, ms, 32 KB → 16 KB): MobileNetV2's 320→1280 on 7² 0.246 → 0.220, 960→320
+    /// 0.185 → 0.157, ResNet-50's 7² 1x1 layers 0.65–0.74 → 0.50–0.58; through an im2col (then one pass of all rows
+    /// before) ResNet-50's 3x3 stride-2 512→512 from 14² 2.11 → 1.80, ResNet-18's 256→512 0.77 → 0.68.
     let kc: Int
     /// On the input read in place with whole tiles: the input channel at which the sums split in two — each tile's
     /// products of channels below it and of those from it on are summed apart (each in `kc`-row passes from zero)
@@ -93,7 +93,7 @@ final class TransposedImplementation: ConvolutionImplementation, @unchecked Send
         panelCount = (cout + nr - 1) / nr
         tiles = (p.outputPlane + Self.rows - 1) / Self.rows
         let inPlace = Self.readsInPlace(d)
-        kc = inPlace ? Swift.max(1, Swift.min(k, 4096 / nr)) : k
+        kc = Swift.max(1, Swift.min(k, 4096 / nr))
         split = splitsInputChannels && inPlace && p.outputPlane % Self.rows == 0 && k >= 2 * nr ? k / nr / 2 * nr : nil
         gatherStride = inPlace ? nil : oddLineStride(Swift.max(tiles * Self.rows, p.outputPlane + 7))
         layout = inPlace ? nil : PhaseLayout(geometry: p.geometry, padBottom: d.padding.bottom, padRight: d.padding.right, lanes: 16)

@@ -84,8 +84,9 @@ public final class ConvolutionPlanner: @unchecked Sendable {
         var result = [ConvolutionCandidate(.direct)]
         // Where the direct path takes its transposed form by rule (7-position tiles, `KernelChoice.transposed`), its own
         // form too, forced by its micro-kernel's name: which of the two wins depends on the core more than any rule
-        // measured so far — on Zen 4 the transposed form gained 5% on 14² 1x1 layers, on Zen 5 it lost 10–40%
-        // (twenty-ninth session, Docs/Planner.md).
+        // measured so far — on Zen 4 the transposed form gained 5% on 14² 1x1 layers, on Zen 5 it lost 10–40% with
+        // 32 KB weight passes and gains up to 20% with 16 KB ones (twenty-ninth and thirty-second sessions,
+        // Docs/Planner.md, `KernelChoice.pointwiseTransposedMargin`).
         if let problem = try? ConvolutionProblem(descriptor: d, input: input),
            (try? KernelChoice.transposed(forced: nil, problem: problem)) != nil,
            let own = try? KernelChoice.gemm(rows: d.outputChannels, forced: nil) {

@@ -211,6 +211,40 @@ final class KernelFamilyTests: XCTestCase {
         }
     }
 
+    /// `Transpose.floats` against its definition for sides under, at and past a 16×16 block, with strides wider than
+    /// the matrices (NaN between rows and around `dst`): every float lands where it belongs, and nothing outside the
+    /// destination matrix is written — the last block of a row or column shifted back to the edge included.
+    func testTransposeAgainstDefinition() {
+        let sides = [1, 7, 16, 17, 31, 33, 55]
+        let staging = UnsafeMutablePointer<Float>.allocate(capacity: Transpose.stagingFloats)
+        defer { staging.deallocate() }
+        for rows in sides {
+            for columns in sides {
+                let sourceStride = columns + 3, destinationStride = rows + 5
+                var src = [Float](repeating: .nan, count: rows * sourceStride)
+                for i in 0..<rows { for j in 0..<columns { src[i * sourceStride + j] = Float(i * 1000 + j) } }
+                var dst = [Float](repeating: .nan, count: columns * destinationStride + 8)
+                src.withUnsafeBufferPointer { s in
+                    dst.withUnsafeMutableBufferPointer { d in
+                        Transpose.floats(s.baseAddress!, sourceStride: sourceStride, d.baseAddress!, destinationStride: destinationStride,
+                                         rows: rows, columns: columns, staging: staging)
+                    }
+                }
+                var wrong = 0, outside = 0
+                for (at, v) in dst.enumerated() {
+                    let j = at / destinationStride, i = at % destinationStride
+                    if j < columns && i < rows {
+                        if v != Float(i * 1000 + j) { wrong += 1 }
+                    } else if !v.isNaN {
+                        outside += 1
+                    }
+                }
+                XCTAssertEqual(wrong, 0, "\(rows)×\(columns): floats misplaced")
+                XCTAssertEqual(outside, 0, "\(rows)×\(columns): floats written outside the destination")
+            }
+        }
+    }
+
     /// `Copy.even` (a 1x1 stride-2 layer's phase layout) against its definition for every count up to 70, from a
     /// buffer of exactly the `2·count − 1` floats it may read (an address-sanitizer run catches a load past them): a
     /// missed or wrong lane, or a write past `count`, fails the comparison.

@@ -105,7 +105,8 @@ final class ReductionAndBroadcastTests: XCTestCase {
     }
 
     /// A batch normalisation with no convolution before it (DenseNet's) runs as one step with the activation it feeds,
-    /// its statistics constant or given as inputs; a one-input Concat passes its input on.
+    /// its statistics constant or given as inputs; a one-input Concat passes its input on (with constant statistics,
+    /// the normalisation reads it itself).
     func testStandaloneBatchNormalizationTakesItsActivation() throws {
         var rng = SeededGenerator(seed: 35)
         let x = try Tensor.random(shape: [2, 3, 5, 9], using: &rng)
@@ -120,7 +121,8 @@ final class ReductionAndBroadcastTests: XCTestCase {
                 let graph = Graph(inputs: [Graph.Value(name: "x", shape: x.shape)] + (constantStatistics ? [] : names.map { Graph.Value(name: $0, shape: [3]) }),
                                   outputs: ["y"], constants: constantStatistics ? statValues : [:], nodes: nodes)
                 let network = try Network(graph: graph)
-                XCTAssert(network.layers.contains { $0.operation == "BatchNormalization+\(activation == .relu ? "Relu" : "silu")" },
+                let fused = "BatchNormalization+\(activation == .relu ? "Relu" : "silu")"
+                XCTAssert(network.layers.contains { $0.operation == (constantStatistics ? "Concat+" + fused : fused) },
                           "\(network.layers.map(\.operation))")
                 let y = try XCTUnwrap(try network.predict(["x": x].merging(constantStatistics ? [:] : statValues) { a, _ in a })["y"])
                 for i in indices(x.shape) {
@@ -129,6 +131,52 @@ final class ReductionAndBroadcastTests: XCTestCase {
                         + Double(stats[1].scalars[c])
                     XCTAssertEqual(Double(y.scalars[flat(i, in: x.shape)]), activation.apply(n), accuracy: 1e-5, "\(activation) at \(i)")
                 }
+            }
+        }
+    }
+
+    /// A batch normalisation with constant statistics reading a channel Concat that nothing else reads (DenseNet's
+    /// `norm1` after `torch.cat`) reads the Concat's inputs itself: one step, each piece into its channels; batch 2,
+    /// pieces of 3, 1 and 6 channels, 128 K floats and more (split over threads), against the definition at 1, 2 and 3
+    /// threads. A Concat also read by another node, or one that is a graph output, stays a step of its own.
+    func testBatchNormalizationReadsTheConcatenationsInputs() throws {
+        var rng = SeededGenerator(seed: 37)
+        let channels = [3, 1, 6], total = 10, plane = 67 * 101
+        let pieces = try channels.map { try Tensor.random(shape: [2, $0, 67, 101], using: &rng) }
+        let stats = try (0..<4).map { i in try Tensor(shape: [total], values: try Tensor.random(shape: [total], using: &rng).scalars.map { i == 3 ? abs($0) + 0.5 : $0 }) }
+        let names = ["scale", "bias", "mean", "var"], inputs = ["p0", "p1", "p2"]
+        let values = pieces.map(\.scalars), s = stats.map(\.scalars)
+        func expected(_ n: Int, _ c: Int, _ p: Int) -> Double {
+            var piece = 0, ch = c
+            while ch >= channels[piece] { ch -= channels[piece]; piece += 1 }
+            let v = Double(values[piece][(n * channels[piece] + ch) * plane + p])
+            let y = (v - Double(s[2][c])) / (Double(s[3][c]) + 1e-3).squareRoot() * Double(s[0][c]) + Double(s[1][c])
+            return Swift.max(y, 0)
+        }
+        // 0: the Concat read by the normalisation alone; 1: also by a second node; 2: also a graph output.
+        for shared in 0..<3 {
+            for threads in [1, 2, 3] {
+                var nodes = [Graph.Node(name: "cat", operation: .concat(axis: shared == 0 ? -3 : 1), inputs: inputs, outputs: ["c"]),
+                             Graph.Node(name: "bn", operation: .batchNormalization(epsilon: 1e-3), inputs: ["c"] + names, outputs: ["b"]),
+                             Graph.Node(name: "act", operation: .activation(.relu), inputs: ["b"], outputs: ["y"])]
+                if shared == 1 { nodes.append(Graph.Node(name: "other", operation: .activation(.relu), inputs: ["c"], outputs: ["z"])) }
+                let graph = Graph(inputs: zip(inputs, pieces).map { Graph.Value(name: $0, shape: $1.shape) },
+                                  outputs: shared == 0 ? ["y"] : ["y", shared == 1 ? "z" : "c"],
+                                  constants: Dictionary(uniqueKeysWithValues: zip(names, stats)), nodes: nodes)
+                let network = try Network(graph: graph, options: NetworkOptions(threads: threads))
+                let operations = network.layers.map(\.operation)
+                XCTAssertEqual(operations.contains("Concat+BatchNormalization+Relu"), shared == 0, "\(shared): \(operations)")
+                XCTAssertEqual(operations.contains("Concat"), shared != 0, "\(shared): \(operations)")
+                let y = try XCTUnwrap(try network.predict(Dictionary(uniqueKeysWithValues: zip(inputs, pieces)))["y"])
+                XCTAssertEqual(y.shape, [2, total, 67, 101])
+                var wrong = 0
+                let got = y.scalars
+                for n in 0..<2 {
+                    for c in 0..<total {
+                        for p in 0..<plane where abs(Double(got[(n * total + c) * plane + p]) - expected(n, c, p)) > 1e-5 { wrong += 1 }
+                    }
+                }
+                XCTAssertEqual(wrong, 0, "shared \(shared), \(threads) threads: values off the definition")
             }
         }
     }

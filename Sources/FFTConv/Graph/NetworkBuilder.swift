@@ -30,6 +30,9 @@ struct NetworkBuilder {
         var concatInto: (value: Int, shape: [Int], channel: Int)?
         /// For a batch normalisation no convolution absorbed: the activation that read it alone, applied in its pass.
         var activation: Activation?
+        /// For a batch normalisation with constant statistics reading a channel Concat that nothing else reads: how
+        /// many of its first inputs are the concatenation's (the concatenated tensor is never written).
+        var concatenated: Int?
     }
     var pending: [Pending] = []
 
@@ -71,6 +74,7 @@ struct NetworkBuilder {
         for node in try topologicalOrder() { try add(node) }
         try fuse()
         placeConcatenations()
+        normalizeConcatenations()
         try prepare()
         plan()
     }
@@ -537,6 +541,27 @@ struct NetworkBuilder {
         pending.removeAll { $0.removed }
     }
 
+    /// A batch normalisation with constant statistics (and the activation it took) whose input is a channel Concat
+    /// read by nothing else reads the concatenation's inputs itself, each into its channels of the output: the
+    /// concatenated tensor is neither written nor read back. DenseNet-121 normalises a Concat of the block's features
+    /// before each of its 58 bottleneck layers and 3 transitions (every feature is read by all the later Concats of its
+    /// block, so no producer can write into one of them, as `placeConcatenations` has convolutions do).
+    mutating func normalizeConcatenations() {
+        let outputs = Set(graph.outputs.compactMap { ids[$0] })
+        for i in pending.indices {
+            guard !pending[i].removed, case .batchNormalization = pending[i].op, pending[i].concatenated == nil,
+                  pending[i].inputs.count == 5, pending[i].inputs.dropFirst().allSatisfy({ constants[$0] != nil }) else { continue }
+            let v = pending[i].inputs[0]
+            guard let j = producer(of: v, readBy: [i], outputs: outputs), case .concat(let axis) = pending[j].op,
+                  axis == 1 || axis == -pending[j].shape.count + 1, pending[j].shape.count >= 2, !pending[j].inputs.isEmpty else { continue }
+            pending[i].inputs = pending[j].inputs + pending[i].inputs.dropFirst()
+            pending[i].concatenated = pending[j].inputs.count
+            pending[i].operations.insert("Concat", at: 0)
+            pending[j].removed = true
+        }
+        pending.removeAll { $0.removed }
+    }
+
     // MARK: Preparation
 
     mutating func prepare() throws {
@@ -827,12 +852,17 @@ struct NetworkBuilder {
         case .localResponseNormalization(let size, let alpha, let beta, let bias):
             return { args in try TensorOperations.localResponseNormalization(args[0], size: size, alpha: alpha, beta: beta, bias: bias) }
         case .batchNormalization(let eps):
-            let e = p.activation?.epilogue ?? .identity
-            if p.inputs.count == 5, p.inputs.dropFirst().allSatisfy({ constants[$0] != nil }), let channels = shapes[p.inputs[0]]?.dropFirst().first {
-                // Constant statistics (every exported model): the affine map once, here.
-                let t = try p.inputs.dropFirst().map { try constant($0, node: node) }
-                let a = try TensorOperations.batchNormalizationAffine(channels: channels, scale: t[0], bias: t[1], mean: t[2], variance: t[3], epsilon: eps)
-                return { args in try TensorOperations.batchNormalization(args[0], k: a.k, shift: a.shift, activation: e) }
+            let e = p.activation?.epilogue ?? .identity, pieces = p.concatenated ?? 1, threads = options.threads
+            let statistics = p.inputs.dropFirst(pieces)
+            if statistics.count == 4, statistics.allSatisfy({ constants[$0] != nil }), shape.count >= 2 {
+                // Constant statistics (every exported model): the affine map once, here; the input as the Concat's pieces
+                // when it took one in.
+                let t = try statistics.map { try constant($0, node: node) }
+                let a = try TensorOperations.batchNormalizationAffine(channels: shape[1], scale: t[0], bias: t[1], mean: t[2], variance: t[3], epsilon: eps)
+                return { args in
+                    try TensorOperations.batchNormalization(concatenating: Array(args.prefix(pieces)), k: a.k, shift: a.shift, activation: e,
+                                                            threads: threads)
+                }
             }
             return { args in
                 guard args.count == 5 else { throw TensorOperations.fail("BatchNormalization needs 5 inputs") }

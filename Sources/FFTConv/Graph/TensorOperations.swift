@@ -511,6 +511,37 @@ enum TensorOperations {
         return y
     }
 
+    /// `activation(x · k[c] + shift[c])` over the channel concatenation of `xs` (one tensor: no concatenation),
+    /// each piece's planes written straight into their channels of the output, over `threads` from 128 K floats
+    /// (each worker a run of whole planes).
+    static func batchNormalization(concatenating xs: [Tensor], k: [Float], shift: [Float], activation: Epilogue,
+                                   threads: Int) throws -> Tensor {
+        let shape = try concatShape(xs.map(\.shape), axis: 1)
+        guard shape.count >= 2, shape[1] == k.count, shift.count == k.count else {
+            throw fail("BatchNormalization over \(k.count) channels cannot normalise a tensor of shape \(shape)")
+        }
+        let c = shape[1], plane = count(Array(shape[2...]))
+        let y = try Tensor(uninitialized: shape)
+        // Every output plane's source: (image, channel) in output order.
+        var sources: [UnsafePointer<Float>] = []
+        sources.reserveCapacity(shape[0] * c)
+        for n in 0..<shape[0] {
+            for x in xs {
+                let ci = x.shape[1]
+                for ch in 0..<ci { sources.append(UnsafePointer(x.storage.pointer + (n * ci + ch) * plane)) }
+            }
+        }
+        withExtendedLifetime(xs) {
+            Parallel.forEachRange(count: sources.count, threads: count(shape) >= 1 << 17 ? threads : 1) { _, planes in
+                for i in planes {
+                    let ch = i % c
+                    activation.finishScaled(src: sources[i], dst: y.storage.pointer + i * plane, count: plane, scale: k[ch], shift: shift[ch])
+                }
+            }
+        }
+        return y
+    }
+
     static func softmax(_ x: Tensor, axis a: Int, legacy: Bool) throws -> Tensor {
         let ax = try axis(a, rank: x.rank)
         // legacy: softmax over the flattened dimensions ax..<rank; else over ax alone.

@@ -1,4 +1,9 @@
 /// A register-blocked micro-kernel: an `mr × nr` tile of `C = A·B`, A packed `mr` floats per k.
+///
+/// The forms with an `accumulate` flag overwrite the tile when it is false; when it is true the accumulators start
+/// from the tile's floats and the products are added onto them in k order, so a product over K computed in passes
+/// (the first not accumulating) has the bits of one call over all of K, however K is cut
+/// (`KernelFamilyTests.testPassesOverKGiveOneChainsBits`).
 public struct GEMMMicroKernel: @unchecked Sendable, CustomStringConvertible {  // holds only global functions
     /// Packed-B form: `(kc, a, b, c, ldc, accumulate)`, B packed `nr` floats per k.
     public typealias Packed = (Int, UnsafePointer<Float>, UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int, Bool) -> Void

@@ -18,8 +18,8 @@ same order of operations as `Epilogue.biasRows` with a clip. The strided form (`
 STRIDED_VARIANTS) reads A in place instead of packed: row r's element k at `a + k * lda + r` (MR consecutive
 positions of an NCHW channel row, channels lda floats apart), B packed -- the 1x1 transposed path's input tiles
 and the transposed Winograd GEMM's V without a packing pass. There B is the layer's weights, streamed from memory:
-each k asks for B's two lines 256 k ahead (STRIDED_B_AHEAD bytes, one 256-deep block of 32 columns, the depth both
-callers block by) into L2, so each pass over a block brings in the next one. Variants in both lists also get the
+each k asks for B's two lines 256 k ahead (STRIDED_B_AHEAD bytes, one 256-deep block of 32 columns: Winograd's
+depth block, two of the transposed path's 128-row passes) into L2, so each pass brings in what comes after it. Variants in both lists also get the
 split form with strided A (`gemm_MRxNR_split_strided`).
 
 Run: python3 Bench/scripts/generate_microkernels.py   (no arguments; rewrites the file)

@@ -497,18 +497,10 @@ enum TensorOperations {
     /// `activation(x · k[c] + shift[c])` over every channel's plane: a batch normalisation that no convolution before
     /// it could absorb (DenseNet's, before its ReLU and 1x1), with that activation.
     static func batchNormalization(_ x: Tensor, k: [Float], shift: [Float], activation: Epilogue) throws -> Tensor {
-        guard x.rank >= 2, x.shape[1] == k.count else {
+        guard x.rank >= 2 else {
             throw fail("BatchNormalization over \(k.count) channels cannot normalise a tensor of shape \(x.shape)")
         }
-        let c = x.shape[1], plane = count(Array(x.shape[2...]))
-        let y = try Tensor(uninitialized: x.shape)
-        for b in 0..<x.shape[0] {
-            for ch in 0..<c {
-                let o = (b * c + ch) * plane
-                activation.finishScaled(src: x.storage.pointer + o, dst: y.storage.pointer + o, count: plane, scale: k[ch], shift: shift[ch])
-            }
-        }
-        return y
+        return try batchNormalization(concatenating: [x], k: k, shift: shift, activation: activation, threads: 1)
     }
 
     /// `activation(x · k[c] + shift[c])` over the channel concatenation of `xs` (one tensor: no concatenation),

@@ -48,8 +48,9 @@ final class PointwiseDepthwiseFusion: PointwiseDepthwisePair, @unchecked Sendabl
     let split: (kernel: GEMMMicroKernel.PackedSplit, lo: Float, hi: Float)?
     /// With `split`, the 1x1 activation when it is not a clamp (hard swish, SiLU): the kernel stores with no clamp.
     let splitActivation: Epilogue?
-    /// The split kernel's strided-A form (`gemm_7x32_split_strided`), with `split`: whole planes then read the
-    /// input's tiles in place, with no packing pass (bands still pack the rows each adds, in the worker's scratch).
+    /// The split kernel's strided-A form (`gemm_7x32_split_strided`), with `split`: whole planes and bands then read
+    /// the input's tiles in place, with no packing pass (bands packed the rows each adds until the thirty-second
+    /// session: MobileNetV2's 16→96 + stride-2 step 0.336 → 0.319 ms at 1 thread, 0.159 → 0.153 at 2, `step_ab.sh`).
     let splitInPlace: GEMMMicroKernel.PackedSplitStrided?
     /// Whether panels' weights are prefetched ahead of their tiles: on planes of 7 tiles or more (figures in `fill`).
     let prefetchesPanels: Bool
@@ -323,7 +324,10 @@ final class PointwiseDepthwiseFusion: PointwiseDepthwisePair, @unchecked Sendabl
             let from = fresh ? 0 : overlap
             let lo = Swift.min(Swift.max(first + from, 0), first + rows), hi = Swift.max(Swift.min(first + rows, inputSize.height), lo)
             let tiles = (lo * perRow)..<(hi * perRow)
-            if lo < hi { TransposedImplementation.pack(x, positions: positions, k: k, channels: 0..<k, tiles: tiles, into: packed) }
+            // With the split kernel's strided form the band's tiles (whole rows) are read in place, as whole planes are.
+            if lo < hi && splitInPlace == nil {
+                TransposedImplementation.pack(x, positions: positions, k: k, channels: 0..<k, tiles: tiles, into: packed)
+            }
             for j in 0..<panelCount {
                 let saved = carry + j * 2 * overlap * rowFloats
                 for h in 0..<2 {
@@ -334,7 +338,7 @@ final class PointwiseDepthwiseFusion: PointwiseDepthwisePair, @unchecked Sendabl
                 }
                 if lo < hi {
                     fill(panel: j, tiles: tiles, planes: planes, tile: tile, packed: packed, packedFrom: tiles.lowerBound, plane: plane,
-                         rowShift: -first, prefetches: false)
+                         rowShift: -first, prefetches: false, inPlace: splitInPlace == nil ? nil : x)
                 }
                 if b + 1 < bands.upperBound {
                     for h in 0..<2 {

@@ -137,7 +137,7 @@ final class ReductionAndBroadcastTests: XCTestCase {
 
     /// A batch normalisation with constant statistics reading a channel Concat that nothing else reads (DenseNet's
     /// `norm1` after `torch.cat`) reads the Concat's inputs itself: one step, each piece into its channels; batch 2,
-    /// pieces of 3, 1 and 6 channels, 128 K floats and more (split over threads), against the definition at 1, 2 and 3
+    /// pieces of 3, 1 and 6 channels, 135 K floats (split over threads from 32 K), against the definition at 1, 2 and 3
     /// threads. A Concat also read by another node, or one that is a graph output, stays a step of its own.
     func testBatchNormalizationReadsTheConcatenationsInputs() throws {
         var rng = SeededGenerator(seed: 37)

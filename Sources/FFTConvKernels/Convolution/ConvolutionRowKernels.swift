@@ -166,45 +166,25 @@ public enum ConvolutionRowKernels {
         @inline(__always) func load(_ row: UnsafePointer<Float>, _ at: Int) -> V { UnsafeRawPointer(row + at).loadUnaligned(as: V.self) }
         // Window by window, every channel vector of it: each vector's maximum is a short chain of its own, so the
         // vectors' chains overlap (one vector along the whole row, its windows sharing a column, was one chain of
-        // dependent maxima: SqueezeNet's stem pool took 22% of the fused step, 0.085 of its 0.39 ms alone).
-        if rowCount == 3 {
-            let row0 = rows[0], row1 = rows[1], row2 = rows[2]
-            @inline(__always) func column(_ at: Int) -> V { V.maximum(V.maximum(load(row0, at), load(row1, at)), load(row2, at)) }
-            for j in 0..<outputs {
-                let start = j &* stride &- padLeft
-                let c0 = Swift.max(0, start), c1 = Swift.min(positions, start &+ kernel)
-                let dst = out + j &* channels
-                var o = 0
-                if c1 &- c0 == 3 {
-                    // A whole 3x3 window, straight-line.
-                    while o < channels {
-                        let at = c0 &* channels &+ o
-                        let m = V.maximum(V.maximum(column(at), column(at &+ channels)), column(at &+ 2 &* channels))
-                        UnsafeMutableRawPointer(dst + o).storeBytes(of: m, as: V.self)
-                        o &+= n
-                    }
-                    continue
-                }
-                while o < channels {
-                    var at = c0 &* channels &+ o
-                    var m = column(at)
-                    var c = c0 &+ 1
-                    while c < c1 {
-                        at &+= channels
-                        m = V.maximum(m, column(at))
-                        c &+= 1
-                    }
-                    UnsafeMutableRawPointer(dst + o).storeBytes(of: m, as: V.self)
-                    o &+= n
-                }
-            }
-            return
-        }
+        // dependent maxima: SqueezeNet's stem pool took 22% of the fused step, 0.085 of its 0.39 ms alone). A whole
+        // 3x3 window runs straight-line; the maxima keep the order rows then columns either way.
+        let three = rowCount == 3
+        let row0 = rows[0], row1 = three ? rows[1] : row0, row2 = three ? rows[2] : row0
+        @inline(__always) func column(_ at: Int) -> V { V.maximum(V.maximum(load(row0, at), load(row1, at)), load(row2, at)) }
         for j in 0..<outputs {
             let start = j &* stride &- padLeft
             let c0 = Swift.max(0, start), c1 = Swift.min(positions, start &+ kernel)
             let dst = out + j &* channels
             var o = 0
+            if three && c1 &- c0 == 3 {
+                while o < channels {
+                    let at = c0 &* channels &+ o
+                    let m = V.maximum(V.maximum(column(at), column(at &+ channels)), column(at &+ 2 &* channels))
+                    UnsafeMutableRawPointer(dst + o).storeBytes(of: m, as: V.self)
+                    o &+= n
+                }
+                continue
+            }
             while o < channels {
                 var m = V(), c = c0
                 while c < c1 {

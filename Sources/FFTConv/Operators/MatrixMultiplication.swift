@@ -122,6 +122,15 @@ public final class FullyConnected: @unchecked Sendable {
     /// rows of 32 each, zero past the last output) and the bias padded to whole panels, made on first use.
     private var panels: (weights: AlignedBuffer, bias: AlignedBuffer)?
     private let packLock = NSLock()
+    /// At batch 1, rows shorter than this many inputs are asked for eight rows ahead while four are summed; longer
+    /// ones are left to the hardware prefetchers. A row of 1280 floats is 80 lines: each new group of four rows starts
+    /// four streams the prefetchers must first detect (MobileNetV2's classifier from DRAM 0.276–0.307 → 0.218–0.223 ms
+    /// with the hint, Zen 4). A row of 4096 floats or more is a long stream they follow on their own, and the hint's
+    /// four further streams cost bandwidth (thirty-third session, Zen 5, ms, without / with the hint): AlexNet's three
+    /// layers in the network 7–12% faster without at 1 and 2 threads (`step_ab.sh 4`); VGG16's classifier alone (the
+    /// model cut after `Flatten`, 494 MB of weights, 6 rounds alternated) 13.6–20.2 / 16.1–19.8 at 1 thread (4 rounds
+    /// of 6 faster) and 10.6–14.6 / 13.9–18.4 at 2 (6 of 6); a C loop of the same pattern over 411 MB 6.1 / 7.4 at 2.
+    static let prefetchedRowLength = 4096
 
     /// Prepares a layer from `weights` (`[outputs, inputs]`) and an optional `bias` (`[outputs]`).
     public init(weights: Tensor, bias: Tensor?, activation: Activation = .none, threads: Int = 1) throws {
@@ -250,17 +259,17 @@ public final class FullyConnected: @unchecked Sendable {
                 x.withUnsafeBufferPointer { xp in
                     y.withUnsafeMutableBufferPointer { yp in
                         guard let xb = xp.baseAddress, let yb = yp.baseAddress else { return }
-                        // Row blocks of 64: a few hundred microseconds of streaming each at DRAM speed. The rows
-                        // eight ahead are asked for while four are summed: MobileNetV2's classifier (1280 → 1000, its
-                        // 5 MB from DRAM in the network) 0.276–0.307 → 0.218–0.223 ms at 1 thread (`net --profile`,
-                        // 3 rounds; 4 rows ahead 0.220–0.245, 16 rows 0.213–0.228), the network 7.12–7.33 → 7.05–7.17
-                        // (4 rounds); AlexNet's within noise.
+                        // Row blocks of 64: a few hundred microseconds of streaming each at DRAM speed. Short rows
+                        // (`prefetchedRowLength`): the rows eight ahead are asked for while four are summed:
+                        // MobileNetV2's classifier (1280 → 1000, its 5 MB from DRAM in the network) 0.276–0.307 →
+                        // 0.218–0.223 ms at 1 thread (`net --profile`, 3 rounds; 4 rows ahead 0.220–0.245, 16 rows
+                        // 0.213–0.228), the network 7.12–7.33 → 7.05–7.17 (4 rounds).
                         // Split over threads from 1 MB of weights (~50 µs of streaming, more from memory): the
                         // squeeze-and-excitation layers' 40–400 KB take a few µs, less than handing half to a worker.
-                        let blocks = (outputs + 63) / 64
+                        let blocks = (outputs + 63) / 64, ahead = inputs < FullyConnected.prefetchedRowLength ? 8 : 0
                         Parallel.forEachRange(count: blocks, threads: outputs * inputs >= 1 << 18 ? threads : 1) { _, items in
                             GEMV.run(m: outputs, k: inputs, w: w, ldw: inputs, x: xb, y: yb, epilogue: e,
-                                     rows: (items.lowerBound * 64)..<Swift.min(outputs, items.upperBound * 64), prefetchRows: 8)
+                                     rows: (items.lowerBound * 64)..<Swift.min(outputs, items.upperBound * 64), prefetchRows: ahead)
                         }
                     }
                 }

@@ -246,6 +246,57 @@ final class ONNXTests: XCTestCase {
         }
     }
 
+    /// What a fuzzer (mutated fixtures through `fftconv run`, thirty-third session) found trapping: each is a typed
+    /// error now. A Reshape without its shape input, shape and index values that are not integers, a Conv +
+    /// BatchNormalization whose statistics have another length than the channels, a stride far past the input.
+    func testMutatedGraphsAreTypedErrors() throws {
+        let x = [Graph.Value(name: "x", shape: [1, 2, 4, 4])]
+        func build(_ nodes: [Graph.Node], _ constants: [String: Tensor]) throws -> Network {
+            try Network(graph: Graph(inputs: x, outputs: ["y"], constants: constants, nodes: nodes))
+        }
+        func expectInvalidNode(_ name: String, _ body: () throws -> Network, file: StaticString = #filePath, line: UInt = #line) {
+            XCTAssertThrowsError(try body(), file: file, line: line) { error in
+                guard case .invalidNode(let node, _, _)? = error as? GraphError else { return XCTFail("\(error)", file: file, line: line) }
+                XCTAssertEqual(node, name, file: file, line: line)
+            }
+        }
+        expectInvalidNode("r") { try build([Graph.Node(name: "r", operation: .reshape(allowZero: false), inputs: ["x"], outputs: ["y"])], [:]) }
+        expectInvalidNode("r") {
+            try build([Graph.Node(name: "r", operation: .reshape(allowZero: false), inputs: ["x", "s"], outputs: ["y"])],
+                      ["s": try Tensor(shape: [2], values: [1, .nan])])
+        }
+        expectInvalidNode("c") { try build([Graph.Node(name: "c", operation: .constantOfShape(value: 0), inputs: [], outputs: ["y"])], [:]) }
+        expectInvalidNode("c") {
+            try build([Graph.Node(name: "c", operation: .constantOfShape(value: 0), inputs: ["s"], outputs: ["y"])],
+                      ["s": try Tensor(shape: [2], values: [2, 1e30])])
+        }
+        // A Gather index is read at run time.
+        let gather = try build([Graph.Node(name: "g", operation: .gather(axis: 1), inputs: ["x", "i"], outputs: ["y"])],
+                               ["i": try Tensor(shape: [1], values: [.infinity])])
+        XCTAssertThrowsError(try gather(try Tensor(zeros: [1, 2, 4, 4]))) { error in
+            guard case .invalidNode("g", _, _)? = error as? GraphError else { return XCTFail("\(error)") }
+        }
+        // Statistics of 1 value for 3 channels: not folded into the convolution, refused by the BatchNormalization.
+        let conv = try ConvolutionDescriptor(inputChannels: 2, outputChannels: 3, kernel: 1, hasBias: false)
+        let one = try Tensor(shape: [1], values: [1])
+        expectInvalidNode("bn") {
+            try build([Graph.Node(name: "c", operation: .convolution(conv, autoPad: .explicit), inputs: ["x", "w"], outputs: ["t"]),
+                       Graph.Node(name: "bn", operation: .batchNormalization(epsilon: 1e-5), inputs: ["t", "a", "b", "m", "v"], outputs: ["y"])],
+                      ["w": try Tensor(zeros: [3, 2, 1, 1]), "a": one, "b": one, "m": one, "v": one])
+        }
+        // A stride far past the input: its output is 1×1, its padded input in whole strides 2³¹ columns.
+        let far = try ConvolutionDescriptor(inputChannels: 2, outputChannels: 3, kernel: 3, stride: Size2D(2, 1 << 31), padding: 1,
+                                            hasBias: false)
+        XCTAssertThrowsError(try build([Graph.Node(name: "c", operation: .convolution(far, autoPad: .explicit), inputs: ["x", "w"],
+                                                   outputs: ["y"])], ["w": try Tensor(zeros: [3, 2, 3, 3])])) { error in
+            guard case .invalidNode("c", _, let why)? = error as? GraphError else { return XCTFail("\(error)") }
+            XCTAssertTrue(why.contains("unsupported"), why)
+        }
+        XCTAssertThrowsError(try Convolution2D(descriptor: far, input: Size2D(4, 4), weights: try Tensor(zeros: [3, 2, 3, 3]))) { error in
+            guard case .unsupported? = error as? ConvolutionError else { return XCTFail("\(error)") }
+        }
+    }
+
     func testOneNetworkFromSeveralThreads() throws {
         let graph = try ONNXModel.graph(contentsOf: Self.path("resnet_block.onnx"))
         let x = try Tensor(contentsOfNPY: Self.path("resnet_block.input.npy"))

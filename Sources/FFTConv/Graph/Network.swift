@@ -122,19 +122,24 @@ public final class Network: @unchecked Sendable {
                 args.append(t)
             }
             var t0 = timings == nil ? 0 : DispatchTime.now().uptimeNanoseconds
-            for run in 0..<repeats {
-                if run == repeats - 1, run > 0 { t0 = DispatchTime.now().uptimeNanoseconds }
-                if let into = steps[k].into, let runInto = steps[k].runInto {
-                    // Not zeroed: its producers write all its channels between them (each overwrites its own
-                    // range; a test hands the Concat a NaN-filled block): SqueezeNet 3.18–3.30 → 3.12–3.17 ms at 1 thread.
-                    var target = try values[into.value] ?? Tensor(uninitialized: into.shape)
-                    values[into.value] = nil  // uniquely referenced while written
-                    try runInto(args, &target)
-                    values[into.value] = target
-                } else {
-                    if run > 0 { values[steps[k].output] = nil }
-                    values[steps[k].output] = try steps[k].run(args)
+            do {
+                for run in 0..<repeats {
+                    if run == repeats - 1, run > 0 { t0 = DispatchTime.now().uptimeNanoseconds }
+                    if let into = steps[k].into, let runInto = steps[k].runInto {
+                        // Not zeroed: its producers write all its channels between them (each overwrites its own
+                        // range; a test hands the Concat a NaN-filled block): SqueezeNet 3.18–3.30 → 3.12–3.17 ms at 1 thread.
+                        var target = try values[into.value] ?? Tensor(uninitialized: into.shape)
+                        values[into.value] = nil  // uniquely referenced while written
+                        try runInto(args, &target)
+                        values[into.value] = target
+                    } else {
+                        if run > 0 { values[steps[k].output] = nil }
+                        values[steps[k].output] = try steps[k].run(args)
+                    }
                 }
+            } catch let f as TensorOperations.Failure {
+                // A value only known at run time (a Gather index) is wrong: named by its node, as at build.
+                throw GraphError.invalidNode(node: steps[k].summary.name, operation: steps[k].summary.operation, reason: f.reason)
             }
             if let timings { timings.pointee[k] = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6 }
             if !Self.keepsTensors { for id in releases[k] { values[id] = nil } }

@@ -132,7 +132,14 @@ struct NetworkBuilder {
         return t
     }
 
-    func ints(_ t: Tensor) -> [Int] { t.scalars.map { Int($0) } }
+    /// `t`'s values as integers (shapes, axes, pads, slice bounds); a value that is not a finite integer-sized number
+    /// (a float tensor holding NaN, ±inf or 1e30 where an int64 one belongs) is an error, not a trap.
+    func ints(_ t: Tensor) throws -> [Int] {
+        try t.scalars.map { v in
+            guard v.isFinite, Swift.abs(v) <= 0x1p60 else { throw TensorOperations.fail("\(v) is not an integer value") }
+            return Int(v)
+        }
+    }
 
     mutating func add(_ node: Graph.Node) throws {
         let consumed = Set(graph.nodes.flatMap(\.inputs) + graph.outputs)
@@ -191,6 +198,10 @@ struct NetworkBuilder {
             guard i < inputs.count, inputs[i] >= 0 else { return nil }
             return try constant(inputs[i], node: node)
         }
+        func requiredConstant(_ i: Int) throws -> Tensor {
+            guard let t = try optionalConstant(i) else { throw TensorOperations.fail("input \(i) is missing") }
+            return t
+        }
         let op = node.operation
         switch op {
         case .convolution(let d0, let autoPad):
@@ -198,7 +209,7 @@ struct NetworkBuilder {
             guard x.count == 4, x[1] == d0.inputChannels else {
                 throw TensorOperations.fail("input shape \(x) does not have \(d0.inputChannels) channels in NCHW")
             }
-            let w = try constant(inputs[1], node: node)
+            let w = try requiredConstant(1)
             guard w.shape == d0.weightShape else { throw ConvolutionError.weightShapeMismatch(expected: d0.weightShape, actual: w.shape) }
             if let b = try optionalConstant(2), b.shape != [d0.outputChannels] {
                 throw ConvolutionError.biasShapeMismatch(expected: [d0.outputChannels], actual: b.shape)
@@ -218,7 +229,7 @@ struct NetworkBuilder {
             let o = try d.outputSize(input: Size2D(x[2], x[3]))
             return (.convolution(d, autoPad: .explicit), [x[0], d.outputChannels, o.height, o.width])
         case .convolutionTranspose(let s, let p, let dl, let op2, let g):
-            let w = try constant(inputs[1], node: node)
+            let w = try requiredConstant(1)
             return (op, try TensorOperations.convolutionTransposeShape(try shape(0), weights: w.shape, stride: s, padding: p,
                                                                        dilation: dl, outputPadding: op2, groups: g))
         case .layerNormalization(let axis, let eps):
@@ -260,7 +271,7 @@ struct NetworkBuilder {
         case .flatten(let axis):
             return (op, try TensorOperations.flattenShape(try shape(0), axis: axis))
         case .reshape(let allowZero):
-            return (op, try TensorOperations.reshapeShape(try shape(0), ints(try constant(inputs[1], node: node)), allowZero: allowZero))
+            return (op, try TensorOperations.reshapeShape(try shape(0), try ints(try requiredConstant(1)), allowZero: allowZero))
         case .squeeze(let axes):
             let a = try axes ?? optionalConstant(1).map(ints)
             return (.squeeze(axes: a), try TensorOperations.squeezeShape(try shape(0), a))
@@ -276,7 +287,7 @@ struct NetworkBuilder {
             return (.pad(pads: p, value: v), try TensorOperations.padShape(try shape(0), p))
         case .resize(let mode, let coords, let scales):
             let s = try scales ?? optionalConstant(2).flatMap { $0.count > 0 ? $0.scalars : nil }
-            let sizes = try optionalConstant(3).flatMap { $0.count > 0 ? ints($0) : nil }
+            let sizes = try optionalConstant(3).flatMap { $0.count > 0 ? try ints($0) : nil }
             let out = try TensorOperations.resizeShape(try shape(0), scales: sizes == nil ? s : nil, sizes: sizes)
             return (.resize(mode: mode, coordinates: coords, scales: sizes == nil ? s : nil), out)
         case .shape:
@@ -288,7 +299,7 @@ struct NetworkBuilder {
         case .constant(let t):
             return (op, t.shape)
         case .constantOfShape:
-            let s = ints(try constant(inputs[0], node: node))
+            let s = try ints(try requiredConstant(0))
             guard s.allSatisfy({ $0 >= 0 }) else { throw TensorOperations.fail("ConstantOfShape with negative dimensions \(s)") }
             return (op, s)
         case .slice:
@@ -307,9 +318,9 @@ struct NetworkBuilder {
 
     func sliceParameters(_ node: Graph.Node, inputs: [Int], shape: [Int]) throws -> [(start: Int, step: Int, count: Int)] {
         guard inputs.count >= 3 else { throw TensorOperations.fail("Slice needs starts and ends inputs") }
-        func opt(_ i: Int) throws -> [Int]? { i < inputs.count && inputs[i] >= 0 ? ints(try constant(inputs[i], node: node)) : nil }
-        return try TensorOperations.sliceRanges(shape, starts: ints(try constant(inputs[1], node: node)),
-                                                ends: ints(try constant(inputs[2], node: node)), axes: try opt(3), steps: try opt(4))
+        func opt(_ i: Int) throws -> [Int]? { i < inputs.count && inputs[i] >= 0 ? try ints(try constant(inputs[i], node: node)) : nil }
+        return try TensorOperations.sliceRanges(shape, starts: try ints(try constant(inputs[1], node: node)),
+                                                ends: try ints(try constant(inputs[2], node: node)), axes: try opt(3), steps: try opt(4))
     }
 
     // MARK: Fusion
@@ -329,9 +340,11 @@ struct NetworkBuilder {
                 let c = consumers(of: value)
                 return c.count == 1 && !outputs.contains(value) ? c[0] : nil
             }
-            // Conv + BatchNormalization with constant statistics: fold into weights and bias.
+            // Conv + BatchNormalization with constant statistics, one value per channel: fold into weights and bias
+            // (statistics of another length stay a BatchNormalization step, which refuses them).
             if let j = single(pending[i].output), case .batchNormalization(let eps) = pending[j].op,
-               pending[j].inputs.count == 5, pending[j].inputs.dropFirst().allSatisfy({ constants[$0] != nil }), pending[i].residual == nil {
+               pending[j].inputs.count == 5, pending[j].inputs.dropFirst().allSatisfy({ constants[$0]?.count == d.outputChannels }),
+               pending[i].residual == nil {
                 let p = try pending[j].inputs.dropFirst().map { try constant($0, node: graph.nodes[0]) }
                 let w = try constant(pending[i].inputs[1], node: graph.nodes[0])
                 let oldBias = pending[i].inputs.count > 2 && pending[i].inputs[2] >= 0 ? constants[pending[i].inputs[2]] : nil

@@ -739,9 +739,11 @@ enum TensorOperations {
         let m = indices.count
         for o in 0..<outer {
             for j in 0..<m {
-                var k = Int(indices.storage.pointer[j])
+                let v = indices.storage.pointer[j]
+                guard v.isFinite, Swift.abs(v) <= Float(n) else { throw fail("Gather index \(v) is out of range for size \(n)") }
+                var k = Int(v)
                 if k < 0 { k += n }
-                guard k >= 0 && k < n else { throw fail("Gather index \(Int(indices.storage.pointer[j])) is out of range for size \(n)") }
+                guard k >= 0 && k < n else { throw fail("Gather index \(Int(v)) is out of range for size \(n)") }
                 (y.storage.pointer + (o * m + j) * inner).update(from: x.storage.pointer + (o * n + k) * inner, count: inner)
             }
         }
@@ -799,7 +801,9 @@ enum TensorOperations {
         }
         guard let scales, scales.count == 4, scales[0] == 1, scales[1] == 1, scales[2] > 0, scales[3] > 0,
               scales[2].isFinite, scales[3].isFinite else { throw fail("Resize scales \(scales ?? []) must be [1, 1, sh, sw] with positive sh, sw") }
-        return [s[0], s[1], Int((Float(s[2]) * scales[2]).rounded(.down)), Int((Float(s[3]) * scales[3]).rounded(.down))]
+        let h = (Float(s[2]) * scales[2]).rounded(.down), w = (Float(s[3]) * scales[3]).rounded(.down)
+        guard h <= 0x1p30, w <= 0x1p30 else { throw fail("Resize scales \(scales) make a \(h) × \(w) plane") }
+        return [s[0], s[1], Int(h), Int(w)]
     }
 
     /// Resize of every plane, source positions computed once per output row and column: nearest takes one input pixel

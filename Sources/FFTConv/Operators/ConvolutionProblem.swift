@@ -20,7 +20,26 @@ struct ConvolutionProblem: Sendable, Hashable {
         } catch {
             throw ConvolutionError.sizeOverflow(what: "the image element count")
         }
+        // The direct paths lay the padded input out in whole strides (`PhaseLayout`): a stride or padding far past
+        // the input would make that layout absurd however small the output (a stride of 2³¹ on a 226-pixel row: 8 TB
+        // requested, and a trap in the allocator). Refused above `maxLaidOutElements` as unsupported.
+        let d = descriptor
+        func laidOut(_ n: Int, _ s: Int) -> Int {
+            let (t, o) = (n / s + (n % s == 0 ? 0 : 1)).multipliedReportingOverflow(by: s)
+            return o ? .max : t
+        }
+        let ph = input.height + d.padding.top + d.padding.bottom, pw = input.width + d.padding.left + d.padding.right
+        let dims = [d.inputChannels, laidOut(ph, d.stride.height), laidOut(pw, d.stride.width)]
+        guard let n = try? Tensor.elementCount(of: dims), n <= Self.maxLaidOutElements else {
+            throw ConvolutionError.unsupported(algorithm: "any algorithm", reason: "stride \(d.stride.height)x\(d.stride.width) and padding "
+                + "\(d.padding) on a \(input.height)x\(input.width) input: its padded input in whole strides would be "
+                + "\(dims.map(String.init).joined(separator: " × ")) floats, over 2^31")
+        }
     }
+
+    /// Most floats of an image's padded input laid out in whole strides: 2³¹ (8 GB; a tensor of more is refused by
+    /// the graph's default 4 GB limit anyway).
+    static let maxLaidOutElements = 1 << 31
 
     var inputPlane: Int { input.height * input.width }
     var outputPlane: Int { output.height * output.width }

@@ -8,6 +8,8 @@ public enum TensorError: Error, Hashable, Sendable, CustomStringConvertible {
     case negativeDimension(shape: [Int])
     /// The product of the dimensions (or its size in bytes) does not fit in `Int`.
     case elementCountOverflow(shape: [Int])
+    /// The tensor's `bytes` are more than the machine's physical memory, `memoryBytes`.
+    case exceedsMemory(shape: [Int], bytes: Int, memoryBytes: Int)
     /// An array of values was given whose length is not the shape's element count.
     case valueCountMismatch(shape: [Int], expected: Int, actual: Int)
     /// An operation needs a tensor of another rank.
@@ -17,6 +19,8 @@ public enum TensorError: Error, Hashable, Sendable, CustomStringConvertible {
         switch self {
         case .negativeDimension(let s): return "invalid tensor shape \(s): dimensions must not be negative"
         case .elementCountOverflow(let s): return "invalid tensor shape \(s): element count overflows Int"
+        case .exceedsMemory(let s, let b, let m):
+            return "tensor of shape \(s) too large: \(b / 1_000_000) MB, more than this machine's \(m / 1_000_000) MB of memory"
         case .valueCountMismatch(let s, let e, let a):
             return "invalid tensor values: shape \(s) holds \(e) elements, \(a) were given"
         case .rankMismatch(let e, let s): return "invalid tensor: expected rank \(e), got shape \(s)"

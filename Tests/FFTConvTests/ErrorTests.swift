@@ -59,6 +59,10 @@ final class ErrorTests: XCTestCase {
         XCTAssertThrowsError(try Tensor(zeros: [1 << 40, 1 << 40])) {
             XCTAssertEqual($0 as? TensorError, .elementCountOverflow(shape: [1 << 40, 1 << 40]))
         }
+        // 4 TB: counted in Int, more than any test machine's memory — refused before the allocator traps.
+        XCTAssertThrowsError(try Tensor(zeros: [1 << 20, 1 << 20])) { error in
+            guard case .exceedsMemory([1 << 20, 1 << 20], 1 << 42, _)? = error as? TensorError else { return XCTFail("\(error)") }
+        }
         XCTAssertThrowsError(try Tensor(zeros: [2, -1])) { XCTAssertEqual($0 as? TensorError, .negativeDimension(shape: [2, -1])) }
         XCTAssertThrowsError(try Tensor(shape: [2, 2], values: [1, 2, 3])) {
             XCTAssertEqual($0 as? TensorError, .valueCountMismatch(shape: [2, 2], expected: 4, actual: 3))

@@ -34,7 +34,7 @@ extension Tensor {
         guard header.descr == "<f4" || header.descr == "=f4" else { throw NPYError.unsupportedDType(header.descr) }
         guard !header.fortranOrder else { throw NPYError.fortranOrder }
         let count: Int
-        do { count = try Tensor.elementCount(of: header.shape) } catch let e as TensorError { throw NPYError.invalidShape(e) }
+        do { count = try Tensor.allocatableCount(of: header.shape) } catch let e as TensorError { throw NPYError.invalidShape(e) }
         let expected = count * 4, actual = b.count - dataStart
         if actual < expected { throw NPYError.truncatedData(expectedBytes: expected, actualBytes: actual) }
         if actual > expected { throw NPYError.trailingData(expectedBytes: expected, actualBytes: actual) }

@@ -1,3 +1,5 @@
+import Foundation
+
 /// A dense float32 tensor in row-major (C) order; four-dimensional tensors are NCHW.
 ///
 /// `Tensor` is a value type: copies share storage until one of them is written to. The storage is aligned
@@ -22,9 +24,21 @@ public struct Tensor: @unchecked Sendable {
         return count
     }
 
+    /// `elementCount(of:)` for a tensor about to be allocated: also a typed error when its bytes are more than the
+    /// machine's physical memory, where the allocator would trap (an absurd padding given to a layer, a corrupt
+    /// `.npy` header's shape).
+    static func allocatableCount(of shape: [Int]) throws -> Int {
+        let count = try elementCount(of: shape)
+        if count * 4 > physicalMemoryBytes { throw TensorError.exceedsMemory(shape: shape, bytes: count * 4, memoryBytes: physicalMemoryBytes) }
+        return count
+    }
+
+    /// This machine's physical memory in bytes (Foundation's figure, read once).
+    static let physicalMemoryBytes = Int(clamping: ProcessInfo.processInfo.physicalMemory)
+
     /// A tensor of `shape` filled with zeros.
     public init(zeros shape: [Int]) throws {
-        let count = try Self.elementCount(of: shape)
+        let count = try Self.allocatableCount(of: shape)
         self.shape = shape
         self.storage = AlignedBuffer(count: count)
     }
@@ -33,7 +47,7 @@ public struct Tensor: @unchecked Sendable {
     /// 2-thread layer whose output the calling thread zeroed alone kept its helper waiting (MobileNetV2 at 2
     /// threads, 6 alternated rounds: 2.36–2.45 → 2.18–2.35 ms).
     init(zeros shape: [Int], threads: Int) throws {
-        let count = try Self.elementCount(of: shape)
+        let count = try Self.allocatableCount(of: shape)
         self.shape = shape
         self.storage = AlignedBuffer(uninitializedCount: count)
         let y = storage.pointer, piece = 16384
@@ -45,7 +59,7 @@ public struct Tensor: @unchecked Sendable {
 
     /// A tensor of `shape` whose elements are unspecified, for an output its producer overwrites entirely.
     init(uninitialized shape: [Int]) throws {
-        let count = try Self.elementCount(of: shape)
+        let count = try Self.allocatableCount(of: shape)
         self.shape = shape
         self.storage = AlignedBuffer(uninitializedCount: count)
         if BufferCache.fillsUnzeroedTensorsWithNaN { storage.pointer.initialize(repeating: .nan, count: count) }
@@ -59,7 +73,7 @@ public struct Tensor: @unchecked Sendable {
 
     /// A tensor of `shape` holding `values` in row-major order; `values.count` must equal the element count.
     public init(shape: [Int], values: [Float]) throws {
-        let count = try Self.elementCount(of: shape)
+        let count = try Self.allocatableCount(of: shape)
         guard values.count == count else {
             throw TensorError.valueCountMismatch(shape: shape, expected: count, actual: values.count)
         }
@@ -73,7 +87,7 @@ public struct Tensor: @unchecked Sendable {
     /// A tensor of `shape` whose elements are the little-endian IEEE float32 values in `bytes` (row-major), as
     /// ONNX `raw_data` and `.npy` files hold them; `bytes.count` must be 4 × the element count. One copy.
     public init(shape: [Int], littleEndianBytes bytes: UnsafeRawBufferPointer) throws {
-        let count = try Self.elementCount(of: shape)
+        let count = try Self.allocatableCount(of: shape)
         guard bytes.count == count * 4 else {
             throw TensorError.valueCountMismatch(shape: shape, expected: count, actual: bytes.count / 4)
         }

@@ -97,7 +97,9 @@ final class LayerTests: XCTestCase {
 
     func testFullyConnectedMatchesNaive() throws {
         var rng = SeededGenerator(seed: 21)
-        for (inputs, outputs, batch) in [(1, 1, 1), (17, 5, 1), (130, 70, 1), (33, 19, 3), (300, 9, 2), (400, 700, 1)] {
+        // (400→700 and 4100→70: split over the threads in 64-row chunks; 4100 inputs: rows long enough to go without the
+        // prefetch hint, and a 4-float tail.)
+        for (inputs, outputs, batch) in [(1, 1, 1), (17, 5, 1), (130, 70, 1), (33, 19, 3), (300, 9, 2), (400, 700, 1), (4100, 70, 1)] {
             let w = try Tensor.random(shape: [outputs, inputs], using: &rng), b = try Tensor.random(shape: [outputs], using: &rng)
             let x = try Tensor.random(shape: [batch, inputs], using: &rng)
             let y = try FullyConnected(weights: w, bias: b, activation: .leakyReLU(alpha: 0.5), threads: 2)(x)

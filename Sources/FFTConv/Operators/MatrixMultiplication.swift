@@ -266,8 +266,12 @@ public final class FullyConnected: @unchecked Sendable {
                         // 0.213–0.228), the network 7.12–7.33 → 7.05–7.17 (4 rounds).
                         // Split over threads from 1 MB of weights (~50 µs of streaming, more from memory): the
                         // squeeze-and-excitation layers' 40–400 KB take a few µs, less than handing half to a worker.
+                        // Blocks go to whichever worker is free (`forEachChunk`): on a host whose second core
+                        // slows now and then, `fc 25088 4096 --threads 2` 10.7–12.4 → 10.0–12.5 ms (4 of 5 rounds
+                        // lower), `fc 9216 4096` 3.7–4.3 → 3.6–4.1, AlexNet's fc6 and fc7 in the network −4–5%
+                        // (`step_ab.sh 5`).
                         let blocks = (outputs + 63) / 64, ahead = inputs < FullyConnected.prefetchedRowLength ? 8 : 0
-                        Parallel.forEachRange(count: blocks, threads: outputs * inputs >= 1 << 18 ? threads : 1) { _, items in
+                        Parallel.forEachChunk(count: blocks, chunk: 1, threads: outputs * inputs >= 1 << 18 ? threads : 1) { _, items in
                             GEMV.run(m: outputs, k: inputs, w: w, ldw: inputs, x: xb, y: yb, epilogue: e,
                                      rows: (items.lowerBound * 64)..<Swift.min(outputs, items.upperBound * 64), prefetchRows: ahead)
                         }

@@ -1,3 +1,4 @@
+import CFFTConvShim
 import Dispatch
 
 /// Static work splitting over a fixed number of workers.
@@ -36,6 +37,29 @@ enum Parallel {
         if ran { return }
         DispatchQueue.concurrentPerform(iterations: workers) { w in
             body(w, (count * w / workers)..<(count * (w + 1) / workers))
+        }
+    }
+
+    /// Calls `body(worker, range)` for ranges of up to `chunk` items covering `0..<count`, each taken by whichever
+    /// worker asks next (an atomic counter): for work whose items cost the same on any core and share nothing, so a
+    /// worker slowed by the host (another tenant on its core) does not keep the others waiting at the end. What
+    /// each item computes does not depend on who computes it.
+    static func forEachChunk(count: Int, chunk: Int, threads: Int, _ body: (_ worker: Int, _ items: Range<Int>) -> Void) {
+        if count <= 0 { return }
+        let chunk = Swift.max(1, chunk), chunks = (count + chunk - 1) / chunk
+        if Swift.min(threads, chunks) <= 1 {
+            body(0, 0..<count)
+            return
+        }
+        let next = UnsafeMutablePointer<fftconv_atomic_word>.allocate(capacity: 1)
+        next.initialize(to: fftconv_atomic_word(value: 0))
+        defer { next.deallocate() }
+        forEachRange(count: Swift.min(threads, chunks), threads: threads) { worker, _ in
+            while true {
+                let c = fftconv_atomic_add(next, 1)
+                if c >= chunks { break }
+                body(worker, (c * chunk)..<Swift.min(count, (c + 1) * chunk))
+            }
         }
     }
 }

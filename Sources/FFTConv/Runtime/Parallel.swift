@@ -1,11 +1,12 @@
 import CFFTConvShim
 import Dispatch
 
-/// Static work splitting over a fixed number of workers.
+/// Work splitting over a fixed number of workers.
 ///
-/// Work items are split into `workers` contiguous ranges, one per worker, so which worker computes an item
-/// never changes what is computed: every item's arithmetic is the same for any thread count, and results
-/// are bit-identical across thread counts.
+/// `forEachRange` splits the items into `workers` contiguous ranges, one per worker (a layer's worker then reads
+/// what the same worker wrote in the layer before); `forEachChunk` hands out chunks to whichever worker is free.
+/// Either way, which worker computes an item never changes what is computed: every item's arithmetic is the same
+/// for any thread count, and results are bit-identical across thread counts.
 enum Parallel {
     /// Floats from one worker's scratch slice to the next: `floats` rounded up to whole cache lines and, with several
     /// threads, `sliceGap` more. The hardware prefetchers run up to ~100 KB ahead of a worker's accesses; slices

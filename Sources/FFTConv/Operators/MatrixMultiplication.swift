@@ -124,8 +124,9 @@ public final class FullyConnected: @unchecked Sendable {
     private let packLock = NSLock()
     /// At batch 1, rows shorter than this many inputs are asked for eight rows ahead while four are summed; longer
     /// ones are left to the hardware prefetchers. A row of 1280 floats is 80 lines: each new group of four rows starts
-    /// four streams the prefetchers must first detect (MobileNetV2's classifier from DRAM 0.276–0.307 → 0.218–0.223 ms
-    /// with the hint, Zen 4). A row of 4096 floats or more is a long stream they follow on their own, and the hint's
+    /// four streams the prefetchers must first detect (MobileNetV2's classifier, its 5 MB from DRAM in the network,
+    /// 0.276–0.307 → 0.218–0.223 ms at 1 thread with the hint, Zen 4, `net --profile`, 3 rounds; 4 rows ahead
+    /// 0.220–0.245, 16 rows 0.213–0.228; the network 7.12–7.33 → 7.05–7.17 ms, 4 rounds). A row of 4096 floats or more is a long stream they follow on their own, and the hint's
     /// four further streams cost bandwidth (thirty-third session, Zen 5, ms, without / with the hint): AlexNet's three
     /// layers in the network 7–12% faster without at 1 and 2 threads (`step_ab.sh 4`); VGG16's classifier alone (the
     /// model cut after `Flatten`, 494 MB of weights, 6 rounds alternated) 13.6–20.2 / 16.1–19.8 at 1 thread (4 rounds
@@ -259,11 +260,8 @@ public final class FullyConnected: @unchecked Sendable {
                 x.withUnsafeBufferPointer { xp in
                     y.withUnsafeMutableBufferPointer { yp in
                         guard let xb = xp.baseAddress, let yb = yp.baseAddress else { return }
-                        // Row blocks of 64: a few hundred microseconds of streaming each at DRAM speed. Short rows
-                        // (`prefetchedRowLength`): the rows eight ahead are asked for while four are summed:
-                        // MobileNetV2's classifier (1280 → 1000, its 5 MB from DRAM in the network) 0.276–0.307 →
-                        // 0.218–0.223 ms at 1 thread (`net --profile`, 3 rounds; 4 rows ahead 0.220–0.245, 16 rows
-                        // 0.213–0.228), the network 7.12–7.33 → 7.05–7.17 (4 rounds).
+                        // Row blocks of 64: a few hundred microseconds of streaming each at DRAM speed; short rows
+                        // with the rows eight ahead asked for (`prefetchedRowLength`).
                         // Split over threads from 1 MB of weights (~50 µs of streaming, more from memory): the
                         // squeeze-and-excitation layers' 40–400 KB take a few µs, less than handing half to a worker.
                         // Blocks go to whichever worker is free (`forEachChunk`): on a host whose second core

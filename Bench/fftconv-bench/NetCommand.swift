@@ -20,6 +20,8 @@ struct NetCommand: ParsableCommand {
     @Option(help: "Tuning file: measured choices are read from it (when it exists) and written back.") var tuning: String?
     @Flag(help: "Run every layer as its own step: no fused 1x1 + depthwise pairs (fused by default where dw_blocked16 serves the depthwise layer), no fused stem convolution + max pool, no 2x2 max pool in a Winograd layer's output stage, no fused depthwise + 1x1.")
     var noFusion = false
+    @Option(help: "At a batch of several images: images (the steps before the first fully-connected layer image by image, the images side by side on the threads, the rest on the whole batch) or whole (every step on the whole batch).")
+    var batchSchedule: String = "images"
     @Flag(help: "Print per-layer times (medians of --loops extra profiled calls) with the planner's runners-up.") var profile = false
     @Option(help: "With --profile: run each step this many times in a row and time the last (the step with its weights in cache; the difference to the default profile is what the network's order costs it in memory traffic).")
     var repeatEachStep: Int = 1
@@ -49,6 +51,9 @@ struct NetCommand: ParsableCommand {
         guard let mode = PlannerMode(rawValue: planner) else {
             throw ValidationError("unknown --planner '\(planner)'; known: \(PlannerMode.allCases.map(\.rawValue).joined(separator: ", "))")
         }
+        guard let schedule = BatchSchedule(rawValue: batchSchedule) else {
+            throw ValidationError("unknown --batch-schedule '\(batchSchedule)'; known: \(BatchSchedule.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
         let tuningFile = try tuning.map { FileManager.default.fileExists(atPath: $0) ? try TuningFile(contentsOf: $0) : TuningFile() }
         let shape = try inputShape.map { try Parse.shape($0, rank: 4, what: "--input-shape") }
         let t0 = Date()
@@ -60,7 +65,8 @@ struct NetCommand: ParsableCommand {
                                                                                                        planner: mode, tuning: tuningFile,
                                                                                                        fusesPointwiseDepthwise: !noFusion,
                                                                                                        fusesConvolutionPool: !noFusion,
-                                                                                                       fusesDepthwisePointwise: !noFusion))
+                                                                                                       fusesDepthwisePointwise: !noFusion,
+                                                                                                       batchSchedule: schedule))
         if let tuning, let tuningFile { try tuningFile.write(to: tuning) }
         let load = Date().timeIntervalSince(t0) * 1e3
         var rng = SeededGenerator(seed: 3)
@@ -121,6 +127,10 @@ struct NetCommand: ParsableCommand {
             print(String(format: "%@, %d thread(s), %@/%@: median %.2f ms, min %.2f, max %.2f (%d runs); load+prepare %.0f ms, weights %.1f MB, peak activations %.1f MB",
                          model, threads, policy.description, mode.rawValue, median, times[0], times[times.count - 1], times.count, load,
                          Double(network.weightBytes) / 1e6, Double(network.peakActivationBytes) / 1e6))
+            if let k = network.perImageLayerCount {
+                let bytes = network.layers.prefix(k).reduce(0) { $0 + $1.weightBytes }
+                print(String(format: "image by image: the first %d of %d steps (their weights %.1f MB)", k, network.layers.count, Double(bytes) / 1e6))
+            }
         }
     }
 }

@@ -72,3 +72,9 @@ const char *fftconv_build_arch(void) {
     return "unknown";
 #endif
 }
+
+static _Thread_local int serial_depth;
+
+int fftconv_serial_depth(void) { return serial_depth; }
+
+void fftconv_set_serial_depth(int depth) { serial_depth = depth; }

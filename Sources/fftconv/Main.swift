@@ -22,11 +22,21 @@ struct ModelOptions: ParsableArguments {
     var planner: String?
     @Option(help: "Tuning file (from `fftconv tune`): measured choices are taken from it instead of timed again.")
     var tuning: String?
+    @Option(help: "At a batch of several images: images (the steps where maps outweigh weights image by image, the images side by side on the threads, the rest on the whole batch) or whole (every step on the whole batch).")
+    var batchSchedule: String = "images"
 
     func validate() throws {
         guard threads >= 1 && threads <= 1024 else { throw ValidationError("--threads must be in 1...1024") }
         _ = try policy()
         _ = try plannerMode()
+        _ = try schedule()
+    }
+
+    func schedule() throws -> BatchSchedule {
+        guard let s = BatchSchedule(rawValue: batchSchedule) else {
+            throw ValidationError("unknown --batch-schedule '\(batchSchedule)'; known: \(BatchSchedule.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        return s
     }
 
     func plannerMode() throws -> PlannerMode {
@@ -62,7 +72,7 @@ struct ModelOptions: ParsableArguments {
         }
         return try Network(graph: graph, inputShapes: shapes,
                            options: NetworkOptions(threads: threads, algorithm: try policy(), planner: try forced ?? plannerMode(),
-                                                   tuning: try tuning ?? tuningFile()))
+                                                   tuning: try tuning ?? tuningFile(), batchSchedule: try schedule()))
     }
 }
 
@@ -118,6 +128,10 @@ struct InspectCommand: ParsableCommand {
         let macs = network.layers.reduce(0) { $0 + $1.multiplyAccumulates }
         print(String(format: "total: %.3f GMAC, weights %.1f MB, peak activations %.1f MB", Double(macs) / 1e9,
                      Double(network.weightBytes) / 1e6, Double(network.peakActivationBytes) / 1e6))
+        if let k = network.perImageLayerCount, let n = network.inputs.first?.shape.first {
+            print(k == network.layers.count ? "batch of \(n): every step image by image"
+                  : "batch of \(n): the first \(k) steps image by image, the other \(network.layers.count - k) on the whole batch")
+        }
     }
 }
 

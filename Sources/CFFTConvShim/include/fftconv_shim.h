@@ -37,6 +37,12 @@ int fftconv_cpu_x86_identity(int *vendor, int *family, int *model);
 /// Architecture name the package was compiled for, e.g. "x86_64" or "aarch64".
 const char *fftconv_build_arch(void);
 
+/// This thread's serial depth: while above 0, `Parallel`'s loops run on the calling thread alone (a batch's
+/// images run side by side, one per worker, each through steps prepared for several threads).
+int fftconv_serial_depth(void);
+/// Sets this thread's serial depth.
+void fftconv_set_serial_depth(int depth);
+
 /// A word that several threads read and update atomically (sequentially consistent), for the worker pool.
 typedef struct { long value; } fftconv_atomic_word;
 

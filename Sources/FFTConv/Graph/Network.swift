@@ -20,6 +20,10 @@ public final class Network: @unchecked Sendable {
     public let peakActivationBytes: Int
     /// Bytes held by prepared weights and constants.
     public let weightBytes: Int
+    /// At a batch of several images run image by image (`BatchSchedule.imageByImage`): how many of `layers`, from the
+    /// first, run on one image at a time (all of them without a fully-connected layer); nil: every step runs on the
+    /// whole batch.
+    public var perImageLayerCount: Int? { split?.perImage.layers.count }
 
     struct Step {
         var summary: LayerSummary
@@ -45,6 +49,11 @@ public final class Network: @unchecked Sendable {
     /// seventeenth session).
     static let keepsTensors = ProcessInfo.processInfo.environment["FFTCONV_KEEP_TENSORS"] != nil
     let valueCount: Int
+    /// The outputs' shapes, in `outputNames`' order (nil: not known, an output that is a constant's).
+    let outputShapes: [[Int]?]
+    /// At a batch of several images, the schedule that runs them image by image (`NetworkOptions.batchSchedule`);
+    /// then `steps` is empty and every call goes through it.
+    let split: BatchSplit?
 
     /// Prepares `graph`. `inputShapes` fixes the shapes of inputs whose graph shape has unknown (-1)
     /// dimensions (a fully-convolutional model accepts any size its layers allow).
@@ -55,9 +64,31 @@ public final class Network: @unchecked Sendable {
         guard options.threads >= 1 && options.threads <= 1024 else {
             throw ConvolutionError.invalidOption("threads must be in 1...1024, got \(options.threads)")
         }
+        self.options = options
+        if let split = BatchSplit.make(graph: graph, inputShapes: inputShapes, options: options) {
+            self.split = split
+            inputs = [split.input]
+            outputNames = graph.outputs
+            let n = split.batch
+            // The per-image steps' shapes and multiply-accumulates are given for the batch.
+            layers = split.perImage.layers.map { l in
+                var l = l
+                if !l.outputShape.isEmpty { l.outputShape[0] *= n }
+                l.multiplyAccumulates *= n
+                return l
+            } + (split.rest?.layers ?? [])
+            outputShapes = split.rest?.outputShapes ?? split.stacked.map(\.shape)
+            // Every worker's per-image tensors at once, the stacked values, then the rest's.
+            let stackedBytes = split.stacked.reduce(0) { $0 + 4 * $1.shape.reduce(1, *) }
+            peakActivationBytes = Swift.min(options.threads, n) * split.perImage.peakActivationBytes + stackedBytes
+                + (split.rest?.peakActivationBytes ?? 0)
+            weightBytes = split.perImage.weightBytes + (split.rest?.weightBytes ?? 0)
+            (steps, constants, inputIDs, outputIDs, releases, valueCount) = ([], [], [], [], [], 0)
+            return
+        }
+        split = nil
         var b = try NetworkBuilder(graph: graph, inputShapes: inputShapes, options: options)
         try b.build()
-        self.options = options
         inputs = b.resolvedInputs
         outputNames = graph.outputs
         steps = b.steps
@@ -65,6 +96,7 @@ public final class Network: @unchecked Sendable {
         constants = b.constants.map { ($0.key, $0.value) }
         inputIDs = b.resolvedInputs.map { b.ids[$0.name] ?? -1 }
         outputIDs = graph.outputs.map { b.ids[$0] ?? -1 }
+        outputShapes = outputIDs.map { b.shapes[$0] }
         releases = b.releases
         peakActivationBytes = b.peakBytes
         weightBytes = b.weightBytes
@@ -73,7 +105,7 @@ public final class Network: @unchecked Sendable {
 
     /// Runs the network on named inputs, returning every graph output by name.
     public func predict(_ feeds: [String: Tensor]) throws -> [String: Tensor] {
-        try execute(feeds, timings: nil)
+        try run(feeds, timings: nil)
     }
 
     /// Runs a single-input, single-output network.
@@ -90,15 +122,24 @@ public final class Network: @unchecked Sendable {
     /// With `repeatingEachStep` n > 1 each step runs n times in a row and the last run is timed: the step with its
     /// weights and tensors in the caches its own previous run left, where a network run finds what the steps before
     /// it left. The difference between the two profiles is what a step pays for fetching from further away.
+    ///
+    /// A batch run image by image (`BatchSchedule.imageByImage`) is profiled with its images one after another, each
+    /// on all threads: a per-image step's time is its sum over the images.
     public func profile(_ feeds: [String: Tensor], repeatingEachStep repeats: Int = 1) throws -> [LayerTiming] {
-        var times = [Double](repeating: 0, count: steps.count)
-        _ = try BufferCache.withActivationArena { try executeSteps(feeds, timings: &times, repeats: Swift.max(1, repeats)) }
-        return zip(steps, times).map { LayerTiming(layer: $0.summary, milliseconds: $1) }
+        var times = [Double](repeating: 0, count: layers.count)
+        if let split {
+            _ = try split.run(feeds, threads: options.threads, timings: &times)
+        } else {
+            _ = try BufferCache.withActivationArena { try executeSteps(feeds, timings: &times, repeats: Swift.max(1, repeats)) }
+        }
+        return zip(layers, times).map { LayerTiming(layer: $0, milliseconds: $1) }
     }
 
-    /// Runs the steps, each call's tensors cut from the activation arena (`BufferCache.withActivationArena`).
-    private func execute(_ feeds: [String: Tensor], timings: UnsafeMutablePointer<[Double]>?) throws -> [String: Tensor] {
-        try BufferCache.withActivationArena { try executeSteps(feeds, timings: timings) }
+    /// Runs a call — through the batch split, or the steps with the call's tensors cut from the activation arena
+    /// (`BufferCache.withActivationArena`) — and, with `timings`, records each step's time.
+    func run(_ feeds: [String: Tensor], timings: UnsafeMutablePointer<[Double]>?) throws -> [String: Tensor] {
+        if let split { return try split.run(feeds, threads: options.threads, timings: timings) }
+        return try BufferCache.withActivationArena { try executeSteps(feeds, timings: timings) }
     }
 
     private func executeSteps(_ feeds: [String: Tensor], timings: UnsafeMutablePointer<[Double]>?, repeats: Int = 1) throws -> [String: Tensor] {

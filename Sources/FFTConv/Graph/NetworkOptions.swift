@@ -13,6 +13,17 @@ public enum AlgorithmPolicy: Sendable, Hashable, CustomStringConvertible {
     }
 }
 
+/// How a `Network` prepared for a batch of several images runs it.
+public enum BatchSchedule: String, Sendable, Hashable, CaseIterable {
+    /// Image by image where the graph computes each image on its own (`BatchSplit`): the steps up to the first
+    /// fully-connected layer run on one image at a time — a batch-1 network's working set, which stays in the
+    /// caches — with the images spread over the threads (one per worker, no data between the cores), then the rest
+    /// of the network once on the whole batch (its weights read once for all images). Elsewhere, as `wholeBatch`.
+    case imageByImage = "images"
+    /// Every step on the whole batch, its threads splitting each step.
+    case wholeBatch = "whole"
+}
+
 /// Settings for preparing a `Network`.
 public struct NetworkOptions: Sendable {
     /// Worker threads per call (results are identical for any value).
@@ -48,12 +59,15 @@ public struct NetworkOptions: Sendable {
     /// (`DepthwisePointwiseFusion`: under the `auto` policy, on planes of 112 and more; results equal to the layers
     /// apart to rounding). Off: each layer is its own step.
     public var fusesDepthwisePointwise: Bool
+    /// How a batch of several images runs (no effect at batch 1).
+    public var batchSchedule: BatchSchedule
 
     /// Creates options; see each property.
     public init(threads: Int = 1, algorithm: AlgorithmPolicy = .auto, fftPlanning: FFTPlanningEffort = .patient,
                 fftMemoryBudget: Int? = nil, maxTensorBytes: Int = 4 << 30, planner: PlannerMode = .estimate,
                 tuning: TuningFile? = nil, fusesPointwiseDepthwise: Bool = true, fusesConvolutionPool: Bool = true,
-                fusesDepthwisePointwise: Bool = true) {
+                fusesDepthwisePointwise: Bool = true, batchSchedule: BatchSchedule = .imageByImage) {
+        self.batchSchedule = batchSchedule
         self.fusesPointwiseDepthwise = fusesPointwiseDepthwise
         self.fusesConvolutionPool = fusesConvolutionPool
         self.fusesDepthwisePointwise = fusesDepthwisePointwise

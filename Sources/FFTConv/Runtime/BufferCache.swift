@@ -190,8 +190,9 @@ public enum BufferCache {
     public static var cachedBytes: Int { lock.withLock { held } }
 
     /// Returns every cached block to the allocator and the activation arena's free pages to the system (e.g.
-    /// after the last network is released, to give the memory back).
+    /// after the last network is released, to give the memory back), the scratch buffers kept between layers included.
     public static func purge() {
+        SharedScratch.purge()
         let blocks = lock.withLock { () -> [UnsafeMutableRawPointer] in
             let all = free.map(\.pointer)
             free = []

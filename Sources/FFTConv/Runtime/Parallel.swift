@@ -21,12 +21,22 @@ enum Parallel {
     /// The gap `workerStride` leaves between workers' slices: 128 KB of floats.
     static let sliceGap = 32 << 10
 
+    /// Runs `body` with every loop it starts on this thread run on this thread alone (as if `threads` were 1):
+    /// for work already spread over the workers a level up — a batch's images, one per worker, each through
+    /// steps prepared for several threads. Every split covers all items, so what is computed does not change.
+    static func serially<R>(_ body: () throws -> R) rethrows -> R {
+        let depth = fftconv_serial_depth()
+        fftconv_set_serial_depth(depth + 1)
+        defer { fftconv_set_serial_depth(depth) }
+        return try body()
+    }
+
     /// Calls `body(worker, range)` for `workers = min(threads, count)` contiguous ranges covering
-    /// `0..<count`, concurrently when `workers > 1`.
+    /// `0..<count`, concurrently when `workers > 1` (one range on the calling thread inside `serially`).
     static func forEachRange(count: Int, threads: Int, _ body: (_ worker: Int, _ items: Range<Int>) -> Void) {
         // (`threads` is the operator's setting: the pool for it serves every loop of that operator.)
         if count <= 0 { return }
-        let workers = Swift.max(1, Swift.min(threads, count))
+        let workers = fftconv_serial_depth() > 0 ? 1 : Swift.max(1, Swift.min(threads, count))
         if workers == 1 {
             body(0, 0..<count)
             return
@@ -48,7 +58,7 @@ enum Parallel {
     static func forEachChunk(count: Int, chunk: Int, threads: Int, _ body: (_ worker: Int, _ items: Range<Int>) -> Void) {
         if count <= 0 { return }
         let chunk = Swift.max(1, chunk), chunks = (count + chunk - 1) / chunk
-        if Swift.min(threads, chunks) <= 1 {
+        if Swift.min(threads, chunks) <= 1 || fftconv_serial_depth() > 0 {
             body(0, 0..<count)
             return
         }

@@ -64,4 +64,14 @@ enum SharedScratch {
         if BufferCache.fillsUnzeroedTensorsWithNaN { buffer.pointer.update(repeating: .nan, count: buffer.count) }
         return try body(buffer.pointer)
     }
+
+    /// Drops the buffers kept for reuse (`BufferCache.purge`; the next callers allocate afresh). Buffers in use stay
+    /// with their callers.
+    static func purge() {
+        let dropped = lock.withLock { () -> [AlignedBuffer] in
+            defer { free = [] }
+            return free
+        }
+        withExtendedLifetime(dropped) {}  // released here, outside the lock (their memory goes back to BufferCache)
+    }
 }

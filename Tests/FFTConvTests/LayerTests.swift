@@ -47,8 +47,9 @@ final class LayerTests: XCTestCase {
         }
     }
 
-    /// Batches past one tile of 7 rows (the row-major product on `gemm_7x32` on 16-float-register builds): blocks of
-    /// 112 rows, whole and partial tiles and 32-output panels, with bias and activation (through the tile buffer) and without (stored in
+    /// Batches of up to 128 rows (`GEMV.runBatch`: blocks of 4 rows × 4 vectors, vectors and rows left over) and
+    /// past them (the row-major product on `gemm_7x32` on 16-float-register builds: blocks of 112 rows, whole and
+    /// partial tiles and 32-output panels), with bias and activation (through the tile buffer) and without (stored in
     /// place), at 1 and 2 threads — one case large enough to split its tiles — against a double-precision product.
     func testBatchedFullyConnectedMatchesNaive() throws {
         var rng = SeededGenerator(seed: 23)
@@ -71,6 +72,26 @@ final class LayerTests: XCTestCase {
                         XCTAssertEqual(ys[i * outputs + o], expected, accuracy: 1e-4 * max(1, abs(expected)),
                                        "\(inputs)->\(outputs) batch \(batch) threads \(threads) at \(i), \(o)")
                     }
+                }
+            }
+        }
+    }
+
+    /// A batch of up to 128 rows (`GEMV.runBatch`) gives each row the bits the row alone gets (`GEMV.run`): the sums
+    /// are formed in the same order — whole 4 × 4 blocks, vectors and rows left over, a tail of k under 16, rows long
+    /// enough to go without the prefetch hint alone, split over threads in 64-row chunks.
+    func testBatchedFullyConnectedRowsGetTheBitsOfTheRowAlone() throws {
+        var rng = SeededGenerator(seed: 25)
+        for (inputs, outputs, batch) in [(40, 70, 9), (17, 5, 6), (4100, 130, 5), (300, 700, 4), (16, 3, 2)] {
+            let w = try Tensor.random(shape: [outputs, inputs], using: &rng), b = try Tensor.random(shape: [outputs], using: &rng)
+            let x = try Tensor.random(shape: [batch, inputs], using: &rng)
+            let xs = x.scalars
+            for threads in [1, 2] {
+                let fc = try FullyConnected(weights: w, bias: b, activation: .relu, threads: threads)
+                let y = try fc(x).scalars
+                for i in 0..<batch {
+                    let alone = try fc(try Tensor(shape: [1, inputs], values: Array(xs[(i * inputs)..<((i + 1) * inputs)]))).scalars
+                    XCTAssertEqual(Array(y[(i * outputs)..<((i + 1) * outputs)]), alone, "\(inputs)->\(outputs) row \(i) of \(batch), \(threads) threads")
                 }
             }
         }

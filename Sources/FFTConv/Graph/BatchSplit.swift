@@ -19,7 +19,8 @@ import Foundation
 /// has the batch as its first dimension at batch N and 1 at batch 1 with its other dimensions equal, and no step
 /// there reads across its first dimension (`computesImagesApart`). Otherwise the network runs every step on the
 /// whole batch. Without a cut, each image's outputs are the bits a batch-1 network prepared with the same options
-/// gives for it; with one, the part after it is the batch's (a GEMM over the images, not one image's GEMV).
+/// gives for it; with one, also where the steps after it compute each image as at batch 1 (fully-connected layers of
+/// up to 128 images sum each image's row as one image's: `GEMV.runBatch`).
 struct BatchSplit: @unchecked Sendable {
     let batch: Int
     /// The graph's input, with the batch's shape.

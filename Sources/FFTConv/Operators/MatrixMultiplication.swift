@@ -231,6 +231,14 @@ public final class FullyConnected: @unchecked Sendable {
     /// Rows per block of the row-major product: 16 tiles of 7, so that X's block transposes in whole 16×16 blocks.
     static let blockRows = 112
 
+    /// Batches up to this many rows run `GEMV.runBatch` (the weights streamed once, each row the bits of the row
+    /// alone); larger ones the tiled products. `fftconv-bench fc 9216 4096 --batch B` (AlexNet's fc6; thirty-fourth
+    /// session, Zen 5, median ms at 1 / 2 threads, tiled → batched): B = 8 18.8 / 8.6 → 8.7 / 5.2, 16 26.6 / 18.3 →
+    /// 12.9 / 6.2, 32 42.6 / 25.6 → 28.1 / 14.2, 64 85.8 / 46.0 → 54.1 / 27.1, 128 117 / 86 → 97 / 49. (The tiled
+    /// product streams the weights once per 7-row tile; at 32 rows and more X no longer stays in L2 beside a block
+    /// of weight rows, and both are far from the FMA peak — blocking k is what would reach it.)
+    static let batchedGEMVLimit = 128
+
     func packedWeights() throws -> MatrixMultiplication {
         try packLock.withLock {
             if let p = packed { return p }
@@ -248,7 +256,7 @@ public final class FullyConnected: @unchecked Sendable {
         guard x.rank == 2, x.shape[0] >= 1, x.shape[1] == inputs else {
             throw ConvolutionError.inputShapeMismatch(expected: [-1, inputs], actual: x.shape)
         }
-        let batch = x.shape[0], rowMajor = batch > 1 && KernelTarget.wideRegisters
+        let batch = x.shape[0], rowMajor = batch > Self.batchedGEMVLimit && KernelTarget.wideRegisters
         // (The row-major product writes every element; the other paths add into zeros.)
         var y = rowMajor ? try Tensor(uninitialized: [batch, outputs]) : try Tensor(zeros: [batch, outputs])
         let e = GEMMEpilogue(activation: activation.epilogue)
@@ -256,7 +264,18 @@ public final class FullyConnected: @unchecked Sendable {
         try bias.withUnsafeOptionalBufferPointer { biasp in
             var e = e
             e.bias = biasp?.baseAddress
-            if batch == 1 {
+            if batch > 1 && batch <= Self.batchedGEMVLimit {
+                x.withUnsafeBufferPointer { xp in
+                    y.withUnsafeMutableBufferPointer { yp in
+                        guard let xb = xp.baseAddress, let yb = yp.baseAddress else { return }
+                        let blocks = (outputs + 63) / 64
+                        Parallel.forEachChunk(count: blocks, chunk: 1, threads: outputs * inputs >= 1 << 18 ? threads : 1) { _, items in
+                            GEMV.runBatch(m: outputs, k: inputs, w: w, ldw: inputs, x: xb, ldx: inputs, count: batch, y: yb, ldy: outputs,
+                                          epilogue: e, rows: (items.lowerBound * 64)..<Swift.min(outputs, items.upperBound * 64))
+                        }
+                    }
+                }
+            } else if batch == 1 {
                 x.withUnsafeBufferPointer { xp in
                     y.withUnsafeMutableBufferPointer { yp in
                         guard let xb = xp.baseAddress, let yb = yp.baseAddress else { return }

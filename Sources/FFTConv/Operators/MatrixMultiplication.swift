@@ -236,8 +236,11 @@ public final class FullyConnected: @unchecked Sendable {
     /// session, Zen 5, median ms at 1 / 2 threads, tiled → batched): B = 8 18.8 / 8.6 → 8.7 / 5.2, 16 26.6 / 18.3 →
     /// 12.9 / 6.2, 32 42.6 / 25.6 → 28.1 / 14.2, 64 85.8 / 46.0 → 54.1 / 27.1, 128 117 / 86 → 97 / 49. (The tiled
     /// product streams the weights once per 7-row tile; at 32 rows and more X no longer stays in L2 beside a block
-    /// of weight rows, and both are far from the FMA peak — blocking k is what would reach it.)
-    static let batchedGEMVLimit = 128
+    /// of weight rows, and both are far from the FMA peak — blocking k is what would reach it.) On builds without
+    /// 16-float registers (AVX2: a 16-float vector is two registers, the block's sixteen sums spill) 16 against the
+    /// packed GEMM (`-march=x86-64-v3` on the same host, 1 thread): B = 2 32.0 → 5.9, 8 30.5 → 16.4, 16 28.7 → 25.4–27.3,
+    /// but 32 37.8 → 52.0 and 128 110 → 155. NEON (four registers a vector) is expected to behave like AVX2, unmeasured.
+    static var batchedGEMVLimit: Int { KernelTarget.wideRegisters ? 128 : 16 }
 
     func packedWeights() throws -> MatrixMultiplication {
         try packLock.withLock {
@@ -256,7 +259,7 @@ public final class FullyConnected: @unchecked Sendable {
         guard x.rank == 2, x.shape[0] >= 1, x.shape[1] == inputs else {
             throw ConvolutionError.inputShapeMismatch(expected: [-1, inputs], actual: x.shape)
         }
-        let batch = x.shape[0], rowMajor = batch > Self.batchedGEMVLimit && KernelTarget.wideRegisters
+        let batch = x.shape[0], batchedLimit = Self.batchedGEMVLimit, rowMajor = batch > batchedLimit && KernelTarget.wideRegisters
         // (The row-major product writes every element; the other paths add into zeros.)
         var y = rowMajor ? try Tensor(uninitialized: [batch, outputs]) : try Tensor(zeros: [batch, outputs])
         let e = GEMMEpilogue(activation: activation.epilogue)
@@ -264,7 +267,7 @@ public final class FullyConnected: @unchecked Sendable {
         try bias.withUnsafeOptionalBufferPointer { biasp in
             var e = e
             e.bias = biasp?.baseAddress
-            if batch > 1 && batch <= Self.batchedGEMVLimit {
+            if batch > 1 && batch <= batchedLimit {
                 x.withUnsafeBufferPointer { xp in
                     y.withUnsafeMutableBufferPointer { yp in
                         guard let xb = xp.baseAddress, let yb = yp.baseAddress else { return }

@@ -193,10 +193,13 @@ struct BatchSplit: @unchecked Sendable {
         let workers = timings == nil ? Swift.min(threads, batch) : 1
         let sideBySide = workers > 1 ? batch / workers * workers : 0
         if sideBySide > 0 {
-            Parallel.forEachRange(count: sideBySide, threads: workers) { _, images in
-                Parallel.serially {
-                    for i in images {
-                        do { try image(i, timed: nil) } catch { results.fail(error) }
+            // Each worker on its own lane: its tensors and scratch in memory no other worker touches.
+            Parallel.forEachRange(count: sideBySide, threads: workers) { worker, images in
+                BufferCache.withActivationArena(lane: worker) {
+                    Parallel.serially {
+                        for i in images {
+                            do { try image(i, timed: nil) } catch { results.fail(error) }
+                        }
                     }
                 }
             }

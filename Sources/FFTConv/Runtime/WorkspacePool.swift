@@ -7,7 +7,8 @@ import Foundation
 /// concurrent calls never share scratch memory.
 final class WorkspacePool: @unchecked Sendable {
     private let lock = NSLock()
-    private var free: [AlignedBuffer] = []
+    /// Kept buffers with the lane (`BufferCache.currentLane`) that last used each.
+    private var free: [(lane: Int, buffer: AlignedBuffer)] = []
     /// Floats per buffer.
     let count: Int
     /// Buffers kept for reuse at most (more are released after use).
@@ -18,10 +19,15 @@ final class WorkspacePool: @unchecked Sendable {
         self.capacity = capacity
     }
 
-    /// Calls `body` with a zero-initialised-once buffer of `count` floats that no other caller holds.
+    /// Calls `body` with a zero-initialised-once buffer of `count` floats that no other caller holds — the one its
+    /// lane used last when there is one (a batch's images side by side each keep theirs).
     func withBuffer<R>(_ body: (UnsafeMutablePointer<Float>) throws -> R) rethrows -> R {
-        let buffer = lock.withLock { free.popLast() } ?? BufferCache.outsideActivationArena { AlignedBuffer(count: count) }
-        defer { lock.withLock { if free.count < capacity { free.append(buffer) } } }
+        let lane = BufferCache.currentLane
+        let buffer = lock.withLock { () -> AlignedBuffer? in
+            guard let i = free.lastIndex(where: { $0.lane == lane }) ?? free.indices.last else { return nil }
+            return free.remove(at: i).buffer
+        } ?? BufferCache.outsideActivationArena { AlignedBuffer(count: count) }
+        defer { lock.withLock { if free.count < capacity { free.append((lane, buffer)) } } }
         return try body(buffer.pointer)
     }
 }
@@ -33,8 +39,9 @@ final class WorkspacePool: @unchecked Sendable {
 /// cache). Concurrent callers get distinct buffers.
 enum SharedScratch {
     private static let lock = NSLock()
-    nonisolated(unsafe) private static var free: [AlignedBuffer] = []
-    /// Buffers kept for reuse at most.
+    /// Kept buffers by lane (`BufferCache.currentLane`): a batch's images side by side each reuse their own.
+    nonisolated(unsafe) private static var free: [Int: [AlignedBuffer]] = [:]
+    /// Buffers kept for reuse at most, per lane.
     static let capacity = 8
 
     /// A new buffer, filled with NaN once: a user that read scratch before writing it would produce NaN
@@ -48,19 +55,21 @@ enum SharedScratch {
     /// Reads the buffer the next caller gets (the most recently returned) back into the caches — for the
     /// planner's timing with cold weights: in a network the layer before has just used it.
     static func readBack() {
+        let lane = BufferCache.currentLane
         lock.withLock {
-            if let b = free.last { CacheFlush.read(UnsafeBufferPointer(start: b.pointer, count: b.count)) }
+            if let b = free[lane]?.last { CacheFlush.read(UnsafeBufferPointer(start: b.pointer, count: b.count)) }
         }
     }
 
     /// Calls `body` with a buffer of at least `count` floats whose contents are unspecified, held by no other caller.
     static func withBuffer<R>(count: Int, _ body: (UnsafeMutablePointer<Float>) throws -> R) rethrows -> R {
+        let lane = BufferCache.currentLane
         let buffer: AlignedBuffer = lock.withLock {
-            if let i = free.lastIndex(where: { $0.count >= count }) { return free.remove(at: i) }
-            if let i = free.indices.last { free.remove(at: i) }  // too small: dropped, a larger one replaces it
+            if let i = free[lane]?.lastIndex(where: { $0.count >= count }) { return free[lane]?.remove(at: i) }
+            if let last = free[lane]?.indices.last { free[lane]?.remove(at: last) }  // too small: dropped, a larger one replaces it
             return nil
         } ?? Self.allocate(count)
-        defer { lock.withLock { if free.count < capacity { free.append(buffer) } } }
+        defer { lock.withLock { if free[lane, default: []].count < capacity { free[lane, default: []].append(buffer) } } }
         if BufferCache.fillsUnzeroedTensorsWithNaN { buffer.pointer.update(repeating: .nan, count: buffer.count) }
         return try body(buffer.pointer)
     }
@@ -68,8 +77,8 @@ enum SharedScratch {
     /// Drops the buffers kept for reuse (`BufferCache.purge`; the next callers allocate afresh). Buffers in use stay
     /// with their callers.
     static func purge() {
-        let dropped = lock.withLock { () -> [AlignedBuffer] in
-            defer { free = [] }
+        let dropped = lock.withLock { () -> [Int: [AlignedBuffer]] in
+            defer { free = [:] }
             return free
         }
         withExtendedLifetime(dropped) {}  // released here, outside the lock (their memory goes back to BufferCache)

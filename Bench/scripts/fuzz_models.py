@@ -7,7 +7,8 @@ Mutations (one to three per mutant): integer and float attributes set to extreme
 shortened, lengthened or changed, initializer dims, data types and raw bytes changed or cut, small initializers' and
 Constant nodes' values set to extremes or NaN, node inputs dropped or rewired, nodes removed or given another op type,
 the graph input's shape changed, random bytes of the file flipped; each run with 1 or 2 threads, a random
-`--algorithm`, and sometimes `--planner measure`. Needs the `onnx` package (the peers' venv has it) and a release build.
+`--algorithm`, and sometimes `--planner measure`; three in ten with the batch dimension opened and 2–4 images fed
+(the image-by-image schedule; thirty-fourth session). Needs the `onnx` package (the peers' venv has it) and a release build.
 Thirty-third session: 4,350 mutants found four traps — a Reshape without its shape input (twice), a Conv +
 BatchNormalization whose statistics did not have one value per channel, a stride of 2³¹ whose stride-rounded layout
 asked the allocator for 8 TB — all typed errors since (`testMutatedGraphsAreTypedErrors`); then 13,900 more (seeds 6,
@@ -109,6 +110,15 @@ for it in range(N):
     for _ in range(random.randint(1, 3)):
         try: desc.append(mutate(m))
         except Exception as e: desc.append(f"mutator error {type(e).__name__}")
+    if random.random() < 0.3 and m.graph.input and m.graph.input[0].type.tensor_type.shape.dim:
+        # A batch: the input's first dimension opened and 2-4 images fed (the image-by-image schedule, BatchSplit).
+        for v in list(m.graph.input[:1]) + list(m.graph.output):
+            if v.type.tensor_type.shape.dim: v.type.tensor_type.shape.dim[0].dim_param = "N"
+        x = np.load(inp)
+        n = random.randint(2, 4)
+        inp = f"{OUT}/batch-{SEED}.npy"
+        np.save(inp, np.concatenate([x * (1 + 0.5 * i) for i in range(n)]).astype(np.float32))
+        desc.append(f"batch {n}")
     data = m.SerializeToString()
     if "bytes" in desc:
         b = bytearray(data)

@@ -123,8 +123,9 @@ public final class Network: @unchecked Sendable {
     /// weights and tensors in the caches its own previous run left, where a network run finds what the steps before
     /// it left. The difference between the two profiles is what a step pays for fetching from further away.
     ///
-    /// A batch run image by image (`BatchSchedule.imageByImage`) is profiled with its images one after another, each
-    /// on all threads: a per-image step's time is its sum over the images.
+    /// A batch run image by image (`BatchSchedule.imageByImage`) is profiled with its images one after another (each
+    /// on the threads its steps were prepared for) and every step once (`repeatingEachStep` does not apply): a
+    /// per-image step's time is its sum over the images.
     public func profile(_ feeds: [String: Tensor], repeatingEachStep repeats: Int = 1) throws -> [LayerTiming] {
         var times = [Double](repeating: 0, count: layers.count)
         if let split {

@@ -79,8 +79,9 @@ final class BatchTests: XCTestCase {
             let expected = try Tensor(contentsOfNPY: ONNXTests.path("\(model).output.npy"))
             let e0 = try XCTUnwrap(try image(y, 0).maxAbsoluteDifference(expected))
             XCTAssertLessThanOrEqual(e0, 1e-4 * expected.maxAbsolute, model)
-            // A batch more images than threads, at one and at three threads; the profile times every step.
-            for threads in [1, 3] {
+            // At one thread, at three (three images side by side) and at four (fewer images than threads: one after
+            // another on all four); the profile times every step.
+            for threads in [1, 3, 4] {
                 let n = try Network(graph: graph, inputShapes: [name: batch.shape], options: NetworkOptions(threads: threads))
                 XCTAssertEqual(try n(batch), y, "\(model) at \(threads) threads")
             }

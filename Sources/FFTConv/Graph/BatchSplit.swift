@@ -6,7 +6,7 @@ import Foundation
 /// before it move the most bytes of maps per byte of weights — a network's early, large-map layers); the part before
 /// it is prepared for one image (`perImage`) and the part after (`rest`) for the whole batch. A call runs the images
 /// through `perImage` side by side, one per worker, each on its own thread alone (`Parallel.serially`), the images
-/// the threads do not divide one at a time on all of them; their outputs are stacked into the batch's value at the
+/// the threads do not divide (all of them, when there are fewer images than threads) one at a time on all of them; their outputs are stacked into the batch's value at the
 /// cut, and `rest` runs once on it. Where no cut is better than none, every step runs image by image.
 ///
 /// Why: a step on the whole batch writes a batch's tensor — 8 × SqueezeNet's 1.55 MB — that no cache holds for
@@ -190,7 +190,9 @@ struct BatchSplit: @unchecked Sendable {
             }
             results.set(i, try perImage.run([input.name: xi], timings: timed))
         }
-        let workers = timings == nil ? Swift.min(threads, batch) : 1
+        // Side by side only when every thread gets an image: with fewer images than threads (2 images on 16 threads)
+        // the images run one after another on all of them, as a batch-1 call would, instead of leaving threads idle.
+        let workers = timings == nil && batch >= threads ? threads : 1
         let sideBySide = workers > 1 ? batch / workers * workers : 0
         if sideBySide > 0 {
             // Each worker on its own lane: its tensors and scratch in memory no other worker touches.

@@ -89,6 +89,11 @@ public enum GEMV {
             return s
         }
         let kv = k / 16 * 16
+        /// Row `i`'s sums with vectors `v ..< v + 4`.
+        @inline(__always) func finishRow(_ i: Int, _ v: Int, _ s0: V, _ s1: V, _ s2: V, _ s3: V) {
+            finish(v, i, total(s0, i, v, from: kv)); finish(v + 1, i, total(s1, i, v + 1, from: kv))
+            finish(v + 2, i, total(s2, i, v + 2, from: kv)); finish(v + 3, i, total(s3, i, v + 3, from: kv))
+        }
         var i = rows.lowerBound
         while i + 4 <= rows.upperBound {
             let w0 = w + i * ldw, w1 = w0 + ldw, w2 = w1 + ldw, w3 = w2 + ldw
@@ -114,15 +119,9 @@ public enum GEMV {
                     a32 = a32.addingProduct(r3, b2); a33 = a33.addingProduct(r3, b3)
                     j += 16
                 }
-                // (Sixteen calls written out: an array literal of the sums would be allocated per block.)
-                finish(v, i, total(a00, i, v, from: kv)); finish(v + 1, i, total(a01, i, v + 1, from: kv))
-                finish(v + 2, i, total(a02, i, v + 2, from: kv)); finish(v + 3, i, total(a03, i, v + 3, from: kv))
-                finish(v, i + 1, total(a10, i + 1, v, from: kv)); finish(v + 1, i + 1, total(a11, i + 1, v + 1, from: kv))
-                finish(v + 2, i + 1, total(a12, i + 1, v + 2, from: kv)); finish(v + 3, i + 1, total(a13, i + 1, v + 3, from: kv))
-                finish(v, i + 2, total(a20, i + 2, v, from: kv)); finish(v + 1, i + 2, total(a21, i + 2, v + 1, from: kv))
-                finish(v + 2, i + 2, total(a22, i + 2, v + 2, from: kv)); finish(v + 3, i + 2, total(a23, i + 2, v + 3, from: kv))
-                finish(v, i + 3, total(a30, i + 3, v, from: kv)); finish(v + 1, i + 3, total(a31, i + 3, v + 1, from: kv))
-                finish(v + 2, i + 3, total(a32, i + 3, v + 2, from: kv)); finish(v + 3, i + 3, total(a33, i + 3, v + 3, from: kv))
+                // (Row by row, not through an array of the sums: a literal would be allocated per block.)
+                finishRow(i, v, a00, a01, a02, a03); finishRow(i + 1, v, a10, a11, a12, a13)
+                finishRow(i + 2, v, a20, a21, a22, a23); finishRow(i + 3, v, a30, a31, a32, a33)
                 v += 4
             }
             while v < count {

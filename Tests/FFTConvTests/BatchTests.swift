@@ -96,6 +96,21 @@ final class BatchTests: XCTestCase {
         XCTAssertEqual(BufferCache.arenaUsedBytes, 0)
     }
 
+    func testGraphsBuiltForTheirBatchRunImageByImage() throws {
+        // The model zoo builds a graph for the batch it is asked for (its input declared [2, 3, 96, 96], not open):
+        // run image by image all the same, with each image's bits those of the zoo's graph for one image.
+        for name in ["squeezenet", "resnet18"] {
+            let graph = try ModelZoo.build(name, inputShape: [2, 3, 96, 96])
+            let network = try Network(graph: graph, options: NetworkOptions(threads: 2))
+            XCTAssertNotNil(network.perImageLayerCount, name)
+            let alone = try Network(graph: try ModelZoo.build(name, inputShape: [1, 3, 96, 96]), options: NetworkOptions(threads: 2))
+            var rng = SeededGenerator(seed: 9)
+            let images = [try Tensor.random(shape: [1, 3, 96, 96], using: &rng), try Tensor.random(shape: [1, 3, 96, 96], using: &rng)]
+            let y = try network(try stack(images))
+            for i in images.indices { XCTAssertEqual(try image(y, i), try alone(images[i]), "\(name) image \(i)") }
+        }
+    }
+
     func testStepsThatMixImagesRunOnTheWholeBatch() throws {
         // conv → softmax over the batch axis: per image it would be all ones; on the batch, each column sums to 1.
         // The convolution may run image by image, the step after it not.

@@ -5,6 +5,8 @@ import XCTest
 /// A 1x1 layer read only by a depthwise layer runs as one fused step (`NetworkOptions.fusesPointwiseDepthwise`),
 /// and so does a stem convolution read only by a max pool (`fusesConvolutionPool`): the same bits as the layers run
 /// apart, and the reference convolutions' (and a naive pool's) result.
+/// The networks here run every step on the whole batch (`.wholeBatch`): the cases at batch 2 check the fused steps'
+/// own batch loops, which a batch run image by image would not reach (BatchTests checks that schedule).
 final class FusionTests: XCTestCase {
     /// Outputs left unzeroed are NaN-filled, so an element the fused step misses fails the comparison.
     override func setUp() { BufferCache.fillsUnzeroedTensorsWithNaN = true }
@@ -48,7 +50,7 @@ final class FusionTests: XCTestCase {
                      Graph.Node(name: "dw", operation: .convolution(dd, autoPad: .explicit), inputs: ["e", "wd", "bd"], outputs: ["y"])]
         let graph = Graph(inputs: [Graph.Value(name: "x", shape: x.shape)], outputs: c.pointwiseIsOutput ? ["y", "e"] : ["y"],
                           constants: ["wp": wp, "bp": bp, "wd": wd, "bd": bd], nodes: nodes)
-        let network = try Network(graph: graph, options: NetworkOptions(threads: threads, fusesPointwiseDepthwise: fused))
+        let network = try Network(graph: graph, options: NetworkOptions(threads: threads, fusesPointwiseDepthwise: fused, batchSchedule: .wholeBatch))
         let e = try ReferenceConvolution.run(descriptor: pd, input: x, weights: wp, bias: c.pointwiseBias ? bp : nil)
         let reference = try ReferenceConvolution.run(descriptor: dd, input: e, weights: wd, bias: bd)
         return (network, x, reference)
@@ -114,7 +116,7 @@ final class FusionTests: XCTestCase {
         for fused in [true, false] {
             var outputs: [Tensor] = []
             for threads in [1, 2, 3] {
-                let network = try Network(graph: graph, options: NetworkOptions(threads: threads, fusesPointwiseDepthwise: fused))
+                let network = try Network(graph: graph, options: NetworkOptions(threads: threads, fusesPointwiseDepthwise: fused, batchSchedule: .wholeBatch))
                 let halves = network.layers.map { $0.algorithm.contains("input channels summed in halves") }
                 XCTAssertEqual(halves, network.layers.map { $0.name == "project" && KernelTarget.wideRegisters },
                                "\(network.layers.map(\.algorithm))")
@@ -316,7 +318,7 @@ final class FusionTests: XCTestCase {
                      Graph.Node(name: "pool", operation: .maxPool(c.pool), inputs: ["s"], outputs: ["y"])]
         let graph = Graph(inputs: [Graph.Value(name: "x", shape: x.shape)], outputs: c.convolutionIsOutput ? ["y", "s"] : ["y"],
                           constants: ["w": w, "b": b], nodes: nodes)
-        let network = try Network(graph: graph, options: NetworkOptions(threads: threads, fusesConvolutionPool: fused))
+        let network = try Network(graph: graph, options: NetworkOptions(threads: threads, fusesConvolutionPool: fused, batchSchedule: .wholeBatch))
         let reference = try naiveMaxPool(try ReferenceConvolution.run(descriptor: d, input: x, weights: w, bias: b), c.pool)
         return (network, x, reference)
     }
@@ -391,7 +393,7 @@ final class FusionTests: XCTestCase {
                      Graph.Node(name: "pool", operation: .maxPool(pool), inputs: ["c"], outputs: ["y"])]
         let graph = Graph(inputs: [Graph.Value(name: "x", shape: x.shape)], outputs: convolutionIsOutput ? ["y", "c"] : ["y"],
                           constants: ["w": w, "b": b], nodes: nodes)
-        let network = try Network(graph: graph, options: NetworkOptions(threads: threads, fusesConvolutionPool: fused))
+        let network = try Network(graph: graph, options: NetworkOptions(threads: threads, fusesConvolutionPool: fused, batchSchedule: .wholeBatch))
         let reference = try naiveMaxPool(try ReferenceConvolution.run(descriptor: d, input: x, weights: w, bias: b), pool)
         return (network, x, reference)
     }
@@ -477,7 +479,7 @@ final class FusionTests: XCTestCase {
         if let residual { nodes.append(Graph.Node(name: "add", operation: .add, inputs: ["p", residual], outputs: ["y"])) }
         let graph = Graph(inputs: [Graph.Value(name: "x", shape: x.shape)], outputs: ["y"], constants: ["wd": wd, "bd": bd, "wp": wp],
                           nodes: nodes)
-        let network = try Network(graph: graph, options: NetworkOptions(threads: threads, fusesDepthwisePointwise: fused))
+        let network = try Network(graph: graph, options: NetworkOptions(threads: threads, fusesDepthwisePointwise: fused, batchSchedule: .wholeBatch))
         let d = try ReferenceConvolution.run(descriptor: dd, input: x, weights: wd, bias: bd)
         let y = try ReferenceConvolution.run(descriptor: pd, input: d, weights: wp, bias: nil)
         guard let residual else { return (network, x, y) }

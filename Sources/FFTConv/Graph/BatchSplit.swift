@@ -35,12 +35,18 @@ struct BatchSplit: @unchecked Sendable {
     /// The split for `graph` at `inputShapes`, or nil where it does not apply: the schedule is `wholeBatch`, the
     /// batch is 1, the graph has other than one input, or does not compute its images apart. A graph the network
     /// would refuse is left to it (nil), so that its error is the same either way.
-    static func make(graph: Graph, inputShapes: [String: [Int]], options: NetworkOptions) -> BatchSplit? {
+    static func make(graph declaredGraph: Graph, inputShapes: [String: [Int]], options: NetworkOptions) -> BatchSplit? {
         guard options.batchSchedule == .imageByImage else { return nil }
-        let live = graph.inputs.filter { graph.constants[$0.name] == nil }
+        let live = declaredGraph.inputs.filter { declaredGraph.constants[$0.name] == nil }
         guard live.count == 1, let declared = live.first else { return nil }
         let shape = inputShapes[declared.name] ?? declared.shape
         guard shape.count >= 2, shape[0] > 1, shape.allSatisfy({ $0 > 0 }) else { return nil }
+        let fits = shape.count == declared.shape.count && zip(shape, declared.shape).allSatisfy { $1 < 0 || $0 == $1 }
+        guard fits else { return nil }
+        // The input's batch dimension opened (a graph built for 8 images, as the model zoo's are, is asked about
+        // one): whether the graph really computes its images apart is what the shapes at both batches tell.
+        var graph = declaredGraph
+        if let i = graph.inputs.firstIndex(where: { $0.name == declared.name }) { graph.inputs[i].shape[0] = -1 }
         let batch = shape[0], one = [1] + shape.dropFirst()
         guard let whole = try? NetworkBuilder.callTimeNodes(graph: graph, inputShapes: [declared.name: shape], options: options),
               let single = try? NetworkBuilder.callTimeNodes(graph: graph, inputShapes: [declared.name: one], options: options),

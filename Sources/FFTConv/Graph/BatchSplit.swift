@@ -176,6 +176,11 @@ struct BatchSplit: @unchecked Sendable {
         }
     }
 
+    /// How many images run at once on `threads`: one per thread where every thread gets one; with fewer images than
+    /// threads (2 images on 16 threads) one — they run one after another on all threads, as a batch-1 call would,
+    /// instead of leaving threads idle.
+    func sideBySideWorkers(threads: Int) -> Int { batch >= threads ? threads : 1 }
+
     /// Runs a call: the images through `perImage` (side by side where the threads divide them), then `rest`.
     /// `timings`, when given, gets each step's time summed over the images, which then run one after another.
     func run(_ feeds: [String: Tensor], threads: Int, timings: UnsafeMutablePointer<[Double]>?) throws -> [String: Tensor] {
@@ -196,9 +201,7 @@ struct BatchSplit: @unchecked Sendable {
             }
             results.set(i, try perImage.run([input.name: xi], timings: timed))
         }
-        // Side by side only when every thread gets an image: with fewer images than threads (2 images on 16 threads)
-        // the images run one after another on all of them, as a batch-1 call would, instead of leaving threads idle.
-        let workers = timings == nil && batch >= threads ? threads : 1
+        let workers = timings == nil ? sideBySideWorkers(threads: threads) : 1
         let sideBySide = workers > 1 ? batch / workers * workers : 0
         if sideBySide > 0 {
             // Each worker on its own lane: its tensors and scratch in memory no other worker touches.

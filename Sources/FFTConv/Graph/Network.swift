@@ -80,7 +80,7 @@ public final class Network: @unchecked Sendable {
             outputShapes = split.rest?.outputShapes ?? split.stacked.map(\.shape)
             // Every worker's per-image tensors at once, the stacked values, then the rest's.
             let stackedBytes = split.stacked.reduce(0) { $0 + 4 * $1.shape.reduce(1, *) }
-            peakActivationBytes = Swift.min(options.threads, n) * split.perImage.peakActivationBytes + stackedBytes
+            peakActivationBytes = split.sideBySideWorkers(threads: options.threads) * split.perImage.peakActivationBytes + stackedBytes
                 + (split.rest?.peakActivationBytes ?? 0)
             weightBytes = split.perImage.weightBytes + (split.rest?.weightBytes ?? 0)
             (steps, constants, inputIDs, outputIDs, releases, valueCount) = ([], [], [], [], [], 0)

@@ -8,7 +8,7 @@ shortened, lengthened or changed, initializer dims, data types and raw bytes cha
 Constant nodes' values set to extremes or NaN, node inputs dropped or rewired, nodes removed or given another op type,
 the graph input's shape changed, random bytes of the file flipped; each run with 1 or 2 threads, a random
 `--algorithm`, and sometimes `--planner measure`; three in ten with the batch dimension opened and 2–4 images fed
-(the image-by-image schedule; thirty-fourth session). Needs the `onnx` package (the peers' venv has it) and a release build.
+(the image-by-image schedule; thirty-fourth session: 2,400 mutants, seeds 34–36, without a trap). Needs the `onnx` package (the peers' venv has it) and a release build.
 Thirty-third session: 4,350 mutants found four traps — a Reshape without its shape input (twice), a Conv +
 BatchNormalization whose statistics did not have one value per channel, a stride of 2³¹ whose stride-rounded layout
 asked the allocator for 8 TB — all typed errors since (`testMutatedGraphsAreTypedErrors`); then 13,900 more (seeds 6,

@@ -234,9 +234,9 @@ public final class FullyConnected: @unchecked Sendable {
     /// Batches up to this many rows run `GEMV.runBatch` (the weights streamed once, each row the bits of the row
     /// alone); larger ones the tiled products. `fftconv-bench fc 9216 4096 --batch B` (AlexNet's fc6; thirty-fourth
     /// session, Zen 5, median ms at 1 / 2 threads, tiled → batched): B = 8 18.8 / 8.6 → 8.7 / 5.2, 16 26.6 / 18.3 →
-    /// 12.9 / 6.2, 32 42.6 / 25.6 → 28.1 / 14.2, 64 85.8 / 46.0 → 54.1 / 27.1, 128 117 / 86 → 97 / 49. (The tiled
-    /// product streams the weights once per 7-row tile; at 32 rows and more X no longer stays in L2 beside a block
-    /// of weight rows, and both are far from the FMA peak — blocking k is what would reach it.) On builds without
+    /// 12.9 / 6.2, 32 42.6 / 25.6 → 28.1 / 14.2, 64 85.8 / 46.0 → 54.1 / 27.1, 128 117 / 86 → 97 / 49 (then k in
+    /// blocks past 512 KB of X, `GEMV.kBlock`: 128 rows 75–97 / 46). (The tiled product streams the weights once per
+    /// 7-row tile.) On builds without
     /// 16-float registers (AVX2: a 16-float vector is two registers, the block's sixteen sums spill) 16 against the
     /// packed GEMM (`-march=x86-64-v3` on the same host, 1 thread): B = 2 32.0 → 5.9, 8 30.5 → 16.4, 16 28.7 → 25.4–27.3,
     /// but 32 37.8 → 52.0 and 128 110 → 155. NEON (four registers a vector) is expected to behave like AVX2, unmeasured.

@@ -240,7 +240,7 @@ public final class FullyConnected: @unchecked Sendable {
     /// 16-float registers (AVX2: a 16-float vector is two registers, the block's sixteen sums spill) 16 against the
     /// packed GEMM (`-march=x86-64-v3` on the same host, 1 thread): B = 2 32.0 → 5.9, 8 30.5 → 16.4, 16 28.7 → 25.4–27.3,
     /// but 32 37.8 → 52.0 and 128 110 → 155. NEON (four registers a vector) is expected to behave like AVX2, unmeasured.
-    static var batchedGEMVLimit: Int { KernelTarget.wideRegisters ? 128 : 16 }
+    public static var batchedGEMVLimit: Int { KernelTarget.wideRegisters ? 128 : 16 }
 
     func packedWeights() throws -> MatrixMultiplication {
         try packLock.withLock {

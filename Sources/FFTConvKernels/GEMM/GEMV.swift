@@ -62,7 +62,7 @@ public enum GEMV {
 
     /// Columns of k per block in `runBatch` where its vectors pass 512 KB (4 KB of each row). `fftconv-bench fc 9216 4096
     /// --batch B` (thirty-fourth session, Zen 5, median ms, 2 rounds alternated, without → with): B = 32 29.0–33.5 →
-    /// 27.4–30.7 at 1 thread, 16.6–16.7 → 13.8–14.7 at 2; B = 128 116–125 → 75–97, 57.5–58.1 → 45.5–45.9; at B = 8
+    /// 27.4–30.7 at 1 thread, 16.6–25.5 → 12.6–24.7 at 2; B = 128 116–125 → 75–97, 57.5–58.1 → 45.5–45.9; at B = 8
     /// (295 KB of vectors, no blocks now) blocks were 5% slower.
     static let kBlock = 1024
 
@@ -70,7 +70,7 @@ public enum GEMV {
     /// `x + v * ldx` and of y (and of the epilogue's residual) at `y + v * ldy`, rows `rows` of each.
     ///
     /// For batches of a few images: W streams from memory once per call — a block of four rows is read for the first
-    /// four vectors and from L2 for the next ones — where a product tiled over the vectors read it once per tile. Each
+    /// four vectors and from the caches for the next ones — where a product tiled over the vectors read it once per tile. Each
     /// row block computes four rows × four vectors at a time (sixteen sums in registers, eight loads per sixteen FMAs).
     /// Every sum is formed in `run`'s order (lane-wise over k, the lanes added, then the tail), so each vector's result
     /// is the bits `run` gives for it alone.

@@ -169,7 +169,7 @@ public enum BufferCache {
     /// `withActivationArena` on lane `lane`'s arena: a batch's images run side by side each take their tensors
     /// (and `SharedScratch` its buffers) from memory only their worker uses — shared, the workers' tensors lay side
     /// by side, each core's prefetchers pulled in the other's lines, and the scratch one worker freed went to the
-    /// other (SqueezeNet at batch 8 on 2 threads took 1.3–1.9× what two processes of 4 images each took at once).
+    /// other (SqueezeNet at batch 8 on 2 threads took 1.2–1.9× what two processes of 4 images each took at once).
     static func withActivationArena<R>(lane: Int, _ body: () throws -> R) rethrows -> R {
         try withArenaFlag(UnsafeRawPointer(bitPattern: Swift.max(0, lane) + 1), body)
     }

@@ -100,73 +100,72 @@ public enum GEMV {
             finish(v, i, total(s0, i, v, from: kv)); finish(v + 1, i, total(s1, i, v + 1, from: kv))
             finish(v + 2, i, total(s2, i, v + 2, from: kv)); finish(v + 3, i, total(s3, i, v + 3, from: kv))
         }
+        // Vectors four at a time; where X passes 512 KB, k in blocks of `kBlock`: a block's four weight rows (16 KB)
+        // stay in L1 while every group of vectors passes, and the vectors' block (128 of them: 512 KB) in L2 — without
+        // the blocks the whole of X (32 × 36 KB at AlexNet's fc6) was read back from L3 for each row block. The sums
+        // are kept between blocks, each one's terms in the same order, in one buffer for the call.
+        let groups = count / 4
         var i = rows.lowerBound
-        while i + 4 <= rows.upperBound {
-            let w0 = w + i * ldw, w1 = w0 + ldw, w2 = w1 + ldw, w3 = w2 + ldw
-            // Vectors four at a time; where X passes 512 KB, k in blocks of `kBlock`: the block's four weight rows
-            // (16 KB) stay in L1 while every group of vectors passes, and the vectors' block (128 of them: 512 KB) in
-            // L2 — without the blocks the whole of X (32 × 36 KB at AlexNet's fc6) was read back from L3 for each row
-            // block. The sums are kept between blocks, each one's terms in the same order.
-            let groups = count / 4
-            if groups > 0 {
-                withUnsafeTemporaryAllocation(of: V.self, capacity: 16 * groups) { buffer in
-                    guard let sums = buffer.baseAddress else { return }
-                    sums.initialize(repeating: V(), count: 16 * groups)
-                    var kb = 0
-                    while kb < kv {
-                        let end = Swift.min(kv, kb + blockK)
-                        for g in 0..<groups {
-                            let acc = sums + 16 * g
-                            let x0 = x + 4 * g * ldx, x1 = x0 + ldx, x2 = x1 + ldx, x3 = x2 + ldx
-                            var a00 = acc[0], a01 = acc[1], a02 = acc[2], a03 = acc[3], a10 = acc[4], a11 = acc[5], a12 = acc[6]
-                            var a13 = acc[7], a20 = acc[8], a21 = acc[9], a22 = acc[10], a23 = acc[11], a30 = acc[12]
-                            var a31 = acc[13], a32 = acc[14], a33 = acc[15]
-                            var j = kb
-                            while j < end {
-                                let b0 = ld(x0 + j), b1 = ld(x1 + j), b2 = ld(x2 + j), b3 = ld(x3 + j)
-                                let r0 = ld(w0 + j)
-                                a00 = a00.addingProduct(r0, b0); a01 = a01.addingProduct(r0, b1)
-                                a02 = a02.addingProduct(r0, b2); a03 = a03.addingProduct(r0, b3)
-                                let r1 = ld(w1 + j)
-                                a10 = a10.addingProduct(r1, b0); a11 = a11.addingProduct(r1, b1)
-                                a12 = a12.addingProduct(r1, b2); a13 = a13.addingProduct(r1, b3)
-                                let r2 = ld(w2 + j)
-                                a20 = a20.addingProduct(r2, b0); a21 = a21.addingProduct(r2, b1)
-                                a22 = a22.addingProduct(r2, b2); a23 = a23.addingProduct(r2, b3)
-                                let r3 = ld(w3 + j)
-                                a30 = a30.addingProduct(r3, b0); a31 = a31.addingProduct(r3, b1)
-                                a32 = a32.addingProduct(r3, b2); a33 = a33.addingProduct(r3, b3)
-                                j += 16
-                            }
-                            acc[0] = a00; acc[1] = a01; acc[2] = a02; acc[3] = a03; acc[4] = a10; acc[5] = a11; acc[6] = a12
-                            acc[7] = a13; acc[8] = a20; acc[9] = a21; acc[10] = a22; acc[11] = a23; acc[12] = a30
-                            acc[13] = a31; acc[14] = a32; acc[15] = a33
-                        }
-                        kb = end
-                    }
+        withUnsafeTemporaryAllocation(of: V.self, capacity: Swift.max(1, 16 * groups)) { buffer in
+            guard let sums = buffer.baseAddress else { return }
+            sums.initialize(repeating: V(), count: buffer.count)
+            while i + 4 <= rows.upperBound {
+                let w0 = w + i * ldw, w1 = w0 + ldw, w2 = w1 + ldw, w3 = w2 + ldw
+                sums.update(repeating: V(), count: 16 * groups)
+                var kb = 0
+                while kb < kv && groups > 0 {
+                    let end = Swift.min(kv, kb + blockK)
                     for g in 0..<groups {
-                        let acc = sums + 16 * g, v = 4 * g
-                        finishRow(i, v, acc[0], acc[1], acc[2], acc[3]); finishRow(i + 1, v, acc[4], acc[5], acc[6], acc[7])
-                        finishRow(i + 2, v, acc[8], acc[9], acc[10], acc[11]); finishRow(i + 3, v, acc[12], acc[13], acc[14], acc[15])
+                        let acc = sums + 16 * g
+                        let x0 = x + 4 * g * ldx, x1 = x0 + ldx, x2 = x1 + ldx, x3 = x2 + ldx
+                        var a00 = acc[0], a01 = acc[1], a02 = acc[2], a03 = acc[3], a10 = acc[4], a11 = acc[5], a12 = acc[6]
+                        var a13 = acc[7], a20 = acc[8], a21 = acc[9], a22 = acc[10], a23 = acc[11], a30 = acc[12]
+                        var a31 = acc[13], a32 = acc[14], a33 = acc[15]
+                        var j = kb
+                        while j < end {
+                            let b0 = ld(x0 + j), b1 = ld(x1 + j), b2 = ld(x2 + j), b3 = ld(x3 + j)
+                            let r0 = ld(w0 + j)
+                            a00 = a00.addingProduct(r0, b0); a01 = a01.addingProduct(r0, b1)
+                            a02 = a02.addingProduct(r0, b2); a03 = a03.addingProduct(r0, b3)
+                            let r1 = ld(w1 + j)
+                            a10 = a10.addingProduct(r1, b0); a11 = a11.addingProduct(r1, b1)
+                            a12 = a12.addingProduct(r1, b2); a13 = a13.addingProduct(r1, b3)
+                            let r2 = ld(w2 + j)
+                            a20 = a20.addingProduct(r2, b0); a21 = a21.addingProduct(r2, b1)
+                            a22 = a22.addingProduct(r2, b2); a23 = a23.addingProduct(r2, b3)
+                            let r3 = ld(w3 + j)
+                            a30 = a30.addingProduct(r3, b0); a31 = a31.addingProduct(r3, b1)
+                            a32 = a32.addingProduct(r3, b2); a33 = a33.addingProduct(r3, b3)
+                            j += 16
+                        }
+                        acc[0] = a00; acc[1] = a01; acc[2] = a02; acc[3] = a03; acc[4] = a10; acc[5] = a11; acc[6] = a12
+                        acc[7] = a13; acc[8] = a20; acc[9] = a21; acc[10] = a22; acc[11] = a23; acc[12] = a30
+                        acc[13] = a31; acc[14] = a32; acc[15] = a33
                     }
+                    kb = end
                 }
-            }
-            var v = 4 * groups
-            while v < count {
-                let xv = x + v * ldx
-                var a0 = V(), a1 = V(), a2 = V(), a3 = V()
-                var j = 0
-                while j < kv {
-                    let b = ld(xv + j)
-                    a0 = a0.addingProduct(ld(w0 + j), b); a1 = a1.addingProduct(ld(w1 + j), b)
-                    a2 = a2.addingProduct(ld(w2 + j), b); a3 = a3.addingProduct(ld(w3 + j), b)
-                    j += 16
+                for g in 0..<groups {
+                    let acc = sums + 16 * g, v = 4 * g
+                    finishRow(i, v, acc[0], acc[1], acc[2], acc[3]); finishRow(i + 1, v, acc[4], acc[5], acc[6], acc[7])
+                    finishRow(i + 2, v, acc[8], acc[9], acc[10], acc[11]); finishRow(i + 3, v, acc[12], acc[13], acc[14], acc[15])
                 }
-                finish(v, i, total(a0, i, v, from: kv)); finish(v, i + 1, total(a1, i + 1, v, from: kv))
-                finish(v, i + 2, total(a2, i + 2, v, from: kv)); finish(v, i + 3, total(a3, i + 3, v, from: kv))
-                v += 1
+                var v = 4 * groups
+                while v < count {
+                    let xv = x + v * ldx
+                    var a0 = V(), a1 = V(), a2 = V(), a3 = V()
+                    var j = 0
+                    while j < kv {
+                        let b = ld(xv + j)
+                        a0 = a0.addingProduct(ld(w0 + j), b); a1 = a1.addingProduct(ld(w1 + j), b)
+                        a2 = a2.addingProduct(ld(w2 + j), b); a3 = a3.addingProduct(ld(w3 + j), b)
+                        j += 16
+                    }
+                    finish(v, i, total(a0, i, v, from: kv)); finish(v, i + 1, total(a1, i + 1, v, from: kv))
+                    finish(v, i + 2, total(a2, i + 2, v, from: kv)); finish(v, i + 3, total(a3, i + 3, v, from: kv))
+                    v += 1
+                }
+                i += 4
             }
-            i += 4
         }
         while i < rows.upperBound {
             let w0 = w + i * ldw

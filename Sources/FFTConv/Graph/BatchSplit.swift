@@ -41,8 +41,7 @@ struct BatchSplit: @unchecked Sendable {
         guard live.count == 1, let declared = live.first else { return nil }
         let shape = inputShapes[declared.name] ?? declared.shape
         guard shape.count >= 2, shape[0] > 1, shape.allSatisfy({ $0 > 0 }) else { return nil }
-        let fits = shape.count == declared.shape.count && zip(shape, declared.shape).allSatisfy { $1 < 0 || $0 == $1 }
-        guard fits else { return nil }
+        guard NetworkBuilder.shape(shape, fits: declared.shape) else { return nil }
         // The input's batch dimension opened (a graph built for 8 images, as the model zoo's are, is asked about
         // one): whether the graph really computes its images apart is what the shapes at both batches tell.
         var graph = declaredGraph
@@ -269,8 +268,7 @@ extension NetworkBuilder {
     struct CallTimeNode {
         var name: String
         var op: GraphOperation
-        /// Input value names ("" for an omitted one), output name, output shape.
-        var inputs: [String]
+        /// Output name and shape.
         var output: String
         var shape: [Int]
         /// Positions of the inputs that are constants (folded or given).
@@ -292,7 +290,6 @@ extension NetworkBuilder {
         var names: [Int: String] = [:]
         for (name, id) in b.ids { names[id] = name }
         return b.pending.map { p in
-            let inputs = p.inputs.map { $0 < 0 ? "" : names[$0] ?? "" }
             let constant = Set(p.inputs.indices.filter { p.inputs[$0] >= 0 && b.constants[p.inputs[$0]] != nil })
             let ranks = p.inputs.map { $0 < 0 ? 0 : b.shapes[$0]?.count ?? 0 }
             var axes: [Float]?
@@ -301,7 +298,7 @@ extension NetworkBuilder {
             let present = p.inputs.filter { $0 >= 0 }
             let weights = present.filter { b.constants[$0] != nil }.reduce(0) { $0 + bytes($1) }
             let data = present.filter { b.constants[$0] == nil }.reduce(4 * p.shape.reduce(1, *)) { $0 + bytes($1) }
-            return CallTimeNode(name: p.name, op: p.op, inputs: inputs, output: names[p.output] ?? "", shape: p.shape,
+            return CallTimeNode(name: p.name, op: p.op, output: names[p.output] ?? "", shape: p.shape,
                                 constantInputs: constant, inputRanks: ranks, activationBytes: data, weightBytes: weights, sliceAxes: axes)
         }
     }

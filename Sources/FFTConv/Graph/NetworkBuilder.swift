@@ -46,14 +46,19 @@ struct NetworkBuilder {
         }
         for v in graph.inputs where graph.constants[v.name] == nil {
             let shape = inputShapes[v.name] ?? v.shape
-            let fits = shape.count == v.shape.count && zip(shape, v.shape).allSatisfy { $1 < 0 || $0 == $1 }
-            guard fits, shape.allSatisfy({ $0 > 0 }) else {
+            guard Self.shape(shape, fits: v.shape), shape.allSatisfy({ $0 > 0 }) else {
                 throw GraphError.inputMismatch(name: v.name, expected: v.shape, actual: shape)
             }
             try checkSize(shape, node: v.name)
             resolvedInputs.append(Graph.Value(name: v.name, shape: shape))
             shapes[id(v.name)] = shape
         }
+    }
+
+    /// Whether `shape` is one the graph's declared `declared` allows: the same rank, every dimension equal where the
+    /// declared one is known (not -1).
+    static func shape(_ shape: [Int], fits declared: [Int]) -> Bool {
+        shape.count == declared.count && zip(shape, declared).allSatisfy { $1 < 0 || $0 == $1 }
     }
 
     mutating func id(_ name: String) -> Int {

@@ -55,6 +55,42 @@ final class PoolingTests: XCTestCase {
         }
     }
 
+    /// In ceil mode a window wider than the (padded) input still gives one output, as in PyTorch and ONNX Runtime
+    /// (`diff_fuzz.py` found it refused: a 2x2 stride-2 ceil-mode max pool on a 1x1 map); without ceil mode, and where
+    /// even ceil mode gives no output, the graph is a typed error.
+    func testCeilModeWindowWiderThanTheInput() throws {
+        var rng = SeededGenerator(seed: 79)
+        // (input rows × columns, kernel, stride, PyTorch's output rows × columns)
+        let cases: [(Size2D, Int, Int, Size2D)] = [(Size2D(1, 1), 2, 2, Size2D(1, 1)), (Size2D(2, 2), 3, 2, Size2D(1, 1)),
+                                                   (Size2D(1, 2), 3, 3, Size2D(1, 1)), (Size2D(2, 5), 3, 3, Size2D(1, 2))]
+        for (size, k, s, expected) in cases {
+            let x = try Tensor.random(shape: [1, 3, size.height, size.width], using: &rng)
+            for isMax in [true, false] {
+                for includePad in [false, true] {
+                    let a = PoolingAttributes(kernel: Size2D(k, k), stride: Size2D(s, s), ceilMode: true, countIncludePad: includePad)
+                    let y = try Network(graph: poolGraph(a, max: isMax, input: x.shape))(x)
+                    XCTAssertEqual(y.shape, [1, 3, expected.height, expected.width], "\(size) k \(k) s \(s)")
+                    let want = Self.naive(x, a, max: isMax, outputShape: y.shape)
+                    XCTAssertLessThanOrEqual(zip(y.scalars, want).map { abs($0 - $1) }.max() ?? .infinity, 1e-6, "\(size) k \(k) s \(s) max \(isMax)")
+                }
+            }
+            let floor = PoolingAttributes(kernel: Size2D(k, k), stride: Size2D(s, s))
+            if k > size.height {
+                XCTAssertThrowsError(try Network(graph: poolGraph(floor, max: true, input: x.shape)), "\(size) k \(k) without ceil mode") {
+                    XCTAssertTrue($0 is GraphError, "\($0)")
+                }
+            }
+        }
+        // A 3x3 stride-2 window on one row: no window starts inside it even in ceil mode (PyTorch refuses it too).
+        let a = PoolingAttributes(kernel: Size2D(3, 3), stride: Size2D(2, 2), ceilMode: true)
+        XCTAssertThrowsError(try Network(graph: poolGraph(a, max: true, input: [1, 2, 1, 1]))) { XCTAssertTrue($0 is GraphError, "\($0)") }
+    }
+
+    func poolGraph(_ a: PoolingAttributes, max isMax: Bool, input shape: [Int]) -> Graph {
+        let node = Graph.Node(name: "pool", operation: isMax ? .maxPool(a) : .averagePool(a), inputs: ["x"], outputs: ["y"])
+        return Graph(inputs: [Graph.Value(name: "x", shape: shape)], outputs: ["y"], constants: [:], nodes: [node])
+    }
+
     /// GlobalAveragePool against a double-precision mean, on planes shorter than a vector, of whole vectors (one,
     /// two, three pairs' worth) and with a scalar tail after them: a lane or float counted twice or not at all fails.
     func testGlobalAveragePoolMatchesDoubleMean() throws {

@@ -243,11 +243,14 @@ enum TensorOperations {
 
     static func poolOutput(_ n: Int, k: Int, s: Int, d: Int, p0: Int, p1: Int, ceil: Bool) throws -> Int {
         let extent = (k - 1) * d + 1
-        let span = n + p0 + p1 - extent
+        // In ceil mode the last window may reach past the padded input, so a window wider than the input still
+        // gives one output (ONNX's ceil((n + pads − extent) / s) + 1; PyTorch and ONNX Runtime agree).
+        let span = n + p0 + p1 - extent + (ceil ? s - 1 : 0)
         guard span >= 0 else { throw fail("the \(k)-wide pooling window does not fit the padded input \(n + p0 + p1)") }
-        var out = (ceil ? (span + s - 1) / s : span / s) + 1
+        var out = span / s + 1
         // A window must start inside the input or its leading padding (PyTorch's rule for ceil_mode).
         if ceil && (out - 1) * s >= n + p0 { out -= 1 }
+        guard out > 0 else { throw fail("the \(k)-wide pooling window does not fit the padded input \(n + p0 + p1)") }
         return out
     }
 

@@ -1,0 +1,320 @@
+"""Random valid CNNs, exported from PyTorch, run through `fftconv run` and compared with PyTorch in float64: every
+run must give PyTorch's output (max|y - ref| / max|ref| within TOL), or, for a forced algorithm a layer cannot
+take, a typed error (exit 1). A wrong output, a trap or an error on a valid model with `--algorithm auto` is a bug;
+its model, input and command are kept in OUTDIR to reproduce it.
+
+    /work/peers-venv/bin/python Bench/scripts/diff_fuzz.py SEED COUNT [OUTDIR]
+
+Each network is 1–5 random blocks on a random input (1–48 channels, 5–64 rows and columns, now and then 112):
+plain convolutions (kernel 1–7, stride 1–2, padding, dilation, groups, bias or not, folded BatchNorm, an
+activation), depthwise layers, MobileNetV2's inverted residuals (1x1 → depthwise 3x3 → 1x1, the residual add at
+stride 1), SqueezeNet's fire modules (squeeze → expand 1x1 ‖ expand 3x3 → Concat), ResNet's basic blocks, max and
+average pools, a convolution followed by a 3x3 stride-2 max pool (the stem fusion), a 2x2 transposed convolution
+(U-Net's upsampling); sometimes a classifier head (global average pool, flatten, linear). Each model runs with 1–3
+threads, a random `--algorithm` (mostly auto), `--planner estimate` or `measure`, and in three runs of ten on 2–3
+images with the batch dimension open and a random `--batch-schedule`. Needs torch and onnx (the peers' venv) and a
+release build. Prints one line per run and a summary; exits 1 when a run failed.
+"""
+import json
+import os
+import warnings
+import random
+import subprocess
+import sys
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+BIN = os.path.join(ROOT, ".build", "release", "fftconv")
+# Relative error allowed against float64: Winograd F(6x6) and FFT lose a few digits (Docs/Algorithms.md).
+TOL = 2e-3
+ACTS = [None, nn.ReLU, nn.ReLU6, lambda: nn.LeakyReLU(0.1), nn.Hardswish, nn.Sigmoid, nn.SiLU, nn.Hardsigmoid]
+
+
+def act(rng):
+    a = rng.choice(ACTS)
+    return [] if a is None else [a()]
+
+
+def conv_bn(rng, cin, cout, k, s=1, p=0, d=1, g=1, bn=None, acts=None):
+    layers = [nn.Conv2d(cin, cout, k, s, p, dilation=d, groups=g, bias=rng.random() < 0.7)]
+    if bn if bn is not None else rng.random() < 0.5:
+        layers.append(nn.BatchNorm2d(cout))
+    return layers + (act(rng) if acts is None else acts)
+
+
+def out_size(n, k, s, p, d=1):
+    return (n + 2 * p - d * (k - 1) - 1) // s + 1
+
+
+class Add(nn.Module):
+    def __init__(self, body, post=None):
+        super().__init__()
+        self.body, self.post = body, post or nn.Identity()
+
+    def forward(self, x):
+        return self.post(self.body(x) + x)
+
+
+class Residual(nn.Module):
+    def __init__(self, body, shortcut):
+        super().__init__()
+        self.body, self.shortcut = body, shortcut
+
+    def forward(self, x):
+        return torch.relu(self.body(x) + self.shortcut(x))
+
+
+class Skip(nn.Module):
+    def __init__(self, body):
+        super().__init__()
+        self.body = body
+
+    def forward(self, x):
+        return torch.cat([x, self.body(x)], 1)
+
+
+class Shuffle(nn.Module):
+    def __init__(self, groups):
+        super().__init__()
+        self.groups = groups
+
+    def forward(self, x):
+        n, c, h, w = x.shape
+        return x.view(n, self.groups, c // self.groups, h, w).transpose(1, 2).reshape(n, c, h, w)
+
+
+class Fire(nn.Module):
+    def __init__(self, squeeze, e1, e3):
+        super().__init__()
+        self.squeeze, self.e1, self.e3 = squeeze, e1, e3
+
+    def forward(self, x):
+        s = self.squeeze(x)
+        return torch.cat([self.e1(s), self.e3(s)], 1)
+
+
+def channels(rng):
+    return rng.choice([1, 3, 4, 8, 12, 16, 16, 24, 32, 32, 40, 48, 64, 96, rng.randint(1, 70)])
+
+
+def block(rng, c, h, w):
+    """A random block on c×h×w: (module, c', h', w'), or None when it does not fit."""
+    kind = rng.choice(["conv", "conv", "conv", "dw", "ir", "ir", "fire", "basic", "down", "pool", "convpool", "up",
+                       "resize", "unet", "shuffle"])
+    try:
+        b = make(rng, kind, c, h, w)
+    except RuntimeError:  # a pool whose window does not fit (PyTorch says so)
+        return None
+    return None if b is None else (kind,) + b
+
+
+def make(rng, kind, c, h, w):
+    if kind == "conv":
+        kh, kw = rng.choice([(1, 1), (1, 1), (3, 3), (3, 3), (3, 3), (5, 5), (7, 7), (2, 2), (4, 4), (1, 7), (7, 1),
+                             (1, 3), (3, 1), (9, 9), (11, 11), (13, 13)])
+        sh = sw = rng.choice([1, 1, 2, 4] if kh >= 9 else [1, 1, 2])
+        if rng.random() < 0.1:
+            sh, sw = rng.choice([(1, 2), (2, 1), (3, 3)])
+        d = rng.choice([2, 3]) if kh == kw == 3 and rng.random() < 0.2 else (2 if kh == kw == 5 and rng.random() < 0.1 else 1)
+        ph = rng.choice([0, (kh - 1) * d // 2, (kh - 1) * d // 2, kh // 2 + 1])
+        pw = ph if kh == kw else rng.choice([0, (kw - 1) * d // 2])
+        cout = channels(rng)
+        g = rng.choice([2, 3, 4, 8, c]) if rng.random() < 0.3 else 1
+        if c % g or cout % g:
+            g = 1
+        oh, ow = out_size(h, kh, sh, ph, d), out_size(w, kw, sw, pw, d)
+        if oh < 1 or ow < 1:
+            return None
+        layers = conv_bn(rng, c, cout, (kh, kw), (sh, sw), (ph, pw), d, g)
+        if rng.random() < 0.15:  # an asymmetric Pad node before the convolution (TensorFlow-style "same")
+            l, r, t, b = (rng.randint(0, 2) for _ in range(4))
+            layers.insert(0, nn.ZeroPad2d((l, r, t, b)))
+            oh, ow = out_size(h + t + b, kh, sh, ph, d), out_size(w + l + r, kw, sw, pw, d)
+            if oh < 1 or ow < 1:
+                return None
+        return nn.Sequential(*layers), cout, oh, ow
+    if kind == "dw":
+        k = rng.choice([3, 3, 5]); s = rng.choice([1, 2]); p = k // 2; m = rng.choice([1, 1, 2])
+        oh, ow = out_size(h, k, s, p), out_size(w, k, s, p)
+        return nn.Sequential(*conv_bn(rng, c, c * m, k, s, p, g=c)), c * m, oh, ow
+    if kind == "ir":
+        t = rng.choice([1, 4, 6]); s = rng.choice([1, 1, 2]); mid = c * t
+        cout = c if s == 1 and rng.random() < 0.6 else channels(rng)
+        layers = ([] if t == 1 else conv_bn(rng, c, mid, 1, bn=True, acts=[nn.ReLU6()])) \
+            + conv_bn(rng, mid, mid, 3, s, 1, g=mid, bn=True, acts=[nn.ReLU6()]) + conv_bn(rng, mid, cout, 1, bn=True, acts=[])
+        body = nn.Sequential(*layers)
+        oh, ow = out_size(h, 3, s, 1), out_size(w, 3, s, 1)
+        return (Add(body) if s == 1 and cout == c else body), cout, oh, ow
+    if kind == "fire":
+        sq = rng.choice([8, 16, 24, 32, 48, 64]); e1 = rng.choice([16, 32, 64, 128]); e3 = rng.choice([16, 32, 64, 128])
+        m = Fire(nn.Sequential(nn.Conv2d(c, sq, 1), nn.ReLU()), nn.Sequential(nn.Conv2d(sq, e1, 1), nn.ReLU()),
+                 nn.Sequential(nn.Conv2d(sq, e3, 3, padding=1), nn.ReLU()))
+        return m, e1 + e3, h, w
+    if kind == "basic":
+        body = nn.Sequential(*conv_bn(rng, c, c, 3, 1, 1, bn=True, acts=[nn.ReLU()]), *conv_bn(rng, c, c, 3, 1, 1, bn=True, acts=[]))
+        return Add(body, nn.ReLU()), c, h, w
+    if kind == "pool":
+        k = rng.choice([2, 3]); s = rng.choice([1, 2, 2]); p = rng.choice([0, 0, k // 2]) if k == 3 else 0
+        ceil = rng.random() < 0.3
+        if rng.random() < 0.7:
+            m = nn.MaxPool2d(k, s, p, ceil_mode=ceil)
+        else:
+            m = nn.AvgPool2d(k, s, p, ceil_mode=ceil, count_include_pad=rng.random() < 0.5)
+        with torch.no_grad():
+            y = m(torch.zeros(1, c, h, w))
+        return m, c, y.shape[2], y.shape[3]
+    if kind == "convpool":
+        k = rng.choice([3, 5, 7, 11]); s = rng.choice([1, 2, 4]) if k == 11 else rng.choice([1, 2]); p = k // 2
+        cout = channels(rng)
+        m = nn.Sequential(nn.Conv2d(c, cout, k, s, p), nn.ReLU(), nn.MaxPool2d(3, 2, ceil_mode=rng.random() < 0.5))
+        with torch.no_grad():
+            oh, ow = out_size(h, k, s, p), out_size(w, k, s, p)
+            if oh < 3 or ow < 3:
+                return None
+            y = m(torch.zeros(1, c, h, w))
+        return m, cout, y.shape[2], y.shape[3]
+    if kind == "down":  # ResNet's first block of a stage: stride 2, the shortcut a 1x1 stride-2 convolution
+        cout = channels(rng)
+        return Residual(nn.Sequential(*conv_bn(rng, c, cout, 3, 2, 1, bn=True, acts=[nn.ReLU()]),
+                                      *conv_bn(rng, cout, cout, 3, 1, 1, bn=True, acts=[])),
+                        nn.Sequential(*conv_bn(rng, c, cout, 1, 2, 0, bn=True, acts=[]))), cout, out_size(h, 3, 2, 1), out_size(w, 3, 2, 1)
+    if kind == "resize":
+        mode = rng.choice(["nearest", "bilinear"])
+        m = nn.Upsample(scale_factor=2, mode=mode, **({} if mode == "nearest" else {"align_corners": rng.random() < 0.3}))
+        return m, c, 2 * h, 2 * w
+    if kind == "unet":  # conv, down, conv, up, Concat with the block's input
+        if h % 2 or w % 2:
+            return None
+        mid = channels(rng)
+        up = nn.ConvTranspose2d(mid, mid, 2, 2) if rng.random() < 0.5 else nn.Upsample(scale_factor=2, mode="nearest")
+        return Skip(nn.Sequential(*conv_bn(rng, c, mid, 3, 1, 1, acts=[nn.ReLU()]), nn.MaxPool2d(2),
+                                  *conv_bn(rng, mid, mid, 3, 1, 1, acts=[nn.ReLU()]), up)), c + mid, h, w
+    if kind == "shuffle":  # ShuffleNet's grouped 1x1 and channel shuffle (Reshape, Transpose, Reshape)
+        g = rng.choice([2, 3, 4])
+        if c % g:
+            return None
+        cout = g * rng.choice([4, 8, 16])
+        return nn.Sequential(*conv_bn(rng, c, cout, 1, g=g, bn=True, acts=[nn.ReLU()]), Shuffle(g)), cout, h, w
+    if kind == "up":
+        cout = channels(rng)
+        return nn.Sequential(nn.ConvTranspose2d(c, cout, 2, 2), *act(rng)), cout, 2 * h, 2 * w
+    return None
+
+
+def network(rng):
+    c = rng.choice([1, 3, 3, 3, 8, 16, 24, 32, 48])
+    h = rng.choice([5, 7, 9, 13, 14, 16, 20, 27, 28, 31, 32, 40, 56, 57, 64] + ([112] if rng.random() < 0.15 else []))
+    w = h if rng.random() < 0.7 else rng.randint(5, 64)
+    shape = (c, h, w)
+    mods, desc = [], []
+    for _ in range(rng.randint(1, 5)):
+        for _try in range(10):
+            b = block(rng, c, h, w)
+            if b is None:
+                continue
+            kind, m, c2, h2, w2 = b
+            if h2 < 1 or w2 < 1 or c2 * h2 * w2 > 2_000_000 or h2 > 128 or w2 > 128:
+                continue
+            mods.append(m); desc.append(f"{kind}->{c2}x{h2}x{w2}"); c, h, w = c2, h2, w2
+            break
+    if rng.random() < 0.3:
+        mods += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, rng.choice([10, 100, 1000]))]
+        desc.append("head")
+    return nn.Sequential(*mods), shape, desc
+
+
+def init(model, g):
+    for name, p in model.named_parameters():
+        with torch.no_grad():
+            p.copy_(torch.randn(p.shape, generator=g, dtype=torch.float32) * (1.0 / max(1, p[0].numel()) ** 0.5))
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            with torch.no_grad():
+                m.running_mean.copy_(torch.randn(m.num_features, generator=g) * 0.2)
+                m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
+
+
+def main():
+    if len(sys.argv) < 3:
+        sys.exit(__doc__)
+    seed, count = int(sys.argv[1]), int(sys.argv[2])
+    out = sys.argv[3] if len(sys.argv) > 3 else "/tmp/fftconv-diff"
+    os.makedirs(out, exist_ok=True)
+    rng = random.Random(seed)
+    torch.set_num_threads(1)
+    warnings.filterwarnings("ignore")
+    failures, runs, worst = 0, 0, 0.0
+    for i in range(count):
+        tag = f"s{seed}-{i}"
+        model, shape, desc = network(rng)
+        if not len(model):
+            continue
+        g = torch.Generator().manual_seed(seed * 100003 + i)
+        init(model, g)
+        model.eval()
+        batch = rng.choice([2, 3]) if rng.random() < 0.3 else 1
+        x = torch.randn((batch,) + shape, generator=g)
+        path = os.path.join(out, tag + ".onnx")
+        dyn = {"input": {0: "n"}, "output": {0: "n"}} if batch > 1 or rng.random() < 0.2 else None
+        try:
+            kw = dict(dynamo=False, opset_version=rng.choice([11, 13, 13, 17]), do_constant_folding=rng.random() < 0.7,
+                      input_names=["input"], output_names=["output"])
+            if dyn:
+                kw["dynamic_axes"] = dyn
+            torch.onnx.export(model, (x[:1],), path, **kw)
+        except Exception as e:  # an export PyTorch itself refuses is not ours to test
+            print(f"{tag} export failed: {type(e).__name__}")
+            continue
+        with torch.no_grad():
+            ref = model.double()(x.double()).numpy()
+        xin, yout = os.path.join(out, tag + ".input.npy"), os.path.join(out, tag + ".y.npy")
+        np.save(xin, x.numpy().astype(np.float32))
+        alg = rng.choice(["auto"] * 6 + ["direct", "gemm", "fft", "winograd", "plain"])
+        threads = rng.choice([1, 1, 2, 2, 3])
+        cmd = [BIN, "run", path, "--input", xin, "--output", yout, "--threads", str(threads), "--algorithm", alg,
+               "--planner", rng.choice(["estimate", "estimate", "measure"])]
+        if batch > 1:
+            cmd += ["--batch-schedule", rng.choice(["images", "whole"])]
+        runs += 1
+        try:
+            r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+        except subprocess.TimeoutExpired:
+            failures += 1
+            print(f"{tag} HANG {' '.join(cmd[1:])} | {' '.join(desc)}")
+            continue
+        status = ""
+        if r.returncode == 1 and (alg != "auto" or "nsupported" in r.stderr):
+            status = "unsupported: " + r.stderr.strip().splitlines()[-1][:120] if r.stderr.strip() else "exit 1"
+            ok = True
+        elif r.returncode != 0:
+            ok = False
+            status = f"exit {r.returncode}: " + (r.stderr.strip().splitlines()[-1][:200] if r.stderr.strip() else "")
+        else:
+            y = np.load(yout)
+            if y.shape != ref.shape:
+                ok, status = False, f"shape {y.shape} != {ref.shape}"
+            else:
+                scale = max(float(np.abs(ref).max()), 1e-6)
+                err = float(np.abs(y.astype(np.float64) - ref).max()) / scale
+                ok = bool(np.isfinite(err) and err <= TOL)
+                worst = max(worst, err) if np.isfinite(err) else worst
+                status = f"err {err:.1e}"
+        if not ok:
+            failures += 1
+            with open(os.path.join(out, tag + ".cmd.json"), "w") as f:
+                json.dump({"cmd": cmd, "desc": desc, "status": status}, f)
+        else:
+            for p in (path, xin):
+                os.remove(p)
+        if os.path.exists(yout):
+            os.remove(yout)
+        print(f"{tag} {'ok  ' if ok else 'FAIL'} {status} | t{threads} {alg} b{batch} | {shape} {' '.join(desc)}", flush=True)
+    print(f"{runs} runs, {failures} failed, worst relative error of the passing runs {worst:.1e}")
+    sys.exit(1 if failures else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -17,6 +17,7 @@ release build. Prints one line per run and a summary; exits 1 when a run failed.
 """
 import json
 import os
+import re
 import warnings
 import random
 import subprocess
@@ -204,7 +205,25 @@ def make(rng, kind, c, h, w):
     return None
 
 
+def mobile(rng):
+    """MobileNetV2's first stages at a random size (its 1x1 + depthwise pairs in bands at 112², split by rows on
+    threads at 56², the depthwise + 1x1 pair of its first block): a stem, then inverted residuals."""
+    size = rng.choice([56, 112, 224, 160, 98])
+    mods = [nn.Sequential(*conv_bn(rng, 3, 32, 3, 2, 1, bn=True, acts=[nn.ReLU6()]))]
+    c, h, desc = 32, out_size(size, 3, 2, 1), ["stem"]
+    for t, cout, s in [(1, 16, 1), (6, 24, 2), (6, 24, 1), (6, 32, 2)][:rng.randint(1, 4)]:
+        mid = c * t
+        layers = ([] if t == 1 else conv_bn(rng, c, mid, 1, bn=True, acts=[nn.ReLU6()])) \
+            + conv_bn(rng, mid, mid, 3, s, 1, g=mid, bn=True, acts=[nn.ReLU6()]) + conv_bn(rng, mid, cout, 1, bn=True, acts=[])
+        mods.append(Add(nn.Sequential(*layers)) if s == 1 and c == cout else nn.Sequential(*layers))
+        c, h = cout, out_size(h, 3, s, 1)
+        desc.append(f"ir{t}->{c}x{h}x{h}")
+    return nn.Sequential(*mods), (3, size, size), desc
+
+
 def network(rng):
+    if rng.random() < 0.15:
+        return mobile(rng)
     c = rng.choice([1, 3, 3, 3, 8, 16, 24, 32, 48])
     h = rng.choice([5, 7, 9, 13, 14, 16, 20, 27, 28, 31, 32, 40, 56, 57, 64] + ([112] if rng.random() < 0.15 else []))
     w = h if rng.random() < 0.7 else rng.randint(5, 64)
@@ -247,6 +266,7 @@ def main():
     torch.set_num_threads(1)
     warnings.filterwarnings("ignore")
     failures, runs, worst = 0, 0, 0.0
+    paths = {}  # each step's algorithm, its numbers taken out: what the runs exercised
     for i in range(count):
         tag = f"s{seed}-{i}"
         model, shape, desc = network(rng)
@@ -275,7 +295,7 @@ def main():
         alg = rng.choice(["auto"] * 6 + ["direct", "gemm", "fft", "winograd", "plain"])
         threads = rng.choice([1, 1, 2, 2, 3])
         cmd = [BIN, "run", path, "--input", xin, "--output", yout, "--threads", str(threads), "--algorithm", alg,
-               "--planner", rng.choice(["estimate", "estimate", "measure"])]
+               "--planner", rng.choice(["estimate", "estimate", "measure"]), "--profile"]
         if batch > 1:
             cmd += ["--batch-schedule", rng.choice(["images", "whole"])]
         runs += 1
@@ -302,6 +322,12 @@ def main():
                 ok = bool(np.isfinite(err) and err <= TOL)
                 worst = max(worst, err) if np.isfinite(err) else worst
                 status = f"err {err:.1e}"
+        if r.returncode == 0:
+            for line in r.stdout.splitlines():
+                parts = line.split("%  ", 1)
+                if len(parts) == 2 and parts[1].strip():
+                    key = re.sub(r"\d+", "#", parts[1].strip())
+                    paths[key] = paths.get(key, 0) + 1
         if not ok:
             failures += 1
             with open(os.path.join(out, tag + ".cmd.json"), "w") as f:
@@ -312,6 +338,8 @@ def main():
         if os.path.exists(yout):
             os.remove(yout)
         print(f"{tag} {'ok  ' if ok else 'FAIL'} {status} | t{threads} {alg} b{batch} | {shape} {' '.join(desc)}", flush=True)
+    for key, n in sorted(paths.items(), key=lambda kv: -kv[1]):
+        print(f"{n:6d}  {key}")
     print(f"{runs} runs, {failures} failed, worst relative error of the passing runs {worst:.1e}")
     sys.exit(1 if failures else 0)
 

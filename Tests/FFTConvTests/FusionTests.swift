@@ -538,3 +538,46 @@ final class FusionTests: XCTestCase {
         XCTAssertLessThanOrEqual(try XCTUnwrap(try network(x).maxAbsoluteDifference(reference)), 1e-4 * max(1, reference.maxAbsolute))
     }
 }
+
+/// A value a later convolution adds back as its residual has that reader too: no fusion may leave it uncomputed.
+final class ResidualReaderTests: XCTestCase {
+    override func setUp() { BufferCache.fillsUnzeroedTensorsWithNaN = true }
+
+    /// Two MobileNetV2-style blocks, the second of expansion 1 (`diff_fuzz.py` seed 9): `a` (a 1x1 layer on the block's
+    /// input `x`, or a 3x3 depthwise layer on 112-wide planes) writes `e`; a depthwise layer (or a 1x1 layer) reads `e`,
+    /// a 1x1 layer reads that and adds `e` back. `e`'s first reader would make a fused pair with `a` were `e` not read
+    /// again — it ended in "input not computed".
+    func testAValueAddedBackLaterIsComputed() throws {
+        let c = 16
+        for (pointwiseFirst, size) in [(true, Size2D(10, 10)), (false, Size2D(16, 112))] {
+            var rng = SeededGenerator(seed: pointwiseFirst ? 97 : 98)
+            let x = try Tensor.random(shape: [1, c, size.height, size.width], using: &rng)
+            let pw = try ConvolutionDescriptor(inputChannels: c, outputChannels: c, kernel: 1, activation: .relu6)
+            let dw = try ConvolutionDescriptor(inputChannels: c, outputChannels: c, kernel: 3, padding: 1, groups: c, activation: .relu6)
+            let last = try ConvolutionDescriptor(inputChannels: c, outputChannels: c, kernel: 1)
+            let (da, db) = pointwiseFirst ? (pw, dw) : (dw, pw)
+            var constants: [String: Tensor] = [:]
+            for (name, d) in [("a", da), ("b", db), ("c", last)] {
+                constants["w" + name] = try Tensor.random(shape: d.weightShape, using: &rng)
+                constants["b" + name] = try Tensor.random(shape: [c], using: &rng)
+            }
+            let nodes = [Graph.Node(name: "a", operation: .convolution(da, autoPad: .explicit), inputs: ["x", "wa", "ba"], outputs: ["e"]),
+                         Graph.Node(name: "b", operation: .convolution(db, autoPad: .explicit), inputs: ["e", "wb", "bb"], outputs: ["f"]),
+                         Graph.Node(name: "c", operation: .convolution(last, autoPad: .explicit), inputs: ["f", "wc", "bc"], outputs: ["p"]),
+                         Graph.Node(name: "add", operation: .add, inputs: ["p", "e"], outputs: ["y"])]
+            let graph = Graph(inputs: [Graph.Value(name: "x", shape: x.shape)], outputs: ["y"], constants: constants, nodes: nodes)
+            func ref(_ d: ConvolutionDescriptor, _ input: Tensor, _ n: String) throws -> Tensor {
+                try ReferenceConvolution.run(descriptor: d, input: input, weights: constants["w" + n]!, bias: constants["b" + n]!)
+            }
+            let e = try ref(da, x, "a"), p = try ref(last, try ref(db, e, "b"), "c")
+            let reference = try Tensor(shape: p.shape, values: zip(p.scalars, e.scalars).map { $0 + $1 })
+            for threads in [1, 2] {
+                let what = "\(pointwiseFirst ? "1x1" : "depthwise") first, \(threads) threads"
+                let network = try Network(graph: graph, options: NetworkOptions(threads: threads))
+                XCTAssertEqual(network.layers.count, 3, what)  // a, b, then c with the add: no pair of a and b
+                let y = try network(x)
+                XCTAssertLessThanOrEqual(try XCTUnwrap(y.maxAbsoluteDifference(reference)), 1e-4 * max(1, reference.maxAbsolute), what)
+            }
+        }
+    }
+}

@@ -330,8 +330,12 @@ struct NetworkBuilder {
 
     // MARK: Fusion
 
+    /// The live nodes that read `value`: as an input, or as the residual a convolution adds (an Add fused into it is
+    /// no longer a node of its own). Missing the residual readers, a 1x1 layer whose result a later block adds back —
+    /// MobileNetV2's projection before a block of expansion 1 — was fused with the depthwise layer after it, and the
+    /// result the add needed was never computed (`diff_fuzz.py`).
     func consumers(of value: Int) -> [Int] {
-        pending.indices.filter { !pending[$0].removed && pending[$0].inputs.contains(value) }
+        pending.indices.filter { !pending[$0].removed && (pending[$0].inputs.contains(value) || pending[$0].residual == value) }
     }
 
     mutating func fuse() throws {

@@ -87,6 +87,24 @@ class Shuffle(nn.Module):
         return x.view(n, self.groups, c // self.groups, h, w).transpose(1, 2).reshape(n, c, h, w)
 
 
+class Branches(nn.Module):
+    def __init__(self, branches):
+        super().__init__()
+        self.branches = nn.ModuleList(branches)
+
+    def forward(self, x):
+        return torch.cat([b(x) for b in self.branches], 1)
+
+
+class SE(nn.Module):
+    def __init__(self, gate):
+        super().__init__()
+        self.gate = gate
+
+    def forward(self, x):
+        return x * self.gate(x)
+
+
 class Fire(nn.Module):
     def __init__(self, squeeze, e1, e3):
         super().__init__()
@@ -104,7 +122,7 @@ def channels(rng):
 def block(rng, c, h, w):
     """A random block on c×h×w: (module, c', h', w'), or None when it does not fit."""
     kind = rng.choice(["conv", "conv", "conv", "dw", "ir", "ir", "fire", "basic", "down", "pool", "convpool", "up",
-                       "resize", "unet", "shuffle"])
+                       "resize", "unet", "shuffle", "inception", "se"])
     try:
         b = make(rng, kind, c, h, w)
     except RuntimeError:  # a pool whose window does not fit (PyTorch says so)
@@ -138,9 +156,11 @@ def make(rng, kind, c, h, w):
                 return None
         return nn.Sequential(*layers), cout, oh, ow
     if kind == "dw":
-        k = rng.choice([3, 3, 5]); s = rng.choice([1, 2]); p = k // 2; m = rng.choice([1, 1, 2])
-        oh, ow = out_size(h, k, s, p), out_size(w, k, s, p)
-        return nn.Sequential(*conv_bn(rng, c, c * m, k, s, p, g=c)), c * m, oh, ow
+        k = rng.choice([3, 3, 5]); s = rng.choice([1, 2]); m = rng.choice([1, 1, 2])
+        d = rng.choice([2, 4]) if k == 3 and s == 1 and rng.random() < 0.2 else 1  # DeepLab's dilated depthwise layers
+        p = k // 2 * d
+        oh, ow = out_size(h, k, s, p, d), out_size(w, k, s, p, d)
+        return nn.Sequential(*conv_bn(rng, c, c * m, k, s, p, d, g=c)), c * m, oh, ow
     if kind == "ir":
         t = rng.choice([1, 4, 6]); s = rng.choice([1, 1, 2]); mid = c * t
         cout = c if s == 1 and rng.random() < 0.6 else channels(rng)
@@ -199,6 +219,17 @@ def make(rng, kind, c, h, w):
             return None
         cout = g * rng.choice([4, 8, 16])
         return nn.Sequential(*conv_bn(rng, c, cout, 1, g=g, bn=True, acts=[nn.ReLU()]), Shuffle(g)), cout, h, w
+    if kind == "inception":  # GoogLeNet's four branches: 1x1; 1x1 → 3x3; 1x1 → 5x5 (or 3x3); 3x3 max pool → 1x1
+        a, b, cc, d = (rng.choice([8, 16, 24, 32, 64]) for _ in range(4))
+        k = rng.choice([3, 5])
+        return Branches([nn.Sequential(*conv_bn(rng, c, a, 1, bn=True, acts=[nn.ReLU()])),
+                         nn.Sequential(*conv_bn(rng, c, 16, 1, bn=True, acts=[nn.ReLU()]), *conv_bn(rng, 16, b, 3, 1, 1, bn=True, acts=[nn.ReLU()])),
+                         nn.Sequential(*conv_bn(rng, c, 8, 1, bn=True, acts=[nn.ReLU()]), *conv_bn(rng, 8, cc, k, 1, k // 2, bn=True, acts=[nn.ReLU()])),
+                         nn.Sequential(nn.MaxPool2d(3, 1, 1, ceil_mode=True), *conv_bn(rng, c, d, 1, bn=True, acts=[nn.ReLU()]))]), a + b + cc + d, h, w
+    if kind == "se":  # MobileNetV3's squeeze-and-excitation: global pool, 1x1, ReLU, 1x1, hard sigmoid, scale
+        r = max(1, c // 4)
+        return SE(nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(c, r, 1), nn.ReLU(), nn.Conv2d(r, c, 1),
+                                rng.choice([nn.Hardsigmoid, nn.Sigmoid])())), c, h, w
     if kind == "up":
         cout = channels(rng)
         return nn.Sequential(nn.ConvTranspose2d(c, cout, 2, 2), *act(rng)), cout, 2 * h, 2 * w
@@ -240,7 +271,10 @@ def network(rng):
             mods.append(m); desc.append(f"{kind}->{c2}x{h2}x{w2}"); c, h, w = c2, h2, w2
             break
     if rng.random() < 0.3:
-        mods += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, rng.choice([10, 100, 1000]))]
+        if rng.random() < 0.5:
+            mods += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, rng.choice([10, 100, 1000]))]
+        else:  # AlexNet's and VGG's: the whole map flattened, two linear layers
+            mods += [nn.Flatten(), nn.Linear(c * h * w, 64), nn.ReLU(), nn.Dropout(), nn.Linear(64, rng.choice([10, 1000]))]
         desc.append("head")
     return nn.Sequential(*mods), shape, desc
 

@@ -11,9 +11,12 @@ activation), depthwise layers, MobileNetV2's inverted residuals (1x1 → depthwi
 stride 1), SqueezeNet's fire modules (squeeze → expand 1x1 ‖ expand 3x3 → Concat), ResNet's basic blocks, max and
 average pools, a convolution followed by a 3x3 stride-2 max pool (the stem fusion), a 2x2 transposed convolution
 (U-Net's upsampling); sometimes a classifier head (global average pool, flatten, linear). Each model runs with 1–3
-threads, a random `--algorithm` (mostly auto), `--planner estimate` or `measure`, and in three runs of ten on 2–3
+threads, a random `--algorithm` (mostly auto), `--planner estimate`, `measure` or `exhaustive` or the choices `fftconv
+tune` wrote to a tuning file, and in three runs of ten on 2–3
 images with the batch dimension open and a random `--batch-schedule`. Needs torch and onnx (the peers' venv) and a
-release build. Prints one line per run and a summary; exits 1 when a run failed.
+release build. One network in twenty (ZOO=fraction to change it) is a torchvision model with seeded random weights
+at a random input size from 64 to 256 (classifiers, and segmentation models whose output is resized to the input).
+Prints one line per run and a summary; exits 1 when a run failed.
 """
 import json
 import os
@@ -28,7 +31,7 @@ import torch
 import torch.nn as nn
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
-BIN = os.path.join(ROOT, ".build", "release", "fftconv")
+BIN = os.environ.get("FFTCONV", os.path.join(ROOT, ".build", "release", "fftconv"))  # FFTCONV=… runs another build
 # Relative error allowed against float64: Winograd F(6x6) and FFT lose a few digits (Docs/Algorithms.md).
 TOL = 2e-3
 ACTS = [None, nn.ReLU, nn.ReLU6, lambda: nn.LeakyReLU(0.1), nn.Hardswish, nn.Sigmoid, nn.SiLU, nn.Hardsigmoid]
@@ -252,6 +255,21 @@ def mobile(rng):
     return nn.Sequential(*mods), (3, size, size), desc
 
 
+ZOO = ["resnet18", "mobilenet_v2", "squeezenet1_1", "shufflenet_v2_x0_5", "mnasnet0_5", "mobilenet_v3_small",
+       "googlenet", "efficientnet_b0", "regnet_y_400mf", "densenet121", "resnext50_32x4d", "lraspp_mobilenet_v3_large",
+       "deeplabv3_mobilenet_v3_large"]
+
+
+def zoo(rng, seed):
+    """A torchvision network (seeded random weights, `make_torchvision_models.build`) at a random input size."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import make_torchvision_models as mtv
+    name = rng.choice(ZOO)
+    h = rng.randint(64, 256)
+    w = h if rng.random() < 0.5 else rng.randint(64, 256)
+    return mtv.build(mtv.import_torchvision(), name, seed), (3, h, w), [name]
+
+
 def network(rng):
     if rng.random() < 0.15:
         return mobile(rng)
@@ -303,11 +321,14 @@ def main():
     paths = {}  # each step's algorithm, its numbers taken out: what the runs exercised
     for i in range(count):
         tag = f"s{seed}-{i}"
-        model, shape, desc = network(rng)
-        if not len(model):
-            continue
         g = torch.Generator().manual_seed(seed * 100003 + i)
-        init(model, g)
+        if rng.random() < float(os.environ.get("ZOO", "0.05")):
+            model, shape, desc = zoo(rng, seed * 100003 + i)
+        else:
+            model, shape, desc = network(rng)
+            if not len(model):
+                continue
+            init(model, g)
         model.eval()
         batch = rng.choice([2, 3]) if rng.random() < 0.3 else 1
         x = torch.randn((batch,) + shape, generator=g)
@@ -328,8 +349,19 @@ def main():
         np.save(xin, x.numpy().astype(np.float32))
         alg = rng.choice(["auto"] * 6 + ["direct", "gemm", "fft", "winograd", "plain"])
         threads = rng.choice([1, 1, 2, 2, 3])
-        cmd = [BIN, "run", path, "--input", xin, "--output", yout, "--threads", str(threads), "--algorithm", alg,
-               "--planner", rng.choice(["estimate", "estimate", "measure"]), "--profile"]
+        planner = rng.choice(["estimate"] * 8 + ["measure"] * 3 + ["exhaustive", "tuned", "tuned"]) if alg == "auto" else "estimate"
+        cmd = [BIN, "run", path, "--input", xin, "--output", yout, "--threads", str(threads), "--algorithm", alg, "--profile"]
+        if planner == "tuned":  # `fftconv tune` first, then the run replays its choices from the file
+            tuning = os.path.join(out, tag + ".tuning.json")
+            tune = [BIN, "tune", path, "--output", tuning, "--threads", str(threads), "--input-shape", "x".join(map(str, x.shape))]
+            t = subprocess.run(tune, capture_output=True, text=True, timeout=300)
+            if t.returncode != 0:
+                failures += 1
+                print(f"{tag} FAIL tune exit {t.returncode}: {t.stderr.strip()[-200:]}")
+                continue
+            cmd += ["--tuning", tuning]
+        else:
+            cmd += ["--planner", planner]
         if batch > 1:
             cmd += ["--batch-schedule", rng.choice(["images", "whole"])]
         runs += 1
@@ -367,11 +399,12 @@ def main():
             with open(os.path.join(out, tag + ".cmd.json"), "w") as f:
                 json.dump({"cmd": cmd, "desc": desc, "status": status}, f)
         else:
-            for p in (path, xin):
-                os.remove(p)
+            for p in (path, xin, os.path.join(out, tag + ".tuning.json")):
+                if os.path.exists(p):
+                    os.remove(p)
         if os.path.exists(yout):
             os.remove(yout)
-        print(f"{tag} {'ok  ' if ok else 'FAIL'} {status} | t{threads} {alg} b{batch} | {shape} {' '.join(desc)}", flush=True)
+        print(f"{tag} {'ok  ' if ok else 'FAIL'} {status} | t{threads} {alg} {planner} b{batch} | {shape} {' '.join(desc)}", flush=True)
     for key, n in sorted(paths.items(), key=lambda kv: -kv[1]):
         print(f"{n:6d}  {key}")
     print(f"{runs} runs, {failures} failed, worst relative error of the passing runs {worst:.1e}")

@@ -10,7 +10,7 @@ plain convolutions (kernel 1–7, stride 1–2, padding, dilation, groups, bias 
 activation), depthwise layers, MobileNetV2's inverted residuals (1x1 → depthwise 3x3 → 1x1, the residual add at
 stride 1), SqueezeNet's fire modules (squeeze → expand 1x1 ‖ expand 3x3 → Concat), ResNet's basic blocks, max and
 average pools, a convolution followed by a 3x3 stride-2 max pool (the stem fusion), a 2x2 transposed convolution
-(U-Net's upsampling); sometimes a classifier head (global average pool, flatten, linear). Each model runs with 1–3
+(U-Net's upsampling); sometimes a classifier head (global average pool, flatten, linear). Each model runs with 1–4
 threads, a random `--algorithm` (mostly auto), `--planner estimate`, `measure` or `exhaustive` or the choices `fftconv
 tune` wrote to a tuning file, and in three runs of ten on 2–3
 images with the batch dimension open and a random `--batch-schedule`. Needs torch and onnx (the peers' venv) and a
@@ -348,7 +348,7 @@ def main():
         xin, yout = os.path.join(out, tag + ".input.npy"), os.path.join(out, tag + ".y.npy")
         np.save(xin, x.numpy().astype(np.float32))
         alg = rng.choice(["auto"] * 6 + ["direct", "gemm", "fft", "winograd", "plain"])
-        threads = rng.choice([1, 1, 2, 2, 3])
+        threads = rng.choice([1, 1, 2, 2, 3, 4])
         planner = rng.choice(["estimate"] * 8 + ["measure"] * 3 + ["exhaustive", "tuned", "tuned"]) if alg == "auto" else "estimate"
         cmd = [BIN, "run", path, "--input", xin, "--output", yout, "--threads", str(threads), "--algorithm", alg, "--profile"]
         if planner == "tuned":  # `fftconv tune` first, then the run replays its choices from the file

@@ -57,22 +57,33 @@ struct ModelOptions: ParsableArguments {
         return .fixed(a)
     }
 
-    /// Loads the graph and prepares it for `shape` (or the model's own input shape, or --input-shape).
-    func network(inputShape given: [Int]?, planner forced: PlannerMode? = nil, tuning: TuningFile? = nil) throws -> Network {
+    /// Loads the graph and prepares it for `shapes` — one per live input, in the model's order — or for the model's
+    /// own input shapes, the first one replaced by --input-shape when given.
+    func network(inputShapes given: [[Int]]?, planner forced: PlannerMode? = nil, tuning: TuningFile? = nil) throws -> Network {
         let graph = try ONNXModel.graph(contentsOf: model)
+        let live = graph.inputs.filter { graph.constants[$0.name] == nil }
         var shapes: [String: [Int]] = [:]
-        let explicit = try given ?? inputShape.map { s -> [Int] in
+        if let given {
+            guard given.count == live.count else {
+                throw ValidationError("the model has \(live.count) input(s) (\(Self.describe(live))); give --input once for each, in that order")
+            }
+            for (value, shape) in zip(live, given) { shapes[value.name] = shape }
+        } else if let s = inputShape, let first = live.first {
             let dims = s.lowercased().split(separator: "x").map { Int($0) }
             guard !dims.isEmpty, dims.allSatisfy({ ($0 ?? 0) > 0 }) else { throw ValidationError("--input-shape \(s): expected e.g. 1x3x224x224") }
-            return dims.compactMap { $0 }
+            shapes[first.name] = dims.compactMap { $0 }
         }
-        if let explicit, let first = graph.inputs.first { shapes[first.name] = explicit }
-        if explicit == nil, let symbolic = graph.inputs.first(where: { $0.shape.contains { $0 < 0 } }) {
+        if let symbolic = live.first(where: { shapes[$0.name] == nil && $0.shape.contains { $0 < 0 } }) {
             throw ValidationError("input '\(symbolic.name)' has symbolic sizes \(symbolic.shape) (-1: any): give them with --input-shape, e.g. 1x3x224x224")
         }
         return try Network(graph: graph, inputShapes: shapes,
                            options: NetworkOptions(threads: threads, algorithm: try policy(), planner: try forced ?? plannerMode(),
                                                    tuning: try tuning ?? tuningFile(), batchSchedule: try schedule()))
+    }
+
+    /// "name [shape], …" for the error messages.
+    static func describe(_ values: [Graph.Value]) -> String {
+        values.map { "\($0.name) \($0.shape)" }.joined(separator: ", ")
     }
 }
 
@@ -80,18 +91,26 @@ struct RunCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "run", abstract: "Run a model on a .npy tensor and write the output as .npy.")
 
     @OptionGroup var options: ModelOptions
-    @Option(help: "Input tensor (.npy, float32, C order).") var input: String
-    @Option(help: "Where to write the output (.npy).") var output: String
+    @Option(help: "Input tensor (.npy, float32, C order); once per model input, in the model's order.") var input: [String] = []
+    @Option(help: "Where to write the output (.npy); once per model output, in the model's order.") var output: [String] = []
     @Flag(help: "Print per-layer time, algorithm and share of the total.") var profile = false
 
+    func validate() throws {
+        guard !input.isEmpty else { throw ValidationError("missing --input") }
+        guard !output.isEmpty else { throw ValidationError("missing --output") }
+    }
+
     func run() throws {
-        let x = try Tensor(contentsOfNPY: input)
-        let network = try options.network(inputShape: x.shape)
-        guard let inputName = network.inputs.first?.name, let outputName = network.outputNames.first else {
-            throw ValidationError("the model has no input or no output")
+        let xs = try input.map { try Tensor(contentsOfNPY: $0) }
+        let network = try options.network(inputShapes: xs.map(\.shape))
+        // Every output gets a file: a model of several outputs with one --output would lose the others.
+        guard output.count == network.outputNames.count else {
+            throw ValidationError("the model has \(network.outputNames.count) output(s) (\(network.outputNames.joined(separator: ", "))); "
+                                  + "give --output once for each, in that order")
         }
+        let feeds = Dictionary(uniqueKeysWithValues: zip(network.inputs.map(\.name), xs))
         if profile {
-            let timings = try network.profile([inputName: x])
+            let timings = try network.profile(feeds)
             let total = timings.reduce(0) { $0 + $1.milliseconds }
             print("layer".padding(toLength: 28, withPad: " ", startingAt: 0) + "operation".padding(toLength: 26, withPad: " ", startingAt: 0)
                   + "      ms   share  algorithm")
@@ -102,9 +121,11 @@ struct RunCommand: ParsableCommand {
             }
             print(String(format: "total %.3f ms", total))
         }
-        let y = try network.predict([inputName: x])
-        guard let out = y[outputName] else { throw ValidationError("no output '\(outputName)'") }
-        try out.writeNPY(to: output)
+        let y = try network.predict(feeds)
+        for (name, path) in zip(network.outputNames, output) {
+            guard let out = y[name] else { throw ValidationError("no output '\(name)'") }
+            try out.writeNPY(to: path)
+        }
     }
 }
 
@@ -115,7 +136,7 @@ struct InspectCommand: ParsableCommand {
     @OptionGroup var options: ModelOptions
 
     func run() throws {
-        let network = try options.network(inputShape: nil)
+        let network = try options.network(inputShapes: nil)
         print("inputs: " + network.inputs.map { "\($0.name) \($0.shape)" }.joined(separator: ", "))
         print("layer".padding(toLength: 28, withPad: " ", startingAt: 0) + "operation".padding(toLength: 26, withPad: " ", startingAt: 0)
               + "output shape".padding(toLength: 22, withPad: " ", startingAt: 0) + "   MMAC  weights MB  algorithm")
@@ -148,7 +169,7 @@ struct TuneCommand: ParsableCommand {
     func run() throws {
         let existing = FileManager.default.fileExists(atPath: output) ? try TuningFile(contentsOf: output) : TuningFile()
         let t0 = Date()
-        let network = try options.network(inputShape: nil, planner: exhaustive ? .exhaustive : .measure, tuning: existing)
+        let network = try options.network(inputShapes: nil, planner: exhaustive ? .exhaustive : .measure, tuning: existing)
         try existing.write(to: output)
         print(String(format: "tuned %d convolutions in %.1f s (%d entries in %@)",
                      network.layers.filter { !$0.candidates.isEmpty }.count, Date().timeIntervalSince(t0), existing.count, output))

@@ -138,6 +138,7 @@ struct InspectCommand: ParsableCommand {
     func run() throws {
         let network = try options.network(inputShapes: nil)
         print("inputs: " + network.inputs.map { "\($0.name) \($0.shape)" }.joined(separator: ", "))
+        print("outputs: " + network.outputNames.joined(separator: ", "))
         print("layer".padding(toLength: 28, withPad: " ", startingAt: 0) + "operation".padding(toLength: 26, withPad: " ", startingAt: 0)
               + "output shape".padding(toLength: 22, withPad: " ", startingAt: 0) + "   MMAC  weights MB  algorithm")
         for l in network.layers {

@@ -13,7 +13,8 @@ average pools, a convolution followed by a 3x3 stride-2 max pool (the stem fusio
 (U-Net's upsampling); sometimes a classifier head (global average pool, flatten, linear). Each model runs with 1–4
 threads, a random `--algorithm` (mostly auto), `--planner estimate`, `measure` or `exhaustive` or the choices `fftconv
 tune` wrote to a tuning file, and in three runs of ten on 2–3
-images with the batch dimension open and a random `--batch-schedule`. Needs torch and onnx (the peers' venv) and a
+images with the batch dimension open and a random `--batch-schedule`; one network in five also gives an inner block's
+output as a second model output (a value both read on and kept). Needs torch and onnx (the peers' venv) and a
 release build. One network in twenty (ZOO=fraction to change it) is a torchvision model with seeded random weights
 at a random input size from 64 to 256 (classifiers, and segmentation models whose output is resized to the input).
 Prints one line per run and a summary; exits 1 when a run failed.
@@ -88,6 +89,23 @@ class Shuffle(nn.Module):
     def forward(self, x):
         n, c, h, w = x.shape
         return x.view(n, self.groups, c // self.groups, h, w).transpose(1, 2).reshape(n, c, h, w)
+
+
+class Tapped(nn.Module):
+    """The blocks in a row, returning the last one's output and, as a second model output, block `tap`'s — a value
+    later layers read that must also be kept whole (no fusion may absorb it)."""
+
+    def __init__(self, blocks, tap):
+        super().__init__()
+        self.blocks, self.tap = blocks, tap
+
+    def forward(self, x):
+        kept = None
+        for k, b in enumerate(self.blocks):
+            x = b(x)
+            if k == self.tap:
+                kept = x
+        return x, kept
 
 
 class Branches(nn.Module):
@@ -329,14 +347,19 @@ def main():
             if not len(model):
                 continue
             init(model, g)
+        # One network in five also gives a block's output before the last as a second output.
+        if isinstance(model, nn.Sequential) and len(model) > 1 and rng.random() < 0.2:
+            tap = rng.randrange(len(model) - 1)
+            model, desc = Tapped(model, tap), desc + [f"(+output after block {tap})"]
         model.eval()
         batch = rng.choice([2, 3]) if rng.random() < 0.3 else 1
         x = torch.randn((batch,) + shape, generator=g)
         path = os.path.join(out, tag + ".onnx")
-        dyn = {"input": {0: "n"}, "output": {0: "n"}} if batch > 1 or rng.random() < 0.2 else None
+        names = ["output", "kept"] if isinstance(model, Tapped) else ["output"]
+        dyn = {n: {0: "n"} for n in ["input"] + names} if batch > 1 or rng.random() < 0.2 else None
         try:
             kw = dict(dynamo=False, opset_version=rng.choice([11, 13, 13, 17]), do_constant_folding=rng.random() < 0.7,
-                      input_names=["input"], output_names=["output"])
+                      input_names=["input"], output_names=names)
             if dyn:
                 kw["dynamic_axes"] = dyn
             torch.onnx.export(model, (x[:1],), path, **kw)
@@ -344,13 +367,15 @@ def main():
             print(f"{tag} export failed: {type(e).__name__}")
             continue
         with torch.no_grad():
-            ref = model.double()(x.double()).numpy()
-        xin, yout = os.path.join(out, tag + ".input.npy"), os.path.join(out, tag + ".y.npy")
+            refs = model.double()(x.double())
+            refs = [t.numpy() for t in refs] if isinstance(refs, tuple) else [refs.numpy()]
+        xin = os.path.join(out, tag + ".input.npy")
+        youts = [os.path.join(out, f"{tag}.y{k}.npy") for k in range(len(refs))]
         np.save(xin, x.numpy().astype(np.float32))
         alg = rng.choice(["auto"] * 6 + ["direct", "gemm", "fft", "winograd", "plain"])
         threads = rng.choice([1, 1, 2, 2, 3, 4])
         planner = rng.choice(["estimate"] * 8 + ["measure"] * 3 + ["exhaustive", "tuned", "tuned"]) if alg == "auto" else "estimate"
-        cmd = [BIN, "run", path, "--input", xin, "--output", yout, "--threads", str(threads), "--algorithm", alg, "--profile"]
+        cmd = [BIN, "run", path, "--input", xin, *sum((["--output", y] for y in youts), []), "--threads", str(threads), "--algorithm", alg, "--profile"]
         if planner == "tuned":  # `fftconv tune` first, then the run replays its choices from the file
             tuning = os.path.join(out, tag + ".tuning.json")
             tune = [BIN, "tune", path, "--output", tuning, "--threads", str(threads), "--input-shape", "x".join(map(str, x.shape))]
@@ -379,15 +404,16 @@ def main():
             ok = False
             status = f"exit {r.returncode}: " + (r.stderr.strip().splitlines()[-1][:200] if r.stderr.strip() else "")
         else:
-            y = np.load(yout)
-            if y.shape != ref.shape:
-                ok, status = False, f"shape {y.shape} != {ref.shape}"
-            else:
+            ok, status = True, ""
+            for y, ref in zip((np.load(y) for y in youts), refs):
+                if y.shape != ref.shape:
+                    ok, status = False, f"shape {y.shape} != {ref.shape}"
+                    break
                 scale = max(float(np.abs(ref).max()), 1e-6)
                 err = float(np.abs(y.astype(np.float64) - ref).max()) / scale
-                ok = bool(np.isfinite(err) and err <= TOL)
+                ok = ok and bool(np.isfinite(err) and err <= TOL)
                 worst = max(worst, err) if np.isfinite(err) else worst
-                status = f"err {err:.1e}"
+                status += f"err {err:.1e} "
         if r.returncode == 0:
             for line in r.stdout.splitlines():
                 parts = line.split("%  ", 1)
@@ -402,8 +428,9 @@ def main():
             for p in (path, xin, os.path.join(out, tag + ".tuning.json")):
                 if os.path.exists(p):
                     os.remove(p)
-        if os.path.exists(yout):
-            os.remove(yout)
+        for y in youts:
+            if os.path.exists(y):
+                os.remove(y)
         print(f"{tag} {'ok  ' if ok else 'FAIL'} {status} | t{threads} {alg} {planner} b{batch} | {shape} {' '.join(desc)}", flush=True)
     for key, n in sorted(paths.items(), key=lambda kv: -kv[1]):
         print(f"{n:6d}  {key}")

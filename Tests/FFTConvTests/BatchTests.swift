@@ -1,3 +1,4 @@
+import Dispatch
 import FFTConv
 import FFTConvONNX
 import Foundation
@@ -93,6 +94,36 @@ final class BatchTests: XCTestCase {
             }
         }
         // Every tensor the workers cut from their own arenas went back to it.
+        XCTAssertEqual(BufferCache.arenaUsedBytes, 0)
+    }
+
+    /// Several callers of one network prepared for a batch at once: the images of each call run side by side on the
+    /// workers' lanes while other calls do the same, and every call gets the bits of a call alone — arenas, scratch
+    /// buffers and lanes are shared between callers, never a buffer two of them write at once.
+    func testConcurrentCallersOfABatchGetTheBitsOfOneCaller() throws {
+        for model in ["inverted_residual", "tiny_alexnet", "mobilenet_v3_block"] {
+            let graph = try openBatch(model)
+            let x = try Tensor(contentsOfNPY: ONNXTests.path("\(model).input.npy"))
+            var rng = SeededGenerator(seed: 12)
+            let batches = try (0..<4).map { _ in try stack((0..<2).map { _ in try Tensor.random(shape: x.shape, using: &rng) }) }
+            for threads in [2, 3] {
+                let network = try Network(graph: graph, inputShapes: [graph.inputs[0].name: batches[0].shape],
+                                          options: NetworkOptions(threads: threads))
+                XCTAssertNotNil(network.perImageLayerCount, model)
+                let expected = try batches.map { try network($0) }
+                let results = UnsafeMutableBufferPointer<Tensor?>.allocate(capacity: 4 * 3)
+                results.initialize(repeating: nil)
+                defer { _ = results.deinitialize(); results.deallocate() }
+                DispatchQueue.concurrentPerform(iterations: 4) { caller in
+                    for round in 0..<3 { results[caller * 3 + round] = try? network(batches[caller]) }
+                }
+                for caller in 0..<4 {
+                    for round in 0..<3 {
+                        XCTAssertEqual(results[caller * 3 + round], expected[caller], "\(model), \(threads) threads, caller \(caller) round \(round)")
+                    }
+                }
+            }
+        }
         XCTAssertEqual(BufferCache.arenaUsedBytes, 0)
     }
 

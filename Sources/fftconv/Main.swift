@@ -108,7 +108,7 @@ struct RunCommand: ParsableCommand {
             throw ValidationError("the model has \(network.outputNames.count) output(s) (\(network.outputNames.joined(separator: ", "))); "
                                   + "give --output once for each, in that order")
         }
-        let feeds = Dictionary(uniqueKeysWithValues: zip(network.inputs.map(\.name), xs))
+        let feeds = Dictionary(zip(network.inputs.map(\.name), xs), uniquingKeysWith: { first, _ in first })
         if profile {
             let timings = try network.profile(feeds)
             let total = timings.reduce(0) { $0 + $1.milliseconds }
@@ -137,7 +137,7 @@ struct InspectCommand: ParsableCommand {
 
     func run() throws {
         let network = try options.network(inputShapes: nil)
-        print("inputs: " + network.inputs.map { "\($0.name) \($0.shape)" }.joined(separator: ", "))
+        print("inputs: " + ModelOptions.describe(network.inputs))
         print("outputs: " + network.outputNames.joined(separator: ", "))
         print("layer".padding(toLength: 28, withPad: " ", startingAt: 0) + "operation".padding(toLength: 26, withPad: " ", startingAt: 0)
               + "output shape".padding(toLength: 22, withPad: " ", startingAt: 0) + "   MMAC  weights MB  algorithm")

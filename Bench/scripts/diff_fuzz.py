@@ -14,11 +14,15 @@ average pools, a convolution followed by a 3x3 stride-2 max pool (the stem fusio
 threads, a random `--algorithm` (mostly auto), `--planner estimate`, `measure` or `exhaustive` or the choices `fftconv
 tune` wrote to a tuning file, and in three runs of ten on 2–3
 images with the batch dimension open and a random `--batch-schedule`; one network in five also gives an inner block's
-output as a second model output (a value both read on and kept). Needs torch and onnx (the peers' venv) and a
+output as a second model output (a value both read on and kept); one in five, where onnxscript is installed, is
+exported through the torch.export-based exporter (PyTorch's default since 2.9) instead of the TorchScript one. Needs torch and onnx (the peers' venv) and a
 release build. One network in twenty (ZOO=fraction to change it) is a torchvision model with seeded random weights
 at a random input size from 64 to 256 (classifiers, and segmentation models whose output is resized to the input).
 Prints one line per run and a summary; exits 1 when a run failed.
 """
+import contextlib
+import importlib.util
+import io
 import json
 import os
 import re
@@ -33,6 +37,7 @@ import torch.nn as nn
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
 BIN = os.environ.get("FFTCONV", os.path.join(ROOT, ".build", "release", "fftconv"))  # FFTCONV=… runs another build
+DYNAMO = importlib.util.find_spec("onnxscript") is not None
 # Relative error allowed against float64: Winograd F(6x6) and FFT lose a few digits (Docs/Algorithms.md).
 TOL = 2e-3
 ACTS = [None, nn.ReLU, nn.ReLU6, lambda: nn.LeakyReLU(0.1), nn.Hardswish, nn.Sigmoid, nn.SiLU, nn.Hardsigmoid]
@@ -357,12 +362,19 @@ def main():
         path = os.path.join(out, tag + ".onnx")
         names = ["output", "kept"] if isinstance(model, Tapped) else ["output"]
         dyn = {n: {0: "n"} for n in ["input"] + names} if batch > 1 or rng.random() < 0.2 else None
+        # One export in five through the torch.export-based exporter (PyTorch's default since 2.9: opset 18 and later,
+        # weights in an external .data file), where onnxscript is installed.
+        dynamo = DYNAMO and rng.random() < 0.2
         try:
-            kw = dict(dynamo=False, opset_version=rng.choice([11, 13, 13, 17]), do_constant_folding=rng.random() < 0.7,
-                      input_names=["input"], output_names=names)
+            if dynamo:
+                kw = dict(dynamo=True, input_names=["input"], output_names=names)
+            else:
+                kw = dict(dynamo=False, opset_version=rng.choice([11, 13, 13, 17]), do_constant_folding=rng.random() < 0.7,
+                          input_names=["input"], output_names=names)
             if dyn:
                 kw["dynamic_axes"] = dyn
-            torch.onnx.export(model, (x[:1],), path, **kw)
+            with contextlib.redirect_stdout(io.StringIO()):
+                torch.onnx.export(model, (x[:1],), path, **kw)
         except Exception as e:  # an export PyTorch itself refuses is not ours to test
             print(f"{tag} export failed: {type(e).__name__}")
             continue
@@ -425,13 +437,13 @@ def main():
             with open(os.path.join(out, tag + ".cmd.json"), "w") as f:
                 json.dump({"cmd": cmd, "desc": desc, "status": status}, f)
         else:
-            for p in (path, xin, os.path.join(out, tag + ".tuning.json")):
+            for p in (path, path + ".data", xin, os.path.join(out, tag + ".tuning.json")):
                 if os.path.exists(p):
                     os.remove(p)
         for y in youts:
             if os.path.exists(y):
                 os.remove(y)
-        print(f"{tag} {'ok  ' if ok else 'FAIL'} {status} | t{threads} {alg} {planner} b{batch} | {shape} {' '.join(desc)}", flush=True)
+        print(f"{tag} {'ok  ' if ok else 'FAIL'} {status} | {'dynamo ' if dynamo else ''}t{threads} {alg} {planner} b{batch} | {shape} {' '.join(desc)}", flush=True)
     for key, n in sorted(paths.items(), key=lambda kv: -kv[1]):
         print(f"{n:6d}  {key}")
     print(f"{runs} runs, {failures} failed, worst relative error of the passing runs {worst:.1e}")

@@ -30,11 +30,15 @@ final class ONNXTests: XCTestCase {
     }
 
     func testPyTorchExportsMatchPyTorch() throws {
+        // (`_dynamo`: the same model through the torch.export-based exporter, PyTorch's default since 2.9 — opset 18 and
+        // later, weights in a .data file next to the model.)
         let sameAs = ["tiny_alexnet_external": "tiny_alexnet", "mobilenet_v3_block_op14": "mobilenet_v3_block",
-                      "convnext_block_op17": "convnext_block"]
+                      "convnext_block_op17": "convnext_block", "mobilenet_v3_block_dynamo": "mobilenet_v3_block",
+                      "inverted_residual_dynamo": "inverted_residual", "efficientnet_block_dynamo": "efficientnet_block"]
         for model in ["tiny_alexnet", "caffe_alexnet", "resnet_block", "inverted_residual", "unet", "mixed", "tiny_alexnet_external",
                       "mobilenet_v3_block", "mobilenet_v3_block_op14", "shuffle_unit", "efficientnet_block", "prelu_block",
-                      "convnext_block", "convnext_block_op17", "segmentation_head"] {
+                      "convnext_block", "convnext_block_op17", "segmentation_head", "mobilenet_v3_block_dynamo",
+                      "inverted_residual_dynamo", "efficientnet_block_dynamo"] {
             let expectedOutput = sameAs[model].map { "\($0).output.npy" }
             let input = sameAs[model].map { "\($0).input.npy" }
             for policy in [AlgorithmPolicy.auto, .fixed(.fft), .fixed(.gemm), .fixed(.winograd)] {

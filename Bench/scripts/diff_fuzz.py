@@ -6,19 +6,21 @@ its model, input and command are kept in OUTDIR to reproduce it.
     /work/peers-venv/bin/python Bench/scripts/diff_fuzz.py SEED COUNT [OUTDIR]
 
 Each network is 1–5 random blocks on a random input (1–48 channels, 5–64 rows and columns, now and then 112):
-plain convolutions (kernel 1–7, stride 1–2, padding, dilation, groups, bias or not, folded BatchNorm, an
-activation), depthwise layers, MobileNetV2's inverted residuals (1x1 → depthwise 3x3 → 1x1, the residual add at
-stride 1), SqueezeNet's fire modules (squeeze → expand 1x1 ‖ expand 3x3 → Concat), ResNet's basic blocks, max and
-average pools, a convolution followed by a 3x3 stride-2 max pool (the stem fusion), a 2x2 transposed convolution
-(U-Net's upsampling); sometimes a classifier head (global average pool, flatten, linear). Each model runs with 1–4
-threads, a random `--algorithm` (mostly auto), `--planner estimate`, `measure` or `exhaustive` or the choices `fftconv
-tune` wrote to a tuning file, and in three runs of ten on 2–3
-images with the batch dimension open and a random `--batch-schedule`; one network in five also gives an inner block's
-output as a second model output (a value both read on and kept); one in five, where onnxscript is installed, is
-exported through the torch.export-based exporter (PyTorch's default since 2.9) instead of the TorchScript one. Needs torch and onnx (the peers' venv) and a
-release build. One network in twenty (ZOO=fraction to change it) is a torchvision model with seeded random weights
-at a random input size from 64 to 256 (classifiers, and segmentation models whose output is resized to the input).
-Prints one line per run and a summary; exits 1 when a run failed.
+convolutions (kernels 1x1 to 13x13, 1x7 and 7x1, strides 1–4, padding, dilation, groups, bias or not, folded
+BatchNorm, an activation, sometimes an asymmetric Pad node before), depthwise layers (dilated too), MobileNetV2's
+inverted residuals (and, one network in seven, its stem and first blocks at 56–224), SqueezeNet's fire modules,
+GoogLeNet's four branches, ResNet's basic blocks and stride-2 blocks with a 1x1 shortcut, squeeze-and-excitation,
+max and average pools (ceil mode too), a convolution + ReLU + 3x3 stride-2 max pool (the stem fusion), a 2x2
+transposed convolution, nearest and bilinear Resize, a U-Net level with its skip Concat, ShuffleNet's grouped 1x1 and
+channel shuffle; sometimes a classifier head (global average pool or the whole map flattened, then linear layers).
+One network in twenty (ZOO=fraction to change it) is a torchvision model with seeded random weights at a random
+input size from 64 to 256 (classifiers, and segmentation models whose output is resized to the input). One in five
+also gives an inner block's output as a second model output (a value both read on and kept). Exports: TorchScript at
+opset 11, 13 or 17, or, one in five where onnxscript is installed, the torch.export-based exporter (PyTorch's default
+since 2.9; opset 18 and later, weights in a .data file). Each model runs with 1–4 threads, a random `--algorithm`
+(mostly auto), `--planner estimate`, `measure` or `exhaustive` or the choices `fftconv tune` wrote to a tuning file,
+and in three runs of ten on 2–3 images with the batch dimension open and a random `--batch-schedule`. Needs torch and
+onnx (the peers' venv) and a release build (FFTCONV=path runs another build's `fftconv`). Prints one line per run and a summary; exits 1 when a run failed.
 """
 import contextlib
 import importlib.util

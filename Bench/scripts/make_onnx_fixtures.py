@@ -264,7 +264,9 @@ class SegmentationHead(nn.Module):
         return F.interpolate(y, size=(50, 37), mode="bilinear", align_corners=True)
 
 
-def export(name, model, shape, seed, folding=True, dynamic=None, check=True, opset=13):
+def seeded(model, seed):
+    """`model`'s weights and batch-norm statistics drawn from `seed`, in eval mode; returns the generator, whose next
+    draws are the input's."""
     g = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     for p in model.parameters():
@@ -272,6 +274,11 @@ def export(name, model, shape, seed, folding=True, dynamic=None, check=True, ops
             p.copy_(torch.randn(p.shape, generator=g) * (1.0 / max(1, p[0].numel()) ** 0.5))
     randomize_bn(model, g)
     model.eval()
+    return g
+
+
+def export(name, model, shape, seed, folding=True, dynamic=None, check=True, opset=13):
+    g = seeded(model, seed)
     x = torch.randn(shape, generator=g)
     with torch.no_grad():
         y = model(x)
@@ -293,13 +300,7 @@ def dynamo_fixtures():
     its axes as an input, Reshape for Flatten, BatchNormalization folded). `--dynamo` writes only these."""
     for name, model, seed in [("mobilenet_v3_block", MobileNetV3Block(), 8), ("inverted_residual", InvertedResidual(), 4),
                               ("efficientnet_block", EfficientNetBlock(), 10)]:
-        g = torch.Generator().manual_seed(seed)
-        torch.manual_seed(seed)
-        for p in model.parameters():
-            with torch.no_grad():
-                p.copy_(torch.randn(p.shape, generator=g) * (1.0 / max(1, p[0].numel()) ** 0.5))
-        randomize_bn(model, g)
-        model.eval()
+        seeded(model, seed)
         x = torch.from_numpy(np.load(os.path.join(OUT, name + ".input.npy")))
         with torch.no_grad():
             y = model(x).numpy()

@@ -61,7 +61,7 @@ struct ModelOptions: ParsableArguments {
     /// own input shapes, the first one replaced by --input-shape when given.
     func network(inputShapes given: [[Int]]?, planner forced: PlannerMode? = nil, tuning: TuningFile? = nil) throws -> Network {
         let graph = try ONNXModel.graph(contentsOf: model)
-        let live = graph.inputs.filter { graph.constants[$0.name] == nil }
+        let live = graph.liveInputs
         var shapes: [String: [Int]] = [:]
         if let given {
             guard given.count == live.count else {

@@ -37,7 +37,7 @@ struct BatchSplit: @unchecked Sendable {
     /// would refuse is left to it (nil), so that its error is the same either way.
     static func make(graph declaredGraph: Graph, inputShapes: [String: [Int]], options: NetworkOptions) -> BatchSplit? {
         guard options.batchSchedule == .imageByImage else { return nil }
-        let live = declaredGraph.inputs.filter { declaredGraph.constants[$0.name] == nil }
+        let live = declaredGraph.liveInputs
         guard live.count == 1, let declared = live.first else { return nil }
         let shape = inputShapes[declared.name] ?? declared.shape
         guard shape.count >= 2, shape[0] > 1, shape.allSatisfy({ $0 > 0 }) else { return nil }

@@ -35,6 +35,8 @@ public struct Graph: Sendable {
 
     /// Inputs the caller supplies.
     public var inputs: [Value]
+    /// The inputs a call feeds: those not also given as constants (older exporters list initializers as inputs).
+    public var liveInputs: [Value] { inputs.filter { constants[$0.name] == nil } }
     /// Names of the values returned by `Network.predict`.
     public var outputs: [String]
     /// Weights and other constants by name.

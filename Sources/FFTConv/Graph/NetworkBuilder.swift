@@ -44,7 +44,7 @@ struct NetworkBuilder {
             constants[i] = t
             shapes[i] = t.shape
         }
-        for v in graph.inputs where graph.constants[v.name] == nil {
+        for v in graph.liveInputs {
             let shape = inputShapes[v.name] ?? v.shape
             guard Self.shape(shape, fits: v.shape), shape.allSatisfy({ $0 > 0 }) else {
                 throw GraphError.inputMismatch(name: v.name, expected: v.shape, actual: shape)

@@ -266,10 +266,33 @@ struct ONNXTranslator {
             return .slice
         case "Pow": return .pow
         case "Pad":
-            let mode = a.string("mode", "constant")
-            guard mode == "constant" else { throw Reason(text: "Pad mode '\(mode)' is not supported (constant only)") }
-            if opset < 11 { return .pad(pads: a.ints("pads") ?? a.ints("paddings"), value: a.float("value", 0)) }
-            return .pad(pads: nil, value: 0)
+            let modeText = a.string("mode", "constant")
+            guard let mode = PadMode(rawValue: modeText) else {
+                throw Reason(text: "Pad mode '\(modeText)' is not supported (constant, reflect, edge)")
+            }
+            if opset < 11 { return .pad(pads: a.ints("pads") ?? a.ints("paddings"), value: a.float("value", 0), mode: mode) }
+            return .pad(pads: nil, value: 0, mode: mode)
+        case "InstanceNormalization": return .instanceNormalization(epsilon: a.float("epsilon", 1e-5))
+        case "DepthToSpace", "SpaceToDepth":
+            let b = a.int("blocksize", 0)
+            guard b > 0 else {
+                throw Reason(text: "needs a positive blocksize")
+            }
+            if n.opType == "SpaceToDepth" { return .spaceToDepth(blockSize: b) }
+            let mode = a.string("mode", "DCR")
+            guard mode == "DCR" || mode == "CRD" else { throw Reason(text: "DepthToSpace mode '\(mode)' is not supported (DCR, CRD)") }
+            return .depthToSpace(blockSize: b, columnRowDepth: mode == "CRD")
+        case "Exp": return .unary(.exp)
+        case "Log": return .unary(.log)
+        case "Abs": return .unary(.abs)
+        case "Neg": return .unary(.neg)
+        case "Reciprocal": return .unary(.reciprocal)
+        case "Softplus": return .unary(.softplus)
+        case "Softsign": return .unary(.softsign)
+        case "Mish": return .unary(.mish)
+        case "Elu": return .unary(.elu(alpha: a.float("alpha", 1)))
+        case "Celu": return .unary(.celu(alpha: a.float("alpha", 1)))
+        case "Selu": return .unary(.selu(alpha: a.float("alpha", 1.67326319217681884765625), gamma: a.float("gamma", 1.05070102214813232421875)))
         case "Resize", "Upsample":
             let modeText = a.string("mode", "nearest")
             guard let mode = ResizeMode(rawValue: modeText) ?? (modeText == "bilinear" ? .linear : nil) else {

@@ -158,9 +158,11 @@ struct BatchSplit: @unchecked Sendable {
         switch node.op {
         case .convolution, .convolutionTranspose, .activation, .clipInputs, .sigmoid, .tanh, .sqrt, .erf, .gelu, .maxPool,
              .averagePool, .globalAveragePool, .localResponseNormalization, .batchNormalization, .add, .sub, .mul, .div,
-             .pow, .prelu, .identity, .cast, .flatten, .reshape, .squeeze, .unsqueeze, .pad, .resize, .matMul:
+             .pow, .prelu, .identity, .cast, .flatten, .reshape, .squeeze, .unsqueeze, .resize, .matMul,
+             .instanceNormalization, .depthToSpace, .spaceToDepth, .unary:
             return true
         case .gemm(let transA, _, _, _): return !transA
+        case .pad(let pads, _, _): return pads.map { $0.count == 2 * r && $0[0] == 0 && $0[r] == 0 } ?? false
         case .concat(let a): return axis(a) != 0
         case .softmax(let a, _): return axis(a) != 0
         case .layerNormalization(let a, _): return axis(a) != 0

@@ -138,8 +138,18 @@ public enum GraphOperation: Sendable {
     case softmax(axis: Int, legacy: Bool)
     /// `x`: unchanged (Identity, Dropout at inference).
     case identity
-    /// `x, [pads], [value]`: constant padding (`pads` attribute, or a constant input when nil).
-    case pad(pads: [Int]?, value: Float)
+    /// `x, [pads], [value]`: padding (`pads` attribute, or a constant input when nil) with `value`, or by reflecting
+    /// or repeating the edge (`mode`: PyTorch's `ReflectionPad2d`, `ReplicationPad2d`).
+    case pad(pads: [Int]?, value: Float, mode: PadMode)
+    /// `x, scale, bias`: instance normalisation — each channel of each image normalised over its spatial positions,
+    /// then scaled and shifted per channel (style-transfer and CycleGAN generators).
+    case instanceNormalization(epsilon: Float)
+    /// `x`: DepthToSpace (PyTorch's `PixelShuffle`: `columnRowDepth`, ONNX mode CRD; otherwise DCR) with `blockSize`.
+    case depthToSpace(blockSize: Int, columnRowDepth: Bool)
+    /// `x`: SpaceToDepth (ONNX's, DCR order) with `blockSize`.
+    case spaceToDepth(blockSize: Int)
+    /// `x`: an element-wise function other than the activations (Softplus, ELU, Exp, …).
+    case unary(UnaryFunction)
     /// `x, [roi], [scales], [sizes]`: nearest or linear resize of H and W.
     case resize(mode: ResizeMode, coordinates: ResizeCoordinates, scales: [Float]?)
     /// `x`: its shape, as a 1-D tensor.
@@ -162,6 +172,53 @@ public enum GraphOperation: Sendable {
 
 /// ONNX's `auto_pad` for convolutions: explicit pads, or "same" output size with the odd pad after/before.
 public enum AutoPad: String, Sendable, Hashable { case explicit, sameUpper, sameLower }
+
+/// How `Pad` fills: with a constant, by mirroring the values next to the edge (not repeating it), or by repeating
+/// the edge value.
+public enum PadMode: String, Sendable, Hashable { case constant, reflect, edge }
+
+/// Element-wise functions of one value that are not convolution epilogues (`Activation`).
+public enum UnaryFunction: Sendable, Hashable {
+    /// eˣ.
+    case exp
+    /// ln x.
+    case log
+    /// |x|.
+    case abs
+    /// −x.
+    case neg
+    /// 1 / x.
+    case reciprocal
+    /// ln(1 + eˣ).
+    case softplus
+    /// x / (1 + |x|).
+    case softsign
+    /// x · tanh(softplus(x)).
+    case mish
+    /// x where x > 0, alpha · (eˣ − 1) elsewhere.
+    case elu(alpha: Float)
+    /// max(0, x) + min(0, alpha · (e^(x/alpha) − 1)).
+    case celu(alpha: Float)
+    /// gamma · (x where x > 0, alpha · (eˣ − 1) elsewhere).
+    case selu(alpha: Float, gamma: Float)
+
+    /// The ONNX operator's name.
+    public var name: String {
+        switch self {
+        case .exp: return "Exp"
+        case .log: return "Log"
+        case .abs: return "Abs"
+        case .neg: return "Neg"
+        case .reciprocal: return "Reciprocal"
+        case .softplus: return "Softplus"
+        case .softsign: return "Softsign"
+        case .mish: return "Mish"
+        case .elu: return "Elu"
+        case .celu: return "Celu"
+        case .selu: return "Selu"
+        }
+    }
+}
 
 /// Resize interpolation.
 public enum ResizeMode: String, Sendable, Hashable { case nearest, linear }
@@ -206,6 +263,10 @@ extension GraphOperation {
         case .softmax: return "Softmax"
         case .identity: return "Identity"
         case .pad: return "Pad"
+        case .instanceNormalization: return "InstanceNormalization"
+        case .depthToSpace: return "DepthToSpace"
+        case .spaceToDepth: return "SpaceToDepth"
+        case .unary(let f): return f.name
         case .resize: return "Resize"
         case .shape: return "Shape"
         case .gather: return "Gather"

@@ -286,10 +286,36 @@ struct NetworkBuilder {
         case .transpose(let perm):
             let r = try TensorOperations.transposeShape(try shape(0), perm)
             return (.transpose(permutation: r.perm), r.shape)
-        case .pad(let pads, let value):
-            guard let p = try pads ?? optionalConstant(1).map(ints) else { throw TensorOperations.fail("Pad needs pads") }
+        case .pad(let pads, let value, let mode):
+            let x = try shape(0)
+            guard var p = try pads ?? optionalConstant(1).map(ints) else { throw TensorOperations.fail("Pad needs pads") }
+            if let axes = try optionalConstant(3).map(ints) {
+                // Opset 18's `axes`: pads for those dimensions only, the others unpadded.
+                guard p.count == 2 * axes.count else { throw TensorOperations.fail("Pad needs \(2 * axes.count) pads for axes \(axes), got \(p.count)") }
+                var full = [Int](repeating: 0, count: 2 * x.count)
+                for (k, a) in axes.enumerated() {
+                    let d = try TensorOperations.axis(a, rank: x.count)
+                    full[d] = p[k]; full[d + x.count] = p[k + axes.count]
+                }
+                p = full
+            }
             let v = try optionalConstant(2).map { $0.scalars.first ?? 0 } ?? value
-            return (.pad(pads: p, value: v), try TensorOperations.padShape(try shape(0), p))
+            return (.pad(pads: p, value: v, mode: mode), try TensorOperations.padShape(x, p, mode: mode))
+        case .instanceNormalization:
+            let x = try shape(0)
+            guard x.count >= 3 else { throw TensorOperations.fail("InstanceNormalization needs N, C and spatial dimensions, got \(x)") }
+            for i in 1...2 {
+                guard i < inputs.count, inputs[i] >= 0, TensorOperations.count(try shape(i)) == x[1] else {
+                    throw TensorOperations.fail("InstanceNormalization needs a scale and a bias of \(x[1]) values (one per channel)")
+                }
+            }
+            return (op, x)
+        case .depthToSpace(let b, _):
+            return (op, try TensorOperations.depthToSpaceShape(try shape(0), blockSize: b))
+        case .spaceToDepth(let b):
+            return (op, try TensorOperations.spaceToDepthShape(try shape(0), blockSize: b))
+        case .unary:
+            return (op, try shape(0))
         case .resize(let mode, let coords, let scales):
             let s = try scales ?? optionalConstant(2).flatMap { $0.count > 0 ? $0.scalars : nil }
             let sizes = try optionalConstant(3).flatMap { $0.count > 0 ? try ints($0) : nil }
@@ -417,9 +443,13 @@ struct NetworkBuilder {
                 }
             }
         }
-        // A batch normalisation left standing (no convolution before it: DenseNet's) takes the activation it feeds.
+        // A batch normalisation left standing (no convolution before it: DenseNet's), and an instance normalisation,
+        // take the activation they feed.
         for i in pending.indices where !pending[i].removed && pending[i].activation == nil {
-            guard case .batchNormalization = pending[i].op else { continue }
+            switch pending[i].op {
+            case .batchNormalization, .instanceNormalization: break
+            default: continue
+            }
             let c = consumers(of: pending[i].output)
             guard c.count == 1, !outputs.contains(pending[i].output), case .activation(let a) = pending[c[0]].op else { continue }
             pending[i].activation = a
@@ -919,9 +949,22 @@ struct NetworkBuilder {
         case .flatten, .reshape, .squeeze, .unsqueeze: return { args in Tensor(reshaping: args[0], to: shape) }
         case .transpose(let perm): return { args in try TensorOperations.transpose(args[0], perm) }
         case .softmax(let axis, let legacy): return { args in try TensorOperations.softmax(args[0], axis: axis, legacy: legacy) }
-        case .pad(let pads, let value):
+        case .pad(let pads, let value, let mode):
             guard let pads else { throw TensorOperations.fail("Pad needs pads") }
-            return { args in try TensorOperations.pad(args[0], pads, value: value) }
+            let threads = options.threads
+            return { args in try TensorOperations.pad(args[0], pads, value: value, mode: mode, threads: threads) }
+        case .instanceNormalization(let eps):
+            let e = p.activation?.epilogue ?? .identity, threads = options.threads
+            return { args in
+                guard args.count == 3 else { throw TensorOperations.fail("InstanceNormalization needs 3 inputs") }
+                return try TensorOperations.instanceNormalization(args[0], scale: args[1], bias: args[2], epsilon: eps, activation: e,
+                                                                  threads: threads)
+            }
+        case .depthToSpace(let b, let crd): return { args in try TensorOperations.depthToSpace(args[0], blockSize: b, columnRowDepth: crd) }
+        case .spaceToDepth(let b): return { args in try TensorOperations.spaceToDepth(args[0], blockSize: b) }
+        case .unary(let f):
+            let threads = options.threads
+            return { args in try TensorOperations.unary(args[0], f, threads: threads) }
         case .resize(let mode, let coords, let scales):
             let threads = options.threads
             return { args in try TensorOperations.resize(args[0], to: shape, mode: mode, coordinates: coords, scales: scales, threads: threads) }

@@ -7,12 +7,13 @@ its model, input and command are kept in OUTDIR to reproduce it.
 
 Each network is 1–5 random blocks on a random input (1–48 channels, 5–64 rows and columns, now and then 112):
 convolutions (kernels 1x1 to 13x13, 1x7 and 7x1, strides 1–4, padding, dilation, groups, bias or not, folded
-BatchNorm, an activation, sometimes an asymmetric Pad node before), depthwise layers (dilated too), MobileNetV2's
+BatchNorm, an activation — ReLU to Mish, ELU, SELU, Softplus, Tanh — sometimes an asymmetric Pad node before), depthwise layers (dilated too), MobileNetV2's
 inverted residuals (and, one network in seven, its stem and first blocks at 56–224), SqueezeNet's fire modules,
 GoogLeNet's four branches, ResNet's basic blocks and stride-2 blocks with a 1x1 shortcut, squeeze-and-excitation,
 max and average pools (ceil mode too), a convolution + ReLU + 3x3 stride-2 max pool (the stem fusion), a 2x2
 transposed convolution, nearest and bilinear Resize, a U-Net level with its skip Concat, ShuffleNet's grouped 1x1 and
-channel shuffle; sometimes a classifier head (global average pool or the whole map flattened, then linear layers).
+channel shuffle; style transfer's and CycleGAN's reflection- or replication-padded convolutions with instance
+normalisation and their residual blocks, sub-pixel convolutions (PixelShuffle) and PixelUnshuffle; sometimes a classifier head (global average pool or the whole map flattened, then linear layers).
 One network in twenty (ZOO=fraction to change it) is a torchvision model with seeded random weights at a random
 input size from 64 to 256 (classifiers, and segmentation models whose output is resized to the input). One in five
 also gives an inner block's output as a second model output (a value both read on and kept). Exports: TorchScript at
@@ -42,7 +43,8 @@ BIN = os.environ.get("FFTCONV", os.path.join(ROOT, ".build", "release", "fftconv
 DYNAMO = importlib.util.find_spec("onnxscript") is not None
 # Relative error allowed against float64: Winograd F(6x6) and FFT lose a few digits (Docs/Algorithms.md).
 TOL = 2e-3
-ACTS = [None, nn.ReLU, nn.ReLU6, lambda: nn.LeakyReLU(0.1), nn.Hardswish, nn.Sigmoid, nn.SiLU, nn.Hardsigmoid]
+ACTS = [None, nn.ReLU, nn.ReLU6, lambda: nn.LeakyReLU(0.1), nn.Hardswish, nn.Sigmoid, nn.SiLU, nn.Hardsigmoid,
+        lambda: nn.ELU(0.7), nn.SELU, lambda: nn.CELU(1.3), nn.Softplus, nn.Mish, nn.Softsign, nn.Tanh]
 
 
 def act(rng):
@@ -150,7 +152,7 @@ def channels(rng):
 def block(rng, c, h, w):
     """A random block on c×h×w: (module, c', h', w'), or None when it does not fit."""
     kind = rng.choice(["conv", "conv", "conv", "dw", "ir", "ir", "fire", "basic", "down", "pool", "convpool", "up",
-                       "resize", "unet", "shuffle", "inception", "se"])
+                       "resize", "unet", "shuffle", "inception", "se", "styleconv", "styleres", "pixelshuffle"])
     try:
         b = make(rng, kind, c, h, w)
     except RuntimeError:  # a pool whose window does not fit (PyTorch says so)
@@ -258,6 +260,25 @@ def make(rng, kind, c, h, w):
         r = max(1, c // 4)
         return SE(nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(c, r, 1), nn.ReLU(), nn.Conv2d(r, c, 1),
                                 rng.choice([nn.Hardsigmoid, nn.Sigmoid])())), c, h, w
+    if kind == "styleconv":  # style transfer's and CycleGAN's: reflection (or replication) pad, conv, instance norm
+        k = rng.choice([3, 3, 7, 9]); st = rng.choice([1, 1, 2]); cout = channels(rng)
+        oh, ow = out_size(h + k // 2 * 2, k, st, 0), out_size(w + k // 2 * 2, k, st, 0)
+        if k // 2 >= min(h, w) or oh * ow < 2:
+            return None
+        pad = nn.ReflectionPad2d(k // 2) if rng.random() < 0.7 else nn.ReplicationPad2d(k // 2)
+        return nn.Sequential(pad, nn.Conv2d(c, cout, k, st), nn.InstanceNorm2d(cout, affine=rng.random() < 0.5), *act(rng)), cout, oh, ow
+    if kind == "styleres":  # their residual block: pad, 3x3, instance norm, ReLU, pad, 3x3, instance norm, add
+        if min(h, w) < 2:
+            return None
+        body = nn.Sequential(nn.ReflectionPad2d(1), nn.Conv2d(c, c, 3), nn.InstanceNorm2d(c, affine=True), nn.ReLU(),
+                             nn.ReflectionPad2d(1), nn.Conv2d(c, c, 3), nn.InstanceNorm2d(c, affine=True))
+        return Add(body), c, h, w
+    if kind == "pixelshuffle":  # super-resolution's sub-pixel convolution, or PixelUnshuffle's space to depth
+        r = rng.choice([2, 3])
+        if rng.random() < 0.3 and h % 2 == 0 and w % 2 == 0:
+            return nn.PixelUnshuffle(2), 4 * c, h // 2, w // 2
+        cout = rng.choice([1, 3, 4, 8])
+        return nn.Sequential(nn.Conv2d(c, cout * r * r, 3, 1, 1), *act(rng), nn.PixelShuffle(r)), cout, r * h, r * w
     if kind == "up":
         cout = channels(rng)
         return nn.Sequential(nn.ConvTranspose2d(c, cout, 2, 2), *act(rng)), cout, 2 * h, 2 * w
@@ -331,6 +352,10 @@ def init(model, g):
             with torch.no_grad():
                 m.running_mean.copy_(torch.randn(m.num_features, generator=g) * 0.2)
                 m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
+        if isinstance(m, nn.InstanceNorm2d) and m.affine:
+            with torch.no_grad():
+                m.weight.copy_(torch.rand(m.num_features, generator=g) + 0.5)
+                m.bias.copy_(torch.rand(m.num_features, generator=g) * 0.2 - 0.1)
 
 
 def main():

@@ -264,6 +264,28 @@ class SegmentationHead(nn.Module):
         return F.interpolate(y, size=(50, 37), mode="bilinear", align_corners=True)
 
 
+class ImageToImage(nn.Module):
+    """Style-transfer and super-resolution pieces: reflection and replication padding before convolutions, instance
+    normalisation with and without affine parameters (then ReLU, then a residual), pixel unshuffle and shuffle, ELU,
+    SELU, CELU, Softplus, Mish, Softsign, Exp, Log, Reciprocal, Neg, and a 9x9 convolution after a reflection pad."""
+    def __init__(self):
+        super().__init__()
+        self.c1 = nn.Sequential(nn.ReflectionPad2d(2), nn.Conv2d(3, 8, 5), nn.InstanceNorm2d(8, affine=True), nn.ReLU())
+        self.c2 = nn.Sequential(nn.ReplicationPad2d((1, 2, 0, 1)), nn.Conv2d(8, 8, (2, 4)), nn.ELU(0.7))
+        self.n2 = nn.InstanceNorm2d(8)
+        self.c3 = nn.Conv2d(32, 16, 1)
+        self.c4 = nn.Sequential(nn.ReflectionPad2d(4), nn.Conv2d(4, 3, 9))
+
+    def forward(self, x):
+        y = self.c1(x)
+        y = y + self.n2(self.c2(y))
+        z = self.c3(F.pixel_unshuffle(F.selu(y), 2))
+        z = F.softplus(z) - F.mish(z) + F.softsign(z) + F.celu(z, 1.3)
+        z = F.pixel_shuffle(z, 2)
+        z = torch.log(1 + torch.exp(-z.abs())) - torch.reciprocal(2 + z * z)
+        return self.c4(-z)
+
+
 def seeded(model, seed):
     """`model`'s weights and batch-norm statistics drawn from `seed`, in eval mode; returns the generator, whose next
     draws are the input's."""
@@ -345,6 +367,11 @@ def main():
     torch.onnx.export(convnext, (x,), os.path.join(OUT, "convnext_block_op17.onnx"), dynamo=False, opset_version=17,
                       do_constant_folding=False, input_names=["input"], output_names=["output"])
     export("segmentation_head", SegmentationHead(), (1, 8, 36, 40), 13)
+    i2i, _ = export("image_to_image", ImageToImage(), (1, 3, 20, 22), 14, opset=17)
+    # The same model, weights and input at opset 12 (the first with Celu; Pad's pads a computed input there too).
+    x = torch.from_numpy(np.load(os.path.join(OUT, "image_to_image.input.npy")))
+    torch.onnx.export(i2i, (x,), os.path.join(OUT, "image_to_image_op12.onnx"), dynamo=False, opset_version=12,
+                      input_names=["input"], output_names=["output"])
     # tiny_alexnet again, with its weights in an external data file next to the model.
     import onnx
     m = onnx.load(os.path.join(OUT, "tiny_alexnet.onnx"))

@@ -21,6 +21,8 @@ public struct Epilogue: Sendable, Hashable {
         case sigmoid
         /// `y = x / (1 + exp(-x))` (SiLU, swish: EfficientNet), `exp` by `VectorMath`.
         case silu
+        /// `y = tanh(x)` by `VectorMath` (ESPCN's hidden layers, CycleGAN's output).
+        case tanh
     }
 
     /// Which activation.
@@ -53,6 +55,7 @@ public struct Epilogue: Sendable, Hashable {
         case .hardSwish: return x * Swift.min(Swift.max(x * a + b, 0), 1)
         case .sigmoid: return activate(SIMD8<Float>(repeating: x))[0]
         case .silu: return activate(SIMD8<Float>(repeating: x))[0]
+        case .tanh: return VectorMath.tanh(x)
         }
     }
 
@@ -73,6 +76,7 @@ public struct Epilogue: Sendable, Hashable {
             return kind == .hardSwish ? x * g : g
         case .sigmoid: return 1 / (1 + VectorMath.exp(-x))
         case .silu: return x / (1 + VectorMath.exp(-x))
+        case .tanh: return VectorMath.tanh(x)
         }
     }
 
@@ -83,7 +87,7 @@ public struct Epilogue: Sendable, Hashable {
         case .identity: return (-.infinity, .infinity)
         case .relu: return (0, .infinity)
         case .clip: return (a, b)
-        case .leakyReLU, .hardSigmoid, .hardSwish, .sigmoid, .silu: return nil
+        case .leakyReLU, .hardSigmoid, .hardSwish, .sigmoid, .silu, .tanh: return nil
         }
     }
 

@@ -80,6 +80,13 @@ protocol ActivationFunction {
     @inline(__always) @usableFromInline func callAsFunction(_ x: Float) -> Float { self(SIMD8<Float>(repeating: x))[0] }
 }
 
+/// `tanh(x)` by `VectorMath` (the scalar by its eight-lane form: the same bits).
+@usableFromInline struct TanhFunction: ActivationFunction {
+    @_transparent @usableFromInline func callAsFunction(_ x: SIMD8<Float>) -> SIMD8<Float> { VectorMath.tanh(x) }
+    @_transparent @usableFromInline func callAsFunction(_ x: SIMD16<Float>) -> SIMD16<Float> { VectorMath.tanh(x) }
+    @inline(__always) @usableFromInline func callAsFunction(_ x: Float) -> Float { VectorMath.tanh(x) }
+}
+
 /// A loop over one activation's function (`Epilogue.visit` picks the function).
 @usableFromInline protocol ActivationVisitor {
     func visit<F: ActivationFunction>(_ f: F)
@@ -145,6 +152,7 @@ extension Epilogue {
         case .hardSwish: v.visit(HardSwishFunction(alpha: a, beta: b))
         case .sigmoid: v.visit(SigmoidFunction())
         case .silu: v.visit(SiLUFunction())
+        case .tanh: v.visit(TanhFunction())
         }
     }
 

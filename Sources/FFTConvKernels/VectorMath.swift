@@ -110,6 +110,42 @@ public enum VectorMath {
         return half.addingProduct(half, 1 - 2 / (exp(u + u) + 1))
     }
 
+    /// `tanh(x)` below |x| = 0.625 — Cephes' `tanhf` odd polynomial `x + x³·P(x²)` — and `1 − 2 / (e^(2|x|) + 1)`
+    /// (`expTwice`: `e^(2|x|)`) above it, unsigned; the concrete functions select between them (comparisons stay
+    /// out of generic code, as for `exp`).
+    @inlinable @inline(__always)
+    static func tanhParts<V: SIMD>(_ x: V, expTwice e: V) -> (small: V, large: V) where V.Scalar == Float {
+        let x2 = x * x
+        var p = V(repeating: 2.06390887954e-2).addingProduct(V(repeating: -5.70498872745e-3), x2)
+        p = V(repeating: -5.37397155531e-2).addingProduct(p, x2)
+        p = V(repeating: 1.33314422036e-1).addingProduct(p, x2)
+        p = V(repeating: -3.33332819422e-1).addingProduct(p, x2)
+        return (x.addingProduct(p * x2, x), 1 - 2 / (e + 1))
+    }
+
+    /// `tanh(x)` for eight floats: near 0 the polynomial, where the exponential form would cancel to a few correct
+    /// digits; from |x| = 0.625 the exponential form, signed.
+    @inlinable @inline(__always)
+    public static func tanh(_ x: SIMD8<Float>) -> SIMD8<Float> {
+        let z = x.replacing(with: -x, where: x .< 0)
+        let (small, large) = tanhParts(x, expTwice: exp(z + z))
+        return small.replacing(with: large.replacing(with: -large, where: x .< 0), where: z .>= 0.625)
+    }
+
+    /// `tanh(x)` for sixteen floats, by the same operations.
+    @inlinable @inline(__always)
+    public static func tanh(_ x: SIMD16<Float>) -> SIMD16<Float> {
+        let z = x.replacing(with: -x, where: x .< 0)
+        let (small, large) = tanhParts(x, expTwice: exp(z + z))
+        return small.replacing(with: large.replacing(with: -large, where: x .< 0), where: z .>= 0.625)
+    }
+
+    /// `tanh(x)` for one float, by the eight-lane formula.
+    @inlinable @inline(__always)
+    public static func tanh(_ x: Float) -> Float {
+        tanh(SIMD8<Float>(repeating: x))[0]
+    }
+
     /// `dst[i] = gelu(src[i])` for `i < count`, eight floats at a time (one loop per form, the branch out of it).
     public static func gelu(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, count: Int, tanh: Bool) {
         @inline(__always) func loop(_ tanh: Bool) {

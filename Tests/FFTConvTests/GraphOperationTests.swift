@@ -54,11 +54,7 @@ final class ReductionAndBroadcastTests: XCTestCase {
     override func setUp() { BufferCache.fillsUnzeroedTensorsWithNaN = true }
 
     func run(_ op: GraphOperation, _ inputs: [(String, Tensor)], constants: [String: Tensor] = [:]) throws -> Tensor {
-        let node = Graph.Node(name: "op", operation: op, inputs: inputs.map(\.0) + constants.keys.sorted(), outputs: ["y"])
-        let graph = Graph(inputs: inputs.map { Graph.Value(name: $0.0, shape: $0.1.shape) }, outputs: ["y"],
-                          constants: constants, nodes: [node])
-        let y = try Network(graph: graph).predict(Dictionary(uniqueKeysWithValues: inputs))["y"]
-        return try XCTUnwrap(y)
+        try runNode(op, inputs, constants: constants)
     }
 
     /// Strides of `shape` in elements, and the flat index of `index` broadcast onto a tensor of `shape`.

@@ -47,3 +47,13 @@ func assertMatchesReference(_ c: ConvolutionCase, algorithm: ConvolutionAlgorith
     XCTAssert(diff <= bound, "\(algorithm) \(c) [\(conv.summary)]: max|y-ref| = \(diff) > \(bound)", file: file, line: line)
     return reference.maxAbsolute > 0
 }
+
+/// `op` as the one node of a network: `inputs` fed at call time, `constants` after them in name order (so they
+/// read as the op's later inputs), the output `y`.
+func runNode(_ op: GraphOperation, _ inputs: [(String, Tensor)], constants: [String: Tensor] = [:], threads: Int = 1) throws -> Tensor {
+    let node = Graph.Node(name: "op", operation: op, inputs: inputs.map(\.0) + constants.keys.sorted(), outputs: ["y"])
+    let graph = Graph(inputs: inputs.map { Graph.Value(name: $0.0, shape: $0.1.shape) }, outputs: ["y"],
+                      constants: constants, nodes: [node])
+    let y = try Network(graph: graph, options: NetworkOptions(threads: threads)).predict(Dictionary(uniqueKeysWithValues: inputs))["y"]
+    return try XCTUnwrap(y)
+}

@@ -19,6 +19,8 @@ public enum Activation: Sendable, Hashable, CustomStringConvertible {
     case sigmoid
     /// `x / (1 + exp(-x))` (SiLU or swish: EfficientNet; ONNX writes it as `Mul(x, Sigmoid(x))`).
     case silu
+    /// `tanh(x)` (ESPCN's hidden layers, CycleGAN's output).
+    case tanh
 
     /// ReLU6, as in MobileNet: `clip(min: 0, max: 6)`.
     public static let relu6 = Activation.clip(min: 0, max: 6)
@@ -26,7 +28,7 @@ public enum Activation: Sendable, Hashable, CustomStringConvertible {
     /// Throws `ConvolutionError.invalidActivation` when a parameter is not finite or `min > max`.
     public func validate() throws {
         switch self {
-        case .none, .relu, .hardSwish, .sigmoid, .silu: return
+        case .none, .relu, .hardSwish, .sigmoid, .silu, .tanh: return
         case .clip(let lo, let hi):
             guard lo.isFinite || lo == -.infinity, hi.isFinite || hi == .infinity, !lo.isNaN, !hi.isNaN else {
                 throw ConvolutionError.invalidActivation("clip bounds must not be NaN or +inf/-inf on the wrong side, got [\(lo), \(hi)]")
@@ -52,6 +54,7 @@ public enum Activation: Sendable, Hashable, CustomStringConvertible {
         case .hardSwish: return x * Swift.min(Swift.max(x / 6 + 0.5, 0), 1)
         case .sigmoid: return 1 / (1 + Foundation.exp(-x))
         case .silu: return x / (1 + Foundation.exp(-x))
+        case .tanh: return Foundation.tanh(x)
         }
     }
 
@@ -66,6 +69,7 @@ public enum Activation: Sendable, Hashable, CustomStringConvertible {
         case .hardSwish: return Epilogue(kind: .hardSwish, a: 1 / 6, b: 0.5)
         case .sigmoid: return Epilogue(kind: .sigmoid)
         case .silu: return Epilogue(kind: .silu)
+        case .tanh: return Epilogue(kind: .tanh)
         }
     }
 
@@ -79,6 +83,7 @@ public enum Activation: Sendable, Hashable, CustomStringConvertible {
         case .hardSwish: return "hardswish"
         case .sigmoid: return "sigmoid"
         case .silu: return "silu"
+        case .tanh: return "tanh"
         }
     }
 }

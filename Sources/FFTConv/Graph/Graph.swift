@@ -195,6 +195,8 @@ public enum UnaryFunction: Sendable, Hashable {
     case softsign
     /// x · tanh(softplus(x)).
     case mish
+    /// The hyperbolic tangent (`GraphOperation.tanh` runs as this).
+    case tanh
     /// x where x > 0, alpha · (eˣ − 1) elsewhere.
     case elu(alpha: Float)
     /// max(0, x) + min(0, alpha · (e^(x/alpha) − 1)).
@@ -213,6 +215,7 @@ public enum UnaryFunction: Sendable, Hashable {
         case .softplus: return "Softplus"
         case .softsign: return "Softsign"
         case .mish: return "Mish"
+        case .tanh: return "Tanh"
         case .elu: return "Elu"
         case .celu: return "Celu"
         case .selu: return "Selu"

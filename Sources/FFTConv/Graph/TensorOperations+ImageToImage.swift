@@ -174,6 +174,7 @@ extension TensorOperations {
         }
         switch f {
         case .exp: return VectorMath.exp(v)
+        case .tanh: return VectorMath.tanh(v)
         case .abs: return v.replacing(with: -v, where: v .< zero)
         case .neg: return -v
         case .reciprocal: return 1 / v

@@ -94,6 +94,7 @@ public enum DepthwiseBlockedKernels {
         case .hardSwish: blocks(HardSwishFunction(alpha: activation.a, beta: activation.b), layout, items, channels, input, buffer, weights, bias, output, residual, activation)
         case .sigmoid: blocks(SigmoidFunction(), layout, items, channels, input, buffer, weights, bias, output, residual, activation)
         case .silu: blocks(SiLUFunction(), layout, items, channels, input, buffer, weights, bias, output, residual, activation)
+        case .tanh: blocks(TanhFunction(), layout, items, channels, input, buffer, weights, bias, output, residual, activation)
         }
     }
 
@@ -165,6 +166,7 @@ public enum DepthwiseBlockedKernels {
         case .hardSwish: computeBlock(HardSwishFunction(alpha: activation.a, beta: activation.b), layout, padded, weights, vb, out)
         case .sigmoid: computeBlock(SigmoidFunction(), layout, padded, weights, vb, out)
         case .silu: computeBlock(SiLUFunction(), layout, padded, weights, vb, out)
+        case .tanh: computeBlock(TanhFunction(), layout, padded, weights, vb, out)
         }
         transposeOut(UnsafePointer(out), layout.outputPixels, valid, output, staged, stride: outputStride ?? layout.outputPixels)
     }

@@ -41,6 +41,7 @@ public enum DepthwiseFlatKernels {
         case .hardSwish: planes(HardSwishFunction(alpha: activation.a, beta: activation.b), f, items, channels, input, buffer, tapOffsets, weights, masks, maskedColumns, output, bias, residual)
         case .sigmoid: planes(SigmoidFunction(), f, items, channels, input, buffer, tapOffsets, weights, masks, maskedColumns, output, bias, residual)
         case .silu: planes(SiLUFunction(), f, items, channels, input, buffer, tapOffsets, weights, masks, maskedColumns, output, bias, residual)
+        case .tanh: planes(TanhFunction(), f, items, channels, input, buffer, tapOffsets, weights, masks, maskedColumns, output, bias, residual)
         }
     }
 

@@ -58,6 +58,7 @@ extension DepthwiseKernels {
         case .hardSwish: rowsLoop(HardSwishFunction(alpha: activation.a, beta: activation.b), plane, phaseWidth, outputHeight, outputWidth, tapOffsets, taps, weights, out, bias, residual)
         case .sigmoid: rowsLoop(SigmoidFunction(), plane, phaseWidth, outputHeight, outputWidth, tapOffsets, taps, weights, out, bias, residual)
         case .silu: rowsLoop(SiLUFunction(), plane, phaseWidth, outputHeight, outputWidth, tapOffsets, taps, weights, out, bias, residual)
+        case .tanh: rowsLoop(TanhFunction(), plane, phaseWidth, outputHeight, outputWidth, tapOffsets, taps, weights, out, bias, residual)
         }
     }
 

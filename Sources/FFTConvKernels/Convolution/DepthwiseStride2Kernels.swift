@@ -50,6 +50,7 @@ public enum DepthwiseStride2Kernels {
         case .hardSwish: planes(HardSwishFunction(alpha: activation.a, beta: activation.b), g, strides, items, channels, input, weights, bias, output, residual, scratch)
         case .sigmoid: planes(SigmoidFunction(), g, strides, items, channels, input, weights, bias, output, residual, scratch)
         case .silu: planes(SiLUFunction(), g, strides, items, channels, input, weights, bias, output, residual, scratch)
+        case .tanh: planes(TanhFunction(), g, strides, items, channels, input, weights, bias, output, residual, scratch)
         }
     }
 

@@ -1,0 +1,160 @@
+import FFTConv
+import Foundation
+import XCTest
+
+/// The operators of image-to-image networks (style transfer, CycleGAN, super-resolution) against their definitions,
+/// each written here independently of the library's loops.
+final class ImageToImageTests: XCTestCase {
+    /// The input index output index `o` reads, by bouncing off the edges until inside (reflect) or clamping (edge);
+    /// nil outside a constant pad.
+    func source(_ o: Int, before: Int, n: Int, mode: PadMode) -> Int? {
+        var i = o - before
+        switch mode {
+        case .constant: return (0..<n).contains(i) ? i : nil
+        case .edge: return min(max(i, 0), n - 1)
+        case .reflect:
+            while !(0..<n).contains(i) { i = i < 0 ? -i : 2 * (n - 1) - i }
+            return i
+        }
+    }
+
+    /// Pad in each mode — pads on every dimension, uneven, cropping (negative pads), the largest reflection a
+    /// dimension allows — against a walk over every output index; over 2 threads on a tensor large enough to split;
+    /// opset 18's `axes` input; and the pads each mode refuses.
+    func testPadModesMatchTheirDefinitions() throws {
+        var rng = SeededGenerator(seed: 41)
+        let small = try Tensor.random(shape: [2, 3, 5, 7], using: &rng), large = try Tensor.random(shape: [1, 4, 130, 129], using: &rng)
+        let cases: [(Tensor, [Int], PadMode)] = [
+            (small, [0, 0, 2, 3, 0, 0, 1, 6], .reflect), (small, [0, 1, 4, 0, 1, 0, 0, 2], .reflect), (small, [0, 0, -1, 2, 0, 0, 3, -2], .reflect),
+            (small, [1, 0, 2, 3, 0, 2, 1, 9], .edge), (small, [0, 0, 0, -3, 0, 0, 0, 4], .edge),
+            (small, [0, 1, 2, -1, 1, 0, -2, 3], .constant), (large, [0, 0, 4, 4, 0, 0, 4, 4], .reflect), (large, [0, 0, 1, 3, 0, 0, 2, 0], .edge),
+        ]
+        for (x, pads, mode) in cases {
+            for threads in [1, 2] {
+                let y = try runNode(.pad(pads: pads, value: 1.5, mode: mode), [("x", x)], threads: threads)
+                let out = (0..<4).map { x.shape[$0] + pads[$0] + pads[$0 + 4] }
+                XCTAssertEqual(y.shape, out)
+                let xs = x.scalars, ys = y.scalars
+                var wrong = 0
+                for (k, index) in indices(out).enumerated() {
+                    let from = (0..<4).map { source(index[$0], before: pads[$0], n: x.shape[$0], mode: mode) }
+                    var expected: Float = 1.5
+                    if from.allSatisfy({ $0 != nil }) {
+                        let f = from.map { $0 ?? 0 }
+                        expected = xs[((f[0] * x.shape[1] + f[1]) * x.shape[2] + f[2]) * x.shape[3] + f[3]]
+                    }
+                    if ys[k] != expected { wrong += 1 }
+                }
+                XCTAssertEqual(wrong, 0, "\(mode) \(pads) on \(x.shape), \(threads) threads")
+            }
+        }
+        // Opset 18: pads for the listed axes only.
+        let byAxes = try runNode(.pad(pads: nil, value: 0, mode: .reflect), [("x", small)],
+                                 constants: ["p": try Tensor(shape: [4], values: [2, 1, 3, 4]), "q": try Tensor(shape: [], values: [0]),
+                                             "r": try Tensor(shape: [2], values: [-1, 2])])
+        let full = try runNode(.pad(pads: [0, 0, 1, 2, 0, 0, 4, 3], value: 0, mode: .reflect), [("x", small)])
+        XCTAssertEqual(byAxes.shape, full.shape)
+        XCTAssertEqual(byAxes.scalars, full.scalars)
+        // A reflection reaches at most size − 1 values past an edge; pads must cover every dimension.
+        XCTAssertThrowsError(try runNode(.pad(pads: [0, 0, 5, 0, 0, 0, 0, 0], value: 0, mode: .reflect), [("x", small)]))
+        XCTAssertThrowsError(try runNode(.pad(pads: [0, 0, 1, 1], value: 0, mode: .edge), [("x", small)]))
+    }
+
+    func indices(_ shape: [Int]) -> [[Int]] {
+        var all: [[Int]] = [[]]
+        for n in shape { all = all.flatMap { p in (0..<n).map { p + [$0] } } }
+        return all
+    }
+
+    /// InstanceNormalization against a double-precision walk: planes with a tail past whole vectors and planes split
+    /// over 2 threads; a ReLU after it runs in its write-out (the network has one step) and is applied; scales of the
+    /// wrong length are refused when the graph is built.
+    func testInstanceNormalizationMatchesItsDefinition() throws {
+        var rng = SeededGenerator(seed: 42)
+        for (shape, threads) in [([2, 3, 9, 11], 1), ([1, 5, 120, 113], 2)] {
+            let x = try Tensor.random(shape: shape, in: -1...3, using: &rng)
+            let c = shape[1], plane = shape[2] * shape[3]
+            let scale = try Tensor.random(shape: [c], using: &rng), bias = try Tensor.random(shape: [c], using: &rng)
+            let graph = Graph(inputs: [Graph.Value(name: "x", shape: shape)], outputs: ["y"], constants: ["s": scale, "b": bias],
+                              nodes: [Graph.Node(name: "norm", operation: .instanceNormalization(epsilon: 1e-3), inputs: ["x", "s", "b"], outputs: ["n"]),
+                                      Graph.Node(name: "relu", operation: .activation(.relu), inputs: ["n"], outputs: ["y"])])
+            let network = try Network(graph: graph, options: NetworkOptions(threads: threads))
+            XCTAssertEqual(network.layers.count, 1, "\(network.layers.map(\.operation))")
+            let y = try XCTUnwrap(try network.predict(["x": x])["y"]).scalars, xs = x.scalars
+            var worst = 0.0
+            for p in 0..<(shape[0] * c) {
+                let values = (0..<plane).map { Double(xs[p * plane + $0]) }
+                let mean = values.reduce(0, +) / Double(plane)
+                let variance = values.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(plane)
+                for i in 0..<plane {
+                    let expected = max(0, (values[i] - mean) / (variance + 1e-3).squareRoot() * Double(scale.scalars[p % c]) + Double(bias.scalars[p % c]))
+                    worst = max(worst, abs(Double(y[p * plane + i]) - expected))
+                }
+            }
+            XCTAssertLessThan(worst, 2e-5, "\(shape)")
+        }
+        XCTAssertThrowsError(try runNode(.instanceNormalization(epsilon: 1e-5), [("x", try Tensor(zeros: [1, 3, 4, 4]))],
+                                         constants: ["s": try Tensor(zeros: [3]), "t": try Tensor(zeros: [4])]))
+    }
+
+    /// DepthToSpace in both orders and SpaceToDepth against ONNX's index formulas, and SpaceToDepth undoing
+    /// DepthToSpace (DCR); channels or sizes the block does not divide are refused.
+    func testDepthToSpaceAndSpaceToDepthMatchTheirDefinitions() throws {
+        var rng = SeededGenerator(seed: 43)
+        let b = 3, x = try Tensor.random(shape: [2, 18, 4, 5], using: &rng), xs = x.scalars
+        for crd in [false, true] {
+            let y = try runNode(.depthToSpace(blockSize: b, columnRowDepth: crd), [("x", x)])
+            XCTAssertEqual(y.shape, [2, 2, 12, 15])
+            var wrong = 0
+            for index in indices(y.shape) {
+                let (n, c, h, w) = (index[0], index[1], index[2], index[3]), (i, j) = (h % b, w % b)
+                let channel = crd ? c * b * b + i * b + j : (i * b + j) * 2 + c
+                let expected = xs[((n * 18 + channel) * 4 + h / b) * 5 + w / b]
+                if y.scalars[((n * 2 + c) * 12 + h) * 15 + w] != expected { wrong += 1 }
+            }
+            XCTAssertEqual(wrong, 0, crd ? "CRD" : "DCR")
+            if !crd {
+                let back = try runNode(.spaceToDepth(blockSize: b), [("d", y)])
+                XCTAssertEqual(back.shape, x.shape)
+                XCTAssertEqual(back.scalars, xs)
+            }
+        }
+        let z = try Tensor.random(shape: [1, 2, 4, 6], using: &rng)
+        let s = try runNode(.spaceToDepth(blockSize: 2), [("z", z)])
+        XCTAssertEqual(s.shape, [1, 8, 2, 3])
+        for index in indices(s.shape) {
+            let (c, h, w) = (index[1], index[2], index[3]), block = c / 2, (i, j) = (block / 2, block % 2)
+            XCTAssertEqual(s.scalars[(c * 2 + h) * 3 + w], z.scalars[((c % 2) * 4 + h * 2 + i) * 6 + w * 2 + j])
+        }
+        XCTAssertThrowsError(try runNode(.depthToSpace(blockSize: 4, columnRowDepth: false), [("x", x)]))
+        XCTAssertThrowsError(try runNode(.spaceToDepth(blockSize: 3), [("z", z)]))
+    }
+
+    /// Each element-wise function against its double-precision formula, over −9…9 with a tail past whole vectors,
+    /// split over 2 threads on a large tensor (Tanh: the vector form both the Tanh step and a convolution's write-out use).
+    func testElementWiseFunctionsMatchTheirFormulas() throws {
+        let values = (0..<(1 << 16) + 203).map { Float($0 % 1999 - 999) / 111 }
+        let x = try Tensor(shape: [1, 1, values.count], values: values)
+        let positive = try Tensor(shape: x.shape, values: values.map { abs($0) + 0.01 })
+        func softplus(_ v: Double) -> Double { Foundation.log(1 + Foundation.exp(v)) }
+        let cases: [(UnaryFunction, (Double) -> Double, Bool)] = [
+            (.exp, { Foundation.exp($0) }, false), (.log, { Foundation.log($0) }, true), (.abs, { abs($0) }, false), (.neg, { -$0 }, false),
+            (.reciprocal, { 1 / $0 }, true), (.softplus, softplus, false), (.softsign, { $0 / (1 + abs($0)) }, false),
+            (.mish, { $0 * Foundation.tanh(softplus($0)) }, false), (.tanh, { Foundation.tanh($0) }, false), (.elu(alpha: 0.7), { $0 > 0 ? $0 : 0.7 * (Foundation.exp($0) - 1) }, false),
+            (.celu(alpha: 1.3), { max(0, $0) + min(0, 1.3 * (Foundation.exp($0 / 1.3) - 1)) }, false),
+            (.selu(alpha: 1.6732632, gamma: 1.050701), { 1.050701 * ($0 > 0 ? $0 : 1.6732632 * (Foundation.exp($0) - 1)) }, false),
+        ]
+        for (f, formula, needsPositive) in cases {
+            for threads in [1, 2] {
+                let input = needsPositive ? positive : x
+                let y = try runNode(.unary(f), [("x", input)], threads: threads).scalars
+                var worst = 0.0
+                for (v, out) in zip(input.scalars, y) {
+                    let expected = formula(Double(v))
+                    worst = max(worst, abs(Double(out) - expected) / max(1, abs(expected)))
+                }
+                XCTAssertLessThan(worst, 1e-6, "\(f.name), \(threads) threads")
+            }
+        }
+    }
+}

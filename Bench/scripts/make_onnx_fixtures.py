@@ -317,11 +317,11 @@ def export(name, model, shape, seed, folding=True, dynamic=None, check=True, ops
 
 
 def dynamo_fixtures():
-    """Three of the fixtures again — the same weights and input, rebuilt from their seeds — through the torch.export-based
+    """Four of the fixtures again — the same weights and input, rebuilt from their seeds — through the torch.export-based
     exporter (PyTorch's default since 2.9; needs onnxscript): opset 18 and later, its own node patterns (ReduceMean with
-    its axes as an input, Reshape for Flatten, BatchNormalization folded). `--dynamo` writes only these."""
+    its axes as an input, Reshape for Flatten, BatchNormalization folded, `chunk` as a Split of two outputs). `--dynamo` writes only these."""
     for name, model, seed in [("mobilenet_v3_block", MobileNetV3Block(), 8), ("inverted_residual", InvertedResidual(), 4),
-                              ("efficientnet_block", EfficientNetBlock(), 10)]:
+                              ("efficientnet_block", EfficientNetBlock(), 10), ("shuffle_unit", ShuffleUnit(), 9)]:
         seeded(model, seed)
         x = torch.from_numpy(np.load(os.path.join(OUT, name + ".input.npy")))
         with torch.no_grad():

@@ -112,6 +112,15 @@ struct ONNXTranslator {
                 continue
             }
             do {
+                if n.opType == "Split" {
+                    // One node per output, each computing its own piece (the graph's nodes have one output each).
+                    let a = Attributes(n), sizes = opset < 13 ? a.ints("split") : nil, axis = a.int("axis", 0)
+                    for (k, o) in n.output.enumerated() where !o.isEmpty {
+                        nodes.append(Graph.Node(name: "\(name)#\(k)", operation: .split(axis: axis, part: k, parts: n.output.count, sizes: sizes),
+                                                inputs: Array(n.input.prefix(2)), outputs: [o]))
+                    }
+                    continue
+                }
                 if let op = try operation(n, name: name) {
                     var inputs = n.input
                     // Resize (opset 10) and Upsample (opset ≥ 9) take scales as their second input; the graph

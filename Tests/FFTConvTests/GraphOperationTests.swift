@@ -405,6 +405,36 @@ final class ReductionAndBroadcastTests: XCTestCase {
         }
     }
 
+    /// Split's pieces — given sizes (attribute or constant input), even pieces, and opset 18's uneven ones (⌈n/parts⌉,
+    /// the last shorter) — against slices of a naive walk, along a middle and the last axis; sizes that do not add
+    /// up, and more pieces than values, are refused.
+    func testSplitPiecesMatchTheirRanges() throws {
+        var rng = SeededGenerator(seed: 36)
+        let x = try Tensor.random(shape: [2, 7, 3, 5], using: &rng), xs = x.scalars
+        let cases: [(axis: Int, sizes: [Int]?, input: [Int]?, expected: [Int])] = [
+            (1, [2, 0, 5], nil, [2, 0, 5]), (1, nil, [3, 4], [3, 4]), (-1, nil, nil, [2, 2, 1]), (3, nil, nil, [1, 1, 1, 1, 1]), (1, nil, nil, [4, 3]),
+        ]
+        for c in cases {
+            let axis = c.axis < 0 ? c.axis + 4 : c.axis
+            var start = 0
+            for (part, length) in c.expected.enumerated() {
+                let constants = try c.input.map { ["s": try Tensor(shape: [$0.count], values: $0.map(Float.init))] } ?? [:]
+                let y = try run(.split(axis: c.axis, part: part, parts: c.expected.count, sizes: c.sizes), [("x", x)], constants: constants)
+                var shape = x.shape
+                shape[axis] = length
+                XCTAssertEqual(y.shape, shape, "\(c) part \(part)")
+                for (k, index) in indices(shape).enumerated() {
+                    var from = index
+                    from[axis] += start
+                    XCTAssertEqual(y.scalars[k], xs[((from[0] * 7 + from[1]) * 3 + from[2]) * 5 + from[3]], "\(c) part \(part) at \(index)")
+                }
+                start += length
+            }
+        }
+        XCTAssertThrowsError(try run(.split(axis: 1, part: 0, parts: 2, sizes: [3, 3]), [("x", x)]))
+        XCTAssertThrowsError(try run(.split(axis: 2, part: 0, parts: 4, sizes: nil), [("x", x)]))
+    }
+
     /// LayerNormalization over the last one and two dimensions (rows with and without a tail past whole vectors), with
     /// and without a bias, against a double-precision walk; a scale of the wrong size is refused when the graph is built.
     func testLayerNormalizationMatchesANaiveWalk() throws {

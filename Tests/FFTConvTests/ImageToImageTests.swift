@@ -60,6 +60,40 @@ final class ImageToImageTests: XCTestCase {
         XCTAssertThrowsError(try runNode(.pad(pads: [0, 0, 1, 1], value: 0, mode: .edge), [("x", small)]))
     }
 
+    /// A Pad of zeros over H and W before a convolution becomes part of its padding (one step, "Pad+Conv") and gives
+    /// the reference convolution of the padded input, under every algorithm the layer can take; a Pad of another
+    /// value, by reflection, over channels, or also read elsewhere stays a step and gives the same as well.
+    func testZeroPadBeforeAConvolutionIsItsPadding() throws {
+        var rng = SeededGenerator(seed: 44)
+        let x = try Tensor.random(shape: [2, 5, 13, 11], using: &rng)
+        let d = try ConvolutionDescriptor(inputChannels: 5, outputChannels: 7, kernel: 3, stride: 2, padding: Padding(top: 1, left: 0, bottom: 0, right: 1))
+        let w = try Tensor.random(shape: d.weightShape, using: &rng), b = try Tensor.random(shape: [7], using: &rng)
+        func graph(_ pads: [Int], value: Float, mode: PadMode, alsoOutput: Bool = false) -> Graph {
+            Graph(inputs: [Graph.Value(name: "x", shape: x.shape)], outputs: alsoOutput ? ["y", "p"] : ["y"], constants: ["w": w, "b": b],
+                  nodes: [Graph.Node(name: "pad", operation: .pad(pads: pads, value: value, mode: mode), inputs: ["x"], outputs: ["p"]),
+                          Graph.Node(name: "conv", operation: .convolution(d, autoPad: .explicit), inputs: ["p", "w", "b"], outputs: ["y"])])
+        }
+        let cases: [([Int], Float, PadMode, Bool, Bool)] = [  // pads, value, mode, also an output, folded
+            ([0, 0, 2, 0, 0, 0, 1, 3], 0, .constant, false, true), ([0, 0, 0, 1, 0, 0, 0, 0], 0, .constant, false, true),
+            ([0, 0, 2, 0, 0, 0, 1, 3], 0.5, .constant, false, false), ([0, 0, 2, 1, 0, 0, 1, 3], 0, .reflect, false, false),
+            ([0, 0, 2, 0, 0, 0, 1, -1], 0, .constant, false, false), ([0, 0, 2, 0, 0, 0, 1, 3], 0, .constant, true, false),
+        ]
+        for (pads, value, mode, alsoOutput, folded) in cases {
+            let padded = try runNode(.pad(pads: pads, value: value, mode: mode), [("x", x)])
+            let reference = try ReferenceConvolution.run(descriptor: d, input: padded, weights: w, bias: b)
+            for algorithm in [AlgorithmPolicy.auto, .fixed(.direct), .fixed(.gemm), .fixed(.fft), .fixed(.winograd)] {
+                let network = try Network(graph: graph(pads, value: value, mode: mode, alsoOutput: alsoOutput),
+                                          options: NetworkOptions(algorithm: algorithm))
+                XCTAssertEqual(network.layers.count, folded ? 1 : 2, "\(pads) \(mode) \(value): \(network.layers.map(\.operation))")
+                if folded { XCTAssertEqual(network.layers.first?.operation, "Pad+Conv") }
+                let y = try XCTUnwrap(try network.predict(["x": x])["y"])
+                XCTAssertEqual(y.shape, reference.shape)
+                let worst = zip(y.scalars, reference.scalars).map { abs($0 - $1) }.max() ?? 0
+                XCTAssertLessThan(worst, 1e-4, "\(pads) \(mode) \(value) \(algorithm)")
+            }
+        }
+    }
+
     func indices(_ shape: [Int]) -> [[Int]] {
         var all: [[Int]] = [[]]
         for n in shape { all = all.flatMap { p in (0..<n).map { p + [$0] } } }

@@ -35,11 +35,12 @@ final class ONNXTests: XCTestCase {
         let sameAs = ["tiny_alexnet_external": "tiny_alexnet", "mobilenet_v3_block_op14": "mobilenet_v3_block",
                       "convnext_block_op17": "convnext_block", "mobilenet_v3_block_dynamo": "mobilenet_v3_block",
                       "inverted_residual_dynamo": "inverted_residual", "efficientnet_block_dynamo": "efficientnet_block",
-                      "image_to_image_op12": "image_to_image"]
+                      "image_to_image_op12": "image_to_image", "shuffle_unit_dynamo": "shuffle_unit"]
         for model in ["tiny_alexnet", "caffe_alexnet", "resnet_block", "inverted_residual", "unet", "mixed", "tiny_alexnet_external",
                       "mobilenet_v3_block", "mobilenet_v3_block_op14", "shuffle_unit", "efficientnet_block", "prelu_block",
                       "convnext_block", "convnext_block_op17", "segmentation_head", "mobilenet_v3_block_dynamo",
-                      "inverted_residual_dynamo", "efficientnet_block_dynamo", "image_to_image", "image_to_image_op12"] {
+                      "inverted_residual_dynamo", "efficientnet_block_dynamo", "image_to_image", "image_to_image_op12",
+                      "shuffle_unit_dynamo"] {
             let expectedOutput = sameAs[model].map { "\($0).output.npy" }
             let input = sameAs[model].map { "\($0).input.npy" }
             for policy in [AlgorithmPolicy.auto, .fixed(.fft), .fixed(.gemm), .fixed(.winograd)] {

@@ -162,6 +162,7 @@ struct BatchSplit: @unchecked Sendable {
              .instanceNormalization, .depthToSpace, .spaceToDepth, .unary:
             return true
         case .gemm(let transA, _, _, _): return !transA
+        case .split(let a, _, _, _): return axis(a) != 0
         case .pad(let pads, _, _): return pads.map { $0.count == 2 * r && $0[0] == 0 && $0[r] == 0 } ?? false
         case .concat(let a): return axis(a) != 0
         case .softmax(let a, _): return axis(a) != 0

@@ -148,6 +148,10 @@ public enum GraphOperation: Sendable {
     case depthToSpace(blockSize: Int, columnRowDepth: Bool)
     /// `x`: SpaceToDepth (ONNX's, DCR order) with `blockSize`.
     case spaceToDepth(blockSize: Int)
+    /// `x, [split]`: piece `part` of `parts` of `x` along `axis` — one output of ONNX Split (the loader writes a node
+    /// per output); `sizes` (or the constant `split` input) gives each piece's length, without them the pieces are
+    /// equal (the last one shorter when `parts` does not divide the dimension, as opset 18 says).
+    case split(axis: Int, part: Int, parts: Int, sizes: [Int]?)
     /// `x`: an element-wise function other than the activations (Softplus, ELU, Exp, …).
     case unary(UnaryFunction)
     /// `x, [roi], [scales], [sizes]`: nearest or linear resize of H and W.
@@ -270,6 +274,7 @@ extension GraphOperation {
         case .depthToSpace: return "DepthToSpace"
         case .spaceToDepth: return "SpaceToDepth"
         case .unary(let f): return f.name
+        case .split: return "Split"
         case .resize: return "Resize"
         case .shape: return "Shape"
         case .gather: return "Gather"

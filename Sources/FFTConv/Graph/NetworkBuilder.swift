@@ -316,6 +316,13 @@ struct NetworkBuilder {
             return (op, try TensorOperations.spaceToDepthShape(try shape(0), blockSize: b))
         case .unary:
             return (op, try shape(0))
+        case .split(let axis, let part, let parts, let given):
+            let x = try shape(0), a = try TensorOperations.axis(axis, rank: x.count)
+            let sizes = try TensorOperations.splitSizes(x[a], parts: parts, given ?? optionalConstant(1).map(ints))
+            guard part < sizes.count else { throw TensorOperations.fail("Split has no output \(part) of \(sizes.count)") }
+            var out = x
+            out[a] = sizes[part]
+            return (.split(axis: a, part: part, parts: parts, sizes: sizes), out)
         case .resize(let mode, let coords, let scales):
             let s = try scales ?? optionalConstant(2).flatMap { $0.count > 0 ? $0.scalars : nil }
             let sizes = try optionalConstant(3).flatMap { $0.count > 0 ? try ints($0) : nil }
@@ -366,6 +373,7 @@ struct NetworkBuilder {
 
     mutating func fuse() throws {
         let outputs = Set(graph.outputs.compactMap { ids[$0] })
+        try foldZeroPads(outputs: outputs)
         fuseGatedActivations(outputs: outputs)
         fuseGELU(outputs: outputs)
         fuseLayerNormalization(outputs: outputs)
@@ -968,6 +976,11 @@ struct NetworkBuilder {
             }
         case .depthToSpace(let b, let crd): return { args in try TensorOperations.depthToSpace(args[0], blockSize: b, columnRowDepth: crd) }
         case .spaceToDepth(let b): return { args in try TensorOperations.spaceToDepth(args[0], blockSize: b) }
+        case .split(let axis, let part, _, let sizes?):
+            let start = sizes[..<part].reduce(0, +), rank = shapes[p.inputs[0]]?.count ?? 0
+            let ranges = (0..<rank).map { d in d == axis ? (start: start, step: 1, count: sizes[part]) : (start: 0, step: 1, count: shape[d]) }
+            return { args in try TensorOperations.slice(args[0], ranges) }
+        case .split: throw TensorOperations.fail("Split's sizes are not resolved")
         case .unary(let f):
             let threads = options.threads
             return { args in try TensorOperations.unary(args[0], f, threads: threads) }

@@ -139,6 +139,25 @@ extension TensorOperations {
         return Tensor(reshaping: moved, to: out)
     }
 
+    // MARK: Split
+
+    /// The lengths of Split's `parts` pieces of a dimension of `n`: `given` (checked: one per piece, none negative,
+    /// summing to `n`), or equal pieces of ⌈n / parts⌉, the last one what remains (opset 18's rule; the same as an
+    /// even split where `parts` divides `n`).
+    static func splitSizes(_ n: Int, parts: Int, _ given: [Int]?) throws -> [Int] {
+        if let given {
+            guard given.count == parts, given.allSatisfy({ $0 >= 0 }), given.reduce(0, +) == n else {
+                throw fail("Split sizes \(given) do not cut a dimension of \(n) into \(parts) pieces")
+            }
+            return given
+        }
+        guard parts > 0 else { throw fail("Split needs at least one output") }
+        let piece = (n + parts - 1) / parts
+        let sizes = (0..<parts).map { Swift.max(0, Swift.min(piece, n - $0 * piece)) }
+        guard sizes.allSatisfy({ $0 > 0 }) else { throw fail("a dimension of \(n) cannot be split into \(parts) pieces") }
+        return sizes
+    }
+
     // MARK: Element-wise functions
 
     /// `f` over every value of `x`: the exponential forms by `VectorMath.exp` eight floats at a time, logarithms by

@@ -127,6 +127,12 @@ final class ImageToImageTests: XCTestCase {
             }
             XCTAssertLessThan(worst, 2e-5, "\(shape)")
         }
+        // A constant plane (a black frame after a convolution's bias) normalises to its bias exactly: rounding noise in
+        // the mean, divided by √ε, would not.
+        let constant = try Tensor(shape: [1, 2, 80, 81], repeating: 0.3)
+        let biased = try runNode(.instanceNormalization(epsilon: 1e-5), [("x", constant)],
+                                 constants: ["s": try Tensor(shape: [2], values: [0.7, 1.3]), "t": try Tensor(shape: [2], values: [-0.25, 0.5])])
+        XCTAssertEqual(Set(biased.scalars), [-0.25, 0.5])
         XCTAssertThrowsError(try runNode(.instanceNormalization(epsilon: 1e-5), [("x", try Tensor(zeros: [1, 3, 4, 4]))],
                                          constants: ["s": try Tensor(zeros: [3]), "t": try Tensor(zeros: [4])]))
     }

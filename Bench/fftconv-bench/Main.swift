@@ -34,7 +34,7 @@ struct LayerCommand: ParsableCommand {
     @Option(help: "Groups.")
     var groups: Int = 1
 
-    @Option(help: "Fused activation: none, relu, relu6, leakyrelu:ALPHA, clip:MIN:MAX, hardsigmoid:ALPHA:BETA, hardswish, sigmoid, silu.")
+    @Option(help: "Fused activation: none, relu, relu6, leakyrelu:ALPHA, clip:MIN:MAX, hardsigmoid:ALPHA:BETA, hardswish, sigmoid, silu, tanh.")
     var activation: String = "none"
 
     @Flag(help: "Leave out the bias.")

@@ -35,7 +35,7 @@ enum Parse {
     }
 
     /// The forms `activation(_:)` reads, for help texts and errors.
-    static let activationForms = "none, relu, relu6, leakyrelu:ALPHA, clip:MIN:MAX, hardsigmoid:ALPHA:BETA, hardswish, sigmoid or silu"
+    static let activationForms = "none, relu, relu6, leakyrelu:ALPHA, clip:MIN:MAX, hardsigmoid:ALPHA:BETA, hardswish, sigmoid, silu or tanh"
 
     static func activation(_ text: String) throws -> Activation {
         let parts = text.lowercased().split(separator: ":").map(String.init)
@@ -49,6 +49,7 @@ enum Parse {
         case ("hardswish", 1): return .hardSwish
         case ("sigmoid", 1): return .sigmoid
         case ("silu", 1): return .silu
+        case ("tanh", 1): return .tanh
         default: break
         }
         throw ValidationError("--activation \(text): expected \(activationForms)")

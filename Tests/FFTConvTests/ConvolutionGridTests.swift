@@ -44,7 +44,7 @@ final class ConvolutionGridTests: XCTestCase {
         var rng = SeededGenerator(seed: seed)
         var cases: [ConvolutionCase] = []
         let activations: [Activation] = [.none, .relu, .relu6, .leakyReLU(alpha: 0.2), .clip(min: -1, max: 0.25), .hardSwish,
-                                         .hardSigmoid(alpha: 0.2, beta: 0.5), .sigmoid, .silu]
+                                         .hardSigmoid(alpha: 0.2, beta: 0.5), .sigmoid, .silu, .tanh]
         while cases.count < count {
             let groups = [1, 1, 1, 2, 3].randomElement(using: &rng) ?? 1
             let depthwise = Int.random(in: 0..<8, using: &rng) == 0

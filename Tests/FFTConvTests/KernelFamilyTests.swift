@@ -349,6 +349,8 @@ final class KernelFamilyTests: XCTestCase {
             try c(3, 16, 3, Size2D(4, 111), padding: 1, activation: .silu),
             try c(3, 24, 3, Size2D(7, 224), stride: 2, padding: 1, activation: .hardSwish),
             try c(3, 20, 3, Size2D(5, 222), stride: 2, padding: 1, batch: 2, activation: .silu),
+            // ESPCN's first layer: one channel in, a 5x5 kernel, tanh in the write-out.
+            try c(1, 16, 5, Size2D(9, 30), padding: 2, activation: .tanh),
         ]
     }
 
@@ -514,7 +516,7 @@ final class KernelFamilyTests: XCTestCase {
     /// padding, asymmetric padding, dilation, 1x1 at stride 2, 5x5 and 7x2 kernels, rectangular planes, output rows
     /// narrower and wider than a copy's 8 floats, depths past a weight block, batch 2 (each image's X written anew).
     func testTransposedPathOverEdgeShapes() throws {
-        let activations: [Activation] = [.relu6, .leakyReLU(alpha: 0.1), .none, .relu, .hardSwish, .silu]
+        let activations: [Activation] = [.relu6, .leakyReLU(alpha: 0.1), .none, .relu, .hardSwish, .silu, .tanh]
         let shapes: [(cin: Int, cout: Int, input: Size2D, batch: Int)] = [
             (1, 1, Size2D(1, 1), 1), (3, 5, Size2D(7, 7), 1), (17, 33, Size2D(7, 7), 2), (8, 40, Size2D(5, 3), 1),
             (64, 96, Size2D(14, 14), 2), (300, 17, Size2D(3, 11), 1), (600, 64, Size2D(4, 4), 1), (40, 160, Size2D(7, 7), 1),
@@ -605,7 +607,7 @@ final class KernelFamilyTests: XCTestCase {
     /// whole planes and of row blocks (a 60-wide map: 7 rows an item), residuals and every kind of activation
     /// write-out — each against the reference and run into a NaN-filled output.
     func testGroupedLanesOverEdgeShapes() throws {
-        let activations: [Activation] = [.relu, .leakyReLU(alpha: 0.1), .none, .hardSwish, .silu, .relu6]
+        let activations: [Activation] = [.relu, .leakyReLU(alpha: 0.1), .none, .hardSwish, .silu, .relu6, .tanh]
         func c(_ cin: Int, _ cout: Int, _ groups: Int, _ k: Size2D, _ input: Size2D, stride: Size2D = 1, dilation: Size2D = 1,
                padding: Padding = 0, batch: Int = 1) throws -> ConvolutionCase {
             ConvolutionCase(descriptor: try ConvolutionDescriptor(inputChannels: cin, outputChannels: cout, kernel: k, stride: stride,
@@ -780,7 +782,8 @@ final class KernelFamilyTests: XCTestCase {
         for n in [1, 7, 8, 9, 16, 17, 40] {
             let src = (0..<n).map { Float($0) * 1.7 - 30 }
             let cases: [(Epilogue, (Double) -> Double)] = [(Epilogue(kind: .sigmoid), { t in 1 / (1 + Foundation.exp(-t)) }),
-                                                           (Epilogue(kind: .silu), { t in t / (1 + Foundation.exp(-t)) })]
+                                                           (Epilogue(kind: .silu), { t in t / (1 + Foundation.exp(-t)) }),
+                                                           (Epilogue(kind: .tanh), { t in Foundation.tanh(t) })]
             for (a, f) in cases {
                 var dst = [Float](repeating: .nan, count: n)
                 src.withUnsafeBufferPointer { s in

@@ -141,22 +141,25 @@ final class ImageToImageTests: XCTestCase {
     /// DepthToSpace (DCR); channels or sizes the block does not divide are refused.
     func testDepthToSpaceAndSpaceToDepthMatchTheirDefinitions() throws {
         var rng = SeededGenerator(seed: 43)
-        let b = 3, x = try Tensor.random(shape: [2, 18, 4, 5], using: &rng), xs = x.scalars
-        for crd in [false, true] {
-            let y = try runNode(.depthToSpace(blockSize: b, columnRowDepth: crd), [("x", x)])
-            XCTAssertEqual(y.shape, [2, 2, 12, 15])
-            var wrong = 0
-            for index in indices(y.shape) {
-                let (n, c, h, w) = (index[0], index[1], index[2], index[3]), (i, j) = (h % b, w % b)
-                let channel = crd ? c * b * b + i * b + j : (i * b + j) * 2 + c
-                let expected = xs[((n * 18 + channel) * 4 + h / b) * 5 + w / b]
-                if y.scalars[((n * 2 + c) * 12 + h) * 15 + w] != expected { wrong += 1 }
-            }
-            XCTAssertEqual(wrong, 0, crd ? "CRD" : "DCR")
-            if !crd {
-                let back = try runNode(.spaceToDepth(blockSize: b), [("d", y)])
-                XCTAssertEqual(back.shape, x.shape)
-                XCTAssertEqual(back.scalars, xs)
+        let b = 3
+        for (shape, threads) in [([2, 18, 4, 5], 1), ([1, 18, 70, 61], 2)] {  // the second split over rows
+            let x = try Tensor.random(shape: shape, using: &rng), xs = x.scalars
+            let (c, h, w) = (shape[1] / 9, shape[2], shape[3])
+            for crd in [false, true] {
+                let y = try runNode(.depthToSpace(blockSize: b, columnRowDepth: crd), [("x", x)], threads: threads)
+                XCTAssertEqual(y.shape, [shape[0], c, h * b, w * b])
+                var wrong = 0
+                for (k, index) in indices(y.shape).enumerated() {
+                    let (n, ch, row, column) = (index[0], index[1], index[2], index[3]), (i, j) = (row % b, column % b)
+                    let channel = crd ? ch * b * b + i * b + j : (i * b + j) * c + ch
+                    if y.scalars[k] != xs[((n * shape[1] + channel) * h + row / b) * w + column / b] { wrong += 1 }
+                }
+                XCTAssertEqual(wrong, 0, "\(crd ? "CRD" : "DCR") \(shape)")
+                if !crd {
+                    let back = try runNode(.spaceToDepth(blockSize: b), [("d", y)])
+                    XCTAssertEqual(back.shape, x.shape)
+                    XCTAssertEqual(back.scalars, xs)
+                }
             }
         }
         let z = try Tensor.random(shape: [1, 2, 4, 6], using: &rng)
@@ -166,7 +169,7 @@ final class ImageToImageTests: XCTestCase {
             let (c, h, w) = (index[1], index[2], index[3]), block = c / 2, (i, j) = (block / 2, block % 2)
             XCTAssertEqual(s.scalars[(c * 2 + h) * 3 + w], z.scalars[((c % 2) * 4 + h * 2 + i) * 6 + w * 2 + j])
         }
-        XCTAssertThrowsError(try runNode(.depthToSpace(blockSize: 4, columnRowDepth: false), [("x", x)]))
+        XCTAssertThrowsError(try runNode(.depthToSpace(blockSize: 4, columnRowDepth: false), [("x", try Tensor(zeros: [1, 18, 2, 2]))]))
         XCTAssertThrowsError(try runNode(.spaceToDepth(blockSize: 3), [("z", z)]))
     }
 

@@ -974,7 +974,9 @@ struct NetworkBuilder {
                 return try TensorOperations.instanceNormalization(args[0], scale: args[1], bias: args[2], epsilon: eps, activation: e,
                                                                   threads: threads)
             }
-        case .depthToSpace(let b, let crd): return { args in try TensorOperations.depthToSpace(args[0], blockSize: b, columnRowDepth: crd) }
+        case .depthToSpace(let b, let crd):
+            let threads = options.threads
+            return { args in try TensorOperations.depthToSpace(args[0], blockSize: b, columnRowDepth: crd, threads: threads) }
         case .spaceToDepth(let b): return { args in try TensorOperations.spaceToDepth(args[0], blockSize: b) }
         case .split(let axis, let part, _, let sizes?):
             let start = sizes[..<part].reduce(0, +), rank = shapes[p.inputs[0]]?.count ?? 0

@@ -128,13 +128,28 @@ extension TensorOperations {
         return [s[0], s[1] * b * b, s[2] / b, s[3] / b]
     }
 
-    /// DepthToSpace as ONNX defines it: a reshape to six dimensions, a transpose, a reshape back — in DCR order
-    /// `[N, b, b, C', H, W]` → `[N, C', H, b, W, b]`, in CRD (PyTorch's `PixelShuffle`) `[N, C', b, b, H, W]` → the same.
-    static func depthToSpace(_ x: Tensor, blockSize b: Int, columnRowDepth crd: Bool) throws -> Tensor {
-        let out = try depthToSpaceShape(x.shape, blockSize: b), s = x.shape, c = out[1]
-        let six = crd ? [s[0], c, b, b, s[2], s[3]] : [s[0], b, b, c, s[2], s[3]]
-        let moved = try transpose(Tensor(reshaping: x, to: six), crd ? [0, 1, 4, 2, 5, 3] : [0, 3, 4, 1, 5, 2])
-        return Tensor(reshaping: moved, to: out)
+    /// DepthToSpace as ONNX defines it — in DCR order output `[n, c, h·b + i, w·b + j]` is input channel `(i·b + j)·C' + c`,
+    /// in CRD (PyTorch's `PixelShuffle`) channel `c·b² + i·b + j`, at `[h, w]` — row by row: each output row interleaves
+    /// `b` input rows, each read once, contiguous. Rows are split over `threads` from 64 K floats. (As a six-dimensional
+    /// transpose it copied one float at a time: ESPCN's 9 × 224² → 384²… 0.77 ms of its 12.)
+    static func depthToSpace(_ x: Tensor, blockSize b: Int, columnRowDepth crd: Bool, threads: Int = 1) throws -> Tensor {
+        let out = try depthToSpaceShape(x.shape, blockSize: b), s = x.shape, c = out[1], h = s[2], w = s[3]
+        let y = try Tensor(uninitialized: out)
+        let src = x.storage.pointer, dst = y.storage.pointer, rows = out[0] * c * out[2], width = out[3]
+        Parallel.forEachRange(count: rows, threads: y.count >= 1 << 16 ? threads : 1) { _, items in
+            for row in items {
+                let (image, rest) = row.quotientAndRemainder(dividingBy: c * out[2])
+                let (channel, outRow) = rest.quotientAndRemainder(dividingBy: out[2])
+                let (inRow, i) = outRow.quotientAndRemainder(dividingBy: b)
+                let line = dst + row * width
+                for j in 0..<b {
+                    let from = crd ? channel * b * b + i * b + j : (i * b + j) * c + channel
+                    let source = src + ((image * s[1] + from) * h + inRow) * w
+                    for k in 0..<w { line[k * b + j] = source[k] }
+                }
+            }
+        }
+        return y
     }
 
     /// SpaceToDepth as ONNX defines it: `[N, C, H', b, W', b]` → `[N, b, b, C, H', W']`.

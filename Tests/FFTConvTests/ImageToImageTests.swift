@@ -137,6 +137,33 @@ final class ImageToImageTests: XCTestCase {
                                          constants: ["s": try Tensor(zeros: [3]), "t": try Tensor(zeros: [4])]))
     }
 
+    /// An instance normalisation (with its ReLU) read only by a Pad over H and W writes the padded tensor itself, one
+    /// step, in every mode — the same bits as the three steps apart; split over 2 threads; not when the normalised
+    /// tensor is also a graph output.
+    func testInstanceNormalizationWritesThePadAfterIt() throws {
+        var rng = SeededGenerator(seed: 45)
+        let x = try Tensor.random(shape: [2, 3, 120, 113], in: -1...2, using: &rng)  // 81 K floats: split
+        let scale = try Tensor.random(shape: [3], using: &rng), bias = try Tensor.random(shape: [3], using: &rng)
+        let normalized = try runNode(.activation(.relu), [("n", try runNode(.instanceNormalization(epsilon: 1e-5), [("x", x)],
+                                                                           constants: ["s": scale, "t": bias]))])
+        for (pads, mode, value, alsoOutput) in [([0, 0, 2, 1, 0, 0, 3, 4], PadMode.reflect, Float(0), false), ([0, 0, 0, 2, 0, 0, 1, 0], .edge, 0, false),
+                                                ([0, 0, 1, 1, 0, 0, 2, 0], .constant, 0.5, false), ([0, 0, 1, 1, 0, 0, 1, 1], .reflect, 0, true)] {
+            let expected = try runNode(.pad(pads: pads, value: value, mode: mode), [("r", normalized)])
+            let graph = Graph(inputs: [Graph.Value(name: "x", shape: x.shape)], outputs: alsoOutput ? ["y", "r"] : ["y"],
+                              constants: ["s": scale, "t": bias],
+                              nodes: [Graph.Node(name: "norm", operation: .instanceNormalization(epsilon: 1e-5), inputs: ["x", "s", "t"], outputs: ["n"]),
+                                      Graph.Node(name: "relu", operation: .activation(.relu), inputs: ["n"], outputs: ["r"]),
+                                      Graph.Node(name: "pad", operation: .pad(pads: pads, value: value, mode: mode), inputs: ["r"], outputs: ["y"])])
+            for threads in [1, 2] {
+                let network = try Network(graph: graph, options: NetworkOptions(threads: threads))
+                XCTAssertEqual(network.layers.map(\.operation), alsoOutput ? ["InstanceNormalization+Relu", "Pad"] : ["InstanceNormalization+Relu+Pad"])
+                let y = try XCTUnwrap(try network.predict(["x": x])["y"])
+                XCTAssertEqual(y.shape, expected.shape)
+                XCTAssertEqual(y.scalars, expected.scalars, "\(mode) \(pads), \(threads) threads")
+            }
+        }
+    }
+
     /// DepthToSpace in both orders and SpaceToDepth against ONNX's index formulas, and SpaceToDepth undoing
     /// DepthToSpace (DCR); channels or sizes the block does not divide are refused.
     func testDepthToSpaceAndSpaceToDepthMatchTheirDefinitions() throws {

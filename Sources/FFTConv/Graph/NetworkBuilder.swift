@@ -30,6 +30,8 @@ struct NetworkBuilder {
         var concatInto: (value: Int, shape: [Int], channel: Int)?
         /// For a batch normalisation no convolution absorbed: the activation that read it alone, applied in its pass.
         var activation: Activation?
+        /// For an instance normalisation read only by a Pad over H and W: that padding, written around its output.
+        var padding: SpatialPadding?
         /// For a batch normalisation with constant statistics reading a channel Concat that nothing else reads: how
         /// many of its first inputs are the concatenation's (the concatenated tensor is never written).
         var concatenated: Int?
@@ -466,6 +468,7 @@ struct NetworkBuilder {
             pending[i].operations.append(pending[c[0]].op.name)
             pending[c[0]].removed = true
         }
+        padNormalizationOutputs(outputs: outputs)
         pending.removeAll { $0.removed }
     }
 
@@ -968,11 +971,11 @@ struct NetworkBuilder {
             let threads = options.threads
             return { args in try TensorOperations.pad(args[0], pads, value: value, mode: mode, threads: threads) }
         case .instanceNormalization(let eps):
-            let e = p.activation?.epilogue ?? .identity, threads = options.threads
+            let e = p.activation?.epilogue ?? .identity, threads = options.threads, padding = p.padding
             return { args in
                 guard args.count == 3 else { throw TensorOperations.fail("InstanceNormalization needs 3 inputs") }
                 return try TensorOperations.instanceNormalization(args[0], scale: args[1], bias: args[2], epsilon: eps, activation: e,
-                                                                  threads: threads)
+                                                                  padding: padding, threads: threads)
             }
         case .depthToSpace(let b, let crd):
             let threads = options.threads

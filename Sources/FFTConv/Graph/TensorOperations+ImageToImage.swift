@@ -75,15 +75,19 @@ extension TensorOperations {
     /// variance over its spatial positions — two passes of eight partial sums each (the first of the values less the
     /// plane's first one), then one scaled write-out (`finishScaled`). Planes are split over `threads` from 64 K floats.
     static func instanceNormalization(_ x: Tensor, scale: Tensor, bias: Tensor, epsilon: Float, activation: Epilogue,
-                                      threads: Int) throws -> Tensor {
+                                      padding: SpatialPadding? = nil, threads: Int) throws -> Tensor {
         guard x.rank >= 3 else { throw fail("InstanceNormalization needs N, C and spatial dimensions, got \(x.shape)") }
         let c = x.shape[1]
         guard scale.count == c, bias.count == c else {
             throw fail("InstanceNormalization over \(c) channels needs \(c) scales and biases, got \(scale.count) and \(bias.count)")
         }
-        let y = try Tensor(uninitialized: x.shape)
-        let plane = count(Array(x.shape[2...])), planes = x.shape[0] * c
+        if padding != nil, x.rank != 4 { throw fail("InstanceNormalization can pad NCHW tensors only, got \(x.shape)") }
+        let pads = padding.map { [0, 0, $0.top, $0.left, 0, 0, $0.bottom, $0.right] } ?? []
+        let outShape = try padding.map { try padShape(x.shape, pads, mode: $0.mode) } ?? x.shape
+        let y = try Tensor(uninitialized: outShape)
+        let plane = count(Array(x.shape[2...])), planes = x.shape[0] * c, outPlane = count(Array(outShape[2...]))
         guard plane > 0 else { return y }
+        let rows = padding == nil ? 1 : x.shape[2], width = plane / rows, outWidth = outShape[outShape.count - 1]
         let src = x.storage.pointer, dst = y.storage.pointer, w = scale.storage.pointer, b = bias.storage.pointer
         Parallel.forEachRange(count: planes, threads: x.count >= 1 << 16 ? threads : 1) { _, items in
             typealias V = SIMD8<Float>
@@ -104,10 +108,42 @@ extension TensorOperations {
                 for i in stride(from: 0, to: whole, by: 8) { let d = load(values, i) - mean; squares = squares.addingProduct(d, d) }
                 for i in whole..<plane { let d = values[i] - mean; tailSquares += d * d }
                 let k = w[ch] / ((squares.sum() + tailSquares) / Float(plane) + epsilon).squareRoot()
-                activation.finishScaled(src: values, dst: dst + p * plane, count: plane, scale: k, shift: b[ch] - mean * k)
+                guard let padding else {
+                    activation.finishScaled(src: values, dst: dst + p * plane, count: plane, scale: k, shift: b[ch] - mean * k)
+                    continue
+                }
+                // Row by row into the padded plane's interior, then its border.
+                let out = dst + p * outPlane
+                for r in 0..<rows {
+                    activation.finishScaled(src: values + r * width, dst: out + (r + padding.top) * outWidth + padding.left, count: width,
+                                            scale: k, shift: b[ch] - mean * k)
+                }
+                fillBorder(out, height: rows, width: width, padding)
             }
         }
         return y
+    }
+
+    /// The border of a padded plane (`height × width` values written at `(top, left)` of a plane of
+    /// `(top + height + bottom) × (left + width + right)`): each interior row's left and right ends by `padSource`,
+    /// then the rows above and below as copies of the rows they reflect or repeat (or the constant).
+    static func fillBorder(_ out: UnsafeMutablePointer<Float>, height: Int, width: Int, _ p: SpatialPadding) {
+        let outWidth = p.left + width + p.right
+        for r in p.top..<(p.top + height) {
+            let row = out + r * outWidth
+            for j in 0..<p.left { row[j] = padSource(j, before: p.left, n: width, mode: p.mode).map { row[p.left + $0] } ?? p.value }
+            for j in (p.left + width)..<outWidth {
+                row[j] = padSource(j, before: p.left, n: width, mode: p.mode).map { row[p.left + $0] } ?? p.value
+            }
+        }
+        for r in Array(0..<p.top) + Array((p.top + height)..<(p.top + height + p.bottom)) {
+            let row = out + r * outWidth
+            if let from = padSource(r, before: p.top, n: height, mode: p.mode) {
+                row.update(from: out + (p.top + from) * outWidth, count: outWidth)
+            } else {
+                row.update(repeating: p.value, count: outWidth)
+            }
+        }
     }
 
     // MARK: Pixel shuffles

@@ -335,9 +335,35 @@ def dynamo_fixtures():
         print(f"{name}_dynamo: {os.path.getsize(path)} bytes")
 
 
+def shape_slices():
+    """Shape with start/end (opset 15; the torch.export-based exporter writes it for sizes taken from a dynamic
+    input): Shape(start=2), Shape(start=-3, end=-1) and Shape(end=100) concatenated, cast to floats and added to the
+    input's mean — built with onnx.helper (no exporter writes all three forms), the expected output by numpy."""
+    import onnx
+    from onnx import TensorProto, helper
+    nodes = [helper.make_node("Shape", ["x"], ["s1"], start=2), helper.make_node("Shape", ["x"], ["s2"], start=-3, end=-1),
+             helper.make_node("Shape", ["x"], ["s3"], end=100), helper.make_node("Concat", ["s1", "s2", "s3"], ["c"], axis=0),
+             helper.make_node("Cast", ["c"], ["f"], to=TensorProto.FLOAT),
+             helper.make_node("ReduceMean", ["x"], ["m"], axes=[1, 2, 3], keepdims=0),
+             helper.make_node("Add", ["f", "m"], ["output"])]
+    graph = helper.make_graph(nodes, "shape_slices", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 3, 4, 5])],
+                              [helper.make_tensor_value_info("output", TensorProto.FLOAT, [8])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 15)])
+    onnx.checker.check_model(model)
+    onnx.save(model, os.path.join(OUT, "shape_slices.onnx"))
+    x = np.random.default_rng(15).standard_normal((1, 3, 4, 5)).astype(np.float32)
+    s = np.array(x.shape)
+    y = np.concatenate([s[2:], s[-3:-1], s[:100]]).astype(np.float32) + x.mean(axis=(1, 2, 3))
+    np.save(os.path.join(OUT, "shape_slices.input.npy"), x)
+    np.save(os.path.join(OUT, "shape_slices.output.npy"), y.astype(np.float32))
+    print(f"shape_slices: output {y}")
+
+
 def main():
     if "--dynamo" in sys.argv:
         return dynamo_fixtures()
+    if "--shape-slices" in sys.argv:
+        return shape_slices()
     os.makedirs(OUT, exist_ok=True)
     export("tiny_alexnet", TinyAlexNet(), (1, 3, 127, 127), 1)
     export("caffe_alexnet", CaffeAlexNet(), (2, 3, 99, 99), 2)
@@ -378,6 +404,7 @@ def main():
     onnx.save_model(m, os.path.join(OUT, "tiny_alexnet_external.onnx"), save_as_external_data=True,
                     all_tensors_to_one_file=True, location="tiny_alexnet_external.data", size_threshold=0)
     print("tiny_alexnet_external: weights in tiny_alexnet_external.data")
+    shape_slices()
     dynamo_fixtures()
 
 

@@ -112,6 +112,17 @@ struct ONNXTranslator {
                 continue
             }
             do {
+                if n.opType == "Shape", let o = n.output.first, let x = n.input.first, Attributes(n).has("start") || Attributes(n).has("end") {
+                    // Opset 15's start/end: the whole shape, then a Slice of it (Slice clamps and wraps them as Shape does).
+                    let a = Attributes(n), whole = "\(o)#shape", bounds = "\(o)#bounds"
+                    constants[bounds + ".starts"] = try Tensor(shape: [1], values: [Float(a.int("start", 0))])
+                    constants[bounds + ".ends"] = try Tensor(shape: [1], values: [Float(a.int("end", Int(Int32.max)))])
+                    constants[bounds + ".axes"] = try Tensor(shape: [1], values: [0])
+                    nodes.append(Graph.Node(name: name, operation: .shape, inputs: [x], outputs: [whole]))
+                    nodes.append(Graph.Node(name: "\(name)#slice", operation: .slice,
+                                            inputs: [whole, bounds + ".starts", bounds + ".ends", bounds + ".axes"], outputs: [o]))
+                    continue
+                }
                 if n.opType == "Split" {
                     // One node per output, each computing its own piece (the graph's nodes have one output each).
                     let a = Attributes(n), sizes = opset < 13 ? a.ints("split") : nil, axis = a.int("axis", 0)
@@ -251,9 +262,7 @@ struct ONNXTranslator {
         case "Softmax": return .softmax(axis: a.int("axis", opset < 13 ? 1 : -1), legacy: opset < 13)
         case "Dropout", "Identity": return .identity
         case "Cast": return .cast
-        case "Shape":
-            if a.has("start") || a.has("end") { throw Reason(text: "Shape with start/end is not supported") }
-            return .shape
+        case "Shape": return .shape  // (with start/end: a Shape and a Slice, written by `translate`)
         case "Gather": return .gather(axis: a.int("axis", 0))
         case "Constant":
             if let t = a.map["value"], t.hasT {

@@ -40,7 +40,7 @@ final class ONNXTests: XCTestCase {
                       "mobilenet_v3_block", "mobilenet_v3_block_op14", "shuffle_unit", "efficientnet_block", "prelu_block",
                       "convnext_block", "convnext_block_op17", "segmentation_head", "mobilenet_v3_block_dynamo",
                       "inverted_residual_dynamo", "efficientnet_block_dynamo", "image_to_image", "image_to_image_op12",
-                      "shuffle_unit_dynamo"] {
+                      "shuffle_unit_dynamo", "shape_slices"] {
             let expectedOutput = sameAs[model].map { "\($0).output.npy" }
             let input = sameAs[model].map { "\($0).input.npy" }
             for policy in [AlgorithmPolicy.auto, .fixed(.fft), .fixed(.gemm), .fixed(.winograd)] {

@@ -17,14 +17,16 @@ Each gets OUT/models/NAME/{model.onnx, input.npy, ref.npy, ref64.npy, meta.json}
 affine instance-norm parameters drawn away from the identity. TorchScript exporter, opset 17 by default.
 """
 import argparse
-import json
 import os
+import sys
 import warnings
 
-import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from make_torchvision_models import save_entry, update_index  # noqa: E402
 
 
 class ConvLayer(nn.Module):
@@ -115,7 +117,8 @@ def main():
     warnings.simplefilter("ignore")
     models_dir = os.path.join(a.out, "models")
     os.makedirs(models_dir, exist_ok=True)
-    for k, name in enumerate(a.names):
+    for name in a.names:
+        k = list(MODELS).index(name)  # seeds by the model, not by its place in NAMES
         make, shape = MODELS[name]
         torch.manual_seed(3000 + k)
         m = make().eval()
@@ -126,33 +129,8 @@ def main():
                     mod.weight.copy_(torch.rand(mod.num_features, generator=g) + 0.5)
                     mod.bias.copy_(torch.rand(mod.num_features, generator=g) * 0.2 - 0.1)
         x = torch.randn(shape, generator=torch.Generator().manual_seed(3200 + k))
-        with torch.no_grad():
-            y = m(x)
-            y64 = m.double()(x.double())
-        m.float()
-        d = os.path.join(models_dir, name)
-        os.makedirs(d, exist_ok=True)
-        torch.onnx.export(m, (x,), os.path.join(d, "model.onnx"), dynamo=False, opset_version=a.opset,
-                          input_names=["input"], output_names=["output"])
-        np.save(os.path.join(d, "input.npy"), x.numpy().astype(np.float32))
-        np.save(os.path.join(d, "ref.npy"), y.numpy().astype(np.float32))
-        np.save(os.path.join(d, "ref64.npy"), y64.numpy())
-        import onnx
-        ops = {}
-        for node in onnx.load(os.path.join(d, "model.onnx")).graph.node:
-            ops[node.op_type] = ops.get(node.op_type, 0) + 1
-        meta = {"name": name, "kind": "network", "seed": 3000 + k, "input_shape": shape, "input_scale": 1.0,
-                "output_shape": list(y.shape), "onnx_opset": a.opset, "ops": ops,
-                "macs": 0, "conv_macs": 0, "params": int(sum(p.numel() for p in m.parameters())),
-                "torch_fp32_vs_fp64_max_abs": float((y.double() - y64).abs().max()),
-                "ref_max_abs": float(y.abs().max())}
-        with open(os.path.join(d, "meta.json"), "w") as f:
-            json.dump(meta, f, indent=1)
-        print(f"{name}: opset {a.opset}, {meta['params']} parameters, ops {sorted(ops)}")
-    index = os.path.join(models_dir, "index.json")
-    known = json.load(open(index))["models"] if os.path.exists(index) else []
-    with open(index, "w") as f:
-        json.dump({"models": known + [n for n in a.names if n not in known]}, f, indent=1)
+        save_entry(os.path.join(models_dir, name), name, 3000 + k, a.opset, m, x)
+    update_index(models_dir, a.names)
 
 
 if __name__ == "__main__":

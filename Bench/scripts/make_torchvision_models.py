@@ -64,6 +64,41 @@ def build(tv, name, seed):
     return m
 
 
+def save_entry(d, name, seed, opset, m, x):
+    """`d`/{model.onnx, input.npy, ref.npy, ref64.npy, meta.json}: `m` exported (TorchScript exporter) at `opset`,
+    PyTorch's float32 and float64 outputs on `x`, and for the peers' scripts the model's operators and parameters."""
+    import onnx
+    with torch.no_grad():
+        y = m(x)
+        y64 = m.double()(x.double())
+    m.float()
+    os.makedirs(d, exist_ok=True)
+    torch.onnx.export(m, (x,), os.path.join(d, "model.onnx"), dynamo=False, opset_version=opset,
+                      input_names=["input"], output_names=["output"])
+    np.save(os.path.join(d, "input.npy"), x.numpy().astype(np.float32))
+    np.save(os.path.join(d, "ref.npy"), y.numpy().astype(np.float32))
+    np.save(os.path.join(d, "ref64.npy"), y64.numpy())
+    ops = {}
+    for node in onnx.load(os.path.join(d, "model.onnx")).graph.node:
+        ops[node.op_type] = ops.get(node.op_type, 0) + 1
+    meta = {"name": name, "kind": "network", "seed": seed, "input_shape": list(x.shape), "input_scale": 1.0,
+            "output_shape": list(y.shape), "onnx_opset": opset, "ops": ops,
+            "macs": 0, "conv_macs": 0, "params": int(sum(p.numel() for p in m.parameters())),
+            "torch_fp32_vs_fp64_max_abs": float((y.double() - y64).abs().max()),
+            "ref_max_abs": float(y.abs().max())}
+    with open(os.path.join(d, "meta.json"), "w") as f:
+        json.dump(meta, f, indent=1)
+    print(f"{name}: opset {opset}, {meta['params']} parameters, ops {sorted(ops)}")
+
+
+def update_index(models_dir, names):
+    """Adds `names` to models_dir/index.json (the peers' list of models), keeping the ones there."""
+    index = os.path.join(models_dir, "index.json")
+    known = json.load(open(index))["models"] if os.path.exists(index) else []
+    with open(index, "w") as f:
+        json.dump({"models": known + [n for n in names if n not in known]}, f, indent=1)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default="/work/torchvision-data")
@@ -78,34 +113,8 @@ def main():
     for k, name in enumerate(names):
         m = build(tv, name, 1000 + k)
         x = torch.randn((1, 3, 224, 224), generator=torch.Generator().manual_seed(2000 + k))
-        with torch.no_grad():
-            y = m(x)
-            y64 = m.double()(x.double())
-        m.float()
-        d = os.path.join(models_dir, name)
-        os.makedirs(d, exist_ok=True)
-        torch.onnx.export(m, (x,), os.path.join(d, "model.onnx"), dynamo=False, opset_version=opset,
-                          input_names=["input"], output_names=["output"])
-        np.save(os.path.join(d, "input.npy"), x.numpy().astype(np.float32))
-        np.save(os.path.join(d, "ref.npy"), y.numpy().astype(np.float32))
-        np.save(os.path.join(d, "ref64.npy"), y64.numpy())
-        import onnx
-        model = onnx.load(os.path.join(d, "model.onnx"))
-        ops = {}
-        for node in model.graph.node:
-            ops[node.op_type] = ops.get(node.op_type, 0) + 1
-        meta = {"name": name, "kind": "network", "seed": 1000 + k, "input_shape": [1, 3, 224, 224], "input_scale": 1.0,
-                "output_shape": list(y.shape), "onnx_opset": opset, "ops": ops,
-                "macs": 0, "conv_macs": 0, "params": int(sum(p.numel() for p in m.parameters())),
-                "torch_fp32_vs_fp64_max_abs": float((y.double() - y64).abs().max()),
-                "ref_max_abs": float(y.abs().max())}
-        with open(os.path.join(d, "meta.json"), "w") as f:
-            json.dump(meta, f, indent=1)
-        print(f"{name}: opset {opset}, {meta['params']} parameters, ops {sorted(ops)}")
-    index = os.path.join(models_dir, "index.json")
-    known = json.load(open(index))["models"] if os.path.exists(index) else []
-    with open(index, "w") as f:
-        json.dump({"models": known + [n for n in names if n not in known]}, f, indent=1)
+        save_entry(os.path.join(models_dir, name), name, 1000 + k, opset, m, x)
+    update_index(models_dir, names)
 
 
 if __name__ == "__main__":

@@ -65,12 +65,6 @@ final class ReductionAndBroadcastTests: XCTestCase {
         return f
     }
 
-    func indices(_ shape: [Int]) -> [[Int]] {
-        var all: [[Int]] = [[]]
-        for n in shape { all = all.flatMap { p in (0..<n).map { p + [$0] } } }
-        return all
-    }
-
     func testReduceMeanOverAnyAxesMatchesANaiveMean() throws {
         var rng = SeededGenerator(seed: 31)
         let x = try Tensor.random(shape: [2, 3, 4, 5], using: &rng)

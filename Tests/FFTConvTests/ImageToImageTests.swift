@@ -94,12 +94,6 @@ final class ImageToImageTests: XCTestCase {
         }
     }
 
-    func indices(_ shape: [Int]) -> [[Int]] {
-        var all: [[Int]] = [[]]
-        for n in shape { all = all.flatMap { p in (0..<n).map { p + [$0] } } }
-        return all
-    }
-
     /// InstanceNormalization against a double-precision walk: planes with a tail past whole vectors and planes split
     /// over 2 threads; a ReLU after it runs in its write-out (the network has one step) and is applied; scales of the
     /// wrong length are refused when the graph is built.

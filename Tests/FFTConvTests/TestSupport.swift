@@ -57,3 +57,10 @@ func runNode(_ op: GraphOperation, _ inputs: [(String, Tensor)], constants: [Str
     let y = try Network(graph: graph, options: NetworkOptions(threads: threads)).predict(Dictionary(uniqueKeysWithValues: inputs))["y"]
     return try XCTUnwrap(y)
 }
+
+/// Every index of a tensor of `shape`, in row-major order.
+func indices(_ shape: [Int]) -> [[Int]] {
+    var all: [[Int]] = [[]]
+    for n in shape { all = all.flatMap { p in (0..<n).map { p + [$0] } } }
+    return all
+}

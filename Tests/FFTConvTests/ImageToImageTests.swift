@@ -27,7 +27,8 @@ final class ImageToImageTests: XCTestCase {
         let cases: [(Tensor, [Int], PadMode)] = [
             (small, [0, 0, 2, 3, 0, 0, 1, 6], .reflect), (small, [0, 1, 4, 0, 1, 0, 0, 2], .reflect), (small, [0, 0, -1, 2, 0, 0, 3, -2], .reflect),
             (small, [1, 0, 2, 3, 0, 2, 1, 9], .edge), (small, [0, 0, 0, -3, 0, 0, 0, 4], .edge),
-            (small, [0, 1, 2, -1, 1, 0, -2, 3], .constant), (large, [0, 0, 4, 4, 0, 0, 4, 4], .reflect), (large, [0, 0, 1, 3, 0, 0, 2, 0], .edge),
+            (small, [0, 1, 2, -1, 1, 0, -2, 3], .constant), (small, [0, 0, 0, 10, 0, 0, 0, -13], .constant),  // only filled columns
+            (large, [0, 0, 4, 4, 0, 0, 4, 4], .reflect), (large, [0, 0, 1, 3, 0, 0, 2, 0], .edge),
         ]
         for (x, pads, mode) in cases {
             for threads in [1, 2] {

@@ -46,7 +46,8 @@ extension TensorOperations {
         guard r > 0 else { y.storage.pointer[0] = x.storage.pointer[0]; return y }
         let width = shape[r - 1], n = x.shape[r - 1], before = pads[r - 1]
         let columns = (0..<width).map { padSource($0, before: before, n: n, mode: mode) ?? -1 }
-        let lo = Swift.max(0, before), hi = Swift.min(width, before + n)  // output columns copied as one run
+        // Output columns lo..<hi are copied as one run (none when a pad and a crop leave only filled columns).
+        let lo = Swift.min(Swift.max(0, before), width), hi = Swift.min(width, before + n)
         let rows = y.count / width, inStrides = strides(of: x.shape)
         let src = x.storage.pointer, dst = y.storage.pointer
         Parallel.forEachRange(count: rows, threads: y.count >= 1 << 16 ? threads : 1) { _, items in

@@ -426,6 +426,7 @@ final class ReductionAndBroadcastTests: XCTestCase {
             }
         }
         XCTAssertThrowsError(try run(.split(axis: 1, part: 0, parts: 2, sizes: [3, 3]), [("x", x)]))
+        XCTAssertThrowsError(try run(.split(axis: 1, part: 0, parts: 2, sizes: [Int.max, 8]), [("x", x)]))  // no overflow trap
         XCTAssertThrowsError(try run(.split(axis: 2, part: 0, parts: 4, sizes: nil), [("x", x)]))
     }
 

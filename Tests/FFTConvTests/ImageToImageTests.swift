@@ -59,6 +59,7 @@ final class ImageToImageTests: XCTestCase {
         // A reflection reaches at most size − 1 values past an edge; pads must cover every dimension.
         XCTAssertThrowsError(try runNode(.pad(pads: [0, 0, 5, 0, 0, 0, 0, 0], value: 0, mode: .reflect), [("x", small)]))
         XCTAssertThrowsError(try runNode(.pad(pads: [0, 0, 1, 1], value: 0, mode: .edge), [("x", small)]))
+        XCTAssertThrowsError(try runNode(.pad(pads: [0, 0, Int.max, 0, 0, 0, 1, 0], value: 0, mode: .constant), [("x", small)]))  // no overflow trap
     }
 
     /// A Pad of zeros over H and W before a convolution becomes part of its padding (one step, "Pad+Conv") and gives
@@ -193,6 +194,8 @@ final class ImageToImageTests: XCTestCase {
         }
         XCTAssertThrowsError(try runNode(.depthToSpace(blockSize: 4, columnRowDepth: false), [("x", try Tensor(zeros: [1, 18, 2, 2]))]))
         XCTAssertThrowsError(try runNode(.spaceToDepth(blockSize: 3), [("z", z)]))
+        XCTAssertThrowsError(try runNode(.depthToSpace(blockSize: Int.max, columnRowDepth: false), [("z", z)]))  // no overflow trap
+        XCTAssertThrowsError(try runNode(.spaceToDepth(blockSize: Int.max), [("z", z)]))
     }
 
     /// Each element-wise function against its double-precision formula, over −9…9 with a tail past whole vectors,

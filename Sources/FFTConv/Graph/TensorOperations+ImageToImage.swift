@@ -151,8 +151,8 @@ extension TensorOperations {
 
     /// DepthToSpace's output shape: `[N, C/b², H·b, W·b]`.
     static func depthToSpaceShape(_ s: [Int], blockSize b: Int) throws -> [Int] {
-        guard s.count == 4, b > 0, s[1] % (b * b) == 0 else {
-            throw fail("DepthToSpace with block size \(b) needs an NCHW tensor whose channels \(b * b) divides, got \(s)")
+        guard s.count == 4, b > 0, b <= s[1], s[1] % (b * b) == 0 else {  // (b ≤ C first: b² cannot overflow)
+            throw fail("DepthToSpace with block size \(b) needs an NCHW tensor whose channels the square of \(b) divides, got \(s)")
         }
         return [s[0], s[1] / (b * b), s[2] * b, s[3] * b]
     }
@@ -203,7 +203,7 @@ extension TensorOperations {
     /// even split where `parts` divides `n`).
     static func splitSizes(_ n: Int, parts: Int, _ given: [Int]?) throws -> [Int] {
         if let given {
-            guard given.count == parts, given.allSatisfy({ $0 >= 0 }), given.reduce(0, +) == n else {
+            guard given.count == parts, given.allSatisfy({ $0 >= 0 && $0 <= n }), given.reduce(0, +) == n else {
                 throw fail("Split sizes \(given) do not cut a dimension of \(n) into \(parts) pieces")
             }
             return given

@@ -710,6 +710,7 @@ enum TensorOperations {
 
     static func padShape(_ s: [Int], _ pads: [Int]) throws -> [Int] {
         guard pads.count == 2 * s.count else { throw fail("Pad needs \(2 * s.count) pads for shape \(s), got \(pads.count)") }
+        guard pads.allSatisfy({ $0 > -(1 << 40) && $0 < 1 << 40 }) else { throw fail("pads \(pads) are out of range") }
         let out = s.indices.map { s[$0] + pads[$0] + pads[$0 + s.count] }
         guard out.allSatisfy({ $0 >= 0 }) else { throw fail("pads \(pads) remove more than shape \(s) holds") }
         return out

@@ -10,10 +10,9 @@ extension NetworkBuilder {
         for i in pending.indices where !pending[i].removed {
             guard case .convolution(let d, let autoPad) = pending[i].op, pending[i].residual == nil, let x = pending[i].inputs.first,
                   let j = producer(of: x, readBy: [i], outputs: outputs), case .pad(let pads?, 0, .constant) = pending[j].op,
-                  pads.count == 8, pads[0] == 0, pads[1] == 0, pads[4] == 0, pads[5] == 0, pads.allSatisfy({ $0 >= 0 }),
-                  let source = pending[j].inputs.first else { continue }
+                  let added = SpatialPadding(pads: pads, mode: .constant, value: 0), let source = pending[j].inputs.first else { continue }
             let p = d.padding
-            let padding = Padding(top: p.top + pads[2], left: p.left + pads[3], bottom: p.bottom + pads[6], right: p.right + pads[7])
+            let padding = Padding(top: p.top + added.top, left: p.left + added.left, bottom: p.bottom + added.bottom, right: p.right + added.right)
             pending[i].op = .convolution(try d.with(padding: padding), autoPad: autoPad)
             pending[i].inputs[0] = source
             pending[i].operations.insert("Pad", at: 0)

@@ -451,6 +451,12 @@ final class ReductionAndBroadcastTests: XCTestCase {
                 }
             }
         }
+        // Constant rows (of 771 values: whole vectors and a tail) normalise to the bias exactly: rounding noise in the
+        // mean, divided by √ε, would not.
+        let constant = try Tensor(shape: [2, 771], repeating: 0.3), shift = try Tensor.random(shape: [771], using: &rng)
+        let flat = try run(.layerNormalization(axis: 1, epsilon: 1e-5), [("x", constant)],
+                           constants: ["s": try Tensor(shape: [771], repeating: 1.7), "t": shift]).scalars
+        XCTAssertEqual(flat, shift.scalars + shift.scalars)
         XCTAssertThrowsError(try run(.layerNormalization(axis: -1, epsilon: 1e-5), [("x", x)],
                                      constants: ["s": try Tensor(zeros: [6])]))
     }

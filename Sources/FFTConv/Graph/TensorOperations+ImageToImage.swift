@@ -73,8 +73,8 @@ extension TensorOperations {
     // MARK: Instance normalisation
 
     /// `activation((x − mean) / √(var + ε) · scale[c] + bias[c])` with each image's channel's own mean and (biased)
-    /// variance over its spatial positions — two passes of eight partial sums each (the first of the values less the
-    /// plane's first one), then one scaled write-out (`finishScaled`). Planes are split over `threads` from 64 K floats.
+    /// variance over its spatial positions (`moments`: exact for a constant plane), then one scaled write-out
+    /// (`finishScaled`). Planes are split over `threads` from 64 K floats.
     static func instanceNormalization(_ x: Tensor, scale: Tensor, bias: Tensor, epsilon: Float, activation: Epilogue,
                                       padding: SpatialPadding? = nil, threads: Int) throws -> Tensor {
         guard x.rank >= 3 else { throw fail("InstanceNormalization needs N, C and spatial dimensions, got \(x.shape)") }
@@ -91,24 +91,10 @@ extension TensorOperations {
         let rows = padding == nil ? 1 : x.shape[2], width = plane / rows, outWidth = outShape[outShape.count - 1]
         let src = x.storage.pointer, dst = y.storage.pointer, w = scale.storage.pointer, b = bias.storage.pointer
         Parallel.forEachRange(count: planes, threads: x.count >= 1 << 16 ? threads : 1) { _, items in
-            typealias V = SIMD8<Float>
-            @inline(__always) func load(_ p: UnsafePointer<Float>, _ i: Int) -> V { UnsafeRawPointer(p + i).loadUnaligned(as: V.self) }
-            let whole = plane / 8 * 8
             for p in items {
                 let values = UnsafePointer(src + p * plane), ch = p % c
-                // The sums of x − x₀ (the plane's first value): a constant plane — a black frame through a style
-                // network — has a mean of exactly x₀, so x − mean is 0 everywhere, not rounding noise that the
-                // division by √(var + ε) would amplify (summed as they were, an 80×81 plane of 0.3 normalised to its
-                // bias ± 9e-4 — its test — and a diff_fuzz.py model's output came out 3e3 times its magnitude off).
-                let first = values[0], shift = V(repeating: first)
-                var sums = V(), tail: Float = 0
-                for i in stride(from: 0, to: whole, by: 8) { sums += load(values, i) - shift }
-                for i in whole..<plane { tail += values[i] - first }
-                let mean = first + (sums.sum() + tail) / Float(plane)
-                var squares = V(), tailSquares: Float = 0
-                for i in stride(from: 0, to: whole, by: 8) { let d = load(values, i) - mean; squares = squares.addingProduct(d, d) }
-                for i in whole..<plane { let d = values[i] - mean; tailSquares += d * d }
-                let k = w[ch] / ((squares.sum() + tailSquares) / Float(plane) + epsilon).squareRoot()
+                let (mean, variance) = moments(values, count: plane)
+                let k = w[ch] / (variance + epsilon).squareRoot()
                 guard let padding else {
                     activation.finishScaled(src: values, dst: dst + p * plane, count: plane, scale: k, shift: b[ch] - mean * k)
                     continue

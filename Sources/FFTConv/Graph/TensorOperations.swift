@@ -187,9 +187,29 @@ enum TensorOperations {
         return y
     }
 
+    /// The mean and the biased variance of `count` (> 0) floats: two passes of eight partial sums each, the first of
+    /// the values less the first one, so that a constant run — a black frame through a style network, a row of equal
+    /// features — has a mean of exactly that value and a variance of exactly 0, not rounding noise that a division by
+    /// √(var + ε) would amplify (summed as they were, an 80×81 plane of 0.3 normalised to its bias ± 9e-4 — its test —
+    /// and a diff_fuzz.py model's output came out 3e3 times its magnitude off).
+    @inline(__always)
+    static func moments(_ values: UnsafePointer<Float>, count n: Int) -> (mean: Float, variance: Float) {
+        typealias V = SIMD8<Float>
+        @inline(__always) func load(_ i: Int) -> V { UnsafeRawPointer(values + i).loadUnaligned(as: V.self) }
+        let whole = n / 8 * 8, first = values[0], shift = V(repeating: first)
+        var sums = V(), tail: Float = 0
+        for i in stride(from: 0, to: whole, by: 8) { sums += load(i) - shift }
+        for i in whole..<n { tail += values[i] - first }
+        let mean = first + (sums.sum() + tail) / Float(n)
+        var squares = V(), tailSquares: Float = 0
+        for i in stride(from: 0, to: whole, by: 8) { let d = load(i) - mean; squares = squares.addingProduct(d, d) }
+        for i in whole..<n { let d = values[i] - mean; tailSquares += d * d }
+        return (mean, (squares.sum() + tailSquares) / Float(n))
+    }
+
     /// Layer normalisation of `x` over its dimensions from `axis` on: per row of `n` elements, the mean and the
-    /// variance (two passes, eight partial sums each), then `(x − mean) / √(var + ε) · scale + bias` (`scale` and
-    /// `bias`: `n` values each), eight floats at a time. Rows are split over threads from 64 K floats.
+    /// variance (`moments`), then `(x − mean) / √(var + ε) · scale + bias` (`scale` and `bias`: `n` values each),
+    /// eight floats at a time. Rows are split over threads from 64 K floats.
     static func layerNormalization(_ x: Tensor, scale: Tensor, bias: Tensor?, axis: Int, epsilon: Float, threads: Int) throws -> Tensor {
         let a = try self.axis(axis, rank: x.rank), n = count(Array(x.shape[a...])), rows = n == 0 ? 0 : x.count / n
         guard scale.count == n, bias.map({ $0.count == n }) ?? true else {
@@ -202,15 +222,9 @@ enum TensorOperations {
             @inline(__always) func load(_ p: UnsafePointer<Float>, _ i: Int) -> V { UnsafeRawPointer(p + i).loadUnaligned(as: V.self) }
             let whole = n / 8 * 8
             for r in items {
-                let row = src + r * n, out = dst + r * n
-                var sums = V(), tail: Float = 0
-                for i in stride(from: 0, to: whole, by: 8) { sums += load(row, i) }
-                for i in whole..<n { tail += row[i] }
-                let m = (sums.sum() + tail) / Float(n)
-                var squares = V(), tailSquares: Float = 0
-                for i in stride(from: 0, to: whole, by: 8) { let d = load(row, i) - m; squares = squares.addingProduct(d, d) }
-                for i in whole..<n { let d = row[i] - m; tailSquares += d * d }
-                let deviation = ((squares.sum() + tailSquares) / Float(n) + epsilon).squareRoot()
+                let row = UnsafePointer(src + r * n), out = dst + r * n
+                let (m, variance) = moments(row, count: n)
+                let deviation = (variance + epsilon).squareRoot()
                 for i in stride(from: 0, to: whole, by: 8) {
                     let v = (load(row, i) - m) / deviation * load(w, i) + (b.map { load($0, i) } ?? V())
                     UnsafeMutableRawPointer(out + i).storeBytes(of: v, as: V.self)

@@ -18,6 +18,8 @@ struct NetCommand: ParsableCommand {
     @Option(help: "Convolution algorithm: auto or one of \(ConvolutionAlgorithm.allCases.map(\.rawValue).joined(separator: ", ")).") var algorithm: String = "auto"
     @Option(help: "How auto chooses per layer: estimate (rules), measure or exhaustive (time candidates at load).") var planner: String = "estimate"
     @Option(help: "Tuning file: measured choices are read from it (when it exists) and written back.") var tuning: String?
+    @Option(help: "Largest prepared weights per convolution, MB: a layer whose chosen algorithm holds more steps down to a smaller Winograd tile, smaller FFT tiles or the direct kernel (default: no limit).")
+    var memoryBudget: Double?
     @Flag(help: "Run every layer as its own step: no fused 1x1 + depthwise pairs (fused by default where dw_blocked16 serves the depthwise layer), no fused stem convolution + max pool, no 2x2 max pool in a Winograd layer's output stage, no fused depthwise + 1x1.")
     var noFusion = false
     @Option(help: "At a batch of several images: images (the steps before the first fully-connected layer image by image, the images side by side on the threads, the rest on the whole batch) or whole (every step on the whole batch).")
@@ -30,6 +32,8 @@ struct NetCommand: ParsableCommand {
     struct Row: Encodable {
         var model: String, threads: Int, median_ms: Double, min_ms: Double, max_ms: Double, load_ms: Double, algorithm: String
         var planner: String
+        /// Prepared weights (transformed and packed, every step) and the activations' peak, bytes.
+        var weight_bytes: Int, peak_activation_bytes: Int
         var layers: [LayerRow]?
     }
     /// One step in `--profile --json` output (pools and other steps without a convolution: empty `algorithm` and
@@ -40,6 +44,7 @@ struct NetCommand: ParsableCommand {
         guard threads >= 1 && threads <= 1024, loops >= 1, warmup >= 0 else { throw ValidationError("bad --threads/--loops/--warmup") }
         guard repeatEachStep >= 1 && repeatEachStep <= 1000 else { throw ValidationError("--repeat-each-step must be in 1...1000") }
         guard warmupSeconds >= 0 && warmupSeconds <= 600 else { throw ValidationError("--warmup-seconds must be in 0...600") }
+        if let m = memoryBudget, !(m >= 0 && m < 1e9) { throw ValidationError("--memory-budget must be a size in MB") }
     }
 
     func run() throws {
@@ -62,6 +67,7 @@ struct NetCommand: ParsableCommand {
         var inputShapes: [String: [Int]] = [:]
         if let shape { inputShapes[input.name] = shape }
         let network = try Network(graph: graph, inputShapes: inputShapes, options: NetworkOptions(threads: threads, algorithm: policy,
+                                                                                                       memoryBudget: memoryBudget.map { Int($0 * 1e6) },
                                                                                                        planner: mode, tuning: tuningFile,
                                                                                                        fusesPointwiseDepthwise: !noFusion,
                                                                                                        fusesConvolutionPool: !noFusion,
@@ -84,7 +90,8 @@ struct NetCommand: ParsableCommand {
         times.sort()
         let median = times.count % 2 == 1 ? times[times.count / 2] : (times[times.count / 2 - 1] + times[times.count / 2]) / 2
         var row = Row(model: model, threads: threads, median_ms: median, min_ms: times[0], max_ms: times[times.count - 1],
-                      load_ms: load, algorithm: policy.description, planner: mode.rawValue, layers: nil)
+                      load_ms: load, algorithm: policy.description, planner: mode.rawValue, weight_bytes: network.weightBytes,
+                      peak_activation_bytes: network.peakActivationBytes, layers: nil)
         if profile {
             // Per-layer medians over `loops` profiled calls: one call's layer times vary by ±30% on a busy host.
             var runs: [[LayerTiming]] = []

@@ -24,9 +24,12 @@ struct ModelOptions: ParsableArguments {
     var tuning: String?
     @Option(help: "At a batch of several images: images (the steps where maps outweigh weights image by image, the images side by side on the threads, the rest on the whole batch) or whole (every step on the whole batch).")
     var batchSchedule: String = "images"
+    @Option(help: "Largest prepared weights per convolution, MB: a layer whose chosen algorithm holds more steps down to a smaller Winograd tile, smaller FFT tiles or the direct kernel (default: no limit; `inspect` prints what the model holds).")
+    var memoryBudget: Double?
 
     func validate() throws {
         guard threads >= 1 && threads <= 1024 else { throw ValidationError("--threads must be in 1...1024") }
+        if let m = memoryBudget, !(m >= 0 && m < 1e9) { throw ValidationError("--memory-budget must be a size in MB") }
         _ = try policy()
         _ = try plannerMode()
         _ = try schedule()
@@ -77,7 +80,8 @@ struct ModelOptions: ParsableArguments {
             throw ValidationError("input '\(symbolic.name)' has symbolic sizes \(symbolic.shape) (-1: any): give them with --input-shape, e.g. 1x3x224x224")
         }
         return try Network(graph: graph, inputShapes: shapes,
-                           options: NetworkOptions(threads: threads, algorithm: try policy(), planner: try forced ?? plannerMode(),
+                           options: NetworkOptions(threads: threads, algorithm: try policy(), memoryBudget: memoryBudget.map { Int($0 * 1e6) },
+                                                   planner: try forced ?? plannerMode(),
                                                    tuning: try tuning ?? tuningFile(), batchSchedule: try schedule()))
     }
 

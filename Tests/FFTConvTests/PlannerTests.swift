@@ -213,6 +213,32 @@ final class PlannerTests: XCTestCase {
         XCTAssert(rejected.contains { $0.candidate == ConvolutionCandidate(.winograd, winogradTile: 6) }, "\(decision.timings)")
     }
 
+    /// The rules give a 128→128 layer on 28² Winograd F(6x6) (64 values per 3x3 kernel); under a budget it steps down
+    /// to F(4x4) (36), F(2x2) (16), then the direct kernel (9, re-laid out) — and below even that stays direct — each
+    /// still computing the convolution, with the candidates set aside named in the decision.
+    func testEstimateStepsDownToTheBudget() throws {
+        let d = try ConvolutionDescriptor(inputChannels: 128, outputChannels: 128, kernel: 3, padding: 1)
+        let c = ConvolutionCase(descriptor: d, batch: 1, input: Size2D(28, 28))
+        let (x, w, b) = try c.data(seed: 12)
+        let ref = try ReferenceConvolution.run(descriptor: d, input: x, weights: w, bias: b)
+        let raw = 128 * 128 * 9 * 4
+        XCTAssertEqual(ConvolutionPlanner(mode: .estimate).estimate(d, input: c.input), ConvolutionCandidate(.winograd, winogradTile: 6))
+        for (budget, expected, setAside) in [(nil, ConvolutionCandidate(.winograd, winogradTile: 6), 0),
+                                             (raw * 5, ConvolutionCandidate(.winograd, winogradTile: 4), 1),
+                                             (raw * 2, ConvolutionCandidate(.winograd, winogradTile: 2), 2),
+                                             (raw * 3 / 2, ConvolutionCandidate(.direct), 3),
+                                             (1000, ConvolutionCandidate(.direct), 4)] as [(Int?, ConvolutionCandidate, Int)] {
+            let (conv, decision) = try ConvolutionPlanner(mode: .estimate, memoryBudget: budget).prepare(
+                descriptor: d, input: c.input, weights: w, bias: b)
+            XCTAssertEqual(decision.chosen, expected, "budget \(budget ?? -1)")
+            XCTAssertEqual(conv.algorithm, expected.algorithm)
+            if let budget, budget > raw { XCTAssertLessThanOrEqual(conv.preparedBytes, budget) }
+            XCTAssertEqual(decision.timings.count, setAside, "\(decision.timings)")
+            XCTAssert(decision.timings.allSatisfy { $0.rejected?.contains("over the budget") == true && $0.preparedBytes > budget ?? 0 })
+            XCTAssertLessThanOrEqual(try XCTUnwrap(try conv(x).maxAbsoluteDifference(ref)), 1e-4 * max(1, ref.maxAbsolute), "budget \(budget ?? -1)")
+        }
+    }
+
     func testBadTuningFilesAreTypedErrors() throws {
         let dir = FileManager.default.temporaryDirectory
         let garbage = dir.appendingPathComponent("fftconv-garbage-\(UUID()).json").path

@@ -34,9 +34,12 @@ public struct NetworkOptions: Sendable {
     /// shape when the network is prepared (nothing with FFTW wisdom from a tuning file) and runs AlexNet
     /// conv2 about 25% faster than `estimate` plans (`fftconv-bench layer … --algorithm fft --planning`).
     public var fftPlanning: FFTPlanningEffort
-    /// Largest prepared-weight size per convolution, bytes (`nil`: no limit): FFT layers choose smaller
-    /// tiles (or spectra per call) above it, and a measuring planner rejects candidates that exceed it.
-    public var fftMemoryBudget: Int?
+    /// Largest prepared-weight size per convolution, bytes (`nil`: no limit) — for boards whose memory the
+    /// transformed weights would outgrow (Winograd F(6x6) holds 64 values per 3x3 kernel, 7.1× the raw weights):
+    /// FFT layers choose smaller tiles (or spectra per call) above it, the rule-based planner steps a layer whose
+    /// choice exceeds it down to a smaller Winograd tile or the direct kernel, and a measuring planner rejects the
+    /// candidates that exceed it. A layer whose raw weights alone exceed it runs on the direct kernel.
+    public var memoryBudget: Int?
     /// How `auto` chooses: rules (`estimate`) or timing the candidates at prepare (`measure`, `exhaustive`).
     public var planner: PlannerMode
     /// Where measured choices are looked up and recorded (`nil`: measured afresh, not kept).
@@ -64,7 +67,7 @@ public struct NetworkOptions: Sendable {
 
     /// Creates options; see each property.
     public init(threads: Int = 1, algorithm: AlgorithmPolicy = .auto, fftPlanning: FFTPlanningEffort = .patient,
-                fftMemoryBudget: Int? = nil, maxTensorBytes: Int = 4 << 30, planner: PlannerMode = .estimate,
+                memoryBudget: Int? = nil, maxTensorBytes: Int = 4 << 30, planner: PlannerMode = .estimate,
                 tuning: TuningFile? = nil, fusesPointwiseDepthwise: Bool = true, fusesConvolutionPool: Bool = true,
                 fusesDepthwisePointwise: Bool = true, batchSchedule: BatchSchedule = .imageByImage) {
         self.batchSchedule = batchSchedule
@@ -76,7 +79,7 @@ public struct NetworkOptions: Sendable {
         self.threads = threads
         self.algorithm = algorithm
         self.fftPlanning = fftPlanning
-        self.fftMemoryBudget = fftMemoryBudget
+        self.memoryBudget = memoryBudget
         self.maxTensorBytes = maxTensorBytes
     }
 
@@ -84,8 +87,8 @@ public struct NetworkOptions: Sendable {
     /// layers are timed with cold caches (over 32 MB: the rest of the network evicts each layer's weights).
     func convolutionPlanner(weightBytes: Int) -> ConvolutionPlanner {
         ConvolutionPlanner(mode: planner, options: ConvolutionOptions(threads: threads, fftPlanning: fftPlanning,
-                                                                      fftMemoryBudget: fftMemoryBudget),
-                           memoryBudget: fftMemoryBudget, tuning: tuning, coldCaches: weightBytes > 32 << 20)
+                                                                      fftMemoryBudget: memoryBudget),
+                           memoryBudget: memoryBudget, tuning: tuning, coldCaches: weightBytes > 32 << 20)
     }
 }
 

@@ -19,7 +19,8 @@ public enum PlannerMode: String, Sendable, Hashable, CaseIterable, CustomStringC
 public struct PlanDecision: Sendable {
     /// The winner.
     public var chosen: ConvolutionCandidate
-    /// What each candidate measured (empty for `estimate`), fastest first.
+    /// What each candidate measured, fastest first; for `estimate`, the candidates set aside for the memory budget
+    /// (untimed), or none.
     public var timings: [CandidateTiming]
     /// True when the decision came from a tuning file instead of being measured now.
     public var fromTuningFile: Bool
@@ -299,20 +300,61 @@ public final class ConvolutionPlanner: @unchecked Sendable {
         var options = options
         options.splitsInputChannels = splitsInputChannels
         if mode == .estimate {
-            let c = estimate(d, input: input)
-            let conv = try Convolution2D(descriptor: d, input: input, weights: weights, bias: bias, algorithm: c.algorithm,
-                                         options: c.options(options))
-            return (conv, PlanDecision(chosen: c, timings: [], fromTuningFile: false))
+            return try prepareWithinBudget(estimate(d, input: input), descriptor: d, input: input, weights: weights, bias: bias,
+                                           options: options)
         }
         let key = TuningFile.key(for: d, input: input, batch: batch, threads: options.threads) + (coldCaches ? " | cold weights" : "")
+        // (A recorded choice over this planner's budget — the file made without one — is measured again.)
         if let e = tuning?.entry(key),
            let conv = try? Convolution2D(descriptor: d, input: input, weights: weights, bias: bias, algorithm: e.chosen.algorithm,
-                                         options: e.chosen.options(options)) {
+                                         options: e.chosen.options(options)),
+           memoryBudget.map({ conv.preparedBytes <= $0 }) ?? true {
             return (conv, PlanDecision(chosen: e.chosen, timings: e.timings, fromTuningFile: true))
         }
         let decision = try measure(d, input: input, batch: batch, weights: weights, bias: bias, options: options)
         tuning?.record(TuningFile.Entry(key: key, chosen: decision.1.chosen, timings: decision.1.timings))
         return decision
+    }
+
+    /// The candidates that hold fewer prepared weights than `c` on the same layer, most first: a Winograd tile's
+    /// smaller tiles (F(6x6)'s 64 transformed values per 3x3 kernel, F(4x4)'s 36, F(2x2)'s 16 — against 9 raw), then
+    /// the direct kernel (its packed weights are the raw ones). An FFT layer fits its spectra to the budget itself
+    /// (smaller tiles, or spectra per call) and steps down to direct only where even that does not fit.
+    func smallerFootprints(than c: ConvolutionCandidate, _ d: ConvolutionDescriptor) -> [ConvolutionCandidate] {
+        var result: [ConvolutionCandidate] = []
+        if c.algorithm == .winograd, let m = c.winogradTile {
+            result += WinogradRegistry.tiles(filter: d.kernel.height).filter { $0 < m }.sorted(by: >)
+                .map { ConvolutionCandidate(.winograd, winogradTile: $0) }
+        }
+        if c.algorithm != .direct { result.append(.init(.direct)) }
+        return result
+    }
+
+    /// `c` prepared, or — where its prepared weights exceed `memoryBudget` — the first of `smallerFootprints` that
+    /// fits (else the smallest of them all: a budget below the raw weights leaves the direct kernel). The decision
+    /// lists the candidates set aside, with their sizes.
+    func prepareWithinBudget(_ c: ConvolutionCandidate, descriptor d: ConvolutionDescriptor, input: Size2D, weights: Tensor,
+                             bias: Tensor?, options: ConvolutionOptions) throws -> (Convolution2D, PlanDecision) {
+        func prepared(_ candidate: ConvolutionCandidate) throws -> Convolution2D {
+            try Convolution2D(descriptor: d, input: input, weights: weights, bias: bias, algorithm: candidate.algorithm,
+                              options: candidate.options(options))
+        }
+        var smallest = (conv: try prepared(c), candidate: c), setAside: [CandidateTiming] = []
+        guard let budget = memoryBudget, smallest.conv.preparedBytes > budget else {
+            return (smallest.conv, PlanDecision(chosen: c, timings: [], fromTuningFile: false))
+        }
+        func setAsideOne(_ conv: Convolution2D, _ candidate: ConvolutionCandidate) {
+            setAside.append(CandidateTiming(candidate: candidate, milliseconds: nil, preparedBytes: conv.preparedBytes,
+                                            rejected: "prepared weights \(conv.preparedBytes) B over the budget \(budget) B"))
+        }
+        setAsideOne(smallest.conv, c)
+        for candidate in smallerFootprints(than: c, d) {
+            let conv = try prepared(candidate)
+            if conv.preparedBytes <= budget { return (conv, PlanDecision(chosen: candidate, timings: setAside, fromTuningFile: false)) }
+            setAsideOne(conv, candidate)
+            if conv.preparedBytes < smallest.conv.preparedBytes { smallest = (conv, candidate) }
+        }
+        return (smallest.conv, PlanDecision(chosen: smallest.candidate, timings: setAside, fromTuningFile: false))
     }
 
     func measure(_ d: ConvolutionDescriptor, input: Size2D, batch: Int, weights: Tensor,

@@ -21,7 +21,7 @@ also gives an inner block's output as a second model output (a value both read o
 opset 11, 13 or 17, or, one in five where onnxscript is installed, the torch.export-based exporter (PyTorch's default
 since 2.9; opset 18 and later, weights in a .data file). Each model runs with 1–4 threads, a random `--algorithm`
 (mostly auto), `--planner estimate`, `measure` or `exhaustive` or the choices `fftconv tune` wrote to a tuning file,
-and in three runs of ten on 2–3 images with the batch dimension open and a random `--batch-schedule`. Needs torch and
+one auto run in five under a `--memory-budget` of 0.001 to 1 MB, and in three runs of ten on 2–3 images with the batch dimension open and a random `--batch-schedule`. Needs torch and
 onnx (the peers' venv) and a release build (FFTCONV=path runs another build's `fftconv`). Prints one line per run and a summary; exits 1 when a run failed.
 """
 import contextlib
@@ -431,6 +431,12 @@ def main():
             cmd += ["--planner", planner]
         if batch > 1:
             cmd += ["--batch-schedule", rng.choice(["images", "whole"])]
+        # One auto run in five under a per-layer memory budget (layers step down to smaller Winograd tiles, smaller FFT
+        # tiles or direct); drawn from its own generator, so that a seed's models stay those it drew before.
+        budget_rng, budget = random.Random(tag + "-budget"), ""
+        if alg == "auto" and budget_rng.random() < 0.2:
+            budget = str(budget_rng.choice([0.001, 0.01, 0.05, 0.2, 1.0]))
+            cmd += ["--memory-budget", budget]
         runs += 1
         try:
             r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
@@ -480,7 +486,7 @@ def main():
         for y in youts:
             if os.path.exists(y):
                 os.remove(y)
-        print(f"{tag} {'ok  ' if ok else 'FAIL'} {status} | {'dynamo ' if dynamo else ''}t{threads} {alg} {planner} b{batch} | {shape} {' '.join(desc)}", flush=True)
+        print(f"{tag} {'ok  ' if ok else 'FAIL'} {status} | {'dynamo ' if dynamo else ''}t{threads} {alg} {planner}{' budget ' + budget + ' MB' if budget else ''} b{batch} | {shape} {' '.join(desc)}", flush=True)
     for key, n in sorted(paths.items(), key=lambda kv: -kv[1]):
         print(f"{n:6d}  {key}")
     print(f"{runs} runs, {failures} failed, worst relative error of the passing runs {worst:.1e}"

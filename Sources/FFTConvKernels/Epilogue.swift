@@ -48,7 +48,7 @@ public struct Epilogue: Sendable, Hashable {
     public func activate(_ x: Float) -> Float {
         switch kind {
         case .identity: return x
-        case .relu: return x > 0 ? x : 0
+        case .relu: return x < 0 ? 0 : x  // a NaN passes, as in the vector form
         case .clip: return Swift.min(Swift.max(x, a), b)
         case .leakyReLU: return x >= 0 ? x : a * x
         case .hardSigmoid: return Swift.min(Swift.max(x * a + b, 0), 1)

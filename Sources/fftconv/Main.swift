@@ -149,7 +149,8 @@ struct InspectCommand: ParsableCommand {
             print(String(l.name.prefix(27)).padding(toLength: 28, withPad: " ", startingAt: 0)
                   + String(l.operation.prefix(25)).padding(toLength: 26, withPad: " ", startingAt: 0)
                   + "\(l.outputShape)".padding(toLength: 22, withPad: " ", startingAt: 0)
-                  + String(format: "%7.1f  %10.2f  ", Double(l.multiplyAccumulates) / 1e6, Double(l.weightBytes) / 1e6) + l.algorithm)
+                  + String(format: "%7.1f  %10.2f  ", Double(l.multiplyAccumulates) / 1e6, Double(l.weightBytes) / 1e6) + l.algorithm
+                  + Self.overBudget(l))
         }
         let macs = network.layers.reduce(0) { $0 + $1.multiplyAccumulates }
         print(String(format: "total: %.3f GMAC, weights %.1f MB, peak activations %.1f MB", Double(macs) / 1e9,
@@ -158,6 +159,16 @@ struct InspectCommand: ParsableCommand {
             print(k == network.layers.count ? "batch of \(n): every step image by image"
                   : "batch of \(n): the first \(k) steps image by image, the other \(network.layers.count - k) on the whole batch")
         }
+    }
+}
+
+extension InspectCommand {
+    /// " — over --memory-budget: winograd F6 16.8 MB, …" for a layer the budget stepped down, else "".
+    static func overBudget(_ l: LayerSummary) -> String {
+        let over = l.candidates.filter { $0.rejected?.contains("over the budget") == true }
+        guard !over.isEmpty else { return "" }
+        return " — over --memory-budget: " + over.map { String(format: "%@ %.1f MB", $0.candidate.description, Double($0.preparedBytes) / 1e6) }
+            .joined(separator: ", ")
     }
 }
 

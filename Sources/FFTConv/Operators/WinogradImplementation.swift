@@ -168,7 +168,9 @@ final class WinogradImplementation: ConvolutionImplementation, @unchecked Sendab
         let shallow = keepsProductsTransposed && depth >= transposeShallowDepth && outputArea <= transposeShallowArea
         guard depth >= transposeMinimumDepth || shallow || single else { return nil }
         let direct = chunking.computed(rows: columnRows, nr: nr, narrow: narrow)
-        var best: (kernel: GEMMMicroKernel, rows: Int, computed: Int, cost: Int)?
+        // Whether the transposed form pays is judged on the fewest rows any of its kernels computes; which kernel
+        // computes them, on their cost.
+        var best: (kernel: GEMMMicroKernel, rows: Int, computed: Int, cost: Int)?, fewest = Int.max
         for k in transposedKernels {
             let rows = chunking.rows(target: transposedTargetColumns, nr: k.mr, narrow: nil)
             let computed = chunking.computed(rows: rows, nr: k.mr, narrow: nil)
@@ -176,11 +178,12 @@ final class WinogradImplementation: ConvolutionImplementation, @unchecked Sendab
             // the 13-tile kernel's (its 14 accumulators against 26: more loads and broadcasts per multiply-add).
             let cost = computed * (depth >= wideTileDepth && k.mr < 13 ? narrowTileCost : 100)
             if best.map({ cost < $0.cost }) ?? true { best = (k, rows, computed, cost) }
+            fewest = Swift.min(fewest, computed)
         }
         guard let best else { return nil }
-        if single { return best.computed * 100 <= direct * (100 + transposeSingleMargin) ? (best.kernel, best.rows) : nil }
+        if single { return fewest * 100 <= direct * (100 + transposeSingleMargin) ? (best.kernel, best.rows) : nil }
         let extra = keepsProductsTransposed ? 0 : transposeDepth
-        guard direct * depth >= best.computed * (depth + extra) else { return nil }
+        guard direct * depth >= fewest * (depth + extra) else { return nil }
         return (best.kernel, best.rows)
     }
 

@@ -163,6 +163,10 @@ final class WinogradTests: XCTestCase {
         XCTAssertEqual(try summary(try c(128, 32, 28), tile: 4, threads: 1).contains("gemm_7x32t"), KernelTarget.wideRegisters)
         XCTAssertEqual(try summary(k256, tile: 4, threads: 1).contains("gemm_13x32t"), KernelTarget.wideRegisters)
         XCTAssert(try assertMatchesReference(k256, algorithm: .winograd, seed: 71, options: ConvolutionOptions(winogradTile: 4)))
+        // On 56² at 2 threads the transposed form still pays by its fewest rows (196 against 208 columns), though
+        // the 13-tile kernel it then takes computes 221.
+        let vggLike = try summary(try c(256, 32, 56), tile: 4)
+        XCTAssertEqual(vggLike.contains("gemm_13x32t"), KernelTarget.wideRegisters, vggLike)
     }
 
     /// Accuracy on a VGG-like layer (256 input channels): each variant's error against the double-precision

@@ -21,8 +21,8 @@ also gives an inner block's output as a second model output (a value both read o
 opset 11, 13 or 17, or, one in five where onnxscript is installed, the torch.export-based exporter (PyTorch's default
 since 2.9; opset 18 and later, weights in a .data file). Each model runs with 1–4 threads, a random `--algorithm`
 (mostly auto), `--planner estimate`, `measure` or `exhaustive` or the choices `fftconv tune` wrote to a tuning file,
-one auto run in five under a `--memory-budget` of 0.001 to 1 MB, and in three runs of ten on 2–3 images with the batch dimension open and a random `--batch-schedule`. Needs torch and
-onnx (the peers' venv) and a release build (FFTCONV=path runs another build's `fftconv`). Prints one line per run and a summary; exits 1 when a run failed.
+one auto run in five under a `--memory-budget` of 0.001 to 1 MB, and in three runs of ten on 2–3 images with the
+batch dimension open and a random `--batch-schedule`. Needs torch and onnx (the peers' venv) and a release build (FFTCONV=path runs another build's `fftconv`). Prints one line per run and a summary; exits 1 when a run failed.
 """
 import contextlib
 import importlib.util

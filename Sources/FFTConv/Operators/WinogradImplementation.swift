@@ -171,12 +171,13 @@ final class WinogradImplementation: ConvolutionImplementation, @unchecked Sendab
         // Whether the transposed form pays is judged on the fewest rows any of its kernels computes; which kernel
         // computes them, on their cost.
         var best: (kernel: GEMMMicroKernel, rows: Int, computed: Int, cost: Int)?, fewest = Int.max
-        for k in transposedKernels {
+        let kernels = transposedKernels, widest = kernels.map(\.mr).max() ?? 0
+        for k in kernels {
             let rows = chunking.rows(target: transposedTargetColumns, nr: k.mr, narrow: nil)
             let computed = chunking.computed(rows: rows, nr: k.mr, narrow: nil)
             // From `wideTileDepth` input channels a row of the 7-tile kernel costs `narrowTileCost` percent of one of
             // the 13-tile kernel's (its 14 accumulators against 26: more loads and broadcasts per multiply-add).
-            let cost = computed * (depth >= wideTileDepth && k.mr < 13 ? narrowTileCost : 100)
+            let cost = computed * (depth >= wideTileDepth && k.mr < widest ? narrowTileCost : 100)
             if best.map({ cost < $0.cost }) ?? true { best = (k, rows, computed, cost) }
             fewest = Swift.min(fewest, computed)
         }
@@ -204,16 +205,18 @@ final class WinogradImplementation: ConvolutionImplementation, @unchecked Sendab
     static let transposeDepth = 6
     static let transposeMinimumDepth = 128
 
-    /// With the products kept transposed: the fewest input channels at 1 thread and on outputs of at most
-    /// `transposeShallowArea` positions (64²), and at 1 thread how many percent more rows than the column path's
-    /// columns the transposed tiles may compute: see `transposedChoice`.
     /// From this many input channels the transposed GEMM weighs the 7-tile kernel's rows by `narrowTileCost` percent
     /// against the 13-tile kernel's (thirty-seventh session, Zen 5, `fftconv-bench layer … --algorithm winograd
     /// [--micro-kernel gemm_13x32t]`, 1 thread, ms, 7-tile → 13-tile: 256→256 F(4x4) on 56², 196 rows against 221,
     /// 6.0–6.1 → 5.6–5.8; F(6x6) on 64², 126 against 130, 8.4–10.7 → 7.3; with 128 or fewer channels the 7-tile kernel
     /// held — 128→256 on 56² 2.4 → 2.6–3.0, 64→64 0.41–0.42 → 0.44–0.46; Docs/data/winograd-kernels-2026-12-03-s37.txt).
     static let wideTileDepth = 256
+    /// How much a row of the 7-tile kernel costs against one of the 13-tile kernel's, percent, from `wideTileDepth`.
     static let narrowTileCost = 115
+
+    /// With the products kept transposed: the fewest input channels at 1 thread and on outputs of at most
+    /// `transposeShallowArea` positions (64²), and at 1 thread how many percent more rows than the column path's
+    /// columns the transposed tiles may compute: see `transposedChoice`.
     static let transposeShallowDepth = 16
     static let transposeShallowArea = 64 * 64
     static let transposeSingleMargin = 15

@@ -157,8 +157,8 @@ final class WinogradTests: XCTestCase {
         XCTAssertEqual(single.contains("32t"), KernelTarget.wideRegisters, single)
         XCTAssertFalse(try summary(try c(64, 256, 13), tile: 4, threads: 1).contains("32t"))
         // F(4×4) on 28² (49 tiles: 49 rows in 7-tile units, 52 in 13-tile ones): the 7-tile kernel with 128 input
-        // channels, the 13-tile one from 256 (`wideTileDepth`), whose 14 accumulators cost more per row there — and
-        // the layer still computes the convolution.
+        // channels, the 13-tile one from 256 (`wideTileDepth`: there the 7-tile kernel's 14 accumulators cost more per
+        // row) — and the layer still computes the convolution.
         let k256 = try c(256, 32, 28)
         XCTAssertEqual(try summary(try c(128, 32, 28), tile: 4, threads: 1).contains("gemm_7x32t"), KernelTarget.wideRegisters)
         XCTAssertEqual(try summary(k256, tile: 4, threads: 1).contains("gemm_13x32t"), KernelTarget.wideRegisters)

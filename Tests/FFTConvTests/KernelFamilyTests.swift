@@ -382,6 +382,41 @@ final class KernelFamilyTests: XCTestCase {
         }
     }
 
+    /// 1x1 layers whose whole tiles are copied into one contiguous block before the panels read them
+    /// (`DirectImplementation.packsPointwiseTiles`: a plane that is not whole 16-float vectors, 16 panels or more), on
+    /// every variant: a partial last panel and a partial last tile, groups, batch 2, 1–3 threads, with and without a
+    /// residual, clamp activations (the fused write-out) and others (the block buffer). A plane of whole vectors, or
+    /// fewer panels, stays in place.
+    func testPackedPointwiseTilesOverEdgeShapes() throws {
+        let activations: [Activation] = [.relu, .none, .silu, .clip(min: -0.5, max: 0.5)]
+        for kernel in MicroKernelRegistry.gemm {
+            let cout = 16 * kernel.mr + 5  // 17 panels, the last partial (`packedTilePanels` is 16)
+            let shapes: [(cin: Int, cout: Int, input: Size2D, groups: Int, batch: Int)] = [
+                (24, cout, Size2D(13, 13), 1, 1), (9, cout, Size2D(5, 7), 1, 2), (14, 2 * cout, Size2D(3, 11), 2, 1),
+            ]
+            for (i, s) in shapes.enumerated() {
+                for (j, activation) in activations.enumerated() {
+                    let d = try ConvolutionDescriptor(inputChannels: s.cin, outputChannels: s.cout, kernel: 1, groups: s.groups,
+                                                      activation: activation)
+                    let c = ConvolutionCase(descriptor: d, batch: s.batch, input: s.input)
+                    let options = ConvolutionOptions(threads: (i + j) % 3 + 1, microKernel: kernel.name)
+                    try assertMatchesReference(c, algorithm: .direct, seed: UInt64(10 * i + j), options: options, withResidual: j % 2 == 0)
+                    let (_, w, b) = try c.data(seed: 0)
+                    let summary = try Convolution2D(descriptor: d, input: s.input, weights: w, bias: b, algorithm: .direct,
+                                                    options: options).summary
+                    XCTAssertTrue(summary.contains("1x1 with packed tiles"), "\(kernel.name) \(s): \(summary)")
+                }
+            }
+            for (cout, input) in [(cout, Size2D(4, 8)), (cout - kernel.mr - 5, Size2D(13, 13))] {
+                let d = try ConvolutionDescriptor(inputChannels: 8, outputChannels: cout, kernel: 1)
+                let (_, w, b) = try ConvolutionCase(descriptor: d, batch: 1, input: input).data(seed: 0)
+                let summary = try Convolution2D(descriptor: d, input: input, weights: w, bias: b, algorithm: .direct,
+                                                options: ConvolutionOptions(microKernel: kernel.name)).summary
+                XCTAssertTrue(summary.contains("1x1 in place"), "\(kernel.name) \(cout) on \(input): \(summary)")
+            }
+        }
+    }
+
     /// Every variant with a strided-A form (`GEMMMicroKernel.strided`): A read in place at a row stride wider than the
     /// tile (the floats between rows never read: NaN there would show), against the naive product, and the same bits
     /// as the packed form on A packed from the same floats; accumulating into a tile adds to it.

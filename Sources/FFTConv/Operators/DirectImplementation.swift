@@ -24,6 +24,11 @@ final class DirectImplementation: ConvolutionImplementation, @unchecked Sendable
     let workspace: WorkspacePool
     /// True for 1x1 stride-1 unpadded layers: the input planes are the layout, no copy.
     let pointwise: Bool
+    /// Whether a 1x1 layer's whole tiles are copied into one contiguous block before its panels read them
+    /// (`packsPointwiseTiles`); `offsets` then holds the block's own row offsets (`k · nr`) after the input's.
+    let packsTiles: Bool
+    /// K: the rows of the implicit GEMM, input channels of a group × kH × kW.
+    let depth: Int
     /// The unpadded layout, read as per-kernel-column copies (`nil`: the padded `PhaseLayout`).
     let flat: FlatPhaseLayout?
     /// With the layer's im2col as the layout, the floats from one of its rows to the next (`nil`: not gathered).
@@ -73,7 +78,10 @@ final class DirectImplementation: ConvolutionImplementation, @unchecked Sendable
                 }
             }
         }
+        packsTiles = pointwise && Self.packsPointwiseTiles(p, kernel: kernel)
+        if packsTiles { offsets += (0..<k).map { $0 * kernel.nr } }
         self.offsets = offsets
+        depth = k
         flat = flatLayout
         self.gatherStride = gatherStride
         let contiguous = pointwise || flatLayout != nil || gatherStride != nil || ownRows
@@ -98,6 +106,27 @@ final class DirectImplementation: ConvolutionImplementation, @unchecked Sendable
         workspace = WorkspacePool(count: imageFloats + threads * workerStride)
         self.rowTiles = rowTiles
     }
+
+    /// Whether a 1x1 layer read in place copies each whole position tile (k rows of `nr` floats) into one contiguous
+    /// block before its panels run on it: where the plane is not a whole number of 16-float vectors — every channel's
+    /// row then starts at another offset within a cache line, each tile row read by every panel is a vector load
+    /// across two lines, a page apart from the next — and there are at least `packedTilePanels` panels to share the
+    /// one copy. Thirty-eighth session, the first Intel core measured (Xeon, family 6 model 207, AVX-512; `layer …
+    /// --activation relu --algorithm direct --micro-kernel gemm_12x32`, 1 thread, the least of 300–1000 calls, ms,
+    /// in place → packed): SqueezeNet's classifier 512→1000 on 13² 1.19–1.33 → 1.06–1.18, 512→384 on 13² 0.48–0.50
+    /// → 0.45, 256→512 on 13² 0.34 → 0.31, 128→512 on 27² 0.68–0.69 → 0.65, 2048→1000 on 7² 1.73 → 1.64; with
+    /// fewer panels level or slower (512→64 on 13² 0.105 → 0.100, 16→64 on 55² 0.079 → 0.082, 128→16 on 55² 0.125 →
+    /// 0.155). `Bench/scripts/microkernel_memory_probe.c` shows the cause outside the library: the same 12x32 loop at
+    /// 92% of the FMA peak with its operands in L1, 76–78% on the classifier's shape reading input rows 169 or 196
+    /// floats apart, 86–89% with each tile packed first (the copy timed). Not measured on AMD or ARM cores: there the
+    /// copy costs at most one pass over the tile against the ≥ 16 passes of the panels.
+    static func packsPointwiseTiles(_ p: ConvolutionProblem, kernel: GEMMMicroKernel) -> Bool {
+        let panels = (p.descriptor.outputChannelsPerGroup + kernel.mr - 1) / kernel.mr
+        return p.inputPlane % 16 != 0 && panels >= packedTilePanels
+    }
+
+    /// The fewest output-channel panels for which `packsPointwiseTiles` copies a 1x1 layer's tiles.
+    static let packedTilePanels = 16
 
     /// Whether the padded layout's flat positions are the output's own: phase rows exactly an output row wide (a 1x1
     /// layer at stride 2 on an even input, a 2x2 stride-2 one). ResNet-18's 64→128 1x1 stride 2 from 56² to 28² then
@@ -202,7 +231,7 @@ final class DirectImplementation: ConvolutionImplementation, @unchecked Sendable
     var skipsOutputZeroing: Bool { rowTiles != nil }
     var preparedBytes: Int { packed.buffer.count * 4 + offsets.count * 8 }
     var summary: String {
-        if pointwise { return "\(kernel.name), 1x1 in place" }
+        if pointwise { return "\(kernel.name), 1x1 " + (packsTiles ? "with packed tiles" : "in place") }
         if let f = flat { return "\(kernel.name), flat layout \(f.phases)x\(f.phaseHeight)x\(f.phaseWidth) x\(f.geometry.kernelWidth) column copies" }
         if gatherStride != nil { return "\(kernel.name), im2col from phase layout \(layout.phases)x\(layout.phaseHeight)x\(layout.phaseWidth)" }
         return "\(kernel.name), phase layout \(layout.phases)x\(layout.phaseHeight)x\(layout.phaseWidth)"
@@ -225,13 +254,14 @@ final class DirectImplementation: ConvolutionImplementation, @unchecked Sendable
         // last partial panel and the last partial tile still go through it.
         let fusedClip = contiguous ? epilogue.clipBounds : nil
         let wholeTiles = positions / nr, wholeRows = og / mr * mr, plane = p.outputPlane
-        let k = offsets.count
+        let k = depth
         let width = nr * tilesPerItem
         // The flat layout's margins must stay zero between calls: its own pool. The padded layout and the
         // block buffers are written before they are read: the network-wide scratch.
         let count = workspace.count, pool = workspace
         let scratch: ((UnsafeMutablePointer<Float>) -> Void) -> Void = flat == nil
             ? { body in SharedScratch.withBuffer(count: count) { body($0) } } : { body in pool.withBuffer { body($0) } }
+        let packsTiles = packsTiles
         scratch { ws in
             offsets.withUnsafeBufferPointer { offs in
                 bias.withUnsafeOptionalBufferPointer { bias in
@@ -342,6 +372,11 @@ final class DirectImplementation: ConvolutionImplementation, @unchecked Sendable
                                         kernelOnTail(tk, k: k, g: g, panels: panelRange, tail: tail, results: results + (t - t0) * nr, width: width)
                                         continue
                                     }
+                                    var src = b, offs = offsets
+                                    if packsTiles {
+                                        for kk in 0..<k { Copy.floats(tail + kk * nr, b + offsets[kk], nr) }
+                                        (src, offs) = (UnsafePointer(tail), offsets + k)
+                                    }
                                     for panel in panelRange {
                                         let a = packed.group(g) + panel * k * mr
                                         if let (lo, hi) = fusedClip, t < wholeTiles, (panel + 1) * mr <= og {
@@ -349,10 +384,10 @@ final class DirectImplementation: ConvolutionImplementation, @unchecked Sendable
                                             if prefetchesOutputs && t + 2 < wholeTiles {
                                                 for c in 0..<mr { Prefetch.toL2(y + at + c * plane + 2 * nr, bytes: nr * 4) }
                                             }
-                                            kernel.fused(k, a, b, offsets, y + at, plane, bias?.baseAddress.map { $0 + row },
+                                            kernel.fused(k, a, src, offs, y + at, plane, bias?.baseAddress.map { $0 + row },
                                                          res.map { $0 + at }, lo, hi)
                                         } else {
-                                            tk.indirect(k, a, b, offsets, results + panel * mr * width + (t - t0) * nr, width, false)
+                                            tk.indirect(k, a, src, offs, results + panel * mr * width + (t - t0) * nr, width, false)
                                         }
                                     }
                                 }
@@ -413,7 +448,7 @@ final class DirectImplementation: ConvolutionImplementation, @unchecked Sendable
             (i > 0 && rowTiles[i - 1].column + rowTiles[i - 1].kernel.nr > rowTiles[i].column)
                 || (i + 1 < rowTiles.count && rowTiles[i].column + rowTiles[i].kernel.nr > rowTiles[i + 1].column)
         }
-        let plane = p.outputPlane, ow = g.outputWidth, k = offsets.count
+        let plane = p.outputPlane, ow = g.outputWidth, k = depth
         let parts = d.groups * ((tiles + 1) / 2) >= 2 * threads ? 1 : Swift.min(panels, 2 * threads)
         offsets.withUnsafeBufferPointer { offs in
             guard let offsets = offs.baseAddress else { return }

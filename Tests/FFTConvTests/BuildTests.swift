@@ -27,9 +27,11 @@ extension BuildTests {
         XCTAssertEqual(id.vendor, vendor == "AuthenticAMD" ? "AMD" : vendor == "GenuineIntel" ? "Intel" : "other")
         XCTAssert(BuildInfo.cpuName.contains(id.description), BuildInfo.cpuName)
         XCTAssertEqual(BuildInfo.cpuSplitsWideVectors, id.vendor == "AMD" && id.family == 25 && BuildInfo.compiledFor.contains(.avx512f))
+        XCTAssertEqual(BuildInfo.cpuIsIntel, vendor == "GenuineIntel")
         #else
         XCTAssertNil(BuildInfo.cpuIdentity)
         XCTAssertFalse(BuildInfo.cpuSplitsWideVectors)
+        XCTAssertFalse(BuildInfo.cpuIsIntel)
         #endif
     }
 }

@@ -230,7 +230,14 @@ public final class ConvolutionPlanner: @unchecked Sendable {
                 // work is within 10% — on 56² (128→128 2.79 / 2.93, 256→256 11.80 / 11.90, 64→64 0.82 / 0.87), 16→64
                 // on 55² — or the channels fewer (64→64 on 224² 12.84 / 12.90, 32→128 on 27² 0.267 / 0.266).
                 // VGG16 with `measure`, which took F(6x6) on 112² and 28²: 116.7 ms at 1 thread.
-                if cin >= 64 && cout >= 128 && 10 * WinogradImplementation.gemmWork(m: 6, output: out, inputChannels: cin, outputChannels: cout)
+                // On Intel cores (`BuildInfo.cpuIsIntel`) only from 56² outputs: there F(6x6)'s larger transformed weights,
+                // read once per call, cost more than its GEMMs save on smaller planes (thirty-eighth session, Xeon family 6
+                // model 207, 1 thread, `net … --profile` against `--planner measure`, which chose F(4x4), three rounds, ms):
+                // VGG16's 512→512 on 28² 10.42 / 9.59 / 9.94 → 8.98 / 9.48 / 9.15 (weights 67 → 38 MB), the one before its
+                // pool 10.09 / 9.36 / 9.34 → 8.50 / 9.08 / 8.91; ResNet-18's 128→128 on 28² 0.768–0.791 → 0.710–0.755,
+                // 0.925 → 0.841–0.884. On 112² and 224² `measure` kept F(6x6) within 1–2%.
+                if cin >= 64 && cout >= 128 && (!BuildInfo.cpuIsIntel || Swift.min(out.height, out.width) >= 56)
+                    && 10 * WinogradImplementation.gemmWork(m: 6, output: out, inputChannels: cin, outputChannels: cout)
                     <= 9 * WinogradImplementation.gemmWork(m: 4, output: out, inputChannels: cin, outputChannels: cout) {
                     return .init(.winograd, winogradTile: 6)
                 }

@@ -84,6 +84,12 @@ public enum BuildInfo {
         return id.vendor == "AMD" && id.family == 0x19
     }()
 
+    /// Whether the running CPU is an Intel x86 core (cpuid's vendor). The one Intel core measured here (Xeon, family 6
+    /// model 207, thirty-eighth session) streams memory at half the per-core rate of the Zen 5 cores the rules were
+    /// measured on (`fftconv-bench fc 9216 4096`: 16–17 GB/s at 1 thread against 30–34), so rules that trade
+    /// arithmetic for more prepared weights read per call ask this.
+    public static let cpuIsIntel: Bool = cpuIdentity?.vendor == "Intel"
+
     /// The extensions the running CPU offers.
     public static var cpuSupports: ISA { ISA(rawValue: fftconv_cpu_isa()) }
 

@@ -165,7 +165,7 @@ struct InspectCommand: ParsableCommand {
 extension InspectCommand {
     /// " — over --memory-budget: winograd F6 16.8 MB, …" for a layer the budget stepped down, else "".
     static func overBudget(_ l: LayerSummary) -> String {
-        let over = l.candidates.filter { $0.rejected?.contains("over the budget") == true }
+        let over = l.candidates.filter { $0.rejection == .overMemoryBudget }
         guard !over.isEmpty else { return "" }
         return " — over --memory-budget: " + over.map { String(format: "%@ %.1f MB", $0.candidate.description, Double($0.preparedBytes) / 1e6) }
             .joined(separator: ", ")

@@ -161,9 +161,14 @@ final class PlannerTests: XCTestCase {
         let tuning = TuningFile()
         // A recorded choice that measuring would hardly pick: replaying must take it as it is.
         let key = TuningFile.key(for: d, input: c.input, batch: 1, threads: 1)
+        // Set-aside candidates keep their reason through the file, each kind of it.
+        let setAside = CandidateRejection.allCases.map {
+            CandidateTiming(candidate: ConvolutionCandidate(.winograd, winogradTile: 4), milliseconds: nil, preparedBytes: 10,
+                            rejected: "words for \($0)", rejection: $0)
+        }
         tuning.record(.init(key: key, chosen: ConvolutionCandidate(.fft, fftTile: Size2D(9, 9)),
                             timings: [CandidateTiming(candidate: ConvolutionCandidate(.fft, fftTile: Size2D(9, 9)), milliseconds: 1,
-                                                      preparedBytes: 0, rejected: nil)]))
+                                                      preparedBytes: 0, rejected: nil)] + setAside))
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("fftconv-tuning-\(UUID()).json").path
         defer { try? FileManager.default.removeItem(atPath: file) }
         try tuning.write(to: file)
@@ -172,6 +177,11 @@ final class PlannerTests: XCTestCase {
         XCTAssert(text.contains(BuildInfo.cpuModel))
         let loaded = try TuningFile(contentsOf: file)
         XCTAssertEqual(loaded.allEntries, tuning.allEntries)
+        XCTAssertEqual(loaded.allEntries.first?.timings.compactMap(\.rejection), CandidateRejection.allCases)
+        // A file written before the reasons were recorded: the words only, no reason.
+        let old = try JSONDecoder().decode(CandidateTiming.self, from: Data(#"{"candidate":{"algorithm":"direct"},"prepared_bytes":4,"rejected":"prepared weights 4 B over the budget 1 B"}"#.utf8))
+        XCTAssertNil(old.rejection)
+        XCTAssertEqual(old.rejected, "prepared weights 4 B over the budget 1 B")
         let (conv, decision) = try ConvolutionPlanner(mode: .measure, tuning: loaded).prepare(descriptor: d, input: c.input, weights: w, bias: b)
         XCTAssertTrue(decision.fromTuningFile)
         XCTAssertEqual(conv.algorithm, .fft)
@@ -212,7 +222,7 @@ final class PlannerTests: XCTestCase {
         let (conv, decision) = try ConvolutionPlanner(mode: .measure, memoryBudget: 8 * 8 * 9 * 4 * 3).prepare(
             descriptor: d, input: c.input, weights: w, bias: b)
         XCTAssertLessThanOrEqual(conv.preparedBytes, 8 * 8 * 9 * 4 * 3)
-        let rejected = decision.timings.filter { $0.rejected?.contains("budget") == true }
+        let rejected = decision.timings.filter { $0.rejection == .overMemoryBudget && $0.rejected?.contains("budget") == true }
         XCTAssert(rejected.contains { $0.candidate == ConvolutionCandidate(.winograd, winogradTile: 6) }, "\(decision.timings)")
     }
 
@@ -240,7 +250,9 @@ final class PlannerTests: XCTestCase {
             XCTAssertEqual(conv.algorithm, expected.algorithm)
             if let budget, budget > raw { XCTAssertLessThanOrEqual(conv.preparedBytes, budget) }
             XCTAssertEqual(decision.timings.count, setAside, "\(decision.timings)")
-            XCTAssert(decision.timings.allSatisfy { $0.rejected?.contains("over the budget") == true && $0.preparedBytes > budget ?? 0 })
+            XCTAssert(decision.timings.allSatisfy {
+                $0.rejection == .overMemoryBudget && $0.rejected?.contains("over the budget") == true && $0.preparedBytes > budget ?? 0
+            })
             XCTAssertLessThanOrEqual(try XCTUnwrap(try conv(x).maxAbsoluteDifference(ref)), 1e-4 * max(1, ref.maxAbsolute), "budget \(budget ?? -1)")
         }
     }

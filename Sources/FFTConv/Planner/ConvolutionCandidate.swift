@@ -65,6 +65,16 @@ public struct ConvolutionCandidate: Sendable, Hashable, Codable, CustomStringCon
     }
 }
 
+/// Why the planner set a candidate aside (`CandidateTiming.rejection`).
+public enum CandidateRejection: String, Sendable, Hashable, Codable, CaseIterable {
+    /// Its prepared weights are over the planner's memory budget (`NetworkOptions.memoryBudget`).
+    case overMemoryBudget = "over_memory_budget"
+    /// Its result on the layer differs from the direct kernel's by more than the planner's tolerance.
+    case inaccurate
+    /// It cannot be prepared for the layer (an unsupported shape, or preparing it failed).
+    case unavailable
+}
+
 /// What measuring one candidate found.
 public struct CandidateTiming: Sendable, Hashable, Codable {
     /// The candidate.
@@ -73,21 +83,25 @@ public struct CandidateTiming: Sendable, Hashable, Codable {
     public var milliseconds: Double?
     /// Bytes of prepared weights it holds.
     public var preparedBytes: Int
-    /// Why it was not eligible (over the memory budget, not accurate enough, cannot run the layer), or `nil`.
+    /// Why it was not eligible, in words (over the memory budget, not accurate enough, cannot run the layer), or `nil`.
     public var rejected: String?
+    /// Why it was not eligible, as a case to test (`nil` when it was eligible, or when a tuning file written before
+    /// the reasons were recorded gave only the words).
+    public var rejection: CandidateRejection?
     /// True when `milliseconds` is the median of the final rounds, in which the candidates close to the fastest
     /// were timed again in alternation; the choice is made among those.
     public var retimed: Bool
 
-    enum CodingKeys: String, CodingKey { case candidate, milliseconds, prepared_bytes, rejected, retimed }
+    enum CodingKeys: String, CodingKey { case candidate, milliseconds, prepared_bytes, rejected, rejection, retimed }
 
     /// Creates a record; see each property.
     public init(candidate: ConvolutionCandidate, milliseconds: Double?, preparedBytes: Int, rejected: String?,
-                retimed: Bool = false) {
+                rejection: CandidateRejection? = nil, retimed: Bool = false) {
         self.candidate = candidate
         self.milliseconds = milliseconds
         self.preparedBytes = preparedBytes
         self.rejected = rejected
+        self.rejection = rejection
         self.retimed = retimed
     }
 
@@ -97,6 +111,7 @@ public struct CandidateTiming: Sendable, Hashable, Codable {
         milliseconds = try c.decodeIfPresent(Double.self, forKey: .milliseconds)
         preparedBytes = try c.decodeIfPresent(Int.self, forKey: .prepared_bytes) ?? 0
         rejected = try c.decodeIfPresent(String.self, forKey: .rejected)
+        rejection = try c.decodeIfPresent(CandidateRejection.self, forKey: .rejection)
         retimed = try c.decodeIfPresent(Bool.self, forKey: .retimed) ?? false
     }
 
@@ -106,6 +121,7 @@ public struct CandidateTiming: Sendable, Hashable, Codable {
         try c.encodeIfPresent(milliseconds, forKey: .milliseconds)
         try c.encode(preparedBytes, forKey: .prepared_bytes)
         try c.encodeIfPresent(rejected, forKey: .rejected)
+        try c.encodeIfPresent(rejection, forKey: .rejection)
         if retimed { try c.encode(true, forKey: .retimed) }
     }
 }

@@ -352,7 +352,8 @@ public final class ConvolutionPlanner: @unchecked Sendable {
         }
         func setAsideOne(_ conv: Convolution2D, _ candidate: ConvolutionCandidate) {
             setAside.append(CandidateTiming(candidate: candidate, milliseconds: nil, preparedBytes: conv.preparedBytes,
-                                            rejected: "prepared weights \(conv.preparedBytes) B over the budget \(budget) B"))
+                                            rejected: "prepared weights \(conv.preparedBytes) B over the budget \(budget) B",
+                                            rejection: .overMemoryBudget))
         }
         setAsideOne(smallest.conv, c)
         for candidate in smallerFootprints(than: c, d) {
@@ -380,7 +381,8 @@ public final class ConvolutionPlanner: @unchecked Sendable {
                 conv = try Convolution2D(descriptor: d, input: input, weights: weights, bias: bias, algorithm: c.algorithm,
                                          options: c.options(options))
             } catch let e as ConvolutionError {
-                timings.append(CandidateTiming(candidate: c, milliseconds: nil, preparedBytes: 0, rejected: e.description))
+                timings.append(CandidateTiming(candidate: c, milliseconds: nil, preparedBytes: 0, rejected: e.description,
+                                               rejection: .unavailable))
                 continue
             }
             var y = try Tensor(zeros: conv.outputShape(batch: batch))
@@ -389,7 +391,8 @@ public final class ConvolutionPlanner: @unchecked Sendable {
                 let err = (y.maxAbsoluteDifference(baseline.output) ?? .infinity) / baseline.scale
                 if !(err <= Self.tolerance) {
                     timings.append(CandidateTiming(candidate: c, milliseconds: nil, preparedBytes: conv.preparedBytes,
-                                                   rejected: String(format: "error %.1e vs direct exceeds %.0e", err, Self.tolerance)))
+                                                   rejected: String(format: "error %.1e vs direct exceeds %.0e", err, Self.tolerance),
+                                                   rejection: .inaccurate))
                     continue
                 }
             } else {
@@ -398,7 +401,8 @@ public final class ConvolutionPlanner: @unchecked Sendable {
             let ms = try Self.time(conv, input: x, output: &y, cold: coldCaches)
             if let budget = memoryBudget, conv.preparedBytes > budget {
                 timings.append(CandidateTiming(candidate: c, milliseconds: ms, preparedBytes: conv.preparedBytes,
-                                               rejected: "prepared weights \(conv.preparedBytes) B over the budget \(budget) B"))
+                                               rejected: "prepared weights \(conv.preparedBytes) B over the budget \(budget) B",
+                                               rejection: .overMemoryBudget))
                 if smallest.map({ conv.preparedBytes < $0.bytes }) ?? true { smallest = (conv.preparedBytes, conv, c) }
                 continue
             }

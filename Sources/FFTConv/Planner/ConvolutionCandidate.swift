@@ -105,6 +105,12 @@ public struct CandidateTiming: Sendable, Hashable, Codable {
         self.retimed = retimed
     }
 
+    /// A candidate set aside because its prepared weights are over the memory budget (the words and the case).
+    static func overBudget(_ candidate: ConvolutionCandidate, milliseconds: Double?, preparedBytes: Int, budget: Int) -> CandidateTiming {
+        CandidateTiming(candidate: candidate, milliseconds: milliseconds, preparedBytes: preparedBytes,
+                        rejected: "prepared weights \(preparedBytes) B over the budget \(budget) B", rejection: .overMemoryBudget)
+    }
+
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         candidate = try c.decode(ConvolutionCandidate.self, forKey: .candidate)

@@ -351,9 +351,7 @@ public final class ConvolutionPlanner: @unchecked Sendable {
             return (smallest.conv, PlanDecision(chosen: c, timings: [], fromTuningFile: false))
         }
         func setAsideOne(_ conv: Convolution2D, _ candidate: ConvolutionCandidate) {
-            setAside.append(CandidateTiming(candidate: candidate, milliseconds: nil, preparedBytes: conv.preparedBytes,
-                                            rejected: "prepared weights \(conv.preparedBytes) B over the budget \(budget) B",
-                                            rejection: .overMemoryBudget))
+            setAside.append(.overBudget(candidate, milliseconds: nil, preparedBytes: conv.preparedBytes, budget: budget))
         }
         setAsideOne(smallest.conv, c)
         for candidate in smallerFootprints(than: c, d) {
@@ -400,9 +398,7 @@ public final class ConvolutionPlanner: @unchecked Sendable {
             }
             let ms = try Self.time(conv, input: x, output: &y, cold: coldCaches)
             if let budget = memoryBudget, conv.preparedBytes > budget {
-                timings.append(CandidateTiming(candidate: c, milliseconds: ms, preparedBytes: conv.preparedBytes,
-                                               rejected: "prepared weights \(conv.preparedBytes) B over the budget \(budget) B",
-                                               rejection: .overMemoryBudget))
+                timings.append(.overBudget(c, milliseconds: ms, preparedBytes: conv.preparedBytes, budget: budget))
                 if smallest.map({ conv.preparedBytes < $0.bytes }) ?? true { smallest = (conv.preparedBytes, conv, c) }
                 continue
             }

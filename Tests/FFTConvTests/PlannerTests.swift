@@ -93,13 +93,15 @@ final class PlannerTests: XCTestCase {
         XCTAssert(exhaustive.contains { $0.microKernel != nil })
         XCTAssertEqual(Set(exhaustive).count, exhaustive.count, "no candidate twice")
         // A 1x1 layer on 7² or 14² (the transposed form by rule, on 16-float builds) also offers the direct path's own
-        // form, forced by its micro-kernel; on 28² the rule keeps the own form and nothing is added.
+        // form, forced by its micro-kernel; on 28² the rule keeps the own form and the transposed one is offered forced.
         let pointwise = try ConvolutionDescriptor(inputChannels: 64, outputChannels: 64, kernel: 1)
         let wide = KernelTarget.wideRegisters
-        for (side, added) in [(7, wide), (14, wide), (28, false)] {
+        for (side, ruleTransposed) in [(7, true), (14, true), (28, false)] {
             let set = ConvolutionPlanner(mode: .measure).candidates(for: pointwise, input: Size2D(side, side))
-            XCTAssertEqual(set.contains { $0.algorithm == .direct && $0.microKernel != nil }, added, "\(side)²: \(set)")
-            XCTAssertFalse(set.contains { $0.microKernel?.hasSuffix("t") == true })
+            let forced = set.compactMap(\.microKernel)
+            XCTAssertEqual(forced.count, wide ? 1 : 0, "\(side)²: \(set)")
+            XCTAssertEqual(forced.contains { $0.hasSuffix("t") }, wide && !ruleTransposed, "\(side)²: \(set)")
+            XCTAssert(set.allSatisfy { $0.microKernel == nil || $0.algorithm == .direct }, "\(side)²: \(set)")
             // No FFT for a 1x1 kernel, in any mode: every bin would carry the direct GEMM's work.
             for mode in [PlannerMode.measure, .exhaustive] {
                 XCTAssertFalse(ConvolutionPlanner(mode: mode).candidates(for: pointwise, input: Size2D(side, side)).contains { $0.algorithm == .fft })

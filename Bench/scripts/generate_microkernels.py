@@ -20,7 +20,10 @@ positions of an NCHW channel row, channels lda floats apart), B packed -- the 1x
 and the transposed Winograd GEMM's V without a packing pass. There B is the layer's weights, streamed from memory:
 each k asks for B's two lines 256 k ahead (STRIDED_B_AHEAD bytes, one 256-deep block of 32 columns: Winograd's
 depth block, two of the transposed path's 128-row passes) into L2, so each pass brings in what comes after it. Variants in both lists also get the
-split form with strided A (`gemm_MRxNR_split_strided`).
+split form with strided A (`gemm_MRxNR_split_strided`). The gathered form (`gemm_MRxNR_gathered`, the
+GATHERED_VARIANTS) reads A in place through a table of row offsets: row r's element k at `a + offsets[k] + r` (MR
+consecutive output positions of a zero-padded phase layout, tap k's plane and shift at offsets[k]) -- the transposed
+path's tiles of a padded or strided convolution without an im2col; B packed, no prefetches.
 
 Run: python3 Bench/scripts/generate_microkernels.py   (no arguments; rewrites the file)
 """
@@ -38,19 +41,24 @@ SPLIT_VARIANTS = [(7, 32)]
 # Variants that also get the strided-A form (the transposed 1x1 path's tile, input read in place; the transposed
 # Winograd GEMM's 13- and 7-tile rows).
 STRIDED_VARIANTS = [(7, 32), (7, 16), (13, 32)]
+# Variants that also get the gathered-A form (the transposed path on a phase layout read in place).
+GATHERED_VARIANTS = [(7, 32), (7, 16)]
 # Bytes of packed B ahead that the strided forms ask for into L2: one 256-deep block of 32 columns (VGG16's 512→512
 # F(6x6) on 28², weights streamed from memory: 13.2-13.5 ms with none, 12.9 at 6 KB into L1, 10.7 at this distance).
 STRIDED_B_AHEAD = 256 * 32 * 4
 
 
-def kernel(mr, nr, indirect, fused=False, split=False, strided=False):
+def kernel(mr, nr, indirect, fused=False, split=False, strided=False, gathered=False):
     units = nr // 16
-    name = f"{'igemm' if indirect else 'gemm'}_{mr}x{nr}{'_fused' if fused else ''}{'_split' if split else ''}{'_strided' if strided else ''}"
+    name = (f"{'igemm' if indirect else 'gemm'}_{mr}x{nr}{'_fused' if fused else ''}{'_split' if split else ''}"
+            f"{'_strided' if strided else ''}{'_gathered' if gathered else ''}")
     acc = [[f"c{r}_{u}" for u in range(units)] for r in range(mr)]
     L = []
     if not indirect:  # B packed; A packed, or read in place (strided); the tile stored, or split and clipped
-        a_params = "a: UnsafePointer<Float>, lda: Int" if strided else "a: UnsafePointer<Float>"
-        doc = f"    /// {mr}x{nr} tile, " + ("A read in place (row `r`'s element `k` at `a + k * lda + r`), " if strided else "")
+        a_params = ("a: UnsafePointer<Float>, lda: Int" if strided
+                    else "a: UnsafePointer<Float>, offsets: UnsafePointer<Int>" if gathered else "a: UnsafePointer<Float>")
+        doc = f"    /// {mr}x{nr} tile, " + ("A read in place (row `r`'s element `k` at `a + k * lda + r`), " if strided
+                                           else "A read in place (row `r`'s element `k` at `a + offsets[k] + r`), " if gathered else "")
         if split:
             L.append(doc + f"B packed {nr} floats per k;")
             L.append(f"    /// writes `clip(acc + bias[col], lo, hi)`, row `r`'s columns `16u ..< 16u + 16` at `c[u] + r * ldc`")
@@ -81,13 +89,19 @@ def kernel(mr, nr, indirect, fused=False, split=False, strided=False):
         for r in range(mr):
             L.append("            " + "; ".join(f"{acc[r][u]} = load(c, {r} &* ldc &+ {16 * u})" for u in range(units)))
         L.append("        }")
-    L.append("        var ap = a")
-    if indirect:
+    if not gathered:
+        L.append("        var ap = a")
+    if indirect or gathered:
         L.append("        var op = offsets")
-    else:
+    if not indirect:
         L.append("        var bp = UnsafeRawPointer(b)")
     L.append("        for _ in 0..<kc {")
-    if strided:  # A's rows eight channels ahead (the hardware's stride prefetcher covers the rest); B's lines a block ahead
+    if gathered:  # no prefetches: A's lines are the tile's input rows, near from the tile before; B's pass is in L1 after
+        # the pass's first tile and the transposed path asks for the passes ahead into L2 (with B's prefetches as in the
+        # strided form, thirty-ninth session, Intel, 1 thread: ResNet-18's 3x3 stride-2 layers 0.783 / 0.755 / 0.849 ms,
+        # without 0.776 / 0.735 / 0.816, medians of 5 alternated runs)
+        L.append("            let ap = a + op.pointee")
+    elif strided:  # A's rows eight channels ahead (the hardware's stride prefetcher covers the rest); B's lines a block ahead
         L.append("            fftconv_prefetch(ap + 8 &* lda)")
         L.append("            " + "; ".join(f"fftconv_prefetch_l2(bp + {STRIDED_B_AHEAD + 64 * u})" for u in range(nr // 16)))
     else:
@@ -103,10 +117,11 @@ def kernel(mr, nr, indirect, fused=False, split=False, strided=False):
         L.append(f"            let a{r} = V(repeating: ap[{r}])")
         for u in range(units):
             L.append(f"            {acc[r][u]} = {acc[r][u]}.addingProduct(a{r}, b{u})")
-    L.append("            ap += lda" if strided else f"            ap += {mr}")
-    if indirect:
+    if not gathered:
+        L.append("            ap += lda" if strided else f"            ap += {mr}")
+    if indirect or gathered:
         L.append("            op += 1")
-    else:
+    if not indirect:
         L.append(f"            bp += {4 * nr}")
     L.append("        }")
 
@@ -183,6 +198,9 @@ def main():
             out.append("")
         if (mr, nr) in STRIDED_VARIANTS:
             out.append(kernel(mr, nr, False, strided=True))
+            out.append("")
+        if (mr, nr) in GATHERED_VARIANTS:
+            out.append(kernel(mr, nr, False, gathered=True))
             out.append("")
         if (mr, nr) in SPLIT_VARIANTS and (mr, nr) in STRIDED_VARIANTS:
             out.append(kernel(mr, nr, False, split=True, strided=True))

@@ -451,6 +451,50 @@ final class KernelFamilyTests: XCTestCase {
         }
     }
 
+    /// Every variant with a gathered-A form (`GEMMMicroKernel.gathered`): row `r`'s element `k` read at
+    /// `a + offsets[k] + r`, offsets out of order, repeated and far apart (NaN on every float no row reads), against
+    /// the naive product, and the same bits as the packed form on A packed from the same floats; accumulating adds.
+    func testEveryGatheredGEMMVariantAgainstNaive() throws {
+        var rng = SeededGenerator(seed: 35)
+        let variants = MicroKernelRegistry.gemm.filter { $0.gathered != nil }
+        XCTAssertEqual(Set(variants.map(\.name)), ["gemm_7x32", "gemm_7x16"])
+        for kernel in variants {
+            guard let gathered = kernel.gathered else { continue }
+            let (mr, nr) = (kernel.mr, kernel.nr)
+            for k in [1, 9, 130] {
+                // Row k's floats at a spread, shuffled offset; the last row read twice (two taps on one line).
+                var offsets = (0..<k).map { ($0 * 37 % Swift.max(k, 1)) * 11 + 3 }
+                if k > 1 { offsets[k - 1] = offsets[0] }
+                var a = [Float](repeating: .nan, count: (offsets.max() ?? 0) + mr + 5)
+                var values = [Float](repeating: 0, count: k * mr)
+                for kk in 0..<k {
+                    for r in 0..<mr {
+                        if kk == k - 1 && k > 1 { values[kk * mr + r] = a[offsets[kk] + r]; continue }
+                        let v = Float.random(in: -1...1, using: &rng)
+                        a[offsets[kk] + r] = v
+                        values[kk * mr + r] = v
+                    }
+                }
+                let b = try Tensor.random(shape: [k, nr], using: &rng).scalars
+                let start = try Tensor.random(shape: [mr, nr], using: &rng).scalars
+                for accumulate in [false, true] {
+                    var got = start, packed = start
+                    got.withUnsafeMutableBufferPointer { c in gathered(k, a, offsets, b, c.baseAddress!, nr, accumulate) }
+                    packed.withUnsafeMutableBufferPointer { c in kernel.packed(k, values, b, c.baseAddress!, nr, accumulate) }
+                    for r in 0..<mr {
+                        for col in 0..<nr {
+                            var s: Double = accumulate ? Double(start[r * nr + col]) : 0
+                            for kk in 0..<k { s += Double(values[kk * mr + r]) * Double(b[kk * nr + col]) }
+                            let v = got[r * nr + col]
+                            XCTAssertEqual(Double(v), s, accuracy: 1e-4 * Swift.max(1, abs(s)), "\(kernel) gathered k \(k) row \(r) col \(col)")
+                            XCTAssertEqual(v.bitPattern, packed[r * nr + col].bitPattern, "\(kernel) gathered k \(k): other bits than packed")
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     /// Every variant's packed, indirect and strided forms: a product over K computed in passes (the first from zero,
     /// each next one accumulating) has the bits of one pass over all of K — an accumulating call goes on with the
     /// tile's chain — so an operator may block K as it likes (the transposed path's 16 KB passes) and still give the
@@ -547,9 +591,11 @@ final class KernelFamilyTests: XCTestCase {
     /// last panel of at most 16 channels on `gemm_7x16t`: 1, 5, 33, 40 and 70 outputs; 17 not), input channels past
     /// one and several weight blocks (256 rows at 32 columns, 512 at 16), batch 2, a residual, every activation, and
     /// 2 threads on an odd number of panels (one panel's tiles split between the workers, both computing a partial
-    /// last tile). Every other layer with one group goes through its im2col: 3x3 at strides 1 and 2 with and without
-    /// padding, asymmetric padding, dilation, 1x1 at stride 2, 5x5 and 7x2 kernels, rectangular planes, output rows
-    /// narrower and wider than a copy's 8 floats, depths past a weight block, batch 2 (each image's X written anew).
+    /// last tile). Every other layer with one group reads its phase layout in place where its output rows are whole
+    /// 7-position tiles (`TransposedImplementation.readsPhaseLayout`), else goes through its im2col: 3x3 at strides 1
+    /// and 2 with and without padding, asymmetric padding, dilation, 1x1 at stride 2, 5x5 and 7x2 kernels, rectangular
+    /// planes, output rows narrower and wider than a copy's 8 floats, depths past a weight block, batch 2 (each image's
+    /// X written anew) — both ways, with the direct path's bits.
     func testTransposedPathOverEdgeShapes() throws {
         let activations: [Activation] = [.relu6, .leakyReLU(alpha: 0.1), .none, .relu, .hardSwish, .silu, .tanh]
         let shapes: [(cin: Int, cout: Int, input: Size2D, batch: Int)] = [
@@ -566,6 +612,8 @@ final class KernelFamilyTests: XCTestCase {
             (try ConvolutionDescriptor(inputChannels: 4, outputChannels: 12, kernel: Size2D(7, 2), stride: Size2D(1, 3),
                                        padding: Padding(top: 0, left: 1, bottom: 3, right: 0)), Size2D(12, 40), 1),
             (try ConvolutionDescriptor(inputChannels: 64, outputChannels: 70, kernel: 3, stride: 2, padding: 1), Size2D(8, 8), 1),
+            (try ConvolutionDescriptor(inputChannels: 8, outputChannels: 36, kernel: 3, dilation: 2, padding: 2), Size2D(14, 14), 2),
+            (try ConvolutionDescriptor(inputChannels: 150, outputChannels: 32, kernel: 3, stride: 2, padding: 1), Size2D(28, 27), 1),
         ]
         for name in ["gemm_7x32t", "gemm_7x16t"] {
             var cases: [(ConvolutionCase, String)] = []
@@ -573,7 +621,13 @@ final class KernelFamilyTests: XCTestCase {
                 let d = try ConvolutionDescriptor(inputChannels: s.cin, outputChannels: s.cout, kernel: 1)
                 cases.append((ConvolutionCase(descriptor: d, batch: s.batch, input: s.input), "1x1 transposed"))
             }
-            cases += gathered.map { (ConvolutionCase(descriptor: $0.d, batch: $0.batch, input: $0.input), "im2col transposed") }
+            for g in gathered {
+                // (Both kernels have a gathered form: the output's width alone decides.)
+                let inPlace = try g.d.outputSize(input: g.input).width % 7 == 0
+                cases.append((ConvolutionCase(descriptor: g.d, batch: g.batch, input: g.input), inPlace ? "phase layout" : "im2col transposed"))
+            }
+            // Both ways among the cases: whole-tile output rows at strides 1 and 2, and rows that are not.
+            XCTAssertEqual(Set(cases.map(\.1)), ["1x1 transposed", "phase layout", "im2col transposed"])
             for (i, (c0, expected)) in cases.enumerated() {
                 var c = c0
                 c.descriptor = try ConvolutionDescriptor(
@@ -590,8 +644,9 @@ final class KernelFamilyTests: XCTestCase {
                 let tail = c.descriptor.outputChannels % 32
                 XCTAssertEqual(summary.contains("channels on gemm_7x16t"), name == "gemm_7x32t" && tail > 0 && tail <= 16,
                                "\(name) \(c): \(summary)")
-                if expected.hasPrefix("im2col") {
-                    // Through the im2col, one chain in the direct path's order: its bits (forced to its own kernel).
+                if expected != "1x1 transposed" {
+                    // Through the im2col or the phase layout, one chain in the direct path's order: its bits (forced to
+                    // its own kernel).
                     let (x, _, _) = try c.data(seed: 7)
                     let mine = try Convolution2D(descriptor: c.descriptor, input: c.input, weights: w, bias: b, algorithm: .direct,
                                                  options: options)(x)
@@ -611,16 +666,19 @@ final class KernelFamilyTests: XCTestCase {
             let summary = try Convolution2D(descriptor: d, input: Size2D(side, side), weights: w, bias: b, algorithm: .direct).summary
             XCTAssertEqual(summary.contains("transposed"), expected, "\(side)²: \(summary)")
         }
-        // Through the im2col by the same margin: ResNet's 3x3 stride-2 layers onto 7² (64 for 49) and, where FMAs are
-        // split, 14² (208 for 196 on the direct path's own im2col), not onto 28² (784 for 784 there), nor a 13² plane
-        // on the flat layout (176 for 175).
-        for (cin, side, stride, expected) in [(64, 14, 2, wide), (32, 28, 2, split),
-                                              (16, 56, 2, false), (16, 13, 1, false)] {
+        // Other layers by the same margin: ResNet's 3x3 stride-2 layers onto 7² (64 for 49) and, where FMAs are split,
+        // 14² (208 for 196 on the direct path's own im2col), not onto 28² (784 for 784 there), nor a 13² plane on the
+        // flat layout (176 for 175) — on Intel cores also every layer with K ≥ 256 and 32 output channels whose phase
+        // layout the path reads in place (`KernelChoice.prefersPhaseLayout`: 32→64 onto 14², 64→64 onto 28², 32→64 3x3
+        // on 56², not 16→64 onto 28² with its K of 144); the ones here with whole-tile rows all read it in place.
+        let intel = wide && BuildInfo.cpuIsIntel
+        for (cin, side, stride, expected) in [(64, 14, 2, wide), (32, 28, 2, split || intel), (64, 56, 2, intel),
+                                              (16, 56, 2, false), (16, 13, 1, false), (32, 56, 1, intel)] {
             let d = try ConvolutionDescriptor(inputChannels: cin, outputChannels: 64, kernel: 3, stride: Size2D(stride, stride), padding: 1,
                                               activation: .relu)
             let w = try Tensor(zeros: d.weightShape), b = try Tensor(zeros: [64])
             let summary = try Convolution2D(descriptor: d, input: Size2D(side, side), weights: w, bias: b, algorithm: .direct).summary
-            XCTAssertEqual(summary.contains("im2col transposed"), expected, "\(cin)→64 3x3/\(stride) on \(side)²: \(summary)")
+            XCTAssertEqual(summary.contains("phase layout") && summary.contains("transposed"), expected, "\(cin)→64 3x3/\(stride) on \(side)²: \(summary)")
         }
         // A grouped layer, or a kernel without 7 rows, is an `unsupported` error when forced.
         let grouped = try ConvolutionDescriptor(inputChannels: 4, outputChannels: 8, kernel: 3, padding: 1, groups: 2)

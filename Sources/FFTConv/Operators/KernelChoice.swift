@@ -63,11 +63,36 @@ enum KernelChoice {
             guard direct * 100 >= transposed * (100 + pointwiseTransposedMargin) else { return nil }
         } else {
             let d = p.descriptor, depth = d.inputChannels * d.kernel.height * d.kernel.width
+            if let seven = MicroKernelRegistry.named("gemm_7x32"), prefersPhaseLayout(p, kernel: seven) { return seven }
             let direct = DirectImplementation.computedPositions(p, kernel: try gemm(rows: d.outputChannels, forced: nil))
             guard direct * 100 >= transposed * (100 + transposedMargin), depth * transposed * 4 <= transposedGatherBytes else { return nil }
         }
         return MicroKernelRegistry.named("gemm_7x32")
     }
+
+    /// Whether a layer takes the transposed path on its phase layout read in place (`TransposedImplementation
+    /// .readsPhaseLayout`) whatever the positions' count: on Intel cores (`BuildInfo.cpuIsIntel`), for kernels larger
+    /// than 1x1 with at least `phaseLayoutDepth` rows of K and 32 output channels.
+    ///
+    /// There the direct path's tiles, which read a vector of 16 positions per k, run further from the peak than the
+    /// transposed tiles' broadcasts (thirty-ninth session, Xeon family 6 model 207, `fftconv-bench layer … --padding 1
+    /// --activation relu --algorithm direct [--micro-kernel gemm_7x32t]`, the least of 3–5 alternated runs' minima, 1
+    /// thread, ms, direct → transposed on the phase layout): ResNet-18's 3x3 stride-2 layers 64→128 from 56² 0.925 →
+    /// 0.743, 128→256 from 28² 0.870 → 0.730 (at 2 threads 0.501 → 0.432, 0.505 → 0.417); 3x3 stride 1 32→64 on 56²
+    /// 0.869 → 0.694, 64→64 1.545 → 1.354, 128→128 on 28² 1.590 → 1.314, 256→256 on 14² 1.613 → 1.327, 64→128 on 112²
+    /// 12.86 → 10.89. With a short K the transposed store's share grows and it loses or draws: 3→64 on 224² (K 27)
+    /// 1.35 → 2.97, 8→32 on 56² (72) 0.095 → 0.108, 16→32 (144) 0.190 → 0.194, ResNet's 7x7 stride-2 stem (147) 1.443
+    /// → 1.575, 1x1 stride-2 64→128 (64) 0.102 → 0.197; 1x1 stride-2 128→256 and 256→512 draw (0.103 → 0.106, 0.188 →
+    /// 0.187). Zen 4 and Zen 5 keep `transposedMargin`'s rule (unmeasured there).
+    static func prefersPhaseLayout(_ p: ConvolutionProblem, kernel: GEMMMicroKernel) -> Bool {
+        let d = p.descriptor
+        return BuildInfo.cpuIsIntel && KernelTarget.wideRegisters && d.kernel.height * d.kernel.width > 1
+            && d.inputChannels * d.kernel.height * d.kernel.width >= phaseLayoutDepth && d.outputChannels >= 32
+            && TransposedImplementation.readsPhaseLayout(p, kernel: kernel)
+    }
+
+    /// The least K (input channels × taps) for `prefersPhaseLayout`.
+    static let phaseLayoutDepth = 256
 
     /// How many percent more positions the direct path must compute than the transposed path's 7-position tiles before
     /// a layer takes the transposed path: 5 on cores that split 512-bit FMAs in halves (`BuildInfo.cpuSplitsWideVectors`,

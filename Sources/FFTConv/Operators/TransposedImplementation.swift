@@ -6,7 +6,11 @@ import FFTConvKernels
 /// transposed back into the NCHW output with bias, residual and activation.
 ///
 /// X is the input itself for a 1x1 stride-1 unpadded layer (read in place; only a last tile of fewer than 7
-/// positions is packed), else the layer's im2col — `K = Cin·kH·kW` rows of every output position, each row running
+/// positions is packed); for other layers whose output rows are whole tiles (`readsPhaseLayout`: every plane of a
+/// 224-pixel network, 7², 14², 28², …) it is the zero-padded phase layout, read in place through the kernels' gathered
+/// form — tile `t`'s element `k` at the tile's first flat position plus tap `k`'s offset, so a strided layer's 7
+/// consecutive outputs are 7 consecutive floats of one phase row — written once per image by all threads together
+/// (one copy of the input, where an im2col writes kH·kW/(sh·sw) of them); else it is the layer's im2col — `K = Cin·kH·kW` rows of every output position, each row running
 /// on to whole tiles (floats past the last position are the copies' overrun or stale scratch, read only into
 /// accumulator rows that are never stored) — written once per image by all threads together (`Im2Col.rows`) and then
 /// read in place like an input.
@@ -26,10 +30,12 @@ final class TransposedImplementation: ConvolutionImplementation, @unchecked Send
     let kernel: GEMMMicroKernel
     /// The kernel's strided-A form: whole input tiles read in place.
     let strided: GEMMMicroKernel.PackedStrided
+    /// The kernel's gathered-A form, when X is the phase layout (`tapOffsets`).
+    let gathered: GEMMMicroKernel.PackedGathered?
     /// The last panel's kernel when at most half of `kernel`'s columns remain for it (`gemm_7x16` after
     /// `gemm_7x32`: 112 output channels computed as 3 × 32 + 16, not 4 × 32) and its strided form; nil: every
     /// panel on `kernel`.
-    let narrow: (kernel: GEMMMicroKernel, strided: GEMMMicroKernel.PackedStrided)?
+    let narrow: (kernel: GEMMMicroKernel, strided: GEMMMicroKernel.PackedStrided, gathered: GEMMMicroKernel.PackedGathered?)?
     /// Weights as panels of `nr` output channels: panel `j`, row `k` holds `W[j·nr ..< j·nr + nr][k]` (zero
     /// past the last channel), rows contiguous; with `narrow`, the last panel's rows are its `narrow.kernel.nr`
     /// channels (it starts at `j·k·nr` all the same).
@@ -61,8 +67,11 @@ final class TransposedImplementation: ConvolutionImplementation, @unchecked Send
     /// With an im2col X, the floats from one of its rows to the next (whole tiles and the copies' 7-float overrun,
     /// an odd number of cache lines so that a pass's rows spread over the L1 sets); nil: the input is X.
     let gatherStride: Int?
-    /// With an im2col X, the zero-padded phase layout it is copied from (`Im2Col.rows`).
+    /// With an im2col X, the zero-padded phase layout it is copied from (`Im2Col.rows`); with `tapOffsets`, X itself.
     let layout: PhaseLayout?
+    /// On the phase layout read in place (`readsPhaseLayout`): row `k`'s offset from a tile's first flat position
+    /// (`PhaseLayout.tapOffset` of its channel and tap); nil otherwise.
+    let tapOffsets: [Int]?
 
     /// Positions per tile (the micro-kernel's rows).
     static let rows = 7
@@ -75,6 +84,19 @@ final class TransposedImplementation: ConvolutionImplementation, @unchecked Send
     /// Whether the layer is one this path computes: one group (any kernel, stride, padding, dilation).
     static func applies(to d: ConvolutionDescriptor) -> Bool { d.groups == 1 }
 
+    /// Whether X is the layer's phase layout read in place (no im2col): a layer not read in place, with one group,
+    /// whose output rows are whole 7-position tiles, on a kernel with a gathered form (and its narrow twin's, where the
+    /// last panel takes it).
+    static func readsPhaseLayout(_ p: ConvolutionProblem, kernel: GEMMMicroKernel) -> Bool {
+        let d = p.descriptor
+        guard !readsInPlace(d), applies(to: d), p.geometry.outputWidth % rows == 0, kernel.gathered != nil else { return false }
+        let tail = d.outputChannels % kernel.nr
+        if tail > 0, let twin = MicroKernelRegistry.narrowTwin(of: kernel), twin.mr == kernel.mr, tail <= twin.nr {
+            return twin.gathered != nil && twin.strided != nil
+        }
+        return true
+    }
+
     init(problem p: ConvolutionProblem, weights: Tensor, bias: Tensor?, kernel: GEMMMicroKernel, splitsInputChannels: Bool = false) throws {
         let d = p.descriptor
         guard Self.applies(to: d) else {
@@ -86,6 +108,7 @@ final class TransposedImplementation: ConvolutionImplementation, @unchecked Send
                                                reason: "the transposed path needs a 7-row micro-kernel with a strided form, got \(kernel.name)")
         }
         self.strided = strided
+        gathered = kernel.gathered
         problem = p
         self.kernel = kernel
         let nr = kernel.nr, k = d.inputChannels * d.kernel.height * d.kernel.width, cout = d.outputChannels
@@ -95,12 +118,28 @@ final class TransposedImplementation: ConvolutionImplementation, @unchecked Send
         let inPlace = Self.readsInPlace(d)
         kc = Swift.max(1, Swift.min(k, 4096 / nr))
         split = splitsInputChannels && inPlace && p.outputPlane % Self.rows == 0 && k >= 2 * nr ? k / nr / 2 * nr : nil
-        gatherStride = inPlace ? nil : oddLineStride(Swift.max(tiles * Self.rows, p.outputPlane + 7))
-        layout = inPlace ? nil : PhaseLayout(geometry: p.geometry, padBottom: d.padding.bottom, padRight: d.padding.right, lanes: 16)
+        let phaseLayout = inPlace ? nil : PhaseLayout(geometry: p.geometry, padBottom: d.padding.bottom, padRight: d.padding.right, lanes: 16)
+        layout = phaseLayout
+        if let phaseLayout, Self.readsPhaseLayout(p, kernel: kernel) {
+            gatherStride = nil
+            var offsets: [Int] = []
+            offsets.reserveCapacity(k)
+            for c in 0..<d.inputChannels {
+                for kh in 0..<d.kernel.height {
+                    for kw in 0..<d.kernel.width {
+                        offsets.append(phaseLayout.tapOffset(channel: c, channels: d.inputChannels, kh: kh, kw: kw))
+                    }
+                }
+            }
+            tapOffsets = offsets
+        } else {
+            gatherStride = inPlace ? nil : oddLineStride(Swift.max(tiles * Self.rows, p.outputPlane + 7))
+            tapOffsets = nil
+        }
         let tail = cout % nr
         if tail > 0, let twin = MicroKernelRegistry.narrowTwin(of: kernel), twin.mr == kernel.mr, tail <= twin.nr,
            let twinStrided = twin.strided {
-            narrow = (twin, twinStrided)
+            narrow = (twin, twinStrided, twin.gathered)
             let whole = cout / nr * nr
             // Whole panels as usual, then the tail's channels packed `twin.nr` wide right after them.
             (panels, self.bias) = Self.packPanels(weights: weights, bias: bias, outputs: cout, k: k, nr: nr, packing: whole)
@@ -113,11 +152,12 @@ final class TransposedImplementation: ConvolutionImplementation, @unchecked Send
         epilogue = d.activation.epilogue
     }
 
-    /// Panel `j`'s width (`narrow`'s for the last panel when there is one), kernel and strided form.
+    /// Panel `j`'s width (`narrow`'s for the last panel when there is one), kernel, strided and gathered forms.
     @inline(__always)
-    private func panelKernel(_ j: Int) -> (nr: Int, kernel: GEMMMicroKernel, strided: GEMMMicroKernel.PackedStrided) {
-        if let narrow, j == panelCount - 1 { return (narrow.kernel.nr, narrow.kernel, narrow.strided) }
-        return (kernel.nr, kernel, strided)
+    private func panelKernel(_ j: Int)
+        -> (nr: Int, kernel: GEMMMicroKernel, strided: GEMMMicroKernel.PackedStrided, gathered: GEMMMicroKernel.PackedGathered?) {
+        if let narrow, j == panelCount - 1 { return (narrow.kernel.nr, narrow.kernel, narrow.strided, narrow.gathered) }
+        return (kernel.nr, kernel, strided, gathered)
     }
 
     /// `[outputs, k]` weights as panels of `nr` output channels (panel `j`, row `c` holds `W[j·nr ..< j·nr + nr][c]`,
@@ -134,7 +174,13 @@ final class TransposedImplementation: ConvolutionImplementation, @unchecked Send
 
     var preparedBytes: Int { (panels.count + bias.count) * 4 }
     var summary: String {
-        "\(kernel.name)t, \(gatherStride == nil ? "1x1" : "im2col") transposed (\(Self.rows) positions × \(kernel.nr) channels)"
+        let x: String
+        if tapOffsets != nil, let layout {
+            x = "phase layout \(layout.phases)x\(layout.phaseHeight)x\(layout.phaseWidth)"
+        } else {
+            x = gatherStride == nil ? "1x1" : "im2col"
+        }
+        return "\(kernel.name)t, \(x) transposed (\(Self.rows) positions × \(kernel.nr) channels)"
             + (narrow.map { ", last \(problem.descriptor.outputChannels % kernel.nr) channels on \($0.kernel.name)t" } ?? "")
             + (split.map { ", input channels summed in halves at \($0)" } ?? "")
     }
@@ -158,7 +204,7 @@ final class TransposedImplementation: ConvolutionImplementation, @unchecked Send
         // and 18 tiles instead of 3 and 4 tiles of each panel).
         let items = panelCount * tiles, workers = Swift.min(threads, items)
         let lda = gatherStride ?? positions
-        let whole = gatherStride == nil ? positions / mr : tiles, packedTiles = tiles - whole
+        let whole = gatherStride == nil && tapOffsets == nil ? positions / mr : tiles, packedTiles = tiles - whole
         // Scratch (written before read): the im2col X and the phase layout it is copied from, then per worker the
         // accumulator tiles for its share of one panel, the transpose's staging, and the packed last tile.
         let gathered = gatherStride.map { roundUp(k * $0, 16) } ?? 0, layoutFloats = layout.map { $0.imageSize(channels: d.inputChannels) } ?? 0
@@ -179,6 +225,12 @@ final class TransposedImplementation: ConvolutionImplementation, @unchecked Send
                     // Written by all the workers; each then reads every row (a pass is all of a tile's rows).
                     layout.writeIm2Col(input: image, channels: d.inputChannels, phases: scratch + gathered, rowStride: stride,
                                        into: scratch, threads: threads)
+                    x = UnsafePointer(scratch)
+                } else if tapOffsets != nil, let layout {
+                    // The phase layout, its channels written by all the workers; each then reads every channel.
+                    Parallel.forEachRange(count: d.inputChannels, threads: threads) { _, range in
+                        layout.fill(input: image, channels: d.inputChannels, channelRange: range, buffer: scratch)
+                    }
                     x = UnsafePointer(scratch)
                 } else {
                     x = image
@@ -241,7 +293,28 @@ final class TransposedImplementation: ConvolutionImplementation, @unchecked Send
     /// ahead: MobileNetV2's f18 0.214 ms in the network; four: 0.205–0.207, its 960→160 layers 0.094 → 0.090.)
     private func sums(x: UnsafePointer<Float>, lda: Int, panel j: Int, tiles: Range<Int>, channels: Range<Int>, whole: Int,
                       packed: UnsafePointer<Float>, into acc: UnsafeMutablePointer<Float>) {
-        let mr = Self.rows, k = depth, kc = kc, (nr, kernel, strided) = panelKernel(j), base = panels.pointer + j * k * self.kernel.nr
+        let mr = Self.rows, k = depth, kc = kc, (nr, kernel, strided, gathered) = panelKernel(j), base = panels.pointer + j * k * self.kernel.nr
+        if let tapOffsets, let gathered, let layout {
+            // The phase layout read in place: tile t is 7 outputs of one row, at its first position's flat index.
+            let width = problem.geometry.outputWidth, phaseWidth = layout.phaseWidth
+            tapOffsets.withUnsafeBufferPointer { offsets in
+                guard let offsets = offsets.baseAddress else { return }
+                var k0 = channels.lowerBound
+                while k0 < channels.upperBound {
+                    let n = Swift.min(kc, channels.upperBound - k0)
+                    let next = UnsafeRawPointer(base + (k0 + n + 3 * kc) * nr), bytes = kc * nr * 4
+                    let b = base + k0 * nr
+                    for t in tiles {
+                        let share = bytes / tiles.count, from = (t - tiles.lowerBound) * share
+                        Prefetch.toL2(next + from, bytes: t + 1 == tiles.upperBound ? bytes - from : share)
+                        let p0 = t * mr, f0 = p0 / width * phaseWidth + p0 % width
+                        gathered(n, x + f0, offsets + k0, b, acc + (t - tiles.lowerBound) * mr * nr, nr, k0 > channels.lowerBound)
+                    }
+                    k0 += n
+                }
+            }
+            return
+        }
         var k0 = channels.lowerBound
         while k0 < channels.upperBound {
             let n = Swift.min(kc, channels.upperBound - k0)

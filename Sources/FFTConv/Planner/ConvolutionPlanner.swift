@@ -88,15 +88,17 @@ public final class ConvolutionPlanner: @unchecked Sendable {
         // measured so far — on Zen 4 the transposed form gained 5% on 14² 1x1 layers, on Zen 5 it lost 10–40% with
         // 32 KB weight passes and gains up to 20% with 16 KB ones (twenty-ninth and thirty-second sessions,
         // Docs/Planner.md, `KernelChoice.pointwiseTransposedMargin`).
-        if let problem = try? ConvolutionProblem(descriptor: d, input: input),
-           (try? KernelChoice.transposed(forced: nil, problem: problem)) != nil,
+        let problem = try? ConvolutionProblem(descriptor: d, input: input)
+        if let problem, (try? KernelChoice.transposed(forced: nil, problem: problem)) != nil,
            let own = try? KernelChoice.gemm(rows: d.outputChannels, forced: nil) {
             result.append(.init(.direct, microKernel: own.name))
-        } else if KernelTarget.wideRegisters, TransposedImplementation.readsInPlace(d) {
+        } else if KernelTarget.wideRegisters, TransposedImplementation.readsInPlace(d)
+                    || problem.map({ p in MicroKernelRegistry.named("gemm_7x32").map { TransposedImplementation.readsPhaseLayout(p, kernel: $0) } ?? false }) == true {
             // And the other way round, a 1x1 layer read in place that the rule keeps on the own form: its transposed form
             // too. On the first Intel host (thirty-eighth session, `layer … --algorithm direct --micro-kernel gemm_7x32t`,
             // least of 1000 calls, ms, own → transposed) it won where K is long — 256→32 on 27² 0.092–0.133 → 0.075,
             // 512→64 on 13² 0.080 → 0.066, 384→64 0.060 → 0.050–0.054 — and lost on 56² (144→24 0.16–0.19 → 0.24).
+            // Likewise a layer whose phase layout the transposed form reads in place (`KernelChoice.prefersPhaseLayout`).
             result.append(.init(.direct, microKernel: "gemm_7x32t"))
         }
         if d.isDepthwise { result.append(.init(.depthwise)) }

@@ -35,6 +35,12 @@ public struct GEMMMicroKernel: @unchecked Sendable, CustomStringConvertible {  /
     public typealias PackedSplitStrided = (Int, UnsafePointer<Float>, Int, UnsafePointer<Float>, UnsafeMutablePointer<Float>,
                                            UnsafeMutablePointer<Float>, Int, UnsafePointer<Float>, Float, Float) -> Void
 
+    /// Gathered-A packed form: `(kc, a, offsets, b, c, ldc, accumulate)`, A read in place — row `r`'s element `k` at
+    /// `a + offsets[k] + r` (`mr` consecutive output positions of a zero-padded phase layout, tap `k`'s plane and shift
+    /// at `offsets[k]`) — B packed `nr` floats per k: the same bits as the packed form on A packed from those floats.
+    public typealias PackedGathered = (Int, UnsafePointer<Float>, UnsafePointer<Int>, UnsafePointer<Float>, UnsafeMutablePointer<Float>,
+                                       Int, Bool) -> Void
+
     /// The name says the tile: `gemm_6x16` computes 6 rows × 16 columns.
     public let name: String
     /// Rows of the tile (rows of A per panel).
@@ -54,6 +60,9 @@ public struct GEMMMicroKernel: @unchecked Sendable, CustomStringConvertible {  /
     /// The strided-A kernel, on the variants that have one (the transposed 1x1 path's 7-row tiles, the transposed
     /// Winograd GEMM's 7- and 13-row tiles).
     public private(set) var strided: PackedStrided? = nil
+    /// The gathered-A kernel, on the variants that have one (the transposed path's 7-row tiles on a phase layout read
+    /// in place: padded or strided layers without an im2col).
+    public private(set) var gathered: PackedGathered? = nil
     /// The split kernel with strided A, on the variants that have both forms.
     public private(set) var splitStrided: PackedSplitStrided? = nil
 
@@ -92,11 +101,11 @@ public enum MicroKernelRegistry {
                         fused: MicroKernels.igemm_7x32_fused,
                         note: "7 positions × 32 output channels: the transposed 1x1 path on 7², 14², 28² … planes (AVX-512)",
                         split: MicroKernels.gemm_7x32_split, strided: MicroKernels.gemm_7x32_strided,
-                        splitStrided: MicroKernels.gemm_7x32_split_strided),
+                        gathered: MicroKernels.gemm_7x32_gathered, splitStrided: MicroKernels.gemm_7x32_split_strided),
         GEMMMicroKernel(name: "gemm_7x16", mr: 7, nr: 16, packed: MicroKernels.gemm_7x16, indirect: MicroKernels.igemm_7x16,
                         fused: MicroKernels.igemm_7x16_fused,
                         note: "gemm_7x32's narrow twin (on AVX2 its 14 accumulator ymm leave too few for B: it spills)",
-                        strided: MicroKernels.gemm_7x16_strided),
+                        strided: MicroKernels.gemm_7x16_strided, gathered: MicroKernels.gemm_7x16_gathered),
         GEMMMicroKernel(name: "gemm_13x32", mr: 13, nr: 32, packed: MicroKernels.gemm_13x32, indirect: MicroKernels.igemm_13x32,
                         fused: MicroKernels.igemm_13x32_fused,
                         note: "13 Winograd tiles × 32 output channels: the transposed Winograd GEMM on 25-tile chunks (AVX-512, 26 of 32 zmm)",

@@ -2031,6 +2031,71 @@ public enum MicroKernels {
         store(c6_1, c, 6 &* ldc &+ 16)
     }
 
+    /// 7x32 tile, A read in place (row `r`'s element `k` at `a + offsets[k] + r`), B packed 32 floats per k.
+    public static func gemm_7x32_gathered(kc: Int, a: UnsafePointer<Float>, offsets: UnsafePointer<Int>, b: UnsafePointer<Float>,
+                              c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool) {
+        var c0_0 = V(); var c0_1 = V()
+        var c1_0 = V(); var c1_1 = V()
+        var c2_0 = V(); var c2_1 = V()
+        var c3_0 = V(); var c3_1 = V()
+        var c4_0 = V(); var c4_1 = V()
+        var c5_0 = V(); var c5_1 = V()
+        var c6_0 = V(); var c6_1 = V()
+        if accumulate {
+            c0_0 = load(c, 0 &* ldc &+ 0); c0_1 = load(c, 0 &* ldc &+ 16)
+            c1_0 = load(c, 1 &* ldc &+ 0); c1_1 = load(c, 1 &* ldc &+ 16)
+            c2_0 = load(c, 2 &* ldc &+ 0); c2_1 = load(c, 2 &* ldc &+ 16)
+            c3_0 = load(c, 3 &* ldc &+ 0); c3_1 = load(c, 3 &* ldc &+ 16)
+            c4_0 = load(c, 4 &* ldc &+ 0); c4_1 = load(c, 4 &* ldc &+ 16)
+            c5_0 = load(c, 5 &* ldc &+ 0); c5_1 = load(c, 5 &* ldc &+ 16)
+            c6_0 = load(c, 6 &* ldc &+ 0); c6_1 = load(c, 6 &* ldc &+ 16)
+        }
+        var op = offsets
+        var bp = UnsafeRawPointer(b)
+        for _ in 0..<kc {
+            let ap = a + op.pointee
+            let b0 = bp.loadUnaligned(fromByteOffset: 0, as: V.self)
+            let b1 = bp.loadUnaligned(fromByteOffset: 64, as: V.self)
+            let a0 = V(repeating: ap[0])
+            c0_0 = c0_0.addingProduct(a0, b0)
+            c0_1 = c0_1.addingProduct(a0, b1)
+            let a1 = V(repeating: ap[1])
+            c1_0 = c1_0.addingProduct(a1, b0)
+            c1_1 = c1_1.addingProduct(a1, b1)
+            let a2 = V(repeating: ap[2])
+            c2_0 = c2_0.addingProduct(a2, b0)
+            c2_1 = c2_1.addingProduct(a2, b1)
+            let a3 = V(repeating: ap[3])
+            c3_0 = c3_0.addingProduct(a3, b0)
+            c3_1 = c3_1.addingProduct(a3, b1)
+            let a4 = V(repeating: ap[4])
+            c4_0 = c4_0.addingProduct(a4, b0)
+            c4_1 = c4_1.addingProduct(a4, b1)
+            let a5 = V(repeating: ap[5])
+            c5_0 = c5_0.addingProduct(a5, b0)
+            c5_1 = c5_1.addingProduct(a5, b1)
+            let a6 = V(repeating: ap[6])
+            c6_0 = c6_0.addingProduct(a6, b0)
+            c6_1 = c6_1.addingProduct(a6, b1)
+            op += 1
+            bp += 128
+        }
+        store(c0_0, c, 0 &* ldc &+ 0)
+        store(c0_1, c, 0 &* ldc &+ 16)
+        store(c1_0, c, 1 &* ldc &+ 0)
+        store(c1_1, c, 1 &* ldc &+ 16)
+        store(c2_0, c, 2 &* ldc &+ 0)
+        store(c2_1, c, 2 &* ldc &+ 16)
+        store(c3_0, c, 3 &* ldc &+ 0)
+        store(c3_1, c, 3 &* ldc &+ 16)
+        store(c4_0, c, 4 &* ldc &+ 0)
+        store(c4_1, c, 4 &* ldc &+ 16)
+        store(c5_0, c, 5 &* ldc &+ 0)
+        store(c5_1, c, 5 &* ldc &+ 16)
+        store(c6_0, c, 6 &* ldc &+ 0)
+        store(c6_1, c, 6 &* ldc &+ 16)
+    }
+
     /// 7x32 tile, A read in place (row `r`'s element `k` at `a + k * lda + r`), B packed 32 floats per k;
     /// writes `clip(acc + bias[col], lo, hi)`, row `r`'s columns `16u ..< 16u + 16` at `c[u] + r * ldc`
     /// (`c0`, `c1`, …: one 16-channel pixel vector per row and block).
@@ -2338,6 +2403,56 @@ public enum MicroKernels {
             let a6 = V(repeating: ap[6])
             c6_0 = c6_0.addingProduct(a6, b0)
             ap += lda
+            bp += 64
+        }
+        store(c0_0, c, 0 &* ldc &+ 0)
+        store(c1_0, c, 1 &* ldc &+ 0)
+        store(c2_0, c, 2 &* ldc &+ 0)
+        store(c3_0, c, 3 &* ldc &+ 0)
+        store(c4_0, c, 4 &* ldc &+ 0)
+        store(c5_0, c, 5 &* ldc &+ 0)
+        store(c6_0, c, 6 &* ldc &+ 0)
+    }
+
+    /// 7x16 tile, A read in place (row `r`'s element `k` at `a + offsets[k] + r`), B packed 16 floats per k.
+    public static func gemm_7x16_gathered(kc: Int, a: UnsafePointer<Float>, offsets: UnsafePointer<Int>, b: UnsafePointer<Float>,
+                              c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool) {
+        var c0_0 = V()
+        var c1_0 = V()
+        var c2_0 = V()
+        var c3_0 = V()
+        var c4_0 = V()
+        var c5_0 = V()
+        var c6_0 = V()
+        if accumulate {
+            c0_0 = load(c, 0 &* ldc &+ 0)
+            c1_0 = load(c, 1 &* ldc &+ 0)
+            c2_0 = load(c, 2 &* ldc &+ 0)
+            c3_0 = load(c, 3 &* ldc &+ 0)
+            c4_0 = load(c, 4 &* ldc &+ 0)
+            c5_0 = load(c, 5 &* ldc &+ 0)
+            c6_0 = load(c, 6 &* ldc &+ 0)
+        }
+        var op = offsets
+        var bp = UnsafeRawPointer(b)
+        for _ in 0..<kc {
+            let ap = a + op.pointee
+            let b0 = bp.loadUnaligned(fromByteOffset: 0, as: V.self)
+            let a0 = V(repeating: ap[0])
+            c0_0 = c0_0.addingProduct(a0, b0)
+            let a1 = V(repeating: ap[1])
+            c1_0 = c1_0.addingProduct(a1, b0)
+            let a2 = V(repeating: ap[2])
+            c2_0 = c2_0.addingProduct(a2, b0)
+            let a3 = V(repeating: ap[3])
+            c3_0 = c3_0.addingProduct(a3, b0)
+            let a4 = V(repeating: ap[4])
+            c4_0 = c4_0.addingProduct(a4, b0)
+            let a5 = V(repeating: ap[5])
+            c5_0 = c5_0.addingProduct(a5, b0)
+            let a6 = V(repeating: ap[6])
+            c6_0 = c6_0.addingProduct(a6, b0)
+            op += 1
             bp += 64
         }
         store(c0_0, c, 0 &* ldc &+ 0)

@@ -591,11 +591,12 @@ final class KernelFamilyTests: XCTestCase {
     /// last panel of at most 16 channels on `gemm_7x16t`: 1, 5, 33, 40 and 70 outputs; 17 not), input channels past
     /// one and several weight blocks (256 rows at 32 columns, 512 at 16), batch 2, a residual, every activation, and
     /// 2 threads on an odd number of panels (one panel's tiles split between the workers, both computing a partial
-    /// last tile). Every other layer with one group reads its phase layout in place where its output rows are whole
-    /// 7-position tiles (`TransposedImplementation.readsPhaseLayout`), else goes through its im2col: 3x3 at strides 1
-    /// and 2 with and without padding, asymmetric padding, dilation, 1x1 at stride 2, 5x5 and 7x2 kernels, rectangular
-    /// planes, output rows narrower and wider than a copy's 8 floats, depths past a weight block, batch 2 (each image's
-    /// X written anew) — both ways, with the direct path's bits.
+    /// last tile). Every other layer with one group reads its phase layout in place, in tiles along each output row
+    /// where the rows are whole 7-position tiles and in flat tiles (the phase rows' extra columns computed, not stored)
+    /// where they are not: 3x3 at strides 1 and 2 with and without padding, asymmetric padding, dilation, 1x1 at stride
+    /// 2, 5x5 and 7x2 kernels, rectangular planes, output rows narrower than a tile (one tile over several rows) and
+    /// wider, depths past a weight block, batch 2 (each image's layout written anew) — both ways, with the direct
+    /// path's bits.
     func testTransposedPathOverEdgeShapes() throws {
         let activations: [Activation] = [.relu6, .leakyReLU(alpha: 0.1), .none, .relu, .hardSwish, .silu, .tanh]
         let shapes: [(cin: Int, cout: Int, input: Size2D, batch: Int)] = [
@@ -614,6 +615,8 @@ final class KernelFamilyTests: XCTestCase {
             (try ConvolutionDescriptor(inputChannels: 64, outputChannels: 70, kernel: 3, stride: 2, padding: 1), Size2D(8, 8), 1),
             (try ConvolutionDescriptor(inputChannels: 8, outputChannels: 36, kernel: 3, dilation: 2, padding: 2), Size2D(14, 14), 2),
             (try ConvolutionDescriptor(inputChannels: 150, outputChannels: 32, kernel: 3, stride: 2, padding: 1), Size2D(28, 27), 1),
+            (try ConvolutionDescriptor(inputChannels: 12, outputChannels: 20, kernel: 3, padding: 1), Size2D(4, 5), 2),
+            (try ConvolutionDescriptor(inputChannels: 64, outputChannels: 48, kernel: 3, stride: 2, padding: 1), Size2D(32, 32), 1),
         ]
         for name in ["gemm_7x32t", "gemm_7x16t"] {
             var cases: [(ConvolutionCase, String)] = []
@@ -622,12 +625,12 @@ final class KernelFamilyTests: XCTestCase {
                 cases.append((ConvolutionCase(descriptor: d, batch: s.batch, input: s.input), "1x1 transposed"))
             }
             for g in gathered {
-                // (Both kernels have a gathered form: the output's width alone decides.)
-                let inPlace = try g.d.outputSize(input: g.input).width % 7 == 0
-                cases.append((ConvolutionCase(descriptor: g.d, batch: g.batch, input: g.input), inPlace ? "phase layout" : "im2col transposed"))
+                // The output's width alone decides how tiles run.
+                let rows = try g.d.outputSize(input: g.input).width % 7 == 0
+                cases.append((ConvolutionCase(descriptor: g.d, batch: g.batch, input: g.input), rows ? "phase layout" : "in flat tiles"))
             }
             // Both ways among the cases: whole-tile output rows at strides 1 and 2, and rows that are not.
-            XCTAssertEqual(Set(cases.map(\.1)), ["1x1 transposed", "phase layout", "im2col transposed"])
+            XCTAssertEqual(Set(cases.map(\.1)), ["1x1 transposed", "phase layout", "in flat tiles"])
             for (i, (c0, expected)) in cases.enumerated() {
                 var c = c0
                 c.descriptor = try ConvolutionDescriptor(
@@ -639,14 +642,14 @@ final class KernelFamilyTests: XCTestCase {
                 let (_, w, b) = try c.data(seed: 0)
                 let summary = try Convolution2D(descriptor: c.descriptor, input: c.input, weights: w, bias: b, algorithm: .direct,
                                                 options: options).summary
-                XCTAssert(summary.contains(expected), "\(name) \(c): \(summary)")
+                XCTAssert(summary.contains(expected) && summary.contains("transposed"), "\(name) \(c): \(summary)")
+                XCTAssertEqual(summary.contains("flat tiles"), expected == "in flat tiles", "\(name) \(c): \(summary)")
                 // On gemm_7x32t, at most 16 channels past the last whole panel go on gemm_7x16t (17: one more 32).
                 let tail = c.descriptor.outputChannels % 32
                 XCTAssertEqual(summary.contains("channels on gemm_7x16t"), name == "gemm_7x32t" && tail > 0 && tail <= 16,
                                "\(name) \(c): \(summary)")
                 if expected != "1x1 transposed" {
-                    // Through the im2col or the phase layout, one chain in the direct path's order: its bits (forced to
-                    // its own kernel).
+                    // On the phase layout, one chain in the direct path's order: its bits (forced to its own kernel).
                     let (x, _, _) = try c.data(seed: 7)
                     let mine = try Convolution2D(descriptor: c.descriptor, input: c.input, weights: w, bias: b, algorithm: .direct,
                                                  options: options)(x)
@@ -670,10 +673,10 @@ final class KernelFamilyTests: XCTestCase {
         // 14² (208 for 196 on the direct path's own im2col), not onto 28² (784 for 784 there), nor a 13² plane on the
         // flat layout (176 for 175) — on Intel cores also every layer with K ≥ 256 and 32 output channels whose phase
         // layout the path reads in place (`KernelChoice.prefersPhaseLayout`: 32→64 onto 14², 64→64 onto 28², 32→64 3x3
-        // on 56², not 16→64 onto 28² with its K of 144); the ones here with whole-tile rows all read it in place.
+        // on 56², not 16→64 onto 28² with its K of 144, nor 64→64 onto 32², whose rows are not whole tiles).
         let intel = wide && BuildInfo.cpuIsIntel
         for (cin, side, stride, expected) in [(64, 14, 2, wide), (32, 28, 2, split || intel), (64, 56, 2, intel),
-                                              (16, 56, 2, false), (16, 13, 1, false), (32, 56, 1, intel)] {
+                                              (16, 56, 2, false), (16, 13, 1, false), (32, 56, 1, intel), (64, 64, 2, false)] {
             let d = try ConvolutionDescriptor(inputChannels: cin, outputChannels: 64, kernel: 3, stride: Size2D(stride, stride), padding: 1,
                                               activation: .relu)
             let w = try Tensor(zeros: d.weightShape), b = try Tensor(zeros: [64])

@@ -503,7 +503,7 @@ final class DirectImplementation: ConvolutionImplementation, @unchecked Sendable
 extension PhaseLayout {
     /// One image's im2col (`Im2Col.rows`: row `(c · kH + kh) · kW + kw` at `im2col + row · rowStride`), copied from
     /// this layout filled at `phases`: the input channels split between the workers, each filling its channels' planes
-    /// and copying their rows (the direct path's and the transposed path's im2col).
+    /// and copying their rows (the direct path's im2col).
     func writeIm2Col(input: UnsafePointer<Float>, channels: Int, phases: UnsafeMutablePointer<Float>, rowStride: Int,
                      into im2col: UnsafeMutablePointer<Float>, threads: Int) {
         Parallel.forEachRange(count: channels, threads: threads) { _, range in

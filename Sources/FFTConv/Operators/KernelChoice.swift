@@ -37,7 +37,9 @@ enum KernelChoice {
     /// an `unsupported` error. Unforced, only with 16-float registers, where the direct path computes more positions
     /// than 7-position tiles do (49 positions: 64 against 49, 31% more; 196: 208 against 196, 6%; 784 on 28²: none) —
     /// by `pointwiseTransposedMargin` percent for 1x1 stride-1 layers with their input read in place, by
-    /// `transposedMargin` percent for other layers with one group, through an im2col of at most `transposedGatherBytes`. Measured on Zen 4 (1 / 2 threads, ms,
+    /// `transposedMargin` percent for other layers with one group (positions as `TransposedImplementation
+    /// .computedPositions` counts them) where an im2col would take at most `transposedGatherBytes`; on Intel cores by
+    /// `prefersPhaseLayout`. Measured on Zen 4 (1 / 2 threads, ms,
     /// `fftconv-bench layer … --algorithm direct [--micro-kernel gemm_7x32t]`, nineteenth session): 576→96 on 14²
     /// 0.203 / 0.107 → 0.192 / 0.098, 384→64 0.092 / 0.049 → 0.086 / 0.046, 1024→256 0.950 / 0.506 → 0.906 / 0.455,
     /// 256→1024 0.980 / 0.519 → 0.929 / 0.508; on 28² it loses (192→32 0.087 / 0.047 → 0.094 / 0.049). With the input
@@ -45,9 +47,10 @@ enum KernelChoice {
     static func transposed(forced: String?, problem p: ConvolutionProblem) throws -> GEMMMicroKernel? {
         if let forced {
             guard forced.hasSuffix("t"), let k = MicroKernelRegistry.named(String(forced.dropLast())) else { return nil }
-            guard k.mr == TransposedImplementation.rows, TransposedImplementation.applies(to: p.descriptor) else {
+            guard TransposedImplementation.supports(kernel: k, problem: p) else {
                 throw ConvolutionError.unsupported(algorithm: "direct",
-                                                   reason: "\(forced) needs a 7-row micro-kernel and a convolution with one group")
+                                                   reason: "\(forced) needs a 7-row micro-kernel with a strided form (and a gathered one "
+                                                       + "for a layer not read in place) and a convolution with one group")
             }
             return k
         }
@@ -55,8 +58,7 @@ enum KernelChoice {
         // for each B vector — it spills, and ran 1.46× the direct path's time on 960→320 at 7² (0.454 vs 0.310 ms).
         guard KernelTarget.wideRegisters, TransposedImplementation.applies(to: p.descriptor),
               let family = gemmFamily.first else { return nil }
-        let positions = p.outputPlane, rows = TransposedImplementation.rows
-        let transposed = (positions + rows - 1) / rows * rows
+        let positions = p.outputPlane, transposed = TransposedImplementation.computedPositions(p)
         if TransposedImplementation.readsInPlace(p.descriptor) {
             // Whole tiles of `nr` positions, the last one on the 16-wide twin when at most 16 remain.
             let direct = WinogradImplementation.computedColumns(positions, nr: family.nr, narrow: MicroKernelRegistry.narrowTwin(of: family)?.nr)
@@ -70,9 +72,9 @@ enum KernelChoice {
         return MicroKernelRegistry.named("gemm_7x32")
     }
 
-    /// Whether a layer takes the transposed path on its phase layout read in place (`TransposedImplementation
-    /// .readsPhaseLayout`) whatever the positions' count: on Intel cores (`BuildInfo.cpuIsIntel`), for kernels larger
-    /// than 1x1 with at least `phaseLayoutDepth` rows of K and 32 output channels.
+    /// Whether a layer takes the transposed path on its phase layout whatever the positions' count: on Intel cores
+    /// (`BuildInfo.cpuIsIntel`), for kernels larger than 1x1 with at least `phaseLayoutDepth` rows of K and 32 output
+    /// channels, whose output rows are whole 7-position tiles (`TransposedImplementation.rowTiles`).
     ///
     /// There the direct path's tiles, which read a vector of 16 positions per k, run further from the peak than the
     /// transposed tiles' broadcasts (thirty-ninth session, Xeon family 6 model 207, `fftconv-bench layer … --padding 1
@@ -84,11 +86,17 @@ enum KernelChoice {
     /// 1.35 → 2.97, 8→32 on 56² (72) 0.095 → 0.108, 16→32 (144) 0.190 → 0.194, ResNet's 7x7 stride-2 stem (147) 1.443
     /// → 1.575, 1x1 stride-2 64→128 (64) 0.102 → 0.197; 1x1 stride-2 128→256 and 256→512 draw (0.103 → 0.106, 0.188 →
     /// 0.187). Zen 4 and Zen 5 keep `transposedMargin`'s rule (unmeasured there).
+    ///
+    /// In flat tiles (output rows not whole tiles; the phase rows' extra columns computed too) it won most layers
+    /// measured but not all (same command, least of two runs, ms, own → transposed): 3x3 stride-2 64→128 onto 32²
+    /// 1.284 → 1.061, 128→256 onto 16² 1.196 → 1.067, but 256→512 onto 8² 1.186 → 1.235; 3x3 stride 1 256→256 on 13²
+    /// 1.527 → 1.362, on 27² 5.961 → 5.294, 128→128 on 32² 2.018 → 1.906, but 64→192 on 27² (the own path on its
+    /// unpadded flat layout) 1.119 → 1.395. Those are left to `measure`, which times both forms.
     static func prefersPhaseLayout(_ p: ConvolutionProblem, kernel: GEMMMicroKernel) -> Bool {
         let d = p.descriptor
         return BuildInfo.cpuIsIntel && KernelTarget.wideRegisters && d.kernel.height * d.kernel.width > 1
             && d.inputChannels * d.kernel.height * d.kernel.width >= phaseLayoutDepth && d.outputChannels >= 32
-            && TransposedImplementation.readsPhaseLayout(p, kernel: kernel)
+            && TransposedImplementation.rowTiles(p) && TransposedImplementation.supports(kernel: kernel, problem: p)
     }
 
     /// The least K (input channels × taps) for `prefersPhaseLayout`.
@@ -126,9 +134,11 @@ enum KernelChoice {
     /// 3x3 stride-2 256→256 from 28² (208 columns for 196) lost 21–41% with it (1.27 → 1.79, 1.52 → 1.84 ms).
     static let pointwiseTransposedMargin = 5
 
-    /// The largest im2col the transposed path takes: 2 MB. Each 32-channel panel reads all of it, so it must stay near:
-    /// 256→256 3x3 on 14² (1.8 MB) gained (2.446 → 2.185 ms), on 28² (7.2 MB, 10% more columns on the padded layout)
-    /// it lost (9.28–9.40 → 9.61–13.58 ms, `ab.sh 4`).
+    /// The largest im2col (K × computed positions × 4 bytes) for which `transposedMargin`'s rule gives a layer the
+    /// transposed path: 2 MB. Measured when the path read an im2col, which each 32-channel panel read all of: 256→256
+    /// 3x3 on 14² (1.8 MB) gained (2.446 → 2.185 ms), on 28² (7.2 MB, 10% more columns on the padded layout) it lost
+    /// (9.28–9.40 → 9.61–13.58 ms, `ab.sh 4`). Since the thirty-ninth session the path reads the phase layout (one copy
+    /// of the input) and no im2col; the bound is kept as measured (the Zen hosts it was set on were not at hand).
     static let transposedGatherBytes = 2 << 20
 
     /// The depthwise variant, or the one named `forced`: the channel-blocked kernel on small planes of 16

@@ -6,21 +6,20 @@ import FFTConvKernels
 /// transposed back into the NCHW output with bias, residual and activation.
 ///
 /// X is the input itself for a 1x1 stride-1 unpadded layer (read in place; only a last tile of fewer than 7
-/// positions is packed); for other layers whose output rows are whole tiles (`readsPhaseLayout`: every plane of a
-/// 224-pixel network, 7², 14², 28², …) it is the zero-padded phase layout, read in place through the kernels' gathered
-/// form — tile `t`'s element `k` at the tile's first flat position plus tap `k`'s offset, so a strided layer's 7
-/// consecutive outputs are 7 consecutive floats of one phase row — written once per image by all threads together
-/// (one copy of the input, where an im2col writes kH·kW/(sh·sw) of them); else it is the layer's im2col — `K = Cin·kH·kW` rows of every output position, each row running
-/// on to whole tiles (floats past the last position are the copies' overrun or stale scratch, read only into
-/// accumulator rows that are never stored) — written once per image by all threads together (`Im2Col.rows`) and then
-/// read in place like an input.
+/// positions is packed). For every other layer it is the zero-padded `PhaseLayout`, written once per image by all
+/// threads together (one copy of the input, where an im2col would write kH·kW/(sh·sw) of them) and read in place
+/// through the kernels' gathered form: tile `t`'s element `k` at the tile's first flat position plus tap `k`'s offset
+/// (`tapOffsets`) — an output row's positions are consecutive floats of one phase row at any stride. Where the output
+/// rows are whole 7-position tiles (every plane of a 224-pixel network: 7², 14², 28², …) tiles are 7 outputs of one
+/// row; else (`flatTiles`) they run over the layout's flat positions, row after row with the phase rows' extra columns
+/// between (computed, never stored: at stride 2 and padding 1 one column a row, at stride 1 two).
 ///
 /// The direct path (positions as the tile's columns) computes a plane in whole 32- or 16-position tiles: 49
 /// positions (7²) cost 64, 196 (14²) cost 208 plus a zero-padded copy of the last tile's inputs; at stride 2 its
 /// padded phase rows add a discarded column per row (7² out: 56 positions in 64 columns). Every plane of a
 /// 224-pixel network is a multiple of 7 positions (7², 14², 28², …, 112²), so here no lane is wasted; the price is
 /// the transposed store (bias and activation on channel vectors, then 16×16 block transposes), about P·Cout floats
-/// moved against P·K·Cout multiply-adds, and for a gathered X its P·K floats written.
+/// moved against P·K·Cout multiply-adds.
 ///
 /// A 1x1 layer reading a depthwise layer's output (`ConvolutionOptions.splitsInputChannels`) sums its input channels
 /// in two halves and adds them (`split`): at several threads each half is one half of the workers' — the channels
@@ -64,14 +63,14 @@ final class TransposedImplementation: ConvolutionImplementation, @unchecked Send
     /// expansion + depthwise pairs ran 0.056–0.065 ms at 2 threads alone and 0.084–0.087 between such layers).
     /// nil: one chain of passes over every channel.
     let split: Int?
-    /// With an im2col X, the floats from one of its rows to the next (whole tiles and the copies' 7-float overrun,
-    /// an odd number of cache lines so that a pass's rows spread over the L1 sets); nil: the input is X.
-    let gatherStride: Int?
-    /// With an im2col X, the zero-padded phase layout it is copied from (`Im2Col.rows`); with `tapOffsets`, X itself.
+    /// X when it is not the input: the zero-padded phase layout; nil: the input is X.
     let layout: PhaseLayout?
-    /// On the phase layout read in place (`readsPhaseLayout`): row `k`'s offset from a tile's first flat position
-    /// (`PhaseLayout.tapOffset` of its channel and tap); nil otherwise.
-    let tapOffsets: [Int]?
+    /// With `layout`: row `k`'s offset from a tile's first flat position (`PhaseLayout.tapOffset` of its channel and
+    /// tap); empty otherwise.
+    let tapOffsets: [Int]
+    /// With `layout`, whether tiles run over its flat positions (output rows not whole 7-position tiles) rather than
+    /// along each output row.
+    let flatTiles: Bool
 
     /// Positions per tile (the micro-kernel's rows).
     static let rows = 7
@@ -84,17 +83,31 @@ final class TransposedImplementation: ConvolutionImplementation, @unchecked Send
     /// Whether the layer is one this path computes: one group (any kernel, stride, padding, dilation).
     static func applies(to d: ConvolutionDescriptor) -> Bool { d.groups == 1 }
 
-    /// Whether X is the layer's phase layout read in place (no im2col): a layer not read in place, with one group,
-    /// whose output rows are whole 7-position tiles, on a kernel with a gathered form (and its narrow twin's, where the
-    /// last panel takes it).
-    static func readsPhaseLayout(_ p: ConvolutionProblem, kernel: GEMMMicroKernel) -> Bool {
+    /// Whether the path computes `p` with `kernel`: one group, a 7-row kernel with a strided form and — for a layer
+    /// not read in place, whose X is the phase layout — a gathered one (its narrow twin too, where the last panel
+    /// takes it).
+    static func supports(kernel: GEMMMicroKernel, problem p: ConvolutionProblem) -> Bool {
         let d = p.descriptor
-        guard !readsInPlace(d), applies(to: d), p.geometry.outputWidth % rows == 0, kernel.gathered != nil else { return false }
+        guard applies(to: d), kernel.mr == rows, kernel.strided != nil else { return false }
+        if readsInPlace(d) { return true }
+        guard kernel.gathered != nil else { return false }
         let tail = d.outputChannels % kernel.nr
         if tail > 0, let twin = MicroKernelRegistry.narrowTwin(of: kernel), twin.mr == kernel.mr, tail <= twin.nr {
             return twin.gathered != nil && twin.strided != nil
         }
         return true
+    }
+
+    /// Whether a layer's tiles are 7 outputs of one row: read in place, or output rows of whole tiles.
+    static func rowTiles(_ p: ConvolutionProblem) -> Bool { readsInPlace(p.descriptor) || p.geometry.outputWidth % rows == 0 }
+
+    /// Positions the path computes per image: whole 7-position tiles over the plane, or over the phase layout's flat
+    /// positions (`flatTiles`).
+    static func computedPositions(_ p: ConvolutionProblem) -> Int {
+        let d = p.descriptor
+        let positions = rowTiles(p) ? p.outputPlane
+            : PhaseLayout(geometry: p.geometry, padBottom: d.padding.bottom, padRight: d.padding.right, lanes: 16).positions
+        return (positions + rows - 1) / rows * rows
     }
 
     init(problem p: ConvolutionProblem, weights: Tensor, bias: Tensor?, kernel: GEMMMicroKernel, splitsInputChannels: Bool = false) throws {
@@ -103,9 +116,10 @@ final class TransposedImplementation: ConvolutionImplementation, @unchecked Send
             throw ConvolutionError.unsupported(algorithm: "direct",
                                                reason: "the transposed path (\(kernel.name)t) needs a convolution with one group, got \(d)")
         }
-        guard kernel.mr == Self.rows, let strided = kernel.strided else {
+        guard Self.supports(kernel: kernel, problem: p), let strided = kernel.strided else {
             throw ConvolutionError.unsupported(algorithm: "direct",
-                                               reason: "the transposed path needs a 7-row micro-kernel with a strided form, got \(kernel.name)")
+                                               reason: "the transposed path needs a 7-row micro-kernel with a strided form (and a gathered "
+                                                   + "one, its narrow twin's too, for a layer not read in place), got \(kernel.name)")
         }
         self.strided = strided
         gathered = kernel.gathered
@@ -114,14 +128,14 @@ final class TransposedImplementation: ConvolutionImplementation, @unchecked Send
         let nr = kernel.nr, k = d.inputChannels * d.kernel.height * d.kernel.width, cout = d.outputChannels
         depth = k
         panelCount = (cout + nr - 1) / nr
-        tiles = (p.outputPlane + Self.rows - 1) / Self.rows
+        tiles = Self.computedPositions(p) / Self.rows
         let inPlace = Self.readsInPlace(d)
         kc = Swift.max(1, Swift.min(k, 4096 / nr))
         split = splitsInputChannels && inPlace && p.outputPlane % Self.rows == 0 && k >= 2 * nr ? k / nr / 2 * nr : nil
         let phaseLayout = inPlace ? nil : PhaseLayout(geometry: p.geometry, padBottom: d.padding.bottom, padRight: d.padding.right, lanes: 16)
         layout = phaseLayout
-        if let phaseLayout, Self.readsPhaseLayout(p, kernel: kernel) {
-            gatherStride = nil
+        flatTiles = !Self.rowTiles(p)
+        if let phaseLayout {
             var offsets: [Int] = []
             offsets.reserveCapacity(k)
             for c in 0..<d.inputChannels {
@@ -133,8 +147,7 @@ final class TransposedImplementation: ConvolutionImplementation, @unchecked Send
             }
             tapOffsets = offsets
         } else {
-            gatherStride = inPlace ? nil : oddLineStride(Swift.max(tiles * Self.rows, p.outputPlane + 7))
-            tapOffsets = nil
+            tapOffsets = []
         }
         let tail = cout % nr
         if tail > 0, let twin = MicroKernelRegistry.narrowTwin(of: kernel), twin.mr == kernel.mr, tail <= twin.nr,
@@ -174,12 +187,7 @@ final class TransposedImplementation: ConvolutionImplementation, @unchecked Send
 
     var preparedBytes: Int { (panels.count + bias.count) * 4 }
     var summary: String {
-        let x: String
-        if tapOffsets != nil, let layout {
-            x = "phase layout \(layout.phases)x\(layout.phaseHeight)x\(layout.phaseWidth)"
-        } else {
-            x = gatherStride == nil ? "1x1" : "im2col"
-        }
+        let x = layout.map { "phase layout \($0.phases)x\($0.phaseHeight)x\($0.phaseWidth)\(flatTiles ? " in flat tiles" : "")" } ?? "1x1"
         return "\(kernel.name)t, \(x) transposed (\(Self.rows) positions × \(kernel.nr) channels)"
             + (narrow.map { ", last \(problem.descriptor.outputChannels % kernel.nr) channels on \($0.kernel.name)t" } ?? "")
             + (split.map { ", input channels summed in halves at \($0)" } ?? "")
@@ -203,11 +211,11 @@ final class TransposedImplementation: ConvolutionImplementation, @unchecked Send
         // at each end, so any panel count splits evenly (MobileNetV2's five 160-channel panels over 7² positions: 17
         // and 18 tiles instead of 3 and 4 tiles of each panel).
         let items = panelCount * tiles, workers = Swift.min(threads, items)
-        let lda = gatherStride ?? positions
-        let whole = gatherStride == nil && tapOffsets == nil ? positions / mr : tiles, packedTiles = tiles - whole
-        // Scratch (written before read): the im2col X and the phase layout it is copied from, then per worker the
-        // accumulator tiles for its share of one panel, the transpose's staging, and the packed last tile.
-        let gathered = gatherStride.map { roundUp(k * $0, 16) } ?? 0, layoutFloats = layout.map { $0.imageSize(channels: d.inputChannels) } ?? 0
+        let lda = positions
+        let whole = layout == nil ? positions / mr : tiles, packedTiles = tiles - whole
+        // Scratch (written before read): the phase layout X, then per worker the accumulator tiles for its share of one
+        // panel, the transpose's staging, and the packed last tile.
+        let layoutFloats = layout.map { $0.imageSize(channels: d.inputChannels) } ?? 0
         let tileFloats = tiles * mr * nr
         // With a split: at one worker a second accumulator block (the upper channels' sums); at several, both
         // halves' sums of every (panel, tile) in `halves`, then added tile by tile.
@@ -215,18 +223,13 @@ final class TransposedImplementation: ConvolutionImplementation, @unchecked Send
         let halfFloats = splitWorkers ? panelCount * tileFloats : 0
         let perWorker = Parallel.workerStride((split != nil ? 2 : 1) * tileFloats + Transpose.stagingFloats + packedTiles * mr * k,
                                               threads: threads)
-        SharedScratch.withBuffer(count: gathered + layoutFloats + 2 * halfFloats + workers * perWorker) { scratch in
-            let halves = scratch + gathered + layoutFloats, ws = halves + 2 * halfFloats
+        SharedScratch.withBuffer(count: layoutFloats + 2 * halfFloats + workers * perWorker) { scratch in
+            let halves = scratch + layoutFloats, ws = halves + 2 * halfFloats
             for n in 0..<batch {
                 let image = input + n * d.inputChannels * p.inputPlane, y = output + n * cout * positions
                 let res = residual.map { $0 + n * cout * positions }
                 let x: UnsafePointer<Float>
-                if let stride = gatherStride, let layout {
-                    // Written by all the workers; each then reads every row (a pass is all of a tile's rows).
-                    layout.writeIm2Col(input: image, channels: d.inputChannels, phases: scratch + gathered, rowStride: stride,
-                                       into: scratch, threads: threads)
-                    x = UnsafePointer(scratch)
-                } else if tapOffsets != nil, let layout {
+                if let layout {
                     // The phase layout, its channels written by all the workers; each then reads every channel.
                     Parallel.forEachRange(count: d.inputChannels, threads: threads) { _, range in
                         layout.fill(input: image, channels: d.inputChannels, channelRange: range, buffer: scratch)
@@ -294,9 +297,10 @@ final class TransposedImplementation: ConvolutionImplementation, @unchecked Send
     private func sums(x: UnsafePointer<Float>, lda: Int, panel j: Int, tiles: Range<Int>, channels: Range<Int>, whole: Int,
                       packed: UnsafePointer<Float>, into acc: UnsafeMutablePointer<Float>) {
         let mr = Self.rows, k = depth, kc = kc, (nr, kernel, strided, gathered) = panelKernel(j), base = panels.pointer + j * k * self.kernel.nr
-        if let tapOffsets, let gathered, let layout {
-            // The phase layout read in place: tile t is 7 outputs of one row, at its first position's flat index.
-            let width = problem.geometry.outputWidth, phaseWidth = layout.phaseWidth
+        if let gathered, let layout {
+            // The phase layout read in place: tile t is 7 outputs of one row, at its first position's flat index, or
+            // with `flatTiles` the flat positions from 7t on.
+            let width = problem.geometry.outputWidth, phaseWidth = layout.phaseWidth, flat = flatTiles
             tapOffsets.withUnsafeBufferPointer { offsets in
                 guard let offsets = offsets.baseAddress else { return }
                 var k0 = channels.lowerBound
@@ -307,7 +311,7 @@ final class TransposedImplementation: ConvolutionImplementation, @unchecked Send
                     for t in tiles {
                         let share = bytes / tiles.count, from = (t - tiles.lowerBound) * share
                         Prefetch.toL2(next + from, bytes: t + 1 == tiles.upperBound ? bytes - from : share)
-                        let p0 = t * mr, f0 = p0 / width * phaseWidth + p0 % width
+                        let p0 = t * mr, f0 = flat ? p0 : p0 / width * phaseWidth + p0 % width
                         gathered(n, x + f0, offsets + k0, b, acc + (t - tiles.lowerBound) * mr * nr, nr, k0 > channels.lowerBound)
                     }
                     k0 += n
@@ -373,19 +377,35 @@ final class TransposedImplementation: ConvolutionImplementation, @unchecked Send
     /// The accumulator tiles of `tiles` for panel `j` — consecutive positions, `nr` channels each — transposed
     /// into the NCHW output: `y[co·P + p] = act(acc + bias[co] + residual[co·P + p])`, in `Epilogue.finish`'s
     /// order of operations. Bias and activation are applied on the channel vectors before the transpose; with
-    /// a residual the activation follows its add, on the output rows.
+    /// a residual the activation follows its add, on the output rows. With `flatTiles` the tiles' positions are the
+    /// layout's flat ones: each output row's part of them is stored by itself, the phase rows' extra columns skipped.
     private func store(_ acc: UnsafeMutablePointer<Float>, tiles: Range<Int>, panel j: Int, positions: Int, cout: Int,
                        output y: UnsafeMutablePointer<Float>, residual: UnsafePointer<Float>?, staging: UnsafeMutablePointer<Float>) {
         let mr = Self.rows, nr = panelKernel(j).nr, c0 = j * kernel.nr, channels = Swift.min(nr, cout - c0)
-        let p0 = tiles.lowerBound * mr, count = Swift.min(positions, tiles.upperBound * mr) - p0
-        epilogue.biasRows(acc, rows: count, width: nr, bias: bias.pointer + c0, activate: residual == nil)
-        Transpose.floats(acc, sourceStride: nr, y + c0 * positions + p0, destinationStride: positions, rows: count, columns: channels,
-                         staging: staging)
-        if let residual {
-            for c in 0..<channels {
-                let row = y + (c0 + c) * positions + p0
-                epilogue.finish(src: row, dst: row, count: count, bias: 0, residual: residual + (c0 + c) * positions + p0)
+        // One run of consecutive output positions: `count` accumulator rows from row `row` on, to positions `p0…`.
+        func run(row: Int, p0: Int, count: Int) {
+            let a = acc + row * nr
+            epilogue.biasRows(a, rows: count, width: nr, bias: bias.pointer + c0, activate: residual == nil)
+            Transpose.floats(a, sourceStride: nr, y + c0 * positions + p0, destinationStride: positions, rows: count, columns: channels,
+                             staging: staging)
+            if let residual {
+                for c in 0..<channels {
+                    let out = y + (c0 + c) * positions + p0
+                    epilogue.finish(src: out, dst: out, count: count, bias: 0, residual: residual + (c0 + c) * positions + p0)
+                }
             }
+        }
+        let f0 = tiles.lowerBound * mr
+        guard flatTiles, let layout else {
+            run(row: 0, p0: f0, count: Swift.min(positions, tiles.upperBound * mr) - f0)
+            return
+        }
+        let width = problem.geometry.outputWidth, phaseWidth = layout.phaseWidth
+        let f1 = Swift.min(tiles.upperBound * mr, layout.positions)
+        guard f1 > f0 else { return }
+        for oy in (f0 / phaseWidth)...((f1 - 1) / phaseWidth) {
+            let start = Swift.max(f0, oy * phaseWidth), end = Swift.min(f1, oy * phaseWidth + width)
+            if start < end { run(row: start - f0, p0: oy * width + start - oy * phaseWidth, count: end - start) }
         }
     }
 }

@@ -93,7 +93,7 @@ public final class ConvolutionPlanner: @unchecked Sendable {
            let own = try? KernelChoice.gemm(rows: d.outputChannels, forced: nil) {
             result.append(.init(.direct, microKernel: own.name))
         } else if KernelTarget.wideRegisters, TransposedImplementation.readsInPlace(d)
-                    || problem.map({ p in MicroKernelRegistry.named("gemm_7x32").map { TransposedImplementation.readsPhaseLayout(p, kernel: $0) } ?? false }) == true {
+                    || problem.map({ p in MicroKernelRegistry.named("gemm_7x32").map { TransposedImplementation.supports(kernel: $0, problem: p) } ?? false }) == true {
             // And the other way round, a 1x1 layer read in place that the rule keeps on the own form: its transposed form
             // too. On the first Intel host (thirty-eighth session, `layer … --algorithm direct --micro-kernel gemm_7x32t`,
             // least of 1000 calls, ms, own → transposed) it won where K is long — 256→32 on 27² 0.092–0.133 → 0.075,

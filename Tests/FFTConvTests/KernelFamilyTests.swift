@@ -417,6 +417,27 @@ final class KernelFamilyTests: XCTestCase {
         }
     }
 
+    /// A tile `got` computed by one of `kernel`'s in-place forms from A's floats `values` (packed: `mr` per k) and
+    /// packed `b`, starting from `start` when accumulating: against the naive double-precision product, and the same
+    /// bits as the packed form on `values`.
+    private func assertTile(_ got: [Float], kernel: GEMMMicroKernel, k: Int, values: [Float], b: [Float], start: [Float],
+                            accumulate: Bool, _ form: String, file: StaticString = #filePath, line: UInt = #line) {
+        let (mr, nr) = (kernel.mr, kernel.nr)
+        var packed = start
+        packed.withUnsafeMutableBufferPointer { c in kernel.packed(k, values, b, c.baseAddress!, nr, accumulate) }
+        for r in 0..<mr {
+            for col in 0..<nr {
+                var s: Double = accumulate ? Double(start[r * nr + col]) : 0
+                for kk in 0..<k { s += Double(values[kk * mr + r]) * Double(b[kk * nr + col]) }
+                let v = got[r * nr + col]
+                XCTAssertEqual(Double(v), s, accuracy: 1e-4 * Swift.max(1, abs(s)), "\(kernel) \(form) k \(k) row \(r) col \(col)",
+                               file: file, line: line)
+                XCTAssertEqual(v.bitPattern, packed[r * nr + col].bitPattern, "\(kernel) \(form) k \(k): other bits than packed",
+                               file: file, line: line)
+            }
+        }
+    }
+
     /// Every variant with a strided-A form (`GEMMMicroKernel.strided`): A read in place at a row stride wider than the
     /// tile (the floats between rows never read: NaN there would show), against the naive product, and the same bits
     /// as the packed form on A packed from the same floats; accumulating into a tile adds to it.
@@ -434,18 +455,9 @@ final class KernelFamilyTests: XCTestCase {
                 let b = try Tensor.random(shape: [k, nr], using: &rng).scalars
                 let start = try Tensor.random(shape: [mr, nr], using: &rng).scalars
                 for accumulate in [false, true] {
-                    var got = start, packed = start
+                    var got = start
                     got.withUnsafeMutableBufferPointer { c in strided(k, a, lda, b, c.baseAddress!, nr, accumulate) }
-                    packed.withUnsafeMutableBufferPointer { c in kernel.packed(k, values, b, c.baseAddress!, nr, accumulate) }
-                    for r in 0..<mr {
-                        for col in 0..<nr {
-                            var s: Double = accumulate ? Double(start[r * nr + col]) : 0
-                            for kk in 0..<k { s += Double(values[kk * mr + r]) * Double(b[kk * nr + col]) }
-                            let v = got[r * nr + col]
-                            XCTAssertEqual(Double(v), s, accuracy: 1e-4 * Swift.max(1, abs(s)), "\(kernel) k \(k) lda \(lda) row \(r) col \(col)")
-                            XCTAssertEqual(v.bitPattern, packed[r * nr + col].bitPattern, "\(kernel) k \(k) lda \(lda): other bits than packed")
-                        }
-                    }
+                    assertTile(got, kernel: kernel, k: k, values: values, b: b, start: start, accumulate: accumulate, "strided, lda \(lda)")
                 }
             }
         }
@@ -478,18 +490,9 @@ final class KernelFamilyTests: XCTestCase {
                 let b = try Tensor.random(shape: [k, nr], using: &rng).scalars
                 let start = try Tensor.random(shape: [mr, nr], using: &rng).scalars
                 for accumulate in [false, true] {
-                    var got = start, packed = start
+                    var got = start
                     got.withUnsafeMutableBufferPointer { c in gathered(k, a, offsets, b, c.baseAddress!, nr, accumulate) }
-                    packed.withUnsafeMutableBufferPointer { c in kernel.packed(k, values, b, c.baseAddress!, nr, accumulate) }
-                    for r in 0..<mr {
-                        for col in 0..<nr {
-                            var s: Double = accumulate ? Double(start[r * nr + col]) : 0
-                            for kk in 0..<k { s += Double(values[kk * mr + r]) * Double(b[kk * nr + col]) }
-                            let v = got[r * nr + col]
-                            XCTAssertEqual(Double(v), s, accuracy: 1e-4 * Swift.max(1, abs(s)), "\(kernel) gathered k \(k) row \(r) col \(col)")
-                            XCTAssertEqual(v.bitPattern, packed[r * nr + col].bitPattern, "\(kernel) gathered k \(k): other bits than packed")
-                        }
-                    }
+                    assertTile(got, kernel: kernel, k: k, values: values, b: b, start: start, accumulate: accumulate, "gathered")
                 }
             }
         }

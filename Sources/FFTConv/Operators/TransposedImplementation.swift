@@ -29,7 +29,7 @@ final class TransposedImplementation: ConvolutionImplementation, @unchecked Send
     let kernel: GEMMMicroKernel
     /// The kernel's strided-A form: whole input tiles read in place.
     let strided: GEMMMicroKernel.PackedStrided
-    /// The kernel's gathered-A form, when X is the phase layout (`tapOffsets`).
+    /// The kernel's gathered-A form when X is the phase layout (`tapOffsets`); nil when X is the input.
     let gathered: GEMMMicroKernel.PackedGathered?
     /// The last panel's kernel when at most half of `kernel`'s columns remain for it (`gemm_7x16` after
     /// `gemm_7x32`: 112 output channels computed as 3 × 32 + 16, not 4 × 32) and its strided form; nil: every
@@ -122,7 +122,7 @@ final class TransposedImplementation: ConvolutionImplementation, @unchecked Send
                                                    + "one, its narrow twin's too, for a layer not read in place), got \(kernel.name)")
         }
         self.strided = strided
-        gathered = kernel.gathered
+        gathered = Self.readsInPlace(d) ? nil : kernel.gathered
         problem = p
         self.kernel = kernel
         let nr = kernel.nr, k = d.inputChannels * d.kernel.height * d.kernel.width, cout = d.outputChannels
@@ -152,7 +152,7 @@ final class TransposedImplementation: ConvolutionImplementation, @unchecked Send
         let tail = cout % nr
         if tail > 0, let twin = MicroKernelRegistry.narrowTwin(of: kernel), twin.mr == kernel.mr, tail <= twin.nr,
            let twinStrided = twin.strided {
-            narrow = (twin, twinStrided, twin.gathered)
+            narrow = (twin, twinStrided, Self.readsInPlace(d) ? nil : twin.gathered)
             let whole = cout / nr * nr
             // Whole panels as usual, then the tail's channels packed `twin.nr` wide right after them.
             (panels, self.bias) = Self.packPanels(weights: weights, bias: bias, outputs: cout, k: k, nr: nr, packing: whole)
@@ -297,44 +297,30 @@ final class TransposedImplementation: ConvolutionImplementation, @unchecked Send
     private func sums(x: UnsafePointer<Float>, lda: Int, panel j: Int, tiles: Range<Int>, channels: Range<Int>, whole: Int,
                       packed: UnsafePointer<Float>, into acc: UnsafeMutablePointer<Float>) {
         let mr = Self.rows, k = depth, kc = kc, (nr, kernel, strided, gathered) = panelKernel(j), base = panels.pointer + j * k * self.kernel.nr
-        if let gathered, let layout {
-            // The phase layout read in place: tile t is 7 outputs of one row, at its first position's flat index, or
-            // with `flatTiles` the flat positions from 7t on.
-            let width = problem.geometry.outputWidth, phaseWidth = layout.phaseWidth, flat = flatTiles
-            tapOffsets.withUnsafeBufferPointer { offsets in
-                guard let offsets = offsets.baseAddress else { return }
-                var k0 = channels.lowerBound
-                while k0 < channels.upperBound {
-                    let n = Swift.min(kc, channels.upperBound - k0)
-                    let next = UnsafeRawPointer(base + (k0 + n + 3 * kc) * nr), bytes = kc * nr * 4
-                    let b = base + k0 * nr
-                    for t in tiles {
-                        let share = bytes / tiles.count, from = (t - tiles.lowerBound) * share
-                        Prefetch.toL2(next + from, bytes: t + 1 == tiles.upperBound ? bytes - from : share)
+        // On the phase layout (`gathered`): tile t is 7 outputs of one row, at its first position's flat index, or with
+        // `flatTiles` the flat positions from 7t on.
+        let width = problem.geometry.outputWidth, phaseWidth = layout?.phaseWidth ?? width, flat = flatTiles
+        tapOffsets.withUnsafeBufferPointer { offsets in
+            var k0 = channels.lowerBound
+            while k0 < channels.upperBound {
+                let n = Swift.min(kc, channels.upperBound - k0)
+                let next = UnsafeRawPointer(base + (k0 + n + 3 * kc) * nr), bytes = kc * nr * 4
+                let b = base + k0 * nr
+                for t in tiles {
+                    let share = bytes / tiles.count, from = (t - tiles.lowerBound) * share
+                    Prefetch.toL2(next + from, bytes: t + 1 == tiles.upperBound ? bytes - from : share)
+                    let c = acc + (t - tiles.lowerBound) * mr * nr
+                    if let gathered, layout != nil, let offsets = offsets.baseAddress {
                         let p0 = t * mr, f0 = flat ? p0 : p0 / width * phaseWidth + p0 % width
-                        gathered(n, x + f0, offsets + k0, b, acc + (t - tiles.lowerBound) * mr * nr, nr, k0 > channels.lowerBound)
+                        gathered(n, x + f0, offsets + k0, b, c, nr, k0 > channels.lowerBound)
+                    } else if t < whole {
+                        strided(n, x + k0 * lda + t * mr, lda, b, c, nr, k0 > channels.lowerBound)
+                    } else {
+                        kernel.packed(n, packed + ((t - whole) * k + k0) * mr, b, c, nr, k0 > channels.lowerBound)
                     }
-                    k0 += n
                 }
+                k0 += n
             }
-            return
-        }
-        var k0 = channels.lowerBound
-        while k0 < channels.upperBound {
-            let n = Swift.min(kc, channels.upperBound - k0)
-            let next = UnsafeRawPointer(base + (k0 + n + 3 * kc) * nr), bytes = kc * nr * 4
-            let b = base + k0 * nr
-            for t in tiles {
-                let share = bytes / tiles.count, from = (t - tiles.lowerBound) * share
-                Prefetch.toL2(next + from, bytes: t + 1 == tiles.upperBound ? bytes - from : share)
-                let c = acc + (t - tiles.lowerBound) * mr * nr
-                if t < whole {
-                    strided(n, x + k0 * lda + t * mr, lda, b, c, nr, k0 > channels.lowerBound)
-                } else {
-                    kernel.packed(n, packed + ((t - whole) * k + k0) * mr, b, c, nr, k0 > channels.lowerBound)
-                }
-            }
-            k0 += n
         }
     }
 

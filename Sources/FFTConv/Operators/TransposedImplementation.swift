@@ -296,31 +296,49 @@ final class TransposedImplementation: ConvolutionImplementation, @unchecked Send
     /// ahead: MobileNetV2's f18 0.214 ms in the network; four: 0.205–0.207, its 960→160 layers 0.094 → 0.090.)
     private func sums(x: UnsafePointer<Float>, lda: Int, panel j: Int, tiles: Range<Int>, channels: Range<Int>, whole: Int,
                       packed: UnsafePointer<Float>, into acc: UnsafeMutablePointer<Float>) {
-        let mr = Self.rows, k = depth, kc = kc, (nr, kernel, strided, gathered) = panelKernel(j), base = panels.pointer + j * k * self.kernel.nr
-        // On the phase layout (`gathered`): tile t is 7 outputs of one row, at its first position's flat index, or with
-        // `flatTiles` the flat positions from 7t on.
-        let width = problem.geometry.outputWidth, phaseWidth = layout?.phaseWidth ?? width, flat = flatTiles
-        tapOffsets.withUnsafeBufferPointer { offsets in
-            var k0 = channels.lowerBound
-            while k0 < channels.upperBound {
-                let n = Swift.min(kc, channels.upperBound - k0)
-                let next = UnsafeRawPointer(base + (k0 + n + 3 * kc) * nr), bytes = kc * nr * 4
-                let b = base + k0 * nr
-                for t in tiles {
-                    let share = bytes / tiles.count, from = (t - tiles.lowerBound) * share
-                    Prefetch.toL2(next + from, bytes: t + 1 == tiles.upperBound ? bytes - from : share)
-                    let c = acc + (t - tiles.lowerBound) * mr * nr
-                    if let gathered, layout != nil, let offsets = offsets.baseAddress {
-                        let p0 = t * mr, f0 = flat ? p0 : p0 / width * phaseWidth + p0 % width
-                        gathered(n, x + f0, offsets + k0, b, c, nr, k0 > channels.lowerBound)
-                    } else if t < whole {
-                        strided(n, x + k0 * lda + t * mr, lda, b, c, nr, k0 > channels.lowerBound)
-                    } else {
-                        kernel.packed(n, packed + ((t - whole) * k + k0) * mr, b, c, nr, k0 > channels.lowerBound)
-                    }
+        let mr = Self.rows, k = depth, (nr, kernel, strided, gathered) = panelKernel(j), base = panels.pointer + j * k * self.kernel.nr
+        if let gathered, let layout {
+            // The phase layout read in place: tile t is 7 outputs of one row, at its first position's flat index, or
+            // with `flatTiles` the flat positions from 7t on.
+            let width = problem.geometry.outputWidth, phaseWidth = layout.phaseWidth, flat = flatTiles
+            tapOffsets.withUnsafeBufferPointer { offsets in
+                guard let offsets = offsets.baseAddress else { return }
+                passes(base, nr: nr, tiles: tiles, channels: channels) { t, k0, n, b, accumulate in
+                    let p0 = t * mr, f0 = flat ? p0 : p0 / width * phaseWidth + p0 % width
+                    gathered(n, x + f0, offsets + k0, b, acc + (t - tiles.lowerBound) * mr * nr, nr, accumulate)
                 }
-                k0 += n
             }
+            return
+        }
+        passes(base, nr: nr, tiles: tiles, channels: channels) { t, k0, n, b, accumulate in
+            let c = acc + (t - tiles.lowerBound) * mr * nr
+            if t < whole {
+                strided(n, x + k0 * lda + t * mr, lda, b, c, nr, accumulate)
+            } else {
+                kernel.packed(n, packed + ((t - whole) * k + k0) * mr, b, c, nr, accumulate)
+            }
+        }
+    }
+
+    /// The passes of `kc` weight rows over `channels` of a panel whose rows start at `base` (`nr` floats each): for each
+    /// pass, `tile(t, k0, n, b, accumulate)` for every tile of `tiles` — the pass's first row `k0`, its `n` rows at `b`,
+    /// whether it goes on from the pass before — with the weight rows of the pass three ahead asked for into L2, a share
+    /// before each tile.
+    @inline(__always)
+    private func passes(_ base: UnsafePointer<Float>, nr: Int, tiles: Range<Int>, channels: Range<Int>,
+                        _ tile: (_ t: Int, _ k0: Int, _ n: Int, _ b: UnsafePointer<Float>, _ accumulate: Bool) -> Void) {
+        let kc = kc
+        var k0 = channels.lowerBound
+        while k0 < channels.upperBound {
+            let n = Swift.min(kc, channels.upperBound - k0)
+            let next = UnsafeRawPointer(base + (k0 + n + 3 * kc) * nr), bytes = kc * nr * 4
+            let b = base + k0 * nr
+            for t in tiles {
+                let share = bytes / tiles.count, from = (t - tiles.lowerBound) * share
+                Prefetch.toL2(next + from, bytes: t + 1 == tiles.upperBound ? bytes - from : share)
+                tile(t, k0, n, b, k0 > channels.lowerBound)
+            }
+            k0 += n
         }
     }
 

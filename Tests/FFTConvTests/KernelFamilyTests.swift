@@ -597,8 +597,8 @@ final class KernelFamilyTests: XCTestCase {
     /// last tile). Every other layer with one group reads its phase layout in place, in tiles along each output row
     /// where the rows are whole 7-position tiles and in flat tiles (the phase rows' extra columns computed, not stored)
     /// where they are not: 3x3 at strides 1 and 2 with and without padding, asymmetric padding, dilation, 1x1 at stride
-    /// 2, 5x5 and 7x2 kernels, rectangular planes, output rows narrower than a tile (one tile over several rows) and
-    /// wider, depths past a weight block, batch 2 (each image's layout written anew) — both ways, with the direct
+    /// 2, 5x5 and 7x2 kernels, rectangular planes, output rows narrower than a tile (one tile over several rows, a
+    /// 1×1 output) and wider, depths past a weight block, batch 2 (each image's layout written anew) — both ways, with the direct
     /// path's bits.
     func testTransposedPathOverEdgeShapes() throws {
         let activations: [Activation] = [.relu6, .leakyReLU(alpha: 0.1), .none, .relu, .hardSwish, .silu, .tanh]
@@ -620,6 +620,7 @@ final class KernelFamilyTests: XCTestCase {
             (try ConvolutionDescriptor(inputChannels: 150, outputChannels: 32, kernel: 3, stride: 2, padding: 1), Size2D(28, 27), 1),
             (try ConvolutionDescriptor(inputChannels: 12, outputChannels: 20, kernel: 3, padding: 1), Size2D(4, 5), 2),
             (try ConvolutionDescriptor(inputChannels: 64, outputChannels: 48, kernel: 3, stride: 2, padding: 1), Size2D(32, 32), 1),
+            (try ConvolutionDescriptor(inputChannels: 10, outputChannels: 24, kernel: 3, stride: 2, padding: 1), Size2D(2, 2), 2),
         ]
         for name in ["gemm_7x32t", "gemm_7x16t"] {
             var cases: [(ConvolutionCase, String)] = []

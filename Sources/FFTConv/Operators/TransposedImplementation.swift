@@ -322,7 +322,7 @@ final class TransposedImplementation: ConvolutionImplementation, @unchecked Send
 
     /// The passes of `kc` weight rows over `channels` of a panel whose rows start at `base` (`nr` floats each): for each
     /// pass, `tile(t, k0, n, b, accumulate)` for every tile of `tiles` — the pass's first row `k0`, its `n` rows at `b`,
-    /// whether it goes on from the pass before — with the weight rows of the pass three ahead asked for into L2, a share
+    /// whether it goes on from the pass before — with the weight rows of the pass four ahead asked for into L2, a share
     /// before each tile.
     @inline(__always)
     private func passes(_ base: UnsafePointer<Float>, nr: Int, tiles: Range<Int>, channels: Range<Int>,

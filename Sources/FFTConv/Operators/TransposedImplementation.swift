@@ -121,15 +121,15 @@ final class TransposedImplementation: ConvolutionImplementation, @unchecked Send
                                                reason: "the transposed path needs a 7-row micro-kernel with a strided form (and a gathered "
                                                    + "one, its narrow twin's too, for a layer not read in place), got \(kernel.name)")
         }
+        let inPlace = Self.readsInPlace(d)
         self.strided = strided
-        gathered = Self.readsInPlace(d) ? nil : kernel.gathered
+        gathered = inPlace ? nil : kernel.gathered
         problem = p
         self.kernel = kernel
         let nr = kernel.nr, k = d.inputChannels * d.kernel.height * d.kernel.width, cout = d.outputChannels
         depth = k
         panelCount = (cout + nr - 1) / nr
         tiles = Self.computedPositions(p) / Self.rows
-        let inPlace = Self.readsInPlace(d)
         kc = Swift.max(1, Swift.min(k, 4096 / nr))
         split = splitsInputChannels && inPlace && p.outputPlane % Self.rows == 0 && k >= 2 * nr ? k / nr / 2 * nr : nil
         let phaseLayout = inPlace ? nil : PhaseLayout(geometry: p.geometry, padBottom: d.padding.bottom, padRight: d.padding.right, lanes: 16)
@@ -152,7 +152,7 @@ final class TransposedImplementation: ConvolutionImplementation, @unchecked Send
         let tail = cout % nr
         if tail > 0, let twin = MicroKernelRegistry.narrowTwin(of: kernel), twin.mr == kernel.mr, tail <= twin.nr,
            let twinStrided = twin.strided {
-            narrow = (twin, twinStrided, Self.readsInPlace(d) ? nil : twin.gathered)
+            narrow = (twin, twinStrided, inPlace ? nil : twin.gathered)
             let whole = cout / nr * nr
             // Whole panels as usual, then the tail's channels packed `twin.nr` wide right after them.
             (panels, self.bias) = Self.packPanels(weights: weights, bias: bias, outputs: cout, k: k, nr: nr, packing: whole)

@@ -92,13 +92,14 @@ public final class ConvolutionPlanner: @unchecked Sendable {
         if let problem, (try? KernelChoice.transposed(forced: nil, problem: problem)) != nil,
            let own = try? KernelChoice.gemm(rows: d.outputChannels, forced: nil) {
             result.append(.init(.direct, microKernel: own.name))
-        } else if KernelTarget.wideRegisters, TransposedImplementation.readsInPlace(d)
-                    || problem.map({ p in MicroKernelRegistry.named("gemm_7x32").map { TransposedImplementation.supports(kernel: $0, problem: p) } ?? false }) == true {
+        } else if KernelTarget.wideRegisters, let problem, let seven = MicroKernelRegistry.named("gemm_7x32"),
+                  TransposedImplementation.supports(kernel: seven, problem: problem) {
             // And the other way round, a 1x1 layer read in place that the rule keeps on the own form: its transposed form
             // too. On the first Intel host (thirty-eighth session, `layer … --algorithm direct --micro-kernel gemm_7x32t`,
             // least of 1000 calls, ms, own → transposed) it won where K is long — 256→32 on 27² 0.092–0.133 → 0.075,
             // 512→64 on 13² 0.080 → 0.066, 384→64 0.060 → 0.050–0.054 — and lost on 56² (144→24 0.16–0.19 → 0.24).
-            // Likewise a layer whose phase layout the transposed form reads in place (`KernelChoice.prefersPhaseLayout`).
+            // Likewise every other layer the transposed form computes (on its phase layout) that the rules keep on the
+            // own form: short K, flat tiles, other cores (`KernelChoice.prefersPhaseLayout`).
             result.append(.init(.direct, microKernel: "gemm_7x32t"))
         }
         if d.isDepthwise { result.append(.init(.depthwise)) }

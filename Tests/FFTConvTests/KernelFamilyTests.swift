@@ -384,7 +384,8 @@ final class KernelFamilyTests: XCTestCase {
 
     /// 1x1 layers whose whole tiles are copied into one contiguous block before the panels read them
     /// (`DirectImplementation.packsPointwiseTiles`: a plane that is not whole 16-float vectors, 16 panels or more), on
-    /// every variant: a partial last panel and a partial last tile, groups, batch 2, 1–3 threads, with and without a
+    /// every variant: a partial last panel and a partial last tile, blocks of several packed tiles (the panels run over
+    /// all of a block's tiles), more blocks than a worker's first, groups, batch 2, 1–3 threads, with and without a
     /// residual, clamp activations (the fused write-out) and others (the block buffer). A plane of whole vectors, or
     /// fewer panels, stays in place.
     func testPackedPointwiseTilesOverEdgeShapes() throws {
@@ -393,6 +394,7 @@ final class KernelFamilyTests: XCTestCase {
             let cout = 16 * kernel.mr + 5  // 17 panels, the last partial (`packedTilePanels` is 16)
             let shapes: [(cin: Int, cout: Int, input: Size2D, groups: Int, batch: Int)] = [
                 (24, cout, Size2D(13, 13), 1, 1), (9, cout, Size2D(5, 7), 1, 2), (14, 2 * cout, Size2D(3, 11), 2, 1),
+                (24, cout, Size2D(41, 41), 1, 1),  // several blocks of packed tiles per worker (`packedBlockBytes`)
             ]
             for (i, s) in shapes.enumerated() {
                 for (j, activation) in activations.enumerated() {

@@ -96,9 +96,13 @@ final class DirectImplementation: ConvolutionImplementation, @unchecked Sendable
         // max pool) read the output 1.7× slower after 256-position blocks, for no gain in the convolution.
         let rows = roundUp(d.outputChannelsPerGroup, kernel.mr)
         let longest = contiguous ? 256 : 64
-        tilesPerItem = Swift.max(1, Swift.min(longest / kernel.nr, (128 << 10) / (rows * kernel.nr)))
-        // Per worker: the block's results, and (pointwise) the zero-padded last tile's input rows.
-        workerStride = Parallel.workerStride(rows * kernel.nr * tilesPerItem + (pointwise ? k * kernel.nr : 0), threads: threads)
+        // Packed tiles: blocks of up to 8 tiles whose packed copies take at most `packedBlockBytes`.
+        tilesPerItem = packsTiles ? Swift.max(1, Swift.min(8, Self.packedBlockBytes / (k * kernel.nr * 4)))
+            : Swift.max(1, Swift.min(longest / kernel.nr, (128 << 10) / (rows * kernel.nr)))
+        // Per worker: the block's results, and (pointwise) the zero-padded last tile's input rows — with packed tiles,
+        // the block's packed tiles.
+        let packedFloats = pointwise ? k * kernel.nr * (packsTiles ? tilesPerItem : 1) : 0
+        workerStride = Parallel.workerStride(rows * kernel.nr * tilesPerItem + packedFloats, threads: threads)
         // The im2col is followed by the padded layout it is copied from.
         let layoutFloats = layout.imageSize(channels: d.inputChannels)
         imageFloats = pointwise ? 0 : flatLayout.map { d.inputChannels * $0.columnCopiesSize }
@@ -127,6 +131,14 @@ final class DirectImplementation: ConvolutionImplementation, @unchecked Sendable
 
     /// The fewest output-channel panels for which `packsPointwiseTiles` copies a 1x1 layer's tiles.
     static let packedTilePanels = 16
+
+    /// The most a block of packed tiles (`packsPointwiseTiles`) takes: 512 KB, a quarter of the Xeon's L2. The block's
+    /// tiles are packed first, then each panel of weights runs over all of them — the weights read once per block
+    /// instead of once per tile. Fortieth session (Xeon, family 6 model 207): SqueezeNet's classifier 512→1000 on 13²
+    /// (six 64 KB tiles, weights 2 MB) alone at 1 thread 1.085–1.099 → 1.051–1.077 ms (minima 1.033–1.035 → 1.014–1.019,
+    /// 91% of the peak), in the network (`step_ab.sh 5`) 1.101 → 1.082 at 1 thread, level at 2 (0.585 / 0.593); the
+    /// other packed layers level (128→512 on 27², 512→384 and 256→512 on 13², 2048→1000 on 7²).
+    static let packedBlockBytes = 512 << 10
 
     /// Whether the padded layout's flat positions are the output's own: phase rows exactly an output row wide (a 1x1
     /// layer at stride 2 on an even input, a 2x2 stride-2 one). ResNet-18's 64→128 1x1 stride 2 from 56² to 28² then
@@ -354,7 +366,35 @@ final class DirectImplementation: ConvolutionImplementation, @unchecked Sendable
                                 let panelRange = (part * panels / parts)..<((part + 1) * panels / parts)
                                 if panelRange.isEmpty { continue }
                                 let base = image + g * cg * planeStride
-                                for t in t0..<t1 {
+                                // Panel `panel` on tile `t` (its rows at `src + offs[kk]`) with `tk`: whole panels of
+                                // whole tiles through the fused kernel into the output, the rest into the block buffer.
+                                func product(panel: Int, t: Int, src: UnsafePointer<Float>, offs: UnsafePointer<Int>, tk: GEMMMicroKernel) {
+                                    let a = packed.group(g) + panel * k * mr
+                                    if let (lo, hi) = fusedClip, t < wholeTiles, (panel + 1) * mr <= og {
+                                        let row = g * og + panel * mr, at = row * plane + t * nr
+                                        if prefetchesOutputs && t + 2 < wholeTiles {
+                                            for c in 0..<mr { Prefetch.toL2(y + at + c * plane + 2 * nr, bytes: nr * 4) }
+                                        }
+                                        kernel.fused(k, a, src, offs, y + at, plane, bias?.baseAddress.map { $0 + row },
+                                                     res.map { $0 + at }, lo, hi)
+                                    } else {
+                                        tk.indirect(k, a, src, offs, results + panel * mr * width + (t - t0) * nr, width, false)
+                                    }
+                                }
+                                // Packed tiles: the block's whole tiles copied first, then panel by panel over all of
+                                // them (`packedBlockBytes`); the block's last tile of a plane that is not whole tiles
+                                // follows as below.
+                                let packedEnd = packsTiles ? Swift.max(t0, Swift.min(t1, safeTiles)) : t0
+                                for t in t0..<packedEnd {
+                                    let b = base + t * nr, to = tail + (t - t0) * k * nr
+                                    for kk in 0..<k { Copy.floats(to + kk * nr, b + offsets[kk], nr) }
+                                }
+                                for panel in panelRange where packedEnd > t0 {
+                                    for t in t0..<packedEnd {
+                                        product(panel: panel, t: t, src: tail + (t - t0) * k * nr, offs: offsets + k, tk: kernel)
+                                    }
+                                }
+                                for t in packedEnd..<t1 {
                                     let b = base + t * nr
                                     let valid = positions - t * nr
                                     if prefetchesInputs && t + 1 < safeTiles {
@@ -372,24 +412,7 @@ final class DirectImplementation: ConvolutionImplementation, @unchecked Sendable
                                         kernelOnTail(tk, k: k, g: g, panels: panelRange, tail: tail, results: results + (t - t0) * nr, width: width)
                                         continue
                                     }
-                                    var src = b, offs = offsets
-                                    if packsTiles {
-                                        for kk in 0..<k { Copy.floats(tail + kk * nr, b + offsets[kk], nr) }
-                                        (src, offs) = (UnsafePointer(tail), offsets + k)
-                                    }
-                                    for panel in panelRange {
-                                        let a = packed.group(g) + panel * k * mr
-                                        if let (lo, hi) = fusedClip, t < wholeTiles, (panel + 1) * mr <= og {
-                                            let row = g * og + panel * mr, at = row * plane + t * nr
-                                            if prefetchesOutputs && t + 2 < wholeTiles {
-                                                for c in 0..<mr { Prefetch.toL2(y + at + c * plane + 2 * nr, bytes: nr * 4) }
-                                            }
-                                            kernel.fused(k, a, src, offs, y + at, plane, bias?.baseAddress.map { $0 + row },
-                                                         res.map { $0 + at }, lo, hi)
-                                        } else {
-                                            tk.indirect(k, a, src, offs, results + panel * mr * width + (t - t0) * nr, width, false)
-                                        }
-                                    }
+                                    for panel in panelRange { product(panel: panel, t: t, src: b, offs: offsets, tk: tk) }
                                 }
                                 let r0 = panelRange.lowerBound * mr, r1 = Swift.min(og, panelRange.upperBound * mr)
                                 if fusedClip == nil {

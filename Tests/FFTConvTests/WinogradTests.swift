@@ -96,6 +96,33 @@ final class WinogradTests: XCTestCase {
         }
     }
 
+    /// Small planes at 2 threads are shared stage by stage or cut into whole chunks of tile rows as the rule for the
+    /// running core says (`WinogradImplementation.fewTileRows`): on Intel cores staged where whole rows would split
+    /// unevenly (1 or 3 rows of F(4x4) tiles: 4², 12²) or a share would hold fewer than 16 tiles (20²: 3 + 2 rows of 5),
+    /// not 7 rows of 7 (27²: SqueezeNet's 27² layers); on other cores below 4 rows a thread (all four). Either way every
+    /// output is written and the bits are those of 1 thread, near the reference.
+    func testSmallPlanesSplitAsTheCoreKindRules() throws {
+        let intel = BuildInfo.cpuIsIntel
+        for (side, staged) in [(4, true), (12, true), (20, true), (27, !intel)] {
+            let c = ConvolutionCase(descriptor: try ConvolutionDescriptor(inputChannels: 16, outputChannels: 40, kernel: 3, padding: 1,
+                                                                          activation: .relu),
+                                    batch: 1, input: Size2D(side, side))
+            let (x, w, b) = try c.data(seed: 95)
+            var outputs: [Tensor] = []
+            for threads in [1, 2] {
+                let conv = try Convolution2D(descriptor: c.descriptor, input: c.input, weights: w, bias: b, algorithm: .winograd,
+                                             options: ConvolutionOptions(threads: threads, winogradTile: 4))
+                if threads == 2 { XCTAssertEqual(conv.summary.contains("staged"), staged, "\(side)²: \(conv.summary)") }
+                var y = try Tensor(shape: conv.outputShape(batch: 1), repeating: .nan)
+                try conv.run(x, into: &y)
+                XCTAssertFalse(y.scalars.contains { $0.isNaN }, "\(side)² threads \(threads)")
+                outputs.append(y)
+            }
+            XCTAssertEqual(outputs[1], outputs[0], "\(side)²: 2 threads differ from 1")
+            XCTAssert(try assertMatchesReference(c, algorithm: .winograd, seed: 95, options: ConvolutionOptions(threads: 2, winogradTile: 4)))
+        }
+    }
+
     func testTransposedGEMMMatchesTheColumnPathBitForBit() throws {
         func c(_ cin: Int, _ cout: Int, _ side: Int, groups: Int = 1, batch: Int = 1, filter r: Int = 3) throws -> ConvolutionCase {
             ConvolutionCase(descriptor: try ConvolutionDescriptor(inputChannels: cin, outputChannels: cout, kernel: Size2D(r, r),

@@ -83,6 +83,24 @@ final class WinogradImplementation: ConvolutionImplementation, @unchecked Sendab
     /// 3.11, 256→256 on 56² 6.69–6.72 / 6.16–5.74; 64→64 on 224² (0.6 MB, 28 chunks) 7.50 / 8.22 stays by chunks.
     static let stagedWeightBytes = 1 << 20
 
+    /// Whether a plane's `tileRows` (of `tilesPerRow` tiles) are too few to be shared as whole chunks between
+    /// `threads` (then, with `stagedWeightBytes` or less of weights, every chunk is shared stage by stage). Zen 4 and
+    /// other cores: fewer than 4 rows a thread (tuned on the Zen 4 host kind, Docs/Kernels.md). Intel cores (`intel`):
+    /// where the largest share of whole rows would pass 1.25× the mean (1 or 3 rows at 2 threads, not 2, 4, 5 or 7)
+    /// or the smallest would hold fewer than 16 tiles (its GEMMs then run on the 16-column twin or short runs). Staged,
+    /// V and M cross between the cores twice a chunk, and on the Xeon a crossing costs more than on the Zen 4 hosts
+    /// (`cross_step_probe.c`, 1 MB: 47 µs a step against 17 when nothing crosses). Fortieth session (Xeon, family 6
+    /// model 207; `layer … --padding 1 --activation relu --algorithm winograd --threads 2`, ms, staged → whole chunks):
+    /// SqueezeNet's 32→128 on 27² (7 rows of 7 F(4x4) tiles, chunks of 28 and 21) minima 0.115–0.117 → 0.104–0.108,
+    /// in the network (`step_ab.sh 5`) its two such layers 0.174 / 0.164 → 0.127 / 0.125; 64→64 on 28² (F(4x4), 7
+    /// rows) medians 0.152–0.184 → 0.130–0.135. With chunks of 15 tiles (F(6x6) on 28², 3 + 2 rows of 5) 128→32 went
+    /// 0.194–0.197 → 0.248–0.249 (16→40 0.085–0.090 → 0.063): those stay staged, as do one row (64→64 on 4², 0.025 →
+    /// 0.032 by chunks) and 64→64 on 14² (2 + 2 rows of 4 tiles, 0.041–0.042 against 0.039).
+    static func fewTileRows(_ tileRows: Int, tilesPerRow: Int, threads: Int, intel: Bool) -> Bool {
+        guard intel else { return tileRows < 4 * threads }
+        return roundUp(tileRows, threads) * 4 > tileRows * 5 || tileRows / threads * tilesPerRow < 16
+    }
+
     /// Tile rows per chunk: near `target` tiles, choosing among 2/3 to 3/2 of that (without more chunks unless
     /// `moreChunks`) the count whose chunks compute the fewest GEMM columns in all (`nr`-column tiles, a last one of
     /// at most `narrow` columns on the narrow twin), then the one nearest `target`, then the fewest chunks. F(6×6) on
@@ -280,7 +298,9 @@ final class WinogradImplementation: ConvolutionImplementation, @unchecked Sendab
         // a 16-channel group's output stage was one 16-channel block for one worker, and three hand-offs per chunk
         // per group (RegNetX-400MF's 25-group F(2x2) layers on 7² took longer at 2 threads than at 1: 2.59 → 2.83 ms
         // for eleven of them, `net … --profile`).
-        let staged = threads > 1 && d.groups == 1 && (tileRows < 4 * threads || weightBytes > Self.stagedWeightBytes)
+        let staged = threads > 1 && d.groups == 1
+            && (Self.fewTileRows(tileRows, tilesPerRow: tilesPerRow, threads: threads, intel: BuildInfo.cpuIsIntel)
+                || weightBytes > Self.stagedWeightBytes)
         self.staged = staged
         // At least one chunk per thread when the image has the tile rows for it (chunking never changes the bits:
         // every tile is transformed alone and every GEMM element sums its K terms in the same order).

@@ -336,7 +336,9 @@ final class DirectImplementation: ConvolutionImplementation, @unchecked Sendable
                         // 0.085 → 0.078–0.082 (3 rounds alternated; one tile ahead 0.084–0.106, four 0.085–0.117);
                         // its 32→128 on 27² unchanged.
                         let prefetchesOutputs = pointwise && k <= 32
-                        // Few position tiles (7x7 maps): threads also split the output-channel panels.
+                        // Few position tiles (7x7 maps): threads also split the output-channel panels — in `threads`
+                        // parts with packed tiles, as every part packs its blocks' tiles (in 2·threads parts each worker
+                        // packed them twice: SqueezeNet's classifier at 2 threads 0.652 → 0.636 ms, `step_ab.sh 6`).
                         let fewTiles = d.groups * ((tiles + 1) / 2) < 2 * threads
                         // A few tiles the threads do not divide (14²: 7 tiles of 32 positions, the last a
                         // 4-position one), written straight by the fused kernel: items (group, tile, part) with the
@@ -345,7 +347,7 @@ final class DirectImplementation: ConvolutionImplementation, @unchecked Sendable
                         // caller waited 3 tiles against 4).
                         let tileMajor = !fewTiles && threads > 1 && pointwise && fusedClip != nil
                             && (d.groups * tiles) % threads != 0 && d.groups * tiles < 8 * threads && panels >= threads
-                        let parts = fewTiles ? Swift.min(panels, 2 * threads) : tileMajor ? threads : 1
+                        let parts = fewTiles ? Swift.min(panels, (packsTiles ? 1 : 2) * threads) : tileMajor ? threads : 1
                         // Work items are single tiles — (group, part, tile), tile fastest (with `tileMajor`, (group,
                         // tile, part)) — so threads get equal shares whatever the block size; each worker takes its
                         // tiles in blocks of consecutive tiles of one group and part (one tile with `tileMajor`).

@@ -419,6 +419,36 @@ final class KernelFamilyTests: XCTestCase {
         }
     }
 
+    /// 1x1 layers read in place on planes of a few tiles, where threads split the tiles (`sharesPointwiseTiles`: 11²,
+    /// 13²), the output-channel panels (7², 10², 12²) or both (14²: tile-major items): at 1, 2 and 3 threads every
+    /// output is written, with 1 thread's bits, near the reference (with and without a residual, a fused clip or not).
+    func testPointwiseInPlaceSharesOverFewTiles() throws {
+        for kernel in MicroKernelRegistry.gemm {
+            let cout = 3 * kernel.mr + 5  // 4 panels, the last partial: read in place, not packed
+            for (i, side) in [7, 10, 11, 12, 13, 14].enumerated() {
+                let activation: Activation = i % 2 == 0 ? .relu : .none
+                let d = try ConvolutionDescriptor(inputChannels: 20, outputChannels: cout, kernel: 1, activation: activation)
+                let c = ConvolutionCase(descriptor: d, batch: 1, input: Size2D(side, side))
+                let (x, w, b) = try c.data(seed: UInt64(70 + i))
+                var outputs: [Tensor] = []
+                for threads in 1...3 {
+                    let conv = try Convolution2D(descriptor: d, input: c.input, weights: w, bias: b, algorithm: .direct,
+                                                 options: ConvolutionOptions(threads: threads, microKernel: kernel.name))
+                    XCTAssertTrue(conv.summary.contains("1x1 in place"), "\(kernel.name) \(side)²: \(conv.summary)")
+                    var y = try Tensor(shape: conv.outputShape(batch: 1), repeating: .nan)
+                    try conv.run(x, into: &y)
+                    XCTAssertFalse(y.scalars.contains { $0.isNaN }, "\(kernel.name) \(side)² threads \(threads)")
+                    outputs.append(y)
+                }
+                XCTAssertEqual(outputs[1], outputs[0], "\(kernel.name) \(side)²: 2 threads differ from 1")
+                XCTAssertEqual(outputs[2], outputs[0], "\(kernel.name) \(side)²: 3 threads differ from 1")
+                XCTAssert(try assertMatchesReference(c, algorithm: .direct, seed: UInt64(70 + i),
+                                                     options: ConvolutionOptions(threads: 2, microKernel: kernel.name),
+                                                     withResidual: i % 3 == 0), "\(kernel.name) \(side)²")
+            }
+        }
+    }
+
     /// A tile `got` computed by one of `kernel`'s in-place forms from A's floats `values` (packed: `mr` per k) and
     /// packed `b`, starting from `start` when accumulating: against the naive double-precision product, and the same
     /// bits as the packed form on `values`.

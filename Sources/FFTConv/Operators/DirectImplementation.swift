@@ -129,6 +129,20 @@ final class DirectImplementation: ConvolutionImplementation, @unchecked Sendable
         return p.inputPlane % 16 != 0 && panels >= packedTilePanels
     }
 
+    /// Whether a 1x1 layer read in place (tiles not packed, one group) on a plane of few `nr`-position tiles — fewer
+    /// than about two pairs a thread, where the panels would be split among the threads — splits it by tiles instead:
+    /// where there are at least two tiles a thread and the largest share is at most 1.25× the mean (13² at 2 or 3
+    /// threads, 11² at 2; not 7², 10², 12²). Each worker then runs every panel on its own tiles and reads its share
+    /// of the input instead of all of it. Forty-first session (Xeon, family 6 model 207), SqueezeNet's 13² squeezes
+    /// (512, 384, 256 → 64, 48) at 2 threads in the network (`step_ab.sh 6`, both orders): 0.044 / 0.060 / 0.065 /
+    /// 0.084 → 0.033 / 0.047 / 0.055 / 0.073 ms. Packed tiles keep the panel split (a tile split would double each
+    /// worker's share of the weights: the classifier's 2 MB).
+    static func sharesPointwiseTiles(positions: Int, nr: Int, threads: Int) -> Bool {
+        let tiles = (positions + nr - 1) / nr
+        let largestShare = Swift.min(positions, (tiles + threads - 1) / threads * nr)
+        return threads > 1 && tiles >= 2 * threads && largestShare * threads * 4 <= positions * 5
+    }
+
     /// The fewest output-channel panels for which `packsPointwiseTiles` copies a 1x1 layer's tiles.
     static let packedTilePanels = 16
 
@@ -339,7 +353,10 @@ final class DirectImplementation: ConvolutionImplementation, @unchecked Sendable
                         // Few position tiles (7x7 maps): threads also split the output-channel panels — in `threads`
                         // parts with packed tiles, as every part packs its blocks' tiles (in 2·threads parts each worker
                         // packed them twice: SqueezeNet's classifier at 2 threads 0.652 → 0.636 ms, `step_ab.sh 6`).
-                        let fewTiles = d.groups * ((tiles + 1) / 2) < 2 * threads
+                        // Not a 1x1 layer read in place whose few tiles split evenly (`sharesPointwiseTiles`).
+                        let splitsTiles = pointwise && !packsTiles && d.groups == 1
+                            && Self.sharesPointwiseTiles(positions: positions, nr: nr, threads: threads)
+                        let fewTiles = !splitsTiles && d.groups * ((tiles + 1) / 2) < 2 * threads
                         // A few tiles the threads do not divide (14²: 7 tiles of 32 positions, the last a
                         // 4-position one), written straight by the fused kernel: items (group, tile, part) with the
                         // panels split in `threads` parts, part fastest, so a worker's share ends halfway through a

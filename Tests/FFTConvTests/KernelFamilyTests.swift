@@ -731,6 +731,42 @@ final class KernelFamilyTests: XCTestCase {
         }
     }
 
+    /// The transposed path at several threads where workers take runs of tiles with every panel
+    /// (`TransposedImplementation.sharesTiles`: fewer output channels than positions) and where they take runs of
+    /// (panel, tile) pairs: 1x1 layers read in place (a last partial tile packed by the worker that has it) and layers
+    /// on the phase layout, whole-tile rows and flat tiles — at 1, 2 and 3 threads the same bits, every output
+    /// written, near the reference.
+    func testTransposedPathSharesTilesOrPanels() throws {
+        guard KernelTarget.wideRegisters else { return }
+        let cases: [(d: ConvolutionDescriptor, input: Size2D)] = [
+            (try ConvolutionDescriptor(inputChannels: 384, outputChannels: 64, kernel: 1, activation: .relu), Size2D(13, 13)),
+            (try ConvolutionDescriptor(inputChannels: 40, outputChannels: 48, kernel: 1), Size2D(9, 9)),
+            (try ConvolutionDescriptor(inputChannels: 20, outputChannels: 96, kernel: 1, activation: .relu6), Size2D(7, 7)),
+            (try ConvolutionDescriptor(inputChannels: 32, outputChannels: 64, kernel: 3, stride: 2, padding: 1, activation: .relu),
+             Size2D(28, 28)),
+            (try ConvolutionDescriptor(inputChannels: 24, outputChannels: 32, kernel: 3, padding: 1), Size2D(12, 12)),
+        ]
+        for (i, k) in cases.enumerated() {
+            let c = ConvolutionCase(descriptor: k.d, batch: 1, input: k.input)
+            let (x, w, b) = try c.data(seed: UInt64(80 + i))
+            var outputs: [Tensor] = []
+            for threads in 1...3 {
+                let conv = try Convolution2D(descriptor: k.d, input: k.input, weights: w, bias: b, algorithm: .direct,
+                                             options: ConvolutionOptions(threads: threads, microKernel: "gemm_7x32t"))
+                XCTAssertTrue(conv.summary.contains("transposed"), "\(k.d) on \(k.input): \(conv.summary)")
+                var y = try Tensor(shape: conv.outputShape(batch: 1), repeating: .nan)
+                try conv.run(x, into: &y)
+                XCTAssertFalse(y.scalars.contains { $0.isNaN }, "\(k.d) on \(k.input), threads \(threads)")
+                outputs.append(y)
+            }
+            XCTAssertEqual(outputs[1], outputs[0], "\(k.d) on \(k.input): 2 threads differ from 1")
+            XCTAssertEqual(outputs[2], outputs[0], "\(k.d) on \(k.input): 3 threads differ from 1")
+            XCTAssert(try assertMatchesReference(c, algorithm: .direct, seed: UInt64(80 + i),
+                                                 options: ConvolutionOptions(threads: 2, microKernel: "gemm_7x32t"),
+                                                 withResidual: i % 2 == 0), "\(k.d) on \(k.input)")
+        }
+    }
+
     /// The direct path's grouped form with a group's output channels as the vector lanes (`grouped_lanes`): groups
     /// of 8, 16 and 32 output channels (8-float vectors for 8; one and two 16-float vectors on wide builds, two and four 8-float ones elsewhere), rows
     /// shorter than a 7-position tile (one position at a time), longer and not a multiple of 7 (a last tile shifted

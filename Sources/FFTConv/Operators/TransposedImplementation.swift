@@ -209,8 +209,10 @@ final class TransposedImplementation: ConvolutionImplementation, @unchecked Send
         // shares of many panels, measured no better than reading in place (Docs/Kernels.md, nineteenth session).
         // Work items are (panel, tile) pairs, panel-major: a worker's share is whole panels plus at most a run of tiles
         // at each end, so any panel count splits evenly (MobileNetV2's five 160-channel panels over 7² positions: 17
-        // and 18 tiles instead of 3 and 4 tiles of each panel).
+        // and 18 tiles instead of 3 and 4 tiles of each panel) — or, with fewer channels than positions
+        // (`sharesTiles`), runs of tiles with every panel.
         let items = panelCount * tiles, workers = Swift.min(threads, items)
+        let tileMajor = Self.sharesTiles(tiles: tiles, positions: positions, columns: panelCount * nr, threads: workers)
         let lda = positions
         let whole = layout == nil ? positions / mr : tiles, packedTiles = tiles - whole
         // Scratch (written before read): the phase layout X, then per worker the accumulator tiles for its share of one
@@ -262,12 +264,13 @@ final class TransposedImplementation: ConvolutionImplementation, @unchecked Send
                     }
                     continue
                 }
-                Parallel.forEachRange(count: items, threads: threads) { worker, items in
+                Parallel.forEachRange(count: tileMajor ? tiles : items, threads: threads) { worker, share in
                     let acc = ws + worker * perWorker, staging = acc + tileFloats, packed = staging + Transpose.stagingFloats
                     // The first blocks of the worker's first panel, asked for before its first tile.
-                    Prefetch.toL2(panels.pointer + items.lowerBound / tiles * k * nr, bytes: Swift.min(k, 4 * kc) * nr * 4)
+                    Prefetch.toL2(panels.pointer + (tileMajor ? 0 : share.lowerBound / tiles) * k * nr,
+                                  bytes: Swift.min(k, 4 * kc) * nr * 4)
                     var packedYet = false
-                    Self.forEachRun(items, per: tiles) { j, run in
+                    func product(_ j: Int, _ run: Range<Int>) {
                         if packedTiles > 0 && run.upperBound > whole && !packedYet {
                             Self.pack(x, positions: positions, k: k, channels: 0..<k, tiles: whole..<tiles, into: packed)
                             packedYet = true
@@ -283,6 +286,11 @@ final class TransposedImplementation: ConvolutionImplementation, @unchecked Send
                         }
                         store(acc, tiles: run, panel: j, positions: positions, cout: cout, output: y, residual: res,
                               staging: staging)
+                    }
+                    if tileMajor {
+                        for j in 0..<panelCount { product(j, share) }
+                    } else {
+                        Self.forEachRun(share, per: tiles, product)
                     }
                 }
             }
@@ -340,6 +348,20 @@ final class TransposedImplementation: ConvolutionImplementation, @unchecked Send
             }
             k0 += n
         }
+    }
+
+    /// Whether workers take runs of tiles with every panel (tile-major) instead of runs of (panel, tile) pairs
+    /// panel-major: at several threads where the output has fewer channels (`columns`, whole panels) than positions —
+    /// a worker then reads every panel's weights and its share of X, less than its share of the weights and all of X
+    /// — and the tiles split in shares of two or more whose largest is at most 1.25× the mean positions. Each worker
+    /// also writes its own positions of every channel, which the next layer, split by positions, reads on the same
+    /// core. Forty-first session (Xeon, family 6 model 207, 2 threads, `Bench/scripts/step_ab.sh 4`, both orders):
+    /// ResNet-18's 64→128 3x3 stride 2 onto 28² (128 channels against 784 positions) 0.668 / 0.793 → 0.515 / 0.680 ms
+    /// in the network, the steps after it faster too (sum of the steps 0.92–0.95×); MobileNetV2's 14² projections
+    /// (64–96 channels against 196) level. Its 7² layers (160–1280 channels against 49) keep the panel-major shares.
+    static func sharesTiles(tiles: Int, positions: Int, columns: Int, threads: Int) -> Bool {
+        guard threads > 1, tiles >= 2 * threads, columns < positions else { return false }
+        return (tiles + threads - 1) / threads * rows * threads * 4 <= positions * 5
     }
 
     /// Calls `body(i, run)` for each block `i` of `n` consecutive items that `items` (not empty) touches, `run` the

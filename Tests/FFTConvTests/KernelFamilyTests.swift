@@ -719,6 +719,16 @@ final class KernelFamilyTests: XCTestCase {
             let summary = try Convolution2D(descriptor: d, input: Size2D(side, side), weights: w, bias: b, algorithm: .direct).summary
             XCTAssertEqual(summary.contains("phase layout") && summary.contains("transposed"), expected, "\(cin)→64 3x3/\(stride) on \(side)²: \(summary)")
         }
+        // On Intel cores also 1x1 layers with K ≥ 256 onto 32 or 64 channels from at most 1.5 MB of input
+        // (`KernelChoice.prefersTransposedSqueeze`: SqueezeNet's 13² and 27² squeezes), not 48 channels, K 192, or
+        // 256→64 on 56² (3.2 MB); the margin alone takes none of these.
+        for (cin, cout, side, expected) in [(512, 64, 13, intel), (256, 32, 27, intel), (384, 48, 13, false), (192, 32, 27, false),
+                                            (256, 64, 56, false)] {
+            let d = try ConvolutionDescriptor(inputChannels: cin, outputChannels: cout, kernel: 1, activation: .relu)
+            let w = try Tensor(zeros: d.weightShape), b = try Tensor(zeros: [cout])
+            let summary = try Convolution2D(descriptor: d, input: Size2D(side, side), weights: w, bias: b, algorithm: .direct).summary
+            XCTAssertEqual(summary.contains("transposed"), expected, "\(cin)→\(cout) on \(side)²: \(summary)")
+        }
         // A grouped layer, or a kernel without 7 rows, is an `unsupported` error when forced.
         let grouped = try ConvolutionDescriptor(inputChannels: 4, outputChannels: 8, kernel: 3, padding: 1, groups: 2)
         let k1 = try ConvolutionDescriptor(inputChannels: 4, outputChannels: 8, kernel: 1)

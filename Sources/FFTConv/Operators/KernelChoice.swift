@@ -39,7 +39,7 @@ enum KernelChoice {
     /// by `pointwiseTransposedMargin` percent for 1x1 stride-1 layers with their input read in place, by
     /// `transposedMargin` percent for other layers with one group (positions as `TransposedImplementation
     /// .computedPositions` counts them) where an im2col would take at most `transposedGatherBytes`; on Intel cores by
-    /// `prefersPhaseLayout`. Measured on Zen 4 (1 / 2 threads, ms,
+    /// `prefersPhaseLayout`, and 1x1 layers read in place by `prefersTransposedSqueeze`. Measured on Zen 4 (1 / 2 threads, ms,
     /// `fftconv-bench layer … --algorithm direct [--micro-kernel gemm_7x32t]`, nineteenth session): 576→96 on 14²
     /// 0.203 / 0.107 → 0.192 / 0.098, 384→64 0.092 / 0.049 → 0.086 / 0.046, 1024→256 0.950 / 0.506 → 0.906 / 0.455,
     /// 256→1024 0.980 / 0.519 → 0.929 / 0.508; on 28² it loses (192→32 0.087 / 0.047 → 0.094 / 0.049). With the input
@@ -60,6 +60,7 @@ enum KernelChoice {
               let family = gemmFamily.first else { return nil }
         let positions = p.outputPlane, transposed = TransposedImplementation.computedPositions(p)
         if TransposedImplementation.readsInPlace(p.descriptor) {
+            if prefersTransposedSqueeze(p) { return MicroKernelRegistry.named("gemm_7x32") }
             // Whole tiles of `nr` positions, the last one on the 16-wide twin when at most 16 remain.
             let direct = WinogradImplementation.computedColumns(positions, nr: family.nr, narrow: MicroKernelRegistry.narrowTwin(of: family)?.nr)
             guard direct * 100 >= transposed * (100 + pointwiseTransposedMargin) else { return nil }
@@ -97,6 +98,25 @@ enum KernelChoice {
         return BuildInfo.cpuIsIntel && KernelTarget.wideRegisters && d.kernel.height * d.kernel.width > 1
             && d.inputChannels * d.kernel.height * d.kernel.width >= phaseLayoutDepth && d.outputChannels >= 32
             && TransposedImplementation.rowTiles(p) && TransposedImplementation.supports(kernel: kernel, problem: p)
+    }
+
+    /// Whether a 1x1 layer read in place takes the transposed path whatever the positions' count: on Intel cores, with
+    /// at least `phaseLayoutDepth` input channels onto one or two whole 32-channel panels (32 or 64 output channels),
+    /// from an input of at most 1.5 MB (one that stays in L2). The direct path's tiles then read every input row once
+    /// per 8-channel panel for little arithmetic, the transposed tile's broadcasts each row once for all 32 channels.
+    ///
+    /// Forty-first session (Xeon, family 6 model 207; `fftconv-bench layer … --activation relu --algorithm direct
+    /// [--micro-kernel gemm_7x32t]`, 1 thread, least of 3 runs' minima, ms, direct → transposed): 256→32 on 27² 0.153 →
+    /// 0.082, 512→32 on 27² 0.349 → 0.235, 256→64 on 27² 0.300 → 0.207, 256→32 on 28² 0.134 → 0.095, 256→32 on 13²
+    /// 0.034 → 0.020, 1024→64 and 480→64 on 14² 0.196 → 0.145, 0.091 → 0.071; past L2 level or lost (512→64 on 28²,
+    /// 1.6 MB: 0.340 → 0.336; 256→64 on 56², 3.2 MB: 0.745 → 0.922); below K 256 lost (192→32 on 28²: 0.058 →
+    /// 0.065). SqueezeNet in the network (`Bench/scripts/step_ab.sh 5`, both orders): at 1 thread its 13² squeezes
+    /// 384→64 and 512→64 0.077 / 0.102 → 0.068 / 0.089 ms and 256→32 on 27² 0.122 → 0.119; at 2 threads level with
+    /// the tiles shared by position (`TransposedImplementation.sharesTiles`; panel by panel the 13² ones lost 12–24%).
+    static func prefersTransposedSqueeze(_ p: ConvolutionProblem) -> Bool {
+        let d = p.descriptor
+        return BuildInfo.cpuIsIntel && d.inputChannels >= phaseLayoutDepth && d.outputChannels % 32 == 0
+            && d.outputChannels <= 64 && d.inputChannels * p.inputPlane * 4 <= 3 << 19
     }
 
     /// The least K (input channels × taps) for `prefersPhaseLayout`.

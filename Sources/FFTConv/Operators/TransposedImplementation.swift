@@ -357,8 +357,10 @@ final class TransposedImplementation: ConvolutionImplementation, @unchecked Send
     /// also writes its own positions of every channel, which the next layer, split by positions, reads on the same
     /// core. Forty-first session (Xeon, family 6 model 207, 2 threads, `Bench/scripts/step_ab.sh 4`, both orders):
     /// ResNet-18's 64→128 3x3 stride 2 onto 28² (128 channels against 784 positions) 0.668 / 0.793 → 0.515 / 0.680 ms
-    /// in the network, the steps after it faster too (sum of the steps 0.92–0.95×); MobileNetV2's 14² projections
-    /// (64–96 channels against 196) level. Its 7² layers (160–1280 channels against 49) keep the panel-major shares.
+    /// in the network, the steps after it faster too (sum of the steps 0.92–0.95×); SqueezeNet's 13² squeezes on this
+    /// path (`KernelChoice.prefersTransposedSqueeze`) 12–24% slower panel by panel, level with the in-place direct
+    /// path this way; MobileNetV2's 14² projections (64–96 channels against 196) level. Its 7² layers (160–1280
+    /// channels against 49) keep the panel-major shares.
     static func sharesTiles(tiles: Int, positions: Int, columns: Int, threads: Int) -> Bool {
         guard threads > 1, tiles >= 2 * threads, columns < positions else { return false }
         return (tiles + threads - 1) / threads * rows * threads * 4 <= positions * 5

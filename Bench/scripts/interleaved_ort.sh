@@ -7,7 +7,8 @@
 #
 # PEER=openvino or PEER=ncnn times that runtime instead of ONNX Runtime (the aim is set against the fastest peer:
 # on the Zen 4 host kind ncnn runs VGG16 twice as fast as ORT, OpenVINO MobileNetV2 at 2 threads faster).
-# Prints "round model threads ours PEER ratio" lines. FFTConv: `net --planner estimate`, 0.3 s warm-up, 100 calls
+# Prints "round model threads ours PEER ratio" lines (medians), then both minima and their ratio — on a host whose
+# slow spells move medians by 20–50% from process to process, the ratio of minima moves least. FFTConv: `net --planner estimate`, 0.3 s warm-up, 100 calls
 # (30 for alexnet, resnet18; 10 for vgg16); ORT: ../shared/peers/bench_peers.py --target-s 1 (0.3 s warm-up, ≥ 1 s).
 # OURS_ARGS adds options to our runs, {model} and {threads} replaced: OURS_ARGS='--planner measure --tuning
 # /tmp/tune-{model}-{threads}.json' measures once per model and thread count, then replays the choices.
@@ -36,16 +37,19 @@ for round in $(seq "$ROUNDS"); do
       extra="${OURS_ARGS:-}"; extra="${extra//\{model\}/$model}"; extra="${extra//\{threads\}/$threads}"
       # shellcheck disable=SC2086
       ours=$("$BENCH" net "$DATA/$model/model.onnx" --threads "$threads" --loops "$loops" --warmup 3 --warmup-seconds 0.3 $extra --json \
-        | python3 -c "import json,sys; print(json.load(sys.stdin)[0]['median_ms'])")
+        | python3 -c "import json,sys; r = json.load(sys.stdin)[0]; print(r['median_ms'], r['min_ms'])")
       "$PY" "$PEERS" --runtimes "$PEER" --target-s 1 --models "$model" --threads "$threads" --no-wait --out "$OUT" > /dev/null 2>&1
       after=$(probe "$threads")
       python3 - "$OUT" "$round" "$model" "$threads" "$ours" "$PEER" "$before" "$after" <<'PY'
 import json, sys
 out, rnd, model, threads, ours, peer, before, after = sys.argv[1:]
-theirs = json.load(open(out))['latency'][peer][threads][model]['median_ms']
+row = json.load(open(out))['latency'][peer][threads][model]
+theirs, their_min = row['median_ms'], row['min_ms']
+ours, our_min = map(float, ours.split())
 label = {'onnxruntime': 'ORT', 'openvino': 'OpenVINO'}.get(peer, peer)
 probe = f" probe {before} {after}" if before else ""
-print(f"{rnd} {model} {threads}T ours {float(ours):.3f} {label} {theirs:.3f} ratio {float(ours) / theirs:.2f}{probe}")
+print(f"{rnd} {model} {threads}T ours {ours:.3f} {label} {theirs:.3f} ratio {ours / theirs:.2f}"
+      f" minima {our_min:.3f} {their_min:.3f} ratio {our_min / their_min:.2f}{probe}")
 PY
     done
   done

@@ -429,19 +429,8 @@ final class KernelFamilyTests: XCTestCase {
                 let activation: Activation = i % 2 == 0 ? .relu : .none
                 let d = try ConvolutionDescriptor(inputChannels: 20, outputChannels: cout, kernel: 1, activation: activation)
                 let c = ConvolutionCase(descriptor: d, batch: 1, input: Size2D(side, side))
-                let (x, w, b) = try c.data(seed: UInt64(70 + i))
-                var outputs: [Tensor] = []
-                for threads in 1...3 {
-                    let conv = try Convolution2D(descriptor: d, input: c.input, weights: w, bias: b, algorithm: .direct,
-                                                 options: ConvolutionOptions(threads: threads, microKernel: kernel.name))
-                    XCTAssertTrue(conv.summary.contains("1x1 in place"), "\(kernel.name) \(side)²: \(conv.summary)")
-                    var y = try Tensor(shape: conv.outputShape(batch: 1), repeating: .nan)
-                    try conv.run(x, into: &y)
-                    XCTAssertFalse(y.scalars.contains { $0.isNaN }, "\(kernel.name) \(side)² threads \(threads)")
-                    outputs.append(y)
-                }
-                XCTAssertEqual(outputs[1], outputs[0], "\(kernel.name) \(side)²: 2 threads differ from 1")
-                XCTAssertEqual(outputs[2], outputs[0], "\(kernel.name) \(side)²: 3 threads differ from 1")
+                try assertSameBitsAcrossThreads(c, algorithm: .direct, seed: UInt64(70 + i), microKernel: kernel.name,
+                                                summary: "1x1 in place")
                 XCTAssert(try assertMatchesReference(c, algorithm: .direct, seed: UInt64(70 + i),
                                                      options: ConvolutionOptions(threads: 2, microKernel: kernel.name),
                                                      withResidual: i % 3 == 0), "\(kernel.name) \(side)²")
@@ -758,19 +747,8 @@ final class KernelFamilyTests: XCTestCase {
         ]
         for (i, k) in cases.enumerated() {
             let c = ConvolutionCase(descriptor: k.d, batch: 1, input: k.input)
-            let (x, w, b) = try c.data(seed: UInt64(80 + i))
-            var outputs: [Tensor] = []
-            for threads in 1...3 {
-                let conv = try Convolution2D(descriptor: k.d, input: k.input, weights: w, bias: b, algorithm: .direct,
-                                             options: ConvolutionOptions(threads: threads, microKernel: "gemm_7x32t"))
-                XCTAssertTrue(conv.summary.contains("transposed"), "\(k.d) on \(k.input): \(conv.summary)")
-                var y = try Tensor(shape: conv.outputShape(batch: 1), repeating: .nan)
-                try conv.run(x, into: &y)
-                XCTAssertFalse(y.scalars.contains { $0.isNaN }, "\(k.d) on \(k.input), threads \(threads)")
-                outputs.append(y)
-            }
-            XCTAssertEqual(outputs[1], outputs[0], "\(k.d) on \(k.input): 2 threads differ from 1")
-            XCTAssertEqual(outputs[2], outputs[0], "\(k.d) on \(k.input): 3 threads differ from 1")
+            try assertSameBitsAcrossThreads(c, algorithm: .direct, seed: UInt64(80 + i), microKernel: "gemm_7x32t",
+                                            summary: "transposed")
             XCTAssert(try assertMatchesReference(c, algorithm: .direct, seed: UInt64(80 + i),
                                                  options: ConvolutionOptions(threads: 2, microKernel: "gemm_7x32t"),
                                                  withResidual: i % 2 == 0), "\(k.d) on \(k.input)")

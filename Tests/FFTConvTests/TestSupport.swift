@@ -48,6 +48,29 @@ func assertMatchesReference(_ c: ConvolutionCase, algorithm: ConvolutionAlgorith
     return reference.maxAbsolute > 0
 }
 
+/// `c` (data from `seed`) by `algorithm` with `microKernel` at 1 thread and at each of `threads`, each run into a
+/// NaN-filled output: every prepared layer's summary contains `summary`, every output is written, and each thread
+/// count gives 1 thread's bits (an element's arithmetic never depends on the worker that computes it).
+func assertSameBitsAcrossThreads(_ c: ConvolutionCase, algorithm: ConvolutionAlgorithm, seed: UInt64, microKernel: String?,
+                                 summary expected: String, threads: [Int] = [2, 3],
+                                 file: StaticString = #filePath, line: UInt = #line) throws {
+    let (x, w, b) = try c.data(seed: seed)
+    var first: Tensor?
+    for t in [1] + threads {
+        let conv = try Convolution2D(descriptor: c.descriptor, input: c.input, weights: w, bias: b, algorithm: algorithm,
+                                     options: ConvolutionOptions(threads: t, microKernel: microKernel))
+        XCTAssertTrue(conv.summary.contains(expected), "\(c): \(conv.summary)", file: file, line: line)
+        var y = try Tensor(shape: conv.outputShape(batch: c.batch), repeating: .nan)
+        try conv.run(x, into: &y)
+        XCTAssertFalse(y.scalars.contains { $0.isNaN }, "\(c), \(t) threads: elements left unwritten", file: file, line: line)
+        if let first {
+            XCTAssertEqual(y, first, "\(c): \(t) threads differ from 1", file: file, line: line)
+        } else {
+            first = y
+        }
+    }
+}
+
 /// `op` as the one node of a network: `inputs` fed at call time, `constants` after them in name order (so they
 /// read as the op's later inputs), the output `y`.
 func runNode(_ op: GraphOperation, _ inputs: [(String, Tensor)], constants: [String: Tensor] = [:], threads: Int = 1) throws -> Tensor {

@@ -8,8 +8,9 @@
 # PEER=openvino or PEER=ncnn times that runtime instead of ONNX Runtime (the aim is set against the fastest peer:
 # on the Zen 4 host kind ncnn runs VGG16 twice as fast as ORT, OpenVINO MobileNetV2 at 2 threads faster).
 # Prints "round model threads ours PEER ratio" lines (medians), then both minima and their ratio — on a host whose
-# slow spells move medians by 20–50% from process to process, the ratio of minima moves least. FFTConv: `net --planner estimate`, 0.3 s warm-up, 100 calls
-# (30 for alexnet, resnet18; 10 for vgg16); ORT: ../shared/peers/bench_peers.py --target-s 1 (0.3 s warm-up, ≥ 1 s).
+# slow spells move medians by 20–50% from process to process, the ratio of minima moves least. FFTConv: `net
+# --planner estimate`, 0.3 s warm-up, 100 calls (30 for alexnet, resnet18; 10 for vgg16); ORT:
+# ../shared/peers/bench_peers.py --target-s 1 (0.3 s warm-up, ≥ 1 s).
 # OURS_ARGS adds options to our runs, {model} and {threads} replaced: OURS_ARGS='--planner measure --tuning
 # /tmp/tune-{model}-{threads}.json' measures once per model and thread count, then replays the choices.
 # Build first: swift build -c release. Each 2-thread line ends with "probe B A": cross_step_probe.c's "both-cross" µs

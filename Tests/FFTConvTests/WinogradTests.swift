@@ -96,6 +96,32 @@ final class WinogradTests: XCTestCase {
         }
     }
 
+    /// Where chunks of the chosen row count would give one worker more tile rows than another (F(4×4) on 55²: 14 tile
+    /// rows in chunks of 4, 8 rows against 6 at 2 threads), the plane is cut into a multiple of the thread count of
+    /// even chunks (3 + 4 + 3 + 4); elsewhere the chunks stay as they were. Every chunk cut gives 1 thread's bits,
+    /// every output written, near the reference.
+    func testUnevenChunksAreCutEvenlyBetweenThreads() throws {
+        var evenCuts = 0
+        for (side, m, batch) in [(55, 4, 1), (56, 4, 2), (38, 2, 1), (50, 6, 1)] {
+            let c = ConvolutionCase(descriptor: try ConvolutionDescriptor(inputChannels: 16, outputChannels: 40, kernel: 3, padding: 1,
+                                                                          activation: .relu),
+                                    batch: batch, input: Size2D(side, side))
+            let (x, w, b) = try c.data(seed: 97)
+            var first: Tensor?
+            for threads in [1, 2, 3] {
+                let conv = try Convolution2D(descriptor: c.descriptor, input: c.input, weights: w, bias: b, algorithm: .winograd,
+                                             options: ConvolutionOptions(threads: threads, winogradTile: m))
+                if conv.summary.contains("–") { evenCuts += 1 }
+                var y = try Tensor(shape: conv.outputShape(batch: batch), repeating: .nan)
+                try conv.run(x, into: &y)
+                XCTAssertFalse(y.scalars.contains { $0.isNaN }, "\(side)² F\(m) threads \(threads): \(conv.summary)")
+                if let first { XCTAssertEqual(y, first, "\(side)² F\(m): \(threads) threads differ from 1") } else { first = y }
+            }
+            XCTAssert(try assertMatchesReference(c, algorithm: .winograd, seed: 97, options: ConvolutionOptions(threads: 3, winogradTile: m)))
+        }
+        XCTAssertGreaterThan(evenCuts, 0, "no case was cut evenly")
+    }
+
     /// Small planes at 2 threads are shared stage by stage or cut into whole chunks of tile rows as the rule for the
     /// running core says (`WinogradImplementation.fewTileRows`): on Intel cores staged where whole rows would split
     /// unevenly (1 or 3 rows of F(4x4) tiles: 4², 12²) or a share would hold fewer than 16 tiles (20²: 3 + 2 rows of 5),

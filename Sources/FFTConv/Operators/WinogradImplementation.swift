@@ -39,6 +39,12 @@ final class WinogradImplementation: ConvolutionImplementation, @unchecked Sendab
     let epilogue: Epilogue
     let tileRows: Int, tilesPerRow: Int
     let rowsPerChunk: Int
+    /// Chunks a plane is cut into: `rowsPerChunk` rows each (the last shorter) or, with `balancedChunks`, that many
+    /// cut evenly.
+    let chunksPerImage: Int
+    /// The chunks' rows cut evenly (`c · tileRows / chunksPerImage` on), in a multiple of the thread count, where
+    /// chunks of `rowsPerChunk` rows would leave one worker more GEMM columns (`balancedChunkCount`).
+    let balancedChunks: Bool
     /// Threads share each chunk stage by stage (input channels, then tile elements, then output channels)
     /// instead of taking whole chunks.
     let staged: Bool
@@ -99,6 +105,27 @@ final class WinogradImplementation: ConvolutionImplementation, @unchecked Sendab
     static func fewTileRows(_ tileRows: Int, tilesPerRow: Int, threads: Int, intel: Bool) -> Bool {
         guard intel else { return tileRows < 4 * threads }
         return roundUp(tileRows, threads) * 4 > tileRows * 5 || tileRows / threads * tilesPerRow < 16
+    }
+
+    /// Where threads take whole chunks of one plane (`forEachRange` over them, contiguous shares): the chunk count,
+    /// a multiple of `threads`, whose evenly cut chunks (`c · tileRows / count` on, none longer than `rowsPerChunk`)
+    /// give the busiest worker fewer GEMM columns than chunks of `rowsPerChunk` rows do; nil where those are as even.
+    /// F(4×4) on 55² or 56² (14 tile rows, chunks of 4: 8 rows against 6 at 2 threads) is cut 3 + 4 + 3 + 4.
+    static func balancedChunkCount(tileRows: Int, tilesPerRow: Int, rowsPerChunk: Int, threads: Int, nr: Int, narrow: Int?) -> Int? {
+        guard threads > 1 else { return nil }
+        let uniform = (tileRows + rowsPerChunk - 1) / rowsPerChunk
+        let count = roundUp(uniform, threads)
+        // The busiest worker's computed columns with chunk `c` spanning `rows(c)`.
+        func busiest(_ chunks: Int, _ rows: (Int) -> Range<Int>) -> Int {
+            (0..<Swift.min(threads, chunks)).map { w in
+                ((chunks * w / threads)..<(chunks * (w + 1) / threads)).reduce(0) {
+                    $0 + computedColumns(rows($1).count * tilesPerRow, nr: nr, narrow: narrow)
+                }
+            }.max() ?? 0
+        }
+        let even = busiest(count) { ($0 * tileRows / count)..<(($0 + 1) * tileRows / count) }
+        let uneven = busiest(uniform) { ($0 * rowsPerChunk)..<Swift.min(tileRows, ($0 + 1) * rowsPerChunk) }
+        return count <= tileRows && even < uneven ? count : nil
     }
 
     /// Tile rows per chunk: near `target` tiles, choosing among 2/3 to 3/2 of that (without more chunks unless
@@ -317,6 +344,11 @@ final class WinogradImplementation: ConvolutionImplementation, @unchecked Sendab
         self.transposed = transposed
         rowsPerChunk = transposedKernel?.1 ?? columnRows
         let columns = rowsPerChunk * tilesPerRow
+        let uniformChunks = (tileRows + rowsPerChunk - 1) / rowsPerChunk
+        let balanced = staged || d.groups > 1 ? nil
+            : Self.balancedChunkCount(tileRows: tileRows, tilesPerRow: tilesPerRow, rowsPerChunk: rowsPerChunk, threads: threads,
+                                      nr: transposed?.kernel.mr ?? kernel.nr, narrow: transposed == nil ? narrow?.nr : nil)
+        (chunksPerImage, balancedChunks) = (balanced ?? uniformChunks, balanced != nil)
 
         // Kernel transform, once: U[g][ξν][o][c] = (G g_{o,c} Gᵀ)[ξν]. Packed as A in panels of `kernel.mr` output
         // channels, or for the transposed GEMM as Uᵀ in panels of `nr` — the same packing with `nr` rows a panel.
@@ -372,7 +404,9 @@ final class WinogradImplementation: ConvolutionImplementation, @unchecked Sendab
     var preparedBytes: Int { packed.count * 4 }
     var summary: String {
         let gemm = transposed.map { "\($0.kernel.name)t (\($0.kernel.mr) tiles × \($0.kernel.nr) channels)" } ?? kernel.name
-        return "\(transform.name), \(gemm), \(rowsPerChunk * tilesPerRow) tiles/chunk\(staged ? ", staged" : "")"
+        let tiles = balancedChunks ? "\(tileRows / chunksPerImage * tilesPerRow)–\((tileRows + chunksPerImage - 1) / chunksPerImage * tilesPerRow)"
+            : "\(rowsPerChunk * tilesPerRow)"
+        return "\(transform.name), \(gemm), \(tiles) tiles/chunk\(staged ? ", staged" : "")"
     }
 
     /// One work item: a chunk of tile rows of one image and group.
@@ -380,12 +414,11 @@ final class WinogradImplementation: ConvolutionImplementation, @unchecked Sendab
         let image: Int, group: Int, rows: Range<Int>, columns: Int
     }
 
-    var chunksPerImage: Int { (tileRows + rowsPerChunk - 1) / rowsPerChunk }
-
     func chunk(_ item: Int) -> Chunk {
         let groups = problem.descriptor.groups, chunks = chunksPerImage
         let c = item % chunks
-        let rows = (c * rowsPerChunk)..<Swift.min(tileRows, (c + 1) * rowsPerChunk)
+        let rows = balancedChunks ? (c * tileRows / chunks)..<((c + 1) * tileRows / chunks)
+            : (c * rowsPerChunk)..<Swift.min(tileRows, (c + 1) * rowsPerChunk)
         return Chunk(image: item / (groups * chunks), group: item / chunks % groups, rows: rows, columns: rows.count * tilesPerRow)
     }
 

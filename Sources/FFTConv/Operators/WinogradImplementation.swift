@@ -123,9 +123,15 @@ final class WinogradImplementation: ConvolutionImplementation, @unchecked Sendab
                 }
             }.max() ?? 0
         }
-        let even = busiest(count) { ($0 * tileRows / count)..<(($0 + 1) * tileRows / count) }
-        let uneven = busiest(uniform) { ($0 * rowsPerChunk)..<Swift.min(tileRows, ($0 + 1) * rowsPerChunk) }
+        let even = busiest(count) { chunkRows($0, of: count, tileRows: tileRows, rowsPerChunk: nil) }
+        let uneven = busiest(uniform) { chunkRows($0, of: uniform, tileRows: tileRows, rowsPerChunk: rowsPerChunk) }
         return count <= tileRows && even < uneven ? count : nil
+    }
+
+    /// The tile rows of chunk `c` of `chunks`: `rowsPerChunk` each (the last shorter), or without it cut evenly.
+    static func chunkRows(_ c: Int, of chunks: Int, tileRows: Int, rowsPerChunk: Int?) -> Range<Int> {
+        guard let rowsPerChunk else { return (c * tileRows / chunks)..<((c + 1) * tileRows / chunks) }
+        return (c * rowsPerChunk)..<Swift.min(tileRows, (c + 1) * rowsPerChunk)
     }
 
     /// Tile rows per chunk: near `target` tiles, choosing among 2/3 to 3/2 of that (without more chunks unless
@@ -417,8 +423,7 @@ final class WinogradImplementation: ConvolutionImplementation, @unchecked Sendab
     func chunk(_ item: Int) -> Chunk {
         let groups = problem.descriptor.groups, chunks = chunksPerImage
         let c = item % chunks
-        let rows = balancedChunks ? (c * tileRows / chunks)..<((c + 1) * tileRows / chunks)
-            : (c * rowsPerChunk)..<Swift.min(tileRows, (c + 1) * rowsPerChunk)
+        let rows = Self.chunkRows(c, of: chunks, tileRows: tileRows, rowsPerChunk: balancedChunks ? nil : rowsPerChunk)
         return Chunk(image: item / (groups * chunks), group: item / chunks % groups, rows: rows, columns: rows.count * tilesPerRow)
     }
 

@@ -98,7 +98,7 @@ final class WinogradTests: XCTestCase {
 
     /// Where chunks of the chosen row count would give one worker more tile rows than another (F(4×4) on 55²: 14 tile
     /// rows in chunks of 4, 8 rows against 6 at 2 threads), the plane is cut into a multiple of the thread count of
-    /// even chunks (3 + 4 + 3 + 4); elsewhere the chunks stay as they were. Every chunk cut gives 1 thread's bits,
+    /// even chunks (3 + 4 + 3 + 4); at least one of these planes is cut so. Every chunk cut gives 1 thread's bits,
     /// every output written, near the reference.
     func testUnevenChunksAreCutEvenlyBetweenThreads() throws {
         var evenCuts = 0
